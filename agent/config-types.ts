@@ -1,0 +1,41 @@
+// The agent's config file (agent.json) as the installers write it and the agent reads it.
+// Shared by the agent (which validates it) and the deployer (which writes it from a fleet).
+export type AgentProxyType = 'none' | 'socks4' | 'socks4a' | 'socks5' | 'http';
+
+export interface AgentProxy {
+  type: AgentProxyType;
+  host?: string;
+  port?: number;
+  username?: string;
+  password?: string;
+}
+
+export interface AgentSchedule {
+  frequency: 'manual' | 'hourly' | 'daily' | 'weekly';
+  at: string;
+  day?: 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
+}
+
+export interface AgentConfig {
+  /** Fleet id, for status output and admin tooling. */
+  fleet?: string;
+  /** Needed only until the agent has registered; may come from an MSI property or a GPO policy instead. */
+  technicianId?: string;
+  /** Registration servers, IPv4:port or [IPv6]:port (never host names). */
+  registration: { primary: string; alternate: string };
+  /** SHA-256 fingerprint of the server certificate, AA:BB:... (64 hex digits). */
+  tlsPin: string;
+  proxy: AgentProxy;
+  backup: {
+    include: string[];
+    exclude: string[];
+    protectedPaths: string[];
+    schedule: AgentSchedule;
+  };
+  /** Company public key (PEM) for key escrow. */
+  escrowPublicKeyPem?: string;
+  /** Where identity, keys and caches live; default: a "state" folder beside the config file. */
+  stateDir?: string;
+  /** Registry location of GPO policies (HKLM\Software\Policies\<vendor>\<product>) on Windows. */
+  policy?: { vendor: string; product: string };
+}

@@ -1,0 +1,31 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { AgentConfig } from '../../agent/config-types.js';
+import type { FleetSecrets, LoadedFleet } from './types.js';
+
+/** The agent.json an installer lays down for a fleet. Secrets come only from `secrets`. */
+export async function agentConfigFromFleet(loaded: LoadedFleet, secrets: FleetSecrets): Promise<AgentConfig> {
+  const { fleet } = loaded;
+  const config: AgentConfig = {
+    fleet: fleet.fleet,
+    registration: { ...fleet.registration },
+    tlsPin: fleet.tlsPin,
+    proxy: {
+      type: fleet.proxy.type,
+      ...(fleet.proxy.host !== undefined && { host: fleet.proxy.host }),
+      ...(fleet.proxy.port !== undefined && { port: fleet.proxy.port }),
+      ...(fleet.proxy.username !== undefined && { username: fleet.proxy.username }),
+      ...(secrets.proxyPassword !== undefined && { password: secrets.proxyPassword }),
+    },
+    backup: {
+      include: [...fleet.backup.include],
+      exclude: [...fleet.backup.exclude],
+      protectedPaths: [...fleet.backup.protectedPaths],
+      schedule: { ...fleet.backup.schedule },
+    },
+    policy: { vendor: fleet.branding.vendor, product: fleet.branding.product },
+  };
+  if (secrets.technicianId !== undefined) config.technicianId = secrets.technicianId;
+  if (fleet.escrowPublicKey) config.escrowPublicKeyPem = await readFile(resolve(loaded.dir, fleet.escrowPublicKey), 'utf8');
+  return config;
+}

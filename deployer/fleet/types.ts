@@ -1,0 +1,72 @@
+// The fleet file as an admin writes it; deployer/fleet/fleet.schema.json is the source of truth.
+export interface SecretRef {
+  env: string;
+}
+
+export type ProxyType = 'none' | 'socks4' | 'socks4a' | 'socks5' | 'http';
+
+export interface FleetProxy {
+  type: ProxyType;
+  host?: string;
+  port?: number;
+  username?: string;
+  password?: string | SecretRef;
+}
+
+export interface FleetSchedule {
+  frequency: 'manual' | 'hourly' | 'daily' | 'weekly';
+  at: string;
+  day?: 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
+}
+
+export interface FleetBackupPolicy {
+  include: string[];
+  exclude: string[];
+  protectedPaths: string[];
+  schedule: FleetSchedule;
+}
+
+export interface FleetBranding {
+  vendor: string;
+  product: string;
+  upgradeCode: string;
+  bundleId: string;
+  supportUrl?: string;
+}
+
+export interface FleetSigning {
+  windows?: { certificate: string; key: string; password?: SecretRef };
+  macos?: { codeRequirement?: string };
+}
+
+/** A fleet after validation, with every default filled in. */
+export interface Fleet {
+  fleet: string;
+  customer: string;
+  version: string;
+  technicianId: string | SecretRef;
+  registration: { primary: string; alternate: string };
+  serverSubnets: string[];
+  port: number;
+  proxy: FleetProxy;
+  tlsPin: string;
+  escrowPublicKey?: string;
+  backup: FleetBackupPolicy;
+  branding: FleetBranding;
+  identity: { keepOnUninstall: boolean };
+  signing?: FleetSigning;
+}
+
+/** A validated fleet and where it came from (relative paths in it resolve against `dir`). */
+export interface LoadedFleet {
+  file: string;
+  dir: string;
+  fleet: Fleet;
+}
+
+/** Secret values resolved from the environment at build time. Never log these. */
+export interface FleetSecrets {
+  technicianId?: string;
+  proxyPassword?: string;
+  signingPassword?: string;
+}

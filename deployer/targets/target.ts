@@ -1,0 +1,40 @@
+import type { FleetSecrets, LoadedFleet } from '../fleet/types.js';
+
+/** How an admin installs an artifact silently through one channel. */
+export interface InstallCommand {
+  channel: 'msiexec' | 'intune' | 'gpo' | 'installer' | 'jamf' | 'uninstall';
+  command: string;
+}
+
+/** One file a target wrote; the manifest lists each with its size and SHA-256. */
+export interface Artifact {
+  path: string;
+  target: string;
+  description: string;
+  installCommands?: InstallCommand[];
+}
+
+export type Support = { ok: true } | { ok: false; missing: string; install: string };
+
+export interface BuildContext {
+  loaded: LoadedFleet;
+  secrets: FleetSecrets;
+  /** dist/<fleet>: every artifact of this fleet goes here. */
+  outDir: string;
+  /** A cache shared by every fleet of one generate run and across runs: build shared work once. */
+  cacheDir: string;
+  /** Artifacts the targets that ran before this one made (e.g. the MSI for the Intune package). */
+  previous: Artifact[];
+  progress(message: string): void;
+}
+
+/** One installer or hand-off format, like an electron-forge maker. */
+export interface Target {
+  readonly name: string;
+  readonly description: string;
+  /** Targets whose artifacts this one consumes; they run first. */
+  readonly dependsOn?: readonly string[];
+  /** Whether the tools this target needs are here; names the missing tool and its install line. */
+  isSupported(): Promise<Support>;
+  make(ctx: BuildContext): Promise<Artifact[]>;
+}
