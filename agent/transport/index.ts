@@ -1,83 +1,77 @@
-// How the agent reaches a server: TCP by IP (directly or through a proxy), then TLS with a pinned certificate.
-// This file is the transport's public face; the proxy helpers behind it live beside it.
-import { connect as tcpConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+// How the agent reaches a server: TCP by IP (directly or through a SOCKS4/4a/5 or HTTP CONNECT proxy),
+// then TLS with a pinned certificate. This file is the transport's public face; the steps live beside it.
+import { isIPv4, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { AgentProxy } from '../config-types.js';
+import { describeProxy, redact, TransportError } from './errors.js';
+import { proxyHost, splitEndpoint } from './address.js';
+import { openTcp } from './tcp.js';
+import { socksTunnel } from './socks.js';
+import { httpConnectTunnel } from './http-connect.js';
+import { pinnedTls } from './tls.js';
 
-export class TransportError extends Error {
-  constructor(
-    message: string,
-    /** refused | timeout | proxy-auth | proxy-refused | proxy-error | tls-pin | tls-error | closed */
-    readonly kind: string,
-  ) {
-    super(message);
-    this.name = 'TransportError';
-  }
-}
+export { TransportError, transportErrorKinds, describeProxy, type TransportErrorKind } from './errors.js';
+export { splitEndpoint, joinHostPort } from './address.js';
+export { normalisePin } from './tls.js';
 
 export interface ConnectOptions {
   tlsPin: string;
+  /** Absent or type "none": connect directly. */
   proxy?: AgentProxy;
+  /** Deadline for each phase (TCP connect, proxy handshake, TLS handshake); default 10 s. */
   timeoutMs?: number;
 }
 
-/** "1.2.3.4:16384" / "[::1]:16384" -> host, port. Host names are not accepted. */
-export function splitEndpoint(endpoint: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(endpoint);
-  if (!m) throw new TransportError(`${endpoint} is not an IP:port address (agents connect by IP, no DNS)`, 'bad-address');
-  return { host: m[1] ?? m[2], port: Number(m[3]) };
+export const defaultTimeoutMs = 10_000;
+
+export function usesProxy(proxy: AgentProxy | undefined): proxy is AgentProxy {
+  return proxy !== undefined && proxy.type !== 'none';
 }
 
-function normalisePin(pin: string): string {
-  return pin.replace(/:/g, '').toUpperCase();
+/** Checks the proxy settings are usable before any connection; the message names the field. */
+export function checkProxy(proxy: AgentProxy): void {
+  const label = describeProxy(proxy);
+  if (!['socks4', 'socks4a', 'socks5', 'http'].includes(proxy.type)) {
+    throw new TransportError(`proxy.type ${JSON.stringify(proxy.type)} is not supported: use none, socks4, socks4a, socks5 or http`, 'proxy-error');
+  }
+  if (!proxy.host) throw new TransportError(`${label}: proxy.host is missing: set the proxy's IP address or DNS name`, 'proxy-error');
+  if (!Number.isInteger(proxy.port) || (proxy.port ?? 0) < 1 || (proxy.port ?? 0) > 65535) {
+    throw new TransportError(`${label}: proxy.port ${JSON.stringify(proxy.port)} is not valid: use an integer from 1 to 65535`, 'proxy-error');
+  }
+  if (proxy.password !== undefined && proxy.username === undefined) {
+    throw new TransportError(`${label}: proxy.password is set without proxy.username`, 'proxy-error');
+  }
+  if ((proxy.type === 'socks4' || proxy.type === 'socks4a') && proxy.password !== undefined) {
+    throw new TransportError(`${label}: SOCKS4 has no passwords (only a user id): use socks5 or http for username/password`, 'proxy-error');
+  }
 }
 
-async function openTcp(endpoint: string, timeoutMs: number): Promise<Socket> {
-  const { host, port } = splitEndpoint(endpoint);
-  return new Promise((resolve, reject) => {
-    const socket = tcpConnect({ host, port });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new TransportError(`${endpoint}: connection timed out after ${timeoutMs} ms`, 'timeout'));
-    }, timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      resolve(socket);
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      const kind = err.code === 'ECONNREFUSED' ? 'refused' : 'network';
-      reject(new TransportError(`${endpoint}: ${err.code === 'ECONNREFUSED' ? 'connection refused' : err.message}`, kind));
-    });
-  });
+/** A plain TCP stream to `endpoint`, tunnelled through the proxy when one is configured. */
+export async function openTunnel(endpoint: string, options: Omit<ConnectOptions, 'tlsPin'>): Promise<Socket> {
+  const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
+  const target = splitEndpoint(endpoint);
+  const proxy = options.proxy;
+  if (!usesProxy(proxy)) return openTcp({ ...target, label: endpoint, isProxy: false }, timeoutMs);
+  checkProxy(proxy);
+  const label = `${endpoint} via ${describeProxy(proxy)}`;
+  if (proxy.type === 'socks4' && !isIPv4(target.host)) {
+    throw new TransportError(`${label}: SOCKS4 reaches IPv4 addresses only; use socks4a, socks5 or http for ${target.host}`, 'bad-address');
+  }
+  try {
+    const socket = await openTcp({ host: proxyHost(proxy.host ?? ''), port: proxy.port ?? 0, label, isProxy: true }, timeoutMs);
+    return proxy.type === 'http'
+      ? await httpConnectTunnel(socket, proxy, target, label, timeoutMs)
+      : await socksTunnel(socket, proxy, target, label, timeoutMs);
+  } catch (err) {
+    if (err instanceof TransportError) throw new TransportError(redact(err.message, [proxy.password]), err.kind);
+    throw new TransportError(redact(`${label}: ${(err as Error).message}`, [proxy.password]), 'proxy-error');
+  }
 }
 
 /** A TLS connection to `endpoint` whose certificate matches the pin; any other certificate is refused. */
 export async function openConnection(endpoint: string, options: ConnectOptions): Promise<TLSSocket> {
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  if (options.proxy && options.proxy.type !== 'none') {
-    throw new TransportError(`proxy type ${options.proxy.type} is not supported yet`, 'proxy-error');
-  }
-  const raw = await openTcp(endpoint, timeoutMs);
-  return new Promise((resolve, reject) => {
-    const tls = tlsConnect({ socket: raw, rejectUnauthorized: false, servername: undefined });
-    const timer = setTimeout(() => {
-      tls.destroy();
-      reject(new TransportError(`${endpoint}: TLS handshake timed out after ${timeoutMs} ms`, 'timeout'));
-    }, timeoutMs);
-    tls.once('secureConnect', () => {
-      clearTimeout(timer);
-      const cert = tls.getPeerCertificate();
-      if (!cert?.fingerprint256 || normalisePin(cert.fingerprint256) !== normalisePin(options.tlsPin)) {
-        tls.destroy();
-        reject(new TransportError(`${endpoint}: server certificate does not match the pinned SHA-256 fingerprint (got ${cert?.fingerprint256 ?? 'none'})`, 'tls-pin'));
-        return;
-      }
-      resolve(tls);
-    });
-    tls.once('error', (err) => {
-      clearTimeout(timer);
-      reject(new TransportError(`${endpoint}: TLS failed: ${err.message}`, 'tls-error'));
-    });
-  });
+  const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
+  const raw = await openTunnel(endpoint, options);
+  const label = usesProxy(options.proxy) ? `${endpoint} via ${describeProxy(options.proxy)}` : endpoint;
+  return pinnedTls(raw, options.tlsPin, label, timeoutMs);
 }

@@ -1,0 +1,32 @@
+// holdfast-agent configure: write agent.json from fleet defaults and installer settings (the MSI's custom action),
+// or remove it at uninstall. Never prints a secret value.
+import { Command } from 'commander';
+import { configureAgent, describeSources, parseSetting, unconfigureAgent, CONFIGURABLE_SETTINGS, type ConfigurableSetting } from '../configure.js';
+
+export function configureCommand(): Command {
+  return new Command('configure')
+    .description('write agent.json from fleet defaults and installer settings, or remove it (--uninstall)')
+    .requiredOption('--config <file>', 'agent.json to write')
+    .option('--defaults <file>', 'fleet defaults (fleet-defaults.json laid down by the installer); default: the existing agent.json')
+    .option('--set <name=value>', `a setting given at install; empty values are ignored; one of ${CONFIGURABLE_SETTINGS.join(', ')}`, (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--msi', 'run as the MSI custom action (same behaviour; marks log lines)')
+    .option('--msi-uninstall', 'remove agent.json, the service log and the state (the uninstall custom action)')
+    .option('--uninstall', 'same as --msi-uninstall')
+    .option('--keep-identity <0|1>', 'with --uninstall: keep the device identity so a reinstall is the same device', '1')
+    .action(async (opts: { config: string; defaults?: string; set: string[]; msi?: boolean; msiUninstall?: boolean; uninstall?: boolean; keepIdentity: string }) => {
+      const tag = opts.msi || opts.msiUninstall ? 'configure (msi)' : 'configure';
+      if (opts.msiUninstall || opts.uninstall) {
+        const keepIdentity = opts.keepIdentity !== '0';
+        const { removed, kept } = await unconfigureAgent({ configPath: opts.config, keepIdentity });
+        process.stdout.write(`${tag}: removed ${removed.length} item(s), kept ${kept.length} identity file(s)\n`);
+        return;
+      }
+      const overrides: Partial<Record<ConfigurableSetting, string>> = {};
+      for (const s of opts.set) {
+        const [k, v] = parseSetting(s);
+        overrides[k] = v;
+      }
+      const result = await configureAgent({ configPath: opts.config, defaultsPath: opts.defaults, overrides });
+      process.stdout.write(`${tag}: wrote ${result.path}\n${describeSources(result).replace(/^/gm, '  ')}\n`);
+    });
+}

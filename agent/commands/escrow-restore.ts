@@ -1,0 +1,46 @@
+import { Command } from 'commander';
+import { loadAgentConfig } from '../config.js';
+import { openRemoteStore } from '../remote-store.js';
+import { runEscrowRestore } from '../engine/agent-api.js';
+import { formatBytes, restoreProgressPrinter } from '../engine/cli-output.js';
+import { LocalStore } from '../engine/local-store.js';
+import type { ChunkStore } from '../store.js';
+
+export function escrowRestoreCommand(): Command {
+  return new Command('escrow-restore')
+    .description(
+      "Admin: restore a device's data without its device key, using the company private key its key was escrowed for",
+    )
+    .requiredOption('--company-key <file>', 'company private key (PEM) matching the escrowPublicKey of the fleet')
+    .requiredOption('--to <dir>', 'restore into this folder')
+    .option('--passphrase-env <name>', 'environment variable holding the private key passphrase (never pass it on the command line)')
+    .option('--config <file>', "the device's agent config; its state folder must hold the device's registration")
+    .option('--store <dir>', "a local copy of the device's store instead of the backup servers")
+    .option('--snapshot <id>', 'snapshot id (or unique prefix), or "latest"', 'latest')
+    .option('--path <subpath>', 'only this file or folder')
+    .option('--quiet', 'no progress output')
+    .action(async (o: { companyKey: string; to: string; passphraseEnv?: string; config?: string; store?: string; snapshot: string; path?: string; quiet?: boolean }) => {
+      let passphrase: string | undefined;
+      if (o.passphraseEnv) {
+        passphrase = process.env[o.passphraseEnv];
+        if (passphrase === undefined) throw new Error(`--passphrase-env ${o.passphraseEnv}: that environment variable is not set`);
+      }
+      let store: ChunkStore;
+      if (o.store) store = LocalStore.open(o.store);
+      else store = await openRemoteStore(await loadAgentConfig(o.config), { log: o.quiet ? undefined : (l) => process.stderr.write(`${l}\n`) });
+      try {
+        const r = await runEscrowRestore({
+          store,
+          companyKeyFile: o.companyKey,
+          passphrase,
+          snapshot: o.snapshot,
+          subpath: o.path,
+          target: o.to,
+          onProgress: restoreProgressPrinter(o.quiet),
+        });
+        process.stdout.write(`Escrow restore complete: snapshot ${r.snapshotId}, ${r.files} files, ${formatBytes(r.bytes)} into ${o.to}\n`);
+      } finally {
+        await store.close();
+      }
+    });
+}

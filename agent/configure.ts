@@ -1,0 +1,181 @@
+// Writes the agent config (agent.json) at install time and removes it at uninstall. The MSI runs this through
+// `holdfast-agent configure` as a deferred custom action (LocalSystem); admins may run it by hand too.
+// Precedence per installer setting: a value given now (msiexec property) > the value of an earlier install >
+// the fleet default. Everything else (TLS pin, backup policy, escrow key) always comes from the fleet defaults,
+// so a newer installer updates policy but keeps what was set at the first install.
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { AgentConfig } from './config-types.js';
+import { AgentConfigError, validateAgentConfig } from './config.js';
+import { statePaths } from './state.js';
+
+/** Settings an installer property may override (MSI: TECHNICIANID, REGPRIMARY, ... in installers/win). */
+export const CONFIGURABLE_SETTINGS = [
+  'technicianId',
+  'registration.primary',
+  'registration.alternate',
+  'proxy.type',
+  'proxy.host',
+  'proxy.port',
+  'proxy.username',
+  'proxy.password',
+] as const;
+export type ConfigurableSetting = (typeof CONFIGURABLE_SETTINGS)[number];
+
+const SECRET_SETTINGS: ReadonlySet<string> = new Set(['technicianId', 'proxy.password']);
+
+export type SettingSource = 'given' | 'previous install' | 'fleet default' | 'unset';
+
+export interface ConfigureOptions {
+  /** agent.json to write. */
+  configPath: string;
+  /** The fleet defaults (fleet-defaults.json the installer lays down); default: the existing agent.json. */
+  defaultsPath?: string;
+  /** Values given now; empty strings count as "not given" (an unset MSI property formats to ""). */
+  overrides?: Partial<Record<ConfigurableSetting, string>>;
+}
+
+export interface ConfigureResult {
+  path: string;
+  /** Where each setting came from; values are deliberately absent (some are secrets). */
+  sources: Record<ConfigurableSetting, SettingSource>;
+}
+
+export class ConfigureError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigureError';
+  }
+}
+
+/** "proxy.port=1080" -> ["proxy.port", "1080"], refusing unknown settings (named, value never shown). */
+export function parseSetting(arg: string): [ConfigurableSetting, string] {
+  const eq = arg.indexOf('=');
+  const key = eq < 0 ? arg : arg.slice(0, eq);
+  if (!(CONFIGURABLE_SETTINGS as readonly string[]).includes(key)) {
+    throw new ConfigureError(`unknown setting "${key}"; allowed: ${CONFIGURABLE_SETTINGS.join(', ')} (as --set name=value)`);
+  }
+  if (eq < 0) throw new ConfigureError(`--set ${key}: expected ${key}=value`);
+  return [key as ConfigurableSetting, arg.slice(eq + 1)];
+}
+
+async function readJson(path: string, what: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigureError(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ConfigureError(`${what} ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function getSetting(config: AgentConfig, key: ConfigurableSetting): string | undefined {
+  const [group, field] = key.split('.') as [string, string | undefined];
+  const v = field ? (config as unknown as Record<string, Record<string, unknown> | undefined>)[group]?.[field] : (config as unknown as Record<string, unknown>)[group];
+  return v === undefined || v === null || v === '' ? undefined : String(v);
+}
+
+function setSetting(config: AgentConfig, key: ConfigurableSetting, value: string | undefined): void {
+  const [group, field] = key.split('.') as [string, string | undefined];
+  const target = (field ? (config as unknown as Record<string, Record<string, unknown>>)[group] : config) as Record<string, unknown>;
+  const name = field ?? group;
+  if (value === undefined) delete target[name];
+  else target[name] = key === 'proxy.port' && /^\d+$/.test(value) ? Number(value) : value;
+}
+
+export async function configureAgent(opts: ConfigureOptions): Promise<ConfigureResult> {
+  const configPath = resolve(opts.configPath);
+  const previous = existsSync(configPath) ? await readJson(configPath, 'existing config').catch(() => undefined) : undefined;
+  const defaultsRaw = opts.defaultsPath ? await readJson(resolve(opts.defaultsPath), 'fleet defaults') : previous;
+  if (!defaultsRaw) throw new ConfigureError(`no fleet defaults given and no existing config at ${configPath}`);
+  const defaults = validateAgentConfig(defaultsRaw, opts.defaultsPath ?? configPath);
+  const prior = previous && typeof previous === 'object' ? (previous as AgentConfig) : undefined;
+
+  const config: AgentConfig = structuredClone(defaults);
+  config.proxy = { ...defaults.proxy };
+  config.registration = { ...defaults.registration };
+  const sources = {} as Record<ConfigurableSetting, SettingSource>;
+  for (const key of CONFIGURABLE_SETTINGS) {
+    const given = opts.overrides?.[key];
+    const before = prior && prior.registration && prior.proxy ? getSetting(prior, key) : undefined;
+    const fallback = getSetting(defaults, key);
+    const [value, source]: [string | undefined, SettingSource] =
+      given !== undefined && given !== '' ? [given, 'given'] : before !== undefined ? [before, 'previous install'] : fallback !== undefined ? [fallback, 'fleet default'] : [undefined, 'unset'];
+    setSetting(config, key, value);
+    sources[key] = source;
+  }
+  if (prior?.stateDir !== undefined) config.stateDir = prior.stateDir;
+  if (config.proxy.type === 'none') config.proxy = { type: 'none' };
+
+  let valid: AgentConfig;
+  try {
+    valid = validateAgentConfig(config, configPath);
+  } catch (err) {
+    if (err instanceof AgentConfigError) {
+      // Name the installer setting behind each bad field; validateAgentConfig never shows secret values.
+      throw new ConfigureError(`the resulting config is not valid:\n${err.issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`);
+    }
+    throw err;
+  }
+  const stateDir = valid.stateDir ? resolve(dirname(configPath), valid.stateDir) : join(dirname(configPath), 'state');
+  if (valid.technicianId === undefined && !existsSync(statePaths(stateDir).registration)) {
+    throw new ConfigureError('no Technician ID: the installer carries none and none was given; set TECHNICIANID=... (msiexec) or --set technicianId=...');
+  }
+  await mkdir(dirname(configPath), { recursive: true });
+  const tmp = `${configPath}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(valid, null, 2)}\n`, { mode: 0o600 });
+  await rename(tmp, configPath);
+  return { path: configPath, sources };
+}
+
+/** One line per setting, for logs: where it came from, never the value of a secret. */
+export function describeSources(result: ConfigureResult): string {
+  return CONFIGURABLE_SETTINGS.map((k) => `${k}: ${result.sources[k]}${SECRET_SETTINGS.has(k) ? ' (secret)' : ''}`).join('\n');
+}
+
+/** State files that make up the device identity; kept on uninstall when the fleet says so. */
+export function identityFiles(stateDir: string): string[] {
+  const p = statePaths(stateDir);
+  return [p.identity, p.registration, p.deviceKey];
+}
+
+/**
+ * Uninstall: removes agent.json, the service log and the state folder. With keepIdentity the identity files stay,
+ * so a reinstall or reimage re-registers as the same device instead of creating a duplicate.
+ */
+export async function unconfigureAgent(opts: { configPath: string; keepIdentity: boolean }): Promise<{ removed: string[]; kept: string[] }> {
+  const configPath = resolve(opts.configPath);
+  const dataDir = dirname(configPath);
+  let stateDir = join(dataDir, 'state');
+  if (existsSync(configPath)) {
+    const raw = (await readJson(configPath, 'config').catch(() => undefined)) as AgentConfig | undefined;
+    if (raw?.stateDir) stateDir = resolve(dataDir, raw.stateDir);
+  }
+  const removed: string[] = [];
+  const kept: string[] = [];
+  for (const f of [configPath, join(dataDir, 'agent.log')]) {
+    if (existsSync(f)) {
+      await rm(f, { force: true });
+      removed.push(f);
+    }
+  }
+  if (existsSync(stateDir)) {
+    const keep = new Set(opts.keepIdentity ? identityFiles(stateDir) : []);
+    for (const name of await readdir(stateDir)) {
+      const f = join(stateDir, name);
+      if (keep.has(f)) kept.push(f);
+      else {
+        await rm(f, { recursive: true, force: true });
+        removed.push(f);
+      }
+    }
+  }
+  // Leave no empty folders behind (state, the product folder, the vendor folder); non-empty ones stay.
+  for (const dir of [stateDir, dataDir, dirname(dataDir)]) await rmdir(dir).catch(() => {});
+  return { removed, kept };
+}

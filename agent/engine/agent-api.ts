@@ -1,0 +1,136 @@
+// The engine's agent-level API: what the CLI, the service and the VS Code extension call. Each takes the loaded
+// agent config; the store is the device's remote store unless one is given (tests, local store folders).
+import { homedir } from 'node:os';
+import { readFileSync } from 'node:fs';
+import type { LoadedAgentConfig } from '../config.js';
+import { openRemoteStore } from '../remote-store.js';
+import { readRegistration, recordBackupResult } from '../state.js';
+import type { ChunkStore, SnapshotInfo } from '../store.js';
+import { backupFolders, type BackupProgress, type BackupResult } from './backup.js';
+import { ensureEscrow, recoverDeviceKey } from './escrow.js';
+import { effectiveExcludes } from './guard.js';
+import { loadDeviceKey } from './keys.js';
+import { LocalStore } from './local-store.js';
+import { restoreSnapshot, type RestoreProgress, type RestoreResult } from './restore.js';
+import { listSnapshots } from './snapshot.js';
+
+export interface StoreChoice {
+  /** Use this store (e.g. a LocalStore) instead of the device's servers. */
+  store?: ChunkStore;
+  /** Progress/failover notes from the remote store (no secrets). */
+  log?: (line: string) => void;
+}
+
+async function openStore(loaded: LoadedAgentConfig, choice: StoreChoice): Promise<{ store: ChunkStore; owned: boolean }> {
+  if (choice.store) return { store: choice.store, owned: false };
+  return { store: await openRemoteStore(loaded, { log: choice.log }), owned: true };
+}
+
+/** Open a local store folder (`--store DIR` on the command line). */
+export function openLocalStore(dir: string): ChunkStore {
+  return LocalStore.open(dir);
+}
+
+/** The folders a backup covers: config include list, else the user's home folder. */
+export function backupRoots(loaded: LoadedAgentConfig): string[] {
+  return loaded.config.backup.include.length > 0 ? loaded.config.backup.include : [homedir()];
+}
+
+export interface RunBackupOptions extends StoreChoice {
+  /** Back up even when exclusions cover protected paths. */
+  force?: boolean;
+  threads?: number;
+  onProgress?: (p: BackupProgress) => void;
+  onWarning?: (message: string) => void;
+}
+
+/** "Backup Now": guard check, device key (created on first use), key escrow, backup, result recorded for status. */
+export async function runBackup(loaded: LoadedAgentConfig, opts: RunBackupOptions = {}): Promise<BackupResult> {
+  const startedAt = new Date().toISOString();
+  const { config, state, stateDir } = loaded;
+  let store: ChunkStore | undefined;
+  let owned = false;
+  try {
+    const exclude = effectiveExcludes(stateDir, config.backup.exclude, config.backup.protectedPaths, opts.force);
+    const deviceKey = loadDeviceKey(state.deviceKey, true);
+    ({ store, owned } = await openStore(loaded, opts));
+    if (config.escrowPublicKeyPem) {
+      const reg = await readRegistration(state).catch(() => undefined);
+      await ensureEscrow(store, deviceKey, config.escrowPublicKeyPem, reg?.deviceId);
+    }
+    const result = await backupFolders({
+      store,
+      deviceKey,
+      roots: backupRoots(loaded),
+      exclude,
+      cachePath: state.changeCache,
+      threads: opts.threads,
+      onProgress: opts.onProgress,
+      onWarning: opts.onWarning,
+    });
+    await recordBackupResult(state, {
+      ok: true,
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      snapshotId: result.snapshotId,
+      files: result.files,
+      bytes: result.bytes,
+      bytesUploaded: result.bytesUploaded,
+      durationMs: result.durationMs,
+    });
+    return result;
+  } catch (err) {
+    await recordBackupResult(state, { ok: false, startedAt, finishedAt: new Date().toISOString(), error: (err as Error).message }).catch(() => undefined);
+    throw err;
+  } finally {
+    if (owned) await store?.close();
+  }
+}
+
+export interface RunRestoreOptions extends StoreChoice {
+  snapshot?: string;
+  subpath?: string;
+  /** Restore into this folder; without it, to the original place. */
+  target?: string;
+  onProgress?: (p: RestoreProgress) => void;
+}
+
+/** "Heal": restore a snapshot (or part of it) with this device's key. */
+export async function runRestore(loaded: LoadedAgentConfig, opts: RunRestoreOptions = {}): Promise<RestoreResult> {
+  const deviceKey = loadDeviceKey(loaded.state.deviceKey, false);
+  const { store, owned } = await openStore(loaded, opts);
+  try {
+    return await restoreSnapshot({ store, deviceKey, snapshot: opts.snapshot ?? 'latest', subpath: opts.subpath, target: opts.target, onProgress: opts.onProgress });
+  } finally {
+    if (owned) await store.close();
+  }
+}
+
+/** The device's snapshots, newest first. */
+export async function runListSnapshots(loaded: LoadedAgentConfig, opts: StoreChoice = {}): Promise<SnapshotInfo[]> {
+  const { store, owned } = await openStore(loaded, opts);
+  try {
+    return await listSnapshots(store);
+  } finally {
+    if (owned) await store.close();
+  }
+}
+
+export interface EscrowRestoreOptions {
+  /** The device's store (its remote store, opened with the device's registration, or a local store folder). */
+  store: ChunkStore;
+  /** Company private key file (PEM). */
+  companyKeyFile: string;
+  passphrase?: string;
+  snapshot?: string;
+  subpath?: string;
+  target: string;
+  onProgress?: (p: RestoreProgress) => void;
+}
+
+/** Admin restore without the device key: unwrap it from the escrow record with the company private key. */
+export async function runEscrowRestore(opts: EscrowRestoreOptions): Promise<RestoreResult> {
+  const pem = readFileSync(opts.companyKeyFile, 'utf8');
+  const deviceKey = await recoverDeviceKey(opts.store, pem, opts.passphrase);
+  return restoreSnapshot({ store: opts.store, deviceKey, snapshot: opts.snapshot ?? 'latest', subpath: opts.subpath, target: opts.target, onProgress: opts.onProgress });
+}

@@ -1,0 +1,325 @@
+// Backup: walk, skip what the change cache knows, chunk+seal the rest on worker threads (one per core),
+// ask the store which chunks it lacks in large batches, upload only those, then store the sealed snapshot.
+import { availableParallelism, hostname } from 'node:os';
+import type { Worker } from 'node:worker_threads';
+import type { ChunkStore, StoredChunk } from '../store.js';
+import { ChangeCache, type CachedFile } from './change-cache.js';
+import { startChunkWorker, type ChunkBatch, type ChunkJob } from './chunk-worker.js';
+import { deriveKeys, type EngineKeys } from './keys.js';
+import { compilePatterns } from './patterns.js';
+import { newSnapshotId, storeSnapshot, typeCode, type Snapshot, type SnapshotEntry } from './snapshot.js';
+import { walk, type WalkEntry } from './walker.js';
+
+export interface BackupProgress {
+  phase: 'scan' | 'backup' | 'snapshot' | 'done';
+  filesTotal: number;
+  filesDone: number;
+  bytesTotal: number;
+  bytesDone: number;
+  /** Sealed bytes sent to the store (new chunks only). */
+  bytesUploaded: number;
+}
+
+export interface BackupOptions {
+  store: ChunkStore;
+  deviceKey: Uint8Array;
+  /** Folders to back up (absolute or ~). */
+  roots: string[];
+  /** Glob patterns to skip. */
+  exclude?: string[];
+  /** Change cache file; without it every file is read. */
+  cachePath?: string;
+  /** Worker threads (default: one per core). */
+  threads?: number;
+  onProgress?: (p: BackupProgress) => void;
+  /** Called with paths that could not be read (the backup continues without them). */
+  onWarning?: (message: string) => void;
+}
+
+export interface BackupResult {
+  snapshotId: string;
+  time: string;
+  files: number;
+  dirs: number;
+  /** Plaintext bytes of all files in the snapshot. */
+  bytes: number;
+  /** Files read and chunked (the rest came from the change cache). */
+  filesRead: number;
+  filesCached: number;
+  bytesRead: number;
+  chunksUploaded: number;
+  bytesUploaded: number;
+  warnings: string[];
+  durationMs: number;
+}
+
+const JOB_FILES = 64;
+const JOB_BYTES = 8 * 1024 * 1024;
+const FLUSH_BYTES = 8 * 1024 * 1024;
+const FLUSH_CHUNKS = 1024;
+const MAX_FLUSHES = 2;
+const INFLIGHT_LIMIT_KIB = 28 * 1024;
+
+interface PendingFile {
+  entry: WalkEntry;
+  ids: string[];
+  bytesRead: number;
+}
+
+export async function backupFolders(opts: BackupOptions): Promise<BackupResult> {
+  const started = Date.now();
+  const keys = deriveKeys(opts.deviceKey);
+  const store = opts.store;
+  const progress: BackupProgress = { phase: 'scan', filesTotal: 0, filesDone: 0, bytesTotal: 0, bytesDone: 0, bytesUploaded: 0 };
+  let lastReport = 0;
+  const report = (force = false): void => {
+    if (!opts.onProgress) return;
+    const now = Date.now();
+    if (!force && now - lastReport < 250) return;
+    lastReport = now;
+    opts.onProgress({ ...progress });
+  };
+  report(true);
+
+  let cache = opts.cachePath ? ChangeCache.load(opts.cachePath) : ChangeCache.empty();
+  if (cache.snapshotId) {
+    // A cache describing a snapshot the store does not list (other server, lost data) would skip uploads wrongly.
+    const listed = await store.listSnapshots();
+    if (!listed.some((s) => s.id === cache.snapshotId)) cache = ChangeCache.empty();
+  }
+
+  const walked = walk(opts.roots, compilePatterns(opts.exclude ?? []));
+  for (const w of walked.warnings) opts.onWarning?.(w);
+  const files = walked.entries.filter((e) => e.type === 'file');
+  progress.phase = 'backup';
+  progress.filesTotal = files.length;
+  progress.bytesTotal = files.reduce((n, f) => n + f.size, 0);
+  report(true);
+
+  const newCache = new Map<string, CachedFile>();
+  const fileIds = new Map<WalkEntry, string[]>();
+  const sizes = new Map<WalkEntry, number>();
+  const warnings = [...walked.warnings];
+  const toRead: WalkEntry[] = [];
+  for (const f of files) {
+    const ids = f.size === 0 ? [] : cache.lookup(f.source, f.size, f.mtimeMs, f.ino);
+    if (ids) {
+      fileIds.set(f, ids);
+      newCache.set(f.source, { size: f.size, mtimeMs: f.mtimeMs, ino: f.ino, ids });
+      progress.filesDone++;
+      progress.bytesDone += f.size;
+    } else toRead.push(f);
+  }
+  const filesCached = files.length - toRead.length;
+  const known = toRead.length > 0 ? cache.knownIds() : new Set<string>();
+  report();
+
+  let chunksUploaded = 0;
+  let bytesRead = 0;
+  if (toRead.length > 0) {
+    const r = await chunkAndUpload(toRead, keys, store, known, opts.threads, (f, done) => {
+      if (done.error) {
+        warnings.push(`${f.source}: ${done.error}`);
+        opts.onWarning?.(`${f.source}: ${done.error}`);
+      } else {
+        fileIds.set(f, done.ids);
+        sizes.set(f, done.bytesRead);
+        bytesRead += done.bytesRead;
+        // A file that changed while it was read is stored as read, but re-read next time.
+        if (done.bytesRead === f.size) newCache.set(f.source, { size: f.size, mtimeMs: f.mtimeMs, ino: f.ino, ids: done.ids });
+      }
+      progress.filesDone++;
+      progress.bytesDone += f.size;
+      report();
+    }, (bytes) => {
+      progress.bytesUploaded += bytes;
+      report();
+    });
+    chunksUploaded = r.chunksUploaded;
+  }
+
+  progress.phase = 'snapshot';
+  report(true);
+  const now = new Date();
+  const snap: Snapshot = {
+    v: 1,
+    id: newSnapshotId(now),
+    time: now.toISOString(),
+    host: hostname(),
+    platform: process.platform,
+    roots: walked.roots,
+    entries: [],
+  };
+  let total = 0;
+  let dirs = 0;
+  let nfiles = 0;
+  for (const e of walked.entries) {
+    let data: SnapshotEntry[5] = null;
+    let size = 0;
+    if (e.type === 'file') {
+      const ids = fileIds.get(e);
+      if (!ids) continue; // unreadable: warned above
+      data = ids;
+      size = sizes.get(e) ?? e.size;
+      total += size;
+      nfiles++;
+    } else if (e.type === 'symlink') data = e.linkTarget ?? '';
+    else dirs++;
+    snap.entries.push([e.path, typeCode[e.type], e.mode, e.mtimeMs, size, data]);
+  }
+  await storeSnapshot(store, keys, snap);
+  if (opts.cachePath) new ChangeCache(snap.id, newCache).save(opts.cachePath);
+  progress.phase = 'done';
+  report(true);
+  return {
+    snapshotId: snap.id,
+    time: snap.time,
+    files: nfiles,
+    dirs,
+    bytes: total,
+    filesRead: toRead.length,
+    filesCached,
+    bytesRead,
+    chunksUploaded,
+    bytesUploaded: progress.bytesUploaded,
+    warnings,
+    durationMs: Date.now() - started,
+  };
+}
+
+interface FileDone {
+  ids: string[];
+  bytesRead: number;
+  error?: string;
+}
+
+/** Run the files through the chunk workers; upload chunks the store lacks. Resolves when all are stored. */
+function chunkAndUpload(
+  files: WalkEntry[],
+  keys: EngineKeys,
+  store: ChunkStore,
+  known: Set<string>,
+  threadsOpt: number | undefined,
+  onFile: (f: WalkEntry, done: FileDone) => void,
+  onUploaded: (bytes: number) => void,
+): Promise<{ chunksUploaded: number }> {
+  const threads = Math.max(1, Math.min(threadsOpt ?? availableParallelism(), 16));
+  const inflightSab = new SharedArrayBuffer(4);
+  const inflight = new Int32Array(inflightSab);
+  const workers: Worker[] = [];
+  const outstanding: number[] = [];
+  const jobs: Array<{ files: WalkEntry[]; state: PendingFile[] }> = [];
+  let nextFile = 0;
+  let filesLeft = files.length;
+  const queued = new Set<string>(); // ids already pending or stored in this run
+  let pending: StoredChunk[] = [];
+  let pendingBytes = 0;
+  let pendingKiB = 0;
+  let flushes = 0;
+  let chunksUploaded = 0;
+  let failed = false;
+
+  return new Promise((resolve, reject) => {
+    const fail = (err: unknown): void => {
+      if (failed) return;
+      failed = true;
+      for (const w of workers) void w.terminate();
+      reject(err);
+    };
+    const finishIfDone = (): void => {
+      if (failed || filesLeft > 0 || flushes > 0 || pending.length > 0 || pendingKiB > 0) return;
+      Promise.all(workers.map((w) => w.terminate())).then(() => resolve({ chunksUploaded }), fail);
+    };
+    const flush = (): void => {
+      if (failed || flushes >= MAX_FLUSHES) return;
+      const chunks = pending;
+      const kib = pendingKiB;
+      pending = [];
+      pendingBytes = 0;
+      pendingKiB = 0;
+      flushes++;
+      (async () => {
+        if (chunks.length > 0) {
+          const have = await store.has(chunks.map((c) => c.id));
+          const missing = chunks.filter((c) => !have.has(c.id));
+          if (missing.length > 0) await store.put(missing);
+          chunksUploaded += missing.length;
+          onUploaded(missing.reduce((n, c) => n + c.data.byteLength, 0));
+        }
+      })().then(
+        () => {
+          flushes--;
+          Atomics.sub(inflight, 0, kib);
+          Atomics.notify(inflight, 0);
+          maybeFlush();
+          finishIfDone();
+        },
+        (err) => fail(err),
+      );
+    };
+    const maybeFlush = (): void => {
+      const allRead = filesLeft === 0;
+      if (pendingBytes >= FLUSH_BYTES || pending.length >= FLUSH_CHUNKS || (allRead && (pending.length > 0 || pendingKiB > 0))) flush();
+    };
+    const dispatch = (wi: number): void => {
+      while (outstanding[wi] < 2 && nextFile < files.length) {
+        const group: WalkEntry[] = [];
+        let bytes = 0;
+        while (nextFile < files.length && group.length < JOB_FILES && (group.length === 0 || bytes + files[nextFile].size <= JOB_BYTES)) {
+          bytes += files[nextFile].size;
+          group.push(files[nextFile++]);
+        }
+        const job = jobs.length;
+        jobs.push({ files: group, state: group.map((entry) => ({ entry, ids: [], bytesRead: 0 })) });
+        outstanding[wi]++;
+        const msg: ChunkJob = { type: 'job', job, files: group.map((f) => ({ path: f.source, size: f.size })) };
+        workers[wi].postMessage(msg);
+      }
+    };
+    const onBatch = (wi: number, b: ChunkBatch): void => {
+      if (failed) return;
+      const job = jobs[b.job];
+      const st = job.state[b.file];
+      let bytes = 0;
+      let added = 0;
+      for (const c of b.chunks) {
+        st.ids.push(c.id);
+        bytes += c.data.byteLength;
+        if (known.has(c.id) || queued.has(c.id)) continue;
+        queued.add(c.id);
+        pending.push({ id: c.id, data: c.data });
+        added += c.data.byteLength;
+      }
+      pendingBytes += added;
+      // The worker counted the whole batch as in flight; chunks the store surely has are released at once.
+      const batchKiB = Math.ceil(bytes / 1024);
+      const keptKiB = Math.ceil(added / 1024);
+      pendingKiB += keptKiB;
+      if (batchKiB > keptKiB) {
+        Atomics.sub(inflight, 0, batchKiB - keptKiB);
+        Atomics.notify(inflight, 0);
+      }
+      if (b.last) {
+        onFile(st.entry, { ids: st.ids, bytesRead: b.bytesRead, error: b.error });
+        filesLeft--;
+        if (b.file === job.files.length - 1) {
+          outstanding[wi]--;
+          job.state = [];
+          dispatch(wi);
+        }
+      }
+      maybeFlush();
+    };
+    for (let i = 0; i < threads; i++) {
+      const w = startChunkWorker(keys, inflightSab, INFLIGHT_LIMIT_KIB);
+      workers.push(w);
+      outstanding.push(0);
+      w.on('message', (m: ChunkBatch) => onBatch(i, m));
+      w.on('error', fail);
+      w.on('exit', (code) => {
+        if (code !== 0 && !failed && filesLeft > 0) fail(new Error(`chunk worker exited with code ${code}`));
+      });
+    }
+    for (let i = 0; i < threads; i++) dispatch(i);
+  });
+}

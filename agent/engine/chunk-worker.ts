@@ -1,0 +1,245 @@
+// The chunk worker: read files in large sync blocks, cut them with FastCDC, give each chunk its keyed id,
+// compress it when that pays, and seal it with AES-256-GCM. One worker runs per core.
+//
+// The agent ships as one bundled file, so the worker cannot be a separate module: it runs from the source
+// text of `chunkWorkerMain` (eval worker). That function must therefore be self-contained: no imports, no
+// references to anything outside its own body except its `mods` argument and globals.
+import { Worker } from 'node:worker_threads';
+import { CHUNK_AVG, CHUNK_MAX, CHUNK_MIN, type EngineKeys } from './keys.js';
+
+/** A group of files for one worker; the worker replies with one or more `ChunkBatch` messages per file. */
+export interface ChunkJob {
+  type: 'job';
+  job: number;
+  files: Array<{ path: string; size: number }>;
+}
+
+export interface ChunkBatch {
+  type: 'batch';
+  job: number;
+  /** Index of the file within its job. */
+  file: number;
+  /** Sealed chunks of this batch, in file order (each `data` owns its ArrayBuffer: it is transferred). */
+  chunks: Array<{ id: string; data: Uint8Array; plainSize: number; compressed: boolean }>;
+  /** true on the file's last batch. */
+  last: boolean;
+  /** Bytes of the file actually read (differs from the walked size when the file changed meanwhile). */
+  bytesRead: number;
+  /** Set when the file could not be read. */
+  error?: string;
+}
+
+export interface WorkerInit {
+  encKey: Uint8Array;
+  idKey: Uint8Array;
+  gear: Uint32Array;
+  min: number;
+  avg: number;
+  max: number;
+  /** Shared counter (KiB) of sealed bytes handed to the main thread and not yet stored. */
+  inflight: SharedArrayBuffer;
+  inflightLimitKiB: number;
+}
+
+interface WorkerModules {
+  wt: typeof import('node:worker_threads');
+  fs: typeof import('node:fs');
+  crypto: typeof import('node:crypto');
+  zlib: typeof import('node:zlib');
+}
+
+function chunkWorkerMain(mods: WorkerModules): void {
+  const { parentPort, workerData } = mods.wt;
+  const { fs, crypto, zlib } = mods;
+  const init = workerData as WorkerInit;
+  const encKey = Buffer.from(init.encKey);
+  const idKey = Buffer.from(init.idKey);
+  const gear = init.gear;
+  const MIN = init.min;
+  const MAX = init.max;
+  const bits = Math.round(Math.log2(init.avg));
+  // Normalized chunking (FastCDC, level 2): a stricter mask before the average size, a looser one after.
+  // The gear hash shifts left, so its high bits depend on the most bytes: masks take the top bits.
+  const topBits = (n: number): number => (n >= 32 ? 0xffffffff : ((0xffffffff << (32 - n)) >>> 0));
+  const maskS = topBits(bits + 2) | 0;
+  const maskL = topBits(bits - 2) | 0;
+  const BLOCK = 4 * 1024 * 1024;
+  const buf = Buffer.allocUnsafeSlow(BLOCK + MAX);
+  const inflight = new Int32Array(init.inflight);
+  const FORMAT_VERSION = 1;
+  const FLAG_BROTLI = 1;
+
+  /** Length of the next chunk of buf[start, end); `end - start >= MAX` unless this is the file's tail. */
+  function cut(start: number, end: number): number {
+    const n = end - start;
+    if (n <= MIN) return n;
+    const limit = n > MAX ? MAX : n;
+    const normal = init.avg < limit ? init.avg : limit;
+    let h = 0;
+    let i = MIN;
+    for (; i < normal; i++) {
+      h = ((h << 1) + gear[buf[start + i]]) | 0;
+      if ((h & maskS) === 0) return i + 1;
+    }
+    for (; i < limit; i++) {
+      h = ((h << 1) + gear[buf[start + i]]) | 0;
+      if ((h & maskL) === 0) return i + 1;
+    }
+    return limit;
+  }
+
+  /**
+   * Worth compressing? Order-0 entropy of a sample: already-compressed or encrypted data is close to 8 bits per
+   * byte, text and most documents far below. Costs microseconds, where trial compression would cost milliseconds.
+   */
+  const hist = new Uint32Array(256);
+  function looksCompressible(chunk: Buffer): boolean {
+    if (chunk.length < 256) return false;
+    hist.fill(0);
+    // Up to 4 spread-out windows of 2 KiB.
+    const win = Math.min(2048, chunk.length);
+    const step = chunk.length > 4 * win ? Math.floor((chunk.length - win) / 3) : 0;
+    let n = 0;
+    for (let w = 0; w < 4; w++) {
+      const from = w * step;
+      for (let i = from; i < from + win && i < chunk.length; i++) hist[chunk[i]]++;
+      n += Math.min(win, chunk.length - from);
+      if (step === 0) break;
+    }
+    let bits = 0;
+    for (let b = 0; b < 256; b++) {
+      const c = hist[b];
+      if (c > 0) bits -= c * Math.log2(c / n);
+    }
+    return bits / n < 7.2;
+  }
+
+  function seal(chunk: Buffer): { id: string; data: Uint8Array; plainSize: number; compressed: boolean } {
+    const idBytes = crypto.createHmac('sha256', idKey).update(chunk).digest();
+    let body: Buffer = chunk;
+    let flags = 0;
+    if (looksCompressible(chunk)) {
+      const packed = zlib.brotliCompressSync(chunk, {
+        params: {
+          [zlib.constants.BROTLI_PARAM_QUALITY]: 1,
+          [zlib.constants.BROTLI_PARAM_SIZE_HINT]: chunk.length,
+        },
+      });
+      // Compression pays only when it saves at least 1/16 of the chunk.
+      if (packed.length < chunk.length - (chunk.length >> 4)) {
+        body = packed;
+        flags = FLAG_BROTLI;
+      }
+    }
+    const out = new Uint8Array(new ArrayBuffer(2 + 12 + body.length + 16));
+    out[0] = FORMAT_VERSION;
+    out[1] = flags;
+    const nonce = out.subarray(2, 14);
+    crypto.randomFillSync(nonce);
+    const cipher = crypto.createCipheriv('aes-256-gcm', encKey, nonce);
+    cipher.setAAD(idBytes);
+    let off = 14;
+    const ct = cipher.update(body);
+    out.set(ct, off);
+    off += ct.length;
+    const fin = cipher.final();
+    out.set(fin, off);
+    off += fin.length;
+    out.set(cipher.getAuthTag(), off);
+    return { id: idBytes.toString('hex'), data: out, plainSize: chunk.length, compressed: flags !== 0 };
+  }
+
+  /** Wait while too many sealed bytes are waiting for the store (keeps peak memory bounded). */
+  function throttle(addKiB: number): void {
+    for (;;) {
+      const cur = Atomics.load(inflight, 0);
+      if (cur <= init.inflightLimitKiB) break;
+      Atomics.wait(inflight, 0, cur, 200);
+    }
+    Atomics.add(inflight, 0, addKiB);
+  }
+
+  function send(batch: ChunkBatch): void {
+    let bytes = 0;
+    for (const c of batch.chunks) bytes += c.data.byteLength;
+    throttle(Math.ceil(bytes / 1024));
+    parentPort!.postMessage(
+      batch,
+      batch.chunks.map((c) => c.data.buffer as ArrayBuffer),
+    );
+  }
+
+  function chunkFile(job: number, file: number, path: string): void {
+    let fd: number;
+    try {
+      fd = fs.openSync(path, 'r');
+    } catch (err) {
+      send({ type: 'batch', job, file, chunks: [], last: true, bytesRead: 0, error: (err as Error).message });
+      return;
+    }
+    try {
+      let start = 0;
+      let end = 0;
+      let eof = false;
+      let total = 0;
+      let pending: ChunkBatch['chunks'] = [];
+      let pendingBytes = 0;
+      for (;;) {
+        if (!eof && end - start < MAX) {
+          if (start > 0) {
+            buf.copyWithin(0, start, end);
+            end -= start;
+            start = 0;
+          }
+          while (!eof && end < buf.length) {
+            const n = fs.readSync(fd, buf, end, buf.length - end, null);
+            if (n === 0) eof = true;
+            end += n;
+            total += n;
+          }
+        }
+        if (end === start) break;
+        const len = cut(start, end);
+        // The chunk is copied out of the read buffer by the cipher, so the buffer can be reused at once.
+        const sealed = seal(buf.subarray(start, start + len));
+        start += len;
+        pending.push(sealed);
+        pendingBytes += sealed.data.byteLength;
+        if (pendingBytes >= 4 * 1024 * 1024) {
+          send({ type: 'batch', job, file, chunks: pending, last: false, bytesRead: total });
+          pending = [];
+          pendingBytes = 0;
+        }
+      }
+      send({ type: 'batch', job, file, chunks: pending, last: true, bytesRead: total });
+    } catch (err) {
+      send({ type: 'batch', job, file, chunks: [], last: true, bytesRead: 0, error: (err as Error).message });
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  parentPort!.on('message', (msg: ChunkJob) => {
+    msg.files.forEach((f, i) => chunkFile(msg.job, i, f.path));
+  });
+}
+
+/** Start one chunk worker. */
+export function startChunkWorker(keys: EngineKeys, inflight: SharedArrayBuffer, inflightLimitKiB: number): Worker {
+  const init: WorkerInit = {
+    encKey: keys.encKey,
+    idKey: keys.idKey,
+    gear: keys.gear,
+    min: CHUNK_MIN,
+    avg: CHUNK_AVG,
+    max: CHUNK_MAX,
+    inflight,
+    inflightLimitKiB,
+  };
+  // Transpilers that keep function names (tsx, vitest) wrap them in a __name helper: give the worker one.
+  // Bundlers rewrite `require` inside functions, so the modules are required here, in plain source text.
+  const source =
+    'var __name = (f) => f;\n' +
+    `(${chunkWorkerMain.toString()})({ wt: require('node:worker_threads'), fs: require('node:fs'), crypto: require('node:crypto'), zlib: require('node:zlib') });`;
+  return new Worker(source, { eval: true, workerData: init });
+}

@@ -1,0 +1,142 @@
+// A ChunkStore in a local folder (engine tests, benchmarks, and admin restores from a copied store).
+// Layout: packs/<n>.pack (sealed chunks back to back) + packs/<n>.idx (JSON [[id, offset, length]...], written
+// after its pack, atomically), snapshots/<id>.snap + .json (time, size), blobs/<name>.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { open, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ChunkMissingError, type ChunkStore, type SnapshotInfo, type StoredChunk } from '../store.js';
+import { writeFileAtomic } from './fsutil.js';
+
+interface Location {
+  pack: string;
+  offset: number;
+  length: number;
+}
+
+/** temp + fsync + rename, without blocking the event loop (the engine keeps chunking meanwhile). */
+async function writeAtomic(path: string, parts: Uint8Array[]): Promise<void> {
+  const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
+  const fh = await open(tmp, 'wx');
+  try {
+    await fh.writev(parts);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+}
+
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+function checkName(kind: string, name: string): void {
+  if (!SAFE_NAME.test(name)) throw new Error(`${kind} name ${JSON.stringify(name)} is not allowed (letters, digits, . _ -)`);
+}
+
+export class LocalStore implements ChunkStore {
+  private readonly index = new Map<string, Location>();
+
+  private constructor(readonly dir: string) {}
+
+  static open(dir: string): LocalStore {
+    for (const sub of ['packs', 'snapshots', 'blobs']) mkdirSync(join(dir, sub), { recursive: true });
+    const store = new LocalStore(dir);
+    for (const name of readdirSync(join(dir, 'packs'))) {
+      if (!name.endsWith('.idx')) continue;
+      const pack = name.slice(0, -4);
+      const entries = JSON.parse(readFileSync(join(dir, 'packs', name), 'utf8')) as Array<[string, number, number]>;
+      for (const [id, offset, length] of entries) store.index.set(id, { pack, offset, length });
+    }
+    return store;
+  }
+
+  async has(ids: string[]): Promise<Set<string>> {
+    return new Set(ids.filter((id) => this.index.has(id)));
+  }
+
+  async put(chunks: StoredChunk[]): Promise<void> {
+    const seen = new Set<string>();
+    const fresh = chunks.filter((c) => !this.index.has(c.id) && !seen.has(c.id) && seen.add(c.id));
+    if (fresh.length === 0) return;
+    const pack = randomBytes(12).toString('hex');
+    const entries: Array<[string, number, number]> = [];
+    let offset = 0;
+    for (const c of fresh) {
+      entries.push([c.id, offset, c.data.byteLength]);
+      offset += c.data.byteLength;
+    }
+    await writeAtomic(join(this.dir, 'packs', `${pack}.pack`), fresh.map((c) => c.data));
+    await writeAtomic(join(this.dir, 'packs', `${pack}.idx`), [Buffer.from(JSON.stringify(entries))]);
+    for (const [id, off, length] of entries) this.index.set(id, { pack, offset: off, length });
+  }
+
+  async get(ids: string[]): Promise<StoredChunk[]> {
+    const locs = ids.map((id) => {
+      const loc = this.index.get(id);
+      if (!loc) throw new ChunkMissingError(id);
+      return loc;
+    });
+    const out: StoredChunk[] = new Array(ids.length);
+    const byPack = new Map<string, number[]>();
+    locs.forEach((l, i) => {
+      const list = byPack.get(l.pack) ?? [];
+      list.push(i);
+      byPack.set(l.pack, list);
+    });
+    for (const [pack, idxs] of byPack) {
+      const fh = await open(join(this.dir, 'packs', `${pack}.pack`), 'r');
+      try {
+        for (const i of idxs) {
+          const { offset, length } = locs[i];
+          const data = Buffer.allocUnsafeSlow(length);
+          const { bytesRead } = await fh.read(data, 0, length, offset);
+          if (bytesRead !== length) throw new ChunkMissingError(ids[i]);
+          out[i] = { id: ids[i], data };
+        }
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ChunkMissingError(ids[idxs[0]]);
+        throw err;
+      } finally {
+        await fh.close();
+      }
+    }
+    return out;
+  }
+
+  async putSnapshot(id: string, time: string, data: Uint8Array): Promise<void> {
+    checkName('snapshot', id);
+    writeFileAtomic(join(this.dir, 'snapshots', `${id}.snap`), data);
+    writeFileAtomic(join(this.dir, 'snapshots', `${id}.json`), JSON.stringify({ time, size: data.byteLength }));
+  }
+
+  async getSnapshot(id: string): Promise<Uint8Array> {
+    checkName('snapshot', id);
+    return readFile(join(this.dir, 'snapshots', `${id}.snap`));
+  }
+
+  async listSnapshots(): Promise<SnapshotInfo[]> {
+    return readdirSync(join(this.dir, 'snapshots'))
+      .filter((n) => n.endsWith('.json'))
+      .map((n) => {
+        const meta = JSON.parse(readFileSync(join(this.dir, 'snapshots', n), 'utf8')) as { time: string; size: number };
+        return { id: n.slice(0, -5), time: meta.time, size: meta.size };
+      });
+  }
+
+  async putBlob(name: string, data: Uint8Array): Promise<void> {
+    checkName('blob', name);
+    writeFileAtomic(join(this.dir, 'blobs', name), data);
+  }
+
+  async getBlob(name: string): Promise<Uint8Array | undefined> {
+    checkName('blob', name);
+    try {
+      return await readFile(join(this.dir, 'blobs', name));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {}
+}

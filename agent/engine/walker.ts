@@ -1,0 +1,100 @@
+// Walk the selected folders: what to back up, with the stat data the change cache compares.
+import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { basename, join } from 'node:path';
+import { portablePath } from './patterns.js';
+
+export type EntryType = 'file' | 'dir' | 'symlink';
+
+export interface WalkEntry {
+  /** Snapshot path: "<root name>/<relative path>", "/"-separated. */
+  path: string;
+  /** Path on this machine. */
+  source: string;
+  type: EntryType;
+  mode: number;
+  mtimeMs: number;
+  size: number;
+  ino: number;
+  linkTarget?: string;
+}
+
+export interface WalkRoot {
+  /** Unique name of the root inside snapshots (its folder name). */
+  name: string;
+  /** The folder on this machine. */
+  path: string;
+}
+
+export interface WalkResult {
+  roots: WalkRoot[];
+  entries: WalkEntry[];
+  /** Paths that could not be read (reported, not fatal). */
+  warnings: string[];
+}
+
+/** Give each root a unique snapshot name (its folder name, numbered on clashes). */
+export function nameRoots(paths: string[]): WalkRoot[] {
+  const used = new Set<string>();
+  return paths.map((p) => {
+    const base = basename(p.replace(/[\\/]+$/, '')) || 'root';
+    let name = base.replace(/:/g, '');
+    for (let i = 2; used.has(name.toLowerCase()); i++) name = `${base}-${i}`;
+    used.add(name.toLowerCase());
+    return { name, path: p };
+  });
+}
+
+function entryOf(path: string, source: string, st: Stats): WalkEntry | undefined {
+  const base = { path, source, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, ino: st.ino };
+  if (st.isFile()) return { ...base, type: 'file', size: st.size };
+  if (st.isDirectory()) return { ...base, type: 'dir', size: 0 };
+  if (st.isSymbolicLink()) return { ...base, type: 'symlink', size: 0, linkTarget: readlinkSync(source) };
+  return undefined; // sockets, devices, fifos: not backed up
+}
+
+export function walk(rootPaths: string[], isExcluded: (portable: string) => boolean): WalkResult {
+  const roots = nameRoots(rootPaths);
+  const entries: WalkEntry[] = [];
+  const warnings: string[] = [];
+  const visit = (source: string, path: string): void => {
+    let names: string[];
+    try {
+      names = readdirSync(source);
+    } catch (err) {
+      warnings.push(`${source}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      return;
+    }
+    names.sort();
+    for (const name of names) {
+      const child = join(source, name);
+      if (isExcluded(portablePath(child))) continue;
+      let st: Stats;
+      try {
+        st = lstatSync(child);
+      } catch (err) {
+        warnings.push(`${child}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        continue;
+      }
+      const e = entryOf(`${path}/${name}`, child, st);
+      if (!e) continue;
+      entries.push(e);
+      if (e.type === 'dir') visit(child, e.path);
+    }
+  };
+  for (const root of roots) {
+    let st: Stats;
+    try {
+      st = lstatSync(root.path);
+    } catch (err) {
+      warnings.push(`${root.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      continue;
+    }
+    if (!st.isDirectory()) {
+      warnings.push(`${root.path}: not a folder`);
+      continue;
+    }
+    entries.push({ path: root.name, source: root.path, type: 'dir', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, size: 0, ino: st.ino });
+    visit(root.path, root.name);
+  }
+  return { roots, entries, warnings };
+}

@@ -1,0 +1,13 @@
+// The agent's programmatic API (docs/design.md): the CLI, the service, the bench and the VS Code
+// extension all call these. CLIs are thin wrappers.
+export { loadAgentConfig, validateAgentConfig, resolveConfigPath, AgentConfigError, type LoadedAgentConfig, type ConfigIssue } from './config.js';
+export { registerDevice, RegistrationFailedError, type RegisterOptions, type RegisterResult } from './register.js';
+export { readStatus, formatStatus, type AgentStatus } from './status.js';
+export { runService, type ServiceOptions } from './service.js';
+export { openRemoteStore, RemoteStore, ServersUnreachableError, ServerRefusedError, NotRegisteredError, type RemoteStoreStats } from './remote-store.js';
+export { statePaths, readRegistration, readLastResult, recordBackupResult, type StatePaths, type Registration, type LastResult, type LastBackup } from './state.js';
+export { AGENT_VERSION } from './version.js';
+export type { AgentConfig } from './config-types.js';
+export type { ChunkStore, StoredChunk, SnapshotInfo } from './store.js';
+// Engine (backup, restore, snapshots, escrow).
+export { runBackup, runRestore, runListSnapshots, runEscrowRestore, openLocalStore, type RunBackupOptions, type RunRestoreOptions } from './engine/agent-api.js';

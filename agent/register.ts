@@ -1,0 +1,100 @@
+// Registration: Technician ID -> device id, credential and the device's own backup-server pair,
+// at the registration pair (primary, then alternate). Nothing is stored unless the server accepts.
+import { hostname } from 'node:os';
+import { MessageType, type ServerPair } from '../protocol/messages.js';
+import { connectFirst, ServerRefusedError } from './remote-store.js';
+import { loadAgentConfig, type LoadedAgentConfig } from './config.js';
+import { newIdentity, readIdentity, readRegistration, writeIdentity, writeRegistration } from './state.js';
+import { AGENT_VERSION } from './version.js';
+
+export interface RegisterOptions {
+  /** A loaded config, or the --config path to load. */
+  loaded?: LoadedAgentConfig;
+  configPath?: string;
+  /** Overrides the config's Technician ID (e.g. from an installer property). */
+  technicianId?: string;
+  /** Register again even when already registered (same identity -> same device, new credential). */
+  force?: boolean;
+  onProgress?: (line: string) => void;
+}
+
+export interface RegisterResult {
+  deviceId: string;
+  servers: ServerPair;
+  /** The server already knew this machine's identity (reinstall): same device. */
+  existingDevice: boolean;
+  /** Nothing was done: the agent was registered already. */
+  alreadyRegistered: boolean;
+  registeredVia?: string;
+}
+
+export class RegistrationFailedError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RegistrationFailedError';
+  }
+}
+
+export async function registerDevice(options: RegisterOptions = {}): Promise<RegisterResult> {
+  const loaded = options.loaded ?? (await loadAgentConfig(options.configPath));
+  const { config, state } = loaded;
+  const existing = await readRegistration(state);
+  if (existing && !options.force) {
+    return { deviceId: existing.deviceId, servers: existing.servers, existingDevice: true, alreadyRegistered: true, registeredVia: existing.registeredVia };
+  }
+  const technicianId = (options.technicianId ?? config.technicianId ?? process.env.HOLDFAST_TECHNICIAN_ID ?? '').trim();
+  if (!technicianId) {
+    throw new RegistrationFailedError('no-technician-id', `${loaded.path}: no Technician ID to register with: set "technicianId" in the config, HOLDFAST_TECHNICIAN_ID, or pass --technician-id`);
+  }
+  // A kept identity (reinstall) maps back to the same device; a new one is written only on success.
+  const storedIdentity = await readIdentity(state);
+  const identity = storedIdentity ?? newIdentity();
+  const endpoints = [config.registration.primary, config.registration.alternate];
+  options.onProgress?.(`registering with ${endpoints.join(' / ')}`);
+  let result;
+  try {
+    result = await connectFirst(
+      endpoints,
+      { tlsPin: config.tlsPin, proxy: config.proxy },
+      async (conn) =>
+        (
+          await conn.request(MessageType.REGISTER, {
+            technicianId,
+            identityId: identity.identityId,
+            identitySecret: identity.identitySecret,
+            hostname: hostname(),
+            platform: `${process.platform}-${process.arch}`,
+            agentVersion: AGENT_VERSION,
+          })
+        ).header,
+      'registration',
+      2,
+    );
+  } catch (err) {
+    if (err instanceof ServerRefusedError) {
+      const hint =
+        err.code === 'unknown-technician'
+          ? 'the registration server does not know this Technician ID; check the ID your provider sent (nothing was stored)'
+          : err.message;
+      throw new RegistrationFailedError(err.code, `registration refused: ${hint}`);
+    }
+    throw err;
+  }
+  result.conn.close();
+  const reply = result.value as { deviceId?: unknown; credential?: unknown; servers?: ServerPair; existing?: unknown };
+  if (typeof reply.deviceId !== 'string' || typeof reply.credential !== 'string' || !reply.servers?.primary || !reply.servers.alternate) {
+    throw new RegistrationFailedError('bad-reply', `${result.endpoint}: registration reply is incomplete`);
+  }
+  if (!storedIdentity) await writeIdentity(state, identity);
+  await writeRegistration(state, {
+    deviceId: reply.deviceId,
+    credential: reply.credential,
+    servers: { primary: reply.servers.primary, alternate: reply.servers.alternate },
+    registeredAt: new Date().toISOString(),
+    registeredVia: result.endpoint,
+  });
+  return { deviceId: reply.deviceId, servers: reply.servers, existingDevice: reply.existing === true, alreadyRegistered: false, registeredVia: result.endpoint };
+}

@@ -1,0 +1,362 @@
+// The ChunkStore the agent backs up to: the wire protocol to the device's backup-server pair, with
+// failover (primary unreachable or dropping mid-backup -> the alternate) and resumption (after a lost
+// connection, unacknowledged chunk batches are re-sent, minus what the server already holds).
+import type { TLSSocket } from 'node:tls';
+import { ChunkMissingError, type ChunkStore, type SnapshotInfo, type StoredChunk } from './store.js';
+import type { AgentProxy } from './config-types.js';
+import { openConnection, TransportError } from './transport/index.js';
+import { ConnectionLostError, RemoteError, RpcConnection, type Reply } from '../protocol/connection.js';
+import { splitBody } from '../protocol/frame.js';
+import { MessageType, type ServerPair, type SnapshotEntry } from '../protocol/messages.js';
+import type { LoadedAgentConfig } from './config.js';
+import { readRegistration, updateServers } from './state.js';
+
+export interface EndpointOptions {
+  tlsPin: string;
+  proxy?: AgentProxy;
+  /** Per connection phase; default 10 s. */
+  timeoutMs?: number;
+}
+
+export interface AttemptFailure {
+  endpoint: string;
+  kind: string;
+  message: string;
+}
+
+/** No server of the pair could be reached (each attempt is listed, without secrets). */
+export class ServersUnreachableError extends Error {
+  constructor(
+    readonly role: string,
+    readonly failures: AttemptFailure[],
+  ) {
+    const last = new Map<string, AttemptFailure>();
+    for (const f of failures) last.set(f.endpoint, f);
+    const allPin = failures.length > 0 && failures.every((f) => f.kind === 'tls-pin');
+    const head = allPin
+      ? `no ${role} server presented the pinned certificate (check tlsPin in the agent config)`
+      : `cannot reach any ${role} server`;
+    super(`${head}:\n${[...last.values()].map((f) => `  ${f.message}`).join('\n')}`);
+    this.name = 'ServersUnreachableError';
+  }
+
+  /** The most telling failure kind (a pin mismatch or proxy refusal beats "connection refused"). */
+  get kind(): string {
+    const order = ['tls-pin', 'proxy-auth', 'proxy-refused', 'proxy-unreachable', 'proxy-error', 'tls-error', 'timeout', 'refused'];
+    for (const k of order) if (this.failures.some((f) => f.kind === k)) return k;
+    return this.failures[0]?.kind ?? 'network';
+  }
+}
+
+/** The server refused the request (bad credential, unknown Technician ID, ...). */
+export class ServerRefusedError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ServerRefusedError';
+  }
+}
+
+export class NotRegisteredError extends Error {
+  constructor(stateDir: string) {
+    super(`this agent is not registered yet (no registration in ${stateDir}): run "holdfast-agent register"`);
+    this.name = 'NotRegisteredError';
+  }
+}
+
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Opens a pinned TLS connection to the first endpoint that answers and runs `handshake` on it.
+ * Transport failures and lost connections move on to the next endpoint; a RemoteError from the
+ * handshake (the server said no) ends the attempt at once.
+ */
+export async function connectFirst<T>(
+  endpoints: string[],
+  options: EndpointOptions,
+  handshake: (conn: RpcConnection) => Promise<T>,
+  role: string,
+  rounds = 1,
+  failures: AttemptFailure[] = [],
+): Promise<{ conn: RpcConnection; endpoint: string; value: T }> {
+  const unique = [...new Set(endpoints)];
+  for (let round = 0; round < rounds; round++) {
+    if (round > 0) await delay(Math.min(4000, 500 * 4 ** (round - 1)));
+    for (const endpoint of unique) {
+      let socket: TLSSocket | undefined;
+      let conn: RpcConnection | undefined;
+      try {
+        socket = await openConnection(endpoint, options);
+        conn = new RpcConnection(socket, endpoint);
+        const value = await handshake(conn);
+        return { conn, endpoint, value };
+      } catch (err) {
+        conn?.close();
+        socket?.destroy();
+        if (err instanceof RemoteError) throw new ServerRefusedError(err.code, `${endpoint}: ${err.message}`);
+        const kind = err instanceof TransportError ? err.kind : err instanceof ConnectionLostError ? 'closed' : 'network';
+        const message = err instanceof TransportError || err instanceof ConnectionLostError ? err.message : `${endpoint}: ${(err as Error).message}`;
+        failures.push({ endpoint, kind, message });
+      }
+    }
+  }
+  throw new ServersUnreachableError(role, failures);
+}
+
+export interface RemoteStoreOptions extends EndpointOptions {
+  servers: ServerPair;
+  deviceId: string;
+  credential: string;
+  /** Called when the server pushes a new backup-server pair (persist it). */
+  onServers?: (servers: ServerPair) => Promise<void> | void;
+  /** Progress/failover notes, one line each, no secrets. */
+  log?: (line: string) => void;
+  /** Rounds over both servers before an operation gives up; default 3. */
+  retryRounds?: number;
+  /** Reconnects per operation after lost connections; default 6. */
+  maxReconnects?: number;
+  agentVersion?: string;
+}
+
+export interface RemoteStoreStats {
+  /** Server currently (or last) connected. */
+  endpoint: string | undefined;
+  connections: number;
+  failovers: number;
+  chunksSent: number;
+  bytesSent: number;
+  /** Chunks of interrupted batches the server turned out to hold already (not re-sent). */
+  chunksSkippedOnResume: number;
+}
+
+const PUT_BATCH_BYTES = 16 * 1024 * 1024;
+const PUT_BATCH_CHUNKS = 4096;
+const ID_BATCH = 8192;
+const PUT_PARALLEL = 4;
+
+export class RemoteStore implements ChunkStore {
+  private conn: RpcConnection | undefined;
+  private connecting: Promise<RpcConnection> | undefined;
+  private avoid: string | undefined;
+  private closed = false;
+  private servers: ServerPair;
+  readonly stats: RemoteStoreStats = { endpoint: undefined, connections: 0, failovers: 0, chunksSent: 0, bytesSent: 0, chunksSkippedOnResume: 0 };
+
+  constructor(private readonly options: RemoteStoreOptions) {
+    this.servers = { ...options.servers };
+  }
+
+  /** The pair in use (updated when the server pushes a new one). */
+  get currentServers(): ServerPair {
+    return { ...this.servers };
+  }
+
+  /** Connects and authenticates now (otherwise the first operation does). */
+  async connect(): Promise<void> {
+    await this.connection();
+  }
+
+  private connection(): Promise<RpcConnection> {
+    if (this.closed) return Promise.reject(new Error('remote store is closed'));
+    if (this.conn && !this.conn.closed) return Promise.resolve(this.conn);
+    this.connecting ??= this.establish().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private async establish(): Promise<RpcConnection> {
+    const { primary, alternate } = this.servers;
+    const order = this.avoid === primary ? [alternate, primary] : [primary, alternate];
+    const { conn, endpoint, value } = await connectFirst(
+      order,
+      this.options,
+      async (c) => (await c.request(MessageType.AUTH, { deviceId: this.options.deviceId, credential: this.options.credential, agentVersion: this.options.agentVersion })).header,
+      'backup',
+      this.options.retryRounds ?? 3,
+    );
+    if (this.stats.endpoint !== undefined && this.stats.endpoint !== endpoint) {
+      this.stats.failovers++;
+      this.options.log?.(`switched to backup server ${endpoint}`);
+    }
+    this.stats.endpoint = endpoint;
+    this.stats.connections++;
+    this.conn = conn;
+    const pushed = value.servers as ServerPair | undefined;
+    if (pushed?.primary && pushed.alternate && (pushed.primary !== this.servers.primary || pushed.alternate !== this.servers.alternate)) {
+      this.options.log?.(`server assigned a new backup-server pair: primary ${pushed.primary}, alternate ${pushed.alternate}`);
+      this.servers = { primary: pushed.primary, alternate: pushed.alternate };
+      await this.options.onServers?.(this.servers);
+    }
+    return conn;
+  }
+
+  private lost(conn: RpcConnection, err: Error): void {
+    if (this.conn === conn) this.conn = undefined;
+    this.avoid = conn.endpoint;
+    this.options.log?.(`${err.message}; trying the other server`);
+  }
+
+  /** One request with reconnect + failover on a lost connection. Requests here are idempotent. */
+  private async call(type: number, header: object, body?: Uint8Array | Uint8Array[]): Promise<Reply> {
+    const maxReconnects = this.options.maxReconnects ?? 6;
+    for (let attempt = 0; ; attempt++) {
+      const conn = await this.connection();
+      try {
+        return await conn.request(type, header, body);
+      } catch (err) {
+        if (err instanceof ConnectionLostError && attempt < maxReconnects && !this.closed) {
+          this.lost(conn, err);
+          continue;
+        }
+        throw translate(err);
+      }
+    }
+  }
+
+  async has(ids: string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (let i = 0; i < ids.length; i += ID_BATCH) {
+      const slice = ids.slice(i, i + ID_BATCH);
+      const { header } = await this.call(MessageType.HAS, { ids: slice });
+      for (const idx of header.present as number[]) out.add(slice[idx]);
+    }
+    return out;
+  }
+
+  async put(chunks: StoredChunk[]): Promise<void> {
+    const batches: StoredChunk[][] = [];
+    let cur: StoredChunk[] = [];
+    let bytes = 0;
+    for (const c of chunks) {
+      if (cur.length && (bytes + c.data.byteLength > PUT_BATCH_BYTES || cur.length >= PUT_BATCH_CHUNKS)) {
+        batches.push(cur);
+        cur = [];
+        bytes = 0;
+      }
+      cur.push(c);
+      bytes += c.data.byteLength;
+    }
+    if (cur.length) batches.push(cur);
+    let next = 0;
+    const worker = async () => {
+      while (next < batches.length) await this.putBatch(batches[next++]);
+    };
+    await Promise.all(Array.from({ length: Math.min(PUT_PARALLEL, batches.length) }, worker));
+  }
+
+  private async putBatch(batch: StoredChunk[]): Promise<void> {
+    const maxReconnects = this.options.maxReconnects ?? 6;
+    let todo = batch;
+    for (let attempt = 0; ; attempt++) {
+      const conn = await this.connection();
+      try {
+        if (attempt > 0) {
+          // Resuming after a lost connection: the server may have committed this batch (or part of it).
+          const { header } = await conn.request(MessageType.HAS, { ids: todo.map((c) => c.id) });
+          const held = new Set((header.present as number[]).map((i) => todo[i].id));
+          this.stats.chunksSkippedOnResume += held.size;
+          todo = todo.filter((c) => !held.has(c.id));
+          if (todo.length === 0) return;
+        }
+        await conn.request(
+          MessageType.PUT,
+          { ids: todo.map((c) => c.id), sizes: todo.map((c) => c.data.byteLength) },
+          todo.map((c) => c.data),
+        );
+        this.stats.chunksSent += todo.length;
+        for (const c of todo) this.stats.bytesSent += c.data.byteLength;
+        return;
+      } catch (err) {
+        if (err instanceof ConnectionLostError && attempt < maxReconnects && !this.closed) {
+          this.lost(conn, err);
+          continue;
+        }
+        throw translate(err);
+      }
+    }
+  }
+
+  async get(ids: string[]): Promise<StoredChunk[]> {
+    const out: StoredChunk[] = [];
+    let at = 0;
+    while (at < ids.length) {
+      const slice = ids.slice(at, at + ID_BATCH);
+      const { header, body } = await this.call(MessageType.GET, { ids: slice });
+      const got = header.ids as string[];
+      const parts = splitBody(body, header.sizes as number[]);
+      if (got.length === 0) throw new ServerRefusedError('bad-request', 'server returned no chunks for a GET');
+      got.forEach((id, i) => {
+        if (id !== slice[i]) throw new ServerRefusedError('bad-request', `server returned chunk ${id} where ${slice[i]} was asked for`);
+        out.push({ id, data: parts[i] });
+      });
+      at += got.length;
+    }
+    return out;
+  }
+
+  async putSnapshot(id: string, time: string, data: Uint8Array): Promise<void> {
+    await this.call(MessageType.PUT_SNAPSHOT, { id, time }, data);
+  }
+
+  async getSnapshot(id: string): Promise<Uint8Array> {
+    return (await this.call(MessageType.GET_SNAPSHOT, { id })).body;
+  }
+
+  async listSnapshots(): Promise<SnapshotInfo[]> {
+    const { header } = await this.call(MessageType.LIST_SNAPSHOTS, {});
+    return (header.snapshots as SnapshotEntry[]).map((s) => ({ id: s.id, time: s.time, size: s.size }));
+  }
+
+  async putBlob(name: string, data: Uint8Array): Promise<void> {
+    await this.call(MessageType.PUT_BLOB, { name }, data);
+  }
+
+  async getBlob(name: string): Promise<Uint8Array | undefined> {
+    const { header, body } = await this.call(MessageType.GET_BLOB, { name });
+    return header.found ? body : undefined;
+  }
+
+  async ping(): Promise<void> {
+    await this.call(MessageType.PING, {});
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.conn?.close();
+    this.conn = undefined;
+  }
+}
+
+function translate(err: unknown): Error {
+  if (err instanceof RemoteError) {
+    if (err.code === 'missing-chunk' && typeof err.detail.id === 'string') return new ChunkMissingError(err.detail.id);
+    return new ServerRefusedError(err.code, err.message);
+  }
+  return err as Error;
+}
+
+/** The remote store for a registered agent; pushed address pairs are persisted in its state folder. */
+export async function openRemoteStore(
+  loaded: LoadedAgentConfig,
+  options: { log?: (line: string) => void; timeoutMs?: number; retryRounds?: number; agentVersion?: string } = {},
+): Promise<RemoteStore> {
+  const reg = await readRegistration(loaded.state);
+  if (!reg) throw new NotRegisteredError(loaded.stateDir);
+  return new RemoteStore({
+    servers: reg.servers,
+    deviceId: reg.deviceId,
+    credential: reg.credential,
+    tlsPin: loaded.config.tlsPin,
+    proxy: loaded.config.proxy,
+    timeoutMs: options.timeoutMs,
+    retryRounds: options.retryRounds,
+    agentVersion: options.agentVersion,
+    log: options.log,
+    onServers: async (servers) => {
+      await updateServers(loaded.state, servers);
+    },
+  });
+}

@@ -1,0 +1,129 @@
+// The background service (Windows service / macOS LaunchDaemon run `holdfast-agent service`): registers if
+// needed, checks in with its backup servers (which applies pushed address updates), backs up on schedule,
+// and stops cleanly when its AbortSignal fires (SIGTERM/SIGINT in the CLI). Logs one line per event, no secrets.
+import { loadAgentConfig, type LoadedAgentConfig } from './config.js';
+import { registerDevice } from './register.js';
+import { openRemoteStore } from './remote-store.js';
+import { readLastResult, readRegistration } from './state.js';
+import { nextBackupDue } from './schedule.js';
+import { AGENT_VERSION } from './version.js';
+
+export interface ServiceOptions {
+  loaded?: LoadedAgentConfig;
+  configPath?: string;
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+  /** Back up once right after start, whatever the schedule says. */
+  backupNow?: boolean;
+  /** Stop after the first cycle (register, check in, backup if due). */
+  once?: boolean;
+  /** How often to check in with the servers for address updates; default 1 h. */
+  checkInMs?: number;
+  /** Wait after a failed registration/backup before trying again; default 10 min. */
+  retryMs?: number;
+}
+
+export interface ServiceSummary {
+  backups: number;
+  failures: number;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, Math.min(ms, 2 ** 31 - 1));
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+function untilAborted(signal?: AbortSignal): Promise<'aborted'> {
+  return new Promise((resolve) => {
+    if (!signal) return;
+    if (signal.aborted) return resolve('aborted');
+    signal.addEventListener('abort', () => resolve('aborted'), { once: true });
+  });
+}
+
+export async function runService(options: ServiceOptions = {}): Promise<ServiceSummary> {
+  const log = options.log ?? ((line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`));
+  const signal = options.signal;
+  const checkInMs = options.checkInMs ?? 3600_000;
+  const retryMs = options.retryMs ?? 600_000;
+  const loaded = options.loaded ?? (await loadAgentConfig(options.configPath));
+  const { runBackup } = await import('./engine/agent-api.js');
+  const summary: ServiceSummary = { backups: 0, failures: 0 };
+  const schedule = loaded.config.backup.schedule;
+  log(`holdfast-agent ${AGENT_VERSION} service started (config ${loaded.path}, schedule ${schedule.frequency}${schedule.frequency === 'manual' ? '' : ` at ${schedule.at}`})`);
+
+  let backupNow = options.backupNow ?? false;
+  let lastCheckIn = 0;
+  let retryAt = 0;
+  while (!signal?.aborted) {
+    const now = Date.now();
+    if (now < retryAt) {
+      await sleep(retryAt - now, signal);
+      continue;
+    }
+    if (!(await readRegistration(loaded.state))) {
+      try {
+        const r = await registerDevice({ loaded, onProgress: log });
+        log(`registered as ${r.existingDevice ? 'existing' : 'new'} device ${r.deviceId}; backup servers ${r.servers.primary} / ${r.servers.alternate}`);
+      } catch (err) {
+        summary.failures++;
+        log(`registration failed: ${(err as Error).message}; retrying in ${Math.round(retryMs / 1000)} s`);
+        if (options.once) break;
+        retryAt = Date.now() + retryMs;
+        continue;
+      }
+    }
+    if (Date.now() - lastCheckIn >= checkInMs) {
+      const store = await openRemoteStore(loaded, { log });
+      try {
+        await store.connect();
+        lastCheckIn = Date.now();
+        log(`checked in with ${store.stats.endpoint}; servers ${store.currentServers.primary} / ${store.currentServers.alternate}`);
+      } catch (err) {
+        log(`check-in failed: ${(err as Error).message}`);
+      } finally {
+        await store.close();
+      }
+    }
+    const last = await readLastResult(loaded.state);
+    const due = backupNow ? new Date() : nextBackupDue(schedule, last.lastSuccessfulBackup ? new Date(last.lastSuccessfulBackup) : undefined, new Date());
+    if (due && due.getTime() <= Date.now()) {
+      backupNow = false;
+      log('backup started');
+      const outcome = await Promise.race([
+        runBackup(loaded, { log }).then(
+          (r) => ({ ok: true as const, r }),
+          (err: Error) => ({ ok: false as const, err }),
+        ),
+        untilAborted(signal),
+      ]);
+      if (outcome === 'aborted') {
+        log('stopping during a backup: it resumes at the next run (chunks already stored are not sent again)');
+        break;
+      }
+      if (outcome.ok) {
+        summary.backups++;
+        log(`backup complete: snapshot ${outcome.r.snapshotId}, ${outcome.r.files} files, ${outcome.r.chunksUploaded} new chunks, ${outcome.r.bytesUploaded} bytes uploaded`);
+      } else {
+        summary.failures++;
+        log(`backup failed: ${outcome.err.message}; retrying in ${Math.round(retryMs / 1000)} s`);
+        retryAt = Date.now() + retryMs;
+      }
+      if (options.once) break;
+      continue;
+    }
+    if (options.once) break;
+    const wait = Math.min(checkInMs - (Date.now() - lastCheckIn), due ? due.getTime() - Date.now() : Infinity);
+    await sleep(Math.max(1000, wait), signal);
+  }
+  log(signal?.aborted ? 'service stopped' : 'service finished');
+  return summary;
+}

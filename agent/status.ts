@@ -1,0 +1,57 @@
+// What the agent reports about itself (status --json): read by Jamf scripts and the VS Code extension.
+import { loadAgentConfig, type LoadedAgentConfig } from './config.js';
+import { readLastResult, readRegistration, type LastBackup } from './state.js';
+import type { ServerPair } from '../protocol/messages.js';
+import { AGENT_VERSION } from './version.js';
+
+export interface AgentStatus {
+  version: string;
+  fleet: string | null;
+  registered: boolean;
+  deviceId: string | null;
+  servers: ServerPair | null;
+  lastSuccessfulBackup: string | null;
+  lastBackup: LastBackup | null;
+  lastError: string | null;
+  configPath: string;
+  stateDir: string;
+  registration: ServerPair;
+  proxy: string;
+}
+
+export async function readStatus(options: { loaded?: LoadedAgentConfig; configPath?: string } = {}): Promise<AgentStatus> {
+  const loaded = options.loaded ?? (await loadAgentConfig(options.configPath));
+  const [reg, last] = await Promise.all([readRegistration(loaded.state), readLastResult(loaded.state)]);
+  const p = loaded.config.proxy;
+  return {
+    version: AGENT_VERSION,
+    fleet: loaded.config.fleet ?? null,
+    registered: reg !== undefined,
+    deviceId: reg?.deviceId ?? null,
+    servers: reg ? { ...reg.servers } : null,
+    lastSuccessfulBackup: last.lastSuccessfulBackup,
+    lastBackup: last.lastBackup,
+    lastError: last.lastError,
+    configPath: loaded.path,
+    stateDir: loaded.stateDir,
+    registration: { ...loaded.config.registration },
+    proxy: !p || p.type === 'none' ? 'none' : `${p.type} ${p.host}:${p.port}`,
+  };
+}
+
+export function formatStatus(s: AgentStatus): string {
+  const lines = [
+    `Holdfast agent ${s.version}${s.fleet ? ` (fleet ${s.fleet})` : ''}`,
+    `config:        ${s.configPath}`,
+    `registered:    ${s.registered ? `yes, device ${s.deviceId}` : 'no (run "holdfast-agent register")'}`,
+  ];
+  if (s.servers) lines.push(`servers:       primary ${s.servers.primary}, alternate ${s.servers.alternate}`);
+  lines.push(`proxy:         ${s.proxy}`);
+  lines.push(`last success:  ${s.lastSuccessfulBackup ?? 'never'}`);
+  if (s.lastBackup) {
+    const b = s.lastBackup;
+    lines.push(`last backup:   ${b.ok ? 'ok' : 'FAILED'} at ${b.finishedAt}${b.files !== undefined ? `, ${b.files} files` : ''}${b.bytes !== undefined ? `, ${b.bytes} bytes` : ''}`);
+  }
+  if (s.lastError) lines.push(`last error:    ${s.lastError}`);
+  return lines.join('\n');
+}

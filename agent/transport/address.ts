@@ -1,0 +1,32 @@
+// Server endpoints are IP:port only: agents never resolve server names.
+import { isIPv4, isIPv6 } from 'node:net';
+import { TransportError } from './errors.js';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** "1.2.3.4:16384" / "[::1]:16384" -> host, port. Host names are not accepted. */
+export function splitEndpoint(endpoint: string): HostPort {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(endpoint);
+  const host = m ? (m[1] ?? m[2]) : '';
+  const port = m ? Number(m[3]) : 0;
+  if (!m || !(isIPv4(host) || isIPv6(host)) || port < 1 || port > 65535) {
+    throw new TransportError(
+      `server address ${JSON.stringify(endpoint)} is not valid: expected IPv4:port or [IPv6]:port with a port from 1 to 65535 (agents connect by IP, no DNS)`,
+      'bad-address',
+    );
+  }
+  return { host, port };
+}
+
+/** host:port with IPv6 literals bracketed, as HTTP CONNECT and messages want it. */
+export function joinHostPort(host: string, port: number): string {
+  return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** A proxy host as configured: IP (bracketed or not) or DNS name. */
+export function proxyHost(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}

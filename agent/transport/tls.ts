@@ -1,0 +1,33 @@
+// The last hop: TLS over the (possibly tunnelled) socket, accepting only the pinned certificate.
+import type { Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { TransportError } from './errors.js';
+
+export function normalisePin(pin: string): string {
+  return pin.replace(/:/g, '').toUpperCase();
+}
+
+export function pinnedTls(socket: Socket, pin: string, label: string, timeoutMs: number): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    // The pin replaces CA validation: servers are reached by IP with a self-issued certificate.
+    const tls = tlsConnect({ socket, rejectUnauthorized: false });
+    const fail = (err: TransportError) => {
+      clearTimeout(timer);
+      tls.destroy();
+      socket.destroy();
+      reject(err);
+    };
+    const timer = setTimeout(() => fail(new TransportError(`${label}: TLS handshake timed out after ${timeoutMs} ms`, 'timeout')), timeoutMs);
+    tls.once('secureConnect', () => {
+      clearTimeout(timer);
+      tls.removeAllListeners('error');
+      const got = tls.getPeerCertificate()?.fingerprint256;
+      if (!got || normalisePin(got) !== normalisePin(pin)) {
+        fail(new TransportError(`${label}: TLS pin mismatch: the server certificate (SHA-256 ${got ?? 'none'}) is not the pinned one`, 'tls-pin'));
+        return;
+      }
+      resolve(tls);
+    });
+    tls.once('error', (err) => fail(new TransportError(`${label}: TLS failed: ${err.message}`, 'tls-error')));
+  });
+}

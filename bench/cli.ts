@@ -1,0 +1,109 @@
+// holdfast-bench: `npm run bench` — Holdfast vs restic side by side, server load, deployer generate.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { repoRoot } from './paths.js';
+import { formatComparison, formatVerdicts } from './report.js';
+import { runSideBySide, VerificationError, type SideBySideResult } from './side-by-side.js';
+import { machineInfo } from './machine.js';
+import { HoldfastTool } from './tools/holdfast.js';
+import { ResticTool } from './tools/restic.js';
+import { runServerLoad, formatServerLoad } from './server-load.js';
+import { runDeployBench, formatDeployBench } from './deploy.js';
+
+const positiveInt = (name: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number >= 1, got ${JSON.stringify(v)}`);
+  return n;
+};
+
+const program = new Command('holdfast-bench')
+  .description(
+    'Holdfast benchmarks. Default: Holdfast vs restic side by side on a seeded corpus (initial backup, ' +
+      'no-change incremental, +1% incremental, full restore with verification).',
+  )
+  .option('--quick', 'small corpus (~1,000 files, ~60 MiB); finishes in under a minute')
+  .option('--json <file>', 'also write the results as JSON (one object per operation)')
+  .option('--out <dir>', 'work folder: corpus cache, repositories, logs', join(repoRoot, 'bench-out'))
+  .option('--keep', 'keep repositories and restored trees of the run (logs are always kept)')
+  .addOption(new Option('--server-load', 'instead: many simulated agents against one test server'))
+  .option('--agents <n>', 'with --server-load: simulated agents at once', positiveInt('--agents'), 500)
+  .option('--agent-kib <n>', 'with --server-load: data each agent backs up, KiB', positiveInt('--agent-kib'), 1024)
+  .addOption(new Option('--deploy', 'instead: holdfast-deploy generate, 1 fleet vs many (MSI target)'))
+  .option('--fleets <n>', 'with --deploy: fleets in the batch', positiveInt('--fleets'), 20)
+  .showHelpAfterError()
+  .action(async (opts: {
+    quick?: boolean;
+    json?: string;
+    out: string;
+    keep?: boolean;
+    serverLoad?: boolean;
+    agents: number;
+    agentKib: number;
+    deploy?: boolean;
+    fleets: number;
+  }) => {
+    const say = (msg: string): void => {
+      process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+    };
+    const machine = await machineInfo(opts.out);
+    if (opts.serverLoad && opts.deploy) throw new Error('choose one of --server-load and --deploy');
+    if (opts.serverLoad) {
+      const r = await runServerLoad({ agents: opts.agents, bytesPerAgent: opts.agentKib * 1024, outDir: opts.out, progress: say });
+      process.stdout.write(`${formatServerLoad(r)}\n`);
+      if (opts.json) await writeJson(opts.json, { machine, mode: 'server-load', ...r });
+      if (r.errors > 0) process.exitCode = 1;
+      return;
+    }
+    if (opts.deploy) {
+      const r = await runDeployBench({ fleets: opts.fleets, outDir: opts.out, progress: say });
+      process.stdout.write(`${formatDeployBench(r)}\n`);
+      if (opts.json) await writeJson(opts.json, { machine, mode: 'deploy', ...r });
+      return;
+    }
+    let result: SideBySideResult;
+    try {
+      result = await runSideBySide({
+        quick: !!opts.quick,
+        outDir: opts.out,
+        keep: opts.keep,
+        progress: say,
+        makeTools: (source, runDir) => ({
+          holdfast: new HoldfastTool(source, join(runDir, 'holdfast'), join(runDir, 'logs')),
+          restic: new ResticTool(source, join(runDir, 'restic')),
+        }),
+      });
+    } catch (err) {
+      if (!(err instanceof VerificationError)) throw err;
+      result = (err as VerificationError & { result: SideBySideResult }).result;
+      process.exitCode = 1;
+      say(err.message);
+    }
+    const c = result.corpus;
+    process.stdout.write(
+      [
+        '',
+        `Holdfast vs restic — ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memGiB} GiB RAM, ${machine.nodeVersion}, ${machine.restic}`,
+        `corpus: ${c.files} files (+50 added, 1% appended before "+1%"), ${(c.bytes / 1024 ** 2).toFixed(0)} MiB, seed ${c.params.seed}; page cache warm for both`,
+        `restore: holdfast ${result.verification.holdfast}; restic ${result.verification.restic}`,
+        '',
+        formatComparison(result.rows),
+        '',
+        formatVerdicts(result.verdicts),
+        '',
+        `logs: ${join(result.runDir, 'logs')}`,
+        '',
+      ].join('\n'),
+    );
+    if (opts.json) await writeJson(opts.json, result.rows);
+  });
+
+async function writeJson(file: string, data: unknown): Promise<void> {
+  await writeFile(file, `${JSON.stringify(data, null, 2)}\n`);
+  process.stderr.write(`wrote ${file}\n`);
+}
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`holdfast-bench: ${(err as Error).message ?? String(err)}\n`);
+  process.exitCode = process.exitCode || 1;
+});

@@ -1,0 +1,38 @@
+// What the numbers were measured on, for the table header, the JSON and docs/performance.md.
+import { execFile } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { cpus, release, totalmem } from 'node:os';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export interface MachineInfo {
+  date: string;
+  cpus: number;
+  cpuModel: string;
+  memGiB: number;
+  kernel: string;
+  nodeVersion: string;
+  restic: string;
+  /** `df` line of the file system holding the work folder. */
+  disk: string;
+}
+
+export async function machineInfo(workDir: string): Promise<MachineInfo> {
+  await mkdir(workDir, { recursive: true });
+  const restic = await run('restic', ['version']).then((r) => r.stdout.trim().split(' compiled')[0], () => 'restic not installed');
+  const disk = await run('df', ['-h', '--output=source,fstype,size,avail', workDir]).then(
+    (r) => r.stdout.trim().split('\n').pop()!.replace(/\s+/g, ' '),
+    () => 'unknown',
+  );
+  return {
+    date: new Date().toISOString(),
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+    memGiB: Math.round(totalmem() / 1024 ** 3),
+    kernel: release(),
+    nodeVersion: process.version,
+    restic,
+    disk,
+  };
+}

@@ -1,0 +1,142 @@
+// Turning measurements into the side-by-side table, the JSON file and the target verdicts.
+import type { ProcessMeasure } from './measure.js';
+
+export type OperationId = 'initial' | 'no-change' | 'plus-1pct' | 'restore';
+
+export const OPERATIONS: ReadonlyArray<{ id: OperationId; label: string; target: number }> = [
+  { id: 'initial', label: 'initial backup', target: 0.5 },
+  { id: 'no-change', label: 'no-change incremental', target: 0.25 },
+  { id: 'plus-1pct', label: 'incremental +1%', target: 0.4 },
+  { id: 'restore', label: 'full restore', target: 1.0 },
+];
+
+/** The agent's peak RSS must stay at or below this in every operation. */
+export const AGENT_RSS_TARGET_MIB = 200;
+
+export interface ToolRun extends ProcessMeasure {
+  /** Storage used after the operation (backups only). */
+  repoBytes?: number;
+  /** The Holdfast test server's CPU and peak RSS during the operation. */
+  sidecar?: { cpuS: number; peakRssMiB: number };
+}
+
+export interface OperationResult {
+  operation: OperationId;
+  holdfast: ToolRun;
+  restic: ToolRun;
+}
+
+/** One row of the JSON file; the snake_case names are the contract the issue fixes. */
+export interface ReportRow {
+  operation: OperationId;
+  label: string;
+  holdfast_s: number;
+  restic_s: number;
+  ratio: number | null;
+  target_ratio: number;
+  met: boolean;
+  holdfast_cpu_s: number;
+  restic_cpu_s: number;
+  holdfast_rss_mib: number;
+  restic_rss_mib: number;
+  server_cpu_s: number | null;
+  server_rss_mib: number | null;
+  holdfast_repo_mib: number | null;
+  restic_repo_mib: number | null;
+}
+
+const round = (x: number, digits = 3): number => {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+};
+
+/** Holdfast time over restic time; null when restic's time is zero or not a number. */
+export function ratio(holdfastS: number, resticS: number): number | null {
+  if (!(resticS > 0) || !Number.isFinite(holdfastS)) return null;
+  return round(holdfastS / resticS);
+}
+
+const mib = (bytes: number | undefined): number | null => (bytes === undefined ? null : round(bytes / 1024 ** 2, 1));
+
+export function toRow(r: OperationResult): ReportRow {
+  const op = OPERATIONS.find((o) => o.id === r.operation)!;
+  const q = ratio(r.holdfast.wallS, r.restic.wallS);
+  return {
+    operation: r.operation,
+    label: op.label,
+    holdfast_s: round(r.holdfast.wallS),
+    restic_s: round(r.restic.wallS),
+    ratio: q,
+    target_ratio: op.target,
+    met: q !== null && q <= op.target,
+    holdfast_cpu_s: round(r.holdfast.cpuS, 2),
+    restic_cpu_s: round(r.restic.cpuS, 2),
+    holdfast_rss_mib: round(r.holdfast.peakRssMiB, 1),
+    restic_rss_mib: round(r.restic.peakRssMiB, 1),
+    server_cpu_s: r.holdfast.sidecar ? round(r.holdfast.sidecar.cpuS, 2) : null,
+    server_rss_mib: r.holdfast.sidecar ? round(r.holdfast.sidecar.peakRssMiB, 1) : null,
+    holdfast_repo_mib: mib(r.holdfast.repoBytes),
+    restic_repo_mib: mib(r.restic.repoBytes),
+  };
+}
+
+export interface Verdict {
+  name: string;
+  value: string;
+  target: string;
+  met: boolean;
+}
+
+export function verdicts(rows: ReportRow[]): Verdict[] {
+  const out: Verdict[] = rows.map((r) => ({
+    name: `${r.label} ratio`,
+    value: r.ratio === null ? 'n/a' : r.ratio.toFixed(2),
+    target: `<= ${r.target_ratio}`,
+    met: r.met,
+  }));
+  const peak = Math.max(0, ...rows.map((r) => r.holdfast_rss_mib));
+  out.push({ name: 'agent peak RSS', value: `${peak.toFixed(1)} MiB`, target: `<= ${AGENT_RSS_TARGET_MIB} MiB`, met: rows.length > 0 && peak <= AGENT_RSS_TARGET_MIB });
+  return out;
+}
+
+/** A plain text table with right-aligned numbers and left-aligned text. */
+export function formatTable(headers: string[], rows: Array<Array<string | number | null>>): string {
+  const cells = rows.map((row) => row.map((c) => (c === null ? '-' : typeof c === 'number' ? String(c) : c)));
+  const isNumber = (c: string): boolean => c === '-' || /^-?\d+(\.\d+)?$/.test(c);
+  const numeric = headers.map((_, i) => cells.every((row) => isNumber(row[i])));
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((row) => row[i].length)));
+  const line = (row: string[]): string =>
+    row
+      .map((c, i) => (numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
+}
+
+const fixed = (x: number | null, d: number): string | null => (x === null ? null : x.toFixed(d));
+
+export function formatComparison(rows: ReportRow[]): string {
+  return formatTable(
+    ['operation', 'holdfast s', 'restic s', 'ratio', 'target', 'ok', 'hf cpu s', 'restic cpu s', 'hf RSS MiB', 'restic RSS MiB', 'server cpu s', 'server RSS MiB', 'hf repo MiB', 'restic repo MiB'],
+    rows.map((r) => [
+      r.label,
+      fixed(r.holdfast_s, 2),
+      fixed(r.restic_s, 2),
+      fixed(r.ratio, 2),
+      `<= ${r.target_ratio}`,
+      r.met ? 'yes' : 'NO',
+      fixed(r.holdfast_cpu_s, 2),
+      fixed(r.restic_cpu_s, 2),
+      fixed(r.holdfast_rss_mib, 0),
+      fixed(r.restic_rss_mib, 0),
+      fixed(r.server_cpu_s, 2),
+      fixed(r.server_rss_mib, 0),
+      fixed(r.holdfast_repo_mib, 0),
+      fixed(r.restic_repo_mib, 0),
+    ]),
+  );
+}
+
+export function formatVerdicts(v: Verdict[]): string {
+  return v.map((x) => `${x.met ? 'MET    ' : 'NOT MET'}  ${x.name}: ${x.value} (target ${x.target})`).join('\n');
+}

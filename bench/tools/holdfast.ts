@@ -1,0 +1,89 @@
+// Holdfast: the test server as a long-running child (its cost reported separately) and the agent CLI,
+// every backup/restore one whole `holdfast-agent` process.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { promisify } from 'node:util';
+import type { AgentConfig } from '../../agent/config-types.js';
+import { measureCommand, type ProcessMeasure } from '../measure.js';
+import { agentBin } from '../paths.js';
+import { startServerProcess, type ServerProcess } from '../server-process.js';
+import { treeBytes } from '../tree.js';
+import type { BenchTool } from './tool.js';
+
+const run = promisify(execFile);
+
+/** Only for the bench's private server; never printed. */
+const BENCH_TECHNICIAN_ID = 'BENCH-TECH-0001';
+
+export class HoldfastTool implements BenchTool {
+  readonly name = 'holdfast' as const;
+  private server: ServerProcess | undefined;
+  private readonly configFile: string;
+
+  constructor(
+    private readonly source: string,
+    private readonly workDir: string,
+    private readonly logDir: string,
+  ) {
+    this.configFile = join(workDir, 'agent', 'agent.json');
+  }
+
+  get sidecarPid(): number | undefined {
+    return this.server?.pid;
+  }
+
+  async setup(): Promise<void> {
+    if (!existsSync(agentBin)) throw new Error(`${agentBin} is missing: run \`npm run build\``);
+    this.server = await startServerProcess({
+      dataDir: join(this.workDir, 'server-data'),
+      technicianId: BENCH_TECHNICIAN_ID,
+      logFile: join(this.logDir, 'holdfast-server.log'),
+    });
+    const [primary, alternate] = this.server.addresses;
+    const config: AgentConfig = {
+      fleet: 'bench',
+      technicianId: BENCH_TECHNICIAN_ID,
+      registration: { primary, alternate: alternate ?? primary },
+      tlsPin: this.server.pin,
+      proxy: { type: 'none' },
+      backup: { include: [this.source], exclude: [], protectedPaths: [], schedule: { frequency: 'manual', at: '02:00' } },
+      stateDir: join(this.workDir, 'agent', 'state'),
+    };
+    await mkdir(join(this.workDir, 'agent'), { recursive: true });
+    await writeFile(this.configFile, JSON.stringify(config, null, 2), { mode: 0o600 });
+    await run(process.execPath, [agentBin, 'register', '--config', this.configFile]).catch((err: Error & { stderr?: string }) => {
+      throw new Error(`holdfast-agent register failed: ${err.stderr?.trim() || err.message}`);
+    });
+  }
+
+  backup(logFile: string): Promise<ProcessMeasure> {
+    return measureCommand(process.execPath, [agentBin, 'backup', '--config', this.configFile, '--quiet'], { logFile, label: 'holdfast-agent backup' });
+  }
+
+  restore(target: string, logFile: string): Promise<ProcessMeasure> {
+    return measureCommand(process.execPath, [agentBin, 'restore', '--config', this.configFile, '--to', target, '--quiet'], {
+      logFile,
+      label: 'holdfast-agent restore',
+    });
+  }
+
+  /** The engine restores each backed-up folder as <target>/<folder name>/. */
+  restoredRoot(target: string): string {
+    return join(target, basename(this.source));
+  }
+
+  async repositoryBytes(): Promise<number> {
+    const devices = join(this.workDir, 'server-data', 'devices');
+    const ids = await readdir(devices).catch(() => [] as string[]);
+    let total = 0;
+    for (const id of ids) total += await treeBytes(join(devices, id));
+    return total;
+  }
+
+  async close(): Promise<void> {
+    await this.server?.stop();
+    this.server = undefined;
+  }
+}

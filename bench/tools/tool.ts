@@ -1,0 +1,22 @@
+// One backup tool under test. Setup (init, server start, registration) is never timed; each timed call
+// is one whole process measured by GNU time.
+import type { ProcessMeasure } from '../measure.js';
+
+export type ToolName = 'holdfast' | 'restic';
+
+export interface BenchTool {
+  readonly name: ToolName;
+  /** Untimed preparation: create the repository, start the server, register. */
+  setup(): Promise<void>;
+  /** Back up the corpus directory; one measured process. */
+  backup(logFile: string): Promise<ProcessMeasure>;
+  /** Restore the latest backup into `target`; one measured process. */
+  restore(target: string, logFile: string): Promise<ProcessMeasure>;
+  /** Where under `target` the restored copy of the source folder's contents lands. */
+  restoredRoot(target: string): string;
+  /** Bytes the backups occupy on the storage side (restic repository; server data for this device). */
+  repositoryBytes(): Promise<number>;
+  /** A helper process whose cost is reported separately (the Holdfast test server). */
+  readonly sidecarPid?: number;
+  close(): Promise<void>;
+}

@@ -1,0 +1,63 @@
+// holdfast-deploy push intune|jamf <fleet>: upload what generate made to Intune (Graph) or Jamf Pro.
+import { Command, Option } from 'commander';
+
+import { PUSH_ENV, pushIntuneFleet, pushJamfFleet } from '../push/index.js';
+
+const log = (line: string) => process.stdout.write(`${line}\n`);
+
+export function pushCommand(): Command {
+  const push = new Command('push').description('Upload the generated Intune package or Jamf Pro package, profiles, policy and extension attributes');
+
+  push
+    .command('intune')
+    .description('Create the Win32 app in Intune through Microsoft Graph, upload the .intunewin, commit it and assign it to a group')
+    .argument('<fleet>', 'fleet file (its dist/<fleet>/intune output must exist: generate --target msi,intune)')
+    .option('--out <dir>', 'where generate wrote its output', 'dist')
+    .addOption(new Option('--tenant <id>', 'Entra ID tenant id').env(PUSH_ENV.graphTenant))
+    .addOption(new Option('--client-id <id>', 'app registration (client) id; needs DeviceManagementApps.ReadWrite.All').env(PUSH_ENV.graphClientId))
+    .addOption(new Option('--group <id>', 'Entra group id to assign the app to (required install); omit to skip the assignment').env(PUSH_ENV.graphGroup))
+    .addOption(new Option('--graph-url <url>', 'Graph API root').default('https://graph.microsoft.com/beta').env(PUSH_ENV.graphUrl))
+    .addOption(new Option('--authority-url <url>', 'Entra ID login root').default('https://login.microsoftonline.com').env(PUSH_ENV.graphAuthority))
+    .option('--dry-run', 'print every request (secrets masked) and send nothing', false)
+    .addHelpText('after', `\nThe client secret is read from ${PUSH_ENV.graphClientSecret} only (never a flag, never printed).`)
+    .action(async (fleet: string, o: { out: string; tenant?: string; clientId?: string; group?: string; graphUrl: string; authorityUrl: string; dryRun: boolean }) => {
+      const r = await pushIntuneFleet(fleet, {
+        outDir: o.out,
+        ...(o.tenant && { tenantId: o.tenant }),
+        ...(o.clientId && { clientId: o.clientId }),
+        ...(o.group && { groupId: o.group }),
+        graphUrl: o.graphUrl,
+        authorityUrl: o.authorityUrl,
+        dryRun: o.dryRun,
+        log,
+      });
+      log(o.dryRun
+        ? 'dry run: nothing was sent'
+        : `intune: app ${r.appId} committed (content version ${r.contentVersionId}, ${r.blocks} block(s), ${r.retries} retr${r.retries === 1 ? 'y' : 'ies'})${r.assigned ? ', assigned' : ', not assigned (no --group)'}`);
+    });
+
+  push
+    .command('jamf')
+    .description('Upload the pkg, the configuration profiles and the extension attributes to Jamf Pro and create a policy scoped to a group')
+    .argument('<fleet>', 'fleet file (its dist/<fleet> output must hold the pkg: generate --target pkg,jamf-profiles)')
+    .option('--out <dir>', 'where generate wrote its output', 'dist')
+    .addOption(new Option('--url <url>', 'Jamf Pro URL, e.g. https://acme.jamfcloud.com').env(PUSH_ENV.jamfUrl))
+    .addOption(new Option('--client-id <id>', 'Jamf Pro API client id').env(PUSH_ENV.jamfClientId))
+    .addOption(new Option('--group <id>', 'numeric id of the computer group the policy and profiles are scoped to').env(PUSH_ENV.jamfGroup))
+    .option('--dry-run', 'print every request (secrets masked) and send nothing', false)
+    .addHelpText('after', `\nThe API client secret is read from ${PUSH_ENV.jamfClientSecret} only (never a flag, never printed).`)
+    .action(async (fleet: string, o: { out: string; url?: string; clientId?: string; group?: string; dryRun: boolean }) => {
+      const r = await pushJamfFleet(fleet, {
+        outDir: o.out,
+        ...(o.url && { url: o.url }),
+        ...(o.clientId && { clientId: o.clientId }),
+        ...(o.group && { groupId: o.group }),
+        dryRun: o.dryRun,
+        log,
+      });
+      log(o.dryRun
+        ? 'dry run: nothing was sent'
+        : `jamf: package ${r.packageId}, ${r.profileIds.length} profile(s), policy ${r.policyId}, ${r.extensionAttributeIds.length} extension attribute(s), ${r.retries} retr${r.retries === 1 ? 'y' : 'ies'}`);
+    });
+  return push;
+}

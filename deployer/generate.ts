@@ -1,0 +1,203 @@
+// The generate pipeline behind `holdfast-deploy generate`, the VS Code extension and `npm run bench -- --deploy`:
+// fleet files -> validated fleets -> targets in dependency order -> artifacts + dist/<fleet>/manifest.json.
+// Shared work (the MSI payload, runtimes, the service wrapper) is built once per run and cached across runs.
+import { mkdir, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { FleetValidationError, listFleetFiles, loadFleet, resolveSecrets } from './fleet/load.js';
+import type { FleetSecrets, LoadedFleet } from './fleet/types.js';
+import { buildManifest, writeManifest, type Manifest } from './manifest.js';
+import { defaultCacheDir } from './runtimes.js';
+import { targets as registeredTargets } from './targets/index.js';
+import type { Artifact, Target } from './targets/target.js';
+
+export interface GenerateProgress {
+  fleet?: string;
+  target?: string;
+  message: string;
+  /** One printable line: "[acme] msi: patching fleet values into the MSI tables". */
+  text: string;
+}
+
+export interface GenerateOptions {
+  /** Output root; each fleet writes to <outDir>/<fleet>/. */
+  outDir: string;
+  /** Target names; default: every registered target. Dependencies are added and ordered automatically. */
+  targets?: string[];
+  /** Shared cache (payloads, runtimes, wrapper); default ~/.cache/holdfast or HOLDFAST_CACHE_DIR. */
+  cacheDir?: string;
+  /** Where secret references are resolved; default process.env. */
+  env?: NodeJS.ProcessEnv;
+  progress?: (event: GenerateProgress) => void;
+  /** Targets to choose from; default the registry in deployer/targets/index.ts (tests pass their own). */
+  available?: Target[];
+}
+
+export interface FleetResult {
+  fleet: string;
+  file: string;
+  outDir: string;
+  manifestPath: string;
+  manifest: Manifest;
+  durationMs: number;
+}
+
+export interface GenerateResult {
+  fleets: FleetResult[];
+  targets: string[];
+  durationMs: number;
+}
+
+export class GenerateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GenerateError';
+  }
+}
+
+/** Fleet files from arguments: files as given, folders expanded to their *.fleet.json. */
+export async function expandFleetArgs(args: string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const arg of args) {
+    const info = await stat(arg).catch(() => undefined);
+    if (info?.isDirectory()) {
+      const found = await listFleetFiles(arg);
+      if (found.length === 0) throw new GenerateError(`${arg}: folder holds no *.fleet.json files`);
+      files.push(...found);
+    } else {
+      files.push(resolve(arg));
+    }
+  }
+  return [...new Set(files)];
+}
+
+export interface ValidationResult {
+  file: string;
+  loaded?: LoadedFleet;
+  error?: FleetValidationError;
+}
+
+/** Validates every fleet file; never throws for a bad fleet (each result says what is wrong). */
+export async function validateFleets(files: string[]): Promise<ValidationResult[]> {
+  const results: ValidationResult[] = [];
+  for (const file of await expandFleetArgs(files)) {
+    try {
+      results.push({ file, loaded: await loadFleet(file) });
+    } catch (err) {
+      if (!(err instanceof FleetValidationError)) throw err;
+      results.push({ file, error: err });
+    }
+  }
+  const seen = new Map<string, string>();
+  for (const r of results) {
+    if (!r.loaded) continue;
+    const id = r.loaded.fleet.fleet;
+    const other = seen.get(id);
+    if (other) {
+      r.error = new FleetValidationError(r.file, [
+        { path: '/fleet', value: JSON.stringify(id), allowed: 'a fleet id unique among the files given', message: `/fleet: "${id}" is also the fleet id of ${other}; each fleet writes to dist/<fleet>, so ids must differ` },
+      ]);
+      r.loaded = undefined;
+    } else seen.set(id, r.file);
+  }
+  return results;
+}
+
+/** The targets to run: the named ones plus their dependencies, dependencies first. */
+export function resolveTargets(names: string[] | undefined, available: Target[] = registeredTargets): Target[] {
+  const byName = new Map(available.map((t) => [t.name, t]));
+  const known = () => available.map((t) => t.name).join(', ') || '(none registered)';
+  const wanted = names?.length ? names : available.map((t) => t.name);
+  const ordered: Target[] = [];
+  const visiting = new Set<string>();
+  const visit = (name: string, from?: string): void => {
+    const t = byName.get(name);
+    if (!t) throw new GenerateError(from ? `target ${from} depends on unknown target ${name}` : `unknown target "${name}"; known targets: ${known()}`);
+    if (ordered.includes(t)) return;
+    if (visiting.has(name)) throw new GenerateError(`targets depend on each other in a cycle through ${name}`);
+    visiting.add(name);
+    for (const dep of t.dependsOn ?? []) visit(dep, name);
+    visiting.delete(name);
+    ordered.push(t);
+  };
+  for (const n of wanted) visit(n.trim());
+  return ordered;
+}
+
+/** Fails with every missing tool and its install line before anything is built. */
+export async function checkSupport(targets: Target[]): Promise<void> {
+  const problems: string[] = [];
+  for (const t of targets) {
+    const s = await t.isSupported();
+    if (!s.ok) problems.push(`target ${t.name} needs ${s.missing}; install it with: ${s.install}`);
+  }
+  if (problems.length) throw new GenerateError(problems.join('\n'));
+}
+
+function secretNotes(loaded: LoadedFleet, secrets: FleetSecrets): string[] {
+  const { fleet } = loaded;
+  const notes: string[] = [];
+  if (typeof fleet.technicianId === 'object' && secrets.technicianId === undefined) {
+    notes.push(`environment variable ${fleet.technicianId.env} is not set: installers carry no Technician ID; give TECHNICIANID=... at install`);
+  }
+  if (typeof fleet.proxy.password === 'object' && secrets.proxyPassword === undefined) {
+    notes.push(`environment variable ${fleet.proxy.password.env} is not set: installers carry no proxy password; give PROXYPASSWORD=... at install`);
+  }
+  return notes;
+}
+
+/**
+ * Builds every target for every fleet. Validates all fleets and checks all tools first, so a bad fleet or a
+ * missing tool fails before any work. Stable API: the extension and the bench call it.
+ */
+export async function generateFleets(files: string[], opts: GenerateOptions): Promise<GenerateResult> {
+  const started = performance.now();
+  const emit = (message: string, fleet?: string, target?: string): void => {
+    const prefix = fleet ? `[${fleet}]${target ? ` ${target}:` : ''} ` : '';
+    opts.progress?.({ fleet, target, message, text: `${prefix}${message}` });
+  };
+  const results = await validateFleets(files);
+  const bad = results.filter((r) => r.error);
+  if (bad.length) throw new GenerateError(bad.map((r) => r.error!.message).join('\n'));
+  if (results.length === 0) throw new GenerateError('no fleet files given');
+  const targets = resolveTargets(opts.targets, opts.available);
+  await checkSupport(targets);
+  const env = opts.env ?? process.env;
+  const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  const outRoot = resolve(opts.outDir);
+  emit(`${results.length} fleet${results.length === 1 ? '' : 's'}, targets ${targets.map((t) => t.name).join(', ')}, output ${outRoot}`);
+
+  const fleets: FleetResult[] = [];
+  for (const { loaded, file } of results) {
+    const fleetStarted = performance.now();
+    const id = loaded!.fleet.fleet;
+    const required: Array<keyof FleetSecrets> = loaded!.fleet.signing?.windows?.password ? ['signingPassword'] : [];
+    const secrets = resolveSecrets(loaded!.fleet, env, required);
+    for (const note of secretNotes(loaded!, secrets)) emit(note, id);
+    const outDir = join(outRoot, id);
+    await mkdir(outDir, { recursive: true });
+    const artifacts: Artifact[] = [];
+    for (const target of targets) {
+      emit('start', id, target.name);
+      const t0 = performance.now();
+      try {
+        const made = await target.make({
+          loaded: loaded!,
+          secrets,
+          outDir,
+          cacheDir,
+          previous: [...artifacts],
+          progress: (m) => emit(m, id, target.name),
+        });
+        artifacts.push(...made);
+      } catch (err) {
+        throw new GenerateError(`[${id}] target ${target.name} failed: ${(err as Error).message}`);
+      }
+      emit(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`, id, target.name);
+    }
+    const manifest = await buildManifest(loaded!.fleet, outDir, artifacts, secrets.technicianId !== undefined);
+    const manifestPath = await writeManifest(outDir, manifest);
+    emit(`manifest ${manifestPath}`, id);
+    fleets.push({ fleet: id, file, outDir, manifestPath, manifest, durationMs: performance.now() - fleetStarted });
+  }
+  return { fleets, targets: targets.map((t) => t.name), durationMs: performance.now() - started };
+}

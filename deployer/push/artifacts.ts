@@ -1,0 +1,68 @@
+// Finds what `holdfast-deploy generate` wrote for a fleet: the manifest's artifacts first, else the known
+// file names of the targets in dist/<fleet>.
+import { existsSync } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
+import { basename, join, relative, resolve } from 'node:path';
+
+import { INTUNE_DIR, WIN32_APP_JSON, intuneWinName } from '../targets/intune.js';
+
+export interface ManifestArtifact {
+  target: string;
+  path: string;
+}
+
+async function manifestArtifacts(fleetDir: string): Promise<ManifestArtifact[] | undefined> {
+  const file = join(fleetDir, 'manifest.json');
+  if (!existsSync(file)) return undefined;
+  const manifest = JSON.parse(await readFile(file, 'utf8')) as { artifacts?: ManifestArtifact[] };
+  return (manifest.artifacts ?? []).map((a) => ({ target: a.target, path: resolve(fleetDir, a.path) }));
+}
+
+async function walk(dir: string): Promise<string[]> {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await walk(p)));
+    else out.push(p);
+  }
+  return out;
+}
+
+export interface IntuneArtifacts {
+  intunewin: string;
+  appJson: string;
+}
+
+export async function findIntuneArtifacts(fleetDir: string, fleetId: string): Promise<IntuneArtifacts> {
+  const listed = await manifestArtifacts(fleetDir);
+  const pick = (ext: string, fallback: string) =>
+    listed?.find((a) => a.target === 'intune' && a.path.endsWith(ext))?.path ?? join(fleetDir, INTUNE_DIR, fallback);
+  const intunewin = pick('.intunewin', intuneWinName(fleetId));
+  const appJson = pick(WIN32_APP_JSON, WIN32_APP_JSON);
+  for (const f of [intunewin, appJson]) {
+    if (!existsSync(f)) throw new Error(`${f} does not exist: run \`holdfast-deploy generate <fleet file> --target msi,intune\` first (or pass --out where generate wrote)`);
+  }
+  return { intunewin, appJson };
+}
+
+export interface JamfArtifacts {
+  pkg: string;
+  profiles: string[];
+  extensionAttributes: string[];
+}
+
+const EA_SCRIPT = /(extension[-_ ]?attribute|(^|[-_/])ea[-_])[^/]*\.(sh|zsh)$/i;
+
+export async function findJamfArtifacts(fleetDir: string): Promise<JamfArtifacts> {
+  const listed = await manifestArtifacts(fleetDir);
+  const files = listed ? listed.map((a) => a.path) : await walk(fleetDir);
+  const rel = (f: string) => relative(fleetDir, f);
+  const pkg = files.find((f) => f.endsWith('.pkg'));
+  if (!pkg || !existsSync(pkg)) throw new Error(`no .pkg in ${fleetDir}: run \`holdfast-deploy generate <fleet file> --target pkg,jamf-profiles\` first (or pass --out where generate wrote)`);
+  return {
+    pkg,
+    profiles: files.filter((f) => f.endsWith('.mobileconfig')).sort(),
+    extensionAttributes: files.filter((f) => EA_SCRIPT.test(rel(f)) || EA_SCRIPT.test(basename(f))).sort(),
+  };
+}

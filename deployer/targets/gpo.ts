@@ -1,0 +1,98 @@
+// Group Policy hand-off: ADMX + en-US ADML for the agent's policy settings under
+// HKLM\Software\Policies\<vendor>\<product> (read by agent/policy.ts), and a computer startup script
+// with the silent msiexec line for rollouts without GPO Software Installation.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { POLICY_EXCLUSIONS_KEY, POLICY_VALUES } from '../../agent/policy.js';
+import type { Fleet } from '../fleet/types.js';
+import { renderTemplate } from './mdm-templates.js';
+import type { Artifact, BuildContext, Support, Target } from './target.js';
+
+export const GPO_DIR = 'gpo';
+export const admxName = (fleet: string) => `holdfast-${fleet}.admx`;
+export const admlName = (fleet: string) => `holdfast-${fleet}.adml`;
+export const startupScriptName = (fleet: string) => `install-holdfast-${fleet}.cmd`;
+export const msiName = (fleet: string) => `holdfast-${fleet}.msi`;
+
+const PROXY_TYPES = ['none', 'socks4', 'socks4a', 'socks5', 'http'] as const;
+const FREQUENCIES = ['manual', 'hourly', 'daily', 'weekly'] as const;
+const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+
+export function policyRegistryKey(fleet: Fleet): string {
+  return `Software\\Policies\\${fleet.branding.vendor}\\${fleet.branding.product}`;
+}
+
+/** The ADMX/ADML pair and the startup script, by file name (ADML under en-US/). */
+export function renderGpoFiles(fleet: Fleet): Record<string, string> {
+  const key = policyRegistryKey(fleet);
+  // ADMX revisions are major.minor; the fleet's major.minor lets a newer template replace an older one.
+  const [major, minor] = fleet.version.split('.');
+  const context = {
+    fleet: fleet.fleet,
+    customer: fleet.customer,
+    product: fleet.branding.product,
+    version: fleet.version,
+    revision: `${Number(major)}.${Number(minor)}`,
+    namespace: `Holdfast.Policies.${fleet.fleet.replace(/-/g, '_')}`,
+    admxName: admxName(fleet.fleet),
+    admlName: admlName(fleet.fleet),
+    key,
+    exclusionsKey: `${key}\\${POLICY_EXCLUSIONS_KEY}`,
+    values: POLICY_VALUES,
+    proxyTypes: PROXY_TYPES,
+    proxyTypeNames: { none: 'None (direct connection)', socks4: 'SOCKS4', socks4a: 'SOCKS4a', socks5: 'SOCKS5', http: 'HTTP CONNECT' },
+    proxyDefaultItem: PROXY_TYPES.indexOf(fleet.proxy.type),
+    frequencies: FREQUENCIES,
+    frequencyDefaultItem: FREQUENCIES.indexOf(fleet.backup.schedule.frequency),
+    days: DAYS,
+    dayNames: { mon: 'Monday', tue: 'Tuesday', wed: 'Wednesday', thu: 'Thursday', fri: 'Friday', sat: 'Saturday', sun: 'Sunday' },
+    scheduleAt: fleet.backup.schedule.at,
+    registration: fleet.registration,
+  };
+  const script = renderTemplate('gpo/install.cmd.hbs', {
+    fleet: fleet.fleet,
+    version: fleet.version,
+    msiName: msiName(fleet.fleet),
+    markerPath: `%ProgramData%\\Holdfast\\${fleet.fleet}-${fleet.version}.installed`,
+  }, { escape: false });
+  return {
+    [admxName(fleet.fleet)]: renderTemplate('gpo/policy.admx.hbs', context, { escape: true }),
+    [`en-US/${admlName(fleet.fleet)}`]: renderTemplate('gpo/policy.adml.hbs', context, { escape: true }),
+    // cmd.exe scripts want CRLF line ends.
+    [startupScriptName(fleet.fleet)]: script.replace(/\r?\n/g, '\r\n'),
+  };
+}
+
+/** The line a GPO startup script runs, and what GPO Software Installation does, for the manifest and guide. */
+export function gpoInstallCommand(fleet: Fleet): string {
+  return `${startupScriptName(fleet.fleet)} \\\\<fileserver>\\<share>\\${msiName(fleet.fleet)}  (runs: msiexec /i "<msi>" /qn /norestart /l*v "%WINDIR%\\Temp\\holdfast-${fleet.fleet}-install.log")`;
+}
+
+export const gpoTarget: Target = {
+  name: 'gpo',
+  description: 'Group Policy: ADMX/ADML for the agent policy settings and a startup script with the silent msiexec line',
+  async isSupported(): Promise<Support> {
+    return { ok: true };
+  },
+  async make(ctx: BuildContext): Promise<Artifact[]> {
+    const { fleet } = ctx.loaded;
+    const dir = join(ctx.outDir, GPO_DIR);
+    await mkdir(join(dir, 'en-US'), { recursive: true });
+    ctx.progress('gpo: writing ADMX/ADML and the startup script');
+    const out: Artifact[] = [];
+    for (const [name, content] of Object.entries(renderGpoFiles(fleet))) {
+      const path = join(dir, name);
+      await writeFile(path, content);
+      const artifact: Artifact = { path, target: 'gpo', description: name };
+      if (name.endsWith('.admx')) artifact.description = `Group Policy template (ADMX) for ${policyRegistryKey(fleet)}: copy to the PolicyDefinitions Central Store`;
+      else if (name.endsWith('.adml')) artifact.description = 'Group Policy language file (en-US ADML): copy to PolicyDefinitions\\en-US';
+      else {
+        artifact.description = 'Group Policy computer startup script: installs the MSI silently once';
+        artifact.installCommands = [{ channel: 'gpo', command: gpoInstallCommand(fleet) }];
+      }
+      out.push(artifact);
+    }
+    return out;
+  },
+};

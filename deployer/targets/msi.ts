@@ -1,0 +1,47 @@
+// Windows MSI target: the agent, a Node runtime and the service wrapper, preconfigured for the fleet.
+import { basename } from 'node:path';
+import { buildFleetMsi, msiFileName } from '../../installers/win/index.js';
+import { hasTool, installLine } from '../../installers/win/tools.js';
+import type { Artifact, BuildContext, InstallCommand, Support, Target } from './target.js';
+
+const TOOLS = ['wixl', 'msibuild', 'msiinfo', 'gcab', 'x86_64-w64-mingw32-gcc'];
+
+/** The silent install and uninstall lines for an MSI; TECHNICIANID is a placeholder when none is embedded (never the secret). */
+export function msiInstallCommands(msiName: string, technicianIdEmbedded: boolean): InstallCommand[] {
+  const log = msiName.replace(/\.msi$/, '') + '-install.log';
+  const tech = technicianIdEmbedded ? '' : ' TECHNICIANID=<Technician ID>';
+  return [
+    { channel: 'msiexec', command: `msiexec /i ${msiName} /qn /norestart /l*v ${log}${tech}` },
+    { channel: 'uninstall', command: `msiexec /x ${msiName} /qn /norestart` },
+  ];
+}
+
+export const msiTarget: Target = {
+  name: 'msi',
+  description: 'Windows MSI (x64): agent, Node runtime and service wrapper, preconfigured for the fleet',
+  async isSupported(): Promise<Support> {
+    const missing: string[] = [];
+    for (const tool of TOOLS) if (!(await hasTool(tool))) missing.push(tool);
+    if (missing.length === 0) return { ok: true };
+    return { ok: false, missing: missing.join(', '), install: installLine(missing) };
+  },
+  async make(ctx: BuildContext): Promise<Artifact[]> {
+    const signing = ctx.loaded.fleet.signing?.windows;
+    if (signing && !(await hasTool('osslsigncode'))) {
+      throw new Error(`the fleet names a signing certificate but osslsigncode is missing: ${installLine(['osslsigncode'])}`);
+    }
+    const result = await buildFleetMsi({ loaded: ctx.loaded, secrets: ctx.secrets, outDir: ctx.outDir, cacheDir: ctx.cacheDir, progress: ctx.progress });
+    if (!result.technicianIdEmbedded) ctx.progress('no Technician ID embedded: give TECHNICIANID=... on the msiexec command line');
+    const name = msiFileName(ctx.loaded.fleet.fleet);
+    return [
+      {
+        path: result.path,
+        target: 'msi',
+        description: `Windows installer${result.signed ? ' (Authenticode-signed)' : ''}; ${
+          result.technicianIdEmbedded ? 'Technician ID embedded' : 'no Technician ID embedded: TECHNICIANID must be given at install'
+        }; ProductCode {${result.productCode}}`,
+        installCommands: msiInstallCommands(basename(name), result.technicianIdEmbedded),
+      },
+    ];
+  },
+};

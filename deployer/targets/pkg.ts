@@ -1,0 +1,40 @@
+// macOS flat pkg target: agent, both Node runtimes (x86_64 + arm64), LaunchDaemon; config laid down by postinstall.
+import { basename } from 'node:path';
+import { buildMacPkg } from '../../installers/mac/pkg.js';
+import type { Artifact, BuildContext, Support, Target } from './target.js';
+
+export const pkgTarget: Target = {
+  name: 'pkg',
+  description: 'macOS flat pkg (x86_64 + arm64) built without Apple tools, plus its uninstall script',
+  async isSupported(): Promise<Support> {
+    // Pure TypeScript writers; the runtimes come from the npm registry (or HOLDFAST_RUNTIME_DARWIN_*).
+    return { ok: true };
+  },
+  async make(ctx: BuildContext): Promise<Artifact[]> {
+    const r = await buildMacPkg({ loaded: ctx.loaded, secrets: ctx.secrets, outDir: ctx.outDir, cacheDir: ctx.cacheDir, progress: ctx.progress });
+    const embedded = ctx.secrets.technicianId !== undefined;
+    if (!embedded) ctx.progress('pkg: no Technician ID embedded: run `holdfast-agent register` on each Mac or set the environment variable the fleet names');
+    const pkgName = basename(r.pkg);
+    const unName = basename(r.uninstallScript);
+    return [
+      {
+        path: r.pkg,
+        target: 'pkg',
+        description:
+          `macOS installer package ${r.identifier} ${r.version} (unsigned; x86_64 + arm64, macOS 11+); ` +
+          `${embedded ? 'Technician ID embedded in its Scripts (distribute privately)' : 'no Technician ID embedded'}; ${r.numberOfFiles} payload entries, ${r.installKBytes} KB installed`,
+        installCommands: [
+          { channel: 'installer', command: `sudo installer -pkg ${pkgName} -target /` },
+          { channel: 'jamf', command: `Jamf Pro policy: Packages > ${pkgName} (Install)` },
+          { channel: 'uninstall', command: `sudo sh ${unName}` },
+        ],
+      },
+      {
+        path: r.uninstallScript,
+        target: 'pkg',
+        description: `Uninstall script for ${r.identifier} (pkg receipts do not uninstall); --purge also removes config and identity`,
+        installCommands: [{ channel: 'uninstall', command: `sudo sh ${unName}` }],
+      },
+    ];
+  },
+};

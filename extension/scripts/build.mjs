@@ -1,0 +1,55 @@
+// Builds the extension: bundles src/ into dist/extension.cjs (CommonJS, `vscode` external, runtime deps
+// inside) and lays the Holdfast CLIs with what they read at run time under dist/holdfast/, mirroring the
+// repository layout (dist/*.mjs, templates/, installers/win/wrapper/) so the bundles find
+// their files by walking up exactly as they do in the repository. The .vsix is then self-contained.
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ext = join(dirname(fileURLToPath(import.meta.url)), '..');
+const root = join(ext, '..');
+const out = join(ext, 'dist');
+const runtime = join(out, 'holdfast');
+const started = Date.now();
+
+// The CLI bundles the extension runs as child processes: build them from the current sources.
+execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { stdio: 'inherit' });
+
+rmSync(out, { recursive: true, force: true });
+mkdirSync(join(runtime, 'dist'), { recursive: true });
+
+await build({
+  entryPoints: [join(ext, 'src', 'extension.ts')],
+  outfile: join(out, 'extension.cjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  external: ['vscode'],
+  sourcemap: 'linked',
+  logLevel: 'warning',
+  // load.ts imports the schema with an import attribute; esbuild inlines it.
+  loader: { '.json': 'json' },
+});
+
+const required = ['holdfast-agent.mjs', 'holdfast-server.mjs', 'holdfast-deploy.mjs'];
+for (const name of required) {
+  const src = join(root, 'dist', name);
+  if (!existsSync(src)) {
+    console.warn(`extension build: ${name} is missing from dist/ (its sources do not exist yet); the matching sidebar actions will report it`);
+    continue;
+  }
+  cpSync(src, join(runtime, 'dist', name));
+}
+const copies = [
+  ['templates', 'templates'],
+  ['installers/win/wrapper', 'installers/win/wrapper'],
+];
+for (const [from, to] of copies) if (existsSync(join(root, from))) cpSync(join(root, from), join(runtime, to), { recursive: true });
+// jsonValidation points here: the one fleet schema, copied rather than duplicated in the source tree.
+mkdirSync(join(out, 'schema'), { recursive: true });
+cpSync(join(root, 'deployer', 'fleet', 'fleet.schema.json'), join(out, 'schema', 'fleet.schema.json'));
+
+console.log(`extension build: dist/extension.cjs and dist/holdfast/ ready in ${Date.now() - started} ms`);

@@ -1,0 +1,133 @@
+import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { agentConfigFromFleet } from '../../../deployer/fleet/agent-config.js';
+import type { AgentConfig } from '../../../agent/config-types.js';
+import type { FleetEntry } from './fleets.js';
+import { parseJsonOutput, runNode, type RunResult } from './process.js';
+import { compareTrees, makeSampleData, type TreeDiff } from './verify.js';
+
+type ValidEntry = Extract<FleetEntry, { kind: 'valid' }>;
+
+export interface AgentRunOptions {
+  /** dist/holdfast-agent.mjs (bundled with the extension). */
+  agentBin: string;
+  /** Per-fleet folder for the test agent: agent.json, state/, sample/, restores. */
+  workDir: string;
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  signal?: AbortSignal;
+}
+
+/** Where the test server listens and which certificate it shows. */
+export interface ServerEndpoint {
+  addresses: string[];
+  pin: string;
+}
+
+export class AgentRunError extends Error {
+  constructor(
+    readonly action: string,
+    readonly result: RunResult,
+  ) {
+    const last = (result.stderr.trim() || result.stdout.trim()).split('\n').slice(-3).join(' / ');
+    super(`${action} failed (exit ${result.code})${last ? `: ${last}` : ''}`);
+    this.name = 'AgentRunError';
+  }
+}
+
+/**
+ * The fleet's agent configuration pointed at the local test server: the registration pair is rewritten to the
+ * addresses the test server actually bound (so nothing depends on port 16384 being free) and the pin to its
+ * certificate. Everything else — proxy aside, which a loopback test cannot use — is the fleet's own.
+ */
+export async function testAgentConfig(entry: ValidEntry, server: ServerEndpoint, workDir: string, sourceDir: string): Promise<AgentConfig> {
+  const config = await agentConfigFromFleet({ file: entry.file, dir: join(entry.file, '..'), fleet: entry.fleet }, entry.secrets);
+  const [primary, alternate = primary] = server.addresses;
+  config.registration = { primary, alternate };
+  config.tlsPin = server.pin;
+  config.proxy = { type: 'none' };
+  config.stateDir = join(workDir, 'state');
+  config.backup = { ...config.backup, include: [sourceDir], protectedPaths: [] };
+  delete config.policy;
+  return config;
+}
+
+export class TestAgent {
+  constructor(private readonly opts: AgentRunOptions) {}
+
+  get configFile(): string {
+    return join(this.opts.workDir, 'agent.json');
+  }
+
+  get sampleDir(): string {
+    return join(this.opts.workDir, 'sample');
+  }
+
+  /** Writes agent.json (mode 0600: it holds the Technician ID) and the sample data when no source is given. */
+  async prepare(entry: ValidEntry, server: ServerEndpoint, sourceDir?: string): Promise<string> {
+    await mkdir(this.opts.workDir, { recursive: true });
+    const source = sourceDir || this.sampleDir;
+    if (!sourceDir && !(await exists(this.sampleDir))) await makeSampleData(this.sampleDir);
+    const config = await testAgentConfig(entry, server, this.opts.workDir, source);
+    await writeFile(this.configFile, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
+    return source;
+  }
+
+  private async run(action: string, args: string[]): Promise<Record<string, unknown>> {
+    const result = await runNode(this.opts.agentBin, [...args], { onLine: this.opts.onLine, signal: this.opts.signal, cwd: this.opts.workDir });
+    if (result.code !== 0) throw new AgentRunError(action, result);
+    return parseJsonOutput<Record<string, unknown>>(result.stdout) ?? {};
+  }
+
+  async register(): Promise<{ device?: string }> {
+    const out = await this.run('register', ['register', '--config', this.configFile, '--json']);
+    const device = (out.deviceId ?? out.device ?? out.id) as string | undefined;
+    return { device: typeof device === 'string' ? device : undefined };
+  }
+
+  /**
+   * Register unless this agent already registered with the server at these addresses. A server on other
+   * addresses is another server: the old device state is dropped and the agent registers afresh.
+   */
+  async ensureRegistered(server: ServerEndpoint): Promise<{ device?: string; fresh: boolean }> {
+    const marker = join(this.opts.workDir, 'registration.json');
+    const prev = await readFile(marker, 'utf8').then((t) => JSON.parse(t) as { addresses: string[]; device?: string }, () => undefined);
+    if (prev && prev.addresses.join(' ') === server.addresses.join(' ')) return { device: prev.device, fresh: false };
+    await rm(join(this.opts.workDir, 'state'), { recursive: true, force: true });
+    const { device } = await this.register();
+    await writeFile(marker, JSON.stringify({ addresses: server.addresses, device }) + '\n');
+    return { device, fresh: true };
+  }
+
+  async status(): Promise<Record<string, unknown>> {
+    return this.run('status', ['status', '--config', this.configFile, '--json']);
+  }
+
+  async backup(): Promise<{ files?: number; bytes?: number; snapshot?: string; raw: Record<string, unknown> }> {
+    const out = await this.run('backup', ['backup', '--config', this.configFile, '--json']);
+    const num = (...keys: string[]) => keys.map((k) => out[k]).find((v): v is number => typeof v === 'number');
+    const snap = out.snapshot ?? out.snapshotId ?? out.id;
+    return { files: num('files', 'fileCount', 'filesTotal'), bytes: num('bytes', 'bytesTotal', 'totalBytes', 'size'), snapshot: typeof snap === 'string' ? snap : undefined, raw: out };
+  }
+
+  /** Restore the latest snapshot into a fresh folder and compare it byte for byte with the source. */
+  async restoreAndVerify(sourceDir: string): Promise<{ target: string; diff: TreeDiff }> {
+    const target = join(this.opts.workDir, `restore-${Date.now()}`);
+    await this.run('restore', ['restore', '--config', this.configFile, '--snapshot', 'latest', '--to', target, '--json']);
+    const restoredRoot = await locateRestoredRoot(target, sourceDir);
+    return { target, diff: await compareTrees(sourceDir, restoredRoot) };
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** A restore may recreate the source's absolute path under the target; find the copy of `sourceDir` in it. */
+export async function locateRestoredRoot(target: string, sourceDir: string): Promise<string> {
+  const nested = join(target, sourceDir.replace(/^[A-Za-z]:/, '').replace(/^[/\\]+/, ''));
+  return (await exists(nested)) ? nested : target;
+}

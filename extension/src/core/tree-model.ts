@@ -1,0 +1,322 @@
+// The three sidebar trees as plain data, so their logic is testable without the editor.
+import { basename, relative } from 'node:path';
+
+import type { Fleet } from '../../../deployer/fleet/types.js';
+import type { FleetEntry } from './fleets.js';
+import { fleetLabel } from './fleets.js';
+import { formatBytes, formatWhen } from './format.js';
+import { maskSecret } from './mask.js';
+
+export interface NodeIcon {
+  /** A codicon id (e.g. "error") or a file under the extension's media/ folder (e.g. "media/fleet.svg"). */
+  id: string;
+  /** A theme color id, e.g. "testing.iconFailed"; only for codicons. */
+  color?: string;
+}
+
+export interface NodeSpec {
+  id: string;
+  label: string;
+  description?: string;
+  /** Markdown. */
+  tooltip?: string;
+  icon?: NodeIcon;
+  /** Used in `when` clauses of menus: viewItem == ... */
+  contextValue?: string;
+  collapsible?: 'collapsed' | 'expanded';
+  command?: { command: string; title: string; arguments?: unknown[] };
+  /** A file this node stands for (open / reveal act on it). */
+  resourcePath?: string;
+  children?: NodeSpec[];
+}
+
+const mdEscape = (s: string) => s.replace(/([\\`*_{}[\]()#+\-.!|<>])/g, '\\$1');
+
+function technicianIdRow(fleet: Fleet, entry: Extract<FleetEntry, { kind: 'valid' }>, id: string): NodeSpec {
+  const ref = fleet.technicianId;
+  if (typeof ref === 'string') {
+    return { id, label: 'Technician ID', description: maskSecret(ref), icon: { id: 'key' }, tooltip: 'Technician ID (masked). It is written into the installers.' };
+  }
+  const set = entry.secrets.technicianId !== undefined;
+  return {
+    id,
+    label: 'Technician ID',
+    description: set ? `${maskSecret(entry.secrets.technicianId!)} from $${ref.env}` : `$${ref.env} not set`,
+    icon: set ? { id: 'key' } : { id: 'warning', color: 'list.warningForeground' },
+    tooltip: set
+      ? `Read from the environment variable \`${ref.env}\` at generate time (masked).`
+      : `The environment variable \`${ref.env}\` is not set in the editor's environment: generated installers will have no Technician ID and need \`TECHNICIANID=…\` at install time.`,
+  };
+}
+
+function proxyText(fleet: Fleet, entry: Extract<FleetEntry, { kind: 'valid' }>): string {
+  const p = fleet.proxy;
+  if (p.type === 'none') return 'direct (no proxy)';
+  let text = `${p.type} ${p.host ?? '?'}:${p.port ?? '?'}`;
+  if (p.username) text += ` as ${p.username}`;
+  if (p.password !== undefined) {
+    if (typeof p.password === 'string') text += ' (password set)';
+    else text += entry.secrets.proxyPassword !== undefined ? ` (password from $${p.password.env})` : ` ($${p.password.env} not set)`;
+  }
+  return text;
+}
+
+function scheduleText(fleet: Fleet): string {
+  const s = fleet.backup.schedule;
+  const when = s.frequency === 'manual' ? 'manual' : s.frequency === 'weekly' ? `weekly ${s.day ?? 'mon'} ${s.at}` : s.frequency === 'hourly' ? 'hourly' : `daily ${s.at}`;
+  const ex = fleet.backup.exclude.length;
+  return `${when} · ${ex} exclude${ex === 1 ? '' : 's'}`;
+}
+
+const TARGET_ICONS: Record<string, string> = {
+  msi: 'package',
+  pkg: 'package',
+  intune: 'cloud-upload',
+  gpo: 'organization',
+  firewall: 'shield',
+  guide: 'book',
+  'jamf-profiles': 'device-desktop',
+};
+
+export function artifactNodes(entry: Extract<FleetEntry, { kind: 'valid' }>, idBase: string): NodeSpec {
+  const gen = entry.generate;
+  if (!gen || gen.artifacts.length === 0) {
+    return {
+      id: `${idBase}/artifacts`,
+      label: 'Artifacts',
+      description: 'not generated yet',
+      icon: { id: 'circle-slash' },
+      contextValue: 'holdfast.fleet.artifacts.none',
+      tooltip: 'Run **Holdfast: Generate Installers** to build installers and hand-off files for this fleet.',
+      command: { command: 'holdfast.generate', title: 'Generate Installers', arguments: [entry.file] },
+    };
+  }
+  return {
+    id: `${idBase}/artifacts`,
+    label: 'Artifacts',
+    description: `${gen.artifacts.length} file${gen.artifacts.length === 1 ? '' : 's'} in ${basename(gen.dir)}/`,
+    icon: { id: 'files' },
+    collapsible: 'expanded',
+    contextValue: 'holdfast.fleet.artifacts',
+    resourcePath: gen.dir,
+    children: gen.artifacts.map((a) => ({
+      id: `${idBase}/artifact/${a.path}`,
+      label: relative(gen.dir, a.path) || basename(a.path),
+      description: [a.target, a.size !== undefined ? formatBytes(a.size) : undefined].filter(Boolean).join(' · '),
+      tooltip: [
+        `**${mdEscape(basename(a.path))}**`,
+        a.description ? mdEscape(a.description) : undefined,
+        `Target: ${a.target}`,
+        a.size !== undefined ? `Size: ${formatBytes(a.size)}` : undefined,
+        a.sha256 ? `SHA-256: \`${a.sha256}\`` : undefined,
+      ]
+        .filter(Boolean)
+        .join('\n\n'),
+      icon: { id: TARGET_ICONS[a.target] ?? 'file' },
+      contextValue: 'holdfast.artifact',
+      resourcePath: a.path,
+      command: { command: 'holdfast.openArtifact', title: 'Open', arguments: [a.path] },
+    })),
+  };
+}
+
+function validFleetNode(entry: Extract<FleetEntry, { kind: 'valid' }>, now: Date): NodeSpec {
+  const { fleet } = entry;
+  const id = `fleet:${entry.file}`;
+  const missingNames = entry.missing.map((m) => /variable (\S+)/.exec(m.allowed)?.[1] ?? m.path);
+  const children: NodeSpec[] = [
+    technicianIdRow(fleet, entry, `${id}/tech`),
+    {
+      id: `${id}/registration`,
+      label: 'Registration',
+      description: `${fleet.registration.primary} · ${fleet.registration.alternate}`,
+      icon: { id: 'server-environment' },
+      tooltip: `Primary **${fleet.registration.primary}**, alternate **${fleet.registration.alternate}**: agents register here on first use (by IP address, no DNS).`,
+    },
+    {
+      id: `${id}/firewall`,
+      label: 'Firewall',
+      description: `TCP ${fleet.port} → ${fleet.serverSubnets.join(', ')}`,
+      icon: { id: 'shield' },
+      tooltip: `Outbound TCP to port ${fleet.port} on ${fleet.serverSubnets.map(mdEscape).join(', ')}; no UDP or ICMP, nothing inbound.`,
+      command: { command: 'holdfast.showFirewallRules', title: 'Show Firewall Rules', arguments: [entry.file] },
+    },
+    {
+      id: `${id}/proxy`,
+      label: 'Proxy',
+      description: proxyText(fleet, entry),
+      icon: { id: fleet.proxy.type === 'none' ? 'arrow-right' : 'arrow-swap' },
+    },
+    { id: `${id}/schedule`, label: 'Backup', description: scheduleText(fleet), icon: { id: 'history' } },
+    artifactNodes(entry, id),
+  ];
+  if (entry.generate?.generatedAt) {
+    children.push({
+      id: `${id}/last-generate`,
+      label: 'Last generate',
+      description: formatWhen(entry.generate.generatedAt, now),
+      icon: { id: 'clock' },
+      tooltip: `Manifest: ${entry.generate.dir}/manifest.json`,
+    });
+  }
+  const tooltip = [
+    `**${mdEscape(fleet.customer)}** — fleet \`${fleet.fleet}\` v${fleet.version}`,
+    `File: ${mdEscape(entry.file)}`,
+    entry.missing.length
+      ? `⚠ Missing for generate: ${entry.missing.map((m) => mdEscape(m.message)).join('; ')}`
+      : '✓ Valid against the fleet schema; all secrets resolvable.',
+  ].join('\n\n');
+  return {
+    id,
+    label: fleet.fleet,
+    description: entry.missing.length ? `${fleet.customer} · needs ${missingNames.join(', ')}` : `${fleet.customer} · v${fleet.version}`,
+    tooltip,
+    icon: entry.missing.length ? { id: 'media/fleet-warning.svg' } : { id: 'media/fleet.svg' },
+    contextValue: 'holdfast.fleet.valid',
+    collapsible: 'collapsed',
+    resourcePath: entry.file,
+    children,
+  };
+}
+
+function invalidFleetNode(entry: Extract<FleetEntry, { kind: 'invalid' }>): NodeSpec {
+  const id = `fleet:${entry.file}`;
+  const n = entry.issues.length;
+  return {
+    id,
+    label: fleetLabel(entry),
+    description: `invalid · ${n} problem${n === 1 ? '' : 's'}`,
+    tooltip: [`**${mdEscape(basename(entry.file))} is not a valid fleet**`, ...entry.issues.map((i) => `- ${mdEscape(i.message)}`)].join('\n\n'),
+    icon: { id: 'media/fleet-error.svg' },
+    contextValue: 'holdfast.fleet.invalid',
+    collapsible: 'collapsed',
+    resourcePath: entry.file,
+    children: entry.issues.map((issue, i) => ({
+      id: `${id}/issue/${i}`,
+      label: issue.path,
+      description: issue.message.replace(/^\S+: /, ''),
+      tooltip: `${mdEscape(issue.message)}\n\nAllowed: ${mdEscape(issue.allowed)}`,
+      icon: { id: 'error', color: 'list.errorForeground' },
+      command: { command: 'holdfast.openFleetAt', title: 'Show problem', arguments: [entry.file, issue.path] },
+    })),
+  };
+}
+
+export function fleetTree(entries: FleetEntry[], now: Date = new Date()): NodeSpec[] {
+  return entries.map((e) => (e.kind === 'valid' ? validFleetNode(e, now) : invalidFleetNode(e)));
+}
+
+/** What the test server view knows about the server the extension runs. */
+export interface TestServerState {
+  status: 'stopped' | 'starting' | 'running' | 'stopping' | 'failed';
+  pid?: number;
+  addresses?: string[];
+  devices?: number;
+  storedBytes?: number;
+  dataDir?: string;
+  error?: string;
+  startedAt?: Date;
+}
+
+export function testServerTree(s: TestServerState, now: Date = new Date()): NodeSpec[] {
+  const running = s.status === 'running';
+  const stateIcon: Record<TestServerState['status'], NodeIcon> = {
+    stopped: { id: 'debug-stop', color: 'disabledForeground' },
+    starting: { id: 'loading~spin' },
+    running: { id: 'pass-filled', color: 'testing.iconPassed' },
+    stopping: { id: 'loading~spin' },
+    failed: { id: 'error', color: 'testing.iconFailed' },
+  };
+  const nodes: NodeSpec[] = [
+    {
+      id: 'server/state',
+      label: 'State',
+      description: running ? `running · pid ${s.pid}` : s.status === 'failed' ? `failed: ${s.error ?? 'see output'}` : s.status,
+      icon: stateIcon[s.status],
+      tooltip: running && s.startedAt ? `Started ${formatWhen(s.startedAt, now)}` : s.error ? mdEscape(s.error) : undefined,
+      contextValue: `holdfast.server.${s.status}`,
+    },
+  ];
+  if (running) {
+    nodes.push(
+      {
+        id: 'server/port',
+        label: 'Listening',
+        description: (s.addresses ?? []).join(' · '),
+        icon: { id: 'plug' },
+        tooltip: 'Registration and backup service on 127.0.0.1 only. The agent runs of this sidebar point their registration pair here.',
+      },
+      { id: 'server/devices', label: 'Registered devices', description: String(s.devices ?? 0), icon: { id: 'device-desktop' } },
+      { id: 'server/bytes', label: 'Stored', description: formatBytes(s.storedBytes ?? 0), icon: { id: 'database' } },
+    );
+  }
+  if (s.dataDir) {
+    nodes.push({ id: 'server/data', label: 'Data folder', description: s.dataDir, icon: { id: 'folder' }, resourcePath: s.dataDir, tooltip: mdEscape(s.dataDir) });
+  }
+  nodes.push(
+    running || s.status === 'starting'
+      ? { id: 'server/action', label: 'Stop test server', icon: { id: 'debug-stop', color: 'testing.iconFailed' }, command: { command: 'holdfast.stopTestServer', title: 'Stop Test Server' } }
+      : { id: 'server/action', label: 'Start test server', icon: { id: 'play', color: 'testing.iconPassed' }, command: { command: 'holdfast.startTestServer', title: 'Start Test Server' } },
+  );
+  return nodes;
+}
+
+export interface AgentResult {
+  action: 'register' | 'backup' | 'restore';
+  ok: boolean;
+  summary: string;
+  at: Date;
+}
+
+export interface AgentViewState {
+  fleet?: string;
+  fleetFile?: string;
+  device?: string;
+  busy?: string;
+  last?: AgentResult;
+  history: AgentResult[];
+}
+
+export function agentTree(s: AgentViewState, serverRunning: boolean, now: Date = new Date()): NodeSpec[] {
+  const nodes: NodeSpec[] = [
+    {
+      id: 'agent/fleet',
+      label: 'Fleet',
+      description: s.fleet ?? 'none selected',
+      icon: { id: 'media/fleet.svg' },
+      tooltip: 'The fleet whose agent configuration the test agent uses (registration pair pointed at the test server). Click to choose another.',
+      command: { command: 'holdfast.selectAgentFleet', title: 'Select Fleet' },
+    },
+    {
+      id: 'agent/device',
+      label: 'Device',
+      description: s.device ? `registered · ${s.device}` : 'not registered',
+      icon: { id: s.device ? 'verified-filled' : 'unverified' },
+    },
+  ];
+  const disabled = !serverRunning ? ' (start the test server first)' : '';
+  const action = (id: string, label: string, command: string, icon: string): NodeSpec => ({
+    id: `agent/${id}`,
+    label,
+    description: s.busy === id ? 'running…' : disabled ? 'needs test server' : undefined,
+    icon: { id: s.busy === id ? 'loading~spin' : icon },
+    command: { command, title: label },
+    tooltip: `${label}${disabled}`,
+  });
+  nodes.push(action('register', 'Register', 'holdfast.register', 'person-add'), action('backup', 'Backup Now', 'holdfast.backupNow', 'cloud-upload'), action('restore', 'Restore & verify', 'holdfast.restoreVerify', 'cloud-download'));
+  if (s.last) {
+    nodes.push({
+      id: 'agent/last',
+      label: 'Last result',
+      description: `${s.last.ok ? '✓' : '✗'} ${s.last.summary}`,
+      icon: s.last.ok ? { id: 'pass-filled', color: 'testing.iconPassed' } : { id: 'error', color: 'testing.iconFailed' },
+      tooltip: s.history
+        .slice(-8)
+        .reverse()
+        .map((r) => `- ${r.ok ? '✓' : '✗'} **${r.action}** ${mdEscape(r.summary)} — ${formatWhen(r.at, now)}`)
+        .join('\n'),
+      command: { command: 'holdfast.showOutput', title: 'Show Output' },
+    });
+  }
+  return nodes;
+}

@@ -1,0 +1,193 @@
+// xar writer: the outer container of a flat package. Layout: 28-byte big-endian header ("xar!"),
+// zlib-compressed XML table of contents, then the heap. The heap starts with the SHA-1 of the compressed
+// TOC; each file's data follows in TOC order with its archived and extracted SHA-1 in the TOC.
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { once } from 'node:events';
+import { deflateSync } from 'node:zlib';
+import { xmlEscape } from './xml.js';
+
+export interface XarFile {
+  /** Slash-separated path inside the archive; parent directories are created implicitly. */
+  path: string;
+  data: Buffer | { file: string };
+  /** Octal permission bits, default 0o644. */
+  mode?: number;
+  /** zlib-encode in the heap (small XML members); big already-compressed members stay stored. */
+  compress?: boolean;
+}
+
+export interface XarOptions {
+  /** Mode of implied directories (default 0o755). */
+  dirMode?: number;
+  mtime?: Date;
+}
+
+export const XAR_HEADER_SIZE = 28;
+const CKSUM_SHA1 = 1;
+
+interface Prepared {
+  file: XarFile;
+  name: string;
+  archived: Buffer | { file: string };
+  length: number;
+  size: number;
+  archivedSha1: string;
+  extractedSha1: string;
+  offset: number;
+}
+
+async function sha1OfFile(file: string): Promise<{ sha1: string; size: number }> {
+  const h = createHash('sha1');
+  let size = 0;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    h.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { sha1: h.digest('hex'), size };
+}
+
+const sha1 = (b: Buffer) => createHash('sha1').update(b).digest('hex');
+
+interface DirNode {
+  name: string;
+  children: Map<string, DirNode>;
+  files: Prepared[];
+  order: Array<DirNode | Prepared>;
+}
+
+function fileXml(p: Prepared, id: number, indent: string, times: string): string {
+  const enc = p.file.compress ? 'application/x-gzip' : 'application/octet-stream';
+  const mode = (p.file.mode ?? 0o644).toString(8).padStart(4, '0');
+  return (
+    `${indent}<file id="${id}">\n` +
+    `${indent} <data>\n` +
+    `${indent}  <length>${p.length}</length>\n` +
+    `${indent}  <offset>${p.offset}</offset>\n` +
+    `${indent}  <size>${p.size}</size>\n` +
+    `${indent}  <encoding style="${enc}"/>\n` +
+    `${indent}  <extracted-checksum style="sha1">${p.extractedSha1}</extracted-checksum>\n` +
+    `${indent}  <archived-checksum style="sha1">${p.archivedSha1}</archived-checksum>\n` +
+    `${indent} </data>\n` +
+    times.replaceAll('@', indent) +
+    `${indent} <mode>${mode}</mode>\n${indent} <uid>0</uid>\n${indent} <gid>0</gid>\n${indent} <user>root</user>\n${indent} <group>wheel</group>\n` +
+    `${indent} <type>file</type>\n${indent} <name>${xmlEscape(p.name)}</name>\n` +
+    `${indent}</file>\n`
+  );
+}
+
+/** Writes a xar archive of `files` (heap order = given order) to `out`. */
+export async function writeXar(out: string, files: XarFile[], opts: XarOptions = {}): Promise<void> {
+  const when = (opts.mtime ?? new Date()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const times = `@ <ctime>${when}</ctime>\n@ <mtime>${when}</mtime>\n@ <atime>${when}</atime>\n`;
+  const dirMode = (opts.dirMode ?? 0o755).toString(8).padStart(4, '0');
+
+  // Heap offsets start after the TOC checksum.
+  let offset = 20;
+  const prepared: Prepared[] = [];
+  const seen = new Set<string>();
+  for (const file of files) {
+    if (!file.path || file.path.split('/').some((s) => s === '' || s === '.' || s === '..')) throw new Error(`xar: bad member path ${JSON.stringify(file.path)}`);
+    if (seen.has(file.path)) throw new Error(`xar: duplicate member ${file.path}`);
+    seen.add(file.path);
+    let archived: Buffer | { file: string };
+    let size: number;
+    let extractedSha1: string;
+    let archivedSha1: string;
+    let length: number;
+    if (Buffer.isBuffer(file.data)) {
+      size = file.data.length;
+      extractedSha1 = sha1(file.data);
+      archived = file.compress ? deflateSync(file.data, { level: 9 }) : file.data;
+      archivedSha1 = file.compress ? sha1(archived) : extractedSha1;
+      length = archived.length;
+    } else {
+      if (file.compress) throw new Error(`xar: ${file.path}: compress only in-memory members`);
+      const h = await sha1OfFile(file.data.file);
+      archived = file.data;
+      size = length = h.size;
+      extractedSha1 = archivedSha1 = h.sha1;
+    }
+    prepared.push({ file, name: file.path.split('/').at(-1)!, archived, length, size, archivedSha1, extractedSha1, offset });
+    offset += length;
+  }
+
+  // Nest files under their directories, keeping first-seen order (productbuild: component dir first).
+  const root: DirNode = { name: '', children: new Map(), files: [], order: [] };
+  for (const p of prepared) {
+    let node = root;
+    for (const part of p.file.path.split('/').slice(0, -1)) {
+      let child = node.children.get(part);
+      if (!child) {
+        child = { name: part, children: new Map(), files: [], order: [] };
+        node.children.set(part, child);
+        node.order.push(child);
+      }
+      node = child;
+    }
+    node.order.push(p);
+  }
+  let id = 0;
+  const render = (node: DirNode, indent: string): string =>
+    node.order
+      .map((n) => {
+        if ('archived' in n) return fileXml(n, ++id, indent, times);
+        const myId = ++id;
+        return (
+          `${indent}<file id="${myId}">\n` +
+          times.replaceAll('@', indent) +
+          `${indent} <mode>${dirMode}</mode>\n${indent} <uid>0</uid>\n${indent} <gid>0</gid>\n${indent} <user>root</user>\n${indent} <group>wheel</group>\n` +
+          `${indent} <type>directory</type>\n${indent} <name>${xmlEscape(n.name)}</name>\n` +
+          render(n, indent + ' ') +
+          `${indent}</file>\n`
+        );
+      })
+      .join('');
+
+  const toc =
+    '<?xml version="1.0" encoding="UTF-8"?>\n<xar>\n <toc>\n' +
+    `  <creation-time>${when}</creation-time>\n` +
+    '  <checksum style="sha1">\n   <offset>0</offset>\n   <size>20</size>\n  </checksum>\n' +
+    render(root, '  ') +
+    ' </toc>\n</xar>\n';
+  const tocRaw = Buffer.from(toc, 'utf8');
+  const tocZ = deflateSync(tocRaw, { level: 9 });
+
+  const header = Buffer.alloc(XAR_HEADER_SIZE);
+  header.write('xar!', 0, 'ascii');
+  header.writeUInt16BE(XAR_HEADER_SIZE, 4);
+  header.writeUInt16BE(1, 6);
+  header.writeBigUInt64BE(BigInt(tocZ.length), 8);
+  header.writeBigUInt64BE(BigInt(tocRaw.length), 16);
+  header.writeUInt32BE(CKSUM_SHA1, 24);
+
+  const ws = createWriteStream(out);
+  const write = async (b: Buffer) => {
+    if (!ws.write(b)) await once(ws, 'drain');
+  };
+  const closed = once(ws, 'close');
+  try {
+    await write(header);
+    await write(tocZ);
+    await write(createHash('sha1').update(tocZ).digest());
+    for (const p of prepared) {
+      if (Buffer.isBuffer(p.archived)) await write(p.archived);
+      else {
+        let n = 0;
+        for await (const chunk of createReadStream(p.archived.file, { highWaterMark: 1 << 20 })) {
+          n += (chunk as Buffer).length;
+          await write(chunk as Buffer);
+        }
+        if (n !== p.length) throw new Error(`xar: ${p.archived.file} changed while being archived`);
+      }
+    }
+    ws.end();
+    await closed;
+  } catch (err) {
+    ws.destroy();
+    throw err;
+  }
+  const written = (await stat(out)).size;
+  if (written !== XAR_HEADER_SIZE + tocZ.length + offset) throw new Error(`xar: wrote ${written} bytes, expected ${XAR_HEADER_SIZE + tocZ.length + offset}`);
+}

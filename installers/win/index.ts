@@ -1,0 +1,94 @@
+// The Windows installer of one fleet: shared payload (built once) + per-fleet tables + optional signature.
+import { createHash, randomUUID } from 'node:crypto';
+import { rename, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { agentConfigFromFleet } from '../../deployer/fleet/agent-config.js';
+import type { FleetSecrets, LoadedFleet } from '../../deployer/fleet/types.js';
+import { ensurePayload } from './payload.js';
+import { patchFleetMsi, type FleetMsiValues } from './patch.js';
+import { signMsi } from './sign.js';
+
+export { PUBLIC_PROPERTIES, HIDDEN_PROPERTIES } from './patch.js';
+
+export interface FleetMsiOptions {
+  loaded: LoadedFleet;
+  secrets: FleetSecrets;
+  outDir: string;
+  cacheDir: string;
+  agentBundle?: string;
+  progress?: (message: string) => void;
+}
+
+export interface FleetMsiResult {
+  path: string;
+  productCode: string;
+  signed: boolean;
+  /** Whether a Technician ID is embedded; if not, TECHNICIANID must be given at install. */
+  technicianIdEmbedded: boolean;
+  payloadKey: string;
+}
+
+export const msiFileName = (fleet: string): string => `holdfast-${fleet}.msi`;
+
+/** A stable GUID from a name (RFC 4122 version 5 layout over SHA-1), so component ids stay put across builds. */
+export function nameGuid(...parts: string[]): string {
+  const h = createHash('sha1').update(parts.join('\0')).digest();
+  h[6] = (h[6] & 0x0f) | 0x50;
+  h[8] = (h[8] & 0x3f) | 0x80;
+  const x = h.subarray(0, 16).toString('hex').toUpperCase();
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
+/** Service name: the product name without spaces and punctuation (ACME Backup -> ACMEBackup). */
+export const serviceNameFor = (product: string): string => product.replace(/[^A-Za-z0-9]/g, '') || 'HoldfastAgent';
+
+export async function buildFleetMsi(opts: FleetMsiOptions): Promise<FleetMsiResult> {
+  const progress = opts.progress ?? (() => {});
+  const { fleet } = opts.loaded;
+  const payload = await ensurePayload({ cacheDir: opts.cacheDir, agentBundle: opts.agentBundle, progress });
+  const config = await agentConfigFromFleet(opts.loaded, opts.secrets);
+  const productCode = randomUUID().toUpperCase();
+  const values: FleetMsiValues = {
+    fleet: fleet.fleet,
+    customer: fleet.customer,
+    vendor: fleet.branding.vendor,
+    product: fleet.branding.product,
+    version: fleet.version,
+    upgradeCode: fleet.branding.upgradeCode,
+    productCode,
+    packageCode: randomUUID(),
+    serviceName: serviceNameFor(fleet.branding.product),
+    keepIdentity: fleet.identity.keepOnUninstall,
+    supportUrl: fleet.branding.supportUrl,
+    componentGuids: {
+      RuntimeComponent: nameGuid(fleet.branding.upgradeCode, 'runtime'),
+      AgentComponent: nameGuid(fleet.branding.upgradeCode, 'agent'),
+      ServiceComponent: nameGuid(fleet.branding.upgradeCode, 'service'),
+      FleetComponent: nameGuid(fleet.branding.upgradeCode, 'fleet'),
+      RegistryComponent: nameGuid(fleet.branding.upgradeCode, 'registry'),
+    },
+    fleetDefaults: `${JSON.stringify(config, null, 2)}\n`,
+  };
+  const out = join(opts.outDir, msiFileName(fleet.fleet));
+  progress('patching fleet values into the MSI tables');
+  const signing = fleet.signing?.windows;
+  const unsigned = signing ? `${out}.unsigned` : out;
+  await patchFleetMsi(payload, values, unsigned, opts.outDir);
+  if (signing) {
+    progress('signing with osslsigncode');
+    try {
+      await signMsi(unsigned, `${out}.signed`, {
+        certificate: resolve(opts.loaded.dir, signing.certificate),
+        key: resolve(opts.loaded.dir, signing.key),
+        password: opts.secrets.signingPassword,
+        description: fleet.branding.product,
+        url: fleet.branding.supportUrl,
+      }, opts.outDir);
+      await rename(`${out}.signed`, out);
+    } finally {
+      await rm(unsigned, { force: true });
+      await rm(`${out}.signed`, { force: true });
+    }
+  }
+  return { path: out, productCode, signed: !!signing, technicianIdEmbedded: config.technicianId !== undefined, payloadKey: payload.key };
+}

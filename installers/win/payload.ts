@@ -1,0 +1,166 @@
+// The shared payload MSI: node.exe, the agent bundle and the service wrapper, built by wixl ONCE and cached
+// by the content hashes of everything in it. Fleets never rebuild it: patch.ts rewrites a copy's tables.
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { nodeRuntime } from '../../deployer/runtimes.js';
+import { column, exportTable, importArgs, rowWhere, type MsiTable } from './msi-tables.js';
+import { HIDDEN_PROPERTIES } from './patch.js';
+import { buildServiceWrapper } from './service-wrapper.js';
+import { repoFile, runTool } from './tools.js';
+import { renderWxs, wxsTemplateText, type WxsValues } from './wxs.js';
+
+/** Raise when the payload layout or the patching contract changes, so old cached payloads are not reused. */
+const PAYLOAD_FORMAT = 2;
+
+/** Tables patch.ts rewrites per fleet; exported once with the payload. */
+export const PATCHED_TABLES = [
+  'Property', 'Upgrade', 'Directory', 'Registry', 'ServiceInstall', 'ServiceControl', 'Component', 'File', 'Media',
+] as const;
+
+// https://learn.microsoft.com/windows/win32/msi/custom-action-in-script-execution-options
+const CA_HIDE_TARGET = 0x2000;
+// Type 51 (set property) with a null target removes the property.
+const CA_SET_PROPERTY = 51;
+
+/**
+ * What wixl cannot express, added to the payload once: HideTarget on the custom actions that carry secrets on
+ * their command line, and two actions after InstallFinalize that drop TECHNICIANID and PROXYPASSWORD, so the
+ * property dump at the end of a /l*v log cannot show them even where MsiHiddenProperties is not honoured
+ * (Wine 8 ignores it). They run after the deferred configure action has used the values.
+ */
+async function hardenPayload(msi: string, dir: string): Promise<void> {
+  const ca = await exportTable(msi, 'CustomAction');
+  const seq = await exportTable(msi, 'InstallExecuteSequence');
+  for (const action of ['HF_Configure', 'HF_Unconfigure']) {
+    const row = rowWhere(ca, 'Action', action);
+    row[column(ca, 'Type')] = String(Number(row[column(ca, 'Type')]) | CA_HIDE_TARGET);
+  }
+  const finalize = Number(rowWhere(seq, 'Action', 'InstallFinalize')[column(seq, 'Sequence')]);
+  HIDDEN_PROPERTIES.forEach((property, i) => {
+    const action = `HF_Forget_${property}`;
+    ca.rows.push(ca.columns.map((c) => ({ Action: action, Type: String(CA_SET_PROPERTY), Source: property })[c] ?? ''));
+    seq.rows.push(seq.columns.map((c) => ({ Action: action, Sequence: String(finalize + 10 + i) })[c] ?? ''));
+  });
+  await runTool('msibuild', [msi, ...(await importArgs(dir, [ca, seq]))], { cwd: dir });
+}
+
+export interface Payload {
+  /** The payload MSI with neutral values: copy it, never modify it. */
+  msi: string;
+  key: string;
+  tables: Record<(typeof PATCHED_TABLES)[number], MsiTable>;
+  /** True when this call built it, false when it came from the cache. */
+  built: boolean;
+}
+
+export interface PayloadOptions {
+  cacheDir: string;
+  /** The agent bundle to ship; default dist/holdfast-agent.mjs (HOLDFAST_AGENT_BUNDLE overrides). */
+  agentBundle?: string;
+  progress?: (message: string) => void;
+}
+
+// Neutral values the payload is built with; every one of them is overwritten per fleet.
+const NEUTRAL = {
+  upgradeCode: '00000000-0000-0000-0000-000000000000',
+  productCode: '00000000-0000-0000-0000-000000000001',
+  product: 'Holdfast Backup',
+  vendor: 'Holdfast',
+  version: '0.0.1',
+  fleet: 'payload',
+  customerFormatted: 'payload',
+  keepIdentity: '1',
+  serviceName: 'HoldfastBackup',
+  guids: {
+    runtime: '00000000-0000-0000-0000-000000000011',
+    agent: '00000000-0000-0000-0000-000000000012',
+    service: '00000000-0000-0000-0000-000000000013',
+    fleet: '00000000-0000-0000-0000-000000000014',
+    registry: '00000000-0000-0000-0000-000000000015',
+  },
+} as const;
+
+export function agentBundlePath(explicit?: string): string {
+  const path = explicit ?? process.env.HOLDFAST_AGENT_BUNDLE ?? repoFile('dist/holdfast-agent.mjs');
+  if (!existsSync(path)) throw new Error(`agent bundle ${path} does not exist: run "npm run build" first`);
+  return path;
+}
+
+const fileHashes = new Map<string, string>();
+
+async function hashFile(path: string): Promise<string> {
+  const { size, mtimeMs } = await stat(path);
+  const memo = `${path}\0${size}\0${mtimeMs}`;
+  const known = fileHashes.get(memo);
+  if (known) return known;
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  const digest = hash.digest('hex');
+  fileHashes.set(memo, digest);
+  return digest;
+}
+
+const inProcess = new Map<string, Promise<Payload>>();
+
+/** The payload for the current agent bundle, runtime, wrapper and template: from the cache, or built now. */
+export async function ensurePayload(opts: PayloadOptions): Promise<Payload> {
+  const progress = opts.progress ?? (() => {});
+  const agent = agentBundlePath(opts.agentBundle);
+  const nodeExe = await nodeRuntime('win-x64', opts.cacheDir);
+  const serviceExe = await buildServiceWrapper(opts.cacheDir);
+  const parts = [`format ${PAYLOAD_FORMAT}`, await hashFile(agent), await hashFile(nodeExe), await hashFile(serviceExe), await wxsTemplateText()];
+  const key = createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 20);
+  let pending = inProcess.get(key);
+  if (!pending) {
+    pending = loadOrBuild(opts.cacheDir, key, { agent, nodeExe, serviceExe }, progress);
+    inProcess.set(key, pending);
+    pending.catch(() => inProcess.delete(key));
+  }
+  return pending;
+}
+
+async function loadOrBuild(
+  cacheDir: string,
+  key: string,
+  files: { agent: string; nodeExe: string; serviceExe: string },
+  progress: (message: string) => void,
+): Promise<Payload> {
+  const dir = join(cacheDir, 'msi-payload', key);
+  const msi = join(dir, 'payload.msi');
+  const tablesFile = join(dir, 'tables.json');
+  if (existsSync(tablesFile)) {
+    progress(`payload ${key} from cache`);
+    return { msi, key, tables: JSON.parse(await readFile(tablesFile, 'utf8')), built: false };
+  }
+  progress(`building payload ${key} with wixl (node.exe, agent bundle, service wrapper)`);
+  await mkdir(join(cacheDir, 'msi-payload'), { recursive: true });
+  const stage = await mkdtemp(join(cacheDir, 'msi-payload', `.build-${key}-`));
+  try {
+    await copyFile(files.nodeExe, join(stage, 'node.exe'));
+    await copyFile(files.agent, join(stage, 'holdfast-agent.mjs'));
+    await copyFile(files.serviceExe, join(stage, 'holdfast-service.exe'));
+    const values: WxsValues = {
+      ...NEUTRAL,
+      guids: { ...NEUTRAL.guids },
+      payload: { nodeExe: 'node.exe', agentBundle: 'holdfast-agent.mjs', serviceExe: 'holdfast-service.exe' },
+    };
+    await writeFile(join(stage, 'product.wxs'), await renderWxs(values));
+    await runTool('wixl', ['-a', 'x64', '-o', 'payload.msi', 'product.wxs'], { cwd: stage });
+    await hardenPayload(join(stage, 'payload.msi'), stage);
+    const tables = {} as Payload['tables'];
+    for (const name of PATCHED_TABLES) tables[name] = await exportTable(join(stage, 'payload.msi'), name);
+    await writeFile(join(stage, 'tables.json'), JSON.stringify(tables));
+    for (const f of ['node.exe', 'holdfast-agent.mjs', 'holdfast-service.exe', 'CustomAction.idt', 'InstallExecuteSequence.idt']) await rm(join(stage, f));
+    // Another process may have built the same payload meanwhile; either copy is the same.
+    await rename(stage, dir).catch(async (err) => {
+      if (!existsSync(tablesFile)) throw err;
+      await rm(stage, { recursive: true, force: true });
+    });
+  } catch (err) {
+    await rm(stage, { recursive: true, force: true });
+    throw err;
+  }
+  return { msi, key, tables: JSON.parse(await readFile(tablesFile, 'utf8')), built: true };
+}

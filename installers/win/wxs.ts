@@ -1,0 +1,33 @@
+// Renders the WiX source (templates/msi/product.wxs.hbs) that wixl builds the shared payload MSI from.
+import { readFile } from 'node:fs/promises';
+import Handlebars from 'handlebars';
+import { repoFile } from './tools.js';
+
+export interface WxsValues {
+  productCode: string;
+  upgradeCode: string;
+  product: string;
+  vendor: string;
+  version: string;
+  fleet: string;
+  customerFormatted: string;
+  keepIdentity: '0' | '1';
+  serviceName: string;
+  guids: { runtime: string; agent: string; service: string; fleet: string; registry: string };
+  /** File names relative to the folder wixl runs in (wixl rejects absolute Source paths). */
+  payload: { nodeExe: string; agentBundle: string; serviceExe: string };
+}
+
+export const WXS_TEMPLATE = 'templates/msi/product.wxs.hbs';
+
+let compiled: HandlebarsTemplateDelegate<WxsValues> | undefined;
+
+export async function wxsTemplateText(): Promise<string> {
+  return readFile(repoFile(WXS_TEMPLATE), 'utf8');
+}
+
+/** WXS text; handlebars' {{…}} escapes & < > " ' ` = for XML, and strict mode refuses a missing value. */
+export async function renderWxs(values: WxsValues): Promise<string> {
+  compiled ??= Handlebars.compile<WxsValues>(await wxsTemplateText(), { strict: true });
+  return compiled(values);
+}

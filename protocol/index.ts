@@ -1,0 +1,3 @@
+export * from './messages.js';
+export * from './frame.js';
+export * from './connection.js';

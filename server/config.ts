@@ -1,0 +1,96 @@
+// The server's config file: where it listens, its TLS identity, the Technician IDs it accepts and the
+// backup-server pair it assigns to newly registered devices.
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { isIP } from 'node:net';
+import type { ServerPair } from '../protocol/messages.js';
+
+export interface ServerConfig {
+  /** IP:port addresses to listen on; port 0 picks a free port. Default ["127.0.0.1:16384"]. */
+  listen: string[];
+  /** PEM files (relative to the config file). Without them the server makes its own in the data folder. */
+  tls?: { cert: string; key: string };
+  /** Technician IDs accepted at registration. */
+  technicianIds: string[];
+  /** Pair assigned to newly registered devices; default: the first two listen addresses as bound. */
+  assign?: ServerPair;
+}
+
+export class ServerConfigError extends Error {
+  constructor(file: string, problems: string[]) {
+    super(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    this.name = 'ServerConfigError';
+  }
+}
+
+/** "1.2.3.4:16384" / "[::1]:16384" -> host, port (port 0 allowed when `allowZero`). */
+export function parseAddress(s: string, allowZero = false): { host: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(s);
+  if (!m) return undefined;
+  const host = m[1] ?? m[2];
+  const port = Number(m[3]);
+  if (m[1] !== undefined ? isIP(host) !== 6 : isIP(host) !== 4) return undefined;
+  if (port > 65535 || (port === 0 && !allowZero)) return undefined;
+  return { host, port };
+}
+
+export function formatAddress(host: string, port: number): string {
+  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Validates a parsed config; relative TLS paths are resolved against `baseDir`. */
+export function validateServerConfig(raw: unknown, file: string, baseDir: string): ServerConfig {
+  const problems: string[] = [];
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ServerConfigError(file, ['the file must hold a JSON object']);
+  const r = raw as Record<string, unknown>;
+  const known = new Set(['$schema', 'listen', 'tls', 'technicianIds', 'assign']);
+  for (const k of Object.keys(r)) if (!known.has(k)) problems.push(`/${k}: unknown field (allowed: listen, tls, technicianIds, assign)`);
+
+  const listen = r.listen ?? ['127.0.0.1:16384'];
+  if (!Array.isArray(listen) || listen.length === 0) problems.push(`/listen: ${JSON.stringify(listen)} is not allowed; expected a non-empty list of IP:port`);
+  else listen.forEach((a, i) => {
+    if (typeof a !== 'string' || !parseAddress(a, true)) problems.push(`/listen/${i}: ${JSON.stringify(a)} is not allowed; expected IPv4:port or [IPv6]:port (no host names)`);
+  });
+
+  let tls: ServerConfig['tls'];
+  if (r.tls !== undefined) {
+    const t = r.tls as Record<string, unknown>;
+    if (!t || typeof t !== 'object' || typeof t.cert !== 'string' || typeof t.key !== 'string') problems.push('/tls: expected { "cert": "<PEM file>", "key": "<PEM file>" }');
+    else tls = { cert: resolve(baseDir, t.cert), key: resolve(baseDir, t.key) };
+  }
+
+  const ids = r.technicianIds;
+  if (!Array.isArray(ids) || ids.length === 0) problems.push('/technicianIds: expected a non-empty list of Technician IDs');
+  else ids.forEach((id, i) => {
+    if (typeof id !== 'string' || id.trim().length < 4) problems.push(`/technicianIds/${i}: expected a string of at least 4 characters`);
+  });
+
+  let assign: ServerPair | undefined;
+  if (r.assign !== undefined) {
+    const a = r.assign as Record<string, unknown>;
+    for (const k of ['primary', 'alternate'] as const) {
+      const v = a?.[k];
+      if (typeof v !== 'string' || !parseAddress(v)) problems.push(`/assign/${k}: ${JSON.stringify(v)} is not allowed; expected IPv4:port or [IPv6]:port (agents connect by IP, no DNS)`);
+    }
+    assign = { primary: String(a?.primary), alternate: String(a?.alternate) };
+  }
+  if (problems.length) throw new ServerConfigError(file, problems);
+  return { listen: listen as string[], tls, technicianIds: ids as string[], assign };
+}
+
+export async function loadServerConfig(file: string): Promise<ServerConfig> {
+  const path = resolve(file);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ServerConfigError(path, [`cannot read the file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ServerConfigError(path, [`not valid JSON: ${(err as Error).message}`]);
+  }
+  return validateServerConfig(raw, path, dirname(path));
+}

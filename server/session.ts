@@ -1,0 +1,230 @@
+// One agent connection: decode frames, authenticate, serve storage requests for that device only.
+import type { TLSSocket } from 'node:tls';
+import { encodeFrame, FrameDecoder, ProtocolError, splitBody, type Frame } from '../protocol/frame.js';
+import {
+  BLOB_NAME_RE,
+  CHUNK_ID_RE,
+  MessageType,
+  PROTOCOL_VERSION,
+  SNAPSHOT_ID_RE,
+  type ErrorCode,
+  type ServerPair,
+} from '../protocol/messages.js';
+import { RegistrationError, type DeviceRegistry } from './storage/registry.js';
+import type { DeviceStore } from './storage/device-store.js';
+
+export interface SessionContext {
+  registry: DeviceRegistry;
+  openStore(deviceId: string): Promise<DeviceStore>;
+  log(line: string): void;
+  onNewDevice(): void;
+}
+
+class RequestError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+const MAX_IN_FLIGHT = 16;
+const MAX_IDS = 100_000;
+/** GET replies stay below the frame limit; the agent asks again for the rest. */
+const GET_REPLY_BYTES = 32 * 1024 * 1024;
+
+export interface SessionCounters {
+  chunksReceived: number;
+  chunksStored: number;
+  chunksDuplicate: number;
+  bytesReceived: number;
+  chunksSent: number;
+}
+
+export class Session {
+  private readonly decoder = new FrameDecoder();
+  private deviceId: string | undefined;
+  private store: DeviceStore | undefined;
+  private inFlight = 0;
+  private closed = false;
+  readonly counters: SessionCounters = { chunksReceived: 0, chunksStored: 0, chunksDuplicate: 0, bytesReceived: 0, chunksSent: 0 };
+
+  constructor(
+    private readonly socket: TLSSocket,
+    private readonly ctx: SessionContext,
+    readonly peer: string,
+  ) {
+    socket.on('data', (data: Buffer) => this.onData(data));
+    socket.on('error', () => undefined);
+    socket.on('close', () => this.onClose());
+  }
+
+  private onData(data: Buffer): void {
+    let frames: Frame[];
+    try {
+      frames = this.decoder.push(data);
+    } catch (err) {
+      this.ctx.log(`${this.peer}: protocol error: ${(err as Error).message}; closing`);
+      this.socket.destroy();
+      return;
+    }
+    for (const f of frames) void this.handle(f);
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    if (this.deviceId) {
+      const c = this.counters;
+      this.ctx.log(
+        `session end ${this.deviceId}: received ${c.chunksReceived} chunks (${c.chunksStored} new, ${c.chunksDuplicate} duplicate, ${c.bytesReceived} bytes), sent ${c.chunksSent} chunks`,
+      );
+    }
+  }
+
+  private send(type: number, requestId: number, header: object, body?: Buffer[]): void {
+    if (this.closed) return;
+    this.socket.cork();
+    for (const part of encodeFrame(type, requestId, header, body)) this.socket.write(part);
+    process.nextTick(() => this.socket.uncork());
+  }
+
+  private async handle(frame: Frame): Promise<void> {
+    this.inFlight++;
+    if (this.inFlight >= MAX_IN_FLIGHT) this.socket.pause();
+    try {
+      if (frame.version !== PROTOCOL_VERSION) {
+        throw new RequestError('unsupported-version', `this server speaks protocol version ${PROTOCOL_VERSION}, not ${frame.version}`);
+      }
+      const { header, body } = await this.dispatch(frame);
+      this.send(frame.type | MessageType.REPLY, frame.requestId, header, body);
+    } catch (err) {
+      let code: ErrorCode = 'internal';
+      let message = 'internal server error';
+      let extra: Record<string, unknown> = {};
+      if (err instanceof RequestError) ({ code, message, extra } = err);
+      else if (err instanceof RegistrationError) ({ code, message } = err);
+      else if (err instanceof ProtocolError) ({ code, message } = { code: 'bad-request' as const, message: err.message });
+      else this.ctx.log(`${this.peer}: internal error on ${frame.type}: ${(err as Error).message}`);
+      this.send(MessageType.ERROR, frame.requestId, { code, message, ...extra });
+      if (code === 'unsupported-version') this.socket.end();
+    } finally {
+      this.inFlight--;
+      if (this.inFlight < MAX_IN_FLIGHT && this.socket.isPaused()) this.socket.resume();
+    }
+  }
+
+  private authed(): DeviceStore {
+    if (!this.store) throw new RequestError('not-authenticated', 'authenticate first (AUTH with device id and credential)');
+    return this.store;
+  }
+
+  private async dispatch(frame: Frame): Promise<{ header: object; body?: Buffer[] }> {
+    const h = frame.header;
+    switch (frame.type) {
+      case MessageType.PING:
+        return { header: { time: new Date().toISOString() } };
+      case MessageType.REGISTER: {
+        const technicianId = str(h.technicianId, 'technicianId', 256);
+        const identityId = str(h.identityId, 'identityId', 128);
+        const identitySecret = str(h.identitySecret, 'identitySecret', 256);
+        const { record, credential, existing } = await this.ctx.registry.register({
+          technicianId,
+          identityId,
+          identitySecret,
+          hostname: optStr(h.hostname, 'hostname', 255),
+          platform: optStr(h.platform, 'platform', 64),
+        });
+        if (!existing) this.ctx.onNewDevice();
+        this.ctx.log(`${this.peer}: ${existing ? 're-registered existing' : 'registered new'} device ${record.deviceId}`);
+        return { header: { deviceId: record.deviceId, credential, servers: record.servers, existing } };
+      }
+      case MessageType.AUTH: {
+        const rec = await this.ctx.registry.authenticate(str(h.deviceId, 'deviceId', 64), str(h.credential, 'credential', 256));
+        this.deviceId = rec.deviceId;
+        this.store = await this.ctx.openStore(rec.deviceId);
+        this.ctx.log(`${this.peer}: session start ${rec.deviceId}`);
+        return { header: { deviceId: rec.deviceId, servers: rec.servers satisfies ServerPair } };
+      }
+      case MessageType.HAS: {
+        const store = this.authed();
+        const ids = idList(h.ids, 'ids', CHUNK_ID_RE);
+        const present = await store.has(ids);
+        const idx: number[] = [];
+        present.forEach((p, i) => p && idx.push(i));
+        return { header: { present: idx } };
+      }
+      case MessageType.PUT: {
+        const store = this.authed();
+        const ids = idList(h.ids, 'ids', CHUNK_ID_RE);
+        const sizes = h.sizes;
+        if (!Array.isArray(sizes) || sizes.length !== ids.length) throw new RequestError('bad-request', 'sizes must list one size per id');
+        const data = splitBody(frame.body, sizes as number[]);
+        const r = await store.put(ids, data);
+        this.counters.chunksReceived += ids.length;
+        this.counters.chunksStored += r.stored;
+        this.counters.chunksDuplicate += r.duplicates;
+        this.counters.bytesReceived += frame.body.length;
+        return { header: r };
+      }
+      case MessageType.GET: {
+        const store = this.authed();
+        const ids = idList(h.ids, 'ids', CHUNK_ID_RE);
+        const r = await store.get(ids, GET_REPLY_BYTES);
+        if ('missing' in r) throw new RequestError('missing-chunk', `chunk ${r.missing} is not stored for this device`, { id: r.missing });
+        this.counters.chunksSent += r.data.length;
+        return { header: { ids: ids.slice(0, r.data.length), sizes: r.data.map((d) => d.length) }, body: r.data };
+      }
+      case MessageType.PUT_SNAPSHOT: {
+        const store = this.authed();
+        const id = idOf(h.id, 'id', SNAPSHOT_ID_RE);
+        const time = str(h.time, 'time', 64);
+        if (Number.isNaN(Date.parse(time))) throw new RequestError('bad-request', `time ${JSON.stringify(time)} is not an ISO 8601 date`);
+        await store.putSnapshot(id, time, frame.body);
+        return { header: {} };
+      }
+      case MessageType.GET_SNAPSHOT: {
+        const store = this.authed();
+        const id = idOf(h.id, 'id', SNAPSHOT_ID_RE);
+        const data = await store.getSnapshot(id);
+        if (!data) throw new RequestError('not-found', `snapshot ${id} is not stored for this device`, { id });
+        return { header: { id }, body: [data] };
+      }
+      case MessageType.LIST_SNAPSHOTS:
+        return { header: { snapshots: await this.authed().listSnapshots() } };
+      case MessageType.PUT_BLOB: {
+        const store = this.authed();
+        await store.putBlob(idOf(h.name, 'name', BLOB_NAME_RE), frame.body);
+        return { header: {} };
+      }
+      case MessageType.GET_BLOB: {
+        const data = await this.authed().getBlob(idOf(h.name, 'name', BLOB_NAME_RE));
+        return { header: { found: data !== undefined }, body: data ? [data] : [] };
+      }
+      default:
+        throw new RequestError('bad-request', `unknown message type ${frame.type}`);
+    }
+  }
+}
+
+function str(v: unknown, field: string, max: number): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > max) throw new RequestError('bad-request', `${field} must be a non-empty string of at most ${max} characters`);
+  return v;
+}
+
+function optStr(v: unknown, field: string, max: number): string | undefined {
+  return v === undefined ? undefined : str(v, field, max);
+}
+
+function idOf(v: unknown, field: string, re: RegExp): string {
+  if (typeof v !== 'string' || !re.test(v)) throw new RequestError('bad-request', `${field} ${JSON.stringify(v)?.slice(0, 80)} is not allowed (expected ${re.source})`);
+  return v;
+}
+
+function idList(v: unknown, field: string, re: RegExp): string[] {
+  if (!Array.isArray(v) || v.length > MAX_IDS) throw new RequestError('bad-request', `${field} must be a list of at most ${MAX_IDS} ids`);
+  for (const id of v) idOf(id, field, re);
+  return v as string[];
+}
+

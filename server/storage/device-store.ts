@@ -1,0 +1,292 @@
+// One device's storage: chunks appended to pack files, located by an append-only index log.
+// A chunk exists once its index line is on disk; the pack bytes are fsynced before the line is written,
+// so after kill -9 or power loss the index never points at missing data (torn tails are ignored).
+// Several server processes may share a data folder (a primary and an alternate): each writes its own
+// pack files and re-reads the shared index log when asked for an id it does not know yet.
+import { mkdir, open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../fs-atomic.js';
+import type { SnapshotEntry } from '../../protocol/messages.js';
+
+interface Location {
+  pack: string;
+  offset: number;
+  length: number;
+}
+
+interface PendingPut {
+  ids: string[];
+  data: Buffer[];
+  resolve: (r: { stored: number; duplicates: number }) => void;
+  reject: (e: Error) => void;
+}
+
+const PACK_LIMIT = 1024 * 1024 * 1024;
+const INDEX_LINE = /^([0-9a-f]{16,128}) ([A-Za-z0-9._-]+\.pack) (\d+) (\d+)$/;
+const MAX_OPEN_PACKS = 16;
+
+export class DeviceStore {
+  private readonly index = new Map<string, Location>();
+  private indexRead = 0;
+  private chunkBytes = 0;
+  private otherBytes = 0;
+  private queue: PendingPut[] = [];
+  private flushing = false;
+  private pack: { name: string; fh: FileHandle; size: number } | undefined;
+  private indexFh: FileHandle | undefined;
+  private readers = new Map<string, Promise<FileHandle>>();
+
+  private constructor(readonly dir: string) {}
+
+  static async open(dir: string): Promise<DeviceStore> {
+    const s = new DeviceStore(dir);
+    await Promise.all(['packs', 'snapshots', 'blobs'].map((d) => mkdir(join(dir, d), { recursive: true })));
+    await s.refreshIndex();
+    s.otherBytes = await sumSizes(join(dir, 'snapshots'), (n) => n.endsWith('.snap')) + (await sumSizes(join(dir, 'blobs'), (n) => !n.startsWith('.')));
+    return s;
+  }
+
+  get storedBytes(): number {
+    return this.chunkBytes + this.otherBytes;
+  }
+
+  get chunkCount(): number {
+    return this.index.size;
+  }
+
+  /** Reads index lines appended since the last read (by this or another process). */
+  private async refreshIndex(): Promise<void> {
+    const path = join(this.dir, 'index.log');
+    let size: number;
+    try {
+      size = (await stat(path)).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    if (size <= this.indexRead) return;
+    const fh = await open(path, 'r');
+    try {
+      const buf = Buffer.allocUnsafe(size - this.indexRead);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, this.indexRead);
+      const text = buf.toString('latin1', 0, bytesRead);
+      const end = text.lastIndexOf('\n');
+      if (end < 0) return;
+      for (const line of text.slice(0, end).split('\n')) {
+        const m = INDEX_LINE.exec(line);
+        if (!m || this.index.has(m[1])) continue;
+        const loc = { pack: m[2], offset: Number(m[3]), length: Number(m[4]) };
+        this.index.set(m[1], loc);
+        this.chunkBytes += loc.length;
+      }
+      this.indexRead += end + 1;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async has(ids: string[]): Promise<boolean[]> {
+    if (ids.some((id) => !this.index.has(id))) await this.refreshIndex();
+    return ids.map((id) => this.index.has(id));
+  }
+
+  /** Stores chunks durably; concurrent calls are committed together (one fsync pair per group). */
+  put(ids: string[], data: Buffer[]): Promise<{ stored: number; duplicates: number }> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ ids, data, resolve, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    while (this.queue.length) {
+      const group = this.queue.splice(0);
+      try {
+        const results = await this.commit(group);
+        group.forEach((p, i) => p.resolve(results[i]));
+      } catch (err) {
+        for (const p of group) p.reject(err as Error);
+      }
+    }
+    this.flushing = false;
+  }
+
+  private async commit(group: PendingPut[]): Promise<Array<{ stored: number; duplicates: number }>> {
+    if (group.some((p) => p.ids.some((id) => !this.index.has(id)))) await this.refreshIndex();
+    const fresh = new Map<string, Buffer>();
+    const results = group.map((p) => {
+      let stored = 0;
+      let duplicates = 0;
+      p.ids.forEach((id, i) => {
+        if (this.index.has(id) || fresh.has(id)) duplicates++;
+        else {
+          fresh.set(id, p.data[i]);
+          stored++;
+        }
+      });
+      return { stored, duplicates };
+    });
+    if (fresh.size === 0) return results;
+
+    const pack = await this.currentPack();
+    const lines: string[] = [];
+    const located: Array<[string, Location]> = [];
+    let offset = pack.size;
+    for (const [id, buf] of fresh) {
+      const loc = { pack: pack.name, offset, length: buf.length };
+      located.push([id, loc]);
+      lines.push(`${id} ${loc.pack} ${loc.offset} ${loc.length}\n`);
+      offset += buf.length;
+    }
+    await writeAll(pack.fh, [...fresh.values()]);
+    pack.size = offset;
+    await pack.fh.datasync();
+
+    const indexFh = await this.indexHandle();
+    // A torn line left by a crash must not swallow our first line.
+    const { size } = await indexFh.stat();
+    let prefix = '';
+    if (size > 0) {
+      const last = Buffer.alloc(1);
+      await (await this.indexReader()).read(last, 0, 1, size - 1);
+      if (last[0] !== 0x0a) prefix = '\n';
+    }
+    await indexFh.write(prefix + lines.join(''));
+    await indexFh.datasync();
+    for (const [id, loc] of located) {
+      if (!this.index.has(id)) {
+        this.index.set(id, loc);
+        this.chunkBytes += loc.length;
+      }
+    }
+    if (pack.size >= PACK_LIMIT) {
+      await pack.fh.close();
+      this.pack = undefined;
+    }
+    return results;
+  }
+
+  private async currentPack(): Promise<{ name: string; fh: FileHandle; size: number }> {
+    if (!this.pack) {
+      const name = `${Date.now().toString(36)}-${process.pid}-${randomBytes(4).toString('hex')}.pack`;
+      const fh = await open(join(this.dir, 'packs', name), 'a', 0o600);
+      this.pack = { name, fh, size: 0 };
+    }
+    return this.pack;
+  }
+
+  private async indexHandle(): Promise<FileHandle> {
+    this.indexFh ??= await open(join(this.dir, 'index.log'), 'a', 0o600);
+    return this.indexFh;
+  }
+
+  private indexReaderFh: FileHandle | undefined;
+  private async indexReader(): Promise<FileHandle> {
+    this.indexReaderFh ??= await open(join(this.dir, 'index.log'), 'r');
+    return this.indexReaderFh;
+  }
+
+  /**
+   * Reads chunks in order until `maxBytes` would be exceeded (at least one is always returned).
+   * Returns the id of the first unknown chunk instead, if any.
+   */
+  async get(ids: string[], maxBytes: number): Promise<{ data: Buffer[] } | { missing: string }> {
+    if (ids.some((id) => !this.index.has(id))) await this.refreshIndex();
+    const data: Buffer[] = [];
+    let total = 0;
+    for (const id of ids) {
+      const loc = this.index.get(id);
+      if (!loc) return { missing: id };
+      if (data.length > 0 && total + loc.length > maxBytes) break;
+      data.push(await this.readAt(loc));
+      total += loc.length;
+    }
+    return { data };
+  }
+
+  private async readAt(loc: Location): Promise<Buffer> {
+    let p = this.readers.get(loc.pack);
+    if (!p) {
+      if (this.readers.size >= MAX_OPEN_PACKS) {
+        const [oldest, fhP] = this.readers.entries().next().value as [string, Promise<FileHandle>];
+        this.readers.delete(oldest);
+        void fhP.then((fh) => fh.close()).catch(() => undefined);
+      }
+      p = open(join(this.dir, 'packs', loc.pack), 'r');
+      this.readers.set(loc.pack, p);
+    }
+    const fh = await p;
+    const buf = Buffer.allocUnsafe(loc.length);
+    const { bytesRead } = await fh.read(buf, 0, loc.length, loc.offset);
+    if (bytesRead !== loc.length) throw new Error(`pack ${loc.pack} is shorter than its index says`);
+    return buf;
+  }
+
+  async putSnapshot(id: string, time: string, data: Buffer): Promise<void> {
+    const base = join(this.dir, 'snapshots', id);
+    await writeFileAtomic(`${base}.snap`, data);
+    await writeFileAtomic(`${base}.json`, JSON.stringify({ id, time, size: data.length }));
+    this.otherBytes += data.length;
+  }
+
+  async getSnapshot(id: string): Promise<Buffer | undefined> {
+    try {
+      await stat(join(this.dir, 'snapshots', `${id}.json`));
+      return await readFile(join(this.dir, 'snapshots', `${id}.snap`));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async listSnapshots(): Promise<SnapshotEntry[]> {
+    const names = (await readdir(join(this.dir, 'snapshots'))).filter((n) => n.endsWith('.json') && !n.startsWith('.'));
+    const entries = await Promise.all(names.map(async (n) => JSON.parse(await readFile(join(this.dir, 'snapshots', n), 'utf8')) as SnapshotEntry));
+    return entries.sort((a, b) => a.time.localeCompare(b.time) || a.id.localeCompare(b.id));
+  }
+
+  async putBlob(name: string, data: Buffer): Promise<void> {
+    await writeFileAtomic(join(this.dir, 'blobs', name), data);
+    this.otherBytes += data.length;
+  }
+
+  async getBlob(name: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(join(this.dir, 'blobs', name));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    const handles: Array<Promise<FileHandle> | FileHandle | undefined> = [this.pack?.fh, this.indexFh, this.indexReaderFh, ...this.readers.values()];
+    this.pack = undefined;
+    this.indexFh = undefined;
+    this.indexReaderFh = undefined;
+    this.readers.clear();
+    await Promise.all(handles.map(async (h) => (await h)?.close().catch(() => undefined)));
+  }
+}
+
+async function writeAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
+  // writev takes at most IOV_MAX (1024) buffers per call on Linux.
+  for (let i = 0; i < bufs.length; i += 512) {
+    const slice = bufs.slice(i, i + 512);
+    const want = slice.reduce((n, b) => n + b.length, 0);
+    const { bytesWritten } = await fh.writev(slice);
+    if (bytesWritten < want) {
+      // Short write (rare, e.g. disk nearly full): finish the remainder.
+      const rest = Buffer.concat(slice).subarray(bytesWritten);
+      for (let off = 0; off < rest.length; ) off += (await fh.write(rest, off)).bytesWritten;
+    }
+  }
+}
+
+async function sumSizes(dir: string, keep: (name: string) => boolean): Promise<number> {
+  const names = (await readdir(dir)).filter(keep);
+  const sizes = await Promise.all(names.map(async (n) => (await stat(join(dir, n))).size));
+  return sizes.reduce((a, b) => a + b, 0);
+}

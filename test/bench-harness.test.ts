@@ -1,0 +1,178 @@
+// The benchmark harness's own logic (not timings): the corpus is deterministic and shaped as the issue
+// asks, a run's change is reverted exactly, the verification walk catches damage, and the ratio,
+// table and JSON rows are computed right.
+import { mkdtemp, readFile, rm, writeFile, appendFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  ensureCorpus,
+  fileContent,
+  FULL_CORPUS,
+  mutateCorpus,
+  planCorpus,
+  planMutation,
+  QUICK_CORPUS,
+  revertMutation,
+  sha256,
+  type CorpusParams,
+} from '../bench/corpus.js';
+import { parseGnuTime } from '../bench/measure.js';
+import { Prng } from '../bench/prng.js';
+import { formatComparison, formatTable, ratio, toRow, verdicts, type OperationResult } from '../bench/report.js';
+import { listFiles, verifyTree } from '../bench/tree.js';
+import { gzipSync } from 'node:zlib';
+
+const TINY: CorpusParams = { ...QUICK_CORPUS, seed: 'test-seed', files: 120, totalBytes: 2 * 1024 ** 2, maxSize: 256 * 1024 };
+const dirs: string[] = [];
+const tempDir = async (): Promise<string> => {
+  const d = await mkdtemp(join(tmpdir(), 'hf-bench-test-'));
+  dirs.push(d);
+  return d;
+};
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+describe('corpus plan', () => {
+  it('is the same for the same seed and differs for another seed', () => {
+    expect(planCorpus(TINY)).toEqual(planCorpus(TINY));
+    expect(planCorpus({ ...TINY, seed: 'other' })).not.toEqual(planCorpus(TINY));
+    const a = new Prng('x');
+    const b = new Prng('x');
+    expect(Array.from({ length: 5 }, () => a.nextUint32())).toEqual(Array.from({ length: 5 }, () => b.nextUint32()));
+  });
+
+  it('matches the issue for the full corpus: 20,000 files, ~1.5 GB, 1 KB-5 MB, ~5% duplicates, nested', () => {
+    const plan = planCorpus(FULL_CORPUS);
+    expect(plan).toHaveLength(20_000);
+    const total = plan.reduce((a, f) => a + f.size, 0);
+    expect(Math.abs(total - 1.5 * 1024 ** 3) / (1.5 * 1024 ** 3)).toBeLessThan(0.01);
+    expect(Math.min(...plan.map((f) => f.size))).toBeGreaterThanOrEqual(1024);
+    expect(Math.max(...plan.map((f) => f.size))).toBeLessThanOrEqual(5 * 1024 ** 2);
+    const dups = plan.filter((f) => f.kind === 'duplicate');
+    expect(dups.length / plan.length).toBeGreaterThan(0.04);
+    expect(dups.length / plan.length).toBeLessThan(0.06);
+    for (const d of dups) expect(plan[d.source!].kind).not.toBe('duplicate');
+    const text = plan.filter((f) => f.kind === 'text').length;
+    expect(text / plan.length).toBeGreaterThan(0.4);
+    expect(text / plan.length).toBeLessThan(0.6);
+    expect(Math.max(...plan.map((f) => f.path.split('/').length))).toBeGreaterThanOrEqual(4);
+    expect(new Set(plan.map((f) => f.path)).size).toBe(plan.length);
+    // Log-normal: the median is far below the mean.
+    const sorted = plan.map((f) => f.size).sort((a, b) => a - b);
+    expect(sorted[sorted.length >> 1]).toBeLessThan(total / plan.length / 2);
+  });
+
+  it('gives compressible text, incompressible binary and byte-identical duplicates', () => {
+    const plan = planCorpus(TINY);
+    const t = plan.findIndex((f) => f.kind === 'text' && f.size > 20_000);
+    const b = plan.findIndex((f) => f.kind === 'binary' && f.size > 20_000);
+    const d = plan.findIndex((f) => f.kind === 'duplicate');
+    const text = fileContent(TINY, plan, t);
+    expect(text.length).toBe(plan[t].size);
+    expect(gzipSync(text).length).toBeLessThan(text.length / 2);
+    const bin = fileContent(TINY, plan, b);
+    expect(gzipSync(bin).length).toBeGreaterThan(bin.length * 0.99);
+    expect(fileContent(TINY, plan, d).equals(fileContent(TINY, plan, plan[d].source!))).toBe(true);
+    expect(fileContent(TINY, plan, t).equals(text)).toBe(true);
+  });
+});
+
+describe('corpus on disk', () => {
+  it('generates once, is reused, and a run\'s change is reverted exactly', async () => {
+    const root = await tempDir();
+    const first = await ensureCorpus(root, TINY);
+    expect(first.generated).toBe(true);
+    const files = await listFiles(first.dir);
+    expect(files).toEqual(first.manifest.files.map((f) => f.path).sort());
+    const sample = first.manifest.files[7];
+    expect(sha256(await readFile(join(first.dir, sample.path)))).toBe(sample.sha256);
+
+    const again = await ensureCorpus(root, TINY);
+    expect(again.generated).toBe(false);
+    expect(again.manifest).toEqual(first.manifest);
+
+    const { plan, manifest } = await mutateCorpus(again);
+    expect(plan.appended.length).toBe(Math.round(TINY.files * 0.01));
+    expect(plan.added).toHaveLength(50);
+    expect(plan).toEqual(planMutation(TINY, first.manifest.files));
+    expect((await verifyTree(again.dir, manifest)).ok).toBe(true);
+    expect((await verifyTree(again.dir, first.manifest.files)).ok).toBe(false);
+
+    // The next run (ensureCorpus) reverts the change before it starts.
+    const third = await ensureCorpus(root, TINY);
+    expect(third.generated).toBe(false);
+    expect((await verifyTree(third.dir, first.manifest.files)).ok).toBe(true);
+    expect(await revertMutation(third.dir, third.metaDir)).toBe(false);
+  });
+
+  it('verification names missing, extra and damaged files', async () => {
+    const root = await tempDir();
+    const c = await ensureCorpus(root, { ...TINY, files: 30, totalBytes: 300_000 });
+    const [a, b] = c.manifest.files;
+    await appendFile(join(c.dir, a.path), 'x');
+    await rm(join(c.dir, b.path));
+    await writeFile(join(c.dir, 'stray.txt'), 'stray');
+    const v = await verifyTree(c.dir, c.manifest.files);
+    expect(v.ok).toBe(false);
+    expect(v.different).toEqual([a.path]);
+    expect(v.missing).toEqual([b.path]);
+    expect(v.extra).toEqual(['stray.txt']);
+  });
+});
+
+describe('report', () => {
+  const m = (wallS: number, cpuS = 1, peakRssMiB = 50) => ({ wallS, userS: cpuS, sysS: 0, cpuS, peakRssMiB });
+  const results: OperationResult[] = [
+    { operation: 'initial', holdfast: { ...m(10), repoBytes: 100 * 1024 ** 2, sidecar: { cpuS: 2, peakRssMiB: 80 } }, restic: { ...m(25), repoBytes: 120 * 1024 ** 2 } },
+    { operation: 'no-change', holdfast: m(1), restic: m(2) },
+    { operation: 'plus-1pct', holdfast: m(1, 1, 250), restic: m(4) },
+    { operation: 'restore', holdfast: m(3), restic: m(0) },
+  ];
+
+  it('computes Holdfast/restic ratios and checks each against its target', () => {
+    expect(ratio(10, 25)).toBe(0.4);
+    expect(ratio(1, 3)).toBe(0.333);
+    expect(ratio(1, 0)).toBeNull();
+    const rows = results.map(toRow);
+    expect(rows.map((r) => r.ratio)).toEqual([0.4, 0.5, 0.25, null]);
+    expect(rows.map((r) => r.met)).toEqual([true, false, true, false]);
+    const v = verdicts(rows);
+    expect(v.at(-1)).toMatchObject({ name: 'agent peak RSS', met: false, value: '250.0 MiB' });
+  });
+
+  it('writes JSON rows with the fields the issue names', () => {
+    const row = JSON.parse(JSON.stringify(toRow(results[0])));
+    expect(row).toMatchObject({
+      operation: 'initial',
+      holdfast_s: 10,
+      restic_s: 25,
+      ratio: 0.4,
+      holdfast_rss_mib: 50,
+      server_cpu_s: 2,
+      server_rss_mib: 80,
+      holdfast_repo_mib: 100,
+      restic_repo_mib: 120,
+    });
+    expect(toRow(results[1]).server_cpu_s).toBeNull();
+  });
+
+  it('prints an aligned table', () => {
+    const t = formatTable(['name', 'n'], [['a', 1.5], ['long name', null]]).split('\n');
+    expect(t).toEqual(['name         n', '---------  ---', 'a          1.5', 'long name    -']);
+    const table = formatComparison(results.map(toRow));
+    expect(table).toContain('initial backup');
+    expect(table.split('\n')[2]).toMatch(/^initial backup\s+10\.00\s+25\.00\s+0\.40\s+<= 0\.5\s+yes/);
+  });
+
+  it('parses GNU time output', () => {
+    expect(parseGnuTime('Command exited with non-zero status 1\n1.50 0.70 0.20 204800\n')).toEqual({
+      userS: 0.7,
+      sysS: 0.2,
+      cpuS: 0.7 + 0.2,
+      peakRssMiB: 200,
+    });
+    expect(() => parseGnuTime('garbage')).toThrow(/unexpected GNU time output/);
+  });
+});

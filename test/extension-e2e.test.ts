@@ -1,0 +1,172 @@
+// End to end: the packaged .vsix installed into a real code-server, driven by playwright-core in Debian's
+// Chromium. Each step saves a screenshot under test-results/extension-e2e/.
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Locator, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { launchChromium, openWorkbench, outputText, runCommand, startCodeServer, type CodeServer } from './helpers/code-server.js';
+import { repoRoot } from './helpers/paths.js';
+
+const shots = join(repoRoot, 'test-results', 'extension-e2e');
+let ws: string;
+let vsix: string;
+let server: CodeServer | undefined;
+let browser: Browser | undefined;
+let page: Page;
+let testServerPid: number | undefined;
+
+const view = (title: string): Locator => page.locator('.pane', { has: page.locator('.pane-header h3.title', { hasText: new RegExp(`^${title}$`, 'i') }) });
+const row = (title: string, text: string | RegExp): Locator => view(title).locator('.monaco-list-row', { hasText: text }).first();
+
+async function shot(name: string): Promise<void> {
+  await page.screenshot({ path: join(shots, `${name}.png`) });
+}
+
+/** Toasts slide in for ~0.3 s; wait for the one with `text`, then let the animation finish before a screenshot. */
+async function toast(text: string | RegExp, timeout = 60_000): Promise<Locator> {
+  const t = page.locator('.notifications-toasts .notification-toast', { hasText: text }).last();
+  await t.waitFor({ state: 'visible', timeout });
+  await page.waitForTimeout(600); // slide-in animation only, not synchronisation
+  return t;
+}
+
+async function clearToasts(): Promise<void> {
+  await runCommand(page, 'Notifications: Clear All Notifications');
+}
+
+async function outputContains(text: string | RegExp, timeout = 120_000): Promise<string> {
+  await runCommand(page, 'Holdfast: Show Output');
+  const lines = page.locator('.part.panel .view-lines').first();
+  await lines.waitFor({ state: 'visible' });
+  await expect.poll(async () => (await outputText(page)).search(text) >= 0, { timeout, interval: 500 }).toBe(true);
+  return outputText(page);
+}
+
+beforeAll(async () => {
+  await mkdir(shots, { recursive: true });
+  for (const f of await readdir(shots)) if (f.endsWith('.png')) await rm(join(shots, f));
+  execFileSync(process.execPath, [join(repoRoot, 'extension', 'scripts', 'package.mjs')], { stdio: 'pipe' });
+  const manifest = JSON.parse(await readFile(join(repoRoot, 'extension', 'package.json'), 'utf8'));
+  vsix = join(repoRoot, 'extension', `${manifest.name}-${manifest.version}.vsix`);
+
+  // The workspace: the example fleets (their $schema path only resolves inside the repository, so it is
+  // dropped and the extension's jsonValidation applies) plus one deliberately invalid fleet.
+  ws = await mkdtemp(join(tmpdir(), 'hf-e2e-ws-'));
+  for (const name of ['demo.fleet.json', 'acme.fleet.json']) {
+    const doc = JSON.parse(await readFile(join(repoRoot, 'examples', 'fleets', name), 'utf8'));
+    delete doc.$schema;
+    await writeFile(join(ws, name), JSON.stringify(doc, null, 2) + '\n');
+  }
+  const broken = JSON.parse(await readFile(join(ws, 'demo.fleet.json'), 'utf8'));
+  broken.fleet = 'broken';
+  broken.registration.primary = 'backup.example.com:16384';
+  delete broken.tlsPin;
+  await writeFile(join(ws, 'broken.fleet.json'), JSON.stringify(broken, null, 2) + '\n');
+
+  server = await startCodeServer({
+    folder: ws,
+    vsix,
+    settings: { 'holdfast.generate.defaultTargets': ['firewall', 'guide'], 'holdfast.testServer.ports': [0, 0] },
+    env: { ACME_TECHNICIAN_ID: '', ACME_PROXY_PASSWORD: '' },
+  });
+  browser = await launchChromium();
+  page = await openWorkbench(browser, server);
+}, 240_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+  // The extension's test server goes down with the editor; make sure of it (it is a process this test started).
+  if (testServerPid) {
+    try {
+      process.kill(testServerPid, 'SIGKILL');
+    } catch {
+      /* already gone, as expected */
+    }
+  }
+  if (ws) await rm(ws, { recursive: true, force: true });
+});
+
+describe('Holdfast extension in code-server', () => {
+  it('opens the Holdfast container with the fleets, flagging the invalid one', async () => {
+    await page.locator('.activitybar .action-item a.action-label[aria-label^="Holdfast"]').click();
+    await row('Fleets', 'demo').waitFor({ state: 'visible', timeout: 30_000 });
+    await expect(row('Fleets', 'acme').innerText()).resolves.toMatch(/needs ACME_TECHNICIAN_ID/);
+    const broken = row('Fleets', 'broken');
+    await expect(broken.innerText()).resolves.toMatch(/invalid · 2 problems/);
+    await broken.hover();
+    const hover = page.locator('.workbench-hover, .monaco-hover').filter({ hasText: 'not a valid fleet' }).first();
+    await hover.waitFor({ state: 'visible', timeout: 15_000 });
+    await expect(hover.innerText()).resolves.toMatch(/registration\/primary/);
+    await shot('01-fleets-invalid-hover');
+    await page.mouse.move(900, 600);
+    // Expand the demo fleet: masked Technician ID, registration pair.
+    await row('Fleets', /^demo/).click();
+    await row('Fleets', 'Technician ID').waitFor({ state: 'visible' });
+    const fleetsText = await view('Fleets').innerText();
+    expect(fleetsText).toContain('127.0.0.1:16384 · 127.0.0.1:16385');
+    expect(fleetsText).not.toContain('DEMO-TECH-0001');
+    expect(fleetsText).toMatch(/•+0001/);
+    await shot('02-fleet-settings');
+  });
+
+  it('generates installers and lists the artifacts in the tree', async () => {
+    await runCommand(page, 'Holdfast: Generate Installers');
+    // Fleet picker (demo and acme are valid), then the target picker preselected from the settings.
+    const input = page.locator('.quick-input-widget input');
+    await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'demo' }).first().waitFor();
+    await input.fill('demo');
+    await input.press('Enter');
+    await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'firewall' }).first().waitFor();
+    await shot('03-generate-targets');
+    await input.press('Enter');
+    await toast(/Generated \d+ artifact/, 120_000);
+    await row('Fleets', 'Artifacts').waitFor({ state: 'visible' });
+    await expect.poll(() => view('Fleets').innerText(), { timeout: 15_000 }).toMatch(/deployment-guide\.md/);
+    const text = await view('Fleets').innerText();
+    expect(text).toMatch(/Last generate/);
+    expect(text).toMatch(/firewall/);
+    await shot('04-generated-artifacts');
+    await clearToasts();
+  });
+
+  it('starts the test server from its view', async () => {
+    await row('Test Server', 'Start test server').click();
+    await expect.poll(() => view('Test Server').innerText(), { timeout: 60_000 }).toMatch(/running · pid \d+/);
+    const text = await view('Test Server').innerText();
+    testServerPid = Number(/pid (\d+)/.exec(text)?.[1]);
+    expect(text).toMatch(/127\.0\.0\.1:\d+ · 127\.0\.0\.1:\d+/);
+    expect(text).toMatch(/Registered devices\s*0/);
+    await toast('test server running');
+    await shot('05-test-server-running');
+    await clearToasts();
+  });
+
+  it('runs Backup Now and reads success in the Holdfast output channel', async () => {
+    await runCommand(page, 'Holdfast: Backup Now');
+    const out = await outputContains(/Backup Now: [✓✗]/, 150_000);
+    expect(out).toMatch(/Backup Now: ✓ backed up/);
+    await expect.poll(() => view('Test Server').innerText(), { timeout: 15_000 }).toMatch(/Registered devices\s*1/);
+    await expect.poll(() => view('Agent').innerText(), { timeout: 15_000 }).toMatch(/Last result\s*✓ backed up/);
+    await shot('06-backup-now');
+  });
+
+  it('runs Restore & verify from the Agent view and reads success', async () => {
+    await clearToasts();
+    await row('Agent', 'Restore & verify').click();
+    const out = await outputContains(/Restore & verify: [✓✗]/, 150_000);
+    expect(out).toMatch(/Restore & verify: ✓ verified \d+ files .* byte-identical/);
+    await expect.poll(() => view('Agent').innerText(), { timeout: 15_000 }).toMatch(/Last result\s*✓ verified/);
+    await shot('07-restore-verified');
+  });
+
+  it('stops the test server from its view', async () => {
+    await row('Test Server', 'Stop test server').click();
+    await expect.poll(() => view('Test Server').innerText(), { timeout: 30_000 }).toMatch(/State\s*stopped/);
+    if (testServerPid) expect(() => process.kill(testServerPid!, 0)).toThrow();
+    await shot('08-test-server-stopped');
+  });
+});

@@ -1,0 +1,71 @@
+// Sample folders for the backup-engine tests, and a tree comparison that checks bytes, modes, mtimes, links.
+import { randomBytes } from 'node:crypto';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** A marker placed inside incompressible data: if the store ever held plaintext, it would be there verbatim. */
+export function plaintextMarker(): string {
+  return `HOLDFAST-PLAINTEXT-MARKER-${randomBytes(8).toString('hex')}`;
+}
+
+/** A small tree with text, incompressible data, an empty file and folder, modes, old mtimes and a symlink. */
+export function makeCorpus(root: string, marker: string): void {
+  mkdirSync(join(root, 'docs', 'deep', 'er'), { recursive: true });
+  mkdirSync(join(root, 'media'), { recursive: true });
+  mkdirSync(join(root, 'empty-dir'), { recursive: true });
+  const text = Array.from({ length: 4000 }, (_, i) => `line ${i}: the quick brown fox backs up the lazy dog\n`).join('');
+  writeFileSync(join(root, 'docs', 'notes.txt'), text);
+  writeFileSync(join(root, 'docs', 'deep', 'er', 'letter.md'), `# Letter\n${text.slice(0, 5000)}`);
+  const secret = Buffer.concat([randomBytes(300_000), Buffer.from(marker), randomBytes(300_000)]);
+  writeFileSync(join(root, 'docs', 'secret.bin'), secret);
+  writeFileSync(join(root, 'media', 'big.bin'), randomBytes(6 * 1024 * 1024 + 123));
+  writeFileSync(join(root, 'media', 'empty'), '');
+  writeFileSync(join(root, 'run.sh'), '#!/bin/sh\necho hi\n');
+  chmodSync(join(root, 'run.sh'), 0o755);
+  chmodSync(join(root, 'docs', 'notes.txt'), 0o640);
+  symlinkSync('docs/notes.txt', join(root, 'link-to-notes'));
+  const old = new Date('2021-03-04T05:06:07.891Z');
+  utimesSync(join(root, 'docs', 'notes.txt'), old, old);
+  utimesSync(join(root, 'media'), old, old);
+}
+
+export interface TreeEntry {
+  type: 'file' | 'dir' | 'symlink';
+  mode: number;
+  mtimeMs: number;
+  content?: string;
+}
+
+/** Everything that a restore must reproduce, keyed by relative path. mtimes to the millisecond. */
+export function snapshotTree(root: string): Record<string, TreeEntry> {
+  const out: Record<string, TreeEntry> = {};
+  const visit = (dir: string, rel: string): void => {
+    for (const name of readdirSync(dir).sort()) {
+      const p = join(dir, name);
+      const r = rel ? `${rel}/${name}` : name;
+      const st = lstatSync(p);
+      const base = { mode: st.mode & 0o7777, mtimeMs: Math.floor(st.mtimeMs) };
+      if (st.isSymbolicLink()) out[r] = { type: 'symlink', ...base, mtimeMs: 0, content: readlinkSync(p) };
+      else if (st.isDirectory()) {
+        out[r] = { type: 'dir', ...base };
+        visit(p, r);
+      } else out[r] = { type: 'file', ...base, content: readFileSync(p).toString('base64') };
+    }
+  };
+  visit(root, '');
+  return out;
+}
+
+/** All bytes of all files below `dir`, for scanning a store for plaintext. */
+export function allFileBytes(dir: string): Buffer[] {
+  const out: Buffer[] = [];
+  const visit = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) visit(p);
+      else if (e.isFile()) out.push(readFileSync(p));
+    }
+  };
+  visit(dir);
+  return out;
+}

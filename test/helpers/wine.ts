@@ -1,0 +1,158 @@
+// A Wine prefix for one test file run: created under the temp folder (about 700 MB), set to Windows 10 (Node 22
+// refuses Windows 7), used for msiexec, registry reads and Windows programs, and removed with its wineserver at
+// the end. Reusable by any suite that needs Windows behaviour (MSI installs, GPO policy registry keys).
+import { spawn } from 'node:child_process';
+import { existsSync, openSync, closeSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const WINE_INSTALL_LINE = 'sudo apt-get install -y --no-install-recommends wine wine64 (or: bash scripts/setup.sh test)';
+
+export interface WineRun {
+  /** Exit code as Wine reports it: Windows exit codes arrive modulo 256 (1603 -> 67). */
+  code: number | null;
+  output: string;
+  durationMs: number;
+}
+
+export interface WinePrefix {
+  dir: string;
+  env: NodeJS.ProcessEnv;
+  driveC: string;
+  /** Z:\... path of a Linux file, for Windows programs. */
+  toWindows(linuxPath: string): string;
+  /** Linux path of a C:\... path inside the prefix. */
+  fromWindows(windowsPath: string): string;
+  /** Runs `wine <args>` to completion; output goes through a file, so lingering Wine processes cannot hold it open. */
+  run(args: string[], opts?: { timeoutMs?: number }): Promise<WineRun>;
+  /** `msiexec <args> /l*v <log>`; returns the exit code and the log text. */
+  msiexec(args: string[], opts?: { timeoutMs?: number }): Promise<WineRun & { log: string }>;
+  /** Values of a registry key (exported with regedit, so any character survives), or undefined if absent. */
+  regValues(key: string): Promise<Record<string, string> | undefined>;
+  /** Subkey names under a key (e.g. the Uninstall key). */
+  regSubkeys(key: string): Promise<string[]>;
+  /** `sc query <name>` STATE (RUNNING, STOPPED...), or undefined if the service does not exist. */
+  serviceState(name: string): Promise<string | undefined>;
+  /** Stops every Wine process of this prefix (wineserver -k) and deletes the prefix. */
+  close(): Promise<void>;
+}
+
+/** `expected` Windows exit code as Wine hands it back. */
+export const wineExitCode = (windowsCode: number): number => windowsCode % 256;
+
+function hasCommand(cmd: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, cmd)));
+}
+
+/** Throws (the test fails, never skips) with the install line when Wine is missing. */
+export function requireWine(): void {
+  const missing = ['wine', 'wineserver'].filter((c) => !hasCommand(c));
+  if (missing.length) throw new Error(`${missing.join(', ')} not found; install Wine: ${WINE_INSTALL_LINE}`);
+}
+
+function exec(cmd: string, args: string[], env: NodeJS.ProcessEnv, outFile: string, timeoutMs: number): Promise<WineRun> {
+  const started = Date.now();
+  const fd = openSync(outFile, 'w');
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    // 'exit', not 'close': wineserver and services started by msiexec outlive the command.
+    child.once('exit', async (code) => {
+      clearTimeout(timer);
+      resolve({ code, output: await readFile(outFile, 'utf8').catch(() => ''), durationMs: Date.now() - started });
+    });
+  });
+}
+
+/** Parses regedit's export (.reg, UTF-16): "Name"="value" lines of one key. */
+export function parseRegExport(text: string, key: string): Record<string, string> | undefined {
+  const lines = text.replace(/\r\n/g, '\n').split('\n');
+  const header = `[${key}]`.toLowerCase();
+  const start = lines.findIndex((l) => l.toLowerCase() === header);
+  if (start < 0) return undefined;
+  const values: Record<string, string> = {};
+  for (const line of lines.slice(start + 1)) {
+    if (line.startsWith('[')) break;
+    const m = /^(?:"((?:[^"\\]|\\.)*)"|@)=(?:"((?:[^"\\]|\\.)*)"|(.*))$/.exec(line);
+    if (!m) continue;
+    const unescape = (s: string) => s.replace(/\\(.)/g, '$1');
+    values[m[1] === undefined ? '' : unescape(m[1])] = m[2] !== undefined ? unescape(m[2]) : m[3];
+  }
+  return values;
+}
+
+export async function createWinePrefix(opts: { parentDir?: string } = {}): Promise<WinePrefix> {
+  requireWine();
+  const dir = await mkdtemp(join(opts.parentDir ?? tmpdir(), 'holdfast-wine-'));
+  const prefix = join(dir, 'prefix');
+  const env: NodeJS.ProcessEnv = { ...process.env, WINEPREFIX: prefix, WINEDEBUG: '-all', WINEARCH: 'win64', WINEDLLOVERRIDES: 'mscoree,mshtml=' };
+  delete env.DISPLAY;
+  let seq = 0;
+  const outFile = () => join(dir, `out-${++seq}.txt`);
+  const wine = (args: string[], timeoutMs = 300_000) => exec('wine', args, env, outFile(), timeoutMs);
+  const wineserver = (args: string[]) => exec('wineserver', args, env, outFile(), 120_000);
+
+  const boot = await exec('wineboot', ['-i'], env, outFile(), 300_000);
+  if (boot.code !== 0) throw new Error(`wineboot -i failed (${boot.code}): ${boot.output.slice(-2000)}`);
+  const cfg = await wine(['winecfg', '-v', 'win10']);
+  if (cfg.code !== 0) throw new Error(`winecfg -v win10 failed (${cfg.code}): ${cfg.output.slice(-2000)}`);
+  // The prefix finishes setting itself up in the background; msiexec before that races it.
+  await wineserver(['-w']);
+
+  const driveC = join(prefix, 'drive_c');
+  const toWindows = (p: string) => `Z:${p.replace(/\//g, '\\')}`;
+  const fromWindows = (p: string) => join(driveC, p.replace(/^[Cc]:\\/, '').replace(/\\/g, '/'));
+
+  const regExport = async (key: string): Promise<string | undefined> => {
+    const file = join(dir, `export-${++seq}.reg`);
+    await wine(['regedit', '/E', toWindows(file), key]);
+    if (!existsSync(file)) return undefined;
+    const buf = await readFile(file);
+    return buf[0] === 0xff && buf[1] === 0xfe ? buf.subarray(2).toString('utf16le') : buf.toString('utf8');
+  };
+
+  return {
+    dir: prefix,
+    env,
+    driveC,
+    toWindows,
+    fromWindows,
+    run: (args, o) => wine(args, o?.timeoutMs),
+    async msiexec(args, o) {
+      const log = join(dir, `msiexec-${++seq}.log`);
+      const r = await wine(['msiexec', ...args, '/l*v', toWindows(log)], o?.timeoutMs);
+      const raw = existsSync(log) ? await readFile(log) : Buffer.alloc(0);
+      const text = raw[0] === 0xff && raw[1] === 0xfe ? raw.subarray(2).toString('utf16le') : raw.toString('utf8');
+      return { ...r, log: text };
+    },
+    async regValues(key) {
+      const text = await regExport(key);
+      return text === undefined ? undefined : parseRegExport(text, key);
+    },
+    async regSubkeys(key) {
+      const text = await regExport(key);
+      if (text === undefined) return [];
+      const prefixLower = `[${key}\\`.toLowerCase();
+      return text
+        .split(/\r?\n/)
+        .filter((l) => l.toLowerCase().startsWith(prefixLower) && l.endsWith(']'))
+        .map((l) => l.slice(prefixLower.length, -1))
+        .filter((k) => !k.includes('\\'));
+    },
+    async serviceState(name) {
+      const r = await wine(['sc', 'query', name]);
+      return /STATE\s*:\s*\d+\s+(\w+)/.exec(r.output)?.[1];
+    },
+    async close() {
+      await wineserver(['-k']).catch(() => undefined);
+      await wineserver(['-w']).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,182 @@
+// The remote ChunkStore over the wire protocol against a real server process: round trips, large
+// replies split across frames, per-device isolation, authentication and protocol errors.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { connect as tlsConnect } from 'node:tls';
+import { ChunkMissingError } from '../agent/store.js';
+import { RemoteStore, ServerRefusedError } from '../agent/remote-store.js';
+import { openConnection } from '../agent/transport/index.js';
+import { RpcConnection, RemoteError } from '../protocol/connection.js';
+import { encodeFrame, FrameDecoder } from '../protocol/frame.js';
+import { MessageType } from '../protocol/messages.js';
+import { registeredDevice, type TestDevice } from './helpers/device.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+
+let server: TestServer;
+let a: TestDevice;
+let b: TestDevice;
+
+const id = () => randomBytes(32).toString('hex');
+
+beforeAll(async () => {
+  server = await startTestServer();
+  a = await registeredDevice({ server });
+  b = await registeredDevice({ server });
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+describe('remote store', () => {
+  it('stores chunks, answers has() for what it holds, returns them byte-identical; duplicates are not stored twice', async () => {
+    const store = await a.store();
+    try {
+      const chunks = Array.from({ length: 50 }, () => ({ id: id(), data: randomBytes(1 + Math.floor(Math.random() * 70_000)) }));
+      const unknown = id();
+      expect(await store.has([...chunks.map((c) => c.id), unknown])).toEqual(new Set());
+      await store.put(chunks);
+      await store.put(chunks.slice(0, 10));
+      const held = await store.has([...chunks.map((c) => c.id), unknown]);
+      expect(held.size).toBe(50);
+      expect(held.has(unknown)).toBe(false);
+      const got = await store.get(chunks.map((c) => c.id).reverse());
+      expect(got.map((c) => c.id)).toEqual(chunks.map((c) => c.id).reverse());
+      got.forEach((c, i) => expect(Buffer.compare(c.data, chunks[chunks.length - 1 - i].data)).toBe(0));
+      expect(store.stats.chunksSent).toBe(60);
+    } finally {
+      await store.close();
+    }
+    await expectLog(server, a.deviceId, /received 60 chunks \(50 new, 10 duplicate/);
+  });
+
+  it('splits GET replies larger than one frame allows (48 MiB in 4 MiB chunks)', async () => {
+    const store = await a.store();
+    try {
+      const chunks = Array.from({ length: 12 }, () => ({ id: id(), data: randomBytes(4 * 1024 * 1024) }));
+      await store.put(chunks);
+      const got = await store.get(chunks.map((c) => c.id));
+      expect(got.length).toBe(12);
+      got.forEach((c, i) => expect(c.data.equals(chunks[i].data)).toBe(true));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('snapshots and named blobs round-trip and list in time order', async () => {
+    const store = await a.store();
+    try {
+      const s1 = randomBytes(3000);
+      const s2 = randomBytes(10);
+      await store.putSnapshot('20261125T100000Z-aaaa0001', '2026-11-25T10:00:00.000Z', s1);
+      await store.putSnapshot('20261125T090000Z-aaaa0002', '2026-11-25T09:00:00.000Z', s2);
+      expect(await store.listSnapshots()).toEqual([
+        { id: '20261125T090000Z-aaaa0002', time: '2026-11-25T09:00:00.000Z', size: 10 },
+        { id: '20261125T100000Z-aaaa0001', time: '2026-11-25T10:00:00.000Z', size: 3000 },
+      ]);
+      expect(Buffer.from(await store.getSnapshot('20261125T100000Z-aaaa0001')).equals(s1)).toBe(true);
+      expect(await store.getBlob('key-escrow')).toBeUndefined();
+      await store.putBlob('key-escrow', Buffer.from('wrapped'));
+      expect(Buffer.from((await store.getBlob('key-escrow'))!).toString()).toBe('wrapped');
+      await expect(store.getSnapshot('20261125T110000Z-nothere1')).rejects.toMatchObject({ code: 'not-found' });
+      await expect(store.putSnapshot('../escape', '2026-11-25T09:00:00.000Z', s2)).rejects.toThrow(/not allowed/);
+      await expect(store.putBlob('../../etc/passwd', s2)).rejects.toThrow(/not allowed/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('isolates devices: B cannot see, read or list anything of A, even knowing the ids', async () => {
+    const sa = await a.store();
+    const sb = await b.store();
+    try {
+      const secret = { id: id(), data: randomBytes(1000) };
+      await sa.put([secret]);
+      await sa.putSnapshot('20261125T120000Z-isolated', '2026-11-25T12:00:00.000Z', Buffer.from('a-only'));
+      await sa.putBlob('key-escrow', Buffer.from('a-escrow'));
+      expect((await sb.has([secret.id])).size).toBe(0);
+      await expect(sb.get([secret.id])).rejects.toBeInstanceOf(ChunkMissingError);
+      await expect(sb.get([secret.id])).rejects.toThrow(secret.id);
+      expect((await sb.listSnapshots()).map((s) => s.id)).not.toContain('20261125T120000Z-isolated');
+      await expect(sb.getSnapshot('20261125T120000Z-isolated')).rejects.toMatchObject({ code: 'not-found' });
+      expect(await sb.getBlob('key-escrow')).toBeUndefined();
+      // B storing the same id keeps its own copy; A's data is untouched.
+      await sb.put([{ id: secret.id, data: Buffer.from('forged') }]);
+      expect((await sa.get([secret.id]))[0].data.equals(secret.data)).toBe(true);
+      expect(Buffer.from((await sb.get([secret.id]))[0].data).toString()).toBe('forged');
+    } finally {
+      await sa.close();
+      await sb.close();
+    }
+  });
+
+  it("a wrong credential or another device's id is refused (bad-credential), not served", async () => {
+    const reg = (await import('../agent/state.js')).readRegistration;
+    const ra = (await reg(a.loaded.state))!;
+    const rb = (await reg(b.loaded.state))!;
+    for (const [deviceId, credential] of [
+      [ra.deviceId, 'x'.repeat(43)],
+      [ra.deviceId, rb.credential],
+    ]) {
+      const store = new RemoteStore({ servers: ra.servers, deviceId, credential, tlsPin: server.pin, retryRounds: 1 });
+      const err = await store.has([id()]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ServerRefusedError);
+      expect((err as ServerRefusedError).code).toBe('bad-credential');
+      expect((err as Error).message).toMatch(/register the agent again/);
+      expect((err as Error).message).not.toContain(credential);
+      await store.close();
+    }
+  });
+
+  it('refuses storage requests before authentication', async () => {
+    const sock = await openConnection(server.addresses[0], { tlsPin: server.pin });
+    const conn = new RpcConnection(sock, server.addresses[0]);
+    try {
+      const err = await conn.request(MessageType.HAS, { ids: [id()] }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RemoteError);
+      expect((err as RemoteError).code).toBe('not-authenticated');
+      expect((await conn.request(MessageType.PING, {})).header.time).toMatch(/^\d{4}-/);
+    } finally {
+      conn.close();
+    }
+  });
+
+  it('answers an unknown protocol version with unsupported-version, and survives garbage frames', async () => {
+    const [host, port] = server.addresses[0].split(':');
+    const reply = await new Promise<{ type: number; header: Record<string, unknown> }>((resolve, reject) => {
+      const s = tlsConnect({ host, port: Number(port), rejectUnauthorized: false }, () => {
+        const parts = encodeFrame(MessageType.PING, 7, {});
+        parts[0].writeUInt8(99, 4); // version byte
+        for (const p of parts) s.write(p);
+      });
+      const dec = new FrameDecoder();
+      s.on('data', (d: Buffer) => {
+        const f = dec.push(d)[0];
+        if (f) {
+          resolve({ type: f.type, header: f.header });
+          s.destroy();
+        }
+      });
+      s.on('error', reject);
+    });
+    expect(reply.type).toBe(MessageType.ERROR);
+    expect(reply.header.code).toBe('unsupported-version');
+    expect(String(reply.header.message)).toMatch(/protocol version 1, not 99/);
+
+    const closed = await new Promise<boolean>((resolve) => {
+      const s = tlsConnect({ host, port: Number(port), rejectUnauthorized: false }, () => s.write(Buffer.from('ffffffff00000000000000000000', 'hex')));
+      s.on('close', () => resolve(true));
+      s.on('error', () => undefined);
+      s.resume();
+    });
+    expect(closed).toBe(true);
+    expect(server.output()).toMatch(/protocol error: bad frame length/);
+    const store = await a.store();
+    await store.ping();
+    await store.close();
+  });
+});
+
+async function expectLog(s: TestServer, deviceId: string, re: RegExp): Promise<void> {
+  const out = await s.waitForOutput(new RegExp(`session end ${deviceId}: ${re.source}`), 10_000);
+  expect(out).toMatch(re);
+}

@@ -1,0 +1,96 @@
+// Direct connections and input checks: TCP by IP, TLS pinned, every failure a TransportError with its kind.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openConnection, splitEndpoint, TransportError, type TransportErrorKind } from '../agent/transport/index.js';
+import type { AgentProxy } from '../agent/config-types.js';
+import { closedPort, startPinnedServer, startSilentServer, wrongPin, type PinnedServer } from './helpers/proxies.js';
+
+let server: PinnedServer;
+let silent: { port: number; close(): Promise<void> };
+
+beforeAll(async () => {
+  [server, silent] = await Promise.all([startPinnedServer(), startSilentServer()]);
+});
+afterAll(async () => {
+  await Promise.all([server?.close(), silent?.close()]);
+});
+
+async function kindOf(endpoint: string, options: { tlsPin?: string; proxy?: AgentProxy; timeoutMs?: number } = {}): Promise<[TransportErrorKind, string]> {
+  const err = await openConnection(endpoint, { tlsPin: server.pin, timeoutMs: 5_000, ...options }).then(
+    (s) => {
+      s.destroy();
+      throw new Error('connection unexpectedly succeeded');
+    },
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(TransportError);
+  return [(err as TransportError).kind, (err as TransportError).message];
+}
+
+describe('direct transport', () => {
+  it('reaches a pinned TLS server (pin accepted with or without colons, any case)', async () => {
+    for (const pin of [server.pin, server.pin.replace(/:/g, '').toLowerCase()]) {
+      const tls = await openConnection(server.endpoint, { tlsPin: pin, proxy: { type: 'none' }, timeoutMs: 5_000 });
+      expect(tls.authorized === false || tls.authorized === true).toBe(true);
+      expect(tls.getPeerCertificate().fingerprint256).toBe(server.pin);
+      tls.destroy();
+    }
+  });
+
+  it('a closed port is refused', async () => {
+    const port = await closedPort();
+    const [kind, message] = await kindOf(`127.0.0.1:${port}`);
+    expect(kind).toBe('refused');
+    expect(message).toBe(`127.0.0.1:${port}: connection refused`);
+  });
+
+  it('a server that never answers the TLS handshake is a timeout', async () => {
+    const started = Date.now();
+    const [kind, message] = await kindOf(`127.0.0.1:${silent.port}`, { timeoutMs: 400 });
+    expect(kind).toBe('timeout');
+    expect(message).toMatch(/TLS handshake timed out after 400 ms/);
+    expect(Date.now() - started).toBeLessThan(4_000);
+  });
+
+  it('another certificate is tls-pin and shows the certificate it got', async () => {
+    const [kind, message] = await kindOf(server.endpoint, { tlsPin: wrongPin });
+    expect(kind).toBe('tls-pin');
+    expect(message).toContain(server.pin);
+  });
+
+  it.each(['server.example.com:16384', '127.0.0.1', '127.0.0.1:0', '127.0.0.1:70000', '999.1.1.1:16384', '::1:16384'])(
+    'rejects %s as bad-address (IP:port only, no DNS)',
+    async (endpoint) => {
+      const [kind, message] = await kindOf(endpoint);
+      expect(kind).toBe('bad-address');
+      expect(message).toContain(JSON.stringify(endpoint));
+    },
+  );
+
+  it('accepts [::1]:port syntax', () => {
+    expect(splitEndpoint('[::1]:16384')).toEqual({ host: '::1', port: 16384 });
+  });
+});
+
+describe('proxy settings checks', () => {
+  const secret = 'N3ver-Printed-pw';
+  it.each<[string, AgentProxy, RegExp]>([
+    ['missing host', { type: 'socks5', port: 1080 }, /proxy\.host is missing/],
+    ['bad port', { type: 'http', host: '127.0.0.1', port: 0 }, /proxy\.port 0 is not valid/],
+    ['password without user', { type: 'http', host: '127.0.0.1', port: 3128, password: secret }, /without proxy\.username/],
+    ['socks4 password', { type: 'socks4', host: '127.0.0.1', port: 1080, username: 'u', password: secret }, /SOCKS4 has no passwords/],
+    ['unknown type', { type: 'ftp' as AgentProxy['type'], host: '127.0.0.1', port: 1 }, /proxy\.type "ftp" is not supported/],
+  ])('%s is a proxy-error naming the field, without the password', async (_name, proxy, pattern) => {
+    const [kind, message] = await kindOf(server.endpoint, { proxy });
+    expect(kind).toBe('proxy-error');
+    expect(message).toMatch(pattern);
+    expect(message).not.toContain(secret);
+  });
+
+  it('socks4 cannot carry an IPv6 target: bad-address before any connection', async () => {
+    const port = await closedPort();
+    const [kind, message] = await kindOf(`[::1]:${server.port}`, { proxy: { type: 'socks4', host: '127.0.0.1', port } });
+    expect(kind).toBe('bad-address');
+    expect(message).toContain(`socks4 proxy 127.0.0.1:${port}`);
+    expect(message).toMatch(/IPv4 addresses only/);
+  });
+});
