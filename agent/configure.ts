@@ -34,7 +34,12 @@ export interface ConfigureOptions {
   defaultsPath?: string;
   /** Values given now; empty strings count as "not given" (an unset MSI property formats to ""). */
   overrides?: Partial<Record<ConfigurableSetting, string>>;
+  /** The installation that owns the config (the MSI ProductCode); recorded in installer.json beside it. */
+  owner?: string;
 }
+
+/** installer.json beside agent.json: which installation wrote the config, so an older one's uninstall leaves it. */
+export const OWNER_FILE = 'installer.json';
 
 export interface ConfigureResult {
   path: string;
@@ -130,6 +135,7 @@ export async function configureAgent(opts: ConfigureOptions): Promise<ConfigureR
   const tmp = `${configPath}.${process.pid}.tmp`;
   await writeFile(tmp, `${JSON.stringify(valid, null, 2)}\n`, { mode: 0o600 });
   await rename(tmp, configPath);
+  if (opts.owner) await writeFile(join(dirname(configPath), OWNER_FILE), `${JSON.stringify({ owner: opts.owner, configuredAt: new Date().toISOString() })}\n`);
   return { path: configPath, sources };
 }
 
@@ -148,9 +154,19 @@ export function identityFiles(stateDir: string): string[] {
  * Uninstall: removes agent.json, the service log and the state folder. With keepIdentity the identity files stay,
  * so a reinstall or reimage re-registers as the same device instead of creating a duplicate.
  */
-export async function unconfigureAgent(opts: { configPath: string; keepIdentity: boolean }): Promise<{ removed: string[]; kept: string[] }> {
+export async function unconfigureAgent(opts: {
+  configPath: string;
+  keepIdentity: boolean;
+  /** Remove only if this installation owns the config; a newer one that replaced it keeps everything. */
+  owner?: string;
+}): Promise<{ removed: string[]; kept: string[]; ownedBy?: string }> {
   const configPath = resolve(opts.configPath);
   const dataDir = dirname(configPath);
+  const ownerFile = join(dataDir, OWNER_FILE);
+  if (opts.owner && existsSync(ownerFile)) {
+    const recorded = ((await readJson(ownerFile, 'installer record').catch(() => ({}))) as { owner?: string }).owner;
+    if (recorded && recorded.toUpperCase() !== opts.owner.toUpperCase()) return { removed: [], kept: [], ownedBy: recorded };
+  }
   let stateDir = join(dataDir, 'state');
   if (existsSync(configPath)) {
     const raw = (await readJson(configPath, 'config').catch(() => undefined)) as AgentConfig | undefined;
@@ -158,7 +174,7 @@ export async function unconfigureAgent(opts: { configPath: string; keepIdentity:
   }
   const removed: string[] = [];
   const kept: string[] = [];
-  for (const f of [configPath, join(dataDir, 'agent.log')]) {
+  for (const f of [configPath, join(dataDir, 'agent.log'), ownerFile]) {
     if (existsSync(f)) {
       await rm(f, { force: true });
       removed.push(f);

@@ -2,8 +2,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { repoRoot } from './paths.js';
-import { formatComparison, formatVerdicts } from './report.js';
+import { combineRounds, formatComparison, formatVerdicts, toRow, verdicts } from './report.js';
 import { runSideBySide, VerificationError, type SideBySideResult } from './side-by-side.js';
 import { machineInfo } from './machine.js';
 import { HoldfastTool } from './tools/holdfast.js';
@@ -26,6 +27,8 @@ const program = new Command('holdfast-bench')
   .option('--json <file>', 'also write the results as JSON (one object per operation)')
   .option('--out <dir>', 'work folder: corpus cache, repositories, logs', join(repoRoot, 'bench-out'))
   .option('--keep', 'keep repositories and restored trees of the run (logs are always kept)')
+  .option('--rounds <n>', 'repeat the side-by-side run; report medians (peak RSS: maximum)', positiveInt('--rounds'), 1)
+  .option('--cpu-prof', 'write V8 CPU profiles of every agent process into the run\'s logs folder (slows the agent)')
   .addOption(new Option('--server-load', 'instead: many simulated agents against one test server'))
   .option('--agents <n>', 'with --server-load: simulated agents at once', positiveInt('--agents'), 500)
   .option('--agent-kib <n>', 'with --server-load: data each agent backs up, KiB', positiveInt('--agent-kib'), 1024)
@@ -37,6 +40,8 @@ const program = new Command('holdfast-bench')
     json?: string;
     out: string;
     keep?: boolean;
+    rounds: number;
+    cpuProf?: boolean;
     serverLoad?: boolean;
     agents: number;
     agentKib: number;
@@ -61,41 +66,51 @@ const program = new Command('holdfast-bench')
       if (opts.json) await writeJson(opts.json, { machine, mode: 'deploy', ...r });
       return;
     }
-    let result: SideBySideResult;
-    try {
-      result = await runSideBySide({
-        quick: !!opts.quick,
-        outDir: opts.out,
-        keep: opts.keep,
-        progress: say,
-        makeTools: (source, runDir) => ({
-          holdfast: new HoldfastTool(source, join(runDir, 'holdfast'), join(runDir, 'logs')),
-          restic: new ResticTool(source, join(runDir, 'restic')),
-        }),
-      });
-    } catch (err) {
-      if (!(err instanceof VerificationError)) throw err;
-      result = (err as VerificationError & { result: SideBySideResult }).result;
-      process.exitCode = 1;
-      say(err.message);
+    const rounds: SideBySideResult[] = [];
+    for (let round = 1; round <= opts.rounds; round++) {
+      if (opts.rounds > 1) say(`round ${round} of ${opts.rounds}`);
+      try {
+        rounds.push(
+          await runSideBySide({
+            quick: !!opts.quick,
+            outDir: opts.out,
+            keep: opts.keep,
+            progress: say,
+            makeTools: (source, runDir) => ({
+              holdfast: new HoldfastTool(source, join(runDir, 'holdfast'), join(runDir, 'logs'), { cpuProfile: opts.cpuProf }),
+              restic: new ResticTool(source, join(runDir, 'restic')),
+            }),
+          }),
+        );
+      } catch (err) {
+        if (!(err instanceof VerificationError)) throw err;
+        rounds.push(err.result);
+        process.exitCode = 1;
+        say(err.message);
+      }
     }
-    const c = result.corpus;
+    const last = rounds[rounds.length - 1];
+    const rows = combineRounds(rounds.map((r) => r.results)).map(toRow);
+    const c = last.corpus;
+    const loadAfter = loadavg()[0].toFixed(1);
     process.stdout.write(
       [
         '',
-        `Holdfast vs restic — ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memGiB} GiB RAM, ${machine.nodeVersion}, ${machine.restic}`,
+        `Holdfast vs restic — ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memGiB} GiB RAM, node ${machine.nodeVersion}, ${machine.restic}`,
+        `load average (1 min) ${machine.load1.toFixed(1)} at start, ${loadAfter} at end${machine.load1 > machine.cpus / 2 ? ' — the machine was busy: expect noise' : ''}`,
         `corpus: ${c.files} files (+50 added, 1% appended before "+1%"), ${(c.bytes / 1024 ** 2).toFixed(0)} MiB, seed ${c.params.seed}; page cache warm for both`,
-        `restore: holdfast ${result.verification.holdfast}; restic ${result.verification.restic}`,
+        `restore: holdfast ${last.verification.holdfast}; restic ${last.verification.restic}`,
+        opts.rounds > 1 ? `${opts.rounds} rounds: times and sizes are medians, peak RSS the maximum` : 'one round (use --rounds 3 for medians on a busy machine)',
         '',
-        formatComparison(result.rows),
+        formatComparison(rows),
         '',
-        formatVerdicts(result.verdicts),
+        formatVerdicts(verdicts(rows)),
         '',
-        `logs: ${join(result.runDir, 'logs')}`,
+        `logs: ${rounds.map((r) => join(r.runDir, 'logs')).join(' ')}`,
         '',
       ].join('\n'),
     );
-    if (opts.json) await writeJson(opts.json, result.rows);
+    if (opts.json) await writeJson(opts.json, rows);
   });
 
 async function writeJson(file: string, data: unknown): Promise<void> {

@@ -1,7 +1,7 @@
 // What the numbers were measured on, for the table header, the JSON and docs/performance.md.
 import { execFile } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
-import { cpus, release, totalmem } from 'node:os';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -14,6 +14,8 @@ export interface MachineInfo {
   kernel: string;
   nodeVersion: string;
   restic: string;
+  /** 1-minute load average when the bench started: other work on the machine skews the timings. */
+  load1: number;
   /** `df` line of the file system holding the work folder. */
   disk: string;
 }
@@ -34,5 +36,6 @@ export async function machineInfo(workDir: string): Promise<MachineInfo> {
     nodeVersion: process.version,
     restic,
     disk,
+    load1: loadavg()[0],
   };
 }

@@ -26,6 +26,46 @@ export interface OperationResult {
   restic: ToolRun;
 }
 
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+function medianRun(runs: ToolRun[]): ToolRun {
+  const pick = (f: (r: ToolRun) => number | undefined): number | undefined => {
+    const xs = runs.map(f).filter((x): x is number => x !== undefined);
+    return xs.length ? median(xs) : undefined;
+  };
+  const out: ToolRun = {
+    wallS: pick((r) => r.wallS)!,
+    userS: pick((r) => r.userS)!,
+    sysS: pick((r) => r.sysS)!,
+    cpuS: pick((r) => r.cpuS)!,
+    // Memory is a limit, not a speed: report the worst round.
+    peakRssMiB: Math.max(...runs.map((r) => r.peakRssMiB)),
+  };
+  const repo = pick((r) => r.repoBytes);
+  if (repo !== undefined) out.repoBytes = repo;
+  if (runs.some((r) => r.sidecar)) {
+    out.sidecar = {
+      cpuS: pick((r) => r.sidecar?.cpuS)!,
+      peakRssMiB: Math.max(...runs.map((r) => r.sidecar?.peakRssMiB ?? 0)),
+    };
+  }
+  return out;
+}
+
+/** Several rounds of the same run -> one: the median of times and sizes, the maximum of peak RSS. */
+export function combineRounds(rounds: OperationResult[][]): OperationResult[] {
+  if (rounds.length === 1) return rounds[0];
+  return rounds[0].map((first, i) => ({
+    operation: first.operation,
+    holdfast: medianRun(rounds.map((r) => r[i].holdfast)),
+    restic: medianRun(rounds.map((r) => r[i].restic)),
+  }));
+}
+
 /** One row of the JSON file; the snake_case names are the contract the issue fixes. */
 export interface ReportRow {
   operation: OperationId;

@@ -2,7 +2,8 @@
 // each operation one whole measured process, every restore verified file by file.
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ensureCorpus, FULL_CORPUS, mutateCorpus, QUICK_CORPUS, revertMutation, type Corpus, type CorpusParams } from './corpus.js';
+import { acquireLock } from './lock.js';
+import { corpusKey, ensureCorpus, FULL_CORPUS, mutateCorpus, QUICK_CORPUS, revertMutation, type Corpus, type CorpusParams } from './corpus.js';
 import { resetPeakRss, sampleProcess } from './measure.js';
 import { toRow, verdicts, type OperationId, type OperationResult, type ReportRow, type ToolRun, type Verdict } from './report.js';
 import type { BenchTool } from './tools/tool.js';
@@ -29,13 +30,32 @@ export interface SideBySideResult {
   verification: Record<'holdfast' | 'restic', string>;
 }
 
-export class VerificationError extends Error {}
+/** A restore did not reproduce the source; the run's measurements are still attached. */
+export class VerificationError extends Error {
+  constructor(
+    message: string,
+    readonly result: SideBySideResult,
+  ) {
+    super(message);
+    this.name = 'VerificationError';
+  }
+}
 
 export async function runSideBySide(opts: SideBySideOptions): Promise<SideBySideResult> {
   const say = opts.progress ?? (() => {});
   const params = opts.corpusParams ?? (opts.quick ? QUICK_CORPUS : FULL_CORPUS);
   say(`corpus: ${params.files} files, ~${(params.totalBytes / 1024 ** 2).toFixed(0)} MiB (seed ${params.seed})`);
   const outDir = resolve(opts.outDir);
+  await mkdir(join(outDir, 'corpus'), { recursive: true });
+  const release = await acquireLock(join(outDir, 'corpus', `${corpusKey(params)}.lock`));
+  try {
+    return await runLocked(opts, params, outDir, say);
+  } finally {
+    await release();
+  }
+}
+
+async function runLocked(opts: SideBySideOptions, params: CorpusParams, outDir: string, say: (msg: string) => void): Promise<SideBySideResult> {
   const corpus = await ensureCorpus(join(outDir, 'corpus'), params, say);
   say(corpus.generated ? `corpus: generated in ${corpus.generateSeconds.toFixed(1)} s` : `corpus: reusing ${corpus.dir}`);
 
@@ -118,7 +138,7 @@ export async function runSideBySide(opts: SideBySideOptions): Promise<SideBySide
     verdicts: verdicts(rows),
     verification,
   };
-  if (verifyFailed) throw Object.assign(new VerificationError(`restore verification failed:\n${verifyFailed}`), { result });
+  if (verifyFailed) throw new VerificationError(`restore verification failed:\n${verifyFailed}`, result);
   return result;
 }
 

@@ -17,9 +17,13 @@ import {
   sha256,
   type CorpusParams,
 } from '../bench/corpus.js';
+import { acquireLock, CorpusBusyError } from '../bench/lock.js';
+import { latencyStats, percentile } from '../bench/server-load.js';
+import { upgradeCodeFor, writeBenchFleets } from '../bench/deploy.js';
+import { loadFleet } from '../deployer/fleet/load.js';
 import { parseGnuTime } from '../bench/measure.js';
 import { Prng } from '../bench/prng.js';
-import { formatComparison, formatTable, ratio, toRow, verdicts, type OperationResult } from '../bench/report.js';
+import { combineRounds, formatComparison, formatTable, ratio, toRow, verdicts, type OperationResult } from '../bench/report.js';
 import { listFiles, verifyTree } from '../bench/tree.js';
 import { gzipSync } from 'node:zlib';
 
@@ -122,6 +126,38 @@ describe('corpus on disk', () => {
   });
 });
 
+describe('server-load and deploy helpers', () => {
+  it('computes nearest-rank percentiles', () => {
+    const ms = Array.from({ length: 100 }, (_, i) => 100 - i); // 100..1, unsorted
+    expect(latencyStats(ms)).toEqual({ count: 100, p50_ms: 50, p99_ms: 99, max_ms: 100 });
+    expect(percentile([], 50)).toBe(0);
+    expect(percentile([7], 99)).toBe(7);
+  });
+
+  it('derives valid, distinct fleet files from the demo fleet', async () => {
+    const dir = await tempDir();
+    const files = await writeBenchFleets(dir, 3);
+    const fleets = await Promise.all(files.map((f) => loadFleet(f)));
+    expect(fleets.map((f) => f.fleet.fleet)).toEqual(['bench-01', 'bench-02', 'bench-03']);
+    expect(new Set(fleets.map((f) => f.fleet.branding.upgradeCode)).size).toBe(3);
+    expect(upgradeCodeFor(2)).toBe(fleets[1].fleet.branding.upgradeCode);
+  });
+});
+
+describe('corpus lock', () => {
+  it('lets one run at a time use a corpus and takes over a lock left by a dead process', async () => {
+    const lock = join(await tempDir(), 'c.lock');
+    const release = await acquireLock(lock);
+    await expect(acquireLock(lock)).rejects.toThrow(CorpusBusyError);
+    await release();
+    await (await acquireLock(lock))();
+    await writeFile(lock, String(2 ** 22 + 12345)); // above Linux's pid_max: no such process
+    const again = await acquireLock(lock);
+    expect(await readFile(lock, 'utf8')).toBe(String(process.pid));
+    await again();
+  });
+});
+
 describe('report', () => {
   const m = (wallS: number, cpuS = 1, peakRssMiB = 50) => ({ wallS, userS: cpuS, sysS: 0, cpuS, peakRssMiB });
   const results: OperationResult[] = [
@@ -164,6 +200,16 @@ describe('report', () => {
     const table = formatComparison(results.map(toRow));
     expect(table).toContain('initial backup');
     expect(table.split('\n')[2]).toMatch(/^initial backup\s+10\.00\s+25\.00\s+0\.40\s+<= 0\.5\s+yes/);
+  });
+
+  it('combines rounds: median times and sizes, worst peak RSS', () => {
+    const other = results.map((r) => ({ ...r, holdfast: { ...r.holdfast, wallS: r.holdfast.wallS * 3, peakRssMiB: 10 } }));
+    const third = results.map((r) => ({ ...r, holdfast: { ...r.holdfast, wallS: r.holdfast.wallS * 2, peakRssMiB: 70 } }));
+    const c = combineRounds([results, other, third]);
+    expect(c.map((r) => r.holdfast.wallS)).toEqual([20, 2, 2, 6]);
+    expect(c.map((r) => r.holdfast.peakRssMiB)).toEqual([70, 70, 250, 70]);
+    expect(c[0].holdfast.repoBytes).toBe(100 * 1024 ** 2);
+    expect(combineRounds([results])).toBe(results);
   });
 
   it('parses GNU time output', () => {

@@ -69,7 +69,11 @@ beforeAll(async () => {
   server = await startCodeServer({
     folder: ws,
     vsix,
-    settings: { 'holdfast.generate.defaultTargets': ['firewall', 'guide'], 'holdfast.testServer.ports': [0, 0] },
+    settings: {
+      'holdfast.generate.defaultTargets': ['firewall', 'guide'],
+      'holdfast.testServer.ports': [0, 0],
+      'workbench.colorTheme': 'Default Dark Modern',
+    },
     env: { ACME_TECHNICIAN_ID: '', ACME_PROXY_PASSWORD: '' },
   });
   browser = await launchChromium();
@@ -94,6 +98,12 @@ describe('Holdfast extension in code-server', () => {
   it('opens the Holdfast container with the fleets, flagging the invalid one', async () => {
     await page.locator('.activitybar .action-item a.action-label[aria-label^="Holdfast"]').click();
     await row('Fleets', 'demo').waitFor({ state: 'visible', timeout: 30_000 });
+    // Widen the side bar by dragging its sash so descriptions are readable in the screenshots.
+    const bar = (await page.locator('.part.sidebar').boundingBox())!;
+    await page.mouse.move(bar.x + bar.width, bar.y + bar.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(bar.x + bar.width + 260, bar.y + bar.height / 2, { steps: 5 });
+    await page.mouse.up();
     await expect(row('Fleets', 'acme').innerText()).resolves.toMatch(/needs ACME_TECHNICIAN_ID/);
     const broken = row('Fleets', 'broken');
     await expect(broken.innerText()).resolves.toMatch(/invalid · 2 problems/);

@@ -2,7 +2,7 @@
 // files/registry/service/config checked, the installed node.exe registers with the Linux test server,
 // upgrade keeps the first install's settings, downgrade is refused, uninstall is clean, reinstall is the same device.
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ import { startTestServer, tempDir, TEST_TECHNICIAN_ID, type TestServer } from '.
 import { createWinePrefix, wineExitCode, type WinePrefix } from './helpers/wine.js';
 
 const HOSTILE_CUSTOMER = `Q"uote's <b>&amp; ]]> $(rm -rf /) \`tick\` [ProductName] {x} %TEMP% ünï`;
-const VENDOR = "Holdfast Test & Co.";
+const VENDOR = "Holdfast Test & Co";
 const PRODUCT = 'Holdfast QA (Wine)';
 const SERVICE = 'HoldfastQAWine';
 const PROXY_SECRET = 'pw-Wine-7c1e-SECRET';
@@ -79,6 +79,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await wine?.close();
   await server?.stop();
+  if (work) await rm(work, { recursive: true, force: true });
 }, 120_000);
 
 describe('fleet MSI under Wine', () => {
@@ -125,6 +126,8 @@ describe('fleet MSI under Wine', () => {
     expect(svc!.ImagePath).toContain('holdfast-service.exe');
     expect(svc!.ImagePath).toContain(' service --config ');
     expect(await wine.serviceState(SERVICE)).toBe('RUNNING');
+    // The wrapper started the agent under the service (node.exe + bundle + --config).
+    expect(await readFile(join(dataDir(), 'agent.log'), 'utf8')).toContain('[holdfast-service] agent process started');
 
     const config = await agentJson();
     expect(config.technicianId).toBe(TEST_TECHNICIAN_ID);

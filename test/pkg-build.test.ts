@@ -2,6 +2,7 @@
 // reads it back with bsdtar, 7-Zip, GNU cpio, xmllint, the plist parser and an independent BOM reader.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'plist';
@@ -67,6 +68,9 @@ describe('holdfast-deploy generate --target pkg (demo fleet)', () => {
   });
 
   it('Payload is gzip cpio odc that cpio -i -H odc extracts to exactly the input tree, root-owned', async () => {
+    // One gzip member stitched from the cached deflate stream and the fleet's tail: CRC-32 and length must hold.
+    execFileSync('gzip', ['-t', join(x, 'agent.pkg/Payload'), join(x, 'agent.pkg/Scripts')]);
+    expect(execFileSync('gzip', ['-l', join(x, 'agent.pkg/Payload')], { encoding: 'utf8' })).toMatch(/\d+\s+\d+\s+[\d.]+%/);
     const p = join(work, 'payload');
     mkdirSync(p);
     execFileSync('sh', ['-c', `gzip -dc "$1" | ${tool('cpio')} -i -d -m -H odc --quiet`, 'sh', join(x, 'agent.pkg/Payload')], { cwd: p });
@@ -105,6 +109,8 @@ describe('holdfast-deploy generate --target pkg (demo fleet)', () => {
 
     // Bom: exactly the payload's paths, with the right modes, sizes and POSIX cksum CRCs.
     const bom = readBom(readFileSync(join(x, 'agent.pkg/Bom')));
+    const npmLsbom = createRequire(import.meta.url)('lsbom') as (b: Buffer) => Array<{ filename: string }>;
+    expect(npmLsbom(readFileSync(join(x, 'agent.pkg/Bom'))).map((f) => f.filename).sort()).toEqual(listing.map((e) => e.path).sort());
     expect(bom.paths.map((b) => b.path).sort()).toEqual(listing.map((e) => e.path).sort());
     for (const b of bom.paths.filter((e) => e.type === 1)) {
       const [crc, size] = execFileSync('cksum', [join(p, b.path)], { encoding: 'utf8' }).split(' ');

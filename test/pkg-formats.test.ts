@@ -5,10 +5,12 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, s
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeBom, type BomEntry } from '../installers/mac/bom.js';
 import { posixCksum } from '../installers/mac/checksums.js';
 import { odcArchive, type CpioEntry } from '../installers/mac/cpio.js';
+import { sharedPayload, writePayload } from '../installers/mac/payload.js';
 import { writeXar } from '../installers/mac/xar.js';
 import { readBom } from './helpers/bom-reader.js';
 import { repoRoot } from './helpers/paths.js';
@@ -233,5 +235,39 @@ describe('BOM writer', () => {
     const appleFiles = appleNoLink.filter((p) => p.type === 1);
     const ourFiles = ours.paths.filter((p) => p.type === 1);
     expect(ourFiles.map((p) => [p.path, p.size, p.cksum, p.mode])).toEqual(appleFiles.map((p) => [p.path, p.size, p.cksum, p.mode]));
+  });
+});
+
+describe('Payload stitching (cached deflate head + per-fleet tail)', () => {
+  it('is one valid gzip member whose cpio holds head and tail, built once per content', async () => {
+    const src = join(work, 'stitch-src');
+    makeTree(src);
+    const cacheDir = join(work, 'stitch-cache');
+    const head = entriesOf(src);
+    const messages: string[] = [];
+    const first = await sharedPayload(cacheDir, head, 6, (m) => messages.push(m));
+    const again = await sharedPayload(cacheDir, head, 6, (m) => messages.push(m));
+    expect([first.cached, again.cached, messages.length]).toEqual([false, true, 1]);
+    const tail: CpioEntry[] = [
+      { path: './tail', kind: 'dir', mode: 0o755, mtime: 5 },
+      { path: './tail/fleet.plist', kind: 'file', mode: 0o644, mtime: 5, data: Buffer.from('<plist/>\n') },
+    ];
+    const out = join(work, 'Payload');
+    const bom = await writePayload(out, again, tail);
+    execFileSync('gzip', ['-t', out]);
+    const cpio = gunzipSync(readFileSync(out));
+    const cpioFile = join(work, 'stitched.cpio');
+    writeFileSync(cpioFile, cpio);
+    const names = execFileSync(tool('cpio'), ['-t', '-H', 'odc', '--quiet', '-F', cpioFile], { encoding: 'utf8' }).trim().split('\n');
+    expect(names).toEqual([...head.map((e) => e.path), './tail', './tail/fleet.plist']);
+    expect(bom.map((e) => e.path)).toEqual(names);
+    expect(bom.find((e) => e.path === './tail/fleet.plist')!.cksum).toBe(posixCksum(Buffer.from('<plist/>\n')));
+    // A wrong CRC-32 continuation would be caught.
+    const bad = readFileSync(out);
+    bad[bad.length - 8] ^= 0xff;
+    writeFileSync(join(work, 'bad-Payload'), bad);
+    expect(spawnSync('gzip', ['-t', join(work, 'bad-Payload')]).status).not.toBe(0);
+    // A different level is a different cache entry.
+    expect((await sharedPayload(cacheDir, head, 1, () => {})).cached).toBe(false);
   });
 });

@@ -56,7 +56,7 @@ describe('remote store', () => {
       await store.put(chunks);
       const got = await store.get(chunks.map((c) => c.id));
       expect(got.length).toBe(12);
-      got.forEach((c, i) => expect(c.data.equals(chunks[i].data)).toBe(true));
+      got.forEach((c, i) => expect(Buffer.from(c.data).equals(chunks[i].data)).toBe(true));
     } finally {
       await store.close();
     }
@@ -101,7 +101,7 @@ describe('remote store', () => {
       expect(await sb.getBlob('key-escrow')).toBeUndefined();
       // B storing the same id keeps its own copy; A's data is untouched.
       await sb.put([{ id: secret.id, data: Buffer.from('forged') }]);
-      expect((await sa.get([secret.id]))[0].data.equals(secret.data)).toBe(true);
+      expect(Buffer.from((await sa.get([secret.id]))[0].data).equals(secret.data)).toBe(true);
       expect(Buffer.from((await sb.get([secret.id]))[0].data).toString()).toBe('forged');
     } finally {
       await sa.close();

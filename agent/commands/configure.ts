@@ -12,12 +12,17 @@ export function configureCommand(): Command {
     .option('--msi', 'run as the MSI custom action (same behaviour; marks log lines)')
     .option('--msi-uninstall', 'remove agent.json, the service log and the state (the uninstall custom action)')
     .option('--uninstall', 'same as --msi-uninstall')
+    .option('--owner <id>', 'the installation writing the config (MSI ProductCode); an uninstall with another owner leaves the config alone')
     .option('--keep-identity <0|1>', 'with --uninstall: keep the device identity so a reinstall is the same device', '1')
-    .action(async (opts: { config: string; defaults?: string; set: string[]; msi?: boolean; msiUninstall?: boolean; uninstall?: boolean; keepIdentity: string }) => {
+    .action(async (opts: { config: string; defaults?: string; set: string[]; msi?: boolean; msiUninstall?: boolean; uninstall?: boolean; keepIdentity: string; owner?: string }) => {
       const tag = opts.msi || opts.msiUninstall ? 'configure (msi)' : 'configure';
       if (opts.msiUninstall || opts.uninstall) {
         const keepIdentity = opts.keepIdentity !== '0';
-        const { removed, kept } = await unconfigureAgent({ configPath: opts.config, keepIdentity });
+        const { removed, kept, ownedBy } = await unconfigureAgent({ configPath: opts.config, keepIdentity, owner: opts.owner });
+        if (ownedBy) {
+          process.stdout.write(`${tag}: the config now belongs to ${ownedBy} (an upgrade): left in place\n`);
+          return;
+        }
         process.stdout.write(`${tag}: removed ${removed.length} item(s), kept ${kept.length} identity file(s)\n`);
         return;
       }
@@ -26,7 +31,7 @@ export function configureCommand(): Command {
         const [k, v] = parseSetting(s);
         overrides[k] = v;
       }
-      const result = await configureAgent({ configPath: opts.config, defaultsPath: opts.defaults, overrides });
+      const result = await configureAgent({ configPath: opts.config, defaultsPath: opts.defaults, overrides, owner: opts.owner });
       process.stdout.write(`${tag}: wrote ${result.path}\n${describeSources(result).replace(/^/gm, '  ')}\n`);
     });
 }

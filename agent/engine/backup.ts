@@ -309,6 +309,7 @@ function chunkAndUpload(
         }
       }
       maybeFlush();
+      finishIfDone();
     };
     for (let i = 0; i < threads; i++) {
       const w = startChunkWorker(keys, inflightSab, INFLIGHT_LIMIT_KIB);

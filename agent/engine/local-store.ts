@@ -84,7 +84,13 @@ export class LocalStore implements ChunkStore {
       byPack.set(l.pack, list);
     });
     for (const [pack, idxs] of byPack) {
-      const fh = await open(join(this.dir, 'packs', `${pack}.pack`), 'r');
+      let fh;
+      try {
+        fh = await open(join(this.dir, 'packs', `${pack}.pack`), 'r');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ChunkMissingError(ids[idxs[0]]);
+        throw err;
+      }
       try {
         for (const i of idxs) {
           const { offset, length } = locs[i];
@@ -93,9 +99,6 @@ export class LocalStore implements ChunkStore {
           if (bytesRead !== length) throw new ChunkMissingError(ids[i]);
           out[i] = { id: ids[i], data };
         }
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ChunkMissingError(ids[idxs[0]]);
-        throw err;
       } finally {
         await fh.close();
       }

@@ -26,6 +26,7 @@ export class HoldfastTool implements BenchTool {
     private readonly source: string,
     private readonly workDir: string,
     private readonly logDir: string,
+    private readonly options: { cpuProfile?: boolean } = {},
   ) {
     this.configFile = join(workDir, 'agent', 'agent.json');
   }
@@ -58,12 +59,17 @@ export class HoldfastTool implements BenchTool {
     });
   }
 
+  /** node [profiling flags] dist/holdfast-agent.mjs */
+  private agent(): string[] {
+    return this.options.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${this.logDir}`, agentBin] : [agentBin];
+  }
+
   backup(logFile: string): Promise<ProcessMeasure> {
-    return measureCommand(process.execPath, [agentBin, 'backup', '--config', this.configFile, '--quiet'], { logFile, label: 'holdfast-agent backup' });
+    return measureCommand(process.execPath, [...this.agent(), 'backup', '--config', this.configFile, '--quiet'], { logFile, label: 'holdfast-agent backup' });
   }
 
   restore(target: string, logFile: string): Promise<ProcessMeasure> {
-    return measureCommand(process.execPath, [agentBin, 'restore', '--config', this.configFile, '--to', target, '--quiet'], {
+    return measureCommand(process.execPath, [...this.agent(), 'restore', '--config', this.configFile, '--to', target, '--quiet'], {
       logFile,
       label: 'holdfast-agent restore',
     });

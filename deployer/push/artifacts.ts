@@ -9,13 +9,14 @@ import { INTUNE_DIR, WIN32_APP_JSON, intuneWinName } from '../targets/intune.js'
 export interface ManifestArtifact {
   target: string;
   path: string;
+  description?: string;
 }
 
 async function manifestArtifacts(fleetDir: string): Promise<ManifestArtifact[] | undefined> {
   const file = join(fleetDir, 'manifest.json');
   if (!existsSync(file)) return undefined;
   const manifest = JSON.parse(await readFile(file, 'utf8')) as { artifacts?: ManifestArtifact[] };
-  return (manifest.artifacts ?? []).map((a) => ({ target: a.target, path: resolve(fleetDir, a.path) }));
+  return (manifest.artifacts ?? []).map((a) => ({ target: a.target, path: resolve(fleetDir, a.path), description: a.description }));
 }
 
 async function walk(dir: string): Promise<string[]> {
@@ -49,7 +50,8 @@ export async function findIntuneArtifacts(fleetDir: string, fleetId: string): Pr
 export interface JamfArtifacts {
   pkg: string;
   profiles: string[];
-  extensionAttributes: string[];
+  /** Script files, with the display name the pkg target gave them (manifest description) when known. */
+  extensionAttributes: Array<{ file: string; name?: string }>;
 }
 
 const EA_SCRIPT = /(extension[-_ ]?attribute|(^|[-_/])ea[-_])[^/]*\.(sh|zsh)$/i;
@@ -63,6 +65,12 @@ export async function findJamfArtifacts(fleetDir: string): Promise<JamfArtifacts
   return {
     pkg,
     profiles: files.filter((f) => f.endsWith('.mobileconfig')).sort(),
-    extensionAttributes: files.filter((f) => EA_SCRIPT.test(rel(f)) || EA_SCRIPT.test(basename(f))).sort(),
+    extensionAttributes: files
+      .filter((f) => EA_SCRIPT.test(rel(f)) || EA_SCRIPT.test(basename(f)))
+      .sort()
+      .map((file) => {
+        const name = /extension attribute "([^"]+)"/i.exec(listed?.find((a) => a.path === file)?.description ?? '')?.[1];
+        return name ? { file, name } : { file };
+      }),
   };
 }

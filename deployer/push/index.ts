@@ -76,7 +76,7 @@ export async function pushJamfFleet(fleetFile: string, o: PushJamfFleetOptions =
       name: fleet.branding.product,
       pkgFile: files.pkg,
       profiles: files.profiles,
-      extensionAttributes: files.extensionAttributes.map((f) => ({ name: `${fleet.branding.product}: ${basename(f).replace(/\.(sh|zsh)$/, '')}`, file: f })),
+      extensionAttributes: files.extensionAttributes.map((ea) => ({ name: ea.name ?? `${fleet.branding.product}: ${basename(ea.file).replace(/\.(sh|zsh)$/, '')}`, file: ea.file })),
       trigger: `holdfast-${fleet.fleet}`,
     },
     {

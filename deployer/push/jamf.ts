@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 
-import { HttpClient, HttpError, type HttpResponse } from './http.js';
+import { HttpClient, HttpError, type HttpRequest, type HttpResponse } from './http.js';
 
 export interface JamfPushInput {
   /** Display name of the package, policy and profiles' prefix. */
@@ -102,15 +102,25 @@ export async function pushJamf(input: JamfPushInput, options: JamfPushOptions): 
     expiresAt = Date.now() + (body.expires_in ?? 60) * 1000;
     return { authorization: `Bearer ${token}` };
   };
+  // Every API call: with a fresh-enough token; on a 401 (expired or revoked token) renew once and retry.
+  const call = async (req: Omit<HttpRequest, 'headers'> & { headers?: Record<string, string> }): Promise<HttpResponse> => {
+    try {
+      return await http.request({ ...req, headers: { ...req.headers, ...(await auth()) } });
+    } catch (err) {
+      if (dry || !(err instanceof HttpError) || err.status !== 401) throw err;
+      log(`${req.step}: token rejected; renewing it once`);
+      expiresAt = 0;
+      return http.request({ ...req, headers: { ...req.headers, ...(await auth()) } });
+    }
+  };
   if (dry) await http.request({ step: 'token', method: 'POST', url: `${base}/api/oauth/token`, body: { form: { grant_type: 'client_credentials', client_id: options.clientId, client_secret: options.clientSecret } } });
 
   const fileName = basename(input.pkgFile);
   log(`jamf: creating the package record ${fileName}`);
-  const pkgRes = await http.request({
+  const pkgRes = await call({
     step: 'create package',
     method: 'POST',
     url: `${base}/api/v1/packages`,
-    headers: await auth(),
     body: {
       json: {
         packageName: input.name,
@@ -133,11 +143,10 @@ export async function pushJamf(input: JamfPushInput, options: JamfPushOptions): 
   const form = new FormData();
   form.append('file', new Blob([new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length)], { type: 'application/octet-stream' }), fileName);
   log(`jamf: uploading ${fileName} (${bytes.length} bytes)`);
-  await http.request({
+  await call({
     step: 'upload package',
     method: 'POST',
     url: `${base}/api/v1/packages/${packageId}/upload`,
-    headers: await auth(),
     body: { multipart: form, describe: `file=${fileName} <${bytes.length} bytes>` },
   });
 
@@ -145,22 +154,22 @@ export async function pushJamf(input: JamfPushInput, options: JamfPushOptions): 
   for (const file of input.profiles) {
     const profileName = `${input.name} – ${basename(file, '.mobileconfig')}`;
     log(`jamf: uploading the configuration profile ${basename(file)}`);
-    const res = await http.request({
+    const res = await call({
       step: `profile ${basename(file)}`,
       method: 'POST',
       url: `${base}/JSSResource/osxconfigurationprofiles/id/0`,
-      headers: { ...(await auth()), accept: 'application/xml' },
+      headers: { accept: 'application/xml' },
       body: { text: profileXml(profileName, `${input.name}: ${basename(file)}`, await readFile(file, 'utf8'), options.groupId), contentType: 'application/xml' },
     });
     profileIds.push(dry ? `{profileId-${profileIds.length + 1}}` : classicId(res, `profile ${basename(file)}`));
   }
 
   log('jamf: creating the policy');
-  const policyRes = await http.request({
+  const policyRes = await call({
     step: 'policy',
     method: 'POST',
     url: `${base}/JSSResource/policies/id/0`,
-    headers: { ...(await auth()), accept: 'application/xml' },
+    headers: { accept: 'application/xml' },
     body: { text: policyXml(`Install ${input.name}`, input.trigger, packageId, options.groupId), contentType: 'application/xml' },
   });
   const policyId = dry ? '{policyId}' : classicId(policyRes, 'policy');
@@ -168,12 +177,11 @@ export async function pushJamf(input: JamfPushInput, options: JamfPushOptions): 
   const extensionAttributeIds: string[] = [];
   for (const ea of input.extensionAttributes) {
     log(`jamf: creating the extension attribute ${JSON.stringify(ea.name)}`);
-    const res = await http.request({
+    const res = await call({
       step: `extension attribute ${ea.name}`,
       method: 'POST',
       url: `${base}/api/v1/computer-extension-attributes`,
-      headers: await auth(),
-      body: {
+        body: {
         json: {
           name: ea.name,
           description: ea.description ?? ea.name,

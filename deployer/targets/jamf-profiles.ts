@@ -1,7 +1,7 @@
 // Jamf / macOS MDM target: managed-preferences and PPPC (Full Disk Access) profiles, extension-attribute scripts.
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { extensionAttributeScripts, pppcProfile, pppcProfileName, settingsProfile, settingsProfileName } from '../../installers/mac/profiles.js';
+import { extensionAttributeScripts, pppcProfile, pppcProfileName, settingsProfile, settingsProfileName } from '../../installers/mac/index.js';
 import { nodeRuntime } from '../runtimes.js';
 import type { Artifact, BuildContext, Support, Target } from './target.js';
 

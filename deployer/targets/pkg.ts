@@ -1,6 +1,6 @@
 // macOS flat pkg target: agent, both Node runtimes (x86_64 + arm64), LaunchDaemon; config laid down by postinstall.
 import { basename } from 'node:path';
-import { buildMacPkg } from '../../installers/mac/pkg.js';
+import { buildMacPkg } from '../../installers/mac/index.js';
 import type { Artifact, BuildContext, Support, Target } from './target.js';
 
 export const pkgTarget: Target = {
@@ -11,7 +11,16 @@ export const pkgTarget: Target = {
     return { ok: true };
   },
   async make(ctx: BuildContext): Promise<Artifact[]> {
-    const r = await buildMacPkg({ loaded: ctx.loaded, secrets: ctx.secrets, outDir: ctx.outDir, cacheDir: ctx.cacheDir, progress: ctx.progress });
+    const level = process.env.HOLDFAST_PKG_GZIP_LEVEL;
+    if (level !== undefined && !/^[1-9]$/.test(level)) throw new Error(`HOLDFAST_PKG_GZIP_LEVEL=${JSON.stringify(level)} is not allowed: use 1 (fastest) to 9 (smallest); default 6`);
+    const r = await buildMacPkg({
+      loaded: ctx.loaded,
+      secrets: ctx.secrets,
+      outDir: ctx.outDir,
+      cacheDir: ctx.cacheDir,
+      progress: ctx.progress,
+      ...(level !== undefined && { gzipLevel: Number(level) }),
+    });
     const embedded = ctx.secrets.technicianId !== undefined;
     if (!embedded) ctx.progress('pkg: no Technician ID embedded: run `holdfast-agent register` on each Mac or set the environment variable the fleet names');
     const pkgName = basename(r.pkg);

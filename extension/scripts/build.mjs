@@ -32,6 +32,11 @@ await build({
   logLevel: 'warning',
   // load.ts imports the schema with an import attribute; esbuild inlines it.
   loader: { '.json': 'json' },
+  // Prefer ESM entry points: jsonc-parser's "main" is a UMD build whose dynamic requires esbuild cannot follow.
+  mainFields: ['module', 'main'],
+  // Library modules that locate files from import.meta.url get this bundle's own URL in CommonJS.
+  define: { 'import.meta.url': '__hfImportMetaUrl' },
+  banner: { js: "const __hfImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
 
 const required = ['holdfast-agent.mjs', 'holdfast-server.mjs', 'holdfast-deploy.mjs'];

@@ -80,6 +80,8 @@ export async function sharedPayload(cacheDir: string, entries: CpioEntry[], leve
       const deflateFile = join(dir, 'payload.deflate');
       if (existsSync(deflateFile) && (await stat(deflateFile)).size === meta.compressedSize) return { ...meta, deflateFile, cached: true };
     }
+    // Whatever is there is incomplete or damaged: rebuild it.
+    await rm(dir, { recursive: true, force: true });
     progress(`pkg: compressing the shared payload (runtimes + agent, gzip level ${level}); cached for later fleets`);
     await mkdir(join(cacheDir, 'pkg-payload'), { recursive: true });
     const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
@@ -106,8 +108,15 @@ export async function sharedPayload(cacheDir: string, entries: CpioEntry[], leve
       const compressedSize = (await stat(join(tmp, 'payload.deflate'))).size;
       const meta = { crc, size, nextIno: writer.nextIno, entries: bom, compressedSize };
       await writeFile(join(tmp, 'meta.json'), JSON.stringify(meta));
-      await rm(dir, { recursive: true, force: true });
-      await rename(tmp, dir);
+      try {
+        await rename(tmp, dir);
+      } catch (err) {
+        // Another process finished the same entry first: same key, same content; keep theirs.
+        if (!['ENOTEMPTY', 'EEXIST'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+        await rm(tmp, { recursive: true, force: true });
+        const theirs = JSON.parse(await readFile(metaFile, 'utf8')) as typeof meta;
+        return { ...theirs, deflateFile: join(dir, 'payload.deflate'), cached: true };
+      }
       return { ...meta, deflateFile: join(dir, 'payload.deflate'), cached: false };
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });

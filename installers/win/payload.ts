@@ -12,7 +12,7 @@ import { repoFile, runTool } from './tools.js';
 import { renderWxs, wxsTemplateText, type WxsValues } from './wxs.js';
 
 /** Raise when the payload layout or the patching contract changes, so old cached payloads are not reused. */
-const PAYLOAD_FORMAT = 2;
+const PAYLOAD_FORMAT = 3;
 
 /** Tables patch.ts rewrites per fleet; exported once with the payload. */
 export const PATCHED_TABLES = [
@@ -23,10 +23,12 @@ export const PATCHED_TABLES = [
 const CA_HIDE_TARGET = 0x2000;
 // Type 51 (set property) with a null target removes the property.
 const CA_SET_PROPERTY = 51;
+// Type 2 (exe stored in the Binary table) + 64 (continue when it fails).
+const CA_BINARY_EXE_IGNORE = 2 | 64;
 
 /**
  * What wixl cannot express, added to the payload once: HideTarget on the custom actions that carry secrets on
- * their command line, and two actions after InstallFinalize that drop TECHNICIANID and PROXYPASSWORD, so the
+ * their command line, the HF_Handoff action (see the template), and two actions after InstallFinalize that drop TECHNICIANID and PROXYPASSWORD, so the
  * property dump at the end of a /l*v log cannot show them even where MsiHiddenProperties is not honoured
  * (Wine 8 ignores it). They run after the deferred configure action has used the values.
  */
@@ -37,6 +39,12 @@ async function hardenPayload(msi: string, dir: string): Promise<void> {
     const row = rowWhere(ca, 'Action', action);
     row[column(ca, 'Type')] = String(Number(row[column(ca, 'Type')]) | CA_HIDE_TARGET);
   }
+  ca.rows.push(ca.columns.map((c) => ({
+    Action: 'HF_Handoff',
+    Type: String(CA_BINARY_EXE_IGNORE),
+    Source: 'HandoffTool',
+    Target: '--set-owner "[DATADIR]installer.json" [ProductCode]',
+  })[c] ?? ''));
   const finalize = Number(rowWhere(seq, 'Action', 'InstallFinalize')[column(seq, 'Sequence')]);
   HIDDEN_PROPERTIES.forEach((property, i) => {
     const action = `HF_Forget_${property}`;

@@ -1,5 +1,5 @@
 // Sample folders for the backup-engine tests, and a tree comparison that checks bytes, modes, mtimes, links.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -33,6 +33,7 @@ export interface TreeEntry {
   type: 'file' | 'dir' | 'symlink';
   mode: number;
   mtimeMs: number;
+  /** File: SHA-256 of the bytes; symlink: its target. */
   content?: string;
 }
 
@@ -49,7 +50,7 @@ export function snapshotTree(root: string): Record<string, TreeEntry> {
       else if (st.isDirectory()) {
         out[r] = { type: 'dir', ...base };
         visit(p, r);
-      } else out[r] = { type: 'file', ...base, content: readFileSync(p).toString('base64') };
+      } else out[r] = { type: 'file', ...base, content: createHash('sha256').update(readFileSync(p)).digest('hex') };
     }
   };
   visit(root, '');

@@ -12,7 +12,7 @@ const BINARY = new Set(['.msi', '.pkg', '.intunewin', '.zip', '.exe', '.dmg', '.
 let targetCache: TargetInfo[] | undefined;
 
 async function targetList(s: Services): Promise<TargetInfo[]> {
-  targetCache ??= await listTargets(s.bin('deploy'));
+  targetCache ??= await listTargets();
   return targetCache;
 }
 
@@ -86,7 +86,12 @@ export function registerGenerateCommands(s: Services): vscode.Disposable[] {
         const known = await targetList(s);
         const defaults = vscode.workspace.getConfiguration('holdfast').get<string[]>('generate.defaultTargets') ?? [];
         const picks = await vscode.window.showQuickPick(
-          known.map((t) => ({ label: t.name, description: t.description, picked: defaults.length ? defaults.includes(t.name) : true })),
+          known.map((t) => ({
+            label: t.name,
+            description: t.support.ok ? t.description : `needs ${t.support.missing}`,
+            detail: t.support.ok ? (t.dependsOn.length ? `uses the ${t.dependsOn.join(', ')} output` : undefined) : `${t.description}. Install: ${t.support.install}`,
+            picked: defaults.length ? defaults.includes(t.name) : t.support.ok,
+          })),
           { title: `Holdfast: generate for ${entry.fleet.fleet}`, placeHolder: 'Targets to build (Space toggles, Enter builds)', canPickMany: true, ignoreFocusOut: true },
         );
         if (!picks || picks.length === 0) return;

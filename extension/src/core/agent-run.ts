@@ -1,5 +1,5 @@
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 import { agentConfigFromFleet } from '../../../deployer/fleet/agent-config.js';
 import type { AgentConfig } from '../../../agent/config-types.js';
@@ -126,8 +126,8 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-/** A restore may recreate the source's absolute path under the target; find the copy of `sourceDir` in it. */
+/** `restore --to DIR` recreates a backed-up folder as DIR/<folder name>/…; find the copy of `sourceDir` in it. */
 export async function locateRestoredRoot(target: string, sourceDir: string): Promise<string> {
-  const nested = join(target, sourceDir.replace(/^[A-Za-z]:/, '').replace(/^[/\\]+/, ''));
-  return (await exists(nested)) ? nested : target;
+  const named = join(target, basename(sourceDir));
+  return (await exists(named)) ? named : target;
 }

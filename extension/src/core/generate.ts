@@ -3,22 +3,25 @@ import { nodeEnv, parseJsonOutput, runNode, type RunResult } from './process.js'
 export interface TargetInfo {
   name: string;
   description: string;
+  dependsOn: readonly string[];
+  /** Whether this machine has the tools the target needs; otherwise the missing tool and its install line. */
+  support: { ok: true } | { ok: false; missing: string; install: string };
 }
 
-/** Targets the deployer knows, asked from the bundled CLI itself so the list never drifts from it. */
-export async function listTargets(deployBin: string): Promise<TargetInfo[]> {
-  const r = await runNode(deployBin, ['targets', '--json']).catch(() => undefined);
-  const json = r && r.code === 0 ? parseJsonOutput<unknown>(r.stdout) : undefined;
-  const list = Array.isArray(json) ? json : Array.isArray((json as { targets?: unknown })?.targets) ? (json as { targets: unknown[] }).targets : undefined;
-  if (list) {
-    return list
-      .filter((t): t is { name: string; description?: string } => !!t && typeof (t as { name?: unknown }).name === 'string')
-      .map((t) => ({ name: t.name, description: t.description ?? '' }));
-  }
-  // Older deployer without `targets`: read the names from `generate --help`.
-  const help = await runNode(deployBin, ['generate', '--help']);
-  const m = /known targets?:?\s*([a-z0-9, -]+)/i.exec(help.stdout);
-  return (m ? m[1].split(/[,\s]+/).filter(Boolean) : []).map((name) => ({ name, description: '' }));
+/**
+ * The deployer's target registry, read from the same modules the CLI runs (names, descriptions, dependencies
+ * and each target's own tool check), so the picker never drifts from `holdfast-deploy generate --target`.
+ */
+export async function listTargets(): Promise<TargetInfo[]> {
+  const { targets } = await import('../../../deployer/targets/index.js');
+  return Promise.all(
+    targets.map(async (t) => ({
+      name: t.name,
+      description: t.description,
+      dependsOn: t.dependsOn ?? [],
+      support: await t.isSupported().catch((err: Error) => ({ ok: false as const, missing: err.message, install: '' })),
+    })),
+  );
 }
 
 export interface GenerateOptions {

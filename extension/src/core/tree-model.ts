@@ -169,7 +169,7 @@ function validFleetNode(entry: Extract<FleetEntry, { kind: 'valid' }>, now: Date
   return {
     id,
     label: fleet.fleet,
-    description: entry.missing.length ? `${fleet.customer} · needs ${missingNames.join(', ')}` : `${fleet.customer} · v${fleet.version}`,
+    description: entry.missing.length ? `needs ${missingNames.join(', ')} · ${fleet.customer}` : `${fleet.customer} · v${fleet.version}`,
     tooltip,
     icon: entry.missing.length ? { id: 'media/fleet-warning.svg' } : { id: 'media/fleet.svg' },
     contextValue: 'holdfast.fleet.valid',
@@ -294,16 +294,20 @@ export function agentTree(s: AgentViewState, serverRunning: boolean, now: Date =
       icon: { id: s.device ? 'verified-filled' : 'unverified' },
     },
   ];
-  const disabled = !serverRunning ? ' (start the test server first)' : '';
-  const action = (id: string, label: string, command: string, icon: string): NodeSpec => ({
+  const starts = serverRunning ? '' : ' The test server is started first.';
+  const action = (id: string, label: string, command: string, icon: string, what: string): NodeSpec => ({
     id: `agent/${id}`,
     label,
-    description: s.busy === id ? 'running…' : disabled ? 'needs test server' : undefined,
+    description: s.busy === id ? 'running…' : undefined,
     icon: { id: s.busy === id ? 'loading~spin' : icon },
     command: { command, title: label },
-    tooltip: `${label}${disabled}`,
+    tooltip: `${what}${starts}`,
   });
-  nodes.push(action('register', 'Register', 'holdfast.register', 'person-add'), action('backup', 'Backup Now', 'holdfast.backupNow', 'cloud-upload'), action('restore', 'Restore & verify', 'holdfast.restoreVerify', 'cloud-download'));
+  nodes.push(
+    action('register', 'Register', 'holdfast.register', 'person-add', 'Register the test agent with the Technician ID of the fleet.'),
+    action('backup', 'Backup Now', 'holdfast.backupNow', 'cloud-upload', 'Back up the sample folder (or holdfast.agent.sourceFolder) to the test server, registering first if needed.'),
+    action('restore', 'Restore & verify', 'holdfast.restoreVerify', 'cloud-download', 'Restore the latest snapshot into a fresh folder and compare it byte for byte with the source.'),
+  );
   if (s.last) {
     nodes.push({
       id: 'agent/last',

@@ -3,6 +3,10 @@
  *
  * Usage (ServiceInstall Arguments):
  *   holdfast-service.exe [--log <file>] -- <child command line>
+ * Also, as an MSI custom action (Binary table) before an upgrade removes the older product:
+ *   holdfast-service.exe --set-owner <installer.json> <ProductCode>
+ * which records the new product as the owner of an existing agent config, so the older product's uninstall
+ * leaves it in place (needed where the nested uninstall does not see UPGRADINGPRODUCTCODE, e.g. Wine).
  * Everything after " -- " is started verbatim as the child command line, so quoting stays exactly as
  * the MSI wrote it. The child's stdout/stderr go to the log file. If the child exits while the service
  * is running, it is restarted with a growing delay (1 s doubling up to 60 s). Stopping the service
@@ -17,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <wchar.h>
+#include <wctype.h>
 
 static SERVICE_STATUS_HANDLE status_handle;
 static SERVICE_STATUS status;
@@ -131,11 +136,12 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
     ZeroMemory(&limits, sizeof(limits));
     limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
     SetInformationJobObject(job, JobObjectExtendedLimitInformation, &limits, sizeof(limits));
+    /* The first start happens before RUNNING is reported, so "started" means the agent process exists. */
+    HANDLE child = start_child();
     set_state(SERVICE_RUNNING, NO_ERROR);
 
     DWORD delay = 1000;
     for (;;) {
-        HANDLE child = start_child();
         DWORD started = GetTickCount();
         if (child) {
             HANDLE waits[2] = {stop_event, child};
@@ -157,14 +163,33 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
         }
         if (WaitForSingleObject(stop_event, delay) == WAIT_OBJECT_0) break;
         delay = delay >= 30000 ? 60000 : delay * 2;
+        child = start_child();
     }
     log_line("service stopped");
     CloseHandle(job);
     set_state(SERVICE_STOPPED, NO_ERROR);
 }
 
-int wmain(void)
+/* Rewrites an existing installer.json as {"owner":"<code>"}; does nothing when there is no earlier config. */
+static int set_owner(const wchar_t *file, const wchar_t *owner)
 {
+    if (GetFileAttributesW(file) == INVALID_FILE_ATTRIBUTES) return 0;
+    for (const wchar_t *p = owner; *p; p++) {
+        if (!(iswxdigit(*p) || *p == L'{' || *p == L'}' || *p == L'-')) return 2;
+    }
+    char json[128];
+    int n = wsprintfA(json, "{\"owner\":\"%ls\"}\r\n", owner);
+    HANDLE h = CreateFileW(file, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+    if (h == INVALID_HANDLE_VALUE) return 1;
+    DWORD written;
+    BOOL ok = WriteFile(h, json, (DWORD)n, &written, NULL);
+    CloseHandle(h);
+    return ok ? 0 : 1;
+}
+
+int wmain(int argc, wchar_t **argv)
+{
+    if (argc == 4 && wcscmp(argv[1], L"--set-owner") == 0 && wcslen(argv[3]) < 64) return set_owner(argv[2], argv[3]);
     if (!parse_command_line()) {
         fputws(L"usage: holdfast-service.exe [--log <file>] -- <agent command line>\n", stderr);
         return 2;

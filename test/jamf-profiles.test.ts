@@ -1,0 +1,148 @@
+// Configuration profiles for Jamf / macOS MDM: managed preferences (no secrets) and PPPC Full Disk Access,
+// built by the jamf-profiles target and read back with xmllint and the plist parser.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'plist';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadFleet, parseFleet, resolveSecrets } from '../deployer/fleet/load.js';
+import { nodeRuntime } from '../deployer/runtimes.js';
+import { jamfProfilesTarget } from '../deployer/targets/jamf-profiles.js';
+import type { Artifact } from '../deployer/targets/target.js';
+import { pppcProfile, readSignature } from '../installers/mac/profiles.js';
+import { deployBin, repoRoot } from './helpers/paths.js';
+
+const work = mkdtempSync(join(tmpdir(), 'hf-jamf-profiles-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function xmllint(file: string): void {
+  if (spawnSync('sh', ['-c', 'command -v xmllint']).status !== 0) throw new Error('xmllint missing: sudo apt-get install -y libxml2-utils');
+  execFileSync('xmllint', ['--noout', '--nonet', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+const UUID = /^[0-9A-F]{8}-[0-9A-F]{4}-5[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}$/;
+const SECRETS = { ACME_TECHNICIAN_ID: 'ACME-TECH-4242', ACME_PROXY_PASSWORD: 'hunter2-proxy' };
+
+type Profile = {
+  PayloadType: string;
+  PayloadScope: string;
+  PayloadUUID: string;
+  PayloadIdentifier: string;
+  PayloadDescription: string;
+  PayloadContent: Array<Record<string, unknown> & { PayloadUUID: string; PayloadType: string }>;
+};
+
+async function makeAcme(outDir: string, progress: string[] = []): Promise<Artifact[]> {
+  const loaded = await loadFleet(join(repoRoot, 'examples/fleets/acme.fleet.json'));
+  return jamfProfilesTarget.make({ loaded, secrets: resolveSecrets(loaded.fleet, SECRETS), outDir, cacheDir: join(work, 'cache'), previous: [], progress: (m) => progress.push(m) });
+}
+
+describe('jamf-profiles target (acme fleet)', () => {
+  it('writes the settings and PPPC profiles and three EA scripts under stable names, without secrets', async () => {
+    const progress: string[] = [];
+    const artifacts = await makeAcme(join(work, 'a'), progress);
+    expect(artifacts.map((a) => a.path.split('/').at(-1))).toEqual([
+      'holdfast-acme-settings.mobileconfig',
+      'holdfast-acme-pppc.mobileconfig',
+      'holdfast-ea-agent-version.sh',
+      'holdfast-ea-last-backup.sh',
+      'holdfast-ea-health.sh',
+    ]);
+    for (const a of artifacts) {
+      const text = readFileSync(a.path, 'utf8');
+      expect(text).not.toContain(SECRETS.ACME_TECHNICIAN_ID);
+      expect(text).not.toContain(SECRETS.ACME_PROXY_PASSWORD);
+      expect(a.installCommands?.length).toBeGreaterThan(0);
+    }
+    expect(progress.join('\n')).not.toMatch(/ACME-TECH-4242|hunter2/);
+  });
+
+  it('the settings profile is a valid System profile with the fleet servers and proxy in the agent domain', async () => {
+    const [settings] = await makeAcme(join(work, 'b'));
+    xmllint(settings.path);
+    const p = parse(readFileSync(settings.path, 'utf8')) as unknown as Profile;
+    expect([p.PayloadType, p.PayloadScope]).toEqual(['Configuration', 'System']);
+    expect(p.PayloadUUID).toMatch(UUID);
+    const c = p.PayloadContent[0];
+    expect(c.PayloadType).toBe('com.acme.backup');
+    expect(c.PayloadUUID).toMatch(UUID);
+    expect(c.PayloadUUID).not.toBe(p.PayloadUUID);
+    expect(c.registration).toEqual({ primary: '12.159.133.10:16384', alternate: '66.151.228.10:16384' });
+    expect(c.serverSubnets).toEqual(['12.159.133.0/26', '66.151.228.0/24', '2001:db8:16::/48']);
+    expect(c.port).toBe(16384);
+    expect(c.proxy).toEqual({ type: 'socks5', host: 'proxy.acme.example', port: 1080, username: 'backup-agent' });
+    expect(c.proxyPasswordConfigured).toBe(true);
+    expect(p.PayloadDescription).toMatch(/Technician ID and proxy password are deliberately not in this profile/);
+  });
+
+  it('UUIDs are stable across runs and distinct between profiles and fleets', async () => {
+    const one = await makeAcme(join(work, 'c1'));
+    const two = await makeAcme(join(work, 'c2'));
+    const uuids = (a: Artifact) => {
+      const p = parse(readFileSync(a.path, 'utf8')) as unknown as Profile;
+      return [p.PayloadUUID, ...p.PayloadContent.map((c) => c.PayloadUUID)];
+    };
+    expect(uuids(one[0])).toEqual(uuids(two[0]));
+    expect(uuids(one[1])).toEqual(uuids(two[1]));
+    const all = [...uuids(one[0]), ...uuids(one[1])];
+    expect(new Set(all).size).toBe(all.length);
+    const demo = await loadFleet(join(repoRoot, 'examples/fleets/demo.fleet.json'));
+    const demoArtifacts = await jamfProfilesTarget.make({ loaded: demo, secrets: {}, outDir: join(work, 'c3'), cacheDir: join(work, 'cache'), previous: [], progress: () => {} });
+    expect(uuids(demoArtifacts[0])).not.toContain(uuids(one[0])[0]);
+  });
+
+  it('PPPC grants SystemPolicyAllFiles to both runtimes with the Developer ID requirement of the official Node builds', async () => {
+    const progress: string[] = [];
+    const [, pppc] = await makeAcme(join(work, 'd'), progress);
+    xmllint(pppc.path);
+    const p = parse(readFileSync(pppc.path, 'utf8')) as unknown as Profile;
+    const c = p.PayloadContent[0] as unknown as { PayloadType: string; Services: { SystemPolicyAllFiles: Array<Record<string, unknown>> } };
+    expect(c.PayloadType).toBe('com.apple.TCC.configuration-profile-policy');
+    const entries = c.Services.SystemPolicyAllFiles;
+    expect(entries.map((e) => e.Identifier)).toEqual([
+      '/Library/Application Support/Holdfast/runtime/arm64/node',
+      '/Library/Application Support/Holdfast/runtime/x86_64/node',
+    ]);
+    const team = (await readSignature(await nodeRuntime('darwin-x64'))).teamId;
+    expect(team).toMatch(/^[A-Z0-9]{10}$/);
+    expect((await readSignature(await nodeRuntime('darwin-arm64'))).teamId).toBe(team);
+    for (const e of entries) {
+      expect(e).toMatchObject({ IdentifierType: 'path', Authorization: 'Allow', StaticCode: false });
+      expect(e.CodeRequirement).toBe(
+        `identifier "node" and anchor apple generic and certificate 1[field.1.2.840.113635.100.6.2.6] /* exists */ and certificate leaf[field.1.2.840.113635.100.6.1.13] /* exists */ and certificate leaf[subject.OU] = ${team}`,
+      );
+    }
+    expect(progress.join('\n')).not.toMatch(/warning/i);
+  });
+
+  it('unsigned runtimes get a clear warning; a fleet code requirement is used verbatim', async () => {
+    const fake = join(work, 'unsigned-node');
+    writeFileSync(fake, Buffer.alloc(4096, 1));
+    const demo = JSON.parse(readFileSync(join(repoRoot, 'examples/fleets/demo.fleet.json'), 'utf8'));
+    const fleet = parseFleet(JSON.stringify(demo));
+    const r = await pppcProfile(fleet, { x86_64: fake, arm64: fake });
+    expect(r.warnings.join('\n')).toMatch(/Full Disk Access needs a signed binary/);
+    const own = 'identifier "com.example.node" and anchor apple generic and certificate leaf[subject.OU] = ABCDE12345';
+    const signedFleet = parseFleet(JSON.stringify({ ...demo, signing: { macos: { codeRequirement: own } } }));
+    const r2 = await pppcProfile(signedFleet, { x86_64: fake, arm64: fake });
+    expect(r2.warnings).toEqual([]);
+    expect(r2.codeRequirement).toBe(own);
+    const parsed = parse(r2.xml) as unknown as { PayloadContent: Array<{ Services: { SystemPolicyAllFiles: Array<{ CodeRequirement: string }> } }> };
+    expect(parsed.PayloadContent[0].Services.SystemPolicyAllFiles.map((e) => e.CodeRequirement)).toEqual([own, own]);
+  });
+});
+
+describe('holdfast-deploy generate --target jamf-profiles', () => {
+  it('writes the five artifacts into the manifest', () => {
+    const out = join(work, 'cli');
+    const r = spawnSync(process.execPath, [deployBin, 'generate', join(repoRoot, 'examples/fleets/acme.fleet.json'), '--out', out, '--target', 'jamf-profiles', '--cache', join(work, 'cache')], {
+      encoding: 'utf8',
+      env: { ...process.env, ...SECRETS },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const manifest = JSON.parse(readFileSync(r.stdout.trim().split('\n')[0], 'utf8')) as { artifacts: Array<{ path: string; target: string }> };
+    expect(manifest.artifacts.filter((a) => a.target === 'jamf-profiles').length).toBe(5);
+    expect(r.stdout + r.stderr).not.toMatch(/ACME-TECH-4242|hunter2/);
+  });
+});

@@ -1,0 +1,86 @@
+// "The agent honours policy values over its config", for real: under Wine, `reg add` writes the GPO keys the
+// ADMX defines, and the agent bundle run by the Windows node.exe reads them with reg.exe and lets them win
+// over agent.json (`holdfast-agent exclude list --json` prints the effective admin exclusions). A small bundle
+// of agent/policy.ts shows every other mapped value from the same registry.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { loadFleet } from '../deployer/fleet/load.js';
+import { agentConfigFromFleet } from '../deployer/fleet/agent-config.js';
+import { nodeRuntime } from '../deployer/runtimes.js';
+import { agentBin, repoRoot } from './helpers/paths.js';
+import { type WinePrefix, createWinePrefix } from './helpers/wine.js';
+
+let work: string;
+let wine: WinePrefix;
+let nodeExe: string;
+let configFile: string;
+let dumpBundle: string;
+const key = 'HKLM\\Software\\Policies\\Holdfast\\Holdfast Backup';
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'hf-policy-wine-'));
+  nodeExe = await nodeRuntime('win-x64');
+  wine = await createWinePrefix();
+  const loaded = await loadFleet(join(repoRoot, 'examples/fleets/demo.fleet.json'));
+  const config = await agentConfigFromFleet(loaded, { technicianId: 'DEMO-TECH-0001' });
+  config.backup.exclude = ['**/*.from-file'];
+  configFile = join(work, 'agent.json');
+  writeFileSync(configFile, JSON.stringify(config, null, 2));
+  // A two-line driver around the library function the agent's config loader calls.
+  const entry = join(work, 'dump.ts');
+  writeFileSync(entry, `import { readFileSync } from 'node:fs';\nimport { readPolicyOverrides } from ${JSON.stringify(join(repoRoot, 'agent/policy.ts'))};\nconsole.log(JSON.stringify(await readPolicyOverrides(JSON.parse(readFileSync(process.argv[2], 'utf8')))));\n`);
+  dumpBundle = join(work, 'dump.mjs');
+  await build({ entryPoints: [entry], outfile: dumpBundle, bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'warning' });
+}, 600_000);
+
+afterAll(async () => {
+  await wine?.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+async function node(args: string[]): Promise<string> {
+  const r = await wine.run([nodeExe, ...args], { timeoutMs: 180_000 });
+  expect(r.code, r.output).toBe(0);
+  return r.output;
+}
+
+async function regAdd(subkey: string, name: string, type: string, data: string): Promise<void> {
+  const r = await wine.run(['reg', 'add', subkey, '/v', name, '/t', type, '/d', data, '/f']);
+  expect(r.code, r.output).toBe(0);
+}
+
+const lastJson = (out: string) => JSON.parse(out.slice(out.indexOf('{'), out.lastIndexOf('}') + 1));
+
+describe('GPO policy under Wine (Windows node.exe, reg.exe)', () => {
+  it('without policy the config file rules; with policy the registry values win', async () => {
+    const before = lastJson(await node([wine.toWindows(agentBin), 'exclude', 'list', '--json', '--config', wine.toWindows(configFile)]));
+    expect(before.config).toEqual(['**/*.from-file']);
+    expect(JSON.parse((await node([wine.toWindows(dumpBundle), wine.toWindows(configFile)])).trim())).toEqual({});
+
+    await regAdd(`${key}\\Exclusions`, '1', 'REG_SZ', '**/*.from-policy');
+    await regAdd(`${key}\\Exclusions`, '2', 'REG_SZ', 'C:\\Users\\*\\Videos');
+    await regAdd(key, 'TechnicianId', 'REG_SZ', 'GPO-TECH-0042');
+    await regAdd(key, 'RegistrationPrimary', 'REG_SZ', '127.0.0.1:17000');
+    await regAdd(key, 'ProxyType', 'REG_SZ', 'socks5');
+    await regAdd(key, 'ProxyHost', 'REG_SZ', '127.0.0.1');
+    await regAdd(key, 'ProxyPort', 'REG_DWORD', '1080');
+    await regAdd(key, 'ScheduleFrequency', 'REG_SZ', 'weekly');
+    await regAdd(key, 'ScheduleAt', 'REG_SZ', '03:15');
+    await regAdd(key, 'ScheduleDay', 'REG_SZ', 'sun');
+
+    const after = lastJson(await node([wine.toWindows(agentBin), 'exclude', 'list', '--json', '--config', wine.toWindows(configFile)]));
+    expect(after.config).toEqual(['**/*.from-policy', 'C:\\Users\\*\\Videos']);
+
+    const overrides = JSON.parse((await node([wine.toWindows(dumpBundle), wine.toWindows(configFile)])).trim());
+    expect(overrides).toMatchObject({
+      technicianId: 'GPO-TECH-0042',
+      registration: { primary: '127.0.0.1:17000', alternate: '127.0.0.1:16385' },
+      proxy: { type: 'socks5', host: '127.0.0.1', port: 1080 },
+      backup: { exclude: ['**/*.from-policy', 'C:\\Users\\*\\Videos'], schedule: { frequency: 'weekly', at: '03:15', day: 'sun' } },
+    });
+  });
+});

@@ -1,0 +1,124 @@
+// `holdfast-deploy push intune` against the Graph contract test server: the whole documented flow,
+// a 429 retry (Retry-After) and a 503 retry, 401 errors, a bad envelope, and --dry-run.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { readIntuneWin } from '../installers/intune/intunewin.js';
+import { loadFleet } from '../deployer/fleet/load.js';
+import { HttpError, pushIntuneApp, pushIntuneFleet } from '../deployer/push/index.js';
+import { intuneTarget } from '../deployer/targets/intune.js';
+import { type GraphContractServer, startGraphContractServer } from './helpers/graph-contract-server.js';
+import { deployBin, repoRoot } from './helpers/paths.js';
+import { buildTinyMsi } from './helpers/tiny-msi.js';
+
+const run = promisify(execFile);
+const fleetFile = join(repoRoot, 'examples/fleets/demo.fleet.json');
+let work: string;
+let outDir: string;
+let server: GraphContractServer;
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'hf-push-graph-'));
+  outDir = join(work, 'dist');
+  const msi = buildTinyMsi(work, { fileName: 'holdfast-demo.msi' });
+  const loaded = await loadFleet(fleetFile);
+  await intuneTarget.make({ loaded, secrets: {}, outDir: join(outDir, 'demo'), cacheDir: work, previous: [{ target: 'msi', path: msi, description: 'msi' }], progress: () => {} });
+  server = await startGraphContractServer();
+});
+
+afterAll(async () => {
+  await server?.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+const fast = { pollIntervalMs: 5, http: { baseDelayMs: 5, maxDelayMs: 50 } };
+
+describe('push intune (Graph contract test server)', () => {
+  it('runs the documented flow, retries 429 and 503, and commits bytes that match Detection.xml', async () => {
+    server.fail('POST', /\/deviceAppManagement\/mobileApps$/, 429, { retryAfter: '0' });
+    server.fail('PUT', /^\/blob\//, 503);
+    const lines: string[] = [];
+    const result = await pushIntuneFleet(fleetFile, {
+      outDir,
+      graphUrl: server.graphUrl,
+      authorityUrl: server.authorityUrl,
+      tenantId: server.tenantId,
+      clientId: server.clientId,
+      groupId: 'a6b2c3d4-0000-4000-8000-000000000001',
+      env: { HOLDFAST_GRAPH_CLIENT_SECRET: server.clientSecret },
+      blockSize: 4096,
+      log: (l) => lines.push(l),
+      ...fast,
+    });
+    expect(result.retries).toBe(2);
+    expect(lines.some((l) => /answered 429/.test(l))).toBe(true);
+    expect(lines.some((l) => /answered 503/.test(l))).toBe(true);
+    const app = server.apps.get(result.appId)!;
+    expect(app.committedContentVersion).toBe(result.contentVersionId);
+    expect(app.assignments).toEqual([expect.objectContaining({ intent: 'required', target: expect.objectContaining({ groupId: 'a6b2c3d4-0000-4000-8000-000000000001' }) })]);
+    expect(app.body.installCommandLine).toBe('msiexec /i "holdfast-demo.msi" /qn /norestart');
+    expect(app.body.uninstallCommandLine).toMatch(/^msiexec \/x "\{[0-9A-F-]{36}\}" \/qn \/norestart$/);
+    expect((app.body.installExperience as { runAsAccount: string }).runAsAccount).toBe('system');
+    expect((app.body.returnCodes as Array<{ returnCode: number }>).map((r) => r.returnCode)).toEqual([0, 1707, 3010, 1641, 1618]);
+    const file = [...app.contentVersions.get(result.contentVersionId)!.values()][0];
+    expect(file.uploadState).toBe('commitFileSuccess');
+    const pkg = await readIntuneWin(join(outDir, 'demo/intune/holdfast-demo.intunewin'));
+    expect(result.blocks).toBe(Math.ceil(pkg.encrypted.length / 4096));
+    expect(result.blocks).toBeGreaterThan(1);
+    expect(file.committedBlob!.equals(pkg.encrypted)).toBe(true);
+    expect(file.fileEncryptionInfo).toMatchObject({ encryptionKey: pkg.info.encryptionInfo.encryptionKey, macKey: pkg.info.encryptionInfo.macKey, mac: pkg.info.encryptionInfo.mac, fileDigest: pkg.info.encryptionInfo.fileDigest });
+    // Block ids all have one length; binary blocks went as bytes.
+    const ids = server.requests.filter((r) => r.query.get('comp') === 'block').map((r) => r.query.get('blockid')!);
+    expect(new Set(ids.map((i) => i.length)).size).toBe(1);
+  });
+
+  it('fails with commitFileFailed when the encryption info does not match the uploaded bytes', async () => {
+    const pkg = await readIntuneWin(join(outDir, 'demo/intune/holdfast-demo.intunewin'));
+    const tampered = { ...pkg, info: { ...pkg.info, encryptionInfo: { ...pkg.info.encryptionInfo, mac: Buffer.alloc(32).toString('base64') } } };
+    await expect(
+      pushIntuneApp(tampered, { '@odata.type': '#microsoft.graph.win32LobApp', displayName: 'x', publisher: 'x', fileName: 'x.intunewin', setupFilePath: 'x.msi', installCommandLine: 'x', uninstallCommandLine: 'x', installExperience: {}, rules: [], returnCodes: [] }, {
+        graphUrl: server.graphUrl, authorityUrl: server.authorityUrl, tenantId: server.tenantId, clientId: server.clientId, clientSecret: server.clientSecret, ...fast,
+      }),
+    ).rejects.toThrow(/commitFileFailed/);
+  });
+
+  it('reports 401 clearly without printing the secret (bad secret, and a rejected token)', async () => {
+    const wrong = 'not-the-secret-1234';
+    const err = await pushIntuneFleet(fleetFile, { outDir, graphUrl: server.graphUrl, authorityUrl: server.authorityUrl, tenantId: server.tenantId, clientId: server.clientId, env: { HOLDFAST_GRAPH_CLIENT_SECRET: wrong }, ...fast }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HttpError);
+    expect((err as HttpError).status).toBe(401);
+    expect((err as Error).message).toMatch(/token: 401 Unauthorized .*client secret/);
+    expect((err as Error).message).not.toContain(wrong);
+
+    server.fail('POST', /\/contentVersions$/, 401);
+    const err2 = await pushIntuneFleet(fleetFile, { outDir, graphUrl: server.graphUrl, authorityUrl: server.authorityUrl, tenantId: server.tenantId, clientId: server.clientId, env: { HOLDFAST_GRAPH_CLIENT_SECRET: server.clientSecret }, ...fast }).catch((e: unknown) => e);
+    expect((err2 as HttpError).status).toBe(401);
+    expect((err2 as Error).message).toMatch(/content version: 401/);
+  });
+
+  it('--dry-run prints every request with secrets masked and sends nothing', async () => {
+    const before = server.requests.length;
+    const secret = 'super-secret-value-42';
+    const { stdout } = await run(process.execPath, [deployBin, 'push', 'intune', fleetFile, '--out', outDir, '--dry-run', '--graph-url', server.graphUrl, '--authority-url', server.authorityUrl, '--tenant', 't-1', '--client-id', 'c-1', '--group', 'g-1'], {
+      env: { ...process.env, HOLDFAST_GRAPH_CLIENT_SECRET: secret },
+    });
+    expect(server.requests.length).toBe(before);
+    expect(stdout).not.toContain(secret);
+    for (const step of ['token', 'create app', 'content version', 'file entry', 'upload block 1/1', 'block list', 'commit', 'committed version', 'assign']) {
+      expect(stdout).toContain(`[dry-run] ${step}: `);
+    }
+    expect(stdout).toMatch(/client_secret=\*\*\*/);
+    expect(stdout).toMatch(/"encryptionKey":"\*\*\*"/);
+    expect(stdout).toMatch(/authorization: Bearer \*\*\*/);
+    expect(stdout).toContain('dry run: nothing was sent');
+  });
+
+  it('push --help documents the flags and the secret variable', async () => {
+    const { stdout } = await run(process.execPath, [deployBin, 'push', 'intune', '--help']);
+    for (const s of ['--tenant', '--client-id', '--group', '--graph-url', '--dry-run', 'HOLDFAST_GRAPH_CLIENT_SECRET']) expect(stdout).toContain(s);
+  });
+});

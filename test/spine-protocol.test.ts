@@ -1,0 +1,141 @@
+// Frames, agent config validation and server config/CLI behaviour.
+import { describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES, ProtocolError } from '../protocol/frame.js';
+import { MessageType, PROTOCOL_VERSION } from '../protocol/messages.js';
+import { AgentConfigError, loadAgentConfig, resolveConfigPath, validateAgentConfig } from '../agent/config.js';
+import { makeAgent } from './helpers/agent.js';
+import { runServerCli, startTestServer, tempDir } from './helpers/server.js';
+import { runProcess } from './helpers/process.js';
+import { serverBin } from './helpers/paths.js';
+
+describe('frames', () => {
+  it('decodes frames split at every byte boundary and several frames in one push', () => {
+    const body = randomBytes(1000);
+    const bytes = Buffer.concat([...encodeFrame(MessageType.PUT, 42, { ids: ['ab'], sizes: [1000] }, body), ...encodeFrame(MessageType.PING, 43, {})]);
+    for (const step of [1, 7, bytes.length]) {
+      const dec = new FrameDecoder();
+      const frames = [];
+      for (let i = 0; i < bytes.length; i += step) frames.push(...dec.push(bytes.subarray(i, i + step)));
+      expect(frames.map((f) => [f.version, f.type, f.requestId])).toEqual([
+        [PROTOCOL_VERSION, MessageType.PUT, 42],
+        [PROTOCOL_VERSION, MessageType.PING, 43],
+      ]);
+      expect(frames[0].header).toEqual({ ids: ['ab'], sizes: [1000] });
+      expect(frames[0].body.equals(body)).toBe(true);
+    }
+  });
+
+  it('rejects oversized, undersized and malformed frames', () => {
+    const big = Buffer.alloc(4);
+    big.writeUInt32BE(MAX_FRAME_BYTES);
+    expect(() => new FrameDecoder().push(big)).toThrow(ProtocolError);
+    expect(() => new FrameDecoder().push(Buffer.from([0, 0, 0, 3, 1, 2, 3]))).toThrow(/bad frame length 3/);
+    const bad = Buffer.concat(encodeFrame(1, 1, {}));
+    bad.write('[', 14); // header "{}" -> "[}"
+    expect(() => new FrameDecoder().push(bad)).toThrow(/not valid JSON/);
+    expect(() => encodeFrame(MessageType.PUT, 1, {}, Buffer.alloc(MAX_FRAME_BYTES))).toThrow(/exceeds/);
+  });
+});
+
+describe('agent config', () => {
+  const good = {
+    registration: { primary: '127.0.0.1:16384', alternate: '[::1]:16385' },
+    tlsPin: Array.from({ length: 32 }, () => '0A').join(':'),
+    proxy: { type: 'none' },
+    backup: { include: [], exclude: [], protectedPaths: [], schedule: { frequency: 'daily', at: '02:00' } },
+    technicianId: 'SECRET-TECH-123',
+  };
+
+  it('accepts a valid config (IPv4 and [IPv6])', () => {
+    expect(validateAgentConfig(good, 'agent.json').registration.alternate).toBe('[::1]:16385');
+  });
+
+  it('names every bad field, its value and what is allowed — but never a secret', () => {
+    const bad = {
+      ...good,
+      registration: { primary: 'backup.example.com:16384', alternate: '10.0.0.1' },
+      tlsPin: 'nope',
+      proxy: { type: 'socks6', password: 42 },
+      backup: { ...good.backup, schedule: { frequency: 'sometimes', at: '25:00' } },
+      technicianId: '',
+    };
+    let err: AgentConfigError | undefined;
+    try {
+      validateAgentConfig(bad, 'agent.json');
+    } catch (e) {
+      err = e as AgentConfigError;
+    }
+    expect(err).toBeInstanceOf(AgentConfigError);
+    const paths = err!.issues.map((i) => i.path);
+    expect(paths).toEqual(
+      expect.arrayContaining(['/registration/primary', '/registration/alternate', '/tlsPin', '/proxy/type', '/proxy/password', '/backup/schedule/frequency', '/backup/schedule/at', '/technicianId']),
+    );
+    expect(err!.message).toContain('"backup.example.com" is not an IP address (agents connect by IP, no DNS)');
+    expect(err!.message).toContain('expected one of none, socks4, socks4a, socks5, http');
+    expect(err!.message).toContain('"25:00" is not allowed; expected HH:MM');
+  });
+
+  it('lookup order: --config, then HOLDFAST_CONFIG', () => {
+    expect(resolveConfigPath('/x/a.json', { HOLDFAST_CONFIG: '/y/b.json' })).toEqual({ path: '/x/a.json', source: '--config' });
+    expect(resolveConfigPath(undefined, { HOLDFAST_CONFIG: '/y/b.json' })).toEqual({ path: '/y/b.json', source: 'HOLDFAST_CONFIG' });
+  });
+
+  it('state folder defaults to "state" beside the config; stateDir is relative to the config', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'agent.json'), JSON.stringify(good));
+    expect((await loadAgentConfig(join(dir, 'agent.json'))).stateDir).toBe(join(dir, 'state'));
+    await writeFile(join(dir, 'agent.json'), JSON.stringify({ ...good, stateDir: 'elsewhere' }));
+    expect((await loadAgentConfig(join(dir, 'agent.json'))).stateDir).toBe(join(dir, 'elsewhere'));
+  });
+
+  it('a CLI run with a hostname in the config fails naming the field; invalid JSON names the file', async () => {
+    const agent = await makeAgent({ registration: { primary: '127.0.0.1:1', alternate: 'alt.example.net:16384' }, tlsPin: good.tlsPin });
+    const r = await agent.run(['status']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('/registration/alternate');
+    await writeFile(agent.configPath, '{ not json');
+    const j = await agent.run(['status']);
+    expect(j.code).not.toBe(0);
+    expect(j.stderr).toContain(`${agent.configPath}: 1 problem`);
+    expect(j.stderr).toContain('not valid JSON');
+  });
+});
+
+describe('server config and admin commands', () => {
+  it('refuses a bad config naming each field and exits non-zero', async () => {
+    const dir = await tempDir();
+    const cfg = join(dir, 'server.json');
+    await writeFile(cfg, JSON.stringify({ listen: ['localhost:16384'], technicianIds: [], assign: { primary: 'x', alternate: '1.2.3.4:5' }, extra: 1 }));
+    const r = await runProcess(process.execPath, [serverBin, '--data', join(dir, 'd'), '--config', cfg]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('/listen/0: "localhost:16384" is not allowed');
+    expect(r.stderr).toContain('/technicianIds: expected a non-empty list');
+    expect(r.stderr).toContain('/assign/primary: "x" is not allowed');
+    expect(r.stderr).toContain('/extra: unknown field');
+  });
+
+  it('without a configured certificate it makes one, prints its pin, keeps it across restarts, and agents pinning it register', async () => {
+    const data = await tempDir();
+    const s1 = await startTestServer({ dataDir: data, tls: 'generate' });
+    expect(s1.output()).toContain('new certificate created in the data folder');
+    const agent = await makeAgent({ server: s1 });
+    expect((await agent.run(['register'])).code).toBe(0);
+    await s1.stop();
+    const s2 = await startTestServer({ dataDir: data, tls: 'generate' });
+    expect(s2.pin).toBe(s1.pin);
+    expect(s2.output()).not.toContain('new certificate created');
+    const list = await runServerCli(['devices', '--data', data, '--json']);
+    expect(list.code).toBe(0);
+    expect(JSON.parse(list.stdout)).toHaveLength(1);
+    const bad = await runServerCli(['reassign', '--data', data, '--device', 'dev-000000000000000000000000', '--primary', 'host:1', '--alternate', '1.2.3.4:5']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('--primary "host:1" is not allowed');
+    const missing = await runServerCli(['reassign', '--data', data, '--device', 'dev-000000000000000000000000', '--primary', '1.2.3.4:5', '--alternate', '1.2.3.4:6']);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain('no device dev-000000000000000000000000');
+    await s2.stop();
+  });
+});
