@@ -11,3 +11,9 @@ export type { AgentConfig } from './config-types.js';
 export type { ChunkStore, StoredChunk, SnapshotInfo } from './store.js';
 // Engine (backup, restore, snapshots, escrow).
 export { runBackup, runRestore, runListSnapshots, runEscrowRestore, openLocalStore, type RunBackupOptions, type RunRestoreOptions } from './engine/agent-api.js';
+export { backupFolders, type BackupOptions, type BackupProgress, type BackupResult } from './engine/backup.js';
+export { restoreSnapshot, RestoreError, PathEscapeError, type RestoreOptions, type RestoreProgress, type RestoreResult, type FileFailure } from './engine/restore.js';
+export { ChunkAuthError } from './engine/codec.js';
+export { LocalStore } from './engine/local-store.js';
+export { addExclusion, removeExclusion, readExclusions, findViolations, protectedPaths, DeselectionRefusedError, type Violation } from './engine/guard.js';
+export { wrapDeviceKey, unwrapDeviceKey, recoverDeviceKey, EscrowError, type EscrowRecord } from './engine/escrow.js';

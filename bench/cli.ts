@@ -2,13 +2,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadavg } from 'node:os';
 import { repoRoot } from './paths.js';
-import { combineRounds, formatComparison, formatVerdicts, toRow, verdicts } from './report.js';
-import { runSideBySide, VerificationError, type SideBySideResult } from './side-by-side.js';
+import { formatCompareReport, runComparison } from './compare.js';
 import { machineInfo } from './machine.js';
-import { HoldfastTool } from './tools/holdfast.js';
-import { ResticTool } from './tools/restic.js';
 import { runServerLoad, formatServerLoad } from './server-load.js';
 import { runDeployBench, formatDeployBench } from './deploy.js';
 
@@ -66,51 +62,10 @@ const program = new Command('holdfast-bench')
       if (opts.json) await writeJson(opts.json, { machine, mode: 'deploy', ...r });
       return;
     }
-    const rounds: SideBySideResult[] = [];
-    for (let round = 1; round <= opts.rounds; round++) {
-      if (opts.rounds > 1) say(`round ${round} of ${opts.rounds}`);
-      try {
-        rounds.push(
-          await runSideBySide({
-            quick: !!opts.quick,
-            outDir: opts.out,
-            keep: opts.keep,
-            progress: say,
-            makeTools: (source, runDir) => ({
-              holdfast: new HoldfastTool(source, join(runDir, 'holdfast'), join(runDir, 'logs'), { cpuProfile: opts.cpuProf }),
-              restic: new ResticTool(source, join(runDir, 'restic')),
-            }),
-          }),
-        );
-      } catch (err) {
-        if (!(err instanceof VerificationError)) throw err;
-        rounds.push(err.result);
-        process.exitCode = 1;
-        say(err.message);
-      }
-    }
-    const last = rounds[rounds.length - 1];
-    const rows = combineRounds(rounds.map((r) => r.results)).map(toRow);
-    const c = last.corpus;
-    const loadAfter = loadavg()[0].toFixed(1);
-    process.stdout.write(
-      [
-        '',
-        `Holdfast vs restic — ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memGiB} GiB RAM, node ${machine.nodeVersion}, ${machine.restic}`,
-        `load average (1 min) ${machine.load1.toFixed(1)} at start, ${loadAfter} at end${machine.load1 > machine.cpus / 2 ? ' — the machine was busy: expect noise' : ''}`,
-        `corpus: ${c.files} files (+50 added, 1% appended before "+1%"), ${(c.bytes / 1024 ** 2).toFixed(0)} MiB, seed ${c.params.seed}; page cache warm for both`,
-        `restore: holdfast ${last.verification.holdfast}; restic ${last.verification.restic}`,
-        opts.rounds > 1 ? `${opts.rounds} rounds: times and sizes are medians, peak RSS the maximum` : 'one round (use --rounds 3 for medians on a busy machine)',
-        '',
-        formatComparison(rows),
-        '',
-        formatVerdicts(verdicts(rows)),
-        '',
-        `logs: ${rounds.map((r) => join(r.runDir, 'logs')).join(' ')}`,
-        '',
-      ].join('\n'),
-    );
-    if (opts.json) await writeJson(opts.json, rows);
+    const r = await runComparison({ quick: !!opts.quick, outDir: opts.out, rounds: opts.rounds, keep: opts.keep, cpuProfile: opts.cpuProf, progress: say });
+    process.stdout.write(formatCompareReport(machine, r));
+    if (opts.json) await writeJson(opts.json, r.rows);
+    if (r.failures.length) process.exitCode = 1;
   });
 
 async function writeJson(file: string, data: unknown): Promise<void> {

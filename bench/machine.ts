@@ -1,6 +1,6 @@
 // What the numbers were measured on, for the table header, the JSON and docs/performance.md.
 import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { promisify } from 'node:util';
 
@@ -16,6 +16,8 @@ export interface MachineInfo {
   restic: string;
   /** 1-minute load average when the bench started: other work on the machine skews the timings. */
   load1: number;
+  /** Linux PSI: share of the last 60 s in which runnable tasks waited for a CPU (null where unavailable). */
+  cpuPressure60: number | null;
   /** `df` line of the file system holding the work folder. */
   disk: string;
 }
@@ -37,5 +39,13 @@ export async function machineInfo(workDir: string): Promise<MachineInfo> {
     restic,
     disk,
     load1: loadavg()[0],
+    cpuPressure60: await cpuPressure(),
   };
+}
+
+/** "some avg60" of /proc/pressure/cpu, in percent. */
+export async function cpuPressure(): Promise<number | null> {
+  const text = await readFile('/proc/pressure/cpu', 'utf8').catch(() => '');
+  const m = /^some .*avg60=([\d.]+)/m.exec(text);
+  return m ? Number(m[1]) : null;
 }

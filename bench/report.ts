@@ -73,6 +73,8 @@ export interface ReportRow {
   holdfast_s: number;
   restic_s: number;
   ratio: number | null;
+  /** Holdfast CPU over restic CPU (user+sys of the measured process): steadier than wall time on a busy machine. */
+  cpu_ratio: number | null;
   target_ratio: number;
   met: boolean;
   holdfast_cpu_s: number;
@@ -107,6 +109,7 @@ export function toRow(r: OperationResult): ReportRow {
     holdfast_s: round(r.holdfast.wallS),
     restic_s: round(r.restic.wallS),
     ratio: q,
+    cpu_ratio: ratio(r.holdfast.cpuS, r.restic.cpuS),
     target_ratio: op.target,
     met: q !== null && q <= op.target,
     holdfast_cpu_s: round(r.holdfast.cpuS, 2),
@@ -157,7 +160,7 @@ const fixed = (x: number | null, d: number): string | null => (x === null ? null
 
 export function formatComparison(rows: ReportRow[]): string {
   return formatTable(
-    ['operation', 'holdfast s', 'restic s', 'ratio', 'target', 'ok', 'hf cpu s', 'restic cpu s', 'hf RSS MiB', 'restic RSS MiB', 'server cpu s', 'server RSS MiB', 'hf repo MiB', 'restic repo MiB'],
+    ['operation', 'holdfast s', 'restic s', 'ratio', 'target', 'ok', 'hf cpu s', 'restic cpu s', 'cpu ratio', 'hf RSS MiB', 'restic RSS MiB', 'server cpu s', 'server RSS MiB', 'hf repo MiB', 'restic repo MiB'],
     rows.map((r) => [
       r.label,
       fixed(r.holdfast_s, 2),
@@ -167,6 +170,7 @@ export function formatComparison(rows: ReportRow[]): string {
       r.met ? 'yes' : 'NO',
       fixed(r.holdfast_cpu_s, 2),
       fixed(r.restic_cpu_s, 2),
+      fixed(r.cpu_ratio, 2),
       fixed(r.holdfast_rss_mib, 0),
       fixed(r.restic_rss_mib, 0),
       fixed(r.server_cpu_s, 2),

@@ -12,6 +12,7 @@ import { MessageType, RpcConnection, type RegisterReply } from '../protocol/inde
 import { formatTable } from './report.js';
 import { sampleProcess } from './measure.js';
 import { startServerProcess } from './server-process.js';
+import { pinBundle, serverBin } from './paths.js';
 
 export interface ServerLoadOptions {
   agents: number;
@@ -86,7 +87,7 @@ export async function runServerLoad(opts: ServerLoadOptions): Promise<ServerLoad
   const runDir = join(resolve(opts.outDir), 'runs', `server-load-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   await mkdir(runDir, { recursive: true });
   const dataDir = join(runDir, 'server-data');
-  const server = await startServerProcess({ dataDir, technicianId: TECHNICIAN_ID, logFile: join(runDir, 'server.log') });
+  const server = await startServerProcess({ bin: await pinBundle(serverBin, join(runDir, 'bin')), dataDir, technicianId: TECHNICIAN_ID, logFile: join(runDir, 'server.log') });
   say(`server pid ${server.pid} on ${server.addresses.join(' ')}; starting ${opts.agents} agents at once`);
   const filler = randomBytes(chunkBytes);
   const errors: string[] = [];

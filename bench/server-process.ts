@@ -19,17 +19,20 @@ export interface StartServerProcessOptions {
   dataDir: string;
   technicianId: string;
   logFile: string;
+  /** The server bundle to run (default dist/holdfast-server.mjs; the bench passes a pinned copy). */
+  bin?: string;
   /** Extra node flags for the server process (e.g. --max-old-space-size). */
   nodeArgs?: string[];
   timeoutMs?: number;
 }
 
 export async function startServerProcess(opts: StartServerProcessOptions): Promise<ServerProcess> {
-  if (!existsSync(serverBin)) throw new Error(`${serverBin} is missing: run \`npm run build\` (the server bundle is built from server/cli.ts)`);
+  const bin = opts.bin ?? serverBin;
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: run \`npm run build\` (the server bundle is built from server/cli.ts)`);
   await mkdir(opts.dataDir, { recursive: true });
   const configFile = join(opts.dataDir, '..', 'server.json');
   await writeFile(configFile, JSON.stringify({ listen: ['127.0.0.1:0', '127.0.0.1:0'], technicianIds: [opts.technicianId] }, null, 2), { mode: 0o600 });
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), serverBin, 'serve', '--data', opts.dataDir, '--config', configFile], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), bin, 'serve', '--data', opts.dataDir, '--config', configFile], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const log = createWriteStream(opts.logFile, { flags: 'a' });

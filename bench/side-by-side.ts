@@ -28,6 +28,7 @@ export interface SideBySideResult {
   rows: ReportRow[];
   verdicts: Verdict[];
   verification: Record<'holdfast' | 'restic', string>;
+  builds: Record<'holdfast' | 'restic', string>;
 }
 
 /** A restore did not reproduce the source; the run's measurements are still attached. */
@@ -137,6 +138,7 @@ async function runLocked(opts: SideBySideOptions, params: CorpusParams, outDir: 
     rows,
     verdicts: verdicts(rows),
     verification,
+    builds: { holdfast: tools.holdfast.build ?? 'unknown', restic: tools.restic.build ?? 'unknown' },
   };
   if (verifyFailed) throw new VerificationError(`restore verification failed:\n${verifyFailed}`, result);
   return result;

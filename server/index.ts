@@ -14,6 +14,8 @@ export { loadServerConfig, validateServerConfig, ServerConfigError, type ServerC
 export { DeviceRegistry, RegistrationError, type DeviceRecord } from './storage/registry.js';
 export { certificatePin } from './tls.js';
 
+const IDLE_TIMEOUT_MS = 15 * 60 * 1000;
+
 export interface StartServerOptions {
   dataDir: string;
   config: ServerConfig;
@@ -81,6 +83,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       const server = createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, (socket) => {
         sockets.add(socket);
         socket.setNoDelay(true);
+        // An agent that goes silent for this long is gone (its work is resumable).
+        socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
         socket.on('close', () => sockets.delete(socket));
         new Session(socket, ctx, `${socket.remoteAddress}:${socket.remotePort}`);
       });
@@ -113,15 +117,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       return { devices: deviceCount, storedBytes, sessions: sockets.size };
     },
     async close() {
-      await Promise.all(
-        servers.map(
-          (s) =>
-            new Promise<void>((r) => {
-              s.close(() => r());
-            }),
-        ),
-      );
-      for (const s of sockets) s.destroy();
+      // Stop accepting, cut live sessions (agents resume elsewhere), then wait for the listeners.
+      const closed = servers.map((srv) => new Promise<void>((r) => srv.close(() => r())));
+      for (const sock of sockets) sock.destroy();
+      await Promise.all(closed);
       await Promise.all([...stores.values()].map(async (p) => (await p.catch(() => undefined))?.close()));
     },
   };

@@ -31,6 +31,8 @@ class RequestError extends Error {
 }
 
 const MAX_IN_FLIGHT = 16;
+/** Request bytes held at once per connection before the server stops reading from it. */
+const MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
 const MAX_IDS = 100_000;
 /** GET replies stay below the frame limit; the agent asks again for the rest. */
 const GET_REPLY_BYTES = 32 * 1024 * 1024;
@@ -48,6 +50,7 @@ export class Session {
   private deviceId: string | undefined;
   private store: DeviceStore | undefined;
   private inFlight = 0;
+  private inFlightBytes = 0;
   private closed = false;
   readonly counters: SessionCounters = { chunksReceived: 0, chunksStored: 0, chunksDuplicate: 0, bytesReceived: 0, chunksSent: 0 };
 
@@ -92,7 +95,8 @@ export class Session {
 
   private async handle(frame: Frame): Promise<void> {
     this.inFlight++;
-    if (this.inFlight >= MAX_IN_FLIGHT) this.socket.pause();
+    this.inFlightBytes += frame.body.length;
+    if (this.inFlight >= MAX_IN_FLIGHT || this.inFlightBytes >= MAX_IN_FLIGHT_BYTES) this.socket.pause();
     try {
       if (frame.version !== PROTOCOL_VERSION) {
         throw new RequestError('unsupported-version', `this server speaks protocol version ${PROTOCOL_VERSION}, not ${frame.version}`);
@@ -111,7 +115,8 @@ export class Session {
       if (code === 'unsupported-version') this.socket.end();
     } finally {
       this.inFlight--;
-      if (this.inFlight < MAX_IN_FLIGHT && this.socket.isPaused()) this.socket.resume();
+      this.inFlightBytes -= frame.body.length;
+      if (this.inFlight < MAX_IN_FLIGHT && this.inFlightBytes < MAX_IN_FLIGHT_BYTES && this.socket.isPaused()) this.socket.resume();
     }
   }
 

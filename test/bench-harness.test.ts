@@ -185,6 +185,7 @@ describe('report', () => {
       holdfast_s: 10,
       restic_s: 25,
       ratio: 0.4,
+      cpu_ratio: 1,
       holdfast_rss_mib: 50,
       server_cpu_s: 2,
       server_rss_mib: 80,

@@ -135,12 +135,26 @@ describe('Holdfast extension in code-server', () => {
     await input.press('Enter');
     await toast(/Generated \d+ artifact/, 120_000);
     await row('Fleets', 'Artifacts').waitFor({ state: 'visible' });
+    await page.mouse.move(1000, 400); // no hover card over the tree in the screenshot
+    // Artifacts are grouped by target: the guide's two files open, the firewall sheets folded.
     await expect.poll(() => view('Fleets').innerText(), { timeout: 15_000 }).toMatch(/deployment-guide\.md/);
     const text = await view('Fleets').innerText();
-    expect(text).toMatch(/Last generate/);
-    expect(text).toMatch(/firewall/);
+    // The tree shows what the deployer's manifest lists.
+    const manifest = JSON.parse(await readFile(join(ws, 'dist', 'demo', 'manifest.json'), 'utf8')) as { artifacts: Array<{ target: string; path: string }> };
+    const firewall = manifest.artifacts.filter((a) => a.target === 'firewall').length;
+    expect(firewall).toBeGreaterThan(0);
+    expect(manifest.artifacts.map((a) => a.path)).toContain('deployment-guide.html');
+    expect(text).toMatch(new RegExp(`Artifacts\\s*${manifest.artifacts.length} files in demo/`));
+    expect(text).toMatch(new RegExp(`firewall\\s*${firewall} files`));
+    expect(text).toMatch(/deployment-guide\.html/);
+    expect(text).toMatch(/Last generate\s*today/);
     await shot('04-generated-artifacts');
     await clearToasts();
+    // Open an artifact from the tree: the Markdown guide opens in a preview.
+    await row('Fleets', 'deployment-guide.md').click();
+    await page.locator('.tabs-container .tab', { hasText: 'deployment-guide.md' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+    await shot('05-artifact-opened');
+    await runCommand(page, 'View: Close All Editors');
   });
 
   it('starts the test server from its view', async () => {
@@ -151,7 +165,7 @@ describe('Holdfast extension in code-server', () => {
     expect(text).toMatch(/127\.0\.0\.1:\d+ · 127\.0\.0\.1:\d+/);
     expect(text).toMatch(/Registered devices\s*0/);
     await toast('test server running');
-    await shot('05-test-server-running');
+    await shot('06-test-server-running');
     await clearToasts();
   });
 
@@ -161,7 +175,7 @@ describe('Holdfast extension in code-server', () => {
     expect(out).toMatch(/Backup Now: ✓ backed up/);
     await expect.poll(() => view('Test Server').innerText(), { timeout: 15_000 }).toMatch(/Registered devices\s*1/);
     await expect.poll(() => view('Agent').innerText(), { timeout: 15_000 }).toMatch(/Last result\s*✓ backed up/);
-    await shot('06-backup-now');
+    await shot('07-backup-now');
   });
 
   it('runs Restore & verify from the Agent view and reads success', async () => {
@@ -170,13 +184,28 @@ describe('Holdfast extension in code-server', () => {
     const out = await outputContains(/Restore & verify: [✓✗]/, 150_000);
     expect(out).toMatch(/Restore & verify: ✓ verified \d+ files .* byte-identical/);
     await expect.poll(() => view('Agent').innerText(), { timeout: 15_000 }).toMatch(/Last result\s*✓ verified/);
-    await shot('07-restore-verified');
+    await shot('08-restore-verified');
   });
 
   it('stops the test server from its view', async () => {
     await row('Test Server', 'Stop test server').click();
     await expect.poll(() => view('Test Server').innerText(), { timeout: 30_000 }).toMatch(/State\s*stopped/);
     if (testServerPid) expect(() => process.kill(testServerPid!, 0)).toThrow();
-    await shot('08-test-server-stopped');
+    await shot('09-test-server-stopped');
+  });
+
+  it('validates fleet files in the editor through the contributed JSON Schema', async () => {
+    await page.keyboard.press('Control+P');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible' });
+    await input.fill('broken.fleet.json');
+    await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'broken.fleet.json' }).first().waitFor();
+    await input.press('Enter');
+    // The schema marks the host name in registration.primary (a format the editor cannot check is skipped)
+    // and the missing tlsPin; the status bar counts the markers.
+    await expect.poll(() => page.locator('#status\\.problems').innerText(), { timeout: 30_000 }).toMatch(/[1-9]/);
+    await runCommand(page, 'Holdfast: Validate Fleet');
+    await toast(/broken\.fleet\.json: 2 problems/);
+    await shot('10-fleet-schema-validation');
   });
 });

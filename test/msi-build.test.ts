@@ -137,9 +137,9 @@ describe('MSI build', () => {
     const file = join(work, 'hostile.wxs');
     await writeFile(file, wxs);
     execFileSync('xmllint', ['--noout', file]);
-    const customer = execFileSync('xmllint', ['--xpath', 'string(//*[local-name()="RegistryValue"][@Name="Customer"]/@Value)', file], { encoding: 'utf8' });
+    const customer = execFileSync('xmllint', ['--xpath', 'string(//*[local-name()="RegistryValue"][@Name="Customer"]/@Value)', file], { encoding: 'utf8' }).replace(/\n$/, '');
     expect(customer).toBe(formattedLiteral(HOSTILE));
-    const product = execFileSync('xmllint', ['--xpath', 'string(//*[local-name()="Product"]/@Name)', file], { encoding: 'utf8' });
+    const product = execFileSync('xmllint', ['--xpath', 'string(//*[local-name()="Product"]/@Name)', file], { encoding: 'utf8' }).replace(/\n$/, '');
     expect(product).toBe(HOSTILE);
   });
 

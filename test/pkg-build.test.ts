@@ -1,7 +1,7 @@
 // Builds the macOS pkg for the example fleets (through `holdfast-deploy generate` and through the target) and
 // reads it back with bsdtar, 7-Zip, GNU cpio, xmllint, the plist parser and an independent BOM reader.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,7 +32,12 @@ let coldMs = 0;
 let manifest: { artifacts: Array<{ path: string; target: string; size: number; sha256: string; installCommands?: unknown[] }> };
 const pkg = join(out, 'demo', 'holdfast-demo.pkg');
 
+// A private copy of the agent bundle: other suites may rebuild dist/ while this one runs.
+const agentCopy = join(work, 'holdfast-agent.mjs');
+
 beforeAll(() => {
+  copyFileSync(agentBin, agentCopy);
+  process.env.HOLDFAST_AGENT_BUNDLE = agentCopy;
   const t0 = Date.now();
   const r = spawnSync(process.execPath, [deployBin, 'generate', join(repoRoot, 'examples/fleets/demo.fleet.json'), '--out', out, '--target', 'pkg', '--cache', cache], {
     encoding: 'utf8',
@@ -80,7 +85,7 @@ describe('holdfast-deploy generate --target pkg (demo fleet)', () => {
     for (const d of ['bin', 'lib', 'runtime/arm64', 'runtime/x86_64']) mkdirSync(join(hf, d), { recursive: true });
     mkdirSync(join(exp, 'Library/LaunchDaemons'));
     writeFileSync(join(hf, 'bin/holdfast-agent'), await render('launcher.sh.hbs', {}));
-    symlinkSync(agentBin, join(hf, 'lib/holdfast-agent.mjs'));
+    symlinkSync(agentCopy, join(hf, 'lib/holdfast-agent.mjs'));
     symlinkSync(await nodeRuntime('darwin-arm64'), join(hf, 'runtime/arm64/node'));
     symlinkSync(await nodeRuntime('darwin-x64'), join(hf, 'runtime/x86_64/node'));
     const daemon = readFileSync(join(p, 'Library/LaunchDaemons/com.holdfast.agent.plist'), 'utf8');

@@ -7,6 +7,7 @@ import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES, ProtocolError } from '../pr
 import { MessageType, PROTOCOL_VERSION } from '../protocol/messages.js';
 import { AgentConfigError, loadAgentConfig, resolveConfigPath, validateAgentConfig } from '../agent/config.js';
 import { makeAgent } from './helpers/agent.js';
+import { registeredDevice } from './helpers/device.js';
 import { runServerCli, startTestServer, tempDir } from './helpers/server.js';
 import { runProcess } from './helpers/process.js';
 import { serverBin } from './helpers/paths.js';
@@ -137,5 +138,19 @@ describe('server config and admin commands', () => {
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toContain('no device dev-000000000000000000000000');
     await s2.stop();
+  });
+
+  it('SIGTERM with agents connected: the server cuts the sessions and exits 0 promptly', async () => {
+    const s = await startTestServer();
+    const device = await registeredDevice({ server: s });
+    const store = await device.store();
+    await store.connect();
+    const t0 = Date.now();
+    await s.stop();
+    const { code, signal } = await s.process.exited;
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(s.output()).toContain('SIGTERM: shutting down');
+    await store.close();
   });
 });

@@ -1,7 +1,7 @@
 // Deselection guard: users may exclude files from backup, but not the files a restore (Heal) needs: the agent's
 // own state (identity, device key) and the admin's protected paths. Such an exclusion is refused, with the
 // reason, unless forced. User exclusions live in the state folder (the config file belongs to the installer).
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from './fsutil.js';
 import { compilePattern, isSameOrInside, literalPrefix, portablePath } from './patterns.js';
@@ -70,6 +70,7 @@ export function readExclusions(stateDir: string): UserExclusions {
 }
 
 function writeExclusions(stateDir: string, ex: UserExclusions): void {
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   writeFileAtomic(exclusionsPath(stateDir), `${JSON.stringify(ex, null, 2)}\n`, 0o600);
 }
 

@@ -1,13 +1,13 @@
 // Holdfast: the test server as a long-running child (its cost reported separately) and the agent CLI,
 // every backup/restore one whole `holdfast-agent` process.
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { AgentConfig } from '../../agent/config-types.js';
 import { measureCommand, type ProcessMeasure } from '../measure.js';
-import { agentBin } from '../paths.js';
+import { agentBin, pinBundle, serverBin } from '../paths.js';
 import { startServerProcess, type ServerProcess } from '../server-process.js';
 import { treeBytes } from '../tree.js';
 import type { BenchTool } from './tool.js';
@@ -21,6 +21,8 @@ export class HoldfastTool implements BenchTool {
   readonly name = 'holdfast' as const;
   private server: ServerProcess | undefined;
   private readonly configFile: string;
+  private agentBin = agentBin;
+  build: string | undefined;
 
   constructor(
     private readonly source: string,
@@ -36,8 +38,10 @@ export class HoldfastTool implements BenchTool {
   }
 
   async setup(): Promise<void> {
-    if (!existsSync(agentBin)) throw new Error(`${agentBin} is missing: run \`npm run build\``);
+    this.agentBin = await pinBundle(agentBin, join(this.workDir, 'bin'));
+    this.build = `agent bundle sha256 ${createHash('sha256').update(await readFile(this.agentBin)).digest('hex').slice(0, 12)}`;
     this.server = await startServerProcess({
+      bin: await pinBundle(serverBin, join(this.workDir, 'bin')),
       dataDir: join(this.workDir, 'server-data'),
       technicianId: BENCH_TECHNICIAN_ID,
       logFile: join(this.logDir, 'holdfast-server.log'),
@@ -54,14 +58,14 @@ export class HoldfastTool implements BenchTool {
     };
     await mkdir(join(this.workDir, 'agent'), { recursive: true });
     await writeFile(this.configFile, JSON.stringify(config, null, 2), { mode: 0o600 });
-    await run(process.execPath, [agentBin, 'register', '--config', this.configFile]).catch((err: Error & { stderr?: string }) => {
+    await run(process.execPath, [this.agentBin, 'register', '--config', this.configFile]).catch((err: Error & { stderr?: string }) => {
       throw new Error(`holdfast-agent register failed: ${err.stderr?.trim() || err.message}`);
     });
   }
 
   /** node [profiling flags] dist/holdfast-agent.mjs */
   private agent(): string[] {
-    return this.options.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${this.logDir}`, agentBin] : [agentBin];
+    return this.options.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${this.logDir}`, this.agentBin] : [this.agentBin];
   }
 
   backup(logFile: string): Promise<ProcessMeasure> {

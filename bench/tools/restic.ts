@@ -23,6 +23,7 @@ export async function resticVersion(): Promise<string> {
 export class ResticTool implements BenchTool {
   readonly name = 'restic' as const;
   private readonly repo: string;
+  build: string | undefined;
   private readonly env: NodeJS.ProcessEnv;
 
   /** `source` is backed up as "." from inside it, so a restore puts files at the target's root. */
@@ -42,7 +43,7 @@ export class ResticTool implements BenchTool {
   }
 
   async setup(): Promise<void> {
-    await resticVersion();
+    this.build = (await resticVersion()).split(' compiled')[0];
     await mkdir(this.repo, { recursive: true });
     await run('restic', ['init', '--quiet'], { env: this.env });
   }

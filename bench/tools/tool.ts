@@ -16,6 +16,8 @@ export interface BenchTool {
   restoredRoot(target: string): string;
   /** Bytes the backups occupy on the storage side (restic repository; server data for this device). */
   repositoryBytes(): Promise<number>;
+  /** What exactly was measured (restic version; hash of the pinned Holdfast agent bundle); set by setup(). */
+  readonly build?: string;
   /** A helper process whose cost is reported separately (the Holdfast test server). */
   readonly sidecarPid?: number;
   close(): Promise<void>;

@@ -64,9 +64,14 @@ export function renderGpoFiles(fleet: Fleet): Record<string, string> {
   };
 }
 
-/** The line a GPO startup script runs, and what GPO Software Installation does, for the manifest and guide. */
+/** The silent msiexec line the GPO startup script runs (the MSI on a share computers can read). */
 export function gpoInstallCommand(fleet: Fleet): string {
-  return `${startupScriptName(fleet.fleet)} \\\\<fileserver>\\<share>\\${msiName(fleet.fleet)}  (runs: msiexec /i "<msi>" /qn /norestart /l*v "%WINDIR%\\Temp\\holdfast-${fleet.fleet}-install.log")`;
+  return `msiexec /i "\\\\<fileserver>\\<share>\\${msiName(fleet.fleet)}" /qn /norestart /l*v "%WINDIR%\\Temp\\holdfast-${fleet.fleet}-install.log"`;
+}
+
+/** How the startup script is called from the GPO (Scripts > Startup, with the share path as parameter). */
+export function gpoStartupScriptCommand(fleet: Fleet): string {
+  return `${startupScriptName(fleet.fleet)} "\\\\<fileserver>\\<share>\\${msiName(fleet.fleet)}"`;
 }
 
 export const gpoTarget: Target = {

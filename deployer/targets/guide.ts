@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 
 import type { Fleet } from '../fleet/types.js';
 import { commentText, firewallModel, ipv4Range, markdownText } from './firewall.js';
-import { admlName, admxName, gpoInstallCommand, msiName, policyRegistryKey, startupScriptName } from './gpo.js';
+import { admlName, admxName, gpoInstallCommand, gpoStartupScriptCommand, msiName, policyRegistryKey, startupScriptName } from './gpo.js';
 import { renderTemplate } from './mdm-templates.js';
 import type { Artifact, BuildContext, InstallCommand, Support, Target } from './target.js';
 
@@ -43,7 +43,7 @@ export function installChannels(fleet: Fleet, previous: Artifact[] = [], technic
     {
       channel: 'gpo',
       title: 'Windows, Active Directory Group Policy',
-      commands: or(given('gpo'), [gpoInstallCommand(fleet)]),
+      commands: [...or(given('gpo'), [gpoInstallCommand(fleet)]), gpoStartupScriptCommand(fleet)],
       note: `Either assign ${msi} under Computer Configuration > Policies > Software Settings > Software installation (from a share computers can read), or run gpo/${startupScriptName(fleet.fleet)} as a computer startup script with the share path as its parameter. Agent settings: copy gpo/${admxName(fleet.fleet)} and gpo/en-US/${admlName(fleet.fleet)} to the PolicyDefinitions Central Store; they write HKLM\\${policyRegistryKey(fleet)}, which wins over the installed configuration.`,
     },
     {

@@ -120,11 +120,13 @@ export async function ensurePayload(opts: PayloadOptions): Promise<Payload> {
   const serviceExe = await buildServiceWrapper(opts.cacheDir);
   const parts = [`format ${PAYLOAD_FORMAT}`, await hashFile(agent), await hashFile(nodeExe), await hashFile(serviceExe), await wxsTemplateText()];
   const key = createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 20);
-  let pending = inProcess.get(key);
-  if (!pending) {
+  const memo = `${opts.cacheDir}\0${key}`;
+  let pending = inProcess.get(memo);
+  if (pending) progress(`payload ${key} from cache (built earlier in this run)`);
+  else {
     pending = loadOrBuild(opts.cacheDir, key, { agent, nodeExe, serviceExe }, progress);
-    inProcess.set(key, pending);
-    pending.catch(() => inProcess.delete(key));
+    inProcess.set(memo, pending);
+    pending.catch(() => inProcess.delete(memo));
   }
   return pending;
 }

@@ -35,7 +35,7 @@ export class DeviceStore {
   private flushing = false;
   private pack: { name: string; fh: FileHandle; size: number } | undefined;
   private indexFh: FileHandle | undefined;
-  private readers = new Map<string, Promise<FileHandle>>();
+  private readers = new Map<string, { fh: Promise<FileHandle>; users: number }>();
 
   private constructor(readonly dir: string) {}
 
@@ -207,21 +207,33 @@ export class DeviceStore {
   }
 
   private async readAt(loc: Location): Promise<Buffer> {
-    let p = this.readers.get(loc.pack);
-    if (!p) {
-      if (this.readers.size >= MAX_OPEN_PACKS) {
-        const [oldest, fhP] = this.readers.entries().next().value as [string, Promise<FileHandle>];
-        this.readers.delete(oldest);
-        void fhP.then((fh) => fh.close()).catch(() => undefined);
-      }
-      p = open(join(this.dir, 'packs', loc.pack), 'r');
-      this.readers.set(loc.pack, p);
+    let reader = this.readers.get(loc.pack);
+    if (!reader) {
+      this.evictIdleReaders();
+      reader = { fh: open(join(this.dir, 'packs', loc.pack), 'r'), users: 0 };
+      this.readers.set(loc.pack, reader);
+      reader.fh.catch(() => this.readers.delete(loc.pack));
     }
-    const fh = await p;
-    const buf = Buffer.allocUnsafe(loc.length);
-    const { bytesRead } = await fh.read(buf, 0, loc.length, loc.offset);
-    if (bytesRead !== loc.length) throw new Error(`pack ${loc.pack} is shorter than its index says`);
-    return buf;
+    reader.users++;
+    try {
+      const fh = await reader.fh;
+      const buf = Buffer.allocUnsafe(loc.length);
+      const { bytesRead } = await fh.read(buf, 0, loc.length, loc.offset);
+      if (bytesRead !== loc.length) throw new Error(`pack ${loc.pack} is shorter than its index says`);
+      return buf;
+    } finally {
+      reader.users--;
+    }
+  }
+
+  /** Keeps at most MAX_OPEN_PACKS pack files open, closing only ones no read is using. */
+  private evictIdleReaders(): void {
+    for (const [name, r] of this.readers) {
+      if (this.readers.size < MAX_OPEN_PACKS) return;
+      if (r.users > 0) continue;
+      this.readers.delete(name);
+      void r.fh.then((fh) => fh.close()).catch(() => undefined);
+    }
   }
 
   async putSnapshot(id: string, time: string, data: Buffer): Promise<void> {
@@ -262,7 +274,7 @@ export class DeviceStore {
   }
 
   async close(): Promise<void> {
-    const handles: Array<Promise<FileHandle> | FileHandle | undefined> = [this.pack?.fh, this.indexFh, this.indexReaderFh, ...this.readers.values()];
+    const handles: Array<Promise<FileHandle> | FileHandle | undefined> = [this.pack?.fh, this.indexFh, this.indexReaderFh, ...[...this.readers.values()].map((r) => r.fh)];
     this.pack = undefined;
     this.indexFh = undefined;
     this.indexReaderFh = undefined;

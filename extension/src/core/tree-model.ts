@@ -82,7 +82,8 @@ export function artifactNodes(entry: Extract<FleetEntry, { kind: 'valid' }>, idB
   const gen = entry.generate;
   if (!gen || gen.artifacts.length === 0) {
     return {
-      id: `${idBase}/artifacts`,
+      // Its own id: the expanded group that replaces it after a generate must not inherit its (leaf) state.
+      id: `${idBase}/artifacts-none`,
       label: 'Artifacts',
       description: 'not generated yet',
       icon: { id: 'circle-slash' },
@@ -91,6 +92,38 @@ export function artifactNodes(entry: Extract<FleetEntry, { kind: 'valid' }>, idB
       command: { command: 'holdfast.generate', title: 'Generate Installers', arguments: [entry.file] },
     };
   }
+  const fileNode = (a: (typeof gen.artifacts)[number]): NodeSpec => ({
+    id: `${idBase}/artifact/${a.path}`,
+    label: relative(gen.dir, a.path) || basename(a.path),
+    description: [byTarget.size > 1 ? undefined : a.target, a.size !== undefined ? formatBytes(a.size) : undefined].filter(Boolean).join(' · '),
+    tooltip: [
+      `**${mdEscape(basename(a.path))}**`,
+      a.description ? mdEscape(a.description) : undefined,
+      `Target: ${a.target}`,
+      a.size !== undefined ? `Size: ${formatBytes(a.size)}` : undefined,
+      a.sha256 ? `SHA-256: \`${a.sha256}\`` : undefined,
+    ]
+      .filter(Boolean)
+      .join('\n\n'),
+    icon: { id: TARGET_ICONS[a.target] ?? 'file' },
+    contextValue: 'holdfast.artifact',
+    resourcePath: a.path,
+    command: { command: 'holdfast.openArtifact', title: 'Open', arguments: [a.path] },
+  });
+  const byTarget = new Map<string, typeof gen.artifacts>();
+  for (const a of gen.artifacts) byTarget.set(a.target, [...(byTarget.get(a.target) ?? []), a]);
+  // One target: its files directly. Several: a group per target, small groups open, large ones closed.
+  const children =
+    byTarget.size === 1
+      ? gen.artifacts.map(fileNode)
+      : [...byTarget].map(([target, files]): NodeSpec => ({
+          id: `${idBase}/target/${target}`,
+          label: target,
+          description: `${files.length} file${files.length === 1 ? '' : 's'} · ${formatBytes(files.reduce((n, f) => n + (f.size ?? 0), 0))}`,
+          icon: { id: TARGET_ICONS[target] ?? 'file' },
+          collapsible: files.length > 3 ? 'collapsed' : 'expanded',
+          children: files.map(fileNode),
+        }));
   return {
     id: `${idBase}/artifacts`,
     label: 'Artifacts',
@@ -99,24 +132,8 @@ export function artifactNodes(entry: Extract<FleetEntry, { kind: 'valid' }>, idB
     collapsible: 'expanded',
     contextValue: 'holdfast.fleet.artifacts',
     resourcePath: gen.dir,
-    children: gen.artifacts.map((a) => ({
-      id: `${idBase}/artifact/${a.path}`,
-      label: relative(gen.dir, a.path) || basename(a.path),
-      description: [a.target, a.size !== undefined ? formatBytes(a.size) : undefined].filter(Boolean).join(' · '),
-      tooltip: [
-        `**${mdEscape(basename(a.path))}**`,
-        a.description ? mdEscape(a.description) : undefined,
-        `Target: ${a.target}`,
-        a.size !== undefined ? `Size: ${formatBytes(a.size)}` : undefined,
-        a.sha256 ? `SHA-256: \`${a.sha256}\`` : undefined,
-      ]
-        .filter(Boolean)
-        .join('\n\n'),
-      icon: { id: TARGET_ICONS[a.target] ?? 'file' },
-      contextValue: 'holdfast.artifact',
-      resourcePath: a.path,
-      command: { command: 'holdfast.openArtifact', title: 'Open', arguments: [a.path] },
-    })),
+    tooltip: `Generated into ${mdEscape(gen.dir)}; the manifest lists every file with its size and SHA-256.`,
+    children,
   };
 }
 
@@ -148,7 +165,6 @@ function validFleetNode(entry: Extract<FleetEntry, { kind: 'valid' }>, now: Date
       icon: { id: fleet.proxy.type === 'none' ? 'arrow-right' : 'arrow-swap' },
     },
     { id: `${id}/schedule`, label: 'Backup', description: scheduleText(fleet), icon: { id: 'history' } },
-    artifactNodes(entry, id),
   ];
   if (entry.generate?.generatedAt) {
     children.push({
@@ -159,6 +175,7 @@ function validFleetNode(entry: Extract<FleetEntry, { kind: 'valid' }>, now: Date
       tooltip: `Manifest: ${entry.generate.dir}/manifest.json`,
     });
   }
+  children.push(artifactNodes(entry, id));
   const tooltip = [
     `**${mdEscape(fleet.customer)}** — fleet \`${fleet.fleet}\` v${fleet.version}`,
     `File: ${mdEscape(entry.file)}`,

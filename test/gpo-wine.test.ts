@@ -1,8 +1,10 @@
-// "The agent honours policy values over its config", for real: under Wine, `reg add` writes the GPO keys the
-// ADMX defines, and the agent bundle run by the Windows node.exe reads them with reg.exe and lets them win
-// over agent.json (`holdfast-agent exclude list --json` prints the effective admin exclusions). A small bundle
-// of agent/policy.ts shows every other mapped value from the same registry.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// Group Policy for real, under Wine (one prefix for the file):
+// - "the agent honours policy values over its config": `reg add` writes the GPO keys the ADMX defines, and the
+//   agent bundle run by the Windows node.exe reads them with reg.exe and lets them win over agent.json
+//   (`holdfast-agent exclude list --json` prints the effective admin exclusions); a small bundle of
+//   agent/policy.ts shows every other mapped value from the same registry;
+// - the generated startup script installs an MSI silently with cmd.exe and msiexec, once.
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
@@ -11,7 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFleet } from '../deployer/fleet/load.js';
 import { agentConfigFromFleet } from '../deployer/fleet/agent-config.js';
 import { nodeRuntime } from '../deployer/runtimes.js';
+import { renderGpoFiles, startupScriptName } from '../deployer/targets/gpo.js';
 import { agentBin, repoRoot } from './helpers/paths.js';
+import { buildTinyMsi } from './helpers/tiny-msi.js';
 import { type WinePrefix, createWinePrefix } from './helpers/wine.js';
 
 let work: string;
@@ -82,5 +86,27 @@ describe('GPO policy under Wine (Windows node.exe, reg.exe)', () => {
       proxy: { type: 'socks5', host: '127.0.0.1', port: 1080 },
       backup: { exclude: ['**/*.from-policy', 'C:\\Users\\*\\Videos'], schedule: { frequency: 'weekly', at: '03:15', day: 'sun' } },
     });
+  });
+
+  it('the startup script installs the MSI silently once (cmd.exe + msiexec), then skips', async () => {
+    const loaded = await loadFleet(join(repoRoot, 'examples/fleets/demo.fleet.json'));
+    const dir = join(work, 'gpo');
+    mkdirSync(dir, { recursive: true });
+    const script = join(dir, startupScriptName('demo'));
+    writeFileSync(script, renderGpoFiles(loaded.fleet)[startupScriptName('demo')]);
+    const msi = buildTinyMsi(dir, { upgradeCode: '0F1E2D3C-4B5A-4968-8776-A5B4C3D2E1F0' });
+    const log = wine.fromWindows('C:\\windows\\Temp\\holdfast-demo-install.log');
+    const marker = wine.fromWindows('C:\\ProgramData\\Holdfast\\demo-1.0.0.installed');
+
+    const first = await wine.run(['cmd', '/c', wine.toWindows(script), wine.toWindows(msi)], { timeoutMs: 300_000 });
+    expect(first.code, first.output).toBe(0);
+    expect(existsSync(log), `${first.output}\n${require('node:child_process').execSync(`ls ${wine.driveC}/windows ${wine.driveC}/ProgramData`).toString()}`).toBe(true);
+    expect(existsSync(marker)).toBe(true);
+    expect(await wine.regValues('HKEY_LOCAL_MACHINE\\Software\\Tiny')).toMatchObject({ v: '1' });
+
+    rmSync(log);
+    const second = await wine.run(['cmd', '/c', wine.toWindows(script), wine.toWindows(msi)], { timeoutMs: 120_000 });
+    expect(second.code, second.output).toBe(0);
+    expect(existsSync(log)).toBe(false);
   });
 });
