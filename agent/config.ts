@@ -33,8 +33,9 @@ export interface LoadedAgentConfig {
   state: StatePaths;
 }
 
+/** Where the installers put agent.json with the default branding (MSI: %ProgramData%\\<vendor>\\<product>). */
 export function platformDefaultConfigPath(platform = process.platform): string {
-  if (platform === 'win32') return join(process.env.ProgramData ?? 'C:\\ProgramData', 'Holdfast', 'agent.json');
+  if (platform === 'win32') return join(process.env.ProgramData ?? 'C:\\ProgramData', 'Holdfast', 'Holdfast Backup', 'agent.json');
   if (platform === 'darwin') return '/Library/Application Support/Holdfast/agent.json';
   return '/etc/holdfast/agent.json';
 }

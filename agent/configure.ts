@@ -3,8 +3,9 @@
 // Precedence per installer setting: a value given now (msiexec property) > the value of an earlier install >
 // the fleet default. Everything else (TLS pin, backup policy, escrow key) always comes from the fleet defaults,
 // so a newer installer updates policy but keeps what was set at the first install.
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { AgentConfig } from './config-types.js';
 import { AgentConfigError, validateAgentConfig } from './config.js';
@@ -36,10 +37,37 @@ export interface ConfigureOptions {
   overrides?: Partial<Record<ConfigurableSetting, string>>;
   /** The installation that owns the config (the MSI ProductCode); recorded in installer.json beside it. */
   owner?: string;
+  /** On Windows, limit the config folder to LocalSystem and Administrators (it holds secrets). */
+  restrictAccess?: boolean;
+}
+
+/**
+ * agent.json holds the Technician ID and proxy password, and ProgramData is readable by every local user: on Windows
+ * the folder is limited to LocalSystem (S-1-5-18) and Administrators (S-1-5-32-544) with icacls. No-op elsewhere
+ * (installers there create the folder with mode 0700/0600).
+ */
+export async function restrictToAdministrators(dir: string): Promise<void> {
+  if (process.platform !== 'win32') return;
+  const icacls = join(process.env.SystemRoot ?? 'C:\\Windows', 'System32', 'icacls.exe');
+  await new Promise<void>((resolveDone, reject) => {
+    execFile(icacls, [dir, '/inheritance:r', '/grant:r', '*S-1-5-18:(OI)(CI)F', '*S-1-5-32-544:(OI)(CI)F'], (err) =>
+      err ? reject(new ConfigureError(`could not restrict access to ${dir} with icacls: ${err.message}`)) : resolveDone(),
+    );
+  });
 }
 
 /** installer.json beside agent.json: which installation wrote the config, so an older one's uninstall leaves it. */
 export const OWNER_FILE = 'installer.json';
+/** configure.log beside agent.json: what each install-time run did or why it failed (an MSI log cannot show it). */
+export const CONFIGURE_LOG = 'configure.log';
+
+/** Appends lines to configure.log; callers pass only text free of secret values. */
+export async function appendConfigureLog(configPath: string, text: string): Promise<void> {
+  const dir = dirname(resolve(configPath));
+  await mkdir(dir, { recursive: true });
+  const stamped = text.split('\n').map((l) => `${new Date().toISOString()} ${l}`).join('\n');
+  await appendFile(join(dir, CONFIGURE_LOG), `${stamped}\n`);
+}
 
 export interface ConfigureResult {
   path: string;
@@ -132,6 +160,7 @@ export async function configureAgent(opts: ConfigureOptions): Promise<ConfigureR
     throw new ConfigureError('no Technician ID: the installer carries none and none was given; set TECHNICIANID=... (msiexec) or --set technicianId=...');
   }
   await mkdir(dirname(configPath), { recursive: true });
+  if (opts.restrictAccess) await restrictToAdministrators(dirname(configPath));
   const tmp = `${configPath}.${process.pid}.tmp`;
   await writeFile(tmp, `${JSON.stringify(valid, null, 2)}\n`, { mode: 0o600 });
   await rename(tmp, configPath);
@@ -174,7 +203,7 @@ export async function unconfigureAgent(opts: {
   }
   const removed: string[] = [];
   const kept: string[] = [];
-  for (const f of [configPath, join(dataDir, 'agent.log'), ownerFile]) {
+  for (const f of [configPath, join(dataDir, 'agent.log'), join(dataDir, CONFIGURE_LOG), ownerFile]) {
     if (existsSync(f)) {
       await rm(f, { force: true });
       removed.push(f);

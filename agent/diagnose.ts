@@ -171,6 +171,7 @@ export function formatReport(report: DiagnoseReport): string {
   const route = report.route === 'proxy' ? `through the ${report.proxy}` : 'directly (no proxy configured)';
   const stage = report.registered ? 'registered: it uses its assigned server pair' : 'not registered yet: it needs the registration server pair';
   const out = [`The agent connects ${route}; it is ${stage}.`, '', line(header), ...rows.map(line), ''];
+  if (report.hops.some((h) => !h.needed)) out.push('(info): not on the path the agent uses now; shown for comparison, does not affect the result.');
   for (const p of report.pairs) {
     if (!p.needed) continue;
     out.push(

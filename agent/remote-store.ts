@@ -8,7 +8,7 @@ import { openConnection, TransportError } from './transport/index.js';
 import { ConnectionLostError, RemoteError, RpcConnection, type Reply } from '../protocol/connection.js';
 import { splitBody } from '../protocol/frame.js';
 import { MessageType, type ServerPair, type SnapshotEntry } from '../protocol/messages.js';
-import type { LoadedAgentConfig } from './config.js';
+import { endpointProblem, type LoadedAgentConfig } from './config.js';
 import { readRegistration, updateServers } from './state.js';
 
 export interface EndpointOptions {
@@ -66,6 +66,8 @@ export class NotRegisteredError extends Error {
   }
 }
 
+const PERMANENT_KINDS = new Set(['tls-pin', 'proxy-auth', 'bad-address']);
+
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -83,7 +85,12 @@ export async function connectFirst<T>(
 ): Promise<{ conn: RpcConnection; endpoint: string; value: T }> {
   const unique = [...new Set(endpoints)];
   for (let round = 0; round < rounds; round++) {
-    if (round > 0) await delay(Math.min(4000, 500 * 4 ** (round - 1)));
+    if (round > 0) {
+      // Waiting does not fix a wrong pin, proxy password or address: give up at once.
+      const last = failures.slice(-unique.length);
+      if (last.length === unique.length && last.every((f) => PERMANENT_KINDS.has(f.kind))) break;
+      await delay(Math.min(4000, 500 * 4 ** (round - 1)));
+    }
     for (const endpoint of unique) {
       let socket: TLSSocket | undefined;
       let conn: RpcConnection | undefined;
@@ -185,7 +192,8 @@ export class RemoteStore implements ChunkStore {
     this.stats.connections++;
     this.conn = conn;
     const pushed = value.servers as ServerPair | undefined;
-    if (pushed?.primary && pushed.alternate && (pushed.primary !== this.servers.primary || pushed.alternate !== this.servers.alternate)) {
+    const usable = pushed !== undefined && endpointProblem(pushed.primary) === undefined && endpointProblem(pushed.alternate) === undefined;
+    if (usable && (pushed.primary !== this.servers.primary || pushed.alternate !== this.servers.alternate)) {
       this.options.log?.(`server assigned a new backup-server pair: primary ${pushed.primary}, alternate ${pushed.alternate}`);
       this.servers = { primary: pushed.primary, alternate: pushed.alternate };
       await this.options.onServers?.(this.servers);
@@ -193,10 +201,16 @@ export class RemoteStore implements ChunkStore {
     return conn;
   }
 
+  private readonly reported = new WeakSet<RpcConnection>();
+
   private lost(conn: RpcConnection, err: Error): void {
     if (this.conn === conn) this.conn = undefined;
     this.avoid = conn.endpoint;
-    this.options.log?.(`${err.message}; trying the other server`);
+    // Every request in flight fails with the connection; say it once.
+    if (!this.reported.has(conn)) {
+      this.reported.add(conn);
+      this.options.log?.(`${err.message}; trying the other server`);
+    }
   }
 
   /** One request with reconnect + failover on a lost connection. Requests here are idempotent. */

@@ -18,6 +18,8 @@ export interface StatePaths {
   deviceKey: string;
   /** The engine's change cache (path, size, mtime, inode). */
   changeCache: string;
+  /** The user's own backup exclusions (agent/engine/guard.ts). */
+  exclusions: string;
 }
 
 export function statePaths(dir: string): StatePaths {
@@ -28,6 +30,7 @@ export function statePaths(dir: string): StatePaths {
     lastResult: join(dir, 'last-result.json'),
     deviceKey: join(dir, 'device.key'),
     changeCache: join(dir, 'change-cache.bin'),
+    exclusions: join(dir, 'exclusions.json'),
   };
 }
 

@@ -1,13 +1,15 @@
 // End to end: the packaged .vsix installed into a real code-server, driven by playwright-core in Debian's
 // Chromium. Each step saves a screenshot under test-results/extension-e2e/.
 import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
+import yauzl from 'yauzl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { launchChromium, openWorkbench, outputText, runCommand, startCodeServer, type CodeServer } from './helpers/code-server.js';
+import { launchChromium, openWorkbench, outputText, quickPick, runCommand, startCodeServer, type CodeServer } from './helpers/code-server.js';
 import { repoRoot } from './helpers/paths.js';
 
 const shots = join(repoRoot, 'test-results', 'extension-e2e');
@@ -17,6 +19,24 @@ let server: CodeServer | undefined;
 let browser: Browser | undefined;
 let page: Page;
 let testServerPid: number | undefined;
+let vsixEntries: string[];
+const ext = join(repoRoot, 'extension');
+
+function zipEntries(file: string): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    yauzl.open(file, { lazyEntries: true }, (err, zip) => {
+      if (err || !zip) return reject(err);
+      const names: string[] = [];
+      zip.on('entry', (e: yauzl.Entry) => {
+        names.push(e.fileName);
+        zip.readEntry();
+      });
+      zip.on('end', () => resolve(names));
+      zip.on('error', reject);
+      zip.readEntry();
+    });
+  });
+}
 
 const view = (title: string): Locator => page.locator('.pane', { has: page.locator('.pane-header h3.title', { hasText: new RegExp(`^${title}$`, 'i') }) });
 const row = (title: string, text: string | RegExp): Locator => view(title).locator('.monaco-list-row', { hasText: text }).first();
@@ -48,9 +68,12 @@ async function outputContains(text: string | RegExp, timeout = 120_000): Promise
 beforeAll(async () => {
   await mkdir(shots, { recursive: true });
   for (const f of await readdir(shots)) if (f.endsWith('.png')) await rm(join(shots, f));
-  execFileSync(process.execPath, [join(repoRoot, 'extension', 'scripts', 'package.mjs')], { stdio: 'pipe' });
-  const manifest = JSON.parse(await readFile(join(repoRoot, 'extension', 'package.json'), 'utf8'));
-  vsix = join(repoRoot, 'extension', `${manifest.name}-${manifest.version}.vsix`);
+  // `npm run package:extension`: build and pack once; the same .vsix is checked and installed below.
+  const packed = execFileSync(process.execPath, [join(ext, 'scripts', 'package.mjs')], { encoding: 'utf8' });
+  expect(packed).toMatch(/package:extension: .*\.vsix/);
+  const manifest = JSON.parse(await readFile(join(ext, 'package.json'), 'utf8'));
+  vsix = join(ext, `${manifest.name}-${manifest.version}.vsix`);
+  vsixEntries = await zipEntries(vsix);
 
   // The workspace: the example fleets (their $schema path only resolves inside the repository, so it is
   // dropped and the extension's jsonValidation applies) plus one deliberately invalid fleet.
@@ -70,11 +93,16 @@ beforeAll(async () => {
     folder: ws,
     vsix,
     settings: {
-      'holdfast.generate.defaultTargets': ['firewall', 'guide'],
+      'holdfast.generate.defaultTargets': ['msi', 'firewall', 'guide'],
       'holdfast.testServer.ports': [0, 0],
       'workbench.colorTheme': 'Default Dark Modern',
     },
-    env: { ACME_TECHNICIAN_ID: '', ACME_PROXY_PASSWORD: '' },
+    env: {
+      ACME_TECHNICIAN_ID: '',
+      ACME_PROXY_PASSWORD: '',
+      // The deployer's shared cache (Node runtimes, MSI payload) of this machine, not the hermetic HOME's.
+      HOLDFAST_CACHE_DIR: process.env.HOLDFAST_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'holdfast'),
+    },
   });
   browser = await launchChromium();
   page = await openWorkbench(browser, server);
@@ -92,6 +120,53 @@ afterAll(async () => {
     }
   }
   if (ws) await rm(ws, { recursive: true, force: true });
+});
+
+describe('bundle and .vsix', () => {
+  it('ships the bundle, the CLIs with their templates and the fleet schema, and no sources or keys', async () => {
+    for (const f of [
+      'extension/package.json',
+      'extension/dist/extension.cjs',
+      'extension/dist/holdfast/dist/holdfast-agent.mjs',
+      'extension/dist/holdfast/dist/holdfast-server.mjs',
+      'extension/dist/holdfast/dist/holdfast-deploy.mjs',
+      'extension/dist/holdfast/templates/msi/product.wxs.hbs',
+      'extension/dist/holdfast/installers/win/wrapper/holdfast-service.c',
+      'extension/dist/schema/fleet.schema.json',
+      'extension/media/holdfast.svg',
+    ]) {
+      expect(vsixEntries).toContain(f);
+    }
+    expect(vsixEntries.filter((e) => /\.(ts|map|key|pem)$/.test(e) || e.includes('node_modules/'))).toEqual([]);
+    const shipped = JSON.parse(await readFile(join(ext, 'dist', 'schema', 'fleet.schema.json'), 'utf8'));
+    const source = JSON.parse(await readFile(join(repoRoot, 'deployer', 'fleet', 'fleet.schema.json'), 'utf8'));
+    expect(shipped).toEqual(source);
+  });
+
+  it('loads as CommonJS with `vscode` as its only external and exports activate/deactivate', () => {
+    const require = createRequire(import.meta.url);
+    const Module = require('node:module') as { _load: (req: string, ...rest: unknown[]) => unknown };
+    const original = Module._load;
+    const asked: string[] = [];
+    Module._load = function (req: string, ...rest: unknown[]) {
+      if (!req.startsWith('node:') && !/^[a-z_]+$/.test(req)) asked.push(req);
+      if (req === 'vscode') return {};
+      return original.call(this, req, ...rest);
+    };
+    try {
+      const mod = require(join(ext, 'dist', 'extension.cjs')) as Record<string, unknown>;
+      expect(typeof mod.activate).toBe('function');
+      expect(typeof mod.deactivate).toBe('function');
+    } finally {
+      Module._load = original;
+    }
+    expect(asked.filter((r) => r !== join(ext, 'dist', 'extension.cjs'))).toEqual([]);
+  });
+
+  it('runs the bundled CLIs from the extension folder', () => {
+    const help = execFileSync(process.execPath, [join(ext, 'dist', 'holdfast', 'dist', 'holdfast-deploy.mjs'), 'generate', '--help'], { encoding: 'utf8' });
+    expect(help).toMatch(/--target <list>/);
+  });
 });
 
 describe('Holdfast extension in code-server', () => {
@@ -127,9 +202,7 @@ describe('Holdfast extension in code-server', () => {
     await runCommand(page, 'Holdfast: Generate Installers');
     // Fleet picker (demo and acme are valid), then the target picker preselected from the settings.
     const input = page.locator('.quick-input-widget input');
-    await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'demo' }).first().waitFor();
-    await input.fill('demo');
-    await input.press('Enter');
+    await quickPick(page, 'demo');
     await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'firewall' }).first().waitFor();
     await shot('03-generate-targets');
     await input.press('Enter');
@@ -143,7 +216,7 @@ describe('Holdfast extension in code-server', () => {
     const manifest = JSON.parse(await readFile(join(ws, 'dist', 'demo', 'manifest.json'), 'utf8')) as { artifacts: Array<{ target: string; path: string }> };
     const firewall = manifest.artifacts.filter((a) => a.target === 'firewall').length;
     expect(firewall).toBeGreaterThan(0);
-    expect(manifest.artifacts.map((a) => a.path)).toContain('deployment-guide.html');
+    expect(manifest.artifacts.map((a) => a.path)).toEqual(expect.arrayContaining(['deployment-guide.html', 'holdfast-demo.msi']));
     expect(text).toMatch(new RegExp(`Artifacts\\s*${manifest.artifacts.length} files in demo/`));
     expect(text).toMatch(new RegExp(`firewall\\s*${firewall} files`));
     expect(text).toMatch(/deployment-guide\.html/);
@@ -157,6 +230,24 @@ describe('Holdfast extension in code-server', () => {
     await runCommand(page, 'View: Close All Editors');
   });
 
+  it('copies a silent install command and shows the firewall rules', async () => {
+    await runCommand(page, 'Holdfast: Copy Silent Install Command');
+    await quickPick(page, 'demo');
+    await quickPick(page, 'msiexec');
+    await toast('Copied the msiexec command for demo');
+    const copied = String(await page.evaluate('navigator.clipboard.readText()'));
+    expect(copied).toMatch(/^msiexec \/i holdfast-demo\.msi \/qn/);
+    expect(copied).not.toContain('DEMO-TECH-0001');
+    await shot('06-install-command-copied');
+    await clearToasts();
+    await runCommand(page, 'Holdfast: Show Firewall Rules');
+    await quickPick(page, 'demo');
+    await quickPick(page, 'rules.md');
+    await page.locator('.tabs-container .tab', { hasText: 'rules.md' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+    await shot('07-firewall-rules');
+    await runCommand(page, 'View: Close All Editors');
+  });
+
   it('starts the test server from its view', async () => {
     await row('Test Server', 'Start test server').click();
     await expect.poll(() => view('Test Server').innerText(), { timeout: 60_000 }).toMatch(/running · pid \d+/);
@@ -165,7 +256,7 @@ describe('Holdfast extension in code-server', () => {
     expect(text).toMatch(/127\.0\.0\.1:\d+ · 127\.0\.0\.1:\d+/);
     expect(text).toMatch(/Registered devices\s*0/);
     await toast('test server running');
-    await shot('06-test-server-running');
+    await shot('08-test-server-running');
     await clearToasts();
   });
 
@@ -175,7 +266,7 @@ describe('Holdfast extension in code-server', () => {
     expect(out).toMatch(/Backup Now: ✓ backed up/);
     await expect.poll(() => view('Test Server').innerText(), { timeout: 15_000 }).toMatch(/Registered devices\s*1/);
     await expect.poll(() => view('Agent').innerText(), { timeout: 15_000 }).toMatch(/Last result\s*✓ backed up/);
-    await shot('07-backup-now');
+    await shot('09-backup-now');
   });
 
   it('runs Restore & verify from the Agent view and reads success', async () => {
@@ -184,14 +275,14 @@ describe('Holdfast extension in code-server', () => {
     const out = await outputContains(/Restore & verify: [✓✗]/, 150_000);
     expect(out).toMatch(/Restore & verify: ✓ verified \d+ files .* byte-identical/);
     await expect.poll(() => view('Agent').innerText(), { timeout: 15_000 }).toMatch(/Last result\s*✓ verified/);
-    await shot('08-restore-verified');
+    await shot('10-restore-verified');
   });
 
   it('stops the test server from its view', async () => {
     await row('Test Server', 'Stop test server').click();
     await expect.poll(() => view('Test Server').innerText(), { timeout: 30_000 }).toMatch(/State\s*stopped/);
     if (testServerPid) expect(() => process.kill(testServerPid!, 0)).toThrow();
-    await shot('09-test-server-stopped');
+    await shot('11-test-server-stopped');
   });
 
   it('validates fleet files in the editor through the contributed JSON Schema', async () => {
@@ -204,8 +295,13 @@ describe('Holdfast extension in code-server', () => {
     // The schema marks the host name in registration.primary (a format the editor cannot check is skipped)
     // and the missing tlsPin; the status bar counts the markers.
     await expect.poll(() => page.locator('#status\\.problems').innerText(), { timeout: 30_000 }).toMatch(/[1-9]/);
+    await runCommand(page, 'View: Focus Problems');
+    const problems = page.locator('.markers-panel');
+    await expect.poll(() => problems.innerText(), { timeout: 30_000 }).toMatch(/Missing property "tlsPin"/);
     await runCommand(page, 'Holdfast: Validate Fleet');
     await toast(/broken\.fleet\.json: 2 problems/);
-    await shot('10-fleet-schema-validation');
+    // Validate Fleet adds the deployer's own messages (which name the allowed values) as diagnostics.
+    await expect.poll(() => problems.innerText(), { timeout: 15_000 }).toMatch(/host names are rejected/);
+    await shot('12-fleet-schema-validation');
   });
 });

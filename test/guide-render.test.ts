@@ -43,11 +43,12 @@ describe('deployment guide', () => {
       // Every channel's silent line.
       expect(doc).toContain('msiexec /i holdfast-acme.msi /qn /norestart /l*v install.log TECHNICIANID=');
       expect(doc).toContain('msiexec /i "holdfast-acme.msi" /qn /norestart'); // Intune
-      expect(doc).toContain('holdfast-deploy push intune acme');
+      expect(doc).toContain('holdfast-deploy push intune acme.fleet.json --tenant');
       expect(doc).toContain('install-holdfast-acme.cmd');
       expect(doc).toContain('/qn /norestart /l*v');
       expect(doc).toContain('sudo installer -pkg holdfast-acme.pkg -target /');
-      expect(doc).toContain('holdfast-deploy push jamf acme');
+      expect(doc).toContain('holdfast-deploy push jamf acme.fleet.json --url');
+      expect(doc).toContain('sudo jamf policy -event holdfast-acme');
       expect(doc).toContain('holdfast-acme.admx');
       expect(doc).toMatch(/socks5/);
       expect(doc).toContain('proxy.acme.example');

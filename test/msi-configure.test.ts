@@ -74,11 +74,16 @@ describe('holdfast-agent configure', () => {
     expect(none.code).not.toBe(0);
     expect(none.stderr).toMatch(/no Technician ID.*TECHNICIANID/);
     expect(existsSync(config)).toBe(false);
-    const bad = await configure('--config', config, '--defaults', defaultsFile, '--set', 'technicianId=T-1234', '--set', 'registration.primary=backup.example.com:1', '--set', 'proxy.type=gopher');
+    const bad = await configure('--msi', '--config', config, '--defaults', defaultsFile, '--set', 'technicianId=T-1234', '--set', 'registration.primary=backup.example.com:1', '--set', 'proxy.type=gopher');
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/\/registration\/primary: "backup\.example\.com:1" is not allowed/);
     expect(bad.stderr).toMatch(/\/proxy\/type: "gopher" is not allowed/);
     expect(bad.stderr).not.toContain('T-1234');
+    // As the MSI action, the reason is also kept beside the config (an MSI log cannot show it), without the secret.
+    const log = await readFile(join(config, '..', 'configure.log'), 'utf8');
+    expect(log).toMatch(/install failed: the resulting config is not valid/);
+    expect(log).toMatch(/\/proxy\/type: "gopher" is not allowed/);
+    expect(log).not.toContain('T-1234');
     const unknown = await configure('--config', config, '--defaults', defaultsFile, '--set', 'tlsPin=AA');
     expect(unknown.stderr).toMatch(/unknown setting "tlsPin"; allowed: technicianId, registration\.primary/);
   });

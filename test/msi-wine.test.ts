@@ -108,6 +108,18 @@ describe('fleet MSI under Wine', () => {
     expect(msi.v1).not.toBe(msi.v2);
   });
 
+  it('a bad property value fails the install, rolls it back and says why in configure.log', async () => {
+    const r = await wine.msiexec(['/i', wine.toWindows(msi.v1), '/qn', '/norestart', `TECHNICIANID=${TEST_TECHNICIAN_ID}`, 'REGPRIMARY=backup.example.com:16384']);
+    // Windows reports a failed custom action as 1603; Wine 8 as 1627 (ERROR_FUNCTION_FAILED).
+    expect([wineExitCode(1603), wineExitCode(1627)]).toContain(r.code);
+    expect(existsSync(join(installDir(), 'node.exe'))).toBe(false);
+    expect(await wine.serviceState(SERVICE)).toBeUndefined();
+    expect(await uninstallEntries()).toEqual([]);
+    const log = await readFile(join(dataDir(), 'configure.log'), 'utf8');
+    expect(log).toMatch(/install failed: .*\n.*\/registration\/primary: "backup\.example\.com:16384" is not allowed/);
+    expect(log).not.toContain(TEST_TECHNICIAN_ID);
+  }, 240_000);
+
   it('installs silently with overriding properties: files, registry, running service, config', async () => {
     const [primary, alternate] = server.addresses;
     const r = await wine.msiexec([
@@ -142,12 +154,15 @@ describe('fleet MSI under Wine', () => {
     expect(r.log).not.toContain(PROXY_SECRET);
   }, 240_000);
 
-  it('the installed agent (node.exe under Wine) registers with the Linux test server', async () => {
+  it('the installed service (node.exe under Wine) registers with the Linux test server', async () => {
+    // The service started at install runs `holdfast-agent service`, which registers with the REGPRIMARY/REGALTERNATE pair.
+    const line = await server.waitForOutput(/registered new device (\S+)/, 90_000);
+    const deviceId = /registered new device (\S+)/.exec(line)![1];
+    // The installed CLI agrees: same device (already registered, or the same identity registering again).
     const configWin = `C:\\ProgramData\\${VENDOR}\\${PRODUCT}\\agent.json`;
     const r = await wine.run([`${installDirWin}\\node.exe`, `${installDirWin}\\holdfast-agent.mjs`, 'register', '--config', configWin, '--json'], { timeoutMs: 120_000 });
     expect(r.code, r.output).toBe(0);
-    const line = await server.waitForOutput(/registered new device (\S+)/, 60_000);
-    const deviceId = /registered new device (\S+)/.exec(line)![1];
+    expect(JSON.parse(r.output.slice(r.output.indexOf('{'))).deviceId).toBe(deviceId);
     const registration = JSON.parse(await readFile(join(dataDir(), 'state', 'registration.json'), 'utf8'));
     expect(registration.deviceId).toBe(deviceId);
     expect(r.output).not.toContain(TEST_TECHNICIAN_ID);

@@ -1,8 +1,7 @@
 // HTTP CONNECT with basic auth through real squid and tinyproxy instances on 127.0.0.1.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openConnection, TransportError } from '../agent/transport/index.js';
 import type { AgentProxy } from '../agent/config-types.js';
-import { closedPort, startPinnedServer, startSquid, startTinyproxy, wrongPin, type PinnedServer, type RunningProxy } from './helpers/proxies.js';
+import { closedPort, connectionFailure, greeting, startPinnedServer, startSquid, startTinyproxy, wrongPin, type PinnedServer, type RunningProxy } from './helpers/proxies.js';
 
 const user = { username: 'hfhttp', password: 'Http-Pr0xy-5ecret' };
 let server: PinnedServer;
@@ -20,38 +19,15 @@ afterAll(async () => {
   await Promise.all([squid?.stop(), tinyproxy?.stop(), server?.close()]);
 });
 
-async function failure(endpoint: string, proxy: AgentProxy, pin = server.pin, timeoutMs = 10_000): Promise<TransportError> {
-  const err = await openConnection(endpoint, { tlsPin: pin, proxy, timeoutMs }).then(
-    (s) => {
-      s.destroy();
-      throw new Error('connection unexpectedly succeeded');
-    },
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TransportError);
-  return err as TransportError;
-}
-
-const proxies = () => [
-  { name: 'squid', proxy: squid },
-  { name: 'tinyproxy', proxy: tinyproxy },
-];
+const failure = (endpoint: string, proxy: AgentProxy, pin = server.pin, timeoutMs = 10_000) => connectionFailure(endpoint, { tlsPin: pin, proxy, timeoutMs });
 
 describe.each(['squid', 'tinyproxy'])('HTTP CONNECT through %s', (name) => {
-  const running = () => proxies().find((p) => p.name === name)!.proxy;
+  const running = () => (name === 'squid' ? squid : tinyproxy);
   const config = (extra: Partial<AgentProxy> = {}): AgentProxy => ({ type: 'http', host: '127.0.0.1', port: running().port, ...user, ...extra });
 
   it('reaches the pinned TLS server with basic auth', async () => {
     const before = server.handshakes;
-    const tls = await openConnection(server.endpoint, { tlsPin: server.pin, proxy: config(), timeoutMs: 10_000 });
-    const greeting = await new Promise<string>((resolve, reject) => {
-      let text = '';
-      tls.on('data', (d: Buffer) => (text += d.toString()));
-      tls.once('end', () => resolve(text));
-      tls.once('error', reject);
-    });
-    tls.destroy();
-    expect(greeting).toBe('holdfast-test\n');
+    expect(await greeting(server.endpoint, { tlsPin: server.pin, proxy: config(), timeoutMs: 10_000 })).toBe('holdfast-test\n');
     expect(server.handshakes).toBe(before + 1);
   });
 

@@ -1,8 +1,7 @@
 // SOCKS4, SOCKS4a and SOCKS5 (none and username/password) through real dante instances on 127.0.0.1.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openConnection, TransportError } from '../agent/transport/index.js';
 import type { AgentProxy } from '../agent/config-types.js';
-import { closedPort, startDante, startPinnedServer, wrongPin, type PinnedServer, type RunningProxy } from './helpers/proxies.js';
+import { closedPort, connectionFailure, greeting, startDante, startPinnedServer, wrongPin, type PinnedServer, type RunningProxy } from './helpers/proxies.js';
 
 const user = { username: 'hfproxy', password: 'Pr0xy-S3cret-7731' };
 let server: PinnedServer;
@@ -26,30 +25,13 @@ afterAll(async () => {
   await Promise.all([open?.stop(), auth?.stop(), server?.close()]);
 });
 
-async function failure(endpoint: string, proxy: AgentProxy, pin = server.pin): Promise<TransportError> {
-  const err = await openConnection(endpoint, { tlsPin: pin, proxy, timeoutMs: 10_000 }).then(
-    (s) => {
-      s.destroy();
-      throw new Error('connection unexpectedly succeeded');
-    },
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TransportError);
-  return err as TransportError;
-}
+const failure = (endpoint: string, proxy: AgentProxy, pin = server.pin) => connectionFailure(endpoint, { tlsPin: pin, proxy, timeoutMs: 10_000 });
 
 async function reaches(proxy: AgentProxy): Promise<string> {
   const before = server.handshakes;
-  const tls = await openConnection(server.endpoint, { tlsPin: server.pin, proxy, timeoutMs: 10_000 });
-  const greeting = await new Promise<string>((resolve, reject) => {
-    let text = '';
-    tls.on('data', (d: Buffer) => (text += d.toString()));
-    tls.once('end', () => resolve(text));
-    tls.once('error', reject);
-  });
-  tls.destroy();
+  const text = await greeting(server.endpoint, { tlsPin: server.pin, proxy, timeoutMs: 10_000 });
   expect(server.handshakes).toBe(before + 1);
-  return greeting;
+  return text;
 }
 
 describe('SOCKS proxies (dante)', () => {

@@ -1,16 +1,19 @@
-// `holdfast-deploy push intune` against the Graph contract test server: the whole documented flow,
-// a 429 retry (Retry-After) and a 503 retry, 401 errors, a bad envelope, and --dry-run.
+// `holdfast-deploy push intune` against the Graph contract test server: the whole documented flow for the
+// Win32 app, a 429 retry (Retry-After) and a 503 retry, 401 errors, a bad envelope, the macOS pkg app and
+// profiles, and --dry-run.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { readIntuneWin } from '../installers/intune/intunewin.js';
+import { decryptContent, readIntuneWin } from '../installers/intune/intunewin.js';
 import { loadFleet } from '../deployer/fleet/load.js';
-import { HttpError, pushIntuneApp, pushIntuneFleet } from '../deployer/push/index.js';
-import { intuneTarget } from '../deployer/targets/intune.js';
+import { HttpError, contentOfIntuneWin, pushIntuneApp, pushIntuneFleet } from '../deployer/push/index.js';
+import { intuneMacosTarget, intuneTarget } from '../deployer/targets/intune.js';
+import { jamfProfilesTarget } from '../deployer/targets/jamf-profiles.js';
 import { type GraphContractServer, startGraphContractServer } from './helpers/graph-contract-server.js';
 import { deployBin, repoRoot } from './helpers/paths.js';
 import { buildTinyMsi } from './helpers/tiny-msi.js';
@@ -20,13 +23,20 @@ const fleetFile = join(repoRoot, 'examples/fleets/demo.fleet.json');
 let work: string;
 let outDir: string;
 let server: GraphContractServer;
+let pkgBytes: Buffer;
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'hf-push-graph-'));
   outDir = join(work, 'dist');
   const msi = buildTinyMsi(work, { fileName: 'holdfast-demo.msi' });
   const loaded = await loadFleet(fleetFile);
-  await intuneTarget.make({ loaded, secrets: {}, outDir: join(outDir, 'demo'), cacheDir: work, previous: [{ target: 'msi', path: msi, description: 'msi' }], progress: () => {} });
+  const fleetDir = join(outDir, 'demo');
+  await intuneTarget.make({ loaded, secrets: {}, outDir: fleetDir, cacheDir: work, previous: [{ target: 'msi', path: msi, description: 'msi' }], progress: () => {} });
+  // macOS: the real profiles; a 200 kB stand-in for the 77 MB pkg exercises the same upload.
+  const profiles = await jamfProfilesTarget.make({ loaded, secrets: {}, outDir: fleetDir, cacheDir: work, previous: [], progress: () => {} });
+  pkgBytes = randomBytes(200_000);
+  writeFileSync(join(fleetDir, 'holdfast-demo.pkg'), pkgBytes);
+  await intuneMacosTarget.make({ loaded, secrets: {}, outDir: fleetDir, cacheDir: work, previous: [{ target: 'pkg', path: join(fleetDir, 'holdfast-demo.pkg'), description: 'pkg' }, ...profiles], progress: () => {} });
   server = await startGraphContractServer();
 });
 
@@ -42,8 +52,9 @@ describe('push intune (Graph contract test server)', () => {
     server.fail('POST', /\/deviceAppManagement\/mobileApps$/, 429, { retryAfter: '0' });
     server.fail('PUT', /^\/blob\//, 503);
     const lines: string[] = [];
-    const result = await pushIntuneFleet(fleetFile, {
+    const all = await pushIntuneFleet(fleetFile, {
       outDir,
+      platform: 'windows',
       graphUrl: server.graphUrl,
       authorityUrl: server.authorityUrl,
       tenantId: server.tenantId,
@@ -54,7 +65,9 @@ describe('push intune (Graph contract test server)', () => {
       log: (l) => lines.push(l),
       ...fast,
     });
-    expect(result.retries).toBe(2);
+    expect(all.macos).toBeUndefined();
+    expect(all.retries).toBe(2);
+    const result = all.windows!;
     expect(lines.some((l) => /answered 429/.test(l))).toBe(true);
     expect(lines.some((l) => /answered 503/.test(l))).toBe(true);
     const app = server.apps.get(result.appId)!;
@@ -80,7 +93,7 @@ describe('push intune (Graph contract test server)', () => {
     const pkg = await readIntuneWin(join(outDir, 'demo/intune/holdfast-demo.intunewin'));
     const tampered = { ...pkg, info: { ...pkg.info, encryptionInfo: { ...pkg.info.encryptionInfo, mac: Buffer.alloc(32).toString('base64') } } };
     await expect(
-      pushIntuneApp(tampered, { '@odata.type': '#microsoft.graph.win32LobApp', displayName: 'x', publisher: 'x', fileName: 'x.intunewin', setupFilePath: 'x.msi', installCommandLine: 'x', uninstallCommandLine: 'x', installExperience: {}, rules: [], returnCodes: [] }, {
+      pushIntuneApp(contentOfIntuneWin(tampered), { '@odata.type': '#microsoft.graph.win32LobApp', displayName: 'x', publisher: 'x', fileName: 'x.intunewin', setupFilePath: 'x.msi', installCommandLine: 'x', uninstallCommandLine: 'x', installExperience: {}, rules: [], returnCodes: [] }, {
         graphUrl: server.graphUrl, authorityUrl: server.authorityUrl, tenantId: server.tenantId, clientId: server.clientId, clientSecret: server.clientSecret, ...fast,
       }),
     ).rejects.toThrow(/commitFileFailed/);
@@ -98,6 +111,30 @@ describe('push intune (Graph contract test server)', () => {
     const err2 = await pushIntuneFleet(fleetFile, { outDir, graphUrl: server.graphUrl, authorityUrl: server.authorityUrl, tenantId: server.tenantId, clientId: server.clientId, env: { HOLDFAST_GRAPH_CLIENT_SECRET: server.clientSecret }, ...fast }).catch((e: unknown) => e);
     expect((err2 as HttpError).status).toBe(401);
     expect((err2 as Error).message).toMatch(/content version: 401/);
+  });
+
+  it('pushes the macOS pkg app (pkg encrypted like a .intunewin) and the custom configuration profiles', async () => {
+    const r = await pushIntuneFleet(fleetFile, {
+      outDir, platform: 'macos', graphUrl: server.graphUrl, authorityUrl: server.authorityUrl, tenantId: server.tenantId, clientId: server.clientId,
+      groupId: 'g-mac', env: { HOLDFAST_GRAPH_CLIENT_SECRET: server.clientSecret }, blockSize: 64 * 1024, ...fast,
+    });
+    expect(r.windows).toBeUndefined();
+    const app = server.apps.get(r.macos!.appId)!;
+    expect(app.body).toMatchObject({ '@odata.type': '#microsoft.graph.macOSPkgApp', fileName: 'holdfast-demo.pkg', primaryBundleId: 'com.holdfast.agent' });
+    expect(app.committedContentVersion).toBe(r.macos!.contentVersionId);
+    const file = [...app.contentVersions.get(r.macos!.contentVersionId)!.values()][0];
+    expect(file.uploadState).toBe('commitFileSuccess');
+    expect(r.macos!.blocks).toBe(Math.ceil(file.committedBlob!.length / (64 * 1024)));
+    const info = file.fileEncryptionInfo!;
+    expect(decryptContent(file.committedBlob!, { ...info, profileIdentifier: 'ProfileVersion1', fileDigestAlgorithm: 'SHA256' } as Parameters<typeof decryptContent>[1]).equals(pkgBytes)).toBe(true);
+    expect(r.profiles).toHaveLength(2);
+    for (const p of r.profiles) {
+      const conf = server.configurations.get(p.id)!;
+      expect(conf.body['@odata.type']).toBe('#microsoft.graph.macOSCustomConfiguration');
+      const source = join(outDir, 'demo', String(conf.body.payloadFileName));
+      expect(Buffer.from(String(conf.body.payload), 'base64').equals(readFileSync(source))).toBe(true);
+      expect(conf.assignments).toEqual([expect.objectContaining({ target: expect.objectContaining({ groupId: 'g-mac' }) })]);
+    }
   });
 
   it('--dry-run prints every request with secrets masked and sends nothing', async () => {

@@ -5,7 +5,7 @@ import { appendFile, open, readdir, readFile, stat, writeFile } from 'node:fs/pr
 import { join } from 'node:path';
 import { makeAgent, type TestAgent } from './helpers/agent.js';
 import { diffTrees, makeSampleTree } from './helpers/sample.js';
-import { startTestServer, storedChunkIds, tempDir, waitForStoredChunks, type TestServer } from './helpers/server.js';
+import { startTestServer, storedChunkIds, tempDir, waitForStoredChunks, type TestServer, removeTempDirs } from './helpers/server.js';
 import { stopAllProcesses } from './helpers/process.js';
 
 let server: TestServer;
@@ -24,6 +24,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await stopAllProcesses();
+  await removeTempDirs();
 });
 
 function sessionEnds(s: TestServer): Array<{ received: number; stored: number; duplicate: number }> {

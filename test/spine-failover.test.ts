@@ -5,7 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeAgent, type TestAgent } from './helpers/agent.js';
 import { diffTrees, makeSampleTree } from './helpers/sample.js';
-import { runServerCli, startTestServer, tempDir, waitForStoredChunks, type TestServer } from './helpers/server.js';
+import { runServerCli, startTestServer, tempDir, waitForStoredChunks, type TestServer, removeTempDirs } from './helpers/server.js';
 import { stopAllProcesses } from './helpers/process.js';
 
 let primary: TestServer;
@@ -34,6 +34,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await stopAllProcesses();
+  await removeTempDirs();
 });
 
 describe('failover and address updates', () => {

@@ -6,7 +6,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connectFirst, RemoteStore } from '../agent/remote-store.js';
 import { MessageType } from '../protocol/messages.js';
-import { startTestServer, TEST_TECHNICIAN_ID, type TestServer } from './helpers/server.js';
+import { startTestServer, TEST_TECHNICIAN_ID, type TestServer, removeTempDirs } from './helpers/server.js';
 
 const AGENTS = 500;
 let server: TestServer;
@@ -16,6 +16,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.stop();
+  await removeTempDirs();
 });
 
 describe('capacity', () => {

@@ -1,5 +1,5 @@
 // Frames, agent config validation and server config/CLI behaviour.
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -8,9 +8,14 @@ import { MessageType, PROTOCOL_VERSION } from '../protocol/messages.js';
 import { AgentConfigError, loadAgentConfig, resolveConfigPath, validateAgentConfig } from '../agent/config.js';
 import { makeAgent } from './helpers/agent.js';
 import { registeredDevice } from './helpers/device.js';
-import { runServerCli, startTestServer, tempDir } from './helpers/server.js';
+import { DEMO_CERT, DEMO_KEY, removeTempDirs, runServerCli, startTestServer, tempDir } from './helpers/server.js';
 import { runProcess } from './helpers/process.js';
 import { serverBin } from './helpers/paths.js';
+import { startServer } from '../server/index.js';
+
+afterAll(async () => {
+  await removeTempDirs();
+});
 
 describe('frames', () => {
   it('decodes frames split at every byte boundary and several frames in one push', () => {
@@ -152,5 +157,27 @@ describe('server config and admin commands', () => {
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(s.output()).toContain('SIGTERM: shutting down');
     await store.close();
+  });
+
+  it('programmatic API: startServer() in-process reports addresses, pin and stats, and closes', async () => {
+    const lines: string[] = [];
+    const srv = await startServer({
+      dataDir: await tempDir(),
+      config: { listen: ['127.0.0.1:0', '127.0.0.1:0'], tls: { cert: DEMO_CERT, key: DEMO_KEY }, technicianIds: ['API-TECH-0001'] },
+      log: (l) => lines.push(l),
+    });
+    try {
+      expect(srv.addresses).toHaveLength(2);
+      expect(srv.assign).toEqual({ primary: srv.addresses[0], alternate: srv.addresses[1] });
+      expect(srv.stats()).toEqual({ devices: 0, storedBytes: 0, sessions: 0 });
+      const device = await registeredDevice({ server: srv, technicianId: 'API-TECH-0001' });
+      const store = await device.store();
+      await store.put([{ id: 'ab'.repeat(32), data: randomBytes(5000) }]);
+      expect(srv.stats()).toMatchObject({ devices: 1, storedBytes: 5000, sessions: 1 });
+      await store.close();
+      expect(lines.join('\n')).toMatch(/registered new device dev-/);
+    } finally {
+      await srv.close();
+    }
   });
 });

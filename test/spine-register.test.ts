@@ -2,10 +2,10 @@
 // stored by the agent; reinstall keeps the device; unknown ID and hostnames are clear errors.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeAgent } from './helpers/agent.js';
-import { startTestServer, TEST_TECHNICIAN_ID, type TestServer } from './helpers/server.js';
+import { startTestServer, TEST_TECHNICIAN_ID, type TestServer, removeTempDirs } from './helpers/server.js';
 
 let server: TestServer;
 
@@ -14,6 +14,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.stop();
+  await removeTempDirs();
 });
 
 describe('registration', () => {
@@ -111,5 +112,31 @@ describe('registration', () => {
     const r = await agent.run(['register']);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/no Technician ID.*technicianId.*HOLDFAST_TECHNICIAN_ID/);
+  });
+
+  it('an identity file with the wrong secret cannot take over the device', async () => {
+    const owner = await makeAgent({ server });
+    expect((await owner.run(['register'])).code).toBe(0);
+    const identity = JSON.parse(await readFile(join(owner.stateDir, 'identity.json'), 'utf8'));
+    const thief = await makeAgent({ server });
+    await mkdir(thief.stateDir, { recursive: true });
+    await writeFile(join(thief.stateDir, 'identity.json'), JSON.stringify({ ...identity, identitySecret: 'forged-secret-forged-secret-forged-secret' }));
+    const r = await thief.run(['register']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/identity belongs to another device/);
+    expect(existsSync(join(thief.stateDir, 'registration.json'))).toBe(false);
+  });
+
+  it('works over IPv6 loopback ([::1]:port)', async () => {
+    const v6 = await startTestServer({ listen: ['[::1]:0', '[::1]:0'] });
+    try {
+      expect(v6.addresses[0]).toMatch(/^\[::1\]:\d+$/);
+      const agent = await makeAgent({ server: v6 });
+      const r = await agent.run(['register', '--json']);
+      expect(r.code, r.output).toBe(0);
+      expect(JSON.parse(r.stdout).servers).toEqual({ primary: v6.addresses[0], alternate: v6.addresses[1] });
+    } finally {
+      await v6.stop();
+    }
   });
 });

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeAgent, type TestAgent } from './helpers/agent.js';
 import { makeSampleTree, diffTrees } from './helpers/sample.js';
-import { startTestServer, tempDir, TEST_TECHNICIAN_ID, type TestServer } from './helpers/server.js';
+import { startTestServer, tempDir, TEST_TECHNICIAN_ID, type TestServer, removeTempDirs } from './helpers/server.js';
 import { closedPort, startDante, startSquid, type RunningProxy } from './helpers/proxies.js';
 import { stopAllProcesses } from './helpers/process.js';
 
@@ -50,6 +50,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await dante?.stop();
   await stopAllProcesses();
+  await removeTempDirs();
 });
 
 describe('no secrets in logs', () => {

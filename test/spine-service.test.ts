@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeAgent } from './helpers/agent.js';
 import { makeSampleTree } from './helpers/sample.js';
-import { runServerCli, startTestServer, tempDir, TEST_TECHNICIAN_ID, type TestServer } from './helpers/server.js';
+import { runServerCli, startTestServer, tempDir, TEST_TECHNICIAN_ID, type TestServer, removeTempDirs } from './helpers/server.js';
 import { stopAllProcesses } from './helpers/process.js';
 import { nextBackupDue, previousSlot } from '../agent/schedule.js';
 
@@ -19,6 +19,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await stopAllProcesses();
+  await removeTempDirs();
 });
 
 describe('agent service', () => {

@@ -4,13 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { connect as tlsConnect } from 'node:tls';
 import { ChunkMissingError } from '../agent/store.js';
-import { RemoteStore, ServerRefusedError } from '../agent/remote-store.js';
+import { RemoteStore, ServerRefusedError, ServersUnreachableError } from '../agent/remote-store.js';
 import { openConnection } from '../agent/transport/index.js';
 import { RpcConnection, RemoteError } from '../protocol/connection.js';
 import { encodeFrame, FrameDecoder } from '../protocol/frame.js';
 import { MessageType } from '../protocol/messages.js';
 import { registeredDevice, type TestDevice } from './helpers/device.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { startTestServer, type TestServer, removeTempDirs } from './helpers/server.js';
 
 let server: TestServer;
 let a: TestDevice;
@@ -25,6 +25,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.stop();
+  await removeTempDirs();
 });
 
 describe('remote store', () => {
@@ -125,6 +126,19 @@ describe('remote store', () => {
       expect((err as Error).message).not.toContain(credential);
       await store.close();
     }
+  });
+
+  it('a pin mismatch fails at once with a named error (no pointless retry rounds)', async () => {
+    const reg = (await import('../agent/state.js')).readRegistration;
+    const ra = (await reg(a.loaded.state))!;
+    const store = new RemoteStore({ servers: ra.servers, deviceId: ra.deviceId, credential: ra.credential, tlsPin: 'AB:'.repeat(31) + 'AB', retryRounds: 3 });
+    const t0 = Date.now();
+    const err = await store.listSnapshots().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ServersUnreachableError);
+    expect((err as ServersUnreachableError).kind).toBe('tls-pin');
+    expect((err as Error).message).toMatch(/no backup server presented the pinned certificate/);
+    expect(Date.now() - t0).toBeLessThan(2000); // retry rounds would wait 0.5 s + 2 s
+    await store.close();
   });
 
   it('refuses storage requests before authentication', async () => {

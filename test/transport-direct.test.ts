@@ -1,8 +1,8 @@
 // Direct connections and input checks: TCP by IP, TLS pinned, every failure a TransportError with its kind.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openConnection, splitEndpoint, TransportError, type TransportErrorKind } from '../agent/transport/index.js';
+import { openConnection, splitEndpoint, type TransportErrorKind } from '../agent/transport/index.js';
 import type { AgentProxy } from '../agent/config-types.js';
-import { closedPort, startPinnedServer, startSilentServer, wrongPin, type PinnedServer } from './helpers/proxies.js';
+import { closedPort, connectionFailure, startPinnedServer, startSilentServer, wrongPin, type PinnedServer } from './helpers/proxies.js';
 
 let server: PinnedServer;
 let silent: { port: number; close(): Promise<void> };
@@ -15,15 +15,8 @@ afterAll(async () => {
 });
 
 async function kindOf(endpoint: string, options: { tlsPin?: string; proxy?: AgentProxy; timeoutMs?: number } = {}): Promise<[TransportErrorKind, string]> {
-  const err = await openConnection(endpoint, { tlsPin: server.pin, timeoutMs: 5_000, ...options }).then(
-    (s) => {
-      s.destroy();
-      throw new Error('connection unexpectedly succeeded');
-    },
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TransportError);
-  return [(err as TransportError).kind, (err as TransportError).message];
+  const err = await connectionFailure(endpoint, { tlsPin: server.pin, timeoutMs: 5_000, ...options });
+  return [err.kind, err.message];
 }
 
 describe('direct transport', () => {

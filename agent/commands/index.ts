@@ -8,6 +8,7 @@ import { restoreCommand } from './restore.js';
 import { snapshotsCommand } from './snapshots.js';
 import { excludeCommand } from './exclude.js';
 import { escrowRestoreCommand } from './escrow-restore.js';
+import { diagnoseCommand } from './diagnose.js';
 
 /** Every holdfast-agent subcommand, in the order --help lists them. Add one line per command module. */
 export const agentCommands: Array<() => Command> = [
@@ -20,4 +21,5 @@ export const agentCommands: Array<() => Command> = [
   snapshotsCommand,
   excludeCommand,
   escrowRestoreCommand,
+  diagnoseCommand,
 ];

@@ -55,10 +55,10 @@ export interface BackupResult {
 
 const JOB_FILES = 64;
 const JOB_BYTES = 8 * 1024 * 1024;
-const FLUSH_BYTES = 8 * 1024 * 1024;
+const FLUSH_BYTES = 4 * 1024 * 1024;
 const FLUSH_CHUNKS = 1024;
-const MAX_FLUSHES = 2;
-const INFLIGHT_LIMIT_KIB = 28 * 1024;
+const MAX_FLUSHES = 3;
+const INFLIGHT_LIMIT_KIB = 16 * 1024;
 
 interface PendingFile {
   entry: WalkEntry;
@@ -208,7 +208,7 @@ function chunkAndUpload(
   const inflight = new Int32Array(inflightSab);
   const workers: Worker[] = [];
   const outstanding: number[] = [];
-  const jobs: Array<{ files: WalkEntry[]; state: PendingFile[] }> = [];
+  const jobs: Array<{ files: WalkEntry[]; state: PendingFile[]; doneCount: number }> = [];
   let nextFile = 0;
   let filesLeft = files.length;
   const queued = new Set<string>(); // ids already pending or stored in this run
@@ -270,7 +270,7 @@ function chunkAndUpload(
           group.push(files[nextFile++]);
         }
         const job = jobs.length;
-        jobs.push({ files: group, state: group.map((entry) => ({ entry, ids: [], bytesRead: 0 })) });
+        jobs.push({ files: group, state: group.map((entry) => ({ entry, ids: [], bytesRead: 0 })), doneCount: 0 });
         outstanding[wi]++;
         const msg: ChunkJob = { type: 'job', job, files: group.map((f) => ({ path: f.source, size: f.size })) };
         workers[wi].postMessage(msg);
@@ -279,34 +279,34 @@ function chunkAndUpload(
     const onBatch = (wi: number, b: ChunkBatch): void => {
       if (failed) return;
       const job = jobs[b.job];
-      const st = job.state[b.file];
-      let bytes = 0;
       let added = 0;
-      for (const c of b.chunks) {
-        st.ids.push(c.id);
-        bytes += c.data.byteLength;
-        if (known.has(c.id) || queued.has(c.id)) continue;
-        queued.add(c.id);
-        pending.push({ id: c.id, data: c.data });
-        added += c.data.byteLength;
+      for (const [file, id, off, len] of b.chunks) {
+        job.state[file].ids.push(id);
+        if (known.has(id) || queued.has(id)) continue;
+        queued.add(id);
+        const data = new Uint8Array(b.buf, off, len);
+        pending.push({ id, data });
+        added += len;
       }
       pendingBytes += added;
       // The worker counted the whole batch as in flight; chunks the store surely has are released at once.
-      const batchKiB = Math.ceil(bytes / 1024);
-      const keptKiB = Math.ceil(added / 1024);
+      const batchKiB = Math.ceil(b.buf.byteLength / 1024);
+      const keptKiB = Math.min(batchKiB, Math.ceil(added / 1024));
       pendingKiB += keptKiB;
       if (batchKiB > keptKiB) {
         Atomics.sub(inflight, 0, batchKiB - keptKiB);
         Atomics.notify(inflight, 0);
       }
-      if (b.last) {
-        onFile(st.entry, { ids: st.ids, bytesRead: b.bytesRead, error: b.error });
+      for (const [file, bytesRead, error] of b.done) {
+        const st = job.state[file];
+        onFile(st.entry, { ids: st.ids, bytesRead, error: error ?? undefined });
         filesLeft--;
-        if (b.file === job.files.length - 1) {
-          outstanding[wi]--;
-          job.state = [];
-          dispatch(wi);
-        }
+        job.doneCount++;
+      }
+      if (job.doneCount === job.files.length && job.state.length > 0) {
+        outstanding[wi]--;
+        job.state = [];
+        dispatch(wi);
       }
       maybeFlush();
       finishIfDone();

@@ -7,26 +7,25 @@
 import { Worker } from 'node:worker_threads';
 import { CHUNK_AVG, CHUNK_MAX, CHUNK_MIN, type EngineKeys } from './keys.js';
 
-/** A group of files for one worker; the worker replies with one or more `ChunkBatch` messages per file. */
+/** A group of files for one worker; the worker answers with `ChunkBatch` messages, the last one at the job's end. */
 export interface ChunkJob {
   type: 'job';
   job: number;
   files: Array<{ path: string; size: number }>;
 }
 
+/**
+ * Results of one worker, batched across files (one message per ~4 MB or per job end): the sealed chunks lie
+ * back to back in `buf` (transferred, not copied), in file order.
+ */
 export interface ChunkBatch {
   type: 'batch';
   job: number;
-  /** Index of the file within its job. */
-  file: number;
-  /** Sealed chunks of this batch, in file order (each `data` owns its ArrayBuffer: it is transferred). */
-  chunks: Array<{ id: string; data: Uint8Array; plainSize: number; compressed: boolean }>;
-  /** true on the file's last batch. */
-  last: boolean;
-  /** Bytes of the file actually read (differs from the walked size when the file changed meanwhile). */
-  bytesRead: number;
-  /** Set when the file could not be read. */
-  error?: string;
+  buf: ArrayBuffer;
+  /** [file index within the job, chunk id, offset in buf, length] */
+  chunks: Array<[number, string, number, number]>;
+  /** Files finished in this batch: [file index, bytes read, error or null]. */
+  done: Array<[number, number, string | null]>;
 }
 
 export interface WorkerInit {
@@ -63,7 +62,7 @@ function chunkWorkerMain(mods: WorkerModules): void {
   const topBits = (n: number): number => (n >= 32 ? 0xffffffff : ((0xffffffff << (32 - n)) >>> 0));
   const maskS = topBits(bits + 2) | 0;
   const maskL = topBits(bits - 2) | 0;
-  const BLOCK = 4 * 1024 * 1024;
+  const BLOCK = 2 * 1024 * 1024;
   const buf = Buffer.allocUnsafeSlow(BLOCK + MAX);
   const inflight = new Int32Array(init.inflight);
   const FORMAT_VERSION = 1;
@@ -114,7 +113,15 @@ function chunkWorkerMain(mods: WorkerModules): void {
     return bits / n < 7.2;
   }
 
-  function seal(chunk: Buffer): { id: string; data: Uint8Array; plainSize: number; compressed: boolean } {
+  // Sealed chunks are written straight into the batch buffer that is later transferred to the main thread.
+  const FLUSH_AT = 2 * 1024 * 1024;
+  const CAP = FLUSH_AT + MAX + 64;
+  let batch = new Uint8Array(new ArrayBuffer(CAP));
+  let outBytes = 0;
+  let outChunks: ChunkBatch['chunks'] = [];
+  let outDone: ChunkBatch['done'] = [];
+
+  function seal(job: number, file: number, chunk: Buffer): void {
     const idBytes = crypto.createHmac('sha256', idKey).update(chunk).digest();
     let body: Buffer = chunk;
     let flags = 0;
@@ -123,6 +130,8 @@ function chunkWorkerMain(mods: WorkerModules): void {
         params: {
           [zlib.constants.BROTLI_PARAM_QUALITY]: 1,
           [zlib.constants.BROTLI_PARAM_SIZE_HINT]: chunk.length,
+          // A 1 MiB window (default 4 MiB) keeps the encoder's memory small; chunks average 1 MiB anyway.
+          [zlib.constants.BROTLI_PARAM_LGWIN]: 20,
         },
       });
       // Compression pays only when it saves at least 1/16 of the chunk.
@@ -131,22 +140,25 @@ function chunkWorkerMain(mods: WorkerModules): void {
         flags = FLAG_BROTLI;
       }
     }
-    const out = new Uint8Array(new ArrayBuffer(2 + 12 + body.length + 16));
-    out[0] = FORMAT_VERSION;
-    out[1] = flags;
-    const nonce = out.subarray(2, 14);
+    const need = 2 + 12 + body.length + 16;
+    if (outBytes + need > CAP) flush(job);
+    const at = outBytes;
+    batch[at] = FORMAT_VERSION;
+    batch[at + 1] = flags;
+    const nonce = batch.subarray(at + 2, at + 14);
     crypto.randomFillSync(nonce);
     const cipher = crypto.createCipheriv('aes-256-gcm', encKey, nonce);
     cipher.setAAD(idBytes);
-    let off = 14;
+    let off = at + 14;
     const ct = cipher.update(body);
-    out.set(ct, off);
+    batch.set(ct, off);
     off += ct.length;
     const fin = cipher.final();
-    out.set(fin, off);
+    batch.set(fin, off);
     off += fin.length;
-    out.set(cipher.getAuthTag(), off);
-    return { id: idBytes.toString('hex'), data: out, plainSize: chunk.length, compressed: flags !== 0 };
+    batch.set(cipher.getAuthTag(), off);
+    outChunks.push([file, idBytes.toString('hex'), at, need]);
+    outBytes += need;
   }
 
   /** Wait while too many sealed bytes are waiting for the store (keeps peak memory bounded). */
@@ -159,14 +171,21 @@ function chunkWorkerMain(mods: WorkerModules): void {
     Atomics.add(inflight, 0, addKiB);
   }
 
-  function send(batch: ChunkBatch): void {
-    let bytes = 0;
-    for (const c of batch.chunks) bytes += c.data.byteLength;
-    throttle(Math.ceil(bytes / 1024));
-    parentPort!.postMessage(
-      batch,
-      batch.chunks.map((c) => c.data.buffer as ArrayBuffer),
-    );
+  function flush(job: number): void {
+    if (outChunks.length === 0 && outDone.length === 0) return;
+    let buf: ArrayBuffer;
+    if (outBytes < CAP / 2) {
+      buf = batch.buffer.slice(0, outBytes); // small batch: send a copy, keep the big buffer
+    } else {
+      buf = batch.buffer as ArrayBuffer;
+      batch = new Uint8Array(new ArrayBuffer(CAP));
+    }
+    throttle(Math.ceil(buf.byteLength / 1024));
+    const msg: ChunkBatch = { type: 'batch', job, buf, chunks: outChunks, done: outDone };
+    parentPort!.postMessage(msg, [buf]);
+    outChunks = [];
+    outDone = [];
+    outBytes = 0;
   }
 
   function chunkFile(job: number, file: number, path: string): void {
@@ -174,7 +193,7 @@ function chunkWorkerMain(mods: WorkerModules): void {
     try {
       fd = fs.openSync(path, 'r');
     } catch (err) {
-      send({ type: 'batch', job, file, chunks: [], last: true, bytesRead: 0, error: (err as Error).message });
+      outDone.push([file, 0, (err as Error).message]);
       return;
     }
     try {
@@ -182,8 +201,6 @@ function chunkWorkerMain(mods: WorkerModules): void {
       let end = 0;
       let eof = false;
       let total = 0;
-      let pending: ChunkBatch['chunks'] = [];
-      let pendingBytes = 0;
       for (;;) {
         if (!eof && end - start < MAX) {
           if (start > 0) {
@@ -201,19 +218,14 @@ function chunkWorkerMain(mods: WorkerModules): void {
         if (end === start) break;
         const len = cut(start, end);
         // The chunk is copied out of the read buffer by the cipher, so the buffer can be reused at once.
-        const sealed = seal(buf.subarray(start, start + len));
+        seal(job, file, buf.subarray(start, start + len));
         start += len;
-        pending.push(sealed);
-        pendingBytes += sealed.data.byteLength;
-        if (pendingBytes >= 4 * 1024 * 1024) {
-          send({ type: 'batch', job, file, chunks: pending, last: false, bytesRead: total });
-          pending = [];
-          pendingBytes = 0;
-        }
+        if (outBytes >= FLUSH_AT) flush(job);
       }
-      send({ type: 'batch', job, file, chunks: pending, last: true, bytesRead: total });
+      outDone.push([file, total, null]);
     } catch (err) {
-      send({ type: 'batch', job, file, chunks: [], last: true, bytesRead: 0, error: (err as Error).message });
+      // Chunks already sent for this file are harmless: the file is left out of the snapshot.
+      outDone.push([file, 0, (err as Error).message]);
     } finally {
       fs.closeSync(fd);
     }
@@ -221,6 +233,7 @@ function chunkWorkerMain(mods: WorkerModules): void {
 
   parentPort!.on('message', (msg: ChunkJob) => {
     msg.files.forEach((f, i) => chunkFile(msg.job, i, f.path));
+    flush(msg.job);
   });
 }
 

@@ -2,7 +2,7 @@
 // own state (identity, device key) and the admin's protected paths. Such an exclusion is refused, with the
 // reason, unless forced. User exclusions live in the state folder (the config file belongs to the installer).
 import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { statePaths } from '../state.js';
 import { writeFileAtomic } from './fsutil.js';
 import { compilePattern, isSameOrInside, literalPrefix, portablePath } from './patterns.js';
 
@@ -56,7 +56,7 @@ export interface UserExclusions {
 }
 
 export function exclusionsPath(stateDir: string): string {
-  return join(stateDir, 'exclusions.json');
+  return statePaths(stateDir).exclusions;
 }
 
 export function readExclusions(stateDir: string): UserExclusions {

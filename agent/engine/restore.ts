@@ -273,10 +273,14 @@ async function* singleBatch(ids: string[], chunks: Map<string, Buffer | Error>):
   }
 }
 
+const umask = process.platform === 'win32' ? 0 : process.umask();
+
 async function writeFileVerified(dest: string, entry: SnapshotEntry, chunks: AsyncIterable<[string, Buffer]>): Promise<void> {
   const tmp = `${dest}.hf-${randomBytes(4).toString('hex')}`;
+  const mode = entry[2] & 0o7777;
   // "wx" = O_CREAT|O_EXCL: fails rather than following a symlink planted at the temporary name.
-  const fh = await open(tmp, 'wx', 0o600);
+  // Created owner-only; the final mode is applied before the rename (fchmod only when the umask interferes).
+  const fh = await open(tmp, 'wx', mode & 0o700);
   let ok = false;
   try {
     let size = 0;
@@ -285,19 +289,22 @@ async function writeFileVerified(dest: string, entry: SnapshotEntry, chunks: Asy
       size += data.length;
     }
     if (size !== entry[4]) throw new Error(`restored size ${size} differs from the snapshot's ${entry[4]}`);
-    if (process.platform !== 'win32') await fh.chmod(entry[2]);
+    if (process.platform !== 'win32' && (mode & 0o077 || (mode & 0o700 & umask) !== 0 || mode & 0o7000)) await fh.chmod(mode);
     await fh.utimes(entry[3] / 1000, entry[3] / 1000);
     ok = true;
   } finally {
     await fh.close();
     if (!ok) await unlink(tmp).catch(() => undefined);
   }
-  const st = lstatSync(dest, { throwIfNoEntry: false });
-  if (st?.isDirectory()) {
-    await unlink(tmp);
-    throw new PathEscapeError(dest, 'a folder is in the way of a file');
+  try {
+    // rename replaces a file or a symlink at dest (never following it); a folder in the way makes it fail.
+    renameSync(tmp, dest);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') throw new PathEscapeError(dest, 'a folder is in the way of a file');
+    throw err;
   }
-  renameSync(tmp, dest);
 }
 
 /** Fetches chunks in batches and authenticates each; a failing chunk becomes an Error for its id only. */

@@ -11,6 +11,8 @@ export function pinnedTls(socket: Socket, pin: string, label: string, timeoutMs:
   return new Promise((resolve, reject) => {
     // The pin replaces CA validation: servers are reached by IP with a self-issued certificate.
     const tls = tlsConnect({ socket, rejectUnauthorized: false });
+    // Closing the TLS layer must close the TCP (or tunnel) socket beneath it, whoever closes it.
+    tls.once('close', () => socket.destroy());
     const fail = (err: TransportError) => {
       clearTimeout(timer);
       tls.destroy();

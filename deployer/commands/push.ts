@@ -3,24 +3,27 @@ import { Command, Option } from 'commander';
 
 import { PUSH_ENV, pushIntuneFleet, pushJamfFleet } from '../push/index.js';
 
-const log = (line: string) => process.stdout.write(`${line}\n`);
+const log = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
 
 export function pushCommand(): Command {
   const push = new Command('push').description('Upload the generated Intune package or Jamf Pro package, profiles, policy and extension attributes');
 
   push
     .command('intune')
-    .description('Create the Win32 app in Intune through Microsoft Graph, upload the .intunewin, commit it and assign it to a group')
-    .argument('<fleet>', 'fleet file (its dist/<fleet>/intune output must exist: generate --target msi,intune)')
+    .description('Create the apps in Intune through Microsoft Graph (Win32 app from the .intunewin, macOS pkg app, macOS profiles), upload, commit and assign them to a group')
+    .argument('<fleet>', 'fleet file (its dist/<fleet>/intune output must exist: generate --target intune and/or intune-macos)')
     .option('--out <dir>', 'where generate wrote its output', 'dist')
     .addOption(new Option('--tenant <id>', 'Entra ID tenant id').env(PUSH_ENV.graphTenant))
     .addOption(new Option('--client-id <id>', 'app registration (client) id; needs DeviceManagementApps.ReadWrite.All').env(PUSH_ENV.graphClientId))
     .addOption(new Option('--group <id>', 'Entra group id to assign the app to (required install); omit to skip the assignment').env(PUSH_ENV.graphGroup))
     .addOption(new Option('--graph-url <url>', 'Graph API root').default('https://graph.microsoft.com/beta').env(PUSH_ENV.graphUrl))
     .addOption(new Option('--authority-url <url>', 'Entra ID login root').default('https://login.microsoftonline.com').env(PUSH_ENV.graphAuthority))
+    .addOption(new Option('--platform <which>', 'windows (Win32 app), macos (pkg app and profiles) or all that generate made').choices(['windows', 'macos', 'all']).default('all'))
     .option('--dry-run', 'print every request (secrets masked) and send nothing', false)
-    .addHelpText('after', `\nThe client secret is read from ${PUSH_ENV.graphClientSecret} only (never a flag, never printed).`)
-    .action(async (fleet: string, o: { out: string; tenant?: string; clientId?: string; group?: string; graphUrl: string; authorityUrl: string; dryRun: boolean }) => {
+    .addHelpText('after', `\nThe client secret is read from ${PUSH_ENV.graphClientSecret} only (never a flag, never printed).\nThe app registration needs the application permissions DeviceManagementApps.ReadWrite.All (apps) and\nDeviceManagementConfiguration.ReadWrite.All (macOS profiles), with admin consent.`)
+    .action(async (fleet: string, o: { out: string; tenant?: string; clientId?: string; group?: string; graphUrl: string; authorityUrl: string; platform: 'windows' | 'macos' | 'all'; dryRun: boolean }) => {
       const r = await pushIntuneFleet(fleet, {
         outDir: o.out,
         ...(o.tenant && { tenantId: o.tenant }),
@@ -28,12 +31,17 @@ export function pushCommand(): Command {
         ...(o.group && { groupId: o.group }),
         graphUrl: o.graphUrl,
         authorityUrl: o.authorityUrl,
+        platform: o.platform,
         dryRun: o.dryRun,
         log,
       });
-      log(o.dryRun
-        ? 'dry run: nothing was sent'
-        : `intune: app ${r.appId} committed (content version ${r.contentVersionId}, ${r.blocks} block(s), ${r.retries} retr${r.retries === 1 ? 'y' : 'ies'})${r.assigned ? ', assigned' : ', not assigned (no --group)'}`);
+      if (o.dryRun) return log('dry run: nothing was sent');
+      const assigned = (a: boolean) => (a ? 'assigned' : 'not assigned (no --group)');
+      for (const [name, app] of [['windows', r.windows], ['macos', r.macos]] as const) {
+        if (app) log(`intune ${name}: app ${app.appId} committed (content version ${app.contentVersionId}, ${app.blocks} block(s)), ${assigned(app.assigned)}`);
+      }
+      for (const p of r.profiles) log(`intune macos: profile ${p.id} from ${p.file}, ${assigned(p.assigned)}`);
+      log(`${r.retries} retr${r.retries === 1 ? 'y' : 'ies'}`);
     });
 
   push

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { basename, join, relative, resolve } from 'node:path';
 
-import { INTUNE_DIR, WIN32_APP_JSON, intuneWinName } from '../targets/intune.js';
+import { INTUNE_DIR, MAC_PKG_APP_JSON, WIN32_APP_JSON, intuneWinName } from '../targets/intune.js';
 
 export interface ManifestArtifact {
   target: string;
@@ -35,6 +35,15 @@ export interface IntuneArtifacts {
   appJson: string;
 }
 
+/** The Windows app files, or undefined when generate did not make them. */
+export async function findIntuneArtifactsIfAny(fleetDir: string, fleetId: string): Promise<IntuneArtifacts | undefined> {
+  try {
+    return await findIntuneArtifacts(fleetDir, fleetId);
+  } catch {
+    return undefined;
+  }
+}
+
 export async function findIntuneArtifacts(fleetDir: string, fleetId: string): Promise<IntuneArtifacts> {
   const listed = await manifestArtifacts(fleetDir);
   const pick = (ext: string, fallback: string) =>
@@ -45,6 +54,25 @@ export async function findIntuneArtifacts(fleetDir: string, fleetId: string): Pr
     if (!existsSync(f)) throw new Error(`${f} does not exist: run \`holdfast-deploy generate <fleet file> --target msi,intune\` first (or pass --out where generate wrote)`);
   }
   return { intunewin, appJson };
+}
+
+export interface IntuneMacArtifacts {
+  /** The macOSPkgApp body and the pkg it describes, when both exist. */
+  pkgApp?: { appJson: string; pkg: string };
+  /** macOSCustomConfiguration bodies. */
+  profiles: string[];
+}
+
+/** What the intune-macos target wrote (nothing is an empty result, not an error). */
+export async function findIntuneMacArtifacts(fleetDir: string): Promise<IntuneMacArtifacts> {
+  const listed = await manifestArtifacts(fleetDir);
+  const files = listed ? listed.map((a) => a.path) : await walk(fleetDir);
+  const appJson = files.find((f) => basename(f) === MAC_PKG_APP_JSON);
+  const pkg = files.find((f) => f.endsWith('.pkg'));
+  return {
+    ...(appJson && pkg && existsSync(appJson) && existsSync(pkg) && { pkgApp: { appJson, pkg } }),
+    profiles: files.filter((f) => /^macOSCustomConfiguration-.*\.json$/.test(basename(f)) && existsSync(f)).sort(),
+  };
 }
 
 export interface JamfArtifacts {

@@ -1,11 +1,12 @@
-// Push a Win32 app to Microsoft Intune through Microsoft Graph (beta), the documented upload flow:
+// Push apps and profiles to Microsoft Intune through Microsoft Graph (beta), the documented upload flow:
 // token, app, content version, file entry, storage URI, blocks + block list, commit, committed version, assign.
+// Win32 apps upload the .intunewin's encrypted content; macOS pkg apps the pkg, encrypted the same way.
 import { Buffer } from 'node:buffer';
 import { setTimeout as delay } from 'node:timers/promises';
 
-import type { IntuneWinPackage } from '../../installers/intune/intunewin.js';
 import type { GraphBody } from '../../installers/intune/graph-app.js';
-import { HttpClient, HttpError } from './http.js';
+import type { EncryptionInfo, IntuneWinPackage } from '../../installers/intune/intunewin.js';
+import { HttpClient, HttpError, type HttpRequest, type HttpResponse } from './http.js';
 
 export interface GraphPushOptions {
   tenantId: string;
@@ -37,96 +38,142 @@ export interface GraphPushResult {
   assigned: boolean;
 }
 
-const APP_TYPE = 'microsoft.graph.win32LobApp';
+/** What goes into the content version: the encrypted bytes and how they were encrypted. */
+export interface IntuneContent {
+  name: string;
+  /** Size before encryption. */
+  size: number;
+  encrypted: Buffer;
+  encryptionInfo: EncryptionInfo;
+}
 
-/** Upload the .intunewin described by `app` (the win32LobApp body the intune target wrote). */
-export async function pushIntuneApp(pkg: IntuneWinPackage, app: GraphBody, options: GraphPushOptions): Promise<GraphPushResult> {
-  const log = options.log ?? (() => {});
-  const http = new HttpClient({ service: 'Microsoft Graph', dryRun: options.dryRun, log, ...options.http });
-  const graph = (options.graphUrl ?? 'https://graph.microsoft.com/beta').replace(/\/+$/, '');
-  const authority = (options.authorityUrl ?? 'https://login.microsoftonline.com').replace(/\/+$/, '');
-  const dry = http.dryRun;
+export function contentOfIntuneWin(pkg: IntuneWinPackage): IntuneContent {
+  return { name: pkg.info.fileName, size: pkg.info.unencryptedContentSize, encrypted: pkg.encrypted, encryptionInfo: pkg.info.encryptionInfo };
+}
+
+/** One authenticated Graph conversation: a client-credentials token and the retrying HTTP client. */
+export class GraphSession {
+  readonly http: HttpClient;
+  readonly graph: string;
+  private readonly authority: string;
+  private token?: { value: string; expiresAt: number };
+
+  constructor(private readonly options: GraphPushOptions) {
+    this.http = new HttpClient({ service: 'Microsoft Graph', dryRun: options.dryRun, log: options.log, ...options.http });
+    this.graph = (options.graphUrl ?? 'https://graph.microsoft.com/beta').replace(/\/+$/, '');
+    this.authority = (options.authorityUrl ?? 'https://login.microsoftonline.com').replace(/\/+$/, '');
+  }
+
+  get dryRun(): boolean {
+    return this.http.dryRun;
+  }
+
+  log(line: string): void {
+    this.options.log?.(line);
+  }
+
+  /** The documented v2.0 client-credentials request (docs/mdm.md: why not msal-node here); renewed before expiry. */
+  private async bearer(): Promise<string> {
+    if (this.token && Date.now() < this.token.expiresAt - 60_000) return this.token.value;
+    this.log('graph: requesting a token (client credentials)');
+    const res = await this.http.request({
+      step: 'token',
+      method: 'POST',
+      url: `${this.authority}/${encodeURIComponent(this.options.tenantId)}/oauth2/v2.0/token`,
+      body: { form: { grant_type: 'client_credentials', client_id: this.options.clientId, client_secret: this.options.clientSecret, scope: `${new URL(this.graph).origin}/.default` } },
+    });
+    if (this.dryRun) {
+      this.token = { value: 'DRY-RUN-TOKEN', expiresAt: Number.POSITIVE_INFINITY };
+      return this.token.value;
+    }
+    const body = res.json as { access_token?: string; expires_in?: number } | undefined;
+    if (!body?.access_token) throw new HttpError('Microsoft Graph: token: the response carries no access_token', res.status, 'token');
+    this.token = { value: body.access_token, expiresAt: Date.now() + (body.expires_in ?? 3600) * 1000 };
+    return this.token.value;
+  }
+
+  /** A Graph call (path below the API root) with the bearer token. */
+  async call(req: Omit<HttpRequest, 'url' | 'headers'> & { path: string }): Promise<HttpResponse> {
+    const { path, ...rest } = req;
+    return this.http.request({ ...rest, url: `${this.graph}${path}`, headers: { authorization: `Bearer ${await this.bearer()}` } });
+  }
+
+  /** The id of a created object, or a placeholder in a dry run. */
+  id(res: HttpResponse, step: string, placeholder: string): string {
+    if (this.dryRun) return placeholder;
+    const v = (res.json as Record<string, unknown> | undefined)?.id;
+    if (typeof v !== 'string' || v === '') throw new HttpError(`Microsoft Graph: ${step}: the response has no id`, res.status, step);
+    return v;
+  }
+}
+
+/**
+ * Create the app described by `app` (a win32LobApp or macOSPkgApp body), upload `content` into a new content
+ * version, commit it, make it the app's committed version, and assign the app when a group is given.
+ */
+export async function pushIntuneApp(content: IntuneContent, app: GraphBody, options: GraphPushOptions, session = new GraphSession(options)): Promise<GraphPushResult> {
+  const type = app['@odata.type'].replace(/^#/, '');
+  if (type !== 'microsoft.graph.win32LobApp' && type !== 'microsoft.graph.macOSPkgApp') throw new Error(`cannot push an app of type ${app['@odata.type']}`);
+  const dry = session.dryRun;
   const pollInterval = options.pollIntervalMs ?? 5000;
   const pollTimeout = options.pollTimeoutMs ?? 10 * 60_000;
 
-  // Client credentials, the documented v2.0 token request (docs/mdm.md: why not msal-node here).
-  log('graph: requesting a token (client credentials)');
-  const tokenRes = await http.request({
-    step: 'token',
-    method: 'POST',
-    url: `${authority}/${encodeURIComponent(options.tenantId)}/oauth2/v2.0/token`,
-    body: { form: { grant_type: 'client_credentials', client_id: options.clientId, client_secret: options.clientSecret, scope: `${new URL(graph).origin}/.default` } },
-  });
-  const token = dry ? 'DRY-RUN-TOKEN' : stringField(tokenRes.json, 'access_token', 'token');
-  const auth = { authorization: `Bearer ${token}` };
+  session.log(`graph: creating the app ${JSON.stringify(String(app.displayName ?? ''))} (${type.slice('microsoft.graph.'.length)})`);
+  const created = await session.call({ step: 'create app', method: 'POST', path: '/deviceAppManagement/mobileApps', body: { json: app } });
+  const appId = session.id(created, 'create app', '{appId}');
+  const appPath = `/deviceAppManagement/mobileApps/${appId}`;
 
-  log(`graph: creating the app ${JSON.stringify(String(app.displayName ?? ''))}`);
-  const created = await http.request({ step: 'create app', method: 'POST', url: `${graph}/deviceAppManagement/mobileApps`, headers: auth, body: { json: app } });
-  const appId = dry ? '{appId}' : stringField(created.json, 'id', 'create app');
-  const appUrl = `${graph}/deviceAppManagement/mobileApps/${appId}`;
+  const version = await session.call({ step: 'content version', method: 'POST', path: `${appPath}/${type}/contentVersions`, body: { json: {} } });
+  const contentVersionId = session.id(version, 'content version', '{contentVersionId}');
+  const versionPath = `${appPath}/${type}/contentVersions/${contentVersionId}`;
 
-  const version = await http.request({ step: 'content version', method: 'POST', url: `${appUrl}/${APP_TYPE}/contentVersions`, headers: auth, body: { json: {} } });
-  const contentVersionId = dry ? '{contentVersionId}' : stringField(version.json, 'id', 'content version');
-  const versionUrl = `${appUrl}/${APP_TYPE}/contentVersions/${contentVersionId}`;
-
-  const fileRes = await http.request({
+  const fileRes = await session.call({
     step: 'file entry',
     method: 'POST',
-    url: `${versionUrl}/files`,
-    headers: auth,
-    body: {
-      json: {
-        '@odata.type': '#microsoft.graph.mobileAppContentFile',
-        name: pkg.info.fileName,
-        size: pkg.info.unencryptedContentSize,
-        sizeEncrypted: pkg.encrypted.length,
-        manifest: null,
-        isDependency: false,
-      },
-    },
+    path: `${versionPath}/files`,
+    body: { json: { '@odata.type': '#microsoft.graph.mobileAppContentFile', name: content.name, size: content.size, sizeEncrypted: content.encrypted.length, manifest: null, isDependency: false } },
   });
-  const fileId = dry ? '{fileId}' : stringField(fileRes.json, 'id', 'file entry');
-  const fileUrl = `${versionUrl}/files/${fileId}`;
+  const fileId = session.id(fileRes, 'file entry', '{fileId}');
+  const filePath = `${versionPath}/files/${fileId}`;
 
-  const poll = async (step: string, want: string, failed: string): Promise<Record<string, unknown>> => {
+  const poll = async (step: string, want: string): Promise<Record<string, unknown>> => {
     if (dry) {
-      log(`[dry-run] ${step}: GET ${fileUrl} until uploadState is ${want}`);
+      session.log(`[dry-run] ${step}: GET ${session.graph}${filePath} until uploadState is ${want}`);
       return { azureStorageUri: 'https://{storageAccount}.blob.core.windows.net/{container}/{blob}?sv={sv}&sig=***' };
     }
     const deadline = Date.now() + pollTimeout;
     for (;;) {
-      const res = await http.request({ step, method: 'GET', url: fileUrl, headers: auth });
-      const body = res.json as Record<string, unknown>;
-      const state = String(body?.uploadState ?? '');
+      const res = await session.call({ step, method: 'GET', path: filePath });
+      const body = (res.json ?? {}) as Record<string, unknown>;
+      const state = String(body.uploadState ?? '');
       if (state === want) return body;
-      if (state === failed || /failed|timedout/i.test(state)) throw new HttpError(`Microsoft Graph: ${step}: upload state ${state}`, res.status, step);
+      if (/failed|timedout/i.test(state)) throw new HttpError(`Microsoft Graph: ${step}: upload state ${state}`, res.status, step);
       if (Date.now() > deadline) throw new HttpError(`Microsoft Graph: ${step}: still ${state || 'pending'} after ${pollTimeout / 1000} s`, res.status, step);
       await delay(pollInterval);
     }
   };
 
-  log('graph: waiting for the storage URI');
-  const pending = await poll('storage URI', 'azureStorageUriRequestSuccess', 'azureStorageUriRequestFailed');
-  let sas = String(pending.azureStorageUri ?? '');
+  session.log('graph: waiting for the storage URI');
+  let sas = String((await poll('storage URI', 'azureStorageUriRequestSuccess')).azureStorageUri ?? '');
   if (!dry && !/^https?:\/\//.test(sas)) throw new HttpError('Microsoft Graph: storage URI: the file entry carries no azureStorageUri', 200, 'storage URI');
 
   const blockSize = options.blockSize ?? 6 * 1024 * 1024;
-  const blockIds: string[] = [];
-  const data = pkg.encrypted;
+  const data = content.encrypted;
   const total = Math.max(1, Math.ceil(data.length / blockSize));
-  let renewedAt = Date.now();
+  const blockIds: string[] = [];
+  let sasIssuedAt = Date.now();
   for (let i = 0; i < total; i++) {
     // The SAS URI lives about 10 minutes: renew it well before on long uploads.
-    if (!dry && Date.now() - renewedAt > 7 * 60_000) {
-      await http.request({ step: 'renew upload', method: 'POST', url: `${fileUrl}/renewUpload`, headers: auth, body: { json: {} } });
-      sas = String((await poll('storage URI', 'azureStorageUriRenewalSuccess', 'azureStorageUriRenewalFailed')).azureStorageUri ?? sas);
-      renewedAt = Date.now();
+    if (!dry && Date.now() - sasIssuedAt > 7 * 60_000) {
+      await session.call({ step: 'renew upload', method: 'POST', path: `${filePath}/renewUpload`, body: { json: {} } });
+      sas = String((await poll('storage URI', 'azureStorageUriRenewalSuccess')).azureStorageUri ?? sas);
+      sasIssuedAt = Date.now();
     }
     // Block ids must all have the same length: a fixed-width counter, base64.
     const id = Buffer.from(`block-${String(i).padStart(6, '0')}`).toString('base64');
     blockIds.push(id);
-    log(`graph: uploading block ${i + 1}/${total}`);
-    await http.request({
+    session.log(`graph: uploading block ${i + 1}/${total}`);
+    await session.http.request({
       step: `upload block ${i + 1}/${total}`,
       method: 'PUT',
       url: `${sas}&comp=block&blockid=${encodeURIComponent(id)}`,
@@ -135,15 +182,14 @@ export async function pushIntuneApp(pkg: IntuneWinPackage, app: GraphBody, optio
     });
   }
   const blockList = `<?xml version="1.0" encoding="utf-8"?><BlockList>${blockIds.map((id) => `<Latest>${id}</Latest>`).join('')}</BlockList>`;
-  await http.request({ step: 'block list', method: 'PUT', url: `${sas}&comp=blocklist`, body: { text: blockList, contentType: 'application/xml' } });
+  await session.http.request({ step: 'block list', method: 'PUT', url: `${sas}&comp=blocklist`, body: { text: blockList, contentType: 'application/xml' } });
 
-  const e = pkg.info.encryptionInfo;
-  log('graph: committing the file');
-  await http.request({
+  const e = content.encryptionInfo;
+  session.log('graph: committing the file');
+  await session.call({
     step: 'commit',
     method: 'POST',
-    url: `${fileUrl}/commit`,
-    headers: auth,
+    path: `${filePath}/commit`,
     body: {
       json: {
         fileEncryptionInfo: {
@@ -159,24 +205,17 @@ export async function pushIntuneApp(pkg: IntuneWinPackage, app: GraphBody, optio
       },
     },
   });
-  await poll('commit state', 'commitFileSuccess', 'commitFileFailed');
+  await poll('commit state', 'commitFileSuccess');
 
-  await http.request({
-    step: 'committed version',
-    method: 'PATCH',
-    url: appUrl,
-    headers: auth,
-    body: { json: { '@odata.type': `#${APP_TYPE}`, committedContentVersion: contentVersionId } },
-  });
+  await session.call({ step: 'committed version', method: 'PATCH', path: appPath, body: { json: { '@odata.type': `#${type}`, committedContentVersion: contentVersionId } } });
 
   let assigned = false;
   if (options.groupId) {
-    log(`graph: assigning to group ${options.groupId}`);
-    await http.request({
+    session.log(`graph: assigning the app to group ${options.groupId}`);
+    await session.call({
       step: 'assign',
       method: 'POST',
-      url: `${appUrl}/assign`,
-      headers: auth,
+      path: `${appPath}/assign`,
       body: {
         json: {
           mobileAppAssignments: [
@@ -192,11 +231,20 @@ export async function pushIntuneApp(pkg: IntuneWinPackage, app: GraphBody, optio
     });
     assigned = true;
   }
-  return { appId, contentVersionId, fileId, blocks: total, retries: http.retries.length, assigned };
+  return { appId, contentVersionId, fileId, blocks: total, retries: session.http.retries.length, assigned };
 }
 
-function stringField(json: unknown, field: string, step: string): string {
-  const v = (json as Record<string, unknown> | undefined)?.[field];
-  if (typeof v !== 'string' || v === '') throw new HttpError(`Microsoft Graph: ${step}: the response has no ${field}`, 200, step);
-  return v;
+/** Create a device configuration (e.g. macOSCustomConfiguration) and assign it when a group is given. */
+export async function pushIntuneProfile(body: GraphBody, options: GraphPushOptions, session = new GraphSession(options)): Promise<{ id: string; assigned: boolean }> {
+  session.log(`graph: creating the configuration ${JSON.stringify(String(body.displayName ?? ''))}`);
+  const res = await session.call({ step: `profile ${String(body.payloadFileName ?? body.displayName ?? '')}`, method: 'POST', path: '/deviceManagement/deviceConfigurations', body: { json: body } });
+  const id = session.id(res, 'profile', '{deviceConfigurationId}');
+  if (!options.groupId) return { id, assigned: false };
+  await session.call({
+    step: 'assign profile',
+    method: 'POST',
+    path: `/deviceManagement/deviceConfigurations/${id}/assign`,
+    body: { json: { assignments: [{ '@odata.type': '#microsoft.graph.deviceConfigurationAssignment', target: { '@odata.type': '#microsoft.graph.groupAssignmentTarget', groupId: options.groupId } }] } },
+  });
+  return { id, assigned: true };
 }

@@ -56,7 +56,8 @@ export function maskUrl(url: string): string {
   try {
     const u = new URL(url);
     for (const k of [...u.searchParams.keys()]) if (SECRET_QUERY.test(k)) u.searchParams.set(k, '***');
-    return u.toString().replace(/%2A%2A%2A/g, '***');
+    // Placeholders of a dry run ({appId}) read better unescaped.
+    return u.toString().replace(/%2A%2A%2A/g, '***').replace(/%7B/gi, '{').replace(/%7D/gi, '}');
   } catch {
     return url;
   }

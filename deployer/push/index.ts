@@ -3,13 +3,13 @@ import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 
 import type { GraphBody } from '../../installers/intune/graph-app.js';
-import { readIntuneWin } from '../../installers/intune/intunewin.js';
+import { encryptContent, readIntuneWin } from '../../installers/intune/intunewin.js';
 import { loadFleet } from '../fleet/load.js';
-import { findIntuneArtifacts, findJamfArtifacts } from './artifacts.js';
-import { type GraphPushOptions, type GraphPushResult, pushIntuneApp } from './graph.js';
+import { findIntuneArtifacts, findIntuneArtifactsIfAny, findIntuneMacArtifacts, findJamfArtifacts } from './artifacts.js';
+import { GraphSession, type GraphPushOptions, type GraphPushResult, contentOfIntuneWin, pushIntuneApp, pushIntuneProfile } from './graph.js';
 import { type JamfPushOptions, type JamfPushResult, pushJamf } from './jamf.js';
 
-export { pushIntuneApp, type GraphPushOptions, type GraphPushResult } from './graph.js';
+export { GraphSession, contentOfIntuneWin, pushIntuneApp, pushIntuneProfile, type GraphPushOptions, type GraphPushResult, type IntuneContent } from './graph.js';
 export { pushJamf, type JamfPushOptions, type JamfPushResult } from './jamf.js';
 export { HttpClient, HttpError } from './http.js';
 
@@ -33,23 +33,39 @@ function need(value: string | undefined, what: string, flag: string, env: string
   throw new Error(`${what} is missing: pass ${flag} or set ${env}`);
 }
 
+export type IntunePlatform = 'windows' | 'macos' | 'all';
+
 export interface PushIntuneFleetOptions extends Partial<Omit<GraphPushOptions, 'clientSecret'>> {
   outDir?: string;
   env?: NodeJS.ProcessEnv;
+  /** What to push: the Win32 app, the macOS pkg app and profiles, or everything generate made (default). */
+  platform?: IntunePlatform;
 }
 
-export async function pushIntuneFleet(fleetFile: string, o: PushIntuneFleetOptions = {}): Promise<GraphPushResult> {
+export interface PushIntuneFleetResult {
+  windows?: GraphPushResult;
+  macos?: GraphPushResult;
+  profiles: Array<{ file: string; id: string; assigned: boolean }>;
+  retries: number;
+}
+
+export async function pushIntuneFleet(fleetFile: string, o: PushIntuneFleetOptions = {}): Promise<PushIntuneFleetResult> {
   const env = o.env ?? process.env;
   const dry = o.dryRun ?? false;
+  const platform = o.platform ?? 'all';
   const { fleet } = await loadFleet(fleetFile);
   const fleetDir = join(resolve(o.outDir ?? 'dist'), fleet.fleet);
-  const files = await findIntuneArtifacts(fleetDir, fleet.fleet);
-  const pkg = await readIntuneWin(files.intunewin);
-  const app = JSON.parse(await readFile(files.appJson, 'utf8')) as GraphBody;
-  if (app['@odata.type'] !== '#microsoft.graph.win32LobApp') throw new Error(`${files.appJson}: not a win32LobApp body`);
-  app.fileName = basename(files.intunewin);
+  // Find everything first: a missing file fails before anything is sent.
+  const win = platform === 'macos' ? undefined : platform === 'windows' ? await findIntuneArtifacts(fleetDir, fleet.fleet) : await findIntuneArtifactsIfAny(fleetDir, fleet.fleet);
+  const mac = platform === 'windows' ? { profiles: [] } : await findIntuneMacArtifacts(fleetDir);
+  if (platform === 'macos' && !mac.pkgApp && mac.profiles.length === 0) {
+    throw new Error(`no macOS Intune bodies in ${fleetDir}: run \`holdfast-deploy generate <fleet file> --target intune-macos\` first`);
+  }
+  if (!win && !mac.pkgApp && mac.profiles.length === 0) {
+    throw new Error(`nothing to push in ${fleetDir}: run \`holdfast-deploy generate <fleet file> --target intune,intune-macos\` first (or pass --out where generate wrote)`);
+  }
   const groupId = o.groupId ?? env[PUSH_ENV.graphGroup];
-  return pushIntuneApp(pkg, app, {
+  const options: GraphPushOptions = {
     ...o,
     tenantId: need(o.tenantId ?? env[PUSH_ENV.graphTenant], 'the Entra tenant id', '--tenant', PUSH_ENV.graphTenant, dry, '{tenantId}'),
     clientId: need(o.clientId ?? env[PUSH_ENV.graphClientId], 'the app (client) id', '--client-id', PUSH_ENV.graphClientId, dry, '{clientId}'),
@@ -57,7 +73,34 @@ export async function pushIntuneFleet(fleetFile: string, o: PushIntuneFleetOptio
     graphUrl: o.graphUrl ?? env[PUSH_ENV.graphUrl],
     authorityUrl: o.authorityUrl ?? env[PUSH_ENV.graphAuthority],
     ...(groupId && { groupId }),
-  });
+  };
+  const session = new GraphSession(options);
+  const result: PushIntuneFleetResult = { profiles: [], retries: 0 };
+  if (win) {
+    const pkg = await readIntuneWin(win.intunewin);
+    const app = await readBody(win.appJson, '#microsoft.graph.win32LobApp');
+    app.fileName = basename(win.intunewin);
+    result.windows = await pushIntuneApp(contentOfIntuneWin(pkg), app, options, session);
+  }
+  if (mac.pkgApp) {
+    const app = await readBody(mac.pkgApp.appJson, '#microsoft.graph.macOSPkgApp');
+    const bytes = await readFile(mac.pkgApp.pkg);
+    const encrypted = encryptContent(bytes);
+    app.fileName = basename(mac.pkgApp.pkg);
+    result.macos = await pushIntuneApp({ name: basename(mac.pkgApp.pkg), size: bytes.length, encrypted: encrypted.data, encryptionInfo: encrypted.info }, app, options, session);
+  }
+  for (const file of mac.profiles) {
+    const body = await readBody(file, '#microsoft.graph.macOSCustomConfiguration');
+    result.profiles.push({ file, ...(await pushIntuneProfile(body, options, session)) });
+  }
+  result.retries = session.http.retries.length;
+  return result;
+}
+
+async function readBody(file: string, type: string): Promise<GraphBody> {
+  const body = JSON.parse(await readFile(file, 'utf8')) as GraphBody;
+  if (body['@odata.type'] !== type) throw new Error(`${file}: not a ${type.replace('#microsoft.graph.', '')} body (found @odata.type ${JSON.stringify(body['@odata.type'])})`);
+  return body;
 }
 
 export interface PushJamfFleetOptions extends Partial<Omit<JamfPushOptions, 'clientSecret'>> {

@@ -20,7 +20,7 @@ export interface GuideChannel {
 }
 
 /** Every channel's silent install line: from the artifacts the other targets made, or the names they use. */
-export function installChannels(fleet: Fleet, previous: Artifact[] = [], technicianIdEmbedded = true): GuideChannel[] {
+export function installChannels(fleet: Fleet, previous: Artifact[] = [], technicianIdEmbedded = true, fleetFile = `${fleet.fleet}.fleet.json`): GuideChannel[] {
   const given = (channel: InstallCommand['channel']) =>
     previous.flatMap((a) => a.installCommands ?? []).filter((c) => c.channel === channel).map((c) => commentText(c.command));
   const msi = basename(previous.find((a) => a.target === 'msi' && a.path.endsWith('.msi'))?.path ?? msiName(fleet.fleet));
@@ -37,7 +37,7 @@ export function installChannels(fleet: Fleet, previous: Artifact[] = [], technic
     {
       channel: 'intune',
       title: 'Windows, Microsoft Intune (Win32 app)',
-      commands: [...or(given('intune'), [`msiexec /i "${msi}" /qn /norestart`]), `holdfast-deploy push intune ${fleet.fleet}`],
+      commands: [...or(given('intune'), [`msiexec /i "${msi}" /qn /norestart`]), `holdfast-deploy push intune ${fleetFile} --tenant <tenant-id> --client-id <app-id> --group <group-id>`],
       note: `Upload intune/holdfast-${fleet.fleet}.intunewin (or push it with the command above). Detection: MSI product code; return codes 0 and 1707 success, 3010 soft reboot, 1641 hard reboot, 1618 retry; installs as System.`,
     },
     {
@@ -55,8 +55,8 @@ export function installChannels(fleet: Fleet, previous: Artifact[] = [], technic
     {
       channel: 'jamf',
       title: 'macOS, Jamf Pro',
-      commands: [...or(given('jamf'), [`jamf policy -event holdfast-${fleet.fleet}`]), `holdfast-deploy push jamf ${fleet.fleet}`],
-      note: `The push uploads ${pkg}, the configuration profiles and the extension attributes, and creates a policy scoped to your group (custom trigger holdfast-${fleet.fleet}, and at check-in).`,
+      commands: [...given('jamf'), `holdfast-deploy push jamf ${fleetFile} --url https://<instance>.jamfcloud.com --client-id <api-client-id> --group <computer-group-id>`, `sudo jamf policy -event holdfast-${fleet.fleet}`],
+      note: `The push uploads ${pkg}, the configuration profiles and the extension attributes, and creates a policy scoped to your group that installs at check-in, or at once with the custom trigger holdfast-${fleet.fleet} (last line, on a Mac).`,
     },
   ];
 }
@@ -79,7 +79,7 @@ export interface GuideContext {
   policyKey: string;
 }
 
-export function guideContext(fleet: Fleet, previous: Artifact[], technicianIdEmbedded: boolean): GuideContext {
+export function guideContext(fleet: Fleet, previous: Artifact[], technicianIdEmbedded: boolean, fleetFile?: string): GuideContext {
   const fw = firewallModel(fleet);
   const s = fleet.backup.schedule;
   const schedule = s.frequency === 'manual' ? 'manual only' : s.frequency === 'hourly' ? 'every hour' : s.frequency === 'weekly' ? `weekly on ${s.day ?? 'mon'} at ${s.at}` : `daily at ${s.at}`;
@@ -105,7 +105,7 @@ export function guideContext(fleet: Fleet, previous: Artifact[], technicianIdEmb
     },
     schedule,
     technicianIdEmbedded,
-    channels: installChannels(fleet, previous, technicianIdEmbedded),
+    channels: installChannels(fleet, previous, technicianIdEmbedded, fleetFile),
     rows: fw.rows,
     policyKey: `HKLM\\${policyRegistryKey(fleet)}`,
   };
@@ -134,7 +134,7 @@ export const guideTarget: Target = {
   },
   async make(ctx: BuildContext): Promise<Artifact[]> {
     ctx.progress('guide: rendering the deployment guide');
-    const { markdown, html } = renderGuide(guideContext(ctx.loaded.fleet, ctx.previous, ctx.secrets.technicianId !== undefined));
+    const { markdown, html } = renderGuide(guideContext(ctx.loaded.fleet, ctx.previous, ctx.secrets.technicianId !== undefined, basename(ctx.loaded.file)));
     const md = join(ctx.outDir, GUIDE_MD);
     const htmlFile = join(ctx.outDir, GUIDE_HTML);
     await writeFile(md, markdown);

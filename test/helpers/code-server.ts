@@ -161,17 +161,34 @@ export async function launchChromium(): Promise<Browser> {
 
 /** Open the workbench of `server` and wait until it is ready. */
 export async function openWorkbench(browser: Browser, server: CodeServer): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, permissions: ['clipboard-read', 'clipboard-write'] });
+  const page = await context.newPage();
   await page.goto(server.url, { waitUntil: 'domcontentloaded' });
   await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
   return page;
 }
 
+/** Pick the row with `text` in the open quick pick (fleet, target or sheet pickers). */
+export async function quickPick(page: Page, text: string): Promise<void> {
+  const input = page.locator('.quick-input-widget input');
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: text }).first().waitFor({ state: 'visible' });
+  await input.fill(text);
+  await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: text }).first().waitFor({ state: 'visible' });
+  await input.press('Enter');
+}
+
 /** Run a command from the palette by its title ("Holdfast: Generate Installers"). */
 export async function runCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible' });
+  await page.keyboard.press('F1');
+  try {
+    await input.waitFor({ state: 'visible', timeout: 5000 });
+  } catch {
+    // A webview (e.g. a Markdown preview) had the keyboard focus and swallowed F1: focus the workbench.
+    await page.locator('.part.titlebar').click({ position: { x: 5, y: 5 } });
+    await page.keyboard.press('F1');
+    await input.waitFor({ state: 'visible' });
+  }
   await input.fill(`>${title}`);
   const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
   await row.waitFor({ state: 'visible' });

@@ -53,12 +53,19 @@ export interface GraphContractServer {
   clientSecret: string;
   requests: RecordedRequest[];
   apps: Map<string, GraphContractApp>;
+  configurations: Map<string, { body: Record<string, unknown>; assignments?: unknown }>;
   /** Answer the next `times` matching requests with `status` (429/503 carry Retry-After). */
   fail(method: string, path: RegExp, status: number, options?: { retryAfter?: string; times?: number }): void;
   close(): Promise<void>;
 }
 
 const TOKEN_TTL_S = 3599;
+
+/** Fields the contract requires when creating each app type. */
+const REQUIRED_APP_FIELDS: Record<string, string[]> = {
+  '#microsoft.graph.win32LobApp': ['displayName', 'publisher', 'fileName', 'setupFilePath', 'installCommandLine', 'uninstallCommandLine', 'installExperience', 'rules', 'returnCodes'],
+  '#microsoft.graph.macOSPkgApp': ['displayName', 'publisher', 'fileName', 'primaryBundleId', 'primaryBundleVersion', 'includedApps'],
+};
 
 export async function startGraphContractServer(): Promise<GraphContractServer> {
   const tenantId = randomUUID();
@@ -69,6 +76,7 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
   const requests: RecordedRequest[] = [];
   const faults: Fault[] = [];
   const files = new Map<string, GraphContractFile>();
+  const configurations = new Map<string, { body: Record<string, unknown>; assignments?: unknown }>();
   let base = '';
 
   const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -173,13 +181,28 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
     }
 
     if (graphPath === '/deviceAppManagement/mobileApps' && method === 'POST') {
-      if (parsed['@odata.type'] !== '#microsoft.graph.win32LobApp') return graphError(res, 400, 'BadRequest', '@odata.type must be #microsoft.graph.win32LobApp');
-      for (const f of ['displayName', 'publisher', 'fileName', 'setupFilePath', 'installCommandLine', 'uninstallCommandLine', 'installExperience', 'rules', 'returnCodes']) {
+      const required = REQUIRED_APP_FIELDS[String(parsed['@odata.type'])];
+      if (!required) return graphError(res, 400, 'BadRequest', `@odata.type must be one of ${Object.keys(REQUIRED_APP_FIELDS).join(', ')}`);
+      for (const f of required) {
         if (parsed[f] === undefined) return graphError(res, 400, 'BadRequest', `${f} is required`);
       }
       const id = randomUUID();
       apps.set(id, { id, body: parsed, contentVersions: new Map() });
       return json(res, 201, { ...parsed, id, uploadState: 0, publishingState: 'notPublished', createdDateTime: new Date().toISOString() });
+    }
+    if (graphPath === '/deviceManagement/deviceConfigurations' && method === 'POST') {
+      if (parsed['@odata.type'] !== '#microsoft.graph.macOSCustomConfiguration') return graphError(res, 400, 'BadRequest', 'only #microsoft.graph.macOSCustomConfiguration is supported here');
+      for (const f of ['displayName', 'payloadName', 'payloadFileName', 'payload']) if (typeof parsed[f] !== 'string') return graphError(res, 400, 'BadRequest', `${f} is required`);
+      const id = randomUUID();
+      configurations.set(id, { body: parsed });
+      return json(res, 201, { ...parsed, id, version: 1, createdDateTime: new Date().toISOString() });
+    }
+    const confMatch = /^\/deviceManagement\/deviceConfigurations\/([^/]+)\/assign$/.exec(graphPath);
+    if (confMatch && method === 'POST') {
+      const conf = configurations.get(confMatch[1]);
+      if (!conf) return graphError(res, 404, 'ResourceNotFound', 'configuration not found');
+      conf.assignments = parsed.assignments;
+      return json(res, 200, { value: parsed.assignments });
     }
     const appMatch = /^\/deviceAppManagement\/mobileApps\/([^/]+)(\/.*)?$/.exec(graphPath);
     const app = appMatch ? apps.get(appMatch[1]) : undefined;
@@ -202,24 +225,27 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
       res.writeHead(204);
       return void res.end();
     }
-    if (app && rest === '/microsoft.graph.win32LobApp/contentVersions' && method === 'POST') {
+    const appType = app ? String(app.body['@odata.type']).slice(1) : '';
+    if (app && rest === `/${appType}/contentVersions` && method === 'POST') {
       const id = String(app.contentVersions.size + 1);
       app.contentVersions.set(id, new Map());
       return json(res, 201, { '@odata.type': '#microsoft.graph.mobileAppContent', id });
     }
-    const cvMatch = /^\/microsoft\.graph\.win32LobApp\/contentVersions\/([^/]+)\/files(?:\/([^/]+)(\/commit|\/renewUpload)?)?$/.exec(rest);
-    const cv = cvMatch && app ? app.contentVersions.get(cvMatch[1]) : undefined;
+    const cvMatch = /^\/(microsoft\.graph\.\w+)\/contentVersions\/([^/]+)\/files(?:\/([^/]+)(\/commit|\/renewUpload)?)?$/.exec(rest);
+    const [, cvType, cvId, fileRef, action] = cvMatch ?? [];
+    if (cvMatch && cvType !== appType) return graphError(res, 400, 'BadRequest', `the app is a ${appType}, not a ${cvType}`);
+    const cv = cvMatch && app ? app.contentVersions.get(cvId) : undefined;
     if (cvMatch && !cv) return graphError(res, 404, 'ResourceNotFound', 'content version not found');
-    if (cv && !cvMatch![2] && method === 'POST') {
+    if (cv && !fileRef && method === 'POST') {
       if (typeof parsed.name !== 'string' || typeof parsed.size !== 'number' || typeof parsed.sizeEncrypted !== 'number') return graphError(res, 400, 'BadRequest', 'name, size and sizeEncrypted are required');
       const file: GraphContractFile = { id: randomUUID(), name: parsed.name, size: parsed.size, sizeEncrypted: parsed.sizeEncrypted, uploadState: 'azureStorageUriRequestPending', blocks: new Map() };
       cv.set(file.id, file);
       files.set(file.id, file);
       return json(res, 201, fileView(file));
     }
-    const file = cv && cvMatch![2] ? cv.get(cvMatch![2]) : undefined;
-    if (cv && cvMatch![2] && !file) return graphError(res, 404, 'ResourceNotFound', 'file not found');
-    if (file && !cvMatch![3] && method === 'GET') {
+    const file = cv && fileRef ? cv.get(fileRef) : undefined;
+    if (cv && fileRef && !file) return graphError(res, 404, 'ResourceNotFound', 'file not found');
+    if (file && !action && method === 'GET') {
       // Each poll moves a pending state on, as the service does after a while.
       const view = fileView(file);
       if (file.uploadState === 'azureStorageUriRequestPending') file.uploadState = 'azureStorageUriRequestSuccess';
@@ -230,7 +256,7 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
       }
       return json(res, 200, view);
     }
-    if (file && cvMatch![3] === '/commit' && method === 'POST') {
+    if (file && action === '/commit' && method === 'POST') {
       const info = parsed.fileEncryptionInfo as Record<string, string> | undefined;
       if (!info) return graphError(res, 400, 'BadRequest', 'fileEncryptionInfo is required');
       file.fileEncryptionInfo = info;
@@ -238,7 +264,7 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
       res.writeHead(200);
       return void res.end();
     }
-    if (file && cvMatch![3] === '/renewUpload' && method === 'POST') {
+    if (file && action === '/renewUpload' && method === 'POST') {
       file.uploadState = 'azureStorageUriRenewalPending';
       res.writeHead(200);
       return void res.end();
@@ -277,6 +303,7 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
     clientSecret,
     requests,
     apps,
+    configurations,
     fail(method, path, status, options = {}) {
       faults.push({ method, path, status, retryAfter: options.retryAfter, times: options.times ?? 1 });
     },

@@ -8,6 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './paths.js';
+import { openConnection, TransportError, type ConnectOptions } from '../../agent/transport/index.js';
 
 /** A tool the tests need; a missing one fails the test with the install line (never a skip). */
 export function requireTool(path: string, debianPackage: string): void {
@@ -169,7 +170,7 @@ export async function startDante(options: DanteOptions): Promise<RunningProxy> {
   const port = await freePort();
   const method = options.user ? 'username' : 'none';
   const passRules = options.allowPorts
-    .map((p) => `socks pass {\n  from: 127.0.0.0/8 to: 127.0.0.1/32 port = ${p}\n  protocol: tcp\n  command: connect\n  socksmethod: ${method}\n  log: error\n}\n`)
+    .map((p) => `socks pass {\n  from: 127.0.0.0/8 to: 127.0.0.1/32 port = ${p}\n  protocol: tcp\n  command: connect\n  socksmethod: ${method}\n  log: connect error\n}\n`)
     .join('');
   writeFileSync(
     join(dir, 'danted.conf'),
@@ -225,7 +226,7 @@ export async function startSquid(options: HttpProxyOptions): Promise<RunningProx
     `http_port 127.0.0.1:${port}`,
     `pid_filename ${join(dir, 'squid.pid')}`,
     `cache_log ${join(dir, 'cache.log')}`,
-    'access_log none',
+    `access_log stdio:${join(dir, 'access.log')}`,
     'cache deny all',
     'cache_mem 8 MB',
     `coredump_dir ${dir}`,
@@ -252,13 +253,16 @@ export async function startSquid(options: HttpProxyOptions): Promise<RunningProx
   }
   lines.push('http_access deny all', '');
   writeFileSync(join(dir, 'squid.conf'), lines.join('\n'), { mode: 0o644 });
-  const cacheLog = () => {
-    try {
-      return readFileSync(join(dir, 'cache.log'), 'utf8');
-    } catch {
-      return '';
-    }
-  };
+  const cacheLog = () =>
+    ['cache.log', 'access.log']
+      .map((f) => {
+        try {
+          return readFileSync(join(dir, f), 'utf8');
+        } catch {
+          return '';
+        }
+      })
+      .join('');
   return launch('squid', port, dir, '/usr/sbin/squid', ['-N', '-f', join(dir, 'squid.conf')], cacheLog);
 }
 
@@ -299,9 +303,13 @@ export interface PinnedServer {
 
 /** A TLS server on 127.0.0.1 with the demo certificate: the far end of every tunnel test. */
 export async function startPinnedServer(): Promise<PinnedServer> {
+  const sockets = new Set<Socket>();
   const server: TlsServer = createTlsServer({ cert: readFileSync(demoCertPath), key: readFileSync(demoKeyPath) }, (socket) => {
     result.handshakes++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
+    socket.resume(); // read (and drop) input so the client's close is seen
     socket.end('holdfast-test\n');
   });
   server.on('tlsClientError', () => {});
@@ -315,7 +323,11 @@ export async function startPinnedServer(): Promise<PinnedServer> {
     endpoint: `127.0.0.1:${port}`,
     pin: demoPin,
     handshakes: 0,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      }),
   };
   return result;
 }
@@ -336,4 +348,32 @@ export async function startSilentServer(): Promise<{ port: number; close(): Prom
         server.close(() => resolve());
       }),
   };
+}
+
+/** The TransportError an openConnection that must fail rejects with (fails the test if it connects). */
+export async function connectionFailure(endpoint: string, options: ConnectOptions): Promise<TransportError> {
+  const err = await openConnection(endpoint, options).then(
+    (s) => {
+      s.destroy();
+      throw new Error(`connection to ${endpoint} unexpectedly succeeded`);
+    },
+    (e: unknown) => e,
+  );
+  if (!(err instanceof TransportError)) throw err;
+  return err;
+}
+
+/** Opens a pinned connection and returns what the test server says before it closes. */
+export async function greeting(endpoint: string, options: ConnectOptions): Promise<string> {
+  const tls = await openConnection(endpoint, options);
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      let text = '';
+      tls.on('data', (d: Buffer) => (text += d.toString()));
+      tls.once('end', () => resolve(text));
+      tls.once('error', reject);
+    });
+  } finally {
+    tls.destroy();
+  }
 }

@@ -11,8 +11,20 @@ export const TEST_TECHNICIAN_ID = 'TEST-TECH-7Q2X-SECRET-0001';
 export const DEMO_CERT = join(repoRoot, 'examples', 'tls', 'demo-server.crt');
 export const DEMO_KEY = join(repoRoot, 'examples', 'tls', 'demo-server.key');
 
+const madeDirs = new Set<string>();
+
+/** A new folder under the system temp folder; removeTempDirs() deletes every one made so far. */
 export async function tempDir(prefix = 'holdfast-test-'): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix));
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  madeDirs.add(dir);
+  return dir;
+}
+
+/** Deletes the folders tempDir() made in this test file (call after the processes using them stopped). */
+export async function removeTempDirs(): Promise<void> {
+  const { rm } = await import('node:fs/promises');
+  await Promise.all([...madeDirs].map((d) => rm(d, { recursive: true, force: true })));
+  madeDirs.clear();
 }
 
 export interface StartTestServerOptions {

@@ -74,7 +74,9 @@ export class TestAgent {
   }
 
   private async run(action: string, args: string[]): Promise<Record<string, unknown>> {
-    const result = await runNode(this.opts.agentBin, [...args], { onLine: this.opts.onLine, signal: this.opts.signal, cwd: this.opts.workDir });
+    // With --json, stdout is the result document (parsed below); stderr carries the progress lines.
+    const onLine = this.opts.onLine && ((line: string, stream: 'stdout' | 'stderr') => stream === 'stderr' && this.opts.onLine?.(line, stream));
+    const result = await runNode(this.opts.agentBin, [...args], { onLine, signal: this.opts.signal, cwd: this.opts.workDir });
     if (result.code !== 0) throw new AgentRunError(action, result);
     return parseJsonOutput<Record<string, unknown>>(result.stdout) ?? {};
   }

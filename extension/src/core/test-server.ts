@@ -92,10 +92,12 @@ export class TestServer extends EventEmitter<{ change: [TestServerState] }> {
     this.set({ status: 'starting', error: undefined, addresses: undefined, pid: undefined });
 
     let onAddresses: ((addresses: string[]) => void) | undefined;
+    let lastLine = '';
     const child = spawnNode(serverBin, ['serve', '--config', configFile, '--data', this.dataDir], {
       group: false,
       onLine: (line) => {
         this.opts.onLine?.(line);
+        if (line.trim()) lastLine = line.trim();
         this.pin ??= parsePin(line);
         const addresses = onAddresses && parseListening(line);
         if (addresses) onAddresses?.(addresses);
@@ -116,7 +118,7 @@ export class TestServer extends EventEmitter<{ change: [TestServerState] }> {
         });
         child.once('exit', (code, signal) => {
           clearTimeout(timer);
-          reject(new Error(`the test server exited (${signal ?? `code ${code}`}) before listening; see the Holdfast output`));
+          reject(new Error(`the test server exited (${signal ?? `code ${code}`}) before listening: ${lastLine || 'no output'}`));
         });
       });
       child.once('exit', (code, signal) => {

@@ -268,7 +268,7 @@ export function testServerTree(s: TestServerState, now: Date = new Date()): Node
     );
   }
   if (s.dataDir) {
-    nodes.push({ id: 'server/data', label: 'Data folder', description: s.dataDir, icon: { id: 'folder' }, resourcePath: s.dataDir, tooltip: mdEscape(s.dataDir) });
+    nodes.push({ id: 'server/data', label: 'Data folder', description: s.dataDir, icon: { id: 'folder-library' }, resourcePath: s.dataDir, tooltip: mdEscape(s.dataDir) });
   }
   nodes.push(
     running || s.status === 'starting'
