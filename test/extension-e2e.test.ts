@@ -266,6 +266,9 @@ describe('Holdfast extension in code-server', () => {
     expect(out).toMatch(/Backup Now: ✓ backed up/);
     await expect.poll(() => view('Test Server').innerText(), { timeout: 15_000 }).toMatch(/Registered devices\s*1/);
     await expect.poll(() => view('Agent').innerText(), { timeout: 15_000 }).toMatch(/Last result\s*✓ backed up/);
+    // The action is over (no spinner) and the server view shows what it stores: the sample's 256 KiB photo.
+    await expect.poll(() => view('Agent').innerText(), { timeout: 15_000 }).not.toMatch(/running…/);
+    await expect.poll(async () => /Stored\s*(\d+) KiB/.exec(await view('Test Server').innerText())?.[1], { timeout: 15_000 }).toSatisfy((k: string | undefined) => Number(k) > 200);
     await shot('09-backup-now');
   });
 
@@ -275,6 +278,7 @@ describe('Holdfast extension in code-server', () => {
     const out = await outputContains(/Restore & verify: [✓✗]/, 150_000);
     expect(out).toMatch(/Restore & verify: ✓ verified \d+ files .* byte-identical/);
     await expect.poll(() => view('Agent').innerText(), { timeout: 15_000 }).toMatch(/Last result\s*✓ verified/);
+    await expect.poll(() => view('Agent').innerText(), { timeout: 15_000 }).not.toMatch(/running…/);
     await shot('10-restore-verified');
   });
 

@@ -115,6 +115,19 @@ describe('fleet validation', () => {
     expect(parseFleet(JSON.stringify(f)).customer).toBe(f.customer);
   });
 
+  it('checks the files a fleet names: escrow key and signing certificate/key must exist and be PEM', async () => {
+    await writeFile(join(dir, 'not-a-key.pem'), 'hello');
+    const file = await fleetWith('files', (f) => {
+      f.escrowPublicKey = 'not-a-key.pem';
+      f.signing = { windows: { certificate: 'missing-cert.pem', key: 'not-a-key.pem' } };
+    });
+    const r = await validate(file);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/\/escrowPublicKey: "not-a-key\.pem" is not in the expected PEM format; expected a readable PEM public key file/);
+    expect(r.stdout).toMatch(/\/signing\/windows\/certificate: "missing-cert\.pem" cannot be read \(ENOENT\)/);
+    expect(r.stdout).toMatch(/\/signing\/windows\/key: "not-a-key\.pem" is not in the expected PEM format/);
+  });
+
   it('refuses two files with the same fleet id (both would write dist/<fleet>)', async () => {
     const sub = join(dir, 'dup');
     await mkdir(sub, { recursive: true });

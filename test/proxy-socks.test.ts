@@ -1,28 +1,29 @@
 // SOCKS4, SOCKS4a and SOCKS5 (none and username/password) through real dante instances on 127.0.0.1.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentProxy } from '../agent/config-types.js';
-import { closedPort, connectionFailure, greeting, startDante, startPinnedServer, wrongPin, type PinnedServer, type RunningProxy } from './helpers/proxies.js';
+import { closedPort, connectionFailure, greeting, startDante, startPinnedServer, startSilentServer, wrongPin, type PinnedServer, type RunningProxy } from './helpers/proxies.js';
 
 const user = { username: 'hfproxy', password: 'Pr0xy-S3cret-7731' };
 let server: PinnedServer;
+let silent: { port: number; close(): Promise<void> };
 let refusedPort: number;
 let blockedPort: number;
 let open: RunningProxy;
 let auth: RunningProxy;
 
 beforeAll(async () => {
-  server = await startPinnedServer();
+  [server, silent] = await Promise.all([startPinnedServer(), startSilentServer()]);
   refusedPort = await closedPort();
   blockedPort = await closedPort();
   // The rule sets allow the TLS server and the closed port; every other destination is blocked.
   [open, auth] = await Promise.all([
     startDante({ allowPorts: [server.port, refusedPort] }),
-    startDante({ user, allowPorts: [server.port, refusedPort] }),
+    startDante({ user, allowPorts: [server.port, refusedPort, silent.port] }),
   ]);
 });
 
 afterAll(async () => {
-  await Promise.all([open?.stop(), auth?.stop(), server?.close()]);
+  await Promise.all([open?.stop(), auth?.stop(), server?.close(), silent?.close()]);
 });
 
 const failure = (endpoint: string, proxy: AgentProxy, pin = server.pin) => connectionFailure(endpoint, { tlsPin: pin, proxy, timeoutMs: 10_000 });
@@ -80,6 +81,14 @@ describe('SOCKS proxies (dante)', () => {
     expect(err.kind).toBe('tls-pin');
     expect(err.message).toContain(`via socks5 proxy 127.0.0.1:${auth.port}`);
     expect(err.message).toContain(server.pin);
+  });
+
+  it('a server that never completes TLS behind the proxy is a timeout within the deadline', async () => {
+    const started = Date.now();
+    const err = await connectionFailure(`127.0.0.1:${silent.port}`, { tlsPin: server.pin, proxy: { type: 'socks5', host: '127.0.0.1', port: auth.port, ...user }, timeoutMs: 500 });
+    expect(err.kind).toBe('timeout');
+    expect(err.message).toMatch(/TLS handshake timed out after 500 ms/);
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it('a proxy that is not listening is proxy-unreachable', async () => {

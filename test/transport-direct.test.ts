@@ -64,6 +64,16 @@ describe('direct transport', () => {
   });
 });
 
+describe('proxy phase deadlines', () => {
+  it.each(['http', 'socks5'] as const)('a %s proxy that accepts but never answers is a timeout naming the proxy', async (type) => {
+    const started = Date.now();
+    const [kind, message] = await kindOf(server.endpoint, { proxy: { type, host: '127.0.0.1', port: silent.port }, timeoutMs: 400 });
+    expect(kind).toBe('timeout');
+    expect(message).toContain(`via ${type === 'http' ? 'HTTP CONNECT' : type} proxy 127.0.0.1:${silent.port}`);
+    expect(Date.now() - started).toBeLessThan(4_000);
+  });
+});
+
 describe('proxy settings checks', () => {
   const secret = 'N3ver-Printed-pw';
   it.each<[string, AgentProxy, RegExp]>([

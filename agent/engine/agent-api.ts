@@ -2,6 +2,7 @@
 // agent config; the store is the device's remote store unless one is given (tests, local store folders).
 import { homedir } from 'node:os';
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { LoadedAgentConfig } from '../config.js';
 import { openRemoteStore } from '../remote-store.js';
 import { readRegistration, recordBackupResult } from '../state.js';
@@ -33,7 +34,10 @@ export function openLocalStore(dir: string): ChunkStore {
 
 /** The folders a backup covers: config include list, else the user's home folder. */
 export function backupRoots(loaded: LoadedAgentConfig): string[] {
-  return loaded.config.backup.include.length > 0 ? loaded.config.backup.include : [homedir()];
+  const include = loaded.config.backup.include;
+  if (include.length === 0) return [homedir()];
+  // "~" is the user's home; relative folders are relative to the config file (the service has no useful cwd).
+  return include.map((p) => resolve(dirname(loaded.path), p === '~' || p.startsWith('~/') || p.startsWith('~\\') ? homedir() + p.slice(1) : p));
 }
 
 export interface RunBackupOptions extends StoreChoice {

@@ -22,7 +22,6 @@ export function pinnedTls(socket: Socket, pin: string, label: string, timeoutMs:
     const timer = setTimeout(() => fail(new TransportError(`${label}: TLS handshake timed out after ${timeoutMs} ms`, 'timeout')), timeoutMs);
     tls.once('secureConnect', () => {
       clearTimeout(timer);
-      tls.removeAllListeners('error');
       const got = tls.getPeerCertificate()?.fingerprint256;
       if (!got || normalisePin(got) !== normalisePin(pin)) {
         fail(new TransportError(`${label}: TLS pin mismatch: the server certificate (SHA-256 ${got ?? 'none'}) is not the pinned one`, 'tls-pin'));
@@ -30,6 +29,7 @@ export function pinnedTls(socket: Socket, pin: string, label: string, timeoutMs:
       }
       resolve(tls);
     });
-    tls.once('error', (err) => fail(new TransportError(`${label}: TLS failed: ${err.message}`, 'tls-error')));
+    // Stays attached after resolve: a late error then just closes the socket instead of going unhandled.
+    tls.on('error', (err) => fail(new TransportError(`${label}: TLS failed: ${err.message}`, 'tls-error')));
   });
 }

@@ -8,7 +8,7 @@ const log = (line: string): void => {
 };
 
 export function pushCommand(): Command {
-  const push = new Command('push').description('Upload the generated Intune package or Jamf Pro package, profiles, policy and extension attributes');
+  const push = new Command('push').description('Upload what generate made to Microsoft Intune (Graph) or Jamf Pro; --dry-run shows every request first');
 
   push
     .command('intune')

@@ -214,6 +214,27 @@ export function parseFleet(text: string, file = 'fleet'): Fleet {
   return fleet;
 }
 
+/** Files a fleet names (escrow key, signing certificate and key), checked so generate never fails half-way on them. */
+async function referencedFileIssues(fleet: Fleet, dir: string): Promise<FleetIssue[]> {
+  const checks: Array<{ path: string; rel: string | undefined; marker: RegExp; allowed: string }> = [
+    { path: '/escrowPublicKey', rel: fleet.escrowPublicKey, marker: /-----BEGIN PUBLIC KEY-----/, allowed: 'a readable PEM public key file (-----BEGIN PUBLIC KEY-----), relative to the fleet file' },
+    { path: '/signing/windows/certificate', rel: fleet.signing?.windows?.certificate, marker: /-----BEGIN CERTIFICATE-----/, allowed: 'a readable PEM certificate file, relative to the fleet file' },
+    { path: '/signing/windows/key', rel: fleet.signing?.windows?.key, marker: /-----BEGIN [A-Z ]*PRIVATE KEY-----/, allowed: 'a readable PEM private key file, relative to the fleet file' },
+  ];
+  const issues: FleetIssue[] = [];
+  for (const c of checks) {
+    if (c.rel === undefined) continue;
+    let problem: string | undefined;
+    try {
+      if (!c.marker.test(await readFile(resolve(dir, c.rel), 'utf8'))) problem = 'is not in the expected PEM format';
+    } catch (err) {
+      problem = `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+    }
+    if (problem) issues.push({ path: c.path, value: JSON.stringify(c.rel), allowed: c.allowed, message: `${c.path}: ${JSON.stringify(c.rel)} ${problem}; expected ${c.allowed}` });
+  }
+  return issues;
+}
+
 export async function loadFleet(file: string): Promise<LoadedFleet> {
   const abs = resolve(file);
   let text: string;
@@ -224,7 +245,10 @@ export async function loadFleet(file: string): Promise<LoadedFleet> {
       { path: '/', allowed: 'a readable fleet file', message: `cannot read fleet file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` },
     ]);
   }
-  return { file: abs, dir: dirname(abs), fleet: parseFleet(text, abs) };
+  const fleet = parseFleet(text, abs);
+  const fileIssues = await referencedFileIssues(fleet, dirname(abs));
+  if (fileIssues.length) throw new FleetValidationError(abs, fileIssues);
+  return { file: abs, dir: dirname(abs), fleet };
 }
 
 /** Every *.fleet.json directly in a folder (an MSP keeps one per customer), sorted by name. */

@@ -75,7 +75,7 @@ export function maskJson(value: unknown): unknown {
 function describeBody(body: Body | undefined): string {
   if (!body) return '';
   if ('json' in body) return ` json ${JSON.stringify(maskJson(body.json))}`;
-  if ('form' in body) return ` form ${new URLSearchParams(maskJson(body.form) as Record<string, string>).toString().replace(/%2A%2A%2A/g, '***')}`;
+  if ('form' in body) return ` form ${new URLSearchParams(maskJson(body.form) as Record<string, string>).toString().replace(/%2A%2A%2A/g, '***').replace(/%7B/gi, '{').replace(/%7D/gi, '}')}`;
   if ('bytes' in body) return ` <${body.bytes.length} bytes${body.contentType ? ` ${body.contentType}` : ''}>`;
   if ('text' in body) return ` ${body.contentType} <${Buffer.byteLength(body.text)} bytes>`;
   return ` multipart ${body.describe}`;

@@ -117,7 +117,7 @@ export function registerAgentCommands(s: Services): vscode.Disposable[] {
         run.progress.report({ message: `backing up ${run.source}` });
         const b = await run.agent.backup();
         const parts = [b.files !== undefined ? `${b.files} files` : undefined, b.bytes !== undefined ? formatBytes(b.bytes) : undefined].filter(Boolean);
-        return `backed up ${parts.length ? parts.join(', ') : run.source}${b.snapshot ? ` (snapshot ${b.snapshot.slice(0, 12)})` : ''}`;
+        return `backed up ${parts.length ? parts.join(', ') : run.source}${b.snapshot ? ` (snapshot ${b.snapshot})` : ''}`;
       }),
     ),
 
