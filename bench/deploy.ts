@@ -6,7 +6,7 @@ import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promis
 import { defaultCacheDir } from '../deployer/runtimes.js';
 import { join, resolve } from 'node:path';
 import { measureCommand, type ProcessMeasure } from './measure.js';
-import { deployBin, repoRoot } from './paths.js';
+import { agentBin, deployBin, pinBundle, repoRoot } from './paths.js';
 import { formatTable } from './report.js';
 
 export interface DeployBenchOptions {
@@ -93,12 +93,16 @@ export async function runDeployBench(opts: DeployBenchOptions): Promise<DeployBe
       await symlink(runtimes, join(dir, 'runtimes'), 'dir');
       return dir;
     };
+    // The MSI carries dist/holdfast-agent.mjs, and its payload cache is keyed by that file's hash: a rebuild of
+    // dist/ by someone else mid-run would make the "warm" runs cold. All runs use one pinned copy instead.
+    const env = { ...process.env, HOLDFAST_AGENT_BUNDLE: await pinBundle(agentBin, join(work, 'bin')) };
     const generate = async (dir: string, fleets: number, name: string, cache: string): Promise<DeployRun> => {
       const out = join(work, `out-${name}`);
       await rm(out, { recursive: true, force: true });
       say(`deploy: ${name}: ${fleets} fleet${fleets === 1 ? '' : 's'} ...`);
       const m = await measureCommand(process.execPath, [deployBin, 'generate', dir, '--target', target, '--out', out, '--cache', cache, '--quiet'], {
         logFile: join(logDir, `${name}.log`),
+        env,
         label: `holdfast-deploy generate (${name})`,
       });
       await checkOutput(out, fleets, name);

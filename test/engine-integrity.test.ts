@@ -93,13 +93,13 @@ describe('restore integrity', () => {
     let store: string;
     let keys: ReturnType<typeof deriveKeys>;
     let base: Snapshot;
-    let smallIds: string[];
+    let smallIds: string;
 
     beforeAll(async () => {
       store = await freshStore('store-escape');
       keys = deriveKeys(parseDeviceKeyFile(readFileSync(join(agent.stateDir, 'device.key'), 'utf8'), 'device.key'));
       base = await loadSnapshot(LocalStore.open(store), keys, 'latest');
-      smallIds = base.entries.find((e) => e[0] === 'src/sub/small.txt')![5] as string[];
+      smallIds = base.entries.find((e) => e[0] === 'src/sub/small.txt')![5] as string;
     });
 
     /** Store a crafted snapshot (sealed with the device key, as a malicious or buggy writer could) and restore it. */

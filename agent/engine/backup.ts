@@ -97,13 +97,13 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
   report(true);
 
   const newCache = new Map<string, CachedFile>();
-  const fileIds = new Map<WalkEntry, string[]>();
+  const fileIds = new Map<WalkEntry, string>();
   const sizes = new Map<WalkEntry, number>();
   const warnings = [...walked.warnings];
   const toRead: WalkEntry[] = [];
   for (const f of files) {
-    const ids = f.size === 0 ? [] : cache.lookup(f.source, f.size, f.mtimeMs, f.ino);
-    if (ids) {
+    const ids = f.size === 0 ? '' : cache.lookup(f.source, f.size, f.mtimeMs, f.ino);
+    if (ids !== undefined) {
       fileIds.set(f, ids);
       newCache.set(f.source, { size: f.size, mtimeMs: f.mtimeMs, ino: f.ino, ids });
       progress.filesDone++;
@@ -122,11 +122,11 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
         warnings.push(`${f.source}: ${done.error}`);
         opts.onWarning?.(`${f.source}: ${done.error}`);
       } else {
-        fileIds.set(f, done.ids);
+        fileIds.set(f, done.ids.join(''));
         sizes.set(f, done.bytesRead);
         bytesRead += done.bytesRead;
         // A file that changed while it was read is stored as read, but re-read next time.
-        if (done.bytesRead === f.size) newCache.set(f.source, { size: f.size, mtimeMs: f.mtimeMs, ino: f.ino, ids: done.ids });
+        if (done.bytesRead === f.size) newCache.set(f.source, { size: f.size, mtimeMs: f.mtimeMs, ino: f.ino, ids: fileIds.get(f)! });
       }
       progress.filesDone++;
       progress.bytesDone += f.size;
@@ -158,7 +158,7 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
     let size = 0;
     if (e.type === 'file') {
       const ids = fileIds.get(e);
-      if (!ids) continue; // unreadable: warned above
+      if (ids === undefined) continue; // unreadable: warned above
       data = ids;
       size = sizes.get(e) ?? e.size;
       total += size;

@@ -7,7 +7,15 @@ export interface CachedFile {
   size: number;
   mtimeMs: number;
   ino: number;
-  ids: string[];
+  /** The file's chunk ids, concatenated (64 hex digits each). */
+  ids: string;
+}
+
+/** Split concatenated chunk ids. */
+export function splitIds(ids: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < ids.length; i += 64) out.push(ids.slice(i, i + 64));
+  return out;
 }
 
 interface CacheFile {
@@ -38,16 +46,12 @@ export class ChangeCache {
     }
     if (data?.v !== 1 || !Array.isArray(data.files)) return ChangeCache.empty();
     const files = new Map<string, CachedFile>();
-    for (const [p, size, mtimeMs, ino, ids] of data.files) {
-      const list: string[] = [];
-      for (let i = 0; i < ids.length; i += 64) list.push(ids.slice(i, i + 64));
-      files.set(p, { size, mtimeMs, ino, ids: list });
-    }
+    for (const [p, size, mtimeMs, ino, ids] of data.files) files.set(p, { size, mtimeMs, ino, ids });
     return new ChangeCache(data.snapshotId, files);
   }
 
   /** The cached chunk ids when the file is unchanged, else undefined. */
-  lookup(source: string, size: number, mtimeMs: number, ino: number): string[] | undefined {
+  lookup(source: string, size: number, mtimeMs: number, ino: number): string | undefined {
     const c = this.files.get(source);
     if (!c || c.size !== size || c.mtimeMs !== mtimeMs || c.ino !== ino) return undefined;
     return c.ids;
@@ -56,7 +60,7 @@ export class ChangeCache {
   /** Every chunk id the last backup stored (the store holds them all). */
   knownIds(): Set<string> {
     const s = new Set<string>();
-    for (const f of this.files.values()) for (const id of f.ids) s.add(id);
+    for (const f of this.files.values()) for (let i = 0; i < f.ids.length; i += 64) s.add(f.ids.slice(i, i + 64));
     return s;
   }
 
@@ -64,7 +68,7 @@ export class ChangeCache {
     const data: CacheFile = {
       v: 1,
       snapshotId: this.snapshotId ?? '',
-      files: [...this.files].map(([p, f]) => [p, f.size, f.mtimeMs, f.ino, f.ids.join('')]),
+      files: [...this.files].map(([p, f]) => [p, f.size, f.mtimeMs, f.ino, f.ids]),
     };
     writeFileAtomic(path, JSON.stringify(data), 0o600);
   }

@@ -49,7 +49,7 @@ function seal(keys: EngineKeys, plain: Uint8Array, aad: Uint8Array, compress: bo
   let body: Uint8Array = plain;
   let flags = 0;
   if (compress) {
-    const packed = brotliCompressSync(plain, { params: { [zc.BROTLI_PARAM_QUALITY]: 4 } });
+    const packed = brotliCompressSync(plain, { params: { [zc.BROTLI_PARAM_QUALITY]: 1, [zc.BROTLI_PARAM_SIZE_HINT]: plain.length } });
     if (packed.length < plain.length) {
       body = packed;
       flags = FLAG_BROTLI;

@@ -11,6 +11,7 @@ import { ChunkMissingError, type ChunkStore } from '../store.js';
 import { ChunkAuthError, openChunk } from './codec.js';
 import { deriveKeys, type EngineKeys } from './keys.js';
 import { portablePath, isSameOrInside } from './patterns.js';
+import { splitIds } from './change-cache.js';
 import { loadSnapshot, type Snapshot, type SnapshotEntry } from './snapshot.js';
 
 export interface RestoreProgress {
@@ -188,7 +189,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
 
   const idsOf = (batch: FileJob[]): string[] => {
     if (batch.length === 1 && batch[0].entry[4] > BATCH_BYTES) return [];
-    return [...new Set(batch.flatMap((f) => f.entry[5] as string[]))];
+    return [...new Set(batch.flatMap((f) => splitIds(f.entry[5] as string)))];
   };
   let prefetch = fetcher.fetch(idsOf(batches[0] ?? []));
   for (let b = 0; b < batches.length; b++) {
@@ -198,7 +199,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     const writeOne = async (f: FileJob & { base: string }): Promise<void> => {
       try {
         ensureDir(f.base, join(f.dest, '..'));
-        const ids = f.entry[5] as string[];
+        const ids = splitIds(f.entry[5] as string);
         const source = f.entry[4] > BATCH_BYTES ? fetcher.stream(ids) : singleBatch(ids, chunks);
         await writeFileVerified(f.dest, f.entry, source);
       } catch (err) {

@@ -5,8 +5,8 @@ import { openSnapshot, sealSnapshot } from './codec.js';
 import type { EngineKeys } from './keys.js';
 import type { EntryType, WalkRoot } from './walker.js';
 
-/** [path, type, mode, mtimeMs, size, chunk ids (file) | link target (symlink) | null (dir)] */
-export type SnapshotEntry = [string, 'f' | 'd' | 'l', number, number, number, string[] | string | null];
+/** [path, type, mode, mtimeMs, size, concatenated chunk ids (file) | link target (symlink) | null (dir)] */
+export type SnapshotEntry = [string, 'f' | 'd' | 'l', number, number, number, string | null];
 
 export interface Snapshot {
   v: 1;

@@ -178,6 +178,7 @@ export async function pushIntuneApp(content: IntuneContent, app: GraphBody, opti
       method: 'PUT',
       url: `${sas}&comp=block&blockid=${encodeURIComponent(id)}`,
       headers: { 'x-ms-blob-type': 'BlockBlob' },
+      timeoutMs: 600_000,
       body: { bytes: data.subarray(i * blockSize, Math.min(data.length, (i + 1) * blockSize)) },
     });
   }

@@ -12,6 +12,8 @@ export interface HttpRequest {
   body?: Body;
   /** Short name of the step, for progress and errors ("create app"). */
   step: string;
+  /** Overrides the client's timeout, e.g. for large uploads. */
+  timeoutMs?: number;
 }
 
 export interface HttpResponse {
@@ -126,7 +128,7 @@ export class HttpClient {
     for (let attempt = 1; ; attempt++) {
       let res: Response;
       try {
-        res = await fetch(req.url, { method: req.method, headers: this.headersFor(req), body: this.bodyFor(req.body), signal: AbortSignal.timeout(this.timeoutMs), redirect: 'error' });
+        res = await fetch(req.url, { method: req.method, headers: this.headersFor(req), body: this.bodyFor(req.body), signal: AbortSignal.timeout(req.timeoutMs ?? this.timeoutMs), redirect: 'error' });
       } catch (err) {
         if (attempt >= this.maxAttempts) throw new HttpError(`${service}: ${req.step} failed: ${req.method} ${maskUrl(req.url)}: ${(err as Error).message}`, 0, req.step);
         await this.wait(req.step, 0, this.backoff(attempt));

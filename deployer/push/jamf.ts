@@ -146,6 +146,8 @@ export async function pushJamf(input: JamfPushInput, options: JamfPushOptions): 
   await call({
     step: 'upload package',
     method: 'POST',
+    // A large pkg over a slow line: allow about 100 kB/s, at least 10 minutes.
+    timeoutMs: Math.max(600_000, bytes.length / 100),
     url: `${base}/api/v1/packages/${packageId}/upload`,
     body: { multipart: form, describe: `file=${fileName} <${bytes.length} bytes>` },
   });

@@ -2,7 +2,7 @@
 // by the content hashes of everything in it. Fleets never rebuild it: patch.ts rewrites a copy's tables.
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nodeRuntime } from '../../deployer/runtimes.js';
 import { column, exportTable, importArgs, rowWhere, type MsiTable } from './msi-tables.js';
@@ -142,6 +142,8 @@ async function loadOrBuild(
   const tablesFile = join(dir, 'tables.json');
   if (existsSync(tablesFile)) {
     progress(`payload ${key} from cache`);
+    const now = new Date();
+    await utimes(dir, now, now).catch(() => {}); // most recently used: kept by prunePayloads
     return { msi, key, tables: JSON.parse(await readFile(tablesFile, 'utf8')), built: false };
   }
   progress(`building payload ${key} with wixl (node.exe, agent bundle, service wrapper)`);
@@ -172,5 +174,19 @@ async function loadOrBuild(
     await rm(stage, { recursive: true, force: true });
     throw err;
   }
+  await prunePayloads(cacheDir, key);
   return { msi, key, tables: JSON.parse(await readFile(tablesFile, 'utf8')), built: true };
+}
+
+/** Payloads kept in the cache (about 35 MB each); older ones go when a new one is built. */
+export const PAYLOADS_KEPT = 4;
+
+/** Removes all but the PAYLOADS_KEPT most recently used payloads (never `current`). */
+export async function prunePayloads(cacheDir: string, current: string): Promise<void> {
+  const root = join(cacheDir, 'msi-payload');
+  const entries = await Promise.all(
+    (await readdir(root)).filter((n) => !n.startsWith('.')).map(async (n) => ({ n, t: (await stat(join(root, n)).catch(() => undefined))?.mtimeMs ?? 0 })),
+  );
+  entries.sort((a, b) => b.t - a.t);
+  for (const { n } of entries.filter((e) => e.n !== current).slice(PAYLOADS_KEPT - 1)) await rm(join(root, n), { recursive: true, force: true });
 }
