@@ -39,6 +39,7 @@ export async function runComparison(opts: CompareOptions): Promise<CompareResult
           quick: opts.quick,
           outDir: opts.outDir,
           keep: opts.keep,
+          profiled: opts.cpuProfile,
           progress: say,
           makeTools: (source, runDir) => ({
             holdfast: new HoldfastTool(source, join(runDir, 'holdfast'), join(runDir, 'logs'), { cpuProfile: opts.cpuProfile }),
@@ -79,7 +80,7 @@ export function formatCompareReport(machine: MachineInfo, r: CompareResult): str
     formatVerdicts(r.verdicts),
     ...(r.failures.length ? ['', ...r.failures] : []),
     '',
-    `logs: ${r.rounds.map((x) => join(x.runDir, 'logs')).join(' ')}`,
+    `logs${r.rounds.some((x) => x.profiled) ? ' and CPU profiles (summaries: profile-summary.txt there)' : ''}: ${r.rounds.map((x) => join(x.runDir, 'logs')).join(' ')}`,
     '',
   ].join('\n');
 }

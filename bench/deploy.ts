@@ -124,7 +124,7 @@ export async function runDeployBench(opts: DeployBenchOptions): Promise<DeployBe
     return { target, cold, warm, target_ratio: DEPLOY_TARGET_RATIO, met: cold.met };
   } finally {
     if (!opts.keep) {
-      for (const d of ['fleets-1', `fleets-${opts.fleets}`, 'cache-one', 'cache-many']) await rm(join(work, d), { recursive: true, force: true });
+      for (const d of ['fleets-1', `fleets-${opts.fleets}`, 'cache-one', 'cache-many', 'bin']) await rm(join(work, d), { recursive: true, force: true });
     }
   }
 }

@@ -145,7 +145,7 @@ export function verdicts(rows: ReportRow[]): Verdict[] {
 /** A plain text table with right-aligned numbers and left-aligned text. */
 export function formatTable(headers: string[], rows: Array<Array<string | number | null>>): string {
   const cells = rows.map((row) => row.map((c) => (c === null ? '-' : typeof c === 'number' ? String(c) : c)));
-  const isNumber = (c: string): boolean => c === '-' || /^-?\d+(\.\d+)?$/.test(c);
+  const isNumber = (c: string): boolean => c === '-' || /^-?\d+(\.\d+)?%?$/.test(c);
   const numeric = headers.map((_, i) => cells.every((row) => isNumber(row[i])));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((row) => row[i].length)));
   const line = (row: string[]): string =>

@@ -193,7 +193,10 @@ export async function runServerLoad(opts: ServerLoadOptions): Promise<ServerLoad
   } finally {
     clearInterval(ticker);
     await server.stop();
-    if (!opts.keep) await rm(dataDir, { recursive: true, force: true });
+    if (!opts.keep) {
+      await rm(dataDir, { recursive: true, force: true });
+      await rm(join(runDir, 'bin'), { recursive: true, force: true });
+    }
   }
   return result;
 }

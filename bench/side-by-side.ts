@@ -1,6 +1,7 @@
 // The side-by-side run: one corpus, Holdfast and restic alternating per operation (Holdfast first),
 // each operation one whole measured process, every restore verified file by file.
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { summarizeProfiles } from './profile.js';
 import { join, resolve } from 'node:path';
 import { acquireLock } from './lock.js';
 import { corpusKey, ensureCorpus, FULL_CORPUS, mutateCorpus, QUICK_CORPUS, revertMutation, type Corpus, type CorpusParams } from './corpus.js';
@@ -15,6 +16,8 @@ export interface SideBySideOptions {
   outDir: string;
   /** Keep repositories and restored trees after the run (logs are always kept). */
   keep?: boolean;
+  /** The tools write V8 CPU profiles into the logs folder; summarise them at the end. */
+  profiled?: boolean;
   /** Builds the two tools for a run folder; the CLI passes the real Holdfast and restic. */
   makeTools: (source: string, runDir: string) => { holdfast: BenchTool; restic: BenchTool };
   progress?: (msg: string) => void;
@@ -29,6 +32,8 @@ export interface SideBySideResult {
   verdicts: Verdict[];
   verification: Record<'holdfast' | 'restic', string>;
   builds: Record<'holdfast' | 'restic', string>;
+  /** CPU profiles were written; their summary is logs/profile-summary.txt. */
+  profiled: boolean;
 }
 
 /** A restore did not reproduce the source; the run's measurements are still attached. */
@@ -130,6 +135,7 @@ async function runLocked(opts: SideBySideOptions, params: CorpusParams, outDir: 
       }
     }
   }
+  if (opts.profiled) await writeFile(join(logDir, 'profile-summary.txt'), await summarizeProfiles(join(logDir, 'profiles')));
   const rows = results.map(toRow);
   const result: SideBySideResult = {
     corpus: summary(corpus),
@@ -138,6 +144,7 @@ async function runLocked(opts: SideBySideOptions, params: CorpusParams, outDir: 
     rows,
     verdicts: verdicts(rows),
     verification,
+    profiled: !!opts.profiled,
     builds: { holdfast: tools.holdfast.build ?? 'unknown', restic: tools.restic.build ?? 'unknown' },
   };
   if (verifyFailed) throw new VerificationError(`restore verification failed:\n${verifyFailed}`, result);

@@ -146,6 +146,7 @@ describe('test server and agent trees', () => {
   it('shows the server state and offers start or stop', () => {
     const stopped = testServerTree({ status: 'stopped' });
     expect(stopped.map((n) => n.label)).toEqual(['State', 'Start test server']);
+    expect(stopped[0].icon?.id).toBe('circle-outline');
     expect(stopped[1].command?.command).toBe('holdfast.startTestServer');
     const running = testServerTree({ status: 'running', pid: 42, addresses: ['127.0.0.1:5000', '127.0.0.1:5001'], devices: 2, storedBytes: 3 * 1024 * 1024, dataDir: '/srv/hf' });
     expect(running.map((n) => [n.label, n.description])).toEqual([

@@ -26,7 +26,7 @@ let dumpBundle: string;
 const key = 'HKLM\\Software\\Policies\\Holdfast\\Holdfast Backup';
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'hf-policy-wine-'));
+  work = mkdtempSync(join(tmpdir(), 'hf-gpo-wine-'));
   nodeExe = await nodeRuntime('win-x64');
   wine = await createWinePrefix();
   const loaded = await loadFleet(join(repoRoot, 'examples/fleets/demo.fleet.json'));
@@ -86,6 +86,14 @@ describe('GPO policy under Wine (Windows node.exe, reg.exe)', () => {
       proxy: { type: 'socks5', host: '127.0.0.1', port: 1080 },
       backup: { exclude: ['**/*.from-policy', 'C:\\Users\\*\\Videos'], schedule: { frequency: 'weekly', at: '03:15', day: 'sun' } },
     });
+
+    // A bad policy value stops the agent with an error naming the value, what it found and what is allowed.
+    await regAdd(key, 'ProxyType', 'REG_SZ', 'ftp');
+    const bad = await wine.run([nodeExe, wine.toWindows(agentBin), 'exclude', 'list', '--json', '--config', wine.toWindows(configFile)], { timeoutMs: 180_000 });
+    expect(bad.code).not.toBe(0);
+    expect(bad.output).toMatch(/policy value ProxyType: "ftp" is not allowed; expected one of none, socks4, socks4a, socks5, http/);
+    expect(bad.output).not.toContain('GPO-TECH-0042');
+    await regAdd(key, 'ProxyType', 'REG_SZ', 'socks5');
   });
 
   it('the startup script installs the MSI silently once (cmd.exe + msiexec), then skips', async () => {

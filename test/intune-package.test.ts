@@ -63,6 +63,19 @@ describe('.intunewin writer', () => {
     expect(() => decryptContent(tampered, e)).toThrow(/MAC mismatch/);
     expect(() => decryptContent(pkg.encrypted, { ...e, fileDigest: Buffer.alloc(32).toString('base64') })).toThrow(/FileDigest mismatch/);
 
+    // An independent decoder agrees: openssl checks the HMAC and decrypts to the same zip, which bsdtar lists.
+    const hex = (b64: string) => Buffer.from(b64, 'base64').toString('hex');
+    const body = join(work, 'body.bin');
+    writeFileSync(body, pkg.encrypted.subarray(32));
+    const hmac = execFileSync('openssl', ['dgst', '-sha256', '-mac', 'HMAC', '-macopt', `hexkey:${hex(e.macKey)}`, '-r', body], { encoding: 'utf8' }).split(' ')[0];
+    expect(Buffer.from(hmac, 'hex').toString('base64')).toBe(e.mac);
+    const cipherFile = join(work, 'cipher.bin');
+    writeFileSync(cipherFile, pkg.encrypted.subarray(48));
+    const plainZip = execFileSync('openssl', ['enc', '-d', '-aes-256-cbc', '-K', hex(e.encryptionKey), '-iv', hex(e.initializationVector), '-in', cipherFile]);
+    expect(plainZip.equals(innerZip)).toBe(true);
+    writeFileSync(join(work, 'inner.zip'), plainZip);
+    expect(execFileSync('bsdtar', ['-tf', join(work, 'inner.zip')], { encoding: 'utf8' }).trim()).toBe('setup.bin');
+
     // Fresh random keys per package.
     const again = await writeIntuneWin({ setupFile: setup, outFile: join(work, 'again.intunewin') });
     expect(again.info.encryptionInfo.encryptionKey).not.toBe(e.encryptionKey);

@@ -2,7 +2,7 @@
 // in every output (WXS, MSI tables, fleet-defaults.json, manifest), secrets kept out of manifest and progress,
 // Authenticode signing verified against a test CA.
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { generateFleets, type GenerateProgress } from '../deployer/generate.js';
 import { nodeRuntime } from '../deployer/runtimes.js';
 import { exportTable, formattedLiteral } from '../installers/win/msi-tables.js';
 import { verifyMsiSignature } from '../installers/win/sign.js';
+import { PAYLOADS_KEPT, prunePayloads } from '../installers/win/payload.js';
 import { renderWxs } from '../installers/win/wxs.js';
 import { repoRoot } from './helpers/paths.js';
 import { tempDir } from './helpers/server.js';
@@ -77,6 +78,19 @@ describe('MSI build', () => {
     expect(again.some((e) => /payload \w+ from cache/.test(e.message))).toBe(true);
   }, 300_000);
 
+  it('keeps only the most recently used payloads in the cache (each is ~35 MB)', async () => {
+    const root = join(work, 'prune-cache', 'msi-payload');
+    const names = ['p0', 'p1', 'p2', 'p3', 'p4', 'p5'];
+    for (const [i, n] of names.entries()) {
+      await mkdir(join(root, n), { recursive: true });
+      const t = new Date(Date.now() - (10 - i) * 60_000); // p5 newest
+      await utimes(join(root, n), t, t);
+    }
+    await mkdir(join(root, '.build-in-progress'), { recursive: true });
+    await prunePayloads(join(work, 'prune-cache'), 'p0'); // the payload just used stays, however old
+    expect((await readdir(root)).sort()).toEqual(['.build-in-progress', 'p0', ...names.slice(names.length - (PAYLOADS_KEPT - 1))].sort());
+  });
+
   it('escapes hostile fleet values in the WXS, the MSI tables, fleet-defaults.json and the manifest', async () => {
     const file = await writeFleet(join(work, 'hostile'), 'hostile', {
       customer: HOSTILE,
@@ -106,7 +120,7 @@ describe('MSI build', () => {
     expect(customer.replace(/\[\\(.)\]/g, '$1')).toBe(HOSTILE);
 
     // fleet-defaults.json in fleet.cab: JSON round-trips every value, secrets included (it is the installer's payload).
-    const defaults = (await extractFleetDefaults(msi, await tempDir('holdfast-cab-'))) as Record<string, any>;
+    const defaults = (await extractFleetDefaults(msi, await mkdtemp(join(work, 'cab-')))) as Record<string, any>;
     expect(defaults.backup.include).toEqual([HOSTILE]);
     expect(defaults.backup.exclude).toEqual(['**/*.tmp', HOSTILE]);
     expect(defaults.proxy.username).toBe(HOSTILE);
@@ -151,7 +165,7 @@ describe('MSI build', () => {
     expect(fleet.manifest.technicianId).toBe('required at install');
     expect(fleet.manifest.installCommands.msiexec).toContain('TECHNICIANID=<Technician ID>');
     expect(lines.join('\n')).toMatch(/HF_UNSET_TECH_VAR is not set.*TECHNICIANID/);
-    const defaults = (await extractFleetDefaults(join(fleet.outDir, 'holdfast-notech.msi'), await tempDir('holdfast-cab-'))) as Record<string, unknown>;
+    const defaults = (await extractFleetDefaults(join(fleet.outDir, 'holdfast-notech.msi'), await mkdtemp(join(work, 'cab-')))) as Record<string, unknown>;
     expect(defaults.technicianId).toBeUndefined();
   }, 120_000);
 

@@ -21,8 +21,9 @@ const PROXY_SECRET = 'pw-Wine-7c1e-SECRET';
 
 let server: TestServer;
 let wine: WinePrefix;
+let winePromise: Promise<WinePrefix> | undefined;
 let work: string;
-const msi: Record<'v1' | 'v2', string> = { v1: '', v2: '' };
+const msi: Record<'v1' | 'v2' | 'v2rebuilt', string> = { v1: '', v2: '', v2rebuilt: '' };
 const upgradeCode = randomUUID().toUpperCase();
 
 const keyPath = `HKEY_LOCAL_MACHINE\\SOFTWARE\\${VENDOR}\\${PRODUCT}`;
@@ -67,17 +68,23 @@ async function uninstallEntries(): Promise<string[]> {
 beforeAll(async () => {
   work = await tempDir('holdfast-msi-wine-');
   // The prefix and the server start while the MSIs build.
-  const winePromise = createWinePrefix();
+  winePromise = createWinePrefix();
+  winePromise.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
   server = await startTestServer();
   for (const [name, version, exclude] of [['v1', '1.0.0', ['**/*.tmp']], ['v2', '1.1.0', ['**/*.tmp', '**/*.bak']]] as const) {
     const result = await generateFleets([await fleetFile(version, [...exclude])], { outDir: join(work, `out-${name}`), targets: ['msi'] });
     msi[name] = join(result.fleets[0].outDir, 'holdfast-wineqa.msi');
   }
+  // The same fleet and version built again: a new ProductCode, as every build gets.
+  const rebuilt = await generateFleets([join(work, 'fleet-1.1.0', 'wineqa.fleet.json')], { outDir: join(work, 'out-v2rebuilt'), targets: ['msi'] });
+  msi.v2rebuilt = join(rebuilt.fleets[0].outDir, 'holdfast-wineqa.msi');
   wine = await winePromise;
 }, 600_000);
 
 afterAll(async () => {
-  await wine?.close();
+  // Even when beforeAll failed half-way, the prefix (and its wineserver) must not outlive the run.
+  const prefix = wine ?? (await winePromise?.catch(() => undefined));
+  await prefix?.close();
   await server?.stop();
   if (work) await rm(work, { recursive: true, force: true });
 }, 120_000);
@@ -181,6 +188,17 @@ describe('fleet MSI under Wine', () => {
     expect(await wine.serviceState(SERVICE)).toBe('RUNNING');
   }, 240_000);
 
+  it('a rebuilt MSI of the same version replaces the installed one (one entry, settings kept)', async () => {
+    const before = await uninstallEntries();
+    const r = await wine.msiexec(['/i', wine.toWindows(msi.v2rebuilt), '/qn', '/norestart']);
+    expect(r.code, r.output + r.log.slice(-3000)).toBe(0);
+    const after = await uninstallEntries();
+    expect(after).toHaveLength(1);
+    expect(after[0]).not.toBe(before[0]); // another ProductCode now owns the entry
+    expect((await agentJson()).technicianId).toBe(TEST_TECHNICIAN_ID);
+    expect(await wine.serviceState(SERVICE)).toBe('RUNNING');
+  }, 240_000);
+
   it('refuses a downgrade and leaves the newer version installed', async () => {
     const r = await wine.msiexec(['/i', wine.toWindows(msi.v1), '/qn', '/norestart']);
     expect(r.code).toBe(wineExitCode(1603));
@@ -189,7 +207,7 @@ describe('fleet MSI under Wine', () => {
   }, 240_000);
 
   it('uninstalls cleanly: service, files and registry gone, device identity kept as the fleet says', async () => {
-    const r = await wine.msiexec(['/x', wine.toWindows(msi.v2), '/qn', '/norestart']);
+    const r = await wine.msiexec(['/x', wine.toWindows(msi.v2rebuilt), '/qn', '/norestart']);
     expect(r.code, r.output + r.log.slice(-3000)).toBe(0);
     expect(await wine.serviceState(SERVICE)).toBeUndefined();
     expect(await wine.regValues(`HKEY_LOCAL_MACHINE\\System\\CurrentControlSet\\Services\\${SERVICE}`)).toBeUndefined();

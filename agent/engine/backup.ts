@@ -88,7 +88,7 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
     if (!listed.some((s) => s.id === cache.snapshotId)) cache = ChangeCache.empty();
   }
 
-  const walked = walk(opts.roots, compilePatterns(opts.exclude ?? []));
+  const walked = walk(opts.roots, opts.exclude?.length ? compilePatterns(opts.exclude) : undefined);
   for (const w of walked.warnings) opts.onWarning?.(w);
   const files = walked.entries.filter((e) => e.type === 'file');
   progress.phase = 'backup';
@@ -168,7 +168,9 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
     snap.entries.push([e.path, typeCode[e.type], e.mode, e.mtimeMs, size, data]);
   }
   await storeSnapshot(store, keys, snap);
-  if (opts.cachePath) new ChangeCache(snap.id, newCache).save(opts.cachePath);
+  // Nothing read and no file gone: the old cache (and the older snapshot it names) still says it all.
+  const unchanged = toRead.length === 0 && cache.snapshotId !== null && newCache.size === cache.files.size;
+  if (opts.cachePath && !unchanged) new ChangeCache(snap.id, newCache).save(opts.cachePath);
   progress.phase = 'done';
   report(true);
   return {

@@ -1,6 +1,6 @@
 // Walk the selected folders: what to back up, with the stat data the change cache compares.
 import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, resolve, sep } from 'node:path';
 import { portablePath } from './patterns.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink';
@@ -45,15 +45,15 @@ export function nameRoots(paths: string[]): WalkRoot[] {
 }
 
 function entryOf(path: string, source: string, st: Stats): WalkEntry | undefined {
-  const base = { path, source, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, ino: st.ino };
-  if (st.isFile()) return { ...base, type: 'file', size: st.size };
-  if (st.isDirectory()) return { ...base, type: 'dir', size: 0 };
-  if (st.isSymbolicLink()) return { ...base, type: 'symlink', size: 0, linkTarget: readlinkSync(source) };
+  const mode = st.mode & 0o7777;
+  if (st.isFile()) return { path, source, type: 'file', mode, mtimeMs: st.mtimeMs, size: st.size, ino: st.ino };
+  if (st.isDirectory()) return { path, source, type: 'dir', mode, mtimeMs: st.mtimeMs, size: 0, ino: st.ino };
+  if (st.isSymbolicLink()) return { path, source, type: 'symlink', mode, mtimeMs: st.mtimeMs, size: 0, ino: st.ino, linkTarget: readlinkSync(source) };
   return undefined; // sockets, devices, fifos: not backed up
 }
 
-export function walk(rootPaths: string[], isExcluded: (portable: string) => boolean): WalkResult {
-  const roots = nameRoots(rootPaths);
+export function walk(rootPaths: string[], isExcluded?: (portable: string) => boolean): WalkResult {
+  const roots = nameRoots(rootPaths.map((p) => resolve(p)));
   const entries: WalkEntry[] = [];
   const warnings: string[] = [];
   const visit = (source: string, path: string): void => {
@@ -66,8 +66,8 @@ export function walk(rootPaths: string[], isExcluded: (portable: string) => bool
     }
     names.sort();
     for (const name of names) {
-      const child = join(source, name);
-      if (isExcluded(portablePath(child))) continue;
+      const child = source.endsWith(sep) ? source + name : source + sep + name; // source is normalized
+      if (isExcluded?.(portablePath(child))) continue;
       let st: Stats;
       try {
         st = lstatSync(child);

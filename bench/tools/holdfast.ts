@@ -63,17 +63,18 @@ export class HoldfastTool implements BenchTool {
     });
   }
 
-  /** node [profiling flags] dist/holdfast-agent.mjs */
-  private agent(): string[] {
-    return this.options.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${this.logDir}`, this.agentBin] : [this.agentBin];
+  /** node [profiling flags] <agent bundle>; profiles go to logs/profiles/<operation>/, one file per thread. */
+  private agent(logFile: string): string[] {
+    if (!this.options.cpuProfile) return [this.agentBin];
+    return ['--cpu-prof', `--cpu-prof-dir=${join(this.logDir, 'profiles', basename(logFile, '.log'))}`, this.agentBin];
   }
 
   backup(logFile: string): Promise<ProcessMeasure> {
-    return measureCommand(process.execPath, [...this.agent(), 'backup', '--config', this.configFile, '--quiet'], { logFile, label: 'holdfast-agent backup' });
+    return measureCommand(process.execPath, [...this.agent(logFile), 'backup', '--config', this.configFile, '--quiet'], { logFile, label: 'holdfast-agent backup' });
   }
 
   restore(target: string, logFile: string): Promise<ProcessMeasure> {
-    return measureCommand(process.execPath, [...this.agent(), 'restore', '--config', this.configFile, '--to', target, '--quiet'], {
+    return measureCommand(process.execPath, [...this.agent(logFile), 'restore', '--config', this.configFile, '--to', target, '--quiet'], {
       logFile,
       label: 'holdfast-agent restore',
     });

@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 
+import { xmlText } from '../../installers/intune/detection-xml.js';
 import { HttpClient, HttpError, type HttpRequest, type HttpResponse } from './http.js';
 
 export interface JamfPushInput {
@@ -35,10 +36,6 @@ export interface JamfPushResult {
   policyId: string;
   extensionAttributeIds: string[];
   retries: number;
-}
-
-export function xmlText(s: string): string {
-  return s.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
 }
 
 function classicId(res: HttpResponse, step: string): string {

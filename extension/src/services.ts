@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import { dirname, isAbsolute, join } from 'node:path';
 
+import { registeredDevice } from './core/agent-run.js';
 import { agentReady, describeFleetFiles, fleetLabel, type FleetEntry } from './core/fleets.js';
 import { choosePorts } from './core/ports.js';
 import { TestServer } from './core/test-server.js';
@@ -20,6 +21,7 @@ export class Services implements vscode.Disposable {
   readonly server: TestServer;
   private entries: FleetEntry[] = [];
   private scanning?: Promise<FleetEntry[]>;
+  private rescan?: Promise<FleetEntry[]>;
   readonly agent: AgentViewState = { history: [] };
   private readonly disposables: vscode.Disposable[] = [];
 
@@ -50,6 +52,11 @@ export class Services implements vscode.Disposable {
     return this.context.storageUri?.fsPath ?? this.context.globalStorageUri.fsPath;
   }
 
+  /** The test agent's folder for a fleet (config, state, sample data, restores). */
+  agentDir(fleetId: string): string {
+    return join(this.storageDir, 'agent', fleetId);
+  }
+
   bin(name: 'agent' | 'server' | 'deploy'): string {
     return join(this.binDir, `holdfast-${name}.mjs`);
   }
@@ -67,29 +74,43 @@ export class Services implements vscode.Disposable {
     return this.entries;
   }
 
-  /** Re-read every fleet file of the workspace (validation runs in-process: it is cheap). */
+  /**
+   * Re-read every fleet file of the workspace (validation runs in-process: it is cheap). A request that comes
+   * while a scan runs is answered by one more scan after it, so no change is missed.
+   */
   refresh(): Promise<FleetEntry[]> {
-    this.scanning ??= (async () => {
-      try {
-        const uris = await vscode.workspace.findFiles('**/*.fleet.json', EXCLUDE);
-        this.entries = await describeFleetFiles(
-          uris.map((u) => u.fsPath),
-          (f) => this.outDirFor(f),
-        );
-        if (!this.agent.fleetFile || !this.entries.some((e) => e.file === this.agent.fleetFile && agentReady(e))) {
-          const first = this.entries.find(agentReady);
-          this.agent.fleetFile = first?.file;
-          this.agent.fleet = first ? fleetLabel(first) : undefined;
-          this.agent.device = undefined;
-          this.agentChanged.fire();
-        }
-        this.fleetsChanged.fire();
-        return this.entries;
-      } finally {
-        this.scanning = undefined;
-      }
-    })();
+    if (this.scanning) {
+      this.rescan ??= this.scanning.then(
+        () => {
+          this.rescan = undefined;
+          return this.refresh();
+        },
+        () => {
+          this.rescan = undefined;
+          return this.refresh();
+        },
+      );
+      return this.rescan;
+    }
+    this.scanning = this.scan().finally(() => (this.scanning = undefined));
     return this.scanning;
+  }
+
+  private async scan(): Promise<FleetEntry[]> {
+    const uris = await vscode.workspace.findFiles('**/*.fleet.json', EXCLUDE);
+    this.entries = await describeFleetFiles(
+      uris.map((u) => u.fsPath),
+      (f) => this.outDirFor(f),
+    );
+    if (!this.agent.fleetFile || !this.entries.some((e) => e.file === this.agent.fleetFile && agentReady(e))) {
+      const first = this.entries.find(agentReady);
+      this.agent.fleetFile = first?.file;
+      this.agent.fleet = first ? fleetLabel(first) : undefined;
+      this.agent.device = first?.kind === 'valid' ? await registeredDevice(this.agentDir(first.fleet.fleet)) : undefined;
+      this.agentChanged.fire();
+    }
+    this.fleetsChanged.fire();
+    return this.entries;
   }
 
   async ensureScanned(): Promise<FleetEntry[]> {

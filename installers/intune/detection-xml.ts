@@ -57,8 +57,8 @@ function xmlUnescape(s: string): string {
   });
 }
 
-// XML 1.0 cannot carry most control characters even escaped; fleet values never contain them (schema), but be safe.
-function text(s: string): string {
+/** Element text or attribute value: escaped, and without the control characters XML 1.0 cannot carry even escaped. */
+export function xmlText(s: string): string {
   return xmlEscape(s.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, ''));
 }
 
@@ -67,10 +67,10 @@ export function renderDetectionXml(info: ApplicationInfo): string {
   const lines = [
     '<?xml version="1.0" encoding="utf-8"?>',
     '<ApplicationInfo xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ToolVersion="1.8.6.0">',
-    `  <Name>${text(info.name)}</Name>`,
+    `  <Name>${xmlText(info.name)}</Name>`,
     `  <UnencryptedContentSize>${info.unencryptedContentSize}</UnencryptedContentSize>`,
-    `  <FileName>${text(info.fileName)}</FileName>`,
-    `  <SetupFile>${text(info.setupFile)}</SetupFile>`,
+    `  <FileName>${xmlText(info.fileName)}</FileName>`,
+    `  <SetupFile>${xmlText(info.setupFile)}</SetupFile>`,
     '  <EncryptionInfo>',
     `    <EncryptionKey>${e.encryptionKey}</EncryptionKey>`,
     `    <MacKey>${e.macKey}</MacKey>`,
@@ -85,10 +85,10 @@ export function renderDetectionXml(info: ApplicationInfo): string {
   if (m) {
     lines.push(
       '  <MsiInfo>',
-      `    <MsiProductCode>${text(m.productCode)}</MsiProductCode>`,
-      `    <MsiProductVersion>${text(m.productVersion)}</MsiProductVersion>`,
-      `    <MsiPackageCode>${text(m.packageCode)}</MsiPackageCode>`,
-      `    <MsiUpgradeCode>${text(m.upgradeCode)}</MsiUpgradeCode>`,
+      `    <MsiProductCode>${xmlText(m.productCode)}</MsiProductCode>`,
+      `    <MsiProductVersion>${xmlText(m.productVersion)}</MsiProductVersion>`,
+      `    <MsiPackageCode>${xmlText(m.packageCode)}</MsiPackageCode>`,
+      `    <MsiUpgradeCode>${xmlText(m.upgradeCode)}</MsiUpgradeCode>`,
       `    <MsiExecutionContext>${m.executionContext}</MsiExecutionContext>`,
       `    <MsiRequiresLogon>${m.requiresLogon}</MsiRequiresLogon>`,
       `    <MsiRequiresReboot>${m.requiresReboot}</MsiRequiresReboot>`,
@@ -98,7 +98,7 @@ export function renderDetectionXml(info: ApplicationInfo): string {
       `    <MsiIncludesODBCDataSource>${m.includesODBCDataSource}</MsiIncludesODBCDataSource>`,
       `    <MsiContainsSystemRegistryKeys>${m.containsSystemRegistryKeys}</MsiContainsSystemRegistryKeys>`,
       `    <MsiContainsSystemFolders>${m.containsSystemFolders}</MsiContainsSystemFolders>`,
-      `    <MsiPublisher>${text(m.publisher)}</MsiPublisher>`,
+      `    <MsiPublisher>${xmlText(m.publisher)}</MsiPublisher>`,
       '  </MsiInfo>',
     );
   }

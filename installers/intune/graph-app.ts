@@ -26,11 +26,26 @@ export function msiUninstallCommand(productCode: string): string {
   return `msiexec /x ${quoteArg(productCode)} /qn /norestart`;
 }
 
-export interface Win32AppInput {
+/** What every mobileApp body carries. */
+export interface AppIdentity {
   displayName: string;
   publisher: string;
   description: string;
   informationUrl?: string;
+}
+
+function appIdentity(input: AppIdentity): Record<string, unknown> {
+  return {
+    displayName: input.displayName,
+    description: input.description,
+    publisher: input.publisher,
+    developer: input.publisher,
+    ...(input.informationUrl && { informationUrl: input.informationUrl }),
+    isFeatured: false,
+  };
+}
+
+export interface Win32AppInput extends AppIdentity {
   /** Name of the .intunewin file uploaded. */
   fileName: string;
   /** The MSI inside it. */
@@ -44,12 +59,7 @@ export function win32LobAppBody(input: Win32AppInput): GraphBody {
   const { msi } = input;
   return {
     '@odata.type': '#microsoft.graph.win32LobApp',
-    displayName: input.displayName,
-    description: input.description,
-    publisher: input.publisher,
-    developer: input.publisher,
-    ...(input.informationUrl && { informationUrl: input.informationUrl }),
-    isFeatured: false,
+    ...appIdentity(input),
     fileName: input.fileName,
     setupFilePath: input.setupFile,
     displayVersion: msi.productVersion,
@@ -86,11 +96,7 @@ export function win32LobAppBody(input: Win32AppInput): GraphBody {
   };
 }
 
-export interface MacPkgAppInput {
-  displayName: string;
-  publisher: string;
-  description: string;
-  informationUrl?: string;
+export interface MacPkgAppInput extends AppIdentity {
   fileName: string;
   bundleId: string;
   version: string;
@@ -99,12 +105,7 @@ export interface MacPkgAppInput {
 export function macOSPkgAppBody(input: MacPkgAppInput): GraphBody {
   return {
     '@odata.type': '#microsoft.graph.macOSPkgApp',
-    displayName: input.displayName,
-    description: input.description,
-    publisher: input.publisher,
-    developer: input.publisher,
-    ...(input.informationUrl && { informationUrl: input.informationUrl }),
-    isFeatured: false,
+    ...appIdentity(input),
     fileName: input.fileName,
     primaryBundleId: input.bundleId,
     primaryBundleVersion: input.version,

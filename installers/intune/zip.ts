@@ -25,45 +25,47 @@ export function zipBuffers(entries: ZipEntryInput[]): Promise<Buffer> {
   });
 }
 
-/** Every file entry of a zip, by name. */
-export function unzipBuffer(zipData: Buffer): Promise<Map<string, Buffer>> {
+/** Walk a zip's entries in order; `onEntry` reads an entry (or not) and resolves when done with it. */
+function eachEntry(zipData: Buffer, onEntry: (zip: yauzl.ZipFile, entry: yauzl.Entry) => Promise<void>): Promise<void> {
   return new Promise((resolve, reject) => {
     yauzl.fromBuffer(zipData, { lazyEntries: true }, (err, zip) => {
       if (err || !zip) return reject(err ?? new Error('not a zip file'));
-      const out = new Map<string, Buffer>();
       zip.on('error', reject);
-      zip.on('end', () => resolve(out));
+      zip.on('end', () => resolve());
       zip.on('entry', (entry: yauzl.Entry) => {
-        if (entry.fileName.endsWith('/')) return zip.readEntry();
-        zip.openReadStream(entry, (e, stream) => {
-          if (e || !stream) return reject(e ?? new Error(`cannot read ${entry.fileName}`));
-          const chunks: Buffer[] = [];
-          stream.on('data', (c: Buffer) => chunks.push(c));
-          stream.on('error', reject);
-          stream.on('end', () => {
-            out.set(entry.fileName, Buffer.concat(chunks));
-            zip.readEntry();
-          });
-        });
+        onEntry(zip, entry).then(() => zip.readEntry(), reject);
       });
       zip.readEntry();
     });
   });
 }
 
-/** Whether every entry of a zip is stored (not deflated): IntuneWinAppUtil stores the outer zip. */
-export function zipEntryMethods(zipData: Buffer): Promise<Map<string, number>> {
+function readEntry(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    yauzl.fromBuffer(zipData, { lazyEntries: true }, (err, zip) => {
-      if (err || !zip) return reject(err ?? new Error('not a zip file'));
-      const out = new Map<string, number>();
-      zip.on('error', reject);
-      zip.on('end', () => resolve(out));
-      zip.on('entry', (entry: yauzl.Entry) => {
-        out.set(entry.fileName, entry.compressionMethod);
-        zip.readEntry();
-      });
-      zip.readEntry();
+    zip.openReadStream(entry, (err, stream) => {
+      if (err || !stream) return reject(err ?? new Error(`cannot read ${entry.fileName}`));
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('error', reject);
+      stream.on('end', () => resolve(Buffer.concat(chunks)));
     });
   });
+}
+
+/** Every file entry of a zip, by name. */
+export async function unzipBuffer(zipData: Buffer): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  await eachEntry(zipData, async (zip, entry) => {
+    if (!entry.fileName.endsWith('/')) out.set(entry.fileName, await readEntry(zip, entry));
+  });
+  return out;
+}
+
+/** Compression method per entry (0 stored, 8 deflate): IntuneWinAppUtil stores the outer zip. */
+export async function zipEntryMethods(zipData: Buffer): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  await eachEntry(zipData, async (_zip, entry) => {
+    out.set(entry.fileName, entry.compressionMethod);
+  });
+  return out;
 }

@@ -8,7 +8,7 @@ import { ensurePayload } from './payload.js';
 import { patchFleetMsi, type FleetMsiValues } from './patch.js';
 import { signMsi } from './sign.js';
 
-export { PUBLIC_PROPERTIES, HIDDEN_PROPERTIES } from './patch.js';
+export { PUBLIC_PROPERTIES, HIDDEN_PROPERTIES } from './properties.js';
 
 export interface FleetMsiOptions {
   loaded: LoadedFleet;

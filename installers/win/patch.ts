@@ -4,12 +4,8 @@ import { copyFile, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { column, formattedLiteral, importArgs, setCell, type MsiTable } from './msi-tables.js';
 import type { Payload } from './payload.js';
+import { HIDDEN_PROPERTIES, PUBLIC_PROPERTIES } from './properties.js';
 import { runTool } from './tools.js';
-
-/** Public properties an admin may set on the msiexec command line; they override the fleet's values. */
-export const PUBLIC_PROPERTIES = ['TECHNICIANID', 'REGPRIMARY', 'REGALTERNATE', 'PROXYTYPE', 'PROXYHOST', 'PROXYPORT', 'PROXYUSER', 'PROXYPASSWORD'] as const;
-/** Never written to an msiexec log. */
-export const HIDDEN_PROPERTIES = ['TECHNICIANID', 'PROXYPASSWORD'] as const;
 
 // https://learn.microsoft.com/windows/win32/msi/upgrade-table
 const UPGRADE_MIGRATE_FEATURES = 0x1;

@@ -98,12 +98,18 @@ export async function createWinePrefix(opts: { parentDir?: string } = {}): Promi
   const wine = (args: string[], timeoutMs = 300_000) => exec('wine', args, env, outFile(), timeoutMs);
   const wineserver = (args: string[]) => exec('wineserver', args, env, outFile(), 120_000);
 
-  const boot = await exec('wineboot', ['-i'], env, outFile(), 300_000);
-  if (boot.code !== 0) throw new Error(`wineboot -i failed (${boot.code}): ${boot.output.slice(-2000)}`);
-  const cfg = await wine(['winecfg', '-v', 'win10']);
-  if (cfg.code !== 0) throw new Error(`winecfg -v win10 failed (${cfg.code}): ${cfg.output.slice(-2000)}`);
-  // The prefix finishes setting itself up in the background; msiexec before that races it.
-  await wineserver(['-w']);
+  try {
+    const boot = await exec('wineboot', ['-i'], env, outFile(), 300_000);
+    if (boot.code !== 0) throw new Error(`wineboot -i failed (${boot.code}): ${boot.output.slice(-2000)}`);
+    const cfg = await wine(['winecfg', '-v', 'win10']);
+    if (cfg.code !== 0) throw new Error(`winecfg -v win10 failed (${cfg.code}): ${cfg.output.slice(-2000)}`);
+    // The prefix finishes setting itself up in the background; msiexec before that races it.
+    await wineserver(['-w']);
+  } catch (err) {
+    await wineserver(['-k']).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
 
   const driveC = join(prefix, 'drive_c');
   const toWindows = (p: string) => `Z:${p.replace(/\//g, '\\')}`;

@@ -1,7 +1,6 @@
 import * as vscode from 'vscode';
-import { join } from 'node:path';
 
-import { AgentRunError, TestAgent, type ServerEndpoint } from '../core/agent-run.js';
+import { AgentRunError, registeredDevice, TestAgent, type ServerEndpoint } from '../core/agent-run.js';
 import { agentReady, fleetLabel } from '../core/fleets.js';
 import { formatBytes } from '../core/format.js';
 import type { AgentResult } from '../core/tree-model.js';
@@ -38,7 +37,7 @@ async function prepare(s: Services, progress: Run['progress'], signal: AbortSign
   const server = { addresses: s.server.state.addresses ?? [], pin: s.server.pin ?? '' };
   const agent = new TestAgent({
     agentBin: s.bin('agent'),
-    workDir: join(s.storageDir, 'agent', entry.fleet.fleet),
+    workDir: s.agentDir(entry.fleet.fleet),
     signal,
     onLine: (line) => {
       s.log(`  [agent] ${line}`);
@@ -105,7 +104,7 @@ export function registerAgentCommands(s: Services): vscode.Disposable[] {
       }
       s.agent.fleetFile = entry.file;
       s.agent.fleet = fleetLabel(entry);
-      s.agent.device = undefined;
+      s.agent.device = await registeredDevice(s.agentDir(entry.fleet.fleet));
       s.agentChanged.fire();
     }),
 

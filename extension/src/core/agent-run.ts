@@ -121,6 +121,12 @@ export class TestAgent {
   }
 }
 
+/** The device a test agent in `workDir` registered as (from its last registration), if any. */
+export async function registeredDevice(workDir: string): Promise<string | undefined> {
+  const marker = await readFile(join(workDir, 'registration.json'), 'utf8').then((t) => JSON.parse(t) as { device?: string }, () => undefined);
+  return marker?.device;
+}
+
 async function exists(path: string): Promise<boolean> {
   return access(path).then(
     () => true,

@@ -1,4 +1,4 @@
-import { nodeEnv, parseJsonOutput, runNode, type RunResult } from './process.js';
+import { nodeEnv, runNode, type RunResult } from './process.js';
 
 export interface TargetInfo {
   name: string;

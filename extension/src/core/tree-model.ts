@@ -238,7 +238,7 @@ export interface TestServerState {
 export function testServerTree(s: TestServerState, now: Date = new Date()): NodeSpec[] {
   const running = s.status === 'running';
   const stateIcon: Record<TestServerState['status'], NodeIcon> = {
-    stopped: { id: 'debug-stop', color: 'disabledForeground' },
+    stopped: { id: 'circle-outline', color: 'disabledForeground' },
     starting: { id: 'loading~spin' },
     running: { id: 'pass-filled', color: 'testing.iconPassed' },
     stopping: { id: 'loading~spin' },
