@@ -11,6 +11,7 @@ import { openConnection } from '../agent/transport/index.js';
 import { MessageType, RpcConnection, type RegisterReply } from '../protocol/index.js';
 import { formatTable } from './report.js';
 import { sampleProcess } from './measure.js';
+import { treeBytes } from './tree.js';
 import { startServerProcess } from './server-process.js';
 import { pinBundle, serverBin } from './paths.js';
 
@@ -111,7 +112,8 @@ export async function runServerLoad(opts: ServerLoadOptions): Promise<ServerLoad
     const ids: string[] = [];
     const bodies: Buffer[] = [];
     data.ids.forEach((id, i) => {
-      if (present.has(id) || ids.includes(id)) return;
+      if (present.has(id)) return;
+      present.add(id); // a repeat within this backup goes once
       ids.push(id);
       bodies.push(data.chunks[i]);
     });
@@ -172,7 +174,6 @@ export async function runServerLoad(opts: ServerLoadOptions): Promise<ServerLoad
     const after = await sampleProcess(server.pid);
     const devices = (await readdir(join(dataDir, 'devices')).catch(() => [] as string[])).filter((d) => d.startsWith('dev-')).length;
     if (devices !== opts.agents) errors.push(`server holds ${devices} devices, expected ${opts.agents}`);
-    const { treeBytes } = await import('./tree.js');
     result = {
       agents: opts.agents,
       bytes_per_agent: opts.bytesPerAgent,

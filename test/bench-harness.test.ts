@@ -18,6 +18,7 @@ import {
   type CorpusParams,
 } from '../bench/corpus.js';
 import { acquireLock, CorpusBusyError } from '../bench/lock.js';
+import { topSelfTime } from '../bench/profile.js';
 import { latencyStats, percentile } from '../bench/server-load.js';
 import { upgradeCodeFor, writeBenchFleets } from '../bench/deploy.js';
 import { loadFleet } from '../deployer/fleet/load.js';
@@ -141,6 +142,26 @@ describe('server-load and deploy helpers', () => {
     expect(fleets.map((f) => f.fleet.fleet)).toEqual(['bench-01', 'bench-02', 'bench-03']);
     expect(new Set(fleets.map((f) => f.fleet.branding.upgradeCode)).size).toBe(3);
     expect(upgradeCodeFor(2)).toBe(fleets[1].fleet.branding.upgradeCode);
+  });
+});
+
+describe('CPU profile summary', () => {
+  it('adds self time per function and sorts it', () => {
+    const frame = (functionName: string, line: number) => ({ functionName, url: 'file:///x/holdfast-agent.mjs', lineNumber: line });
+    const profile = {
+      nodes: [
+        { id: 1, callFrame: frame('seal', 9) },
+        { id: 2, callFrame: { functionName: '(idle)', url: '', lineNumber: -1 } },
+      ],
+      samples: [1, 2, 1, 1],
+      timeDeltas: [1000, 4000, 2000, 3000],
+    };
+    const { totalMs, lines } = topSelfTime(profile, 5);
+    expect(totalMs).toBe(10);
+    expect(lines).toEqual([
+      { name: 'seal holdfast-agent.mjs:10', ms: 6, share: 0.6 },
+      { name: '(idle)', ms: 4, share: 0.4 },
+    ]);
   });
 });
 

@@ -9,7 +9,7 @@ import type { Browser, Locator, Page } from 'playwright-core';
 import yauzl from 'yauzl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { launchChromium, openWorkbench, outputText, quickPick, runCommand, startCodeServer, type CodeServer } from './helpers/code-server.js';
+import { launchChromium, openWorkbench, outputText, quickPick, runCommand, startCodeServer, webviewShows, type CodeServer } from './helpers/code-server.js';
 import { repoRoot } from './helpers/paths.js';
 
 const shots = join(repoRoot, 'test-results', 'extension-e2e');
@@ -227,6 +227,7 @@ describe('Holdfast extension in code-server', () => {
     // Open an artifact from the tree: the Markdown guide opens in a preview.
     await row('Fleets', 'deployment-guide.md').click();
     await page.locator('.tabs-container .tab', { hasText: 'deployment-guide.md' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+    await webviewShows(page, 'Holdfast Demo');
     await shot('05-artifact-opened');
     await runCommand(page, 'View: Close All Editors');
   }, 300_000);
@@ -247,6 +248,7 @@ describe('Holdfast extension in code-server', () => {
     await quickPick(page, 'demo');
     await quickPick(page, 'rules.md');
     await page.locator('.tabs-container .tab', { hasText: 'rules.md' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+    await webviewShows(page, '127.0.0.0/8');
     await shot('07-firewall-rules');
     await runCommand(page, 'View: Close All Editors');
     await runCommand(page, 'Holdfast: Open Deployment Guide');

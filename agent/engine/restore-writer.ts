@@ -151,7 +151,7 @@ export class WriterPool {
   private seq = 0;
   private failure: Error | undefined;
 
-  constructor(keys: EngineKeys, count = Math.min(4, Math.max(2, availableParallelism() * 2))) {
+  constructor(keys: EngineKeys, count = Math.min(4, Math.max(2, availableParallelism()))) {
     const source =
       'var __name = (f) => f;\n' +
       `(${restoreWriterMain.toString()})({ wt: require('node:worker_threads'), fs: require('node:fs'), crypto: require('node:crypto'), zlib: require('node:zlib') });`;

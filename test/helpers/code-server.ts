@@ -195,6 +195,11 @@ export async function runCommand(page: Page, title: string): Promise<void> {
   await input.press('Enter');
 }
 
+/** Wait until a webview (e.g. the Markdown preview) shows `text`: it renders after its tab appears. */
+export async function webviewShows(page: Page, text: string | RegExp, timeout = 30_000): Promise<void> {
+  await page.frameLocator('iframe.webview.ready').first().frameLocator('#active-frame').locator('body', { hasText: text }).waitFor({ state: 'visible', timeout });
+}
+
 /** Output channel text as shown in the editor (non-breaking spaces turned back into spaces). */
 export async function outputText(page: Page): Promise<string> {
   const text = await page.locator('.part.panel .view-lines').first().innerText();
