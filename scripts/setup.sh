@@ -9,26 +9,16 @@ purpose="${1:-test}"
 # Debian packages by command they provide. Demo needs only the base set; tests need all.
 declare -A demo_tools=( [wixl]=wixl [msiinfo]=msitools [msibuild]=msitools [gcab]=gcab
   [x86_64-w64-mingw32-gcc]=gcc-mingw-w64-x86-64 [osslsigncode]=osslsigncode [openssl]=openssl )
-declare -A test_tools=( [wine]=wine [restic]=restic [danted]=dante-server [squid]=squid
+declare -A test_tools=( [wine]=wine [/usr/lib/wine/wine64]=wine64 [restic]=restic [danted]=dante-server [squid]=squid
   [tinyproxy]=tinyproxy [bsdtar]=libarchive-tools [7zz]=7zip [cpio]=cpio [chromium]=chromium [rg]=ripgrep
   [nft]=nftables [iptables-restore]=iptables [xmllint]=libxml2-utils [krb5-config]=libkrb5-dev )
 
-missing=()
-check() { local -n tools=$1; for cmd in "${!tools[@]}"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("${tools[$cmd]}"); done; }
+# shellcheck source=lib/debian.sh
+source scripts/lib/debian.sh
+check() { local -n tools=$1; for cmd in "${!tools[@]}"; do need_debian "${tools[$cmd]}" "$cmd"; done; }
 check demo_tools
 if [ "$purpose" = test ] || [ "$purpose" = bench ]; then check test_tools; fi
-if [ ${#missing[@]} -gt 0 ]; then
-  pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
-  if [ "$(id -u)" = 0 ]; then
-    echo "setup: installing Debian packages: $pkgs"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
-  else
-    echo "setup: missing Debian packages. Run as root:"
-    echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends $pkgs"
-    exit 1
-  fi
-fi
+ensure_debian_packages setup "${debian_missing[@]}"
 
 # npm packages: install when node_modules is missing or older than the lock file.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

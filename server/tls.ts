@@ -2,7 +2,7 @@
 import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from './fs-atomic.js';
+import { writeFileAtomic } from '../common/fs-atomic.js';
 
 export interface TlsIdentity {
   cert: string;

@@ -12,8 +12,10 @@ export interface WriteRequest {
   file: number;
   dest: string;
   tmp: string;
-  /** Sealed chunks, in file order. */
-  chunks: Array<[string, Uint8Array]>;
+  /** Sealed chunks, in file order: [id, offset in buf, length]. */
+  chunks: Array<[string, number, number]>;
+  /** The sealed chunks back to back (transferred to the writer, never a view into a larger buffer). */
+  buf: ArrayBuffer;
   first: boolean;
   final: boolean;
   mode: number;
@@ -113,8 +115,8 @@ function restoreWriterMain(mods: WriterModules): void {
         open.set(m.file, st);
       }
       if (!st) throw new Fail(`internal: ${m.tmp} is not open`, 'io');
-      for (const [id, sealed] of m.chunks) {
-        const plain = openChunk(id, sealed);
+      for (const [id, off0, len] of m.chunks) {
+        const plain = openChunk(id, new Uint8Array(m.buf, off0, len));
         let off = 0;
         while (off < plain.length) off += fs.writeSync(st.fd, plain, off, plain.length - off, st.pos + off);
         st.pos += plain.length;
@@ -177,12 +179,25 @@ export class WriterPool {
     this.waiting.clear();
   }
 
-  send(req: Omit<WriteRequest, 'seq'>): Promise<WriteReply> {
+  /** Send sealed chunks for a file; they are copied once into one transferable buffer. */
+  send(req: Omit<WriteRequest, 'seq' | 'chunks' | 'buf'>, sealed: Array<[string, Uint8Array]>): Promise<WriteReply> {
     if (this.failure) return Promise.resolve({ seq: -1, ok: false, message: this.failure.message, kind: 'io' });
+    let total = 0;
+    for (const [, d] of sealed) total += d.byteLength;
+    const buf = new ArrayBuffer(total);
+    const view = new Uint8Array(buf);
+    const chunks: WriteRequest['chunks'] = [];
+    let off = 0;
+    for (const [id, d] of sealed) {
+      view.set(d, off);
+      chunks.push([id, off, d.byteLength]);
+      off += d.byteLength;
+    }
     const seq = this.seq++;
+    const msg: WriteRequest = { ...req, seq, chunks, buf };
     return new Promise((resolve) => {
       this.waiting.set(seq, resolve);
-      this.workers[req.file % this.workers.length].postMessage({ ...req, seq });
+      this.workers[req.file % this.workers.length].postMessage(msg, [buf]);
     });
   }
 

@@ -68,7 +68,7 @@ export class RestoreError extends Error {
   }
 }
 
-const BATCH_BYTES = 8 * 1024 * 1024;
+const BATCH_BYTES = 4 * 1024 * 1024;
 const BATCH_FILES = 256;
 
 function checkName(entryPath: string, rootNames: Set<string>): string[] {
@@ -301,17 +301,17 @@ async function writeThroughPool(pool: WriterPool, file: number, dest: string, en
     // One group is held back so that the last one can go out marked final.
     for await (const group of groups) {
       if (pending) {
-        const r = await pool.send({ ...base, chunks: pending, first, final: false });
+        const r = await pool.send({ ...base, first, final: false }, pending);
         if (!r.ok) throw writerError(dest, r);
         first = false;
       }
       pending = group;
     }
   } catch (err) {
-    if (!first) await pool.send({ ...base, chunks: [], first: false, final: false, abort: true });
+    if (!first) await pool.send({ ...base, first: false, final: false, abort: true }, []);
     throw err;
   }
-  const r = await pool.send({ ...base, chunks: pending ?? [], first, final: true });
+  const r = await pool.send({ ...base, first, final: true }, pending ?? []);
   if (!r.ok) throw writerError(dest, r);
 }
 

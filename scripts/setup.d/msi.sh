@@ -8,21 +8,12 @@ cd "$(dirname "$0")/../.."
 purpose="${1:-test}"
 
 if [ "$purpose" = test ]; then
-  missing=()
-  command -v wine >/dev/null 2>&1 || missing+=(wine)
-  command -v wineserver >/dev/null 2>&1 || [ -x /usr/lib/wine/wineserver ] || missing+=(wine64)
-  if [ ${#missing[@]} -gt 0 ]; then
-    pkgs="wine wine64"
-    if [ "$(id -u)" = 0 ]; then
-      echo "setup(msi): installing Debian packages: $pkgs"
-      apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
-    else
-      echo "setup(msi): missing Debian packages. Run as root:"
-      echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends $pkgs"
-      exit 1
-    fi
-  fi
+  # shellcheck source=../lib/debian.sh
+  source scripts/lib/debian.sh
+  need_debian wine wine
+  need_debian wine64 wineserver /usr/lib/wine/wineserver
+  # Either one missing: install both.
+  [ ${#debian_missing[@]} -eq 0 ] || ensure_debian_packages "setup(msi)" wine wine64
 fi
 
 # The runtime the MSI ships; a no-op when cached or when HOLDFAST_RUNTIME_WIN_X64 names a node.exe.

@@ -6,19 +6,10 @@ set -euo pipefail
 purpose="${1:-test}"
 [ "$purpose" = test ] || [ "$purpose" = bench ] || exit 0
 
-missing=()
-command -v bsdtar >/dev/null 2>&1 || missing+=(libarchive-tools)
-command -v 7z >/dev/null 2>&1 || command -v 7zz >/dev/null 2>&1 || missing+=(7zip)
-command -v cpio >/dev/null 2>&1 || missing+=(cpio)
-command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)
-[ ${#missing[@]} -eq 0 ] && exit 0
-pkgs="${missing[*]}"
-if [ "$(id -u)" = 0 ]; then
-  echo "setup(pkg): installing Debian packages: $pkgs"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
-else
-  echo "setup(pkg): missing Debian packages. Run as root:"
-  echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends $pkgs"
-  exit 1
-fi
+# shellcheck source=../lib/debian.sh
+source "$(dirname "$0")/../lib/debian.sh"
+need_debian libarchive-tools bsdtar
+need_debian 7zip 7z 7zz
+need_debian cpio cpio
+need_debian libxml2-utils xmllint
+ensure_debian_packages "setup(pkg)" "${debian_missing[@]}"

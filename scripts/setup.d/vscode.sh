@@ -15,20 +15,10 @@ bin="$prefix/node_modules/.bin/code-server"
 
 # Debian tools: chromium drives the workbench, rg is packed for @vscode/ripgrep, krb5 headers build `kerberos`.
 declare -A need=( [chromium]=chromium [rg]=ripgrep [krb5-config]=libkrb5-dev [make]=build-essential [python3]=python3 )
-missing=()
-for cmd in "${!need[@]}"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
-  if [ "$(id -u)" = 0 ]; then
-    echo "setup(vscode): installing Debian packages: $pkgs"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
-  else
-    echo "setup(vscode): missing Debian packages. Run as root:"
-    echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends $pkgs"
-    exit 1
-  fi
-fi
+# shellcheck source=../lib/debian.sh
+source scripts/lib/debian.sh
+for cmd in "${!need[@]}"; do need_debian "${need[$cmd]}" "$cmd"; done
+ensure_debian_packages "setup(vscode)" "${debian_missing[@]}"
 
 installed_version() {
   node -e 'try{process.stdout.write(require(process.argv[1]).version)}catch{}' "$PWD/$prefix/node_modules/code-server/package.json"

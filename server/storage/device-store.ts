@@ -6,7 +6,7 @@
 import { mkdir, open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../fs-atomic.js';
+import { writeFileAtomic } from '../../common/fs-atomic.js';
 import type { SnapshotEntry } from '../../protocol/messages.js';
 
 interface Location {

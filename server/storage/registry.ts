@@ -3,7 +3,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../fs-atomic.js';
+import { writeFileAtomic } from '../../common/fs-atomic.js';
 import { DEVICE_ID_RE, type ServerPair } from '../../protocol/messages.js';
 
 export interface DeviceRecord {

@@ -78,10 +78,12 @@ export async function openArtifactFile(path: string): Promise<void> {
 
 export function registerGenerateCommands(s: Services): vscode.Disposable[] {
   return [
-    vscode.commands.registerCommand('holdfast.generate', async (arg?: unknown, preselected?: string[]) => {
+    // `preselected` (target names) is for callers such as tests and other commands; a tree menu passes the
+    // selected nodes as its second argument instead, which is ignored here.
+    vscode.commands.registerCommand('holdfast.generate', async (arg?: unknown, preselected?: unknown) => {
       const entry = await pickValidFleet(s, arg, 'Holdfast: generate installers for which fleet?');
       if (!entry) return;
-      let targets = preselected;
+      let targets = Array.isArray(preselected) && preselected.every((t) => typeof t === 'string') ? (preselected as string[]) : undefined;
       if (!targets) {
         const known = await targetList(s);
         const defaults = vscode.workspace.getConfiguration('holdfast').get<string[]>('generate.defaultTargets') ?? [];
