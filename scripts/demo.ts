@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadFleet, resolveSecrets } from '../deployer/fleet/load.js';
 import { agentConfigFromFleet } from '../deployer/fleet/agent-config.js';
@@ -15,6 +15,7 @@ import { agentConfigFromFleet } from '../deployer/fleet/agent-config.js';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const serverBin = join(root, 'dist', 'holdfast-server.mjs');
 const agentBin = join(root, 'dist', 'holdfast-agent.mjs');
+const deployBin = join(root, 'dist', 'holdfast-deploy.mjs');
 const args = process.argv.slice(2);
 const keep = args.includes('--keep');
 const anyPort = args.includes('--any-port');
@@ -171,7 +172,15 @@ async function main(): Promise<number> {
     await writeFile(agentConfigPath, JSON.stringify(agentConfig, null, 2), { mode: 0o600 });
     say(`agent config for fleet "${fleet.fleet.fleet}" at ${agentConfigPath}; sample folder: ${made.files} files, ${mb(made.bytes)}`);
 
-    // ---- LEAD: build installers for the example fleet here (holdfast-deploy build examples/fleets/demo.fleet.json) ----
+    // What the admin does first: every installer and hand-off for the example fleet, kept under demo-out/.
+    const installersDir = join(root, 'demo-out', 'installers');
+    say(`building installers for fleet "${fleet.fleet.fleet}" (holdfast-deploy generate; the first run fetches the Node runtimes)`);
+    const gen = await run(deployBin, ['generate', fleet.file, '--out', installersDir, '--quiet'], process.env);
+    if (gen.code !== 0) throw new Error(`holdfast-deploy generate failed (exit ${gen.code}):\n${gen.stderr}${gen.stdout}`);
+    const manifest = JSON.parse(await readFile(join(installersDir, fleet.fleet.fleet, 'manifest.json'), 'utf8')) as {
+      artifacts: Array<{ path: string; size: number }>;
+    };
+    say(`installers built in ${(gen.ms / 1000).toFixed(1)} s: ${manifest.artifacts.length} artifacts in ${join(installersDir, fleet.fleet.fleet)}`);
 
     const env = { ...process.env, HOLDFAST_CONFIG: agentConfigPath };
     const step = async (name: string, argv: string[]) => {
@@ -197,6 +206,7 @@ async function main(): Promise<number> {
         'Holdfast demo summary',
         `  server           ${primary} (alternate ${alternate}), pin ${agentConfig.tlsPin.slice(0, 11)}...`,
         `  device           ${status.deviceId} (fleet ${status.fleet})`,
+        `  installers       ${manifest.artifacts.map((a) => basename(a.path)).filter((n) => /\.(msi|pkg|intunewin)$/.test(n)).join(', ')} and ${manifest.artifacts.length - 3} more (MDM profiles, GPO, firewall sheets, guide) in demo-out/installers/${fleet.fleet.fleet}`,
         `  sample           ${made.files} files, ${mb(made.bytes)}`,
         `  first backup     ${(b1.ms / 1000).toFixed(2)} s, ${first.chunksUploaded} chunks, ${mb(first.bytesUploaded)} uploaded (encrypted, deduplicated)`,
         `  second backup    ${(b2.ms / 1000).toFixed(2)} s, ${second.filesRead} files read, ${mb(second.bytesUploaded)} uploaded`,

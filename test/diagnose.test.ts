@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { diagnose, formatReport } from '../agent/diagnose.js';
 import type { AgentConfig, AgentProxy } from '../agent/config-types.js';
+import { manualBackup } from './helpers/agent.js';
 import { startServer, type RunningServer } from '../server/index.js';
 import {
   closedPort,
@@ -51,7 +52,7 @@ function config(registration: { primary: string; alternate: string }, proxy: Age
     registration,
     tlsPin,
     proxy,
-    backup: { include: [], exclude: [], protectedPaths: [], schedule: { frequency: 'manual', at: '02:00' } },
+    backup: manualBackup(),
   };
 }
 const socks = (password = user.password): AgentProxy => ({ type: 'socks5', host: '127.0.0.1', port: dante.port, username: user.username, password });

@@ -8,6 +8,8 @@ import { makeAgent, type TestAgent } from './helpers/agent.js';
 import { tempDir } from './helpers/server.js';
 import { LocalStore } from '../agent/engine/local-store.js';
 import { deriveKeys, parseDeviceKeyFile } from '../agent/engine/keys.js';
+import { ChunkAuthError, openChunk } from '../agent/engine/codec.js';
+import { splitIds } from '../agent/engine/change-cache.js';
 import { loadSnapshot, newSnapshotId, storeSnapshot, type Snapshot, type SnapshotEntry } from '../agent/engine/snapshot.js';
 
 const NO_SERVER = { primary: '127.0.0.1:1', alternate: '127.0.0.1:2' };
@@ -87,6 +89,22 @@ describe('restore integrity', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/big\.bin: chunk [0-9a-f]{64} is missing/);
     expect(existsSync(join(out, 'src', 'big.bin'))).toBe(false);
+  });
+
+  it('stored chunks follow the documented format: the reference codec opens them; a chunk under another id fails', async () => {
+    const store = await freshStore('store-format');
+    const keys = deriveKeys(parseDeviceKeyFile(readFileSync(join(agent.stateDir, 'device.key'), 'utf8'), 'device.key'));
+    const local = LocalStore.open(store);
+    const snap = await loadSnapshot(local, keys, 'latest');
+    const ids = splitIds(snap.entries.find((e) => e[0] === 'src/big.bin')![5] as string);
+    expect(ids.length).toBeGreaterThan(1);
+    const sealed = await local.get(ids);
+    const plain = Buffer.concat(sealed.map((c) => openChunk(keys, c.id, c.data)));
+    expect(plain.equals(readFileSync(join(src, 'big.bin')))).toBe(true);
+    for (const c of sealed) expect(c.data[0]).toBe(1); // format version
+    // The id is bound as additional data: a chunk presented under another id does not open.
+    expect(() => openChunk(keys, sealed[1].id, sealed[0].data)).toThrow(ChunkAuthError);
+    expect(() => openChunk(deriveKeys(randomBytes(32)), sealed[0].id, sealed[0].data)).toThrow(/GCM tag mismatch/);
   });
 
   describe('names that leave the target', () => {

@@ -15,13 +15,8 @@ import type { Artifact } from '../deployer/targets/target.js';
 import { render } from '../installers/mac/templates.js';
 import { readBom } from './helpers/bom-reader.js';
 import { agentBin, deployBin, repoRoot } from './helpers/paths.js';
+import { sevenZip as SEVENZIP, tool, xmllint } from './helpers/pkg-readers.js';
 
-function tool(...names: string[]): string {
-  for (const n of names) if (spawnSync('sh', ['-c', `command -v ${n}`]).status === 0) return n;
-  throw new Error(`${names.join(' / ')} missing: sudo apt-get install -y libarchive-tools 7zip cpio libxml2-utils (or bash scripts/setup.d/pkg.sh test)`);
-}
-const SEVENZIP = () => tool('7z', '7zz');
-const xmllint = (file: string) => execFileSync(tool('xmllint'), ['--noout', '--nonet', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const attr = (xml: string, element: string, name: string) => new RegExp(`<${element}\\b[^>]*\\s${name}="([^"]*)"`).exec(xml)?.[1];
 
 const work = mkdtempSync(join(tmpdir(), 'hf-pkg-build-'));

@@ -14,15 +14,11 @@ import { sharedPayload, writePayload } from '../installers/mac/payload.js';
 import { writeXar } from '../installers/mac/xar.js';
 import { readBom } from './helpers/bom-reader.js';
 import { repoRoot } from './helpers/paths.js';
+import { sevenZip as SEVENZIP, tool } from './helpers/pkg-readers.js';
 
 const require = createRequire(import.meta.url);
 const lsbom = require('lsbom') as (b: Buffer) => Array<{ filename: string; mode: number; checksum?: number; size?: number }>;
 
-function tool(...names: string[]): string {
-  for (const n of names) if (spawnSync('sh', ['-c', `command -v ${n}`]).status === 0) return n;
-  throw new Error(`${names.join(' / ')} missing: sudo apt-get install -y libarchive-tools 7zip cpio libxml2-utils (or bash scripts/setup.d/pkg.sh test)`);
-}
-const SEVENZIP = () => tool('7z', '7zz');
 
 const work = mkdtempSync(join(tmpdir(), 'hf-pkg-formats-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));

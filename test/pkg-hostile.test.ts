@@ -13,12 +13,8 @@ import { buildMacPkg } from '../installers/mac/pkg.js';
 import { pppcProfile, settingsProfile } from '../installers/mac/profiles.js';
 import { render } from '../installers/mac/templates.js';
 import { repoRoot } from './helpers/paths.js';
+import { tool, xmllint } from './helpers/pkg-readers.js';
 
-function tool(...names: string[]): string {
-  for (const n of names) if (spawnSync('sh', ['-c', `command -v ${n}`]).status === 0) return n;
-  throw new Error(`${names.join(' / ')} missing: sudo apt-get install -y libarchive-tools 7zip cpio libxml2-utils (or bash scripts/setup.d/pkg.sh test)`);
-}
-const xmllint = (file: string) => execFileSync(tool('xmllint'), ['--noout', '--nonet', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const xpath = (file: string, expr: string) => execFileSync(tool('xmllint'), ['--nonet', '--xpath', expr, file], { encoding: 'utf8' }).replace(/\n$/, '');
 
 const work = mkdtempSync(join(tmpdir(), 'hf-pkg-hostile-'));

@@ -2,12 +2,12 @@
 // and a real HTTP CONNECT proxy (squid, basic auth); a wrong proxy password fails clearly and stays secret.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { makeAgent } from './helpers/agent.js';
+import { makeAgent, manualBackup } from './helpers/agent.js';
 import { makeSampleTree } from './helpers/sample.js';
 import { startTestServer, tempDir, removeTempDirs, TEST_TECHNICIAN_ID, type TestServer } from './helpers/server.js';
 import { stopAllProcesses } from './helpers/process.js';
 import { startDante, startSquid, type RunningProxy } from './helpers/proxies.js';
-import type { AgentConfig, AgentProxy } from '../agent/config-types.js';
+import type { AgentProxy } from '../agent/config-types.js';
 
 const socksUser = { username: 'hfe2e', password: 'E2e-Socks-Pa55word' };
 const httpUser = { username: 'hfe2ehttp', password: 'E2e-Http-Pa55word' };
@@ -31,8 +31,7 @@ afterAll(async () => {
 });
 
 function agentThrough(proxy: AgentProxy) {
-  const backup: AgentConfig['backup'] = { include: [sample], exclude: [], protectedPaths: [], schedule: { frequency: 'manual', at: '02:00' } };
-  return makeAgent({ server, config: { proxy, backup } });
+  return makeAgent({ server, config: { proxy, backup: manualBackup([sample]) } });
 }
 
 describe.each([

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendFile, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeAgent, type TestAgent } from './helpers/agent.js';
+import { makeAgent, manualBackup, type TestAgent } from './helpers/agent.js';
 import { diffTrees, makeSampleTree } from './helpers/sample.js';
 import { startTestServer, storedChunkIds, tempDir, waitForStoredChunks, type TestServer, removeTempDirs } from './helpers/server.js';
 import { stopAllProcesses } from './helpers/process.js';
@@ -17,10 +17,8 @@ beforeAll(async () => {
   server = await startTestServer();
   sample = join(await tempDir('holdfast-sample-'), 'docs');
   await makeSampleTree(sample, 100, 1024 * 1024);
-  agent = await makeAgent({ server, config: { backup: { include: [sample], exclude: [], protectedPaths: [], schedule: { frequency: 'manual', at: '02:00' } } } });
-  const r = await agent.run(['register', '--json']);
-  expect(r.code, r.output).toBe(0);
-  deviceId = JSON.parse(r.stdout).deviceId;
+  agent = await makeAgent({ server, config: { backup: manualBackup([sample]) } });
+  deviceId = await agent.register();
 });
 afterAll(async () => {
   await stopAllProcesses();

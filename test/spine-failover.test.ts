@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeAgent, type TestAgent } from './helpers/agent.js';
+import { makeAgent, manualBackup, type TestAgent } from './helpers/agent.js';
 import { diffTrees, makeSampleTree } from './helpers/sample.js';
 import { runServerCli, startTestServer, tempDir, waitForStoredChunks, type TestServer, removeTempDirs } from './helpers/server.js';
 import { stopAllProcesses } from './helpers/process.js';
@@ -26,11 +26,9 @@ beforeAll(async () => {
   agent = await makeAgent({
     registration: { primary: primary.addresses[0], alternate: alternate.addresses[0] },
     tlsPin: primary.pin,
-    config: { backup: { include: [sample], exclude: [], protectedPaths: [], schedule: { frequency: 'manual', at: '02:00' } } },
+    config: { backup: manualBackup([sample]) },
   });
-  const r = await agent.run(['register', '--json']);
-  expect(r.code, r.output).toBe(0);
-  deviceId = JSON.parse(r.stdout).deviceId;
+  deviceId = await agent.register();
 });
 afterAll(async () => {
   await stopAllProcesses();

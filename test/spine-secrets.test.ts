@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeAgent, type TestAgent } from './helpers/agent.js';
+import { makeAgent, manualBackup, type TestAgent } from './helpers/agent.js';
 import { makeSampleTree, diffTrees } from './helpers/sample.js';
 import { startTestServer, tempDir, TEST_TECHNICIAN_ID, type TestServer, removeTempDirs } from './helpers/server.js';
 import { closedPort, startDante, startSquid, type RunningProxy } from './helpers/proxies.js';
@@ -30,7 +30,7 @@ async function agentVia(proxyPassword: string, technicianId = TEST_TECHNICIAN_ID
     technicianId,
     config: {
       proxy: { type: 'socks5', host: '127.0.0.1', port: dante.port, username: PROXY_USER, password: proxyPassword },
-      backup: { include: [sample], exclude: [], protectedPaths: [], schedule: { frequency: 'manual', at: '02:00' } },
+      backup: manualBackup([sample]),
     },
   });
 }
@@ -109,7 +109,7 @@ describe('no secrets in logs', () => {
           tlsPin: server.pin,
           config: {
             proxy: { type: 'http', host: '127.0.0.1', port: squid.port, username: PROXY_USER, password },
-            backup: { include: [sample], exclude: [], protectedPaths: [], schedule: { frequency: 'manual', at: '02:00' } },
+            backup: manualBackup([sample]),
           },
         });
       const agent = await viaSquid(PROXY_PASSWORD);

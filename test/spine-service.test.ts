@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeAgent } from './helpers/agent.js';
+import { makeAgent, manualBackup } from './helpers/agent.js';
 import { makeSampleTree } from './helpers/sample.js';
 import { runServerCli, startTestServer, tempDir, TEST_TECHNICIAN_ID, type TestServer, removeTempDirs } from './helpers/server.js';
 import { stopAllProcesses } from './helpers/process.js';
@@ -24,7 +24,7 @@ afterAll(async () => {
 
 describe('agent service', () => {
   it('registers an unregistered agent, backs up, and exits 0 on SIGTERM; logs carry no Technician ID', async () => {
-    const agent = await makeAgent({ server, config: { backup: { include: [sample], exclude: [], protectedPaths: [], schedule: { frequency: 'manual', at: '02:00' } } } });
+    const agent = await makeAgent({ server, config: { backup: manualBackup([sample]) } });
     const svc = agent.spawn(['service', '--backup-now']);
     await svc.waitForOutput(/backup complete: snapshot \S+/, 60_000);
     expect(svc.output()).toMatch(/registered as new device dev-[0-9a-f]{24}/);
@@ -38,9 +38,8 @@ describe('agent service', () => {
   });
 
   it('applies an address update at check-in and persists it', async () => {
-    const agent = await makeAgent({ server, config: { backup: { include: [sample], exclude: [], protectedPaths: [], schedule: { frequency: 'manual', at: '02:00' } } } });
-    const reg = await agent.run(['register', '--json']);
-    const deviceId = JSON.parse(reg.stdout).deviceId;
+    const agent = await makeAgent({ server, config: { backup: manualBackup([sample]) } });
+    const deviceId = await agent.register();
     // The new pair must be reachable for later sessions; the server's own addresses swapped will do.
     const swapped = { primary: server.addresses[1], alternate: server.addresses[0] };
     expect((await runServerCli(['reassign', '--data', server.dataDir, '--device', deviceId, '--primary', swapped.primary, '--alternate', swapped.alternate])).code).toBe(0);

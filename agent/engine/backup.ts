@@ -57,7 +57,7 @@ const JOB_FILES = 64;
 const JOB_BYTES = 8 * 1024 * 1024;
 const FLUSH_BYTES = 4 * 1024 * 1024;
 const FLUSH_CHUNKS = 1024;
-const MAX_FLUSHES = 3;
+const MAX_FLUSHES = 2;
 const INFLIGHT_LIMIT_KIB = 16 * 1024;
 
 interface PendingFile {
@@ -218,6 +218,7 @@ function chunkAndUpload(
   let pendingBytes = 0;
   let pendingKiB = 0;
   let flushes = 0;
+  let hasChain: Promise<unknown> = Promise.resolve();
   let chunksUploaded = 0;
   let failed = false;
 
@@ -242,7 +243,10 @@ function chunkAndUpload(
       flushes++;
       (async () => {
         if (chunks.length > 0) {
-          const have = await store.has(chunks.map((c) => c.id));
+          // One HAS at a time (uploads still overlap): cheap, and gentler on servers that re-read their index.
+          const asked = hasChain.then(() => store.has(chunks.map((c) => c.id)));
+          hasChain = asked.catch(() => undefined);
+          const have = await asked;
           const missing = chunks.filter((c) => !have.has(c.id));
           if (missing.length > 0) await store.put(missing);
           chunksUploaded += missing.length;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parseCidr } from '../fleet/load.js';
 import type { Fleet } from '../fleet/types.js';
 import { renderTemplate } from './mdm-templates.js';
-import type { Artifact, BuildContext, Support, Target } from './target.js';
+import { needsNoTools, type Artifact, type BuildContext, type Target } from './target.js';
 
 export const FIREWALL_DIR = 'firewall';
 
@@ -191,9 +191,7 @@ function renderCsv(m: FirewallModel): string {
 export const firewallTarget: Target = {
   name: 'firewall',
   description: 'Firewall rule sheets: nftables, iptables, ip6tables, pf, Windows Defender Firewall and a plain table',
-  async isSupported(): Promise<Support> {
-    return { ok: true };
-  },
+  isSupported: needsNoTools,
   async make(ctx: BuildContext): Promise<Artifact[]> {
     const dir = join(ctx.outDir, FIREWALL_DIR);
     await mkdir(dir, { recursive: true });

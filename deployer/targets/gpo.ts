@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { POLICY_EXCLUSIONS_KEY, POLICY_VALUES } from '../../agent/policy.js';
 import type { Fleet } from '../fleet/types.js';
 import { renderTemplate } from './mdm-templates.js';
-import type { Artifact, BuildContext, Support, Target } from './target.js';
+import { needsNoTools, type Artifact, type BuildContext, type Target } from './target.js';
 
 export const GPO_DIR = 'gpo';
 export const admxName = (fleet: string) => `holdfast-${fleet}.admx`;
@@ -77,9 +77,7 @@ export function gpoStartupScriptCommand(fleet: Fleet): string {
 export const gpoTarget: Target = {
   name: 'gpo',
   description: 'Group Policy: ADMX/ADML for the agent policy settings and a startup script with the silent msiexec line',
-  async isSupported(): Promise<Support> {
-    return { ok: true };
-  },
+  isSupported: needsNoTools,
   async make(ctx: BuildContext): Promise<Artifact[]> {
     const { fleet } = ctx.loaded;
     const dir = join(ctx.outDir, GPO_DIR);

@@ -7,7 +7,7 @@ import type { Fleet } from '../fleet/types.js';
 import { commentText, firewallModel, ipv4Range, markdownText } from './firewall.js';
 import { admlName, admxName, gpoInstallCommand, gpoStartupScriptCommand, msiName, policyRegistryKey, startupScriptName } from './gpo.js';
 import { renderTemplate } from './mdm-templates.js';
-import type { Artifact, BuildContext, InstallCommand, Support, Target } from './target.js';
+import { needsNoTools, type Artifact, type BuildContext, type InstallCommand, type Target } from './target.js';
 
 export const GUIDE_MD = 'deployment-guide.md';
 export const GUIDE_HTML = 'deployment-guide.html';
@@ -129,9 +129,7 @@ export function renderGuide(ctx: GuideContext): { markdown: string; html: string
 export const guideTarget: Target = {
   name: 'guide',
   description: 'Deployment guide for the fleet (Markdown and HTML): install lines for every channel, firewall rules, proxy notes, verification',
-  async isSupported(): Promise<Support> {
-    return { ok: true };
-  },
+  isSupported: needsNoTools,
   async make(ctx: BuildContext): Promise<Artifact[]> {
     ctx.progress('guide: rendering the deployment guide');
     const { markdown, html } = renderGuide(guideContext(ctx.loaded.fleet, ctx.previous, ctx.secrets.technicianId !== undefined, basename(ctx.loaded.file)));

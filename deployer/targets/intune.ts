@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { macOSCustomConfigurationBody, macOSPkgAppBody, msiInstallCommand, win32LobAppBody } from '../../installers/intune/graph-app.js';
 import { writeIntuneWin } from '../../installers/intune/intunewin.js';
 import { readMsiInfo } from '../../installers/intune/msi-info.js';
-import type { Artifact, BuildContext, Support, Target } from './target.js';
+import { needsNoTools, type Artifact, type BuildContext, type Support, type Target } from './target.js';
 
 const run = promisify(execFile);
 
@@ -86,9 +86,7 @@ export const intuneMacosTarget: Target = {
   name: 'intune-macos',
   description: 'Intune macOS: Graph macOSPkgApp JSON for the pkg and macOSCustomConfiguration JSON per profile',
   dependsOn: ['pkg', 'jamf-profiles'],
-  async isSupported(): Promise<Support> {
-    return { ok: true };
-  },
+  isSupported: needsNoTools,
   async make(ctx: BuildContext): Promise<Artifact[]> {
     const { fleet } = ctx.loaded;
     const dir = join(ctx.outDir, INTUNE_DIR);

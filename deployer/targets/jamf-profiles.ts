@@ -3,14 +3,12 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { extensionAttributeScripts, pppcProfile, pppcProfileName, settingsProfile, settingsProfileName } from '../../installers/mac/index.js';
 import { nodeRuntime } from '../runtimes.js';
-import type { Artifact, BuildContext, Support, Target } from './target.js';
+import { needsNoTools, type Artifact, type BuildContext, type Target } from './target.js';
 
 export const jamfProfilesTarget: Target = {
   name: 'jamf-profiles',
   description: 'macOS configuration profiles (managed settings, PPPC Full Disk Access) and Jamf extension-attribute scripts',
-  async isSupported(): Promise<Support> {
-    return { ok: true };
-  },
+  isSupported: needsNoTools,
   async make(ctx: BuildContext): Promise<Artifact[]> {
     const { fleet } = ctx.loaded;
     await mkdir(ctx.outDir, { recursive: true });

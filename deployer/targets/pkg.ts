@@ -1,15 +1,13 @@
 // macOS flat pkg target: agent, both Node runtimes (x86_64 + arm64), LaunchDaemon; config laid down by postinstall.
 import { basename } from 'node:path';
 import { buildMacPkg } from '../../installers/mac/index.js';
-import type { Artifact, BuildContext, Support, Target } from './target.js';
+import { needsNoTools, type Artifact, type BuildContext, type Target } from './target.js';
 
 export const pkgTarget: Target = {
   name: 'pkg',
   description: 'macOS flat pkg (x86_64 + arm64) built without Apple tools, plus its uninstall script',
-  async isSupported(): Promise<Support> {
-    // Pure TypeScript writers; the runtimes come from the npm registry (or HOLDFAST_RUNTIME_DARWIN_*).
-    return { ok: true };
-  },
+  // Pure TypeScript writers; the runtimes come from the npm registry (or HOLDFAST_RUNTIME_DARWIN_*).
+  isSupported: needsNoTools,
   async make(ctx: BuildContext): Promise<Artifact[]> {
     const level = process.env.HOLDFAST_PKG_GZIP_LEVEL;
     if (level !== undefined && !/^[1-9]$/.test(level)) throw new Error(`HOLDFAST_PKG_GZIP_LEVEL=${JSON.stringify(level)} is not allowed: use 1 (fastest) to 9 (smallest); default 6`);

@@ -16,6 +16,11 @@ export interface Artifact {
 
 export type Support = { ok: true } | { ok: false; missing: string; install: string };
 
+/** isSupported() of a target that needs no tool outside Node: always supported. */
+export async function needsNoTools(): Promise<Support> {
+  return { ok: true };
+}
+
 export interface BuildContext {
   loaded: LoadedFleet;
   secrets: FleetSecrets;

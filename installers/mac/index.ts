@@ -8,8 +8,8 @@ export {
   readSignature,
   settingsProfile,
   settingsProfileName,
-  stableUuid,
   EA_THRESHOLDS,
 } from './profiles.js';
+export { nameUuid } from '../name-uuid.js';
 export type { EaScript, PppcResult } from './profiles.js';
 export { CONFIG_FILE, LAUNCHER, PRODUCT_DIR, daemonPlist, runtimeBinary } from './layout.js';

@@ -2,7 +2,6 @@
 // profile granting Full Disk Access to the bundled Node runtimes, and Jamf extension-attribute scripts.
 // Profiles are built with the plist package; UUIDs are derived from the fleet so re-generating keeps them stable
 // (Jamf and MDMs treat a new PayloadUUID as a new profile).
-import { createHash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
 import { build, type PlistValue } from 'plist';
 
@@ -10,15 +9,7 @@ type PlistObject = { [key: string]: PlistValue };
 import type { Fleet } from '../../deployer/fleet/types.js';
 import { CONFIG_FILE, LAUNCHER, MAC_ARCHES, runtimeBinary, type MacArch } from './layout.js';
 import { render } from './templates.js';
-
-/** RFC 4122 version-5-style UUID (SHA-1 name-based) from the given parts, upper case as Apple writes them. */
-export function stableUuid(...parts: string[]): string {
-  const h = createHash('sha1').update(parts.join('\0')).digest();
-  h[6] = (h[6] & 0x0f) | 0x50;
-  h[8] = (h[8] & 0x3f) | 0x80;
-  const x = h.subarray(0, 16).toString('hex').toUpperCase();
-  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
-}
+import { nameUuid } from '../name-uuid.js';
 
 export const settingsProfileName = (fleet: string) => `holdfast-${fleet}-settings.mobileconfig`;
 export const pppcProfileName = (fleet: string) => `holdfast-${fleet}-pppc.mobileconfig`;
@@ -38,7 +29,7 @@ function envelope(fleet: Fleet, kind: string, displayName: string, description: 
     PayloadRemovalDisallowed: true,
     PayloadScope: 'System',
     PayloadType: 'Configuration',
-    PayloadUUID: stableUuid(fleet.fleet, fleet.branding.bundleId, kind, 'profile'),
+    PayloadUUID: nameUuid(fleet.fleet, fleet.branding.bundleId, kind, 'profile'),
     PayloadVersion: 1,
   });
 }
@@ -55,7 +46,7 @@ export function settingsProfile(fleet: Fleet): string {
       PayloadDisplayName: `${fleet.branding.product} managed preferences`,
       PayloadIdentifier: `${domain}.${fleet.fleet}.settings.preferences`,
       PayloadType: domain,
-      PayloadUUID: stableUuid(fleet.fleet, domain, 'settings', 'preferences'),
+      PayloadUUID: nameUuid(fleet.fleet, domain, 'settings', 'preferences'),
       PayloadVersion: 1,
       fleet: fleet.fleet,
       registration: { primary: fleet.registration.primary, alternate: fleet.registration.alternate },
@@ -134,7 +125,7 @@ export async function pppcProfile(fleet: Fleet, runtimes: Record<MacArch, string
       PayloadDisplayName: 'Privacy Preferences Policy Control',
       PayloadIdentifier: `${domain}.${fleet.fleet}.pppc.tcc`,
       PayloadType: 'com.apple.TCC.configuration-profile-policy',
-      PayloadUUID: stableUuid(fleet.fleet, domain, 'pppc', 'tcc'),
+      PayloadUUID: nameUuid(fleet.fleet, domain, 'pppc', 'tcc'),
       PayloadVersion: 1,
       Services: {
         SystemPolicyAllFiles: MAC_ARCHES.map((arch) => ({

@@ -1,5 +1,5 @@
 // The Windows installer of one fleet: shared payload (built once) + per-fleet tables + optional signature.
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { agentConfigFromFleet } from '../../deployer/fleet/agent-config.js';
@@ -7,6 +7,7 @@ import type { FleetSecrets, LoadedFleet } from '../../deployer/fleet/types.js';
 import { ensurePayload } from './payload.js';
 import { patchFleetMsi, type FleetMsiValues } from './patch.js';
 import { signMsi } from './sign.js';
+import { nameUuid } from '../name-uuid.js';
 
 export { PUBLIC_PROPERTIES, HIDDEN_PROPERTIES } from './properties.js';
 
@@ -30,15 +31,6 @@ export interface FleetMsiResult {
 
 export const msiFileName = (fleet: string): string => `holdfast-${fleet}.msi`;
 
-/** A stable GUID from a name (RFC 4122 version 5 layout over SHA-1), so component ids stay put across builds. */
-export function nameGuid(...parts: string[]): string {
-  const h = createHash('sha1').update(parts.join('\0')).digest();
-  h[6] = (h[6] & 0x0f) | 0x50;
-  h[8] = (h[8] & 0x3f) | 0x80;
-  const x = h.subarray(0, 16).toString('hex').toUpperCase();
-  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
-}
-
 /** Service name: the product name without spaces and punctuation (ACME Backup -> ACMEBackup). */
 export const serviceNameFor = (product: string): string => product.replace(/[^A-Za-z0-9]/g, '') || 'HoldfastAgent';
 
@@ -61,11 +53,11 @@ export async function buildFleetMsi(opts: FleetMsiOptions): Promise<FleetMsiResu
     keepIdentity: fleet.identity.keepOnUninstall,
     supportUrl: fleet.branding.supportUrl,
     componentGuids: {
-      RuntimeComponent: nameGuid(fleet.branding.upgradeCode, 'runtime'),
-      AgentComponent: nameGuid(fleet.branding.upgradeCode, 'agent'),
-      ServiceComponent: nameGuid(fleet.branding.upgradeCode, 'service'),
-      FleetComponent: nameGuid(fleet.branding.upgradeCode, 'fleet'),
-      RegistryComponent: nameGuid(fleet.branding.upgradeCode, 'registry'),
+      RuntimeComponent: nameUuid(fleet.branding.upgradeCode, 'runtime'),
+      AgentComponent: nameUuid(fleet.branding.upgradeCode, 'agent'),
+      ServiceComponent: nameUuid(fleet.branding.upgradeCode, 'service'),
+      FleetComponent: nameUuid(fleet.branding.upgradeCode, 'fleet'),
+      RegistryComponent: nameUuid(fleet.branding.upgradeCode, 'registry'),
     },
     fleetDefaults: `${JSON.stringify(config, null, 2)}\n`,
   };

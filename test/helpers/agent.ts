@@ -6,6 +6,11 @@ import { agentBin, repoRoot } from './paths.js';
 import { runProcess, startProcess, type RunResult, type TestProcess } from './process.js';
 import { TEST_TECHNICIAN_ID, tempDir } from './server.js';
 
+/** Backup rules with a manual schedule (backups run only when a test asks). */
+export function manualBackup(include: string[] = []): AgentConfig['backup'] {
+  return { include, exclude: [], protectedPaths: [], schedule: { frequency: 'manual', at: '02:00' } };
+}
+
 export interface MakeAgentOptions {
   /** The server to register with: its first two addresses become the registration pair. */
   server?: { addresses: string[]; pin: string };
@@ -31,6 +36,8 @@ export interface TestAgent {
   spawn(args: string[], options?: { env?: NodeJS.ProcessEnv; cwd?: string }): TestProcess;
   /** `status --json`, parsed. */
   status(): Promise<Record<string, unknown>>;
+  /** `register --json`; throws with the output unless it exits 0; returns the device id. */
+  register(): Promise<string>;
   /** Rewrites agent.json with changes merged in. */
   updateConfig(changes: Partial<AgentConfig>): Promise<void>;
 }
@@ -48,7 +55,7 @@ export async function makeAgent(options: MakeAgentOptions = {}): Promise<TestAge
     registration,
     tlsPin: options.tlsPin ?? options.server!.pin,
     proxy: { type: 'none' },
-    backup: { include: [], exclude: [], protectedPaths: [], schedule: { frequency: 'manual', at: '02:00' } },
+    backup: manualBackup(),
     stateDir,
     ...options.config,
   };
@@ -67,6 +74,11 @@ export async function makeAgent(options: MakeAgentOptions = {}): Promise<TestAge
       const r = await agent.run(['status', '--json']);
       if (r.code !== 0) throw new Error(`status failed (${r.code}):\n${r.output}`);
       return JSON.parse(r.stdout) as Record<string, unknown>;
+    },
+    async register() {
+      const r = await agent.run(['register', '--json']);
+      if (r.code !== 0) throw new Error(`register failed (${r.code}):\n${r.output}`);
+      return (JSON.parse(r.stdout) as { deviceId: string }).deviceId;
     },
     async updateConfig(changes) {
       Object.assign(config, changes);

@@ -5,8 +5,8 @@
 // fileEncryptionInfo of the commit, or the upload state becomes commitFileFailed.
 import { Buffer } from 'node:buffer';
 import { createDecipheriv, createHash, createHmac, randomUUID } from 'node:crypto';
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FaultPlan, listenContractServer, sendJson as json, type FaultOptions } from './contract-http.js';
 
 export interface RecordedRequest {
   method: string;
@@ -36,14 +36,6 @@ export interface GraphContractApp {
   assignments?: unknown;
 }
 
-interface Fault {
-  method: string;
-  path: RegExp;
-  status: number;
-  retryAfter?: string;
-  times: number;
-}
-
 export interface GraphContractServer {
   url: string;
   graphUrl: string;
@@ -55,7 +47,7 @@ export interface GraphContractServer {
   apps: Map<string, GraphContractApp>;
   configurations: Map<string, { body: Record<string, unknown>; assignments?: unknown }>;
   /** Answer the next `times` matching requests with `status` (429/503 carry Retry-After). */
-  fail(method: string, path: RegExp, status: number, options?: { retryAfter?: string; times?: number }): void;
+  fail(method: string, path: RegExp, status: number, options?: FaultOptions): void;
   close(): Promise<void>;
 }
 
@@ -74,15 +66,11 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
   const tokens = new Set<string>();
   const apps = new Map<string, GraphContractApp>();
   const requests: RecordedRequest[] = [];
-  const faults: Fault[] = [];
+  const faults = new FaultPlan();
   const files = new Map<string, GraphContractFile>();
   const configurations = new Map<string, { body: Record<string, unknown>; assignments?: unknown }>();
   let base = '';
 
-  const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-    res.writeHead(status, { 'content-type': 'application/json', ...headers });
-    res.end(body === undefined ? '' : JSON.stringify(body));
-  };
   const graphError = (res: ServerResponse, status: number, code: string, message: string) => json(res, status, { error: { code, message } });
 
   const verifyCommit = (file: GraphContractFile): void => {
@@ -112,11 +100,9 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
     const method = req.method ?? 'GET';
     requests.push({ method, path, query: url.searchParams, headers: req.headers, body });
 
-    const fault = faults.find((f) => f.times > 0 && f.method === method && f.path.test(path));
+    const fault = faults.take(method, path);
     if (fault) {
-      fault.times--;
-      const headers: Record<string, string> = fault.retryAfter !== undefined ? { 'retry-after': fault.retryAfter } : {};
-      return json(res, fault.status, { error: { code: fault.status === 429 ? 'TooManyRequests' : 'ServiceUnavailable', message: 'contract test server: injected fault' } }, headers);
+      return json(res, fault.status, { error: { code: fault.status === 429 ? 'TooManyRequests' : 'ServiceUnavailable', message: 'contract test server: injected fault' } }, fault.headers);
     }
 
     // Entra ID v2.0 token endpoint (client credentials).
@@ -285,15 +271,8 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
     manifest: null,
   });
 
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      handle(req, res, Buffer.concat(chunks)).catch((err: Error) => graphError(res, 500, 'InternalServerError', err.message));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const http = await listenContractServer(handle, (res, err) => graphError(res, 500, 'InternalServerError', err.message));
+  base = http.url;
   return {
     url: base,
     graphUrl: `${base}/beta`,
@@ -304,9 +283,7 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
     requests,
     apps,
     configurations,
-    fail(method, path, status, options = {}) {
-      faults.push({ method, path, status, retryAfter: options.retryAfter, times: options.times ?? 1 });
-    },
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    fail: (method, path, status, options) => faults.add(method, path, status, options),
+    close: http.close,
   };
 }

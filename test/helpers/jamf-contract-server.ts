@@ -6,8 +6,8 @@
 import { Buffer } from 'node:buffer';
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FaultPlan, listenContractServer, sendJson as json, type FaultOptions } from './contract-http.js';
 
 export interface JamfContractServer {
   url: string;
@@ -19,7 +19,7 @@ export interface JamfContractServer {
   policies: Map<string, string>;
   extensionAttributes: Map<string, Record<string, unknown>>;
   /** Answer the next `times` matching requests with `status`. */
-  fail(method: string, path: RegExp, status: number, options?: { retryAfter?: string; times?: number }): void;
+  fail(method: string, path: RegExp, status: number, options?: FaultOptions): void;
   /** Expire every issued token (the next call gets 401). */
   expireTokens(): void;
   close(): Promise<void>;
@@ -63,7 +63,7 @@ export async function startJamfContractServer(): Promise<JamfContractServer> {
   const clientId = randomUUID();
   const clientSecret = `jamf-secret-${randomUUID()}`;
   const tokens = new Map<string, number>();
-  const faults: Array<{ method: string; path: RegExp; status: number; retryAfter?: string; times: number }> = [];
+  const faults = new FaultPlan();
   const requests: JamfContractServer['requests'] = [];
   const packages: JamfContractServer['packages'] = new Map();
   const profiles = new Map<string, string>();
@@ -71,10 +71,6 @@ export async function startJamfContractServer(): Promise<JamfContractServer> {
   const extensionAttributes = new Map<string, Record<string, unknown>>();
   let nextId = 1;
 
-  const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-    res.writeHead(status, { 'content-type': 'application/json', ...headers });
-    res.end(JSON.stringify(body));
-  };
   const apiError = (res: ServerResponse, status: number, code: string, description: string) => json(res, status, { httpStatus: status, errors: [{ code, description, id: '0', field: null }] });
   const classic = (res: ServerResponse, status: number, text: string) => {
     res.writeHead(status, { 'content-type': status < 300 ? 'application/xml' : 'text/html' });
@@ -85,11 +81,9 @@ export async function startJamfContractServer(): Promise<JamfContractServer> {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const method = req.method ?? 'GET';
     requests.push({ method, path, headers: req.headers });
-    const fault = faults.find((f) => f.times > 0 && f.method === method && f.path.test(path));
+    const fault = faults.take(method, path);
     if (fault) {
-      fault.times--;
-      const headers: Record<string, string> = fault.retryAfter !== undefined ? { 'retry-after': fault.retryAfter } : {};
-      return json(res, fault.status, { httpStatus: fault.status, errors: [{ code: 'INJECTED', description: 'contract test server: injected fault' }] }, headers);
+      return json(res, fault.status, { httpStatus: fault.status, errors: [{ code: 'INJECTED', description: 'contract test server: injected fault' }] }, fault.headers);
     }
     if (path === '/api/oauth/token' && method === 'POST') {
       const form = new URLSearchParams(body.toString('utf8'));
@@ -145,19 +139,8 @@ export async function startJamfContractServer(): Promise<JamfContractServer> {
     return apiError(res, 404, 'NOT_FOUND', `no route ${method} ${path}`);
   };
 
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      try {
-        handle(req, res, Buffer.concat(chunks));
-      } catch (err) {
-        apiError(res, 500, 'INTERNAL', (err as Error).message);
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const http = await listenContractServer(handle, (res, err) => apiError(res, 500, 'INTERNAL', err.message));
+  const url = http.url;
   return {
     url,
     clientId,
@@ -167,12 +150,10 @@ export async function startJamfContractServer(): Promise<JamfContractServer> {
     profiles,
     policies,
     extensionAttributes,
-    fail(method, path, status, options = {}) {
-      faults.push({ method, path, status, retryAfter: options.retryAfter, times: options.times ?? 1 });
-    },
+    fail: (method, path, status, options) => faults.add(method, path, status, options),
     expireTokens() {
       for (const k of tokens.keys()) tokens.set(k, 0);
     },
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: http.close,
   };
 }
