@@ -213,13 +213,13 @@ export class RemoteStore implements ChunkStore {
     }
   }
 
-  /** One request with reconnect + failover on a lost connection. Requests here are idempotent. */
-  private async call(type: number, header: object, body?: Uint8Array | Uint8Array[]): Promise<Reply> {
+  /** Runs `work` on the current connection; on a lost one, reconnects (failing over) and runs it again. */
+  private async withReconnect<T>(work: (conn: RpcConnection, attempt: number) => Promise<T>): Promise<T> {
     const maxReconnects = this.options.maxReconnects ?? 6;
     for (let attempt = 0; ; attempt++) {
       const conn = await this.connection();
       try {
-        return await conn.request(type, header, body);
+        return await work(conn, attempt);
       } catch (err) {
         if (err instanceof ConnectionLostError && attempt < maxReconnects && !this.closed) {
           this.lost(conn, err);
@@ -228,6 +228,11 @@ export class RemoteStore implements ChunkStore {
         throw translate(err);
       }
     }
+  }
+
+  /** One request with reconnect + failover on a lost connection. Requests here are idempotent. */
+  private call(type: number, header: object, body?: Uint8Array | Uint8Array[]): Promise<Reply> {
+    return this.withReconnect((conn) => conn.request(type, header, body));
   }
 
   async has(ids: string[]): Promise<Set<string>> {
@@ -262,35 +267,24 @@ export class RemoteStore implements ChunkStore {
   }
 
   private async putBatch(batch: StoredChunk[]): Promise<void> {
-    const maxReconnects = this.options.maxReconnects ?? 6;
     let todo = batch;
-    for (let attempt = 0; ; attempt++) {
-      const conn = await this.connection();
-      try {
-        if (attempt > 0) {
-          // Resuming after a lost connection: the server may have committed this batch (or part of it).
-          const { header } = await conn.request(MessageType.HAS, { ids: todo.map((c) => c.id) });
-          const held = new Set((header.present as number[]).map((i) => todo[i].id));
-          this.stats.chunksSkippedOnResume += held.size;
-          todo = todo.filter((c) => !held.has(c.id));
-          if (todo.length === 0) return;
-        }
-        await conn.request(
-          MessageType.PUT,
-          { ids: todo.map((c) => c.id), sizes: todo.map((c) => c.data.byteLength) },
-          todo.map((c) => c.data),
-        );
-        this.stats.chunksSent += todo.length;
-        for (const c of todo) this.stats.bytesSent += c.data.byteLength;
-        return;
-      } catch (err) {
-        if (err instanceof ConnectionLostError && attempt < maxReconnects && !this.closed) {
-          this.lost(conn, err);
-          continue;
-        }
-        throw translate(err);
+    await this.withReconnect(async (conn, attempt) => {
+      if (attempt > 0) {
+        // Resuming after a lost connection: the server may have committed this batch (or part of it).
+        const { header } = await conn.request(MessageType.HAS, { ids: todo.map((c) => c.id) });
+        const held = new Set((header.present as number[]).map((i) => todo[i].id));
+        this.stats.chunksSkippedOnResume += held.size;
+        todo = todo.filter((c) => !held.has(c.id));
+        if (todo.length === 0) return;
       }
-    }
+      await conn.request(
+        MessageType.PUT,
+        { ids: todo.map((c) => c.id), sizes: todo.map((c) => c.data.byteLength) },
+        todo.map((c) => c.data),
+      );
+      this.stats.chunksSent += todo.length;
+      for (const c of todo) this.stats.bytesSent += c.data.byteLength;
+    });
   }
 
   async get(ids: string[]): Promise<StoredChunk[]> {

@@ -7,11 +7,12 @@ import { runProcess } from './helpers/process.js';
 describe('demo', () => {
   it('does the round trip for the example fleet and says the restore is byte-identical', async () => {
     const tsx = join(repoRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs');
-    const r = await runProcess(process.execPath, [tsx, join(repoRoot, 'scripts', 'demo.ts'), '--any-port'], { cwd: repoRoot, timeoutMs: 120_000 });
+    const r = await runProcess(process.execPath, [tsx, join(repoRoot, 'scripts', 'demo.ts'), '--any-port'], { cwd: repoRoot, timeoutMs: 240_000 });
     expect(r.code, r.output).toBe(0);
     expect(r.stdout).toMatch(/device +dev-[0-9a-f]{24} \(fleet demo\)/);
+    expect(r.stdout).toMatch(/installers +holdfast-demo\.msi, holdfast-demo\.pkg, holdfast-demo\.intunewin and \d+ more/);
     expect(r.stdout).toMatch(/second backup +[\d.]+ s, 0 files read, 0\.0 MB uploaded/);
     expect(r.stdout).toContain('verification     byte-identical (content, modes, mtimes, symlinks)');
     expect(r.output).not.toContain('DEMO-TECH-0001');
-  });
+  }, 300_000);
 });

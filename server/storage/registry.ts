@@ -4,7 +4,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../common/fs-atomic.js';
-import { DEVICE_ID_RE, type ServerPair } from '../../protocol/messages.js';
+import { DEVICE_ID_RE, type RegisterRequest, type ServerPair } from '../../protocol/messages.js';
 
 export interface DeviceRecord {
   deviceId: string;
@@ -84,13 +84,7 @@ export class DeviceRegistry {
    * Registers a device, or re-registers the one that already holds this identity (same device id,
    * new credential). Throws RegistrationError for an unknown Technician ID or a wrong identity secret.
    */
-  async register(req: {
-    technicianId: string;
-    identityId: string;
-    identitySecret: string;
-    hostname?: string;
-    platform?: string;
-  }): Promise<{ record: DeviceRecord; credential: string; existing: boolean }> {
+  async register(req: Omit<RegisterRequest, 'agentVersion'>): Promise<{ record: DeviceRecord; credential: string; existing: boolean }> {
     const technicianHash = sha256(req.technicianId.trim());
     if (!this.technicianHashes.has(technicianHash)) throw new RegistrationError('unknown-technician', 'unknown Technician ID: check the ID in the agent config or installer');
     const identityHash = sha256(req.identityId);
