@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { loadServerConfig, type ServerConfig } from './config.js';
-import { parseAddress } from './config.js';
+import { parseEndpoint } from '../common/endpoint.js';
 
 function collect(value: string, prev: string[] = []): string[] {
   return [...prev, value];
@@ -10,7 +10,7 @@ function collect(value: string, prev: string[] = []): string[] {
 
 function ipPort(field: string) {
   return (value: string): string => {
-    if (!parseAddress(value)) throw new Error(`${field} ${JSON.stringify(value)} is not allowed: expected IPv4:port or [IPv6]:port (agents connect by IP, no DNS)`);
+    if (!parseEndpoint(value)) throw new Error(`${field} ${JSON.stringify(value)} is not allowed: expected IPv4:port or [IPv6]:port (agents connect by IP, no DNS)`);
     return value;
   };
 }
@@ -28,7 +28,7 @@ program
   .action(async (opts: { data: string; config: string; listen?: string[] }) => {
     const config: ServerConfig = await loadServerConfig(opts.config);
     if (opts.listen) {
-      for (const l of opts.listen) if (!parseAddress(l, true)) throw new Error(`--listen ${JSON.stringify(l)} is not allowed: expected IPv4:port or [IPv6]:port`);
+      for (const l of opts.listen) if (!parseEndpoint(l, true)) throw new Error(`--listen ${JSON.stringify(l)} is not allowed: expected IPv4:port or [IPv6]:port`);
       config.listen = opts.listen;
     }
     const { startServer } = await import('./index.js');

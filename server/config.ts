@@ -2,7 +2,7 @@
 // backup-server pair it assigns to newly registered devices.
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { isIP } from 'node:net';
+import { parseEndpoint } from '../common/endpoint.js';
 import type { ServerPair } from '../protocol/messages.js';
 
 export interface ServerConfig {
@@ -23,21 +23,6 @@ export class ServerConfigError extends Error {
   }
 }
 
-/** "1.2.3.4:16384" / "[::1]:16384" -> host, port (port 0 allowed when `allowZero`). */
-export function parseAddress(s: string, allowZero = false): { host: string; port: number } | undefined {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(s);
-  if (!m) return undefined;
-  const host = m[1] ?? m[2];
-  const port = Number(m[3]);
-  if (m[1] !== undefined ? isIP(host) !== 6 : isIP(host) !== 4) return undefined;
-  if (port > 65535 || (port === 0 && !allowZero)) return undefined;
-  return { host, port };
-}
-
-export function formatAddress(host: string, port: number): string {
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
 /** Validates a parsed config; relative TLS paths are resolved against `baseDir`. */
 export function validateServerConfig(raw: unknown, file: string, baseDir: string): ServerConfig {
   const problems: string[] = [];
@@ -49,7 +34,7 @@ export function validateServerConfig(raw: unknown, file: string, baseDir: string
   const listen = r.listen ?? ['127.0.0.1:16384'];
   if (!Array.isArray(listen) || listen.length === 0) problems.push(`/listen: ${JSON.stringify(listen)} is not allowed; expected a non-empty list of IP:port`);
   else listen.forEach((a, i) => {
-    if (typeof a !== 'string' || !parseAddress(a, true)) problems.push(`/listen/${i}: ${JSON.stringify(a)} is not allowed; expected IPv4:port or [IPv6]:port (no host names)`);
+    if (typeof a !== 'string' || !parseEndpoint(a, true)) problems.push(`/listen/${i}: ${JSON.stringify(a)} is not allowed; expected IPv4:port or [IPv6]:port (no host names)`);
   });
 
   let tls: ServerConfig['tls'];
@@ -70,7 +55,7 @@ export function validateServerConfig(raw: unknown, file: string, baseDir: string
     const a = r.assign as Record<string, unknown>;
     for (const k of ['primary', 'alternate'] as const) {
       const v = a?.[k];
-      if (typeof v !== 'string' || !parseAddress(v)) problems.push(`/assign/${k}: ${JSON.stringify(v)} is not allowed; expected IPv4:port or [IPv6]:port (agents connect by IP, no DNS)`);
+      if (typeof v !== 'string' || !parseEndpoint(v)) problems.push(`/assign/${k}: ${JSON.stringify(v)} is not allowed; expected IPv4:port or [IPv6]:port (agents connect by IP, no DNS)`);
     }
     assign = { primary: String(a?.primary), alternate: String(a?.alternate) };
   }

@@ -3,7 +3,8 @@ import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { formatAddress, parseAddress, type ServerConfig } from './config.js';
+import { formatEndpoint, parseEndpoint } from '../common/endpoint.js';
+import type { ServerConfig } from './config.js';
 import { loadTlsIdentity } from './tls.js';
 import { DeviceRegistry } from './storage/registry.js';
 import { DeviceStore } from './storage/device-store.js';
@@ -79,7 +80,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const addresses: string[] = [];
   try {
     for (const listen of options.config.listen) {
-      const { host, port } = parseAddress(listen, true)!;
+      const { host, port } = parseEndpoint(listen, true)!;
       const server = createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, (socket) => {
         sockets.add(socket);
         socket.setNoDelay(true);
@@ -98,7 +99,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       });
       servers.push(server);
       const a = server.address() as AddressInfo;
-      addresses.push(formatAddress(a.address, a.port));
+      addresses.push(formatEndpoint(a.address, a.port));
     }
   } catch (err) {
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));

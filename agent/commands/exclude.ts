@@ -13,9 +13,9 @@ export function excludeCommand(): Command {
     .option('--force', 'exclude even files a restore (Heal) needs')
     .action(async (pattern: string, o: { config?: string; force?: boolean }) => {
       const loaded = await loadAgentConfig(o.config);
-      const { violations } = addExclusion(loaded.stateDir, loaded.config.backup.protectedPaths, pattern, o.force);
-      for (const v of violations) process.stderr.write(`warning: "${v.pattern}" excludes ${v.protectedPath} (${v.why}); forced\n`);
-      process.stdout.write(`Excluded ${pattern}\n`);
+      const added = addExclusion(loaded.stateDir, loaded.config.backup.protectedPaths, pattern, o.force);
+      for (const v of added.violations) process.stderr.write(`warning: "${v.pattern}" excludes ${v.protectedPath} (${v.why}); forced\n`);
+      process.stdout.write(`Excluded ${added.pattern}\n`);
     });
   cmd
     .command('remove <pattern>')

@@ -111,13 +111,12 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
     } else toRead.push(f);
   }
   const filesCached = files.length - toRead.length;
-  const known = toRead.length > 0 ? cache.knownIds() : new Set<string>();
   report();
 
   let chunksUploaded = 0;
   let bytesRead = 0;
   if (toRead.length > 0) {
-    const r = await chunkAndUpload(toRead, keys, store, known, opts.threads, (f, done) => {
+    const r = await chunkAndUpload(toRead, keys, store, opts.threads, (f, done) => {
       if (done.error) {
         warnings.push(`${f.source}: ${done.error}`);
         opts.onWarning?.(`${f.source}: ${done.error}`);
@@ -200,7 +199,6 @@ function chunkAndUpload(
   files: WalkEntry[],
   keys: EngineKeys,
   store: ChunkStore,
-  known: Set<string>,
   threadsOpt: number | undefined,
   onFile: (f: WalkEntry, done: FileDone) => void,
   onUploaded: (bytes: number) => void,
@@ -288,14 +286,14 @@ function chunkAndUpload(
       let added = 0;
       for (const [file, id, off, len] of b.chunks) {
         job.state[file].ids.push(id);
-        if (known.has(id) || queued.has(id)) continue;
+        if (queued.has(id)) continue;
         queued.add(id);
         const data = new Uint8Array(b.buf, off, len);
         pending.push({ id, data });
         added += len;
       }
       pendingBytes += added;
-      // The worker counted the whole batch as in flight; chunks the store surely has are released at once.
+      // The worker counted the whole batch as in flight; chunks already queued are released at once.
       const batchKiB = Math.ceil(b.buf.byteLength / 1024);
       const keptKiB = Math.min(batchKiB, Math.ceil(added / 1024));
       pendingKiB += keptKiB;

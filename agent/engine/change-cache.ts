@@ -1,5 +1,5 @@
 // The change cache: for every file of the last backup, (path, size, mtime, inode) -> its chunk ids, so an
-// unchanged file is neither read nor chunked again. Also tells which chunks the store already holds.
+// unchanged file is neither read nor chunked again.
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from './fsutil.js';
 
@@ -55,13 +55,6 @@ export class ChangeCache {
     const c = this.files.get(source);
     if (!c || c.size !== size || c.mtimeMs !== mtimeMs || c.ino !== ino) return undefined;
     return c.ids;
-  }
-
-  /** Every chunk id the last backup stored (the store holds them all). */
-  knownIds(): Set<string> {
-    const s = new Set<string>();
-    for (const f of this.files.values()) for (let i = 0; i < f.ids.length; i += 64) s.add(f.ids.slice(i, i + 64));
-    return s;
   }
 
   save(path: string): void {

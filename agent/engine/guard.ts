@@ -2,6 +2,7 @@
 // own state (identity, device key) and the admin's protected paths. Such an exclusion is refused, with the
 // reason, unless forced. User exclusions live in the state folder (the config file belongs to the installer).
 import { mkdirSync, readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
 import { statePaths } from '../state.js';
 import { writeFileAtomic } from './fsutil.js';
 import { compilePattern, isSameOrInside, literalPrefix, portablePath } from './patterns.js';
@@ -75,15 +76,17 @@ function writeExclusions(stateDir: string, ex: UserExclusions): void {
 }
 
 /** Add a user exclusion; throws DeselectionRefusedError (nothing saved) when it covers protected paths. */
-export function addExclusion(stateDir: string, configured: string[], pattern: string, force = false): { violations: Violation[] } {
-  if (pattern.trim() === '') throw new Error('exclude pattern is empty');
+export function addExclusion(stateDir: string, configured: string[], given: string, force = false): { pattern: string; violations: Violation[] } {
+  if (given.trim() === '') throw new Error('exclude pattern is empty');
+  // Relative paths mean "from here": store them absolute, since the service runs elsewhere.
+  const pattern = given.startsWith('**') || given.startsWith('~') || isAbsolute(given) ? given : resolve(given);
   const violations = findViolations([pattern], protectedPaths(stateDir, configured));
   if (violations.length > 0 && !force) throw new DeselectionRefusedError(violations);
   const ex = readExclusions(stateDir);
   if (!ex.patterns.includes(pattern)) ex.patterns.push(pattern);
   if (violations.length > 0 && !ex.forced.includes(pattern)) ex.forced.push(pattern);
   writeExclusions(stateDir, ex);
-  return { violations };
+  return { pattern, violations };
 }
 
 export function removeExclusion(stateDir: string, pattern: string): boolean {

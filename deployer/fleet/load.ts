@@ -4,6 +4,10 @@ import { dirname, join, resolve } from 'node:path';
 
 import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
 import type { Fleet, FleetSecrets, LoadedFleet, SecretRef } from './types.js';
+import { parseEndpoint } from '../../common/endpoint.js';
+
+/** Endpoint syntax (IPv4:port or [IPv6]:port) is shared with the server config; re-exported for every face. */
+export { parseEndpoint };
 
 // The schema ships inside the bundle, so every face (CLI, extension, tests) validates alike.
 import schema from './fleet.schema.json' with { type: 'json' };
@@ -44,18 +48,6 @@ function validator(): ValidateFunction {
   ajv.addFormat('cidr', (s: string) => parseCidr(s) !== undefined);
   compiled = ajv.compile(schema);
   return compiled;
-}
-
-/** "1.2.3.4:16384" or "[::1]:16384" -> host and port; undefined for anything else (host names included). */
-export function parseEndpoint(s: string): { host: string; port: number } | undefined {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(s);
-  if (!m) return undefined;
-  const host = m[1] ?? m[2];
-  const port = Number(m[3]);
-  if (m[1] !== undefined && isIP(host) !== 6) return undefined;
-  if (m[2] !== undefined && isIP(host) !== 4) return undefined;
-  if (port < 1 || port > 65535) return undefined;
-  return { host, port };
 }
 
 /** "10.0.0.0/8" or "2001:db8::/32" -> address, prefix length and family. */
