@@ -7,6 +7,8 @@ import { dirname, join, resolve } from 'node:path';
 import type { AgentConfig, AgentProxy } from './config-types.js';
 import { readPolicyOverrides } from './policy.js';
 import { statePaths, type StatePaths } from './state.js';
+import { checkEndpoint } from '../common/endpoint.js';
+import { problemsMessage } from '../common/problems.js';
 
 export interface ConfigIssue {
   /** JSON pointer of the offending field, e.g. /registration/primary. */
@@ -19,7 +21,7 @@ export class AgentConfigError extends Error {
     readonly file: string,
     readonly issues: ConfigIssue[],
   ) {
-    super(`${file}: ${issues.length} problem${issues.length === 1 ? '' : 's'}\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`);
+    super(problemsMessage(file, issues.map((i) => `${i.path}: ${i.message}`)));
     this.name = 'AgentConfigError';
   }
 }
@@ -52,20 +54,13 @@ export function resolveConfigPath(flag?: string, env: NodeJS.ProcessEnv = proces
   return { path: platformDefaultConfigPath(), source: 'platform default' };
 }
 
-const IP_PORT = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/;
-
 /** Why `s` is not an IP:port the agent can use, or undefined when it is fine. */
 export function endpointProblem(s: unknown): string | undefined {
   if (typeof s !== 'string' || s === '') return `${JSON.stringify(s)} is not allowed; expected IPv4:port or [IPv6]:port`;
-  const m = IP_PORT.exec(s);
-  if (!m) return `${JSON.stringify(s)} is not allowed; expected IPv4:port or [IPv6]:port, e.g. 203.0.113.10:16384`;
-  const host = m[1] ?? m[2];
-  const port = Number(m[3]);
-  const family = isIP(host);
-  if (family === 0 || (m[1] !== undefined && family !== 6) || (m[2] !== undefined && family !== 4)) {
-    return `${JSON.stringify(s)} is not allowed: ${JSON.stringify(host)} is not an IP address (agents connect by IP, no DNS)`;
-  }
-  if (port < 1 || port > 65535) return `${JSON.stringify(s)} is not allowed: port must be 1-65535`;
+  const c = checkEndpoint(s);
+  if (c.fault === 'syntax') return `${JSON.stringify(s)} is not allowed; expected IPv4:port or [IPv6]:port, e.g. 203.0.113.10:16384`;
+  if (c.fault === 'host') return `${JSON.stringify(s)} is not allowed: ${JSON.stringify(c.host)} is not an IP address (agents connect by IP, no DNS)`;
+  if (c.fault === 'port') return `${JSON.stringify(s)} is not allowed: port must be 1-65535`;
   return undefined;
 }
 

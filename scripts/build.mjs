@@ -1,6 +1,6 @@
 // Bundles each command into one ESM file under dist/ (the installers ship the agent bundle as is).
 import { build } from 'esbuild';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
@@ -17,8 +17,20 @@ const banner = [
   'const require = __hfCreateRequire(import.meta.url);',
 ].join('\n');
 
+/**
+ * Tests, the extension and the installers run these files while another build may be under way, so each
+ * output is written to a temporary name and renamed into place: a reader sees the old file or the new one,
+ * never a half-written one. Unchanged outputs are left alone.
+ */
+function writeAtomically(path, contents) {
+  if (existsSync(path) && Buffer.compare(readFileSync(path), contents) === 0) return;
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, contents, { mode: path.endsWith('.mjs') ? 0o755 : 0o644 });
+  renameSync(tmp, path);
+}
+
 mkdirSync(join(root, 'dist'), { recursive: true });
-await Promise.all(
+const results = await Promise.all(
   entries
     .filter(([src]) => existsSync(join(root, src)))
     .map(([src, out]) =>
@@ -34,6 +46,8 @@ await Promise.all(
         logLevel: 'warning',
         // Optional native accelerators of dependencies; never needed at run time.
         external: ['bufferutil', 'utf-8-validate'],
+        write: false,
       }),
     ),
 );
+for (const result of results) for (const file of result.outputFiles) writeAtomically(file.path, file.contents);

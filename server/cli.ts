@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { loadServerConfig, type ServerConfig } from './config.js';
 import { parseEndpoint } from '../common/endpoint.js';
+import { AGENT_VERSION } from '../agent/version.js';
 
 function collect(value: string, prev: string[] = []): string[] {
   return [...prev, value];
@@ -17,6 +18,7 @@ function ipPort(field: string) {
 
 const program = new Command('holdfast-server')
   .description('Holdfast test server: agent registration and backup storage over the Holdfast wire protocol (TLS, port 16384)')
+  .version(AGENT_VERSION)
   .showHelpAfterError();
 
 program

@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseEndpoint } from '../common/endpoint.js';
+import { problemsMessage } from '../common/problems.js';
 import type { ServerPair } from '../protocol/messages.js';
 
 export interface ServerConfig {
@@ -18,7 +19,7 @@ export interface ServerConfig {
 
 export class ServerConfigError extends Error {
   constructor(file: string, problems: string[]) {
-    super(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    super(problemsMessage(file, problems));
     this.name = 'ServerConfigError';
   }
 }

@@ -89,8 +89,9 @@ export function addExclusion(stateDir: string, configured: string[], given: stri
   return { pattern, violations };
 }
 
-export function removeExclusion(stateDir: string, pattern: string): boolean {
+export function removeExclusion(stateDir: string, given: string): boolean {
   const ex = readExclusions(stateDir);
+  const pattern = ex.patterns.includes(given) || given.startsWith('**') || given.startsWith('~') || isAbsolute(given) ? given : resolve(given);
   if (!ex.patterns.includes(pattern)) return false;
   writeExclusions(stateDir, { patterns: ex.patterns.filter((p) => p !== pattern), forced: ex.forced.filter((p) => p !== pattern) });
   return true;

@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
 import type { Fleet, FleetSecrets, LoadedFleet, SecretRef } from './types.js';
 import { parseEndpoint } from '../../common/endpoint.js';
+import { problemsMessage } from '../../common/problems.js';
 
 /** Endpoint syntax (IPv4:port or [IPv6]:port) is shared with the server config; re-exported for every face. */
 export { parseEndpoint };
@@ -30,7 +31,7 @@ export class FleetValidationError extends Error {
     readonly file: string,
     readonly issues: FleetIssue[],
   ) {
-    super(`${file}: ${issues.length} problem${issues.length === 1 ? '' : 's'}\n` + issues.map((i) => `  ${i.message}`).join('\n'));
+    super(problemsMessage(file, issues.map((i) => i.message)));
     this.name = 'FleetValidationError';
   }
 }
