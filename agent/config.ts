@@ -2,7 +2,6 @@
 // Lookup: --config > HOLDFAST_CONFIG > agent.json beside the running bundle > the platform default.
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import type { AgentConfig, AgentProxy } from './config-types.js';
 import { readPolicyOverrides } from './policy.js';

@@ -1,9 +1,10 @@
 // The agent's state folder: identity (which device this machine is), registration (device id, credential,
 // assigned backup-server pair), and the last backup result. The engine keeps its device key, key escrow
 // and change cache in the same folder; their paths are listed here too so every face agrees on them.
-import { mkdir, readFile, rename, open, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { writeFileAtomic } from '../common/fs-atomic.js';
 import type { ServerPair } from '../protocol/messages.js';
 
 export interface StatePaths {
@@ -79,18 +80,7 @@ export class StateError extends Error {
 /** temp + fsync + rename, so a crash leaves the old or the new file, never a torn one. */
 export async function writeJsonAtomic(path: string, value: unknown, mode = 0o600): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'w', mode);
-  try {
-    await fh.writeFile(`${JSON.stringify(value, null, 2)}\n`);
-    await fh.sync();
-  } catch (err) {
-    await fh.close().catch(() => undefined);
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  await rename(tmp, path);
+  await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, mode);
 }
 
 async function readJson<T>(path: string): Promise<T | undefined> {

@@ -5,6 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 
 export async function fsyncDir(dir: string): Promise<void> {
+  // Windows cannot open a directory for syncing (and NTFS journals the rename itself).
+  if (process.platform === 'win32') return;
   const fh = await open(dir, 'r');
   try {
     await fh.sync();

@@ -95,8 +95,8 @@ function chunkWorkerMain(mods: WorkerModules): void {
   function looksCompressible(chunk: Buffer): boolean {
     if (chunk.length < 256) return false;
     hist.fill(0);
-    // Up to 4 spread-out windows of 2 KiB.
-    const win = Math.min(2048, chunk.length);
+    // Up to 4 spread-out windows of 512 bytes (random data still measures above 7.9 bits per byte).
+    const win = Math.min(512, chunk.length);
     const step = chunk.length > 4 * win ? Math.floor((chunk.length - win) / 3) : 0;
     let n = 0;
     for (let w = 0; w < 4; w++) {
@@ -128,7 +128,7 @@ function chunkWorkerMain(mods: WorkerModules): void {
     if (looksCompressible(chunk)) {
       const packed = zlib.brotliCompressSync(chunk, {
         params: {
-          [zlib.constants.BROTLI_PARAM_QUALITY]: 1,
+          [zlib.constants.BROTLI_PARAM_QUALITY]: 0,
           [zlib.constants.BROTLI_PARAM_SIZE_HINT]: chunk.length,
           // A 1 MiB window (default 4 MiB) keeps the encoder's memory small; chunks average 1 MiB anyway.
           [zlib.constants.BROTLI_PARAM_LGWIN]: 20,

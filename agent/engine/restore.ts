@@ -5,11 +5,11 @@
 // is written, and no directory that is a symlink is ever written through.
 import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, renameSync, symlinkSync, unlinkSync, utimesSync, chmodSync } from 'node:fs';
+import { open, unlink } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { ChunkMissingError, type ChunkStore } from '../store.js';
-import { ChunkAuthError } from './codec.js';
-import { WriterPool, type WriteReply } from './restore-writer.js';
-import { deriveKeys } from './keys.js';
+import { ChunkAuthError, openChunk } from './codec.js';
+import { deriveKeys, type EngineKeys } from './keys.js';
 import { portablePath, isSameOrInside } from './patterns.js';
 import { splitIds } from './change-cache.js';
 import { loadSnapshot, type Snapshot, type SnapshotEntry } from './snapshot.js';
@@ -68,7 +68,7 @@ export class RestoreError extends Error {
   }
 }
 
-const BATCH_BYTES = 4 * 1024 * 1024;
+const BATCH_BYTES = 8 * 1024 * 1024;
 const BATCH_FILES = 256;
 
 function checkName(entryPath: string, rootNames: Set<string>): string[] {
@@ -167,7 +167,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   report(true);
 
   const failures: FileFailure[] = [];
-  const fetcher = new ChunkFetcher(opts.store);
+  const fetcher = new ChunkFetcher(opts.store, keys);
   const concurrency = Math.max(1, opts.concurrency ?? 16);
 
   // Small files go in batches (one store round trip per batch, fetched one batch ahead); big files alone.
@@ -193,42 +193,36 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     if (batch.length === 1 && batch[0].entry[4] > BATCH_BYTES) return [];
     return [...new Set(batch.flatMap((f) => splitIds(f.entry[5] as string)))];
   };
-  const writers = files.length > 0 ? new WriterPool(keys) : undefined;
-  let fileNo = 0;
-  try {
-    let prefetch = fetcher.fetch(idsOf(batches[0] ?? []));
-    for (let b = 0; b < batches.length; b++) {
-      const batch = batches[b];
-      const chunks = await prefetch;
-      prefetch = fetcher.fetch(idsOf(batches[b + 1] ?? []));
-      const writeOne = async (f: FileJob & { base: string }): Promise<void> => {
-        try {
-          ensureDir(f.base, join(f.dest, '..'));
-          const ids = splitIds(f.entry[5] as string);
-          const source = f.entry[4] > BATCH_BYTES ? fetcher.stream(ids) : singleBatch(ids, chunks);
-          await writeThroughPool(writers!, fileNo++, f.dest, f.entry, source);
-        } catch (err) {
-          failures.push({
-            path: f.dest,
-            chunkId: (err as { id?: string }).id,
-            message: (err as Error).message,
-          });
-        }
-        progress.filesDone++;
-        progress.bytesDone += f.entry[4];
-        report();
-      };
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: Math.min(concurrency, batch.length) }, async () => {
-          while (next < batch.length) await writeOne(batch[next++]);
-        }),
-      );
-    }
-    await prefetch.catch(() => undefined);
-  } finally {
-    await writers?.close();
+  let prefetch = fetcher.fetch(idsOf(batches[0] ?? []));
+  for (let b = 0; b < batches.length; b++) {
+    const batch = batches[b];
+    const chunks = await prefetch;
+    prefetch = fetcher.fetch(idsOf(batches[b + 1] ?? []));
+    const writeOne = async (f: FileJob & { base: string }): Promise<void> => {
+      try {
+        ensureDir(f.base, join(f.dest, '..'));
+        const ids = splitIds(f.entry[5] as string);
+        const source = f.entry[4] > BATCH_BYTES ? fetcher.stream(ids) : singleBatch(ids, chunks);
+        await writeFileVerified(f.dest, f.entry, source);
+      } catch (err) {
+        failures.push({
+          path: f.dest,
+          chunkId: (err as { id?: string }).id,
+          message: (err as Error).message,
+        });
+      }
+      progress.filesDone++;
+      progress.bytesDone += f.entry[4];
+      report();
+    };
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(concurrency, batch.length) }, async () => {
+        while (next < batch.length) await writeOne(batch[next++]);
+      }),
+    );
   }
+  await prefetch.catch(() => undefined);
 
   let symlinks = 0;
   for (const l of links) {
@@ -273,74 +267,86 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   return result;
 }
 
-async function* singleBatch(ids: string[], chunks: Map<string, Uint8Array | Error>): AsyncGenerator<Array<[string, Uint8Array]>> {
-  const out: Array<[string, Uint8Array]> = [];
+async function* singleBatch(ids: string[], chunks: Map<string, Buffer | Error>): AsyncGenerator<[string, Buffer]> {
   for (const id of ids) {
     const c = chunks.get(id);
     if (c === undefined) throw new ChunkMissingError(id);
     if (c instanceof Error) throw c;
-    out.push([id, c]);
+    yield [id, c];
   }
-  yield out;
 }
 
-/** A writer error, named like the engine's own errors. */
-function writerError(dest: string, r: WriteReply): Error {
-  if (r.kind === 'auth') return Object.assign(new ChunkAuthError(r.chunkId ?? '?', ''), { message: r.message ?? 'chunk failed authentication' });
-  if (r.kind === 'in-the-way') return new PathEscapeError(dest, r.message ?? 'something is in the way');
-  return new Error(r.message ?? 'write failed');
-}
+const umask = process.platform === 'win32' ? 0 : process.umask();
 
-/** Write one file on a restore writer: sealed chunks go over, the writer verifies, writes, renames. */
-async function writeThroughPool(pool: WriterPool, file: number, dest: string, entry: SnapshotEntry, groups: AsyncIterable<Array<[string, Uint8Array]>>): Promise<void> {
+async function writeFileVerified(dest: string, entry: SnapshotEntry, chunks: AsyncIterable<[string, Buffer]>): Promise<void> {
   const tmp = `${dest}.hf-${randomBytes(4).toString('hex')}`;
-  const base = { file, dest, tmp, mode: entry[2], mtimeMs: entry[3], size: entry[4] };
-  let first = true;
-  let pending: Array<[string, Uint8Array]> | undefined;
+  const mode = entry[2] & 0o7777;
+  // "wx" = O_CREAT|O_EXCL: fails rather than following a symlink planted at the temporary name.
+  // Created owner-only; the final mode is applied before the rename (fchmod only when the umask interferes).
+  const fh = await open(tmp, 'wx', mode & 0o700);
+  let ok = false;
   try {
-    // One group is held back so that the last one can go out marked final.
-    for await (const group of groups) {
-      if (pending) {
-        const r = await pool.send({ ...base, first, final: false }, pending);
-        if (!r.ok) throw writerError(dest, r);
-        first = false;
-      }
-      pending = group;
+    let size = 0;
+    for await (const [, data] of chunks) {
+      await fh.write(data, 0, data.length, size);
+      size += data.length;
     }
+    if (size !== entry[4]) throw new Error(`restored size ${size} differs from the snapshot's ${entry[4]}`);
+    if (process.platform !== 'win32' && (mode & 0o077 || (mode & 0o700 & umask) !== 0 || mode & 0o7000)) await fh.chmod(mode);
+    await fh.utimes(entry[3] / 1000, entry[3] / 1000);
+    ok = true;
+  } finally {
+    await fh.close();
+    if (!ok) await unlink(tmp).catch(() => undefined);
+  }
+  try {
+    // rename replaces a file or a symlink at dest (never following it); a folder in the way makes it fail.
+    renameSync(tmp, dest);
   } catch (err) {
-    if (!first) await pool.send({ ...base, first: false, final: false, abort: true }, []);
+    await unlink(tmp).catch(() => undefined);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') throw new PathEscapeError(dest, 'a folder is in the way of a file');
     throw err;
   }
-  const r = await pool.send({ ...base, first, final: true }, pending ?? []);
-  if (!r.ok) throw writerError(dest, r);
 }
 
-/** Fetches sealed chunks in batches; a chunk the store lacks becomes an Error for its id only. */
+/** Fetches chunks in batches and authenticates each; a failing chunk becomes an Error for its id only. */
 class ChunkFetcher {
-  constructor(private readonly store: ChunkStore) {}
+  constructor(
+    private readonly store: ChunkStore,
+    private readonly keys: EngineKeys,
+  ) {}
 
-  async fetch(ids: string[]): Promise<Map<string, Uint8Array | Error>> {
-    const out = new Map<string, Uint8Array | Error>();
+  async fetch(ids: string[]): Promise<Map<string, Buffer | Error>> {
+    const out = new Map<string, Buffer | Error>();
     if (ids.length === 0) return out;
     let got;
     try {
       got = await this.store.get(ids);
     } catch (err) {
-      if (!(err instanceof ChunkMissingError)) throw err;
-      if (ids.length === 1) {
-        out.set(ids[0], err);
-        return out;
+      if (!(err instanceof ChunkMissingError) || ids.length === 1) {
+        if (ids.length === 1) {
+          out.set(ids[0], err as Error);
+          return out;
+        }
+        throw err;
       }
       // Find out which ids are missing, one by one.
       for (const id of ids) for (const [k, v] of await this.fetch([id])) out.set(k, v);
       return out;
     }
-    for (const c of got) out.set(c.id, c.data);
+    for (const c of got) {
+      try {
+        out.set(c.id, openChunk(this.keys, c.id, c.data));
+      } catch (err) {
+        out.set(c.id, err as ChunkAuthError);
+      }
+    }
     return out;
   }
 
-  /** A big file's sealed chunks, 4 per store round trip, one group fetched ahead. */
-  async *stream(ids: string[]): AsyncGenerator<Array<[string, Uint8Array]>> {
+  /** A big file's chunks, ~8 MB per store round trip, one group fetched ahead. */
+  async *stream(ids: string[]): AsyncGenerator<[string, Buffer]> {
     const groups: string[][] = [];
     for (let i = 0; i < ids.length; i += 4) groups.push(ids.slice(i, i + 4));
     let next = groups.length ? this.fetch([...new Set(groups[0])]) : undefined;

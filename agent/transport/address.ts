@@ -22,9 +22,7 @@ export function splitEndpoint(endpoint: string): HostPort {
 }
 
 /** host:port with IPv6 literals bracketed, as HTTP CONNECT and messages want it. */
-export function joinHostPort(host: string, port: number): string {
-  return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export { formatEndpoint as joinHostPort } from '../../common/endpoint.js';
 
 /** A proxy host as configured: IP (bracketed or not) or DNS name. */
 export function proxyHost(host: string): string {
