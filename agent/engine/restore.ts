@@ -68,8 +68,10 @@ export class RestoreError extends Error {
   }
 }
 
-const BATCH_BYTES = 8 * 1024 * 1024;
+const BATCH_BYTES = 4 * 1024 * 1024;
 const BATCH_FILES = 256;
+/** Chunks per request for files bigger than a batch (~2 MiB on average). */
+const STREAM_GROUP = 2;
 
 function checkName(entryPath: string, rootNames: Set<string>): string[] {
   if (isAbsolute(entryPath) || /^[A-Za-z]:/.test(entryPath)) throw new PathEscapeError(entryPath, 'absolute path');
@@ -348,7 +350,7 @@ class ChunkFetcher {
   /** A big file's chunks, ~8 MB per store round trip, one group fetched ahead. */
   async *stream(ids: string[]): AsyncGenerator<[string, Buffer]> {
     const groups: string[][] = [];
-    for (let i = 0; i < ids.length; i += 4) groups.push(ids.slice(i, i + 4));
+    for (let i = 0; i < ids.length; i += STREAM_GROUP) groups.push(ids.slice(i, i + STREAM_GROUP));
     let next = groups.length ? this.fetch([...new Set(groups[0])]) : undefined;
     for (let g = 0; g < groups.length; g++) {
       const chunks = await next!;

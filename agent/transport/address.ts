@@ -1,6 +1,6 @@
 // Server endpoints are IP:port only: agents never resolve server names.
-import { isIPv4, isIPv6 } from 'node:net';
 import { TransportError } from './errors.js';
+import { parseEndpoint } from '../../common/endpoint.js';
 
 export interface HostPort {
   host: string;
@@ -9,16 +9,14 @@ export interface HostPort {
 
 /** "1.2.3.4:16384" / "[::1]:16384" -> host, port. Host names are not accepted. */
 export function splitEndpoint(endpoint: string): HostPort {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(endpoint);
-  const host = m ? (m[1] ?? m[2]) : '';
-  const port = m ? Number(m[3]) : 0;
-  if (!m || !(isIPv4(host) || isIPv6(host)) || port < 1 || port > 65535) {
+  const parsed = parseEndpoint(endpoint);
+  if (!parsed) {
     throw new TransportError(
       `server address ${JSON.stringify(endpoint)} is not valid: expected IPv4:port or [IPv6]:port with a port from 1 to 65535 (agents connect by IP, no DNS)`,
       'bad-address',
     );
   }
-  return { host, port };
+  return parsed;
 }
 
 /** host:port with IPv6 literals bracketed, as HTTP CONNECT and messages want it. */
