@@ -25,10 +25,10 @@ const program = new Command('holdfast-bench')
   .option('--keep', 'keep repositories and restored trees of the run (logs are always kept)')
   .option('--rounds <n>', 'repeat the side-by-side run; report medians (peak RSS: maximum)', positiveInt('--rounds'), 1)
   .option('--cpu-prof', 'write V8 CPU profiles of every agent process into the run\'s logs folder (slows the agent)')
-  .addOption(new Option('--server-load', 'instead: many simulated agents against one test server'))
+  .addOption(new Option('--server-load', 'instead: many simulated agents against one test server').conflicts(['deploy', 'quick', 'rounds']))
   .option('--agents <n>', 'with --server-load: simulated agents at once', positiveInt('--agents'), 500)
   .option('--agent-kib <n>', 'with --server-load: data each agent backs up, KiB', positiveInt('--agent-kib'), 1024)
-  .addOption(new Option('--deploy', 'instead: holdfast-deploy generate, 1 fleet vs many (MSI target)'))
+  .addOption(new Option('--deploy', 'instead: holdfast-deploy generate, 1 fleet vs many (MSI target)').conflicts(['quick', 'rounds']))
   .option('--fleets <n>', 'with --deploy: fleets in the batch', positiveInt('--fleets'), 20)
   .showHelpAfterError()
   .action(async (opts: {
@@ -48,7 +48,6 @@ const program = new Command('holdfast-bench')
       process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
     };
     const machine = await machineInfo(opts.out);
-    if (opts.serverLoad && opts.deploy) throw new Error('choose one of --server-load and --deploy');
     if (opts.serverLoad) {
       const r = await runServerLoad({ agents: opts.agents, bytesPerAgent: opts.agentKib * 1024, outDir: opts.out, progress: say });
       process.stdout.write(`${formatServerLoad(r)}\n`);

@@ -62,10 +62,7 @@ function seal(keys: EngineKeys, plain: Uint8Array, aad: Uint8Array, compress: bo
   return Buffer.concat([Buffer.from([FORMAT_VERSION, flags]), nonce, ct, cipher.getAuthTag()]);
 }
 
-/**
- * Decrypt, decompress and check a chunk against its keyed id: the reference implementation of the format.
- * Restores run the same steps inside the restore writers (restore-writer.ts), which cannot import it.
- */
+/** Decrypt, decompress and check a chunk against its keyed id. */
 export function openChunk(keys: EngineKeys, id: string, data: Uint8Array): Buffer {
   const idBytes = Buffer.from(id, 'hex');
   if (idBytes.length !== 32) throw new ChunkAuthError(id, 'malformed id');

@@ -347,7 +347,7 @@ class ChunkFetcher {
     return out;
   }
 
-  /** A big file's chunks, ~8 MB per store round trip, one group fetched ahead. */
+  /** A big file's chunks, STREAM_GROUP per store round trip, one group fetched ahead. */
   async *stream(ids: string[]): AsyncGenerator<[string, Buffer]> {
     const groups: string[][] = [];
     for (let i = 0; i < ids.length; i += STREAM_GROUP) groups.push(ids.slice(i, i + STREAM_GROUP));

@@ -55,8 +55,19 @@ export class DeviceStore {
     return this.index.size;
   }
 
-  /** Reads index lines appended since the last read (by this or another process). */
-  private async refreshIndex(): Promise<void> {
+  /**
+   * Reads index lines another process (the alternate server on the same data folder) appended since the last
+   * read. Refreshes run one at a time: two overlapping ones would both read from the same offset.
+   */
+  private refreshIndex(): Promise<void> {
+    const next = this.refreshing.then(() => this.readNewIndexLines());
+    this.refreshing = next.catch(() => undefined);
+    return next;
+  }
+
+  private refreshing: Promise<void> = Promise.resolve();
+
+  private async readNewIndexLines(): Promise<void> {
     const path = join(this.dir, 'index.log');
     let size: number;
     try {
