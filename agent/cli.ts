@@ -8,9 +8,16 @@ const program = new Command('holdfast-agent')
   .version(AGENT_VERSION)
   .showHelpAfterError()
   .configureHelp({ sortSubcommands: false });
-for (const make of agentCommands) program.addCommand(make());
 
-program.parseAsync(process.argv).catch((err: unknown) => {
+async function main(): Promise<void> {
+  // Running one command loads only its module (start-up counts in every scheduled backup); help, --version
+  // and unknown commands load them all so help and suggestions are complete.
+  const only = agentCommands.find((c) => c.name === process.argv[2]);
+  for (const c of only ? [only] : agentCommands) program.addCommand((await c.load())());
+  await program.parseAsync(process.argv);
+}
+
+main().catch((err: unknown) => {
   process.stderr.write(`holdfast-agent: ${(err as Error).message ?? String(err)}\n`);
   process.exitCode = process.exitCode || 1;
 });

@@ -9,7 +9,7 @@ import type { Browser, Locator, Page } from 'playwright-core';
 import yauzl from 'yauzl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { launchChromium, openWorkbench, outputText, quickPick, runCommand, startCodeServer, webviewShows, type CodeServer } from './helpers/code-server.js';
+import { launchChromium, openWorkbench, outputText, quickOpen, quickPick, runCommand, startCodeServer, webviewShows, type CodeServer } from './helpers/code-server.js';
 import { repoRoot } from './helpers/paths.js';
 
 const shots = join(repoRoot, 'test-results', 'extension-e2e');
@@ -299,12 +299,7 @@ describe('Holdfast extension in code-server', () => {
   });
 
   it('validates fleet files in the editor through the contributed JSON Schema', async () => {
-    await page.keyboard.press('Control+P');
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible' });
-    await input.fill('broken.fleet.json');
-    await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'broken.fleet.json' }).first().waitFor();
-    await input.press('Enter');
+    await quickOpen(page, 'broken.fleet.json');
     // The schema marks the host name in registration.primary (a format the editor cannot check is skipped)
     // and the missing tlsPin; the status bar counts the markers.
     await expect.poll(() => page.locator('#status\\.problems').innerText(), { timeout: 30_000 }).toMatch(/[1-9]/);

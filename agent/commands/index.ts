@@ -1,25 +1,22 @@
 import type { Command } from 'commander';
-import { registerCommand } from './register.js';
-import { statusCommand } from './status.js';
-import { serviceCommand } from './service.js';
-import { configureCommand } from './configure.js';
-import { backupCommand } from './backup.js';
-import { restoreCommand } from './restore.js';
-import { snapshotsCommand } from './snapshots.js';
-import { excludeCommand } from './exclude.js';
-import { escrowRestoreCommand } from './escrow-restore.js';
-import { diagnoseCommand } from './diagnose.js';
+
+export interface AgentCommandEntry {
+  /** The subcommand name, as its module's Command is named. */
+  name: string;
+  /** Loads the module only when needed: start-up evaluates just the command being run (proxy, TLS... stay unloaded otherwise). */
+  load: () => Promise<() => Command>;
+}
 
 /** Every holdfast-agent subcommand, in the order --help lists them. Add one line per command module. */
-export const agentCommands: Array<() => Command> = [
-  registerCommand,
-  statusCommand,
-  serviceCommand,
-  configureCommand,
-  backupCommand,
-  restoreCommand,
-  snapshotsCommand,
-  excludeCommand,
-  escrowRestoreCommand,
-  diagnoseCommand,
+export const agentCommands: AgentCommandEntry[] = [
+  { name: 'register', load: async () => (await import('./register.js')).registerCommand },
+  { name: 'status', load: async () => (await import('./status.js')).statusCommand },
+  { name: 'service', load: async () => (await import('./service.js')).serviceCommand },
+  { name: 'configure', load: async () => (await import('./configure.js')).configureCommand },
+  { name: 'backup', load: async () => (await import('./backup.js')).backupCommand },
+  { name: 'restore', load: async () => (await import('./restore.js')).restoreCommand },
+  { name: 'snapshots', load: async () => (await import('./snapshots.js')).snapshotsCommand },
+  { name: 'exclude', load: async () => (await import('./exclude.js')).excludeCommand },
+  { name: 'escrow-restore', load: async () => (await import('./escrow-restore.js')).escrowRestoreCommand },
+  { name: 'diagnose', load: async () => (await import('./diagnose.js')).diagnoseCommand },
 ];

@@ -130,8 +130,8 @@ function chunkWorkerMain(mods: WorkerModules): void {
         params: {
           [zlib.constants.BROTLI_PARAM_QUALITY]: 0,
           [zlib.constants.BROTLI_PARAM_SIZE_HINT]: chunk.length,
-          // A 1 MiB window (default 4 MiB) keeps the encoder's memory small; chunks average 1 MiB anyway.
-          [zlib.constants.BROTLI_PARAM_LGWIN]: 20,
+          // A 64 KiB window: faster than 1-4 MiB at quality 0 and, on text, no larger (repeats are local).
+          [zlib.constants.BROTLI_PARAM_LGWIN]: 16,
         },
       });
       // Compression pays only when it saves at least 1/16 of the chunk.

@@ -8,8 +8,8 @@ import { lstatSync, mkdirSync, renameSync, symlinkSync, unlinkSync, utimesSync, 
 import { open, unlink } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { ChunkMissingError, type ChunkStore } from '../store.js';
-import { ChunkAuthError, openChunk } from './codec.js';
-import { deriveKeys, type EngineKeys } from './keys.js';
+import { deriveKeys } from './keys.js';
+import { ChunkOpenerPool } from './open-worker.js';
 import { portablePath, isSameOrInside } from './patterns.js';
 import { splitIds } from './change-cache.js';
 import { loadSnapshot, type Snapshot, type SnapshotEntry } from './snapshot.js';
@@ -72,6 +72,8 @@ const BATCH_BYTES = 4 * 1024 * 1024;
 const BATCH_FILES = 256;
 /** Chunks per request for files bigger than a batch (~2 MiB on average). */
 const STREAM_GROUP = 2;
+/** Batches (or chunk groups of a big file) fetched and opened ahead of the one being written. */
+const PREFETCH = 1;
 
 function checkName(entryPath: string, rootNames: Set<string>): string[] {
   if (isAbsolute(entryPath) || /^[A-Za-z]:/.test(entryPath)) throw new PathEscapeError(entryPath, 'absolute path');
@@ -169,62 +171,71 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   report(true);
 
   const failures: FileFailure[] = [];
-  const fetcher = new ChunkFetcher(opts.store, keys);
-  const concurrency = Math.max(1, opts.concurrency ?? 16);
+  const fetcher = new ChunkFetcher(opts.store, new ChunkOpenerPool(keys));
+  try {
+    const concurrency = Math.max(1, opts.concurrency ?? 16);
 
-  // Small files go in batches (one store round trip per batch, fetched one batch ahead); big files alone.
-  const batches: Array<Array<FileJob & { base: string }>> = [];
-  let cur: Array<FileJob & { base: string }> = [];
-  let curBytes = 0;
-  for (const f of files) {
-    if (f.entry[4] > BATCH_BYTES) {
-      batches.push([f]);
-      continue;
-    }
-    cur.push(f);
-    curBytes += f.entry[4];
-    if (curBytes >= BATCH_BYTES || cur.length >= BATCH_FILES) {
-      batches.push(cur);
-      cur = [];
-      curBytes = 0;
-    }
-  }
-  if (cur.length) batches.push(cur);
-
-  const idsOf = (batch: FileJob[]): string[] => {
-    if (batch.length === 1 && batch[0].entry[4] > BATCH_BYTES) return [];
-    return [...new Set(batch.flatMap((f) => splitIds(f.entry[5] as string)))];
-  };
-  let prefetch = fetcher.fetch(idsOf(batches[0] ?? []));
-  for (let b = 0; b < batches.length; b++) {
-    const batch = batches[b];
-    const chunks = await prefetch;
-    prefetch = fetcher.fetch(idsOf(batches[b + 1] ?? []));
-    const writeOne = async (f: FileJob & { base: string }): Promise<void> => {
-      try {
-        ensureDir(f.base, join(f.dest, '..'));
-        const ids = splitIds(f.entry[5] as string);
-        const source = f.entry[4] > BATCH_BYTES ? fetcher.stream(ids) : singleBatch(ids, chunks);
-        await writeFileVerified(f.dest, f.entry, source);
-      } catch (err) {
-        failures.push({
-          path: f.dest,
-          chunkId: (err as { id?: string }).id,
-          message: (err as Error).message,
-        });
+    // Small files go in batches (one store round trip per batch, fetched PREFETCH batches ahead); big files alone.
+    const batches: Array<Array<FileJob & { base: string }>> = [];
+    let cur: Array<FileJob & { base: string }> = [];
+    let curBytes = 0;
+    for (const f of files) {
+      if (f.entry[4] > BATCH_BYTES) {
+        batches.push([f]);
+        continue;
       }
-      progress.filesDone++;
-      progress.bytesDone += f.entry[4];
-      report();
+      cur.push(f);
+      curBytes += f.entry[4];
+      if (curBytes >= BATCH_BYTES || cur.length >= BATCH_FILES) {
+        batches.push(cur);
+        cur = [];
+        curBytes = 0;
+      }
+    }
+    if (cur.length) batches.push(cur);
+
+    const idsOf = (batch: FileJob[]): string[] => {
+      if (batch.length === 1 && batch[0].entry[4] > BATCH_BYTES) return [];
+      return [...new Set(batch.flatMap((f) => splitIds(f.entry[5] as string)))];
     };
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(concurrency, batch.length) }, async () => {
-        while (next < batch.length) await writeOne(batch[next++]);
-      }),
-    );
+    // Batches are fetched (and opened on the worker pool) PREFETCH ahead of the one being written.
+    const ahead: Array<Promise<Map<string, Buffer | Error>>> = [];
+    for (let b = 0; b < PREFETCH && b < batches.length; b++) ahead.push(fetcher.fetch(idsOf(batches[b])));
+    try {
+      for (let b = 0; b < batches.length; b++) {
+        const batch = batches[b];
+        const chunks = await ahead.shift()!;
+        if (b + PREFETCH < batches.length) ahead.push(fetcher.fetch(idsOf(batches[b + PREFETCH])));
+        const writeOne = async (f: FileJob & { base: string }): Promise<void> => {
+          try {
+            ensureDir(f.base, join(f.dest, '..'));
+            const ids = splitIds(f.entry[5] as string);
+            const source = f.entry[4] > BATCH_BYTES ? fetcher.stream(ids) : singleBatch(ids, chunks);
+            await writeFileVerified(f.dest, f.entry, source);
+          } catch (err) {
+            failures.push({
+              path: f.dest,
+              chunkId: (err as { id?: string }).id,
+              message: (err as Error).message,
+            });
+          }
+          progress.filesDone++;
+          progress.bytesDone += f.entry[4];
+          report();
+        };
+        let next = 0;
+        await Promise.all(
+          Array.from({ length: Math.min(concurrency, batch.length) }, async () => {
+            while (next < batch.length) await writeOne(batch[next++]);
+          }),
+        );
+      }
+    } finally {
+      await Promise.all(ahead.map((p) => p.catch(() => undefined)));
+    }
+  } finally {
+    await fetcher.close();
   }
-  await prefetch.catch(() => undefined);
 
   let symlinks = 0;
   for (const l of links) {
@@ -316,8 +327,12 @@ async function writeFileVerified(dest: string, entry: SnapshotEntry, chunks: Asy
 class ChunkFetcher {
   constructor(
     private readonly store: ChunkStore,
-    private readonly keys: EngineKeys,
+    private readonly opener: ChunkOpenerPool,
   ) {}
+
+  close(): Promise<void> {
+    return this.opener.close();
+  }
 
   async fetch(ids: string[]): Promise<Map<string, Buffer | Error>> {
     const out = new Map<string, Buffer | Error>();
@@ -337,13 +352,7 @@ class ChunkFetcher {
       for (const id of ids) for (const [k, v] of await this.fetch([id])) out.set(k, v);
       return out;
     }
-    for (const c of got) {
-      try {
-        out.set(c.id, openChunk(this.keys, c.id, c.data));
-      } catch (err) {
-        out.set(c.id, err as ChunkAuthError);
-      }
-    }
+    for (const [k, v] of await this.opener.open(got)) out.set(k, v);
     return out;
   }
 
@@ -351,14 +360,15 @@ class ChunkFetcher {
   async *stream(ids: string[]): AsyncGenerator<[string, Buffer]> {
     const groups: string[][] = [];
     for (let i = 0; i < ids.length; i += STREAM_GROUP) groups.push(ids.slice(i, i + STREAM_GROUP));
-    let next = groups.length ? this.fetch([...new Set(groups[0])]) : undefined;
+    const ahead: Array<Promise<Map<string, Buffer | Error>>> = [];
+    for (let g = 0; g < PREFETCH && g < groups.length; g++) ahead.push(this.fetch([...new Set(groups[g])]));
     for (let g = 0; g < groups.length; g++) {
-      const chunks = await next!;
-      next = g + 1 < groups.length ? this.fetch([...new Set(groups[g + 1])]) : undefined;
+      const chunks = await ahead.shift()!;
+      if (g + PREFETCH < groups.length) ahead.push(this.fetch([...new Set(groups[g + PREFETCH])]));
       try {
         yield* singleBatch(groups[g], chunks);
       } catch (err) {
-        await next?.catch(() => undefined);
+        await Promise.all(ahead.map((p) => p.catch(() => undefined)));
         throw err;
       }
     }

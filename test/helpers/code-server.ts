@@ -195,6 +195,28 @@ export async function runCommand(page: Page, title: string): Promise<void> {
   await input.press('Enter');
 }
 
+/**
+ * Open a workspace file through Quick Open (Ctrl+P). The widget can close again right after it opens when
+ * focus moves (a toast, a view refresh), so a closed widget is reopened, at most three times.
+ */
+export async function quickOpen(page: Page, fileName: string): Promise<void> {
+  const input = page.locator('.quick-input-widget input');
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await page.keyboard.press('Control+P');
+      await input.waitFor({ state: 'visible', timeout: 5000 });
+      await input.fill(fileName, { timeout: 5000 });
+      await page.locator('.quick-input-widget .monaco-list-row', { hasText: fileName }).first().waitFor({ state: 'visible', timeout: 10_000 });
+      await input.press('Enter', { timeout: 5000 });
+      return;
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      await page.keyboard.press('Escape');
+      await page.locator('.part.titlebar').click({ position: { x: 5, y: 5 } });
+    }
+  }
+}
+
 /** Wait until a webview (e.g. the Markdown preview) shows `text`: it renders after its tab appears. */
 export async function webviewShows(page: Page, text: string | RegExp, timeout = 30_000): Promise<void> {
   await page.frameLocator('iframe.webview.ready').first().frameLocator('#active-frame').locator('body', { hasText: text }).waitFor({ state: 'visible', timeout });
