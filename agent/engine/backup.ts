@@ -55,10 +55,10 @@ export interface BackupResult {
 
 const JOB_FILES = 64;
 const JOB_BYTES = 8 * 1024 * 1024;
-const FLUSH_BYTES = Number(process.env.HF_FB ?? 2) * 1024 * 1024;
+const FLUSH_BYTES = 2 * 1024 * 1024;
 const FLUSH_CHUNKS = 1024;
-const MAX_FLUSHES = Number(process.env.HF_MF ?? 2);
-const INFLIGHT_LIMIT_KIB = Number(process.env.HF_IL ?? 8) * 1024;
+const MAX_FLUSHES = 2;
+const INFLIGHT_LIMIT_KIB = 8 * 1024;
 
 interface PendingFile {
   entry: WalkEntry;
