@@ -5,7 +5,7 @@ import { backupProgressPrinter, formatBytes } from '../engine/cli-output.js';
 
 export function backupCommand(): Command {
   return new Command('backup')
-    .description('Back up now ("Backup Now"): only changed files are read, only new chunks are sent')
+    .description('back up now ("Backup Now"): only changed files are read, only new chunks are sent')
     .option('--config <file>', 'agent config (default: HOLDFAST_CONFIG, agent.json beside the agent, platform default)')
     .option('--force', 'back up even though exclusions cover paths a restore needs')
     .option('--store <dir>', 'use a local store folder instead of the backup servers (testing, offline copies)')

@@ -9,7 +9,7 @@ import type { ChunkStore } from '../store.js';
 export function escrowRestoreCommand(): Command {
   return new Command('escrow-restore')
     .description(
-      "Admin: restore a device's data without its device key, using the company private key its key was escrowed for",
+      "admin: restore a device's data without its device key, using the company private key its key was escrowed for",
     )
     .requiredOption('--company-key <file>', 'company private key (PEM) matching the escrowPublicKey of the fleet')
     .requiredOption('--to <dir>', 'restore into this folder')

@@ -4,7 +4,7 @@ import { addExclusion, readExclusions, removeExclusion } from '../engine/guard.j
 
 export function excludeCommand(): Command {
   const cmd = new Command('exclude').description(
-    'Deselect files from backup (glob patterns, e.g. "**/*.iso", "~/Downloads"); paths a restore needs are refused unless --force',
+    'deselect files from backup (glob patterns, e.g. "**/*.iso", "~/Downloads"); paths a restore needs are refused unless --force',
   );
   cmd
     .command('add <pattern>')

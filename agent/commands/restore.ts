@@ -5,7 +5,7 @@ import { formatBytes, restoreProgressPrinter } from '../engine/cli-output.js';
 
 export function restoreCommand(): Command {
   return new Command('restore')
-    .description('Restore ("Heal") a snapshot or part of it, byte-identical with modes and times; every chunk is authenticated')
+    .description('restore ("Heal") a snapshot or part of it, byte-identical with modes and times; every chunk is authenticated')
     .option('--config <file>', 'agent config (default: HOLDFAST_CONFIG, agent.json beside the agent, platform default)')
     .option('--snapshot <id>', 'snapshot id (or unique prefix), or "latest"', 'latest')
     .option('--path <subpath>', 'only this file or folder: "<folder name>/..." as in the snapshot, or its original absolute path')

@@ -4,7 +4,7 @@ import { openLocalStore, runListSnapshots } from '../engine/agent-api.js';
 
 export function snapshotsCommand(): Command {
   return new Command('snapshots')
-    .description("List this device's snapshots, newest first")
+    .description("list this device's snapshots, newest first")
     .option('--config <file>', 'agent config (default: HOLDFAST_CONFIG, agent.json beside the agent, platform default)')
     .option('--store <dir>', 'use a local store folder instead of the backup servers')
     .option('--json', 'print JSON')

@@ -15,7 +15,7 @@ function destination(push: Command, name: string, description: string, fleetHelp
 const DRY_RUN_HELP = 'print every request (secrets masked) and send nothing';
 
 export function pushCommand(): Command {
-  const push = new Command('push').description('Upload what generate made to Microsoft Intune (Graph) or Jamf Pro; --dry-run shows every request first');
+  const push = new Command('push').description('upload what generate made to Microsoft Intune (Graph) or Jamf Pro; --dry-run shows every request first');
 
   destination(
     push,
