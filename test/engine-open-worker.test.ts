@@ -11,7 +11,7 @@ const keys = deriveKeys(randomBytes(32));
 const pool = new ChunkOpenerPool(keys, 2);
 afterAll(() => pool.close());
 
-/** Seal a chunk in the on-disk format (docs/design-engine.md): version, flags, nonce, ciphertext, tag. */
+/** Seal a chunk in the on-disk format (docs/design.md, "Backup engine"): version, flags, nonce, ciphertext, tag. */
 function seal(plain: Buffer, compress: boolean): { id: string; data: Buffer } {
   const idBytes = createHmac('sha256', keys.idKey).update(plain).digest();
   const body = compress ? brotliCompressSync(plain) : plain;

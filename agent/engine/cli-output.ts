@@ -2,17 +2,9 @@
 import type { BackupProgress } from './backup.js';
 import type { RestoreProgress } from './restore.js';
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KB', 'MB', 'GB', 'TB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-}
+import { formatBytes } from '../../common/format.js';
+
+export { formatBytes };
 
 function writer(quiet: boolean): (line: string, final?: boolean) => void {
   const tty = process.stderr.isTTY;

@@ -1,5 +1,5 @@
 // Opening sealed chunks, and sealing/opening snapshots (chunks are sealed in chunk-worker.ts).
-// Sealed layout (docs/design-engine.md): version(1) flags(1) nonce(12) ciphertext tag(16); AES-256-GCM with the
+// Sealed layout (docs/design.md, "Backup engine"): version(1) flags(1) nonce(12) ciphertext tag(16); AES-256-GCM with the
 // chunk id (32 bytes) or the snapshot label as additional data; flag 1 = brotli-compressed plaintext.
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { brotliCompressSync, brotliDecompressSync, constants as zc } from 'node:zlib';

@@ -1,7 +1,7 @@
 // Key escrow: the device key wrapped for the company's public key, kept with the device's data as the blob
 // "key-escrow", so an admin holding the company private key can restore a device whose key is lost.
 // RSA keys: RSA-OAEP with SHA-256. EC (P-256/384/521) and X25519/X448 keys: ephemeral ECDH, HKDF-SHA256,
-// AES-256-GCM. The format is in docs/design-engine.md.
+// AES-256-GCM. The format is in docs/design.md, "Backup engine".
 import {
   createCipheriv,
   createDecipheriv,
