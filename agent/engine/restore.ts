@@ -14,6 +14,15 @@ import { portablePath, isSameOrInside } from './patterns.js';
 import { splitIds } from './change-cache.js';
 import { loadSnapshot, type Snapshot, type SnapshotEntry } from './snapshot.js';
 
+/**
+ * Seconds for utimes from a snapshot's mtimeMs, exact to the microsecond. libuv truncates the double to
+ * nanoseconds, and ms / 1000 can land a hair below the original (…267.9999 for …268.0001 ms), so aim at the
+ * middle of the original microsecond.
+ */
+function utimeSeconds(mtimeMs: number): number {
+  return (Math.floor(mtimeMs * 1000) + 0.5) / 1e6;
+}
+
 export interface RestoreProgress {
   filesTotal: number;
   filesDone: number;
@@ -261,7 +270,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   for (const d of [...dirs].reverse()) {
     try {
       if (process.platform !== 'win32') chmodSync(d.dest, d.entry[2]);
-      utimesSync(d.dest, d.entry[3] / 1000, d.entry[3] / 1000);
+      utimesSync(d.dest, utimeSeconds(d.entry[3]), utimeSeconds(d.entry[3]));
     } catch (err) {
       failures.push({ path: d.dest, message: (err as Error).message });
     }
@@ -306,7 +315,7 @@ async function writeFileVerified(dest: string, entry: SnapshotEntry, chunks: Asy
     }
     if (size !== entry[4]) throw new Error(`restored size ${size} differs from the snapshot's ${entry[4]}`);
     if (process.platform !== 'win32' && (mode & 0o077 || (mode & 0o700 & umask) !== 0 || mode & 0o7000)) await fh.chmod(mode);
-    await fh.utimes(entry[3] / 1000, entry[3] / 1000);
+    await fh.utimes(utimeSeconds(entry[3]), utimeSeconds(entry[3]));
     ok = true;
   } finally {
     await fh.close();

@@ -3,6 +3,7 @@
 // so after kill -9 or power loss the index never points at missing data (torn tails are ignored).
 // Several server processes may share a data folder (a primary and an alternate): each writes its own
 // pack files and re-reads the shared index log when asked for an id it does not know yet.
+import { fstatSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -68,33 +69,31 @@ export class DeviceStore {
   private refreshing: Promise<void> = Promise.resolve();
 
   private async readNewIndexLines(): Promise<void> {
-    const path = join(this.dir, 'index.log');
-    let size: number;
+    let fh: FileHandle;
     try {
-      size = (await stat(path)).size;
+      fh = await this.indexReader();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw err;
     }
-    if (size <= this.indexRead) return;
-    const fh = await open(path, 'r');
-    try {
-      const buf = Buffer.allocUnsafe(size - this.indexRead);
-      const { bytesRead } = await fh.read(buf, 0, buf.length, this.indexRead);
-      const text = buf.toString('latin1', 0, bytesRead);
-      const end = text.lastIndexOf('\n');
-      if (end < 0) return;
-      for (const line of text.slice(0, end).split('\n')) {
-        const m = INDEX_LINE.exec(line);
-        if (!m || this.index.has(m[1])) continue;
-        const loc = { pack: m[2], offset: Number(m[3]), length: Number(m[4]) };
-        this.index.set(m[1], loc);
-        this.chunkBytes += loc.length;
-      }
-      this.indexRead += end + 1;
-    } finally {
-      await fh.close();
+    // fstat on the open reader is a few microseconds; an async stat() per lookup was ~0.25 s per 1.5 GB backup.
+    const from = this.indexRead;
+    const size = fstatSync(fh.fd).size;
+    if (size <= from) return;
+    const buf = Buffer.allocUnsafe(size - from);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, from);
+    const text = buf.toString('latin1', 0, bytesRead);
+    const end = text.lastIndexOf('\n');
+    if (end < 0) return;
+    for (const line of text.slice(0, end).split('\n')) {
+      const m = INDEX_LINE.exec(line);
+      if (!m || this.index.has(m[1])) continue;
+      const loc = { pack: m[2], offset: Number(m[3]), length: Number(m[4]) };
+      this.index.set(m[1], loc);
+      this.chunkBytes += loc.length;
     }
+    // commit() may have moved indexRead past its own lines while this read was in flight.
+    this.indexRead = Math.max(this.indexRead, from + end + 1);
   }
 
   async has(ids: string[]): Promise<boolean[]> {
@@ -164,8 +163,13 @@ export class DeviceStore {
       await (await this.indexReader()).read(last, 0, 1, size - 1);
       if (last[0] !== 0x0a) prefix = '\n';
     }
-    await indexFh.write(prefix + lines.join(''));
+    const text = prefix + lines.join('');
+    const written = Buffer.byteLength(text, 'latin1');
+    await indexFh.write(text, null, 'latin1');
     await indexFh.datasync();
+    // Our own lines go straight into the map below; skip re-reading them on the next refresh, but only when
+    // no other process appended before or during our write (the file then ends exactly where ours does).
+    if (size === this.indexRead && fstatSync(indexFh.fd).size === size + written) this.indexRead = size + written;
     for (const [id, loc] of located) {
       if (!this.index.has(id)) {
         this.index.set(id, loc);
