@@ -9,5 +9,6 @@ export default defineConfig({
     pool: 'forks',
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
     globalSetup: ['test/helpers/global-setup.ts'],
+    setupFiles: ['test/helpers/cleanup-temp.ts'],
   },
 });

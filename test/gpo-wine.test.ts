@@ -121,6 +121,8 @@ describe('GPO policy under Wine (Windows node.exe, reg.exe)', () => {
     expect(existsSync(wine.fromWindows('C:\\Program Files (x86)\\Tiny\\payload.txt'))).toBe(true);
 
     rmSync(log);
+    // The install's Wine helpers may still be winding down; the second boot-time run starts from a quiet prefix.
+    await wine.settle();
     const second = await wine.run(['cmd', '/c', wine.toWindows(script), wine.toWindows(msi)], { timeoutMs: 120_000 });
     expect(second.code, second.output).toBe(0);
     expect(existsSync(log)).toBe(false);

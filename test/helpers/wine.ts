@@ -34,6 +34,8 @@ export interface WinePrefix {
   regSubkeys(key: string): Promise<string[]>;
   /** `sc query <name>` STATE (RUNNING, STOPPED...), or undefined if the service does not exist. */
   serviceState(name: string): Promise<string | undefined>;
+  /** Waits until every Wine process of this prefix has exited (wineserver -w), e.g. msiexec's lingering helpers. */
+  settle(): Promise<void>;
   /** Stops every Wine process of this prefix (wineserver -k) and deletes the prefix. */
   close(): Promise<void>;
 }
@@ -154,6 +156,9 @@ export async function createWinePrefix(opts: { parentDir?: string } = {}): Promi
     async serviceState(name) {
       const r = await wine(['sc', 'query', name]);
       return /STATE\s*:\s*\d+\s+(\w+)/.exec(r.output)?.[1];
+    },
+    async settle() {
+      await wineserver(['-w']);
     },
     async close() {
       await wineserver(['-k']).catch(() => undefined);
