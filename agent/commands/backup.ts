@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { loadAgentConfig } from '../config.js';
 import { openLocalStore, runBackup } from '../engine/agent-api.js';
-import { backupProgressPrinter, formatBytes } from '../engine/cli-output.js';
+import { backupProgressPrinter } from '../engine/cli-output.js';
+import { formatBytes } from '../../common/format.js';
 
 export function backupCommand(): Command {
   return new Command('backup')

@@ -2,7 +2,8 @@ import { Command } from 'commander';
 import { loadAgentConfig } from '../config.js';
 import { openRemoteStore } from '../remote-store.js';
 import { runEscrowRestore } from '../engine/agent-api.js';
-import { formatBytes, restoreProgressPrinter } from '../engine/cli-output.js';
+import { restoreProgressPrinter } from '../engine/cli-output.js';
+import { formatBytes } from '../../common/format.js';
 import { LocalStore } from '../engine/local-store.js';
 import type { ChunkStore } from '../store.js';
 

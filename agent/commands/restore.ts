@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { loadAgentConfig } from '../config.js';
 import { openLocalStore, runRestore } from '../engine/agent-api.js';
-import { formatBytes, restoreProgressPrinter } from '../engine/cli-output.js';
+import { restoreProgressPrinter } from '../engine/cli-output.js';
+import { formatBytes } from '../../common/format.js';
 
 export function restoreCommand(): Command {
   return new Command('restore')

@@ -4,8 +4,6 @@ import type { RestoreProgress } from './restore.js';
 
 import { formatBytes } from '../../common/format.js';
 
-export { formatBytes };
-
 function writer(quiet: boolean): (line: string, final?: boolean) => void {
   const tty = process.stderr.isTTY;
   let last = 0;
