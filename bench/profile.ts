@@ -47,7 +47,8 @@ export async function summarizeProfiles(dir: string, limit = 8): Promise<string>
   for (const f of files) {
     const { totalMs, lines } = topSelfTime(JSON.parse(await readFile(join(dir, f), 'utf8')) as CpuProfile, limit);
     const thread = /\.\d+\.(\d+)\.\d+\.cpuprofile$/.exec(f)?.[1];
-    out.push(`${f} — ${thread === '0' ? 'main thread' : `worker thread ${thread}`} (${(totalMs / 1000).toFixed(2)} s sampled)`);
+    const what = f.startsWith('server/') ? 'test server, whole run' : thread === '0' ? 'main thread' : `worker thread ${thread}`;
+    out.push(`${f} — ${what} (${(totalMs / 1000).toFixed(2)} s sampled)`);
     out.push(formatTable(['self ms', 'share', 'function'], lines.map((l) => [l.ms.toFixed(0), `${(l.share * 100).toFixed(1)}%`, l.name])));
     out.push('');
   }

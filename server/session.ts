@@ -114,6 +114,8 @@ export class Session {
       this.send(MessageType.ERROR, frame.requestId, { code, message, ...extra });
       if (code === 'unsupported-version') this.socket.end();
     } finally {
+      // The reply is sent and the store has written the body: its buffer may take the next frame.
+      this.decoder.release(frame);
       this.inFlight--;
       this.inFlightBytes -= frame.body.length;
       if (this.inFlight < MAX_IN_FLIGHT && this.inFlightBytes < MAX_IN_FLIGHT_BYTES && this.socket.isPaused()) this.socket.resume();

@@ -1,14 +1,14 @@
 // Backup: walk, skip what the change cache knows, chunk+seal the rest on worker threads (one per core),
 // ask the store which chunks it lacks in large batches, upload only those, then store the sealed snapshot.
 import { availableParallelism, hostname } from 'node:os';
-import type { Worker } from 'node:worker_threads';
 import type { ChunkStore, StoredChunk } from '../store.js';
-import { ChangeCache, type CachedFile } from './change-cache.js';
-import { startChunkWorker, type ChunkBatch, type ChunkJob } from './chunk-worker.js';
+import { ChangeCache } from './change-cache.js';
+import { startChunkWorker, type ChunkBatch, type ChunkJob, type ChunkWorker } from './chunk-worker.js';
 import { deriveKeys, type EngineKeys } from './keys.js';
 import { compilePatterns } from './patterns.js';
-import { newSnapshotId, storeSnapshot, typeCode, type Snapshot, type SnapshotEntry } from './snapshot.js';
-import { walk, type WalkEntry } from './walker.js';
+import { newSnapshotId, storeSnapshot } from './snapshot.js';
+import { matchCache, planSnapshot, type FileOutcome } from './snapshot-delta.js';
+import { walkAsync, type WalkEntry } from './walker.js';
 
 export interface BackupProgress {
   phase: 'scan' | 'backup' | 'snapshot' | 'done';
@@ -58,13 +58,27 @@ const JOB_BYTES = 8 * 1024 * 1024;
 const FLUSH_BYTES = 2 * 1024 * 1024;
 const FLUSH_CHUNKS = 1024;
 const MAX_FLUSHES = 2;
-const INFLIGHT_LIMIT_KIB = 8 * 1024;
+const INFLIGHT_LIMIT_KIB = 6 * 1024;
+
+/** A worker's batch buffer: given back to the worker when none of its chunks wait for the store any more. */
+interface BatchRef {
+  buf: ArrayBuffer;
+  worker: ChunkWorker;
+  waiting: number;
+}
+
+interface PendingChunk extends StoredChunk {
+  from: BatchRef;
+}
 
 interface PendingFile {
   entry: WalkEntry;
   ids: string[];
   bytesRead: number;
 }
+
+/** Up to this many bytes to read, one chunk worker: chunking them takes about as long as starting a second one. */
+const ONE_WORKER_BYTES = 4 * 1024 * 1024;
 
 export async function backupFolders(opts: BackupOptions): Promise<BackupResult> {
   const started = Date.now();
@@ -82,50 +96,53 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
   report(true);
 
   let cache = opts.cachePath ? ChangeCache.load(opts.cachePath) : ChangeCache.empty();
-  if (cache.snapshotId) {
-    // A cache describing a snapshot the store does not list (other server, lost data) would skip uploads wrongly.
-    const listed = await store.listSnapshots();
-    if (!listed.some((s) => s.id === cache.snapshotId)) cache = ChangeCache.empty();
-  }
+  // A cache describing a snapshot the store does not list (other server, lost data) would skip uploads wrongly.
+  // Asked before the walk, so connecting to the server overlaps with it.
+  const listing = cache.snapshotId ? store.listSnapshots() : undefined;
+  listing?.catch(() => undefined);
 
-  const walked = walk(opts.roots, opts.exclude?.length ? compilePatterns(opts.exclude) : undefined);
+  const walked = await walkAsync(opts.roots, opts.exclude?.length ? compilePatterns(opts.exclude) : undefined);
   for (const w of walked.warnings) opts.onWarning?.(w);
-  const files = walked.entries.filter((e) => e.type === 'file');
+  if (listing && !(await listing).some((s) => s.id === cache.snapshotId)) cache = ChangeCache.empty();
+  const cacheIdx = matchCache(cache, walked);
   progress.phase = 'backup';
-  progress.filesTotal = files.length;
-  progress.bytesTotal = files.reduce((n, f) => n + f.size, 0);
-  report(true);
 
-  const newCache = new Map<string, CachedFile>();
-  const fileIds = new Map<WalkEntry, string>();
-  const sizes = new Map<WalkEntry, number>();
+  const entries = walked.entries;
+  const cached = new Uint8Array(entries.length);
   const warnings = [...walked.warnings];
   const toRead: WalkEntry[] = [];
-  for (const f of files) {
-    const ids = f.size === 0 ? '' : cache.lookup(f.source, f.size, f.mtimeMs, f.ino);
-    if (ids !== undefined) {
-      fileIds.set(f, ids);
-      newCache.set(f.source, { size: f.size, mtimeMs: f.mtimeMs, ino: f.ino, ids });
+  let bytesToRead = 0;
+  for (let j = 0; j < entries.length; j++) {
+    const f = entries[j];
+    if (f.type !== 'file') continue;
+    progress.filesTotal++;
+    progress.bytesTotal += f.size;
+    const i = cacheIdx[j];
+    if (f.size === 0 || (i >= 0 && cache.unchanged(i, f.size, f.mtimeMs, f.ino))) {
+      cached[j] = 1;
       progress.filesDone++;
       progress.bytesDone += f.size;
-    } else toRead.push(f);
+    } else {
+      toRead.push(f);
+      bytesToRead += f.size;
+    }
   }
-  const filesCached = files.length - toRead.length;
-  report();
+  const filesCached = progress.filesTotal - toRead.length;
+  report(true);
 
+  const read = new Map<WalkEntry, FileOutcome>();
   let chunksUploaded = 0;
   let bytesRead = 0;
   if (toRead.length > 0) {
-    const r = await chunkAndUpload(toRead, keys, store, opts.threads, (f, done) => {
+    // Starting a worker costs more than chunking a few MiB: small changes get one.
+    const threads = opts.threads ?? (bytesToRead <= ONE_WORKER_BYTES ? 1 : undefined);
+    const r = await chunkAndUpload(toRead, keys, store, threads, (f, done) => {
       if (done.error) {
         warnings.push(`${f.source}: ${done.error}`);
         opts.onWarning?.(`${f.source}: ${done.error}`);
       } else {
-        fileIds.set(f, done.ids.join(''));
-        sizes.set(f, done.bytesRead);
+        read.set(f, { ids: done.ids.join(''), bytesRead: done.bytesRead });
         bytesRead += done.bytesRead;
-        // A file that changed while it was read is stored as read, but re-read next time.
-        if (done.bytesRead === f.size) newCache.set(f.source, { size: f.size, mtimeMs: f.mtimeMs, ino: f.ino, ids: fileIds.get(f)! });
       }
       progress.filesDone++;
       progress.bytesDone += f.size;
@@ -140,44 +157,18 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
   progress.phase = 'snapshot';
   report(true);
   const now = new Date();
-  const snap: Snapshot = {
-    v: 1,
-    id: newSnapshotId(now),
-    time: now.toISOString(),
-    host: hostname(),
-    platform: process.platform,
-    roots: walked.roots,
-    entries: [],
-  };
-  let total = 0;
-  let dirs = 0;
-  let nfiles = 0;
-  for (const e of walked.entries) {
-    let data: SnapshotEntry[5] = null;
-    let size = 0;
-    if (e.type === 'file') {
-      const ids = fileIds.get(e);
-      if (ids === undefined) continue; // unreadable: warned above
-      data = ids;
-      size = sizes.get(e) ?? e.size;
-      total += size;
-      nfiles++;
-    } else if (e.type === 'symlink') data = e.linkTarget ?? '';
-    else dirs++;
-    snap.entries.push([e.path, typeCode[e.type], e.mode, e.mtimeMs, size, data]);
-  }
-  await storeSnapshot(store, keys, snap);
-  // Nothing read and no file gone: the old cache (and the older snapshot it names) still says it all.
-  const unchanged = toRead.length === 0 && cache.snapshotId !== null && newCache.size === cache.files.size;
-  if (opts.cachePath && !unchanged) new ChangeCache(snap.id, newCache).save(opts.cachePath);
+  const plan = planSnapshot(cache, walked, cacheIdx, cached, read, { id: newSnapshotId(now), time: now.toISOString(), host: hostname(), platform: process.platform });
+  await storeSnapshot(store, keys, plan.snapshot);
+  // Same entries as the cached snapshot: the cache (and the snapshot it names) still says it all.
+  if (opts.cachePath && !plan.unchanged) plan.saveCache(opts.cachePath);
   progress.phase = 'done';
   report(true);
   return {
-    snapshotId: snap.id,
-    time: snap.time,
-    files: nfiles,
-    dirs,
-    bytes: total,
+    snapshotId: plan.snapshot.id,
+    time: plan.snapshot.time,
+    files: plan.files,
+    dirs: plan.dirs,
+    bytes: plan.bytes,
     filesRead: toRead.length,
     filesCached,
     bytesRead,
@@ -206,13 +197,13 @@ function chunkAndUpload(
   const threads = Math.max(1, Math.min(threadsOpt ?? availableParallelism(), 16));
   const inflightSab = new SharedArrayBuffer(4);
   const inflight = new Int32Array(inflightSab);
-  const workers: Worker[] = [];
+  const workers: ChunkWorker[] = [];
   const outstanding: number[] = [];
   const jobs: Array<{ files: WalkEntry[]; state: PendingFile[]; doneCount: number }> = [];
   let nextFile = 0;
   let filesLeft = files.length;
   const queued = new Set<string>(); // ids already pending or stored in this run
-  let pending: StoredChunk[] = [];
+  let pending: PendingChunk[] = [];
   let pendingBytes = 0;
   let pendingKiB = 0;
   let flushes = 0;
@@ -224,12 +215,12 @@ function chunkAndUpload(
     const fail = (err: unknown): void => {
       if (failed) return;
       failed = true;
-      for (const w of workers) void w.terminate();
+      for (const w of workers) void w.worker.terminate();
       reject(err);
     };
     const finishIfDone = (): void => {
       if (failed || filesLeft > 0 || flushes > 0 || pending.length > 0 || pendingKiB > 0) return;
-      Promise.all(workers.map((w) => w.terminate())).then(() => resolve({ chunksUploaded }), fail);
+      Promise.all(workers.map((w) => w.worker.terminate())).then(() => resolve({ chunksUploaded }), fail);
     };
     const flush = (): void => {
       if (failed || flushes >= MAX_FLUSHES) return;
@@ -246,12 +237,13 @@ function chunkAndUpload(
           hasChain = asked.catch(() => undefined);
           const have = await asked;
           const missing = chunks.filter((c) => !have.has(c.id));
-          if (missing.length > 0) await store.put(missing);
+          if (missing.length > 0) await store.put(missing.map(({ id, data }) => ({ id, data })));
           chunksUploaded += missing.length;
           onUploaded(missing.reduce((n, c) => n + c.data.byteLength, 0));
         }
       })().then(
         () => {
+          for (const c of chunks) release(c.from);
           flushes--;
           Atomics.sub(inflight, 0, kib);
           Atomics.notify(inflight, 0);
@@ -260,6 +252,9 @@ function chunkAndUpload(
         },
         (err) => fail(err),
       );
+    };
+    const release = (ref: BatchRef): void => {
+      if (--ref.waiting === 0 && !failed) ref.worker.recycle(ref.buf);
     };
     const maybeFlush = (): void => {
       const allRead = filesLeft === 0;
@@ -277,24 +272,27 @@ function chunkAndUpload(
         jobs.push({ files: group, state: group.map((entry) => ({ entry, ids: [], bytesRead: 0 })), doneCount: 0 });
         outstanding[wi]++;
         const msg: ChunkJob = { type: 'job', job, files: group.map((f) => ({ path: f.source, size: f.size })) };
-        workers[wi].postMessage(msg);
+        workers[wi].worker.postMessage(msg);
       }
     };
     const onBatch = (wi: number, b: ChunkBatch): void => {
       if (failed) return;
       const job = jobs[b.job];
+      const ref: BatchRef = { buf: b.buf, worker: workers[wi], waiting: 1 };
       let added = 0;
       for (const [file, id, off, len] of b.chunks) {
         job.state[file].ids.push(id);
         if (queued.has(id)) continue;
         queued.add(id);
         const data = new Uint8Array(b.buf, off, len);
-        pending.push({ id, data });
+        pending.push({ id, data, from: ref });
+        ref.waiting++;
         added += len;
       }
+      release(ref);
       pendingBytes += added;
       // The worker counted the whole batch as in flight; chunks already queued are released at once.
-      const batchKiB = Math.ceil(b.buf.byteLength / 1024);
+      const batchKiB = Math.ceil(b.used / 1024);
       const keptKiB = Math.min(batchKiB, Math.ceil(added / 1024));
       pendingKiB += keptKiB;
       if (batchKiB > keptKiB) {
@@ -319,9 +317,9 @@ function chunkAndUpload(
       const w = startChunkWorker(keys, inflightSab, INFLIGHT_LIMIT_KIB);
       workers.push(w);
       outstanding.push(0);
-      w.on('message', (m: ChunkBatch) => onBatch(i, m));
-      w.on('error', fail);
-      w.on('exit', (code) => {
+      w.worker.on('message', (m: ChunkBatch) => onBatch(i, m));
+      w.worker.on('error', fail);
+      w.worker.on('exit', (code) => {
         if (code !== 0 && !failed && filesLeft > 0) fail(new Error(`chunk worker exited with code ${code}`));
       });
     }

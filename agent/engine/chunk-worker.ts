@@ -4,7 +4,8 @@
 // The agent ships as one bundled file, so the worker cannot be a separate module: it runs from the source
 // text of `chunkWorkerMain` (eval worker). That function must therefore be self-contained: no imports, no
 // references to anything outside its own body except its `mods` argument and globals.
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { leanHeap } from './lean-heap.js';
 import { CHUNK_AVG, CHUNK_MAX, CHUNK_MIN, type EngineKeys } from './keys.js';
 
 /** A group of files for one worker; the worker answers with `ChunkBatch` messages, the last one at the job's end. */
@@ -15,13 +16,16 @@ export interface ChunkJob {
 }
 
 /**
- * Results of one worker, batched across files (one message per ~4 MB or per job end): the sealed chunks lie
- * back to back in `buf` (transferred, not copied), in file order.
+ * Results of one worker, batched across files (one message per ~2 MB or per job end): the sealed chunks lie
+ * back to back in `buf` (transferred, not copied), in file order. The main thread hands `buf` back through
+ * the worker's recycle port once every chunk in it is stored, so a backup reuses a few buffers throughout.
  */
 export interface ChunkBatch {
   type: 'batch';
   job: number;
   buf: ArrayBuffer;
+  /** Bytes of `buf` in use. */
+  used: number;
   /** [file index within the job, chunk id, offset in buf, length] */
   chunks: Array<[number, string, number, number]>;
   /** Files finished in this batch: [file index, bytes read, error or null]. */
@@ -38,6 +42,8 @@ export interface WorkerInit {
   /** Shared counter (KiB) of sealed bytes handed to the main thread and not yet stored. */
   inflight: SharedArrayBuffer;
   inflightLimitKiB: number;
+  /** Batch buffers come back through this port. */
+  recycle: MessagePort;
 }
 
 interface WorkerModules {
@@ -62,7 +68,7 @@ function chunkWorkerMain(mods: WorkerModules): void {
   const topBits = (n: number): number => (n >= 32 ? 0xffffffff : ((0xffffffff << (32 - n)) >>> 0));
   const maskS = topBits(bits + 2) | 0;
   const maskL = topBits(bits - 2) | 0;
-  const BLOCK = 2 * 1024 * 1024;
+  const BLOCK = 1024 * 1024;
   const buf = Buffer.allocUnsafeSlow(BLOCK + MAX);
   const inflight = new Int32Array(init.inflight);
   const FORMAT_VERSION = 1;
@@ -115,11 +121,31 @@ function chunkWorkerMain(mods: WorkerModules): void {
 
   // Sealed chunks are written straight into the batch buffer that is later transferred to the main thread.
   const FLUSH_AT = 2 * 1024 * 1024;
-  const CAP = FLUSH_AT + MAX + 64;
-  let batch = new Uint8Array(new ArrayBuffer(CAP));
+  const CAP = Math.max(FLUSH_AT, MAX + 64);
+  const spare: ArrayBuffer[] = [];
+  function freshBatch(): Uint8Array {
+    for (;;) {
+      const back = mods.wt.receiveMessageOnPort(init.recycle);
+      if (!back) break;
+      spare.push(back.message as ArrayBuffer);
+    }
+    return new Uint8Array(spare.pop() ?? new ArrayBuffer(CAP));
+  }
+  let batch = freshBatch();
   let outBytes = 0;
   let outChunks: ChunkBatch['chunks'] = [];
   let outDone: ChunkBatch['done'] = [];
+
+  // Each chunk leaves its compressed and encrypted copies behind as garbage whose memory lives outside the V8
+  // heap; V8 collects it only after ~64 MiB per thread. A young-generation collection every few MiB (young
+  // objects only, well under a millisecond) frees those copies early and keeps the worker's RSS flat.
+  const gc = (globalThis as { gc?: (o: { type: 'minor' }) => void }).gc;
+  const GC_EVERY = 2 * 1024 * 1024;
+  let garbage = 0;
+
+  // Random nonces, drawn 256 at a time (one call per 256 chunks instead of one each).
+  const noncePool = Buffer.allocUnsafeSlow(12 * 256);
+  let noncePos = noncePool.length;
 
   function seal(job: number, file: number, chunk: Buffer): void {
     const idBytes = crypto.createHmac('sha256', idKey).update(chunk).digest();
@@ -146,7 +172,12 @@ function chunkWorkerMain(mods: WorkerModules): void {
     batch[at] = FORMAT_VERSION;
     batch[at + 1] = flags;
     const nonce = batch.subarray(at + 2, at + 14);
-    crypto.randomFillSync(nonce);
+    if (noncePos === noncePool.length) {
+      crypto.randomFillSync(noncePool);
+      noncePos = 0;
+    }
+    nonce.set(noncePool.subarray(noncePos, noncePos + 12));
+    noncePos += 12;
     const cipher = crypto.createCipheriv('aes-256-gcm', encKey, nonce);
     cipher.setAAD(idBytes);
     let off = at + 14;
@@ -159,6 +190,11 @@ function chunkWorkerMain(mods: WorkerModules): void {
     batch.set(cipher.getAuthTag(), off);
     outChunks.push([file, idBytes.toString('hex'), at, need]);
     outBytes += need;
+    garbage += body === chunk ? ct.length : body.length + ct.length;
+    if (garbage >= GC_EVERY && gc) {
+      gc({ type: 'minor' });
+      garbage = 0;
+    }
   }
 
   /** Wait while too many sealed bytes are waiting for the store (keeps peak memory bounded). */
@@ -173,16 +209,11 @@ function chunkWorkerMain(mods: WorkerModules): void {
 
   function flush(job: number): void {
     if (outChunks.length === 0 && outDone.length === 0) return;
-    let buf: ArrayBuffer;
-    if (outBytes < CAP / 2) {
-      buf = batch.buffer.slice(0, outBytes); // small batch: send a copy, keep the big buffer
-    } else {
-      buf = batch.buffer as ArrayBuffer;
-      batch = new Uint8Array(new ArrayBuffer(CAP));
-    }
-    throttle(Math.ceil(buf.byteLength / 1024));
-    const msg: ChunkBatch = { type: 'batch', job, buf, chunks: outChunks, done: outDone };
+    const buf = batch.buffer as ArrayBuffer;
+    throttle(Math.ceil(outBytes / 1024));
+    const msg: ChunkBatch = { type: 'batch', job, buf, used: outBytes, chunks: outChunks, done: outDone };
     parentPort!.postMessage(msg, [buf]);
+    batch = freshBatch();
     outChunks = [];
     outDone = [];
     outBytes = 0;
@@ -237,8 +268,16 @@ function chunkWorkerMain(mods: WorkerModules): void {
   });
 }
 
+export interface ChunkWorker {
+  worker: Worker;
+  /** Give a batch buffer back to the worker (after every chunk in it is stored). */
+  recycle(buf: ArrayBuffer): void;
+}
+
 /** Start one chunk worker. */
-export function startChunkWorker(keys: EngineKeys, inflight: SharedArrayBuffer, inflightLimitKiB: number): Worker {
+export function startChunkWorker(keys: EngineKeys, inflight: SharedArrayBuffer, inflightLimitKiB: number): ChunkWorker {
+  leanHeap();
+  const channel = new MessageChannel();
   const init: WorkerInit = {
     encKey: keys.encKey,
     idKey: keys.idKey,
@@ -248,11 +287,15 @@ export function startChunkWorker(keys: EngineKeys, inflight: SharedArrayBuffer, 
     max: CHUNK_MAX,
     inflight,
     inflightLimitKiB,
+    recycle: channel.port2,
   };
   // Transpilers that keep function names (tsx, vitest) wrap them in a __name helper: give the worker one.
   // Bundlers rewrite `require` inside functions, so the modules are required here, in plain source text.
   const source =
     'var __name = (f) => f;\n' +
     `(${chunkWorkerMain.toString()})({ wt: require('node:worker_threads'), fs: require('node:fs'), crypto: require('node:crypto'), zlib: require('node:zlib') });`;
-  return new Worker(source, { eval: true, workerData: init });
+  const worker = new Worker(source, { eval: true, workerData: init, transferList: [channel.port2] });
+  // Lets the process exit while the port is open.
+  channel.port1.unref();
+  return { worker, recycle: (buf) => channel.port1.postMessage(buf, [buf]) };
 }

@@ -1,4 +1,5 @@
-// The snapshot: the tree and metadata of one backup. Stored as JSON, brotli-compressed and AES-256-GCM sealed.
+// The snapshot: the tree and metadata of one backup. Stored as JSON, brotli-compressed and AES-256-GCM sealed,
+// either in full (v 1) or as a delta (v 2) that takes runs of entries from a base snapshot by index.
 import { randomBytes } from 'node:crypto';
 import type { ChunkStore, SnapshotInfo } from '../store.js';
 import { openSnapshot, sealSnapshot } from './codec.js';
@@ -18,6 +19,28 @@ export interface Snapshot {
   entries: SnapshotEntry[];
 }
 
+/** A run of the base snapshot's (resolved) entries: [first index, count]. */
+export type BaseRun = [number, number];
+
+/** A snapshot stored as a delta: its entries, in order, are new entries or runs of the base's entries. */
+export interface SnapshotDelta {
+  v: 2;
+  id: string;
+  time: string;
+  host: string;
+  platform: string;
+  roots: WalkRoot[];
+  base: string;
+  /** 1 + the base's depth (a full snapshot has depth 0); restores load at most MAX_DELTA_DEPTH bases. */
+  depth: number;
+  entries: Array<SnapshotEntry | BaseRun>;
+}
+
+/** Longest chain of deltas a backup writes before it stores a full snapshot again. */
+export const MAX_DELTA_DEPTH = 8;
+/** What loading accepts (a stored chain is never longer than MAX_DELTA_DEPTH; this stops loops). */
+const LOAD_DEPTH_LIMIT = 64;
+
 export const typeCode: Record<EntryType, SnapshotEntry[1]> = { file: 'f', dir: 'd', symlink: 'l' };
 
 export class SnapshotNotFoundError extends Error {
@@ -31,7 +54,7 @@ export function newSnapshotId(time: Date): string {
   return `${time.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(4).toString('hex')}`;
 }
 
-export async function storeSnapshot(store: ChunkStore, keys: EngineKeys, snap: Snapshot): Promise<void> {
+export async function storeSnapshot(store: ChunkStore, keys: EngineKeys, snap: Snapshot | SnapshotDelta): Promise<void> {
   const sealed = sealSnapshot(keys, snap.id, Buffer.from(JSON.stringify(snap)));
   await store.putSnapshot(snap.id, snap.time, sealed);
 }
@@ -53,10 +76,38 @@ export async function resolveSnapshotId(store: ChunkStore, which: string): Promi
   return hits[0].id;
 }
 
+/** The snapshot with every entry (a delta is resolved against its bases). */
 export async function loadSnapshot(store: ChunkStore, keys: EngineKeys, which: string): Promise<Snapshot> {
   const id = await resolveSnapshotId(store, which);
-  const plain = openSnapshot(keys, id, await store.getSnapshot(id));
-  const snap = JSON.parse(plain.toString('utf8')) as Snapshot;
-  if (snap.v !== 1 || snap.id !== id || !Array.isArray(snap.entries)) throw new Error(`snapshot ${id} has an unknown format`);
-  return snap;
+  return loadResolved(store, keys, id, []);
+}
+
+async function loadResolved(store: ChunkStore, keys: EngineKeys, id: string, chain: string[]): Promise<Snapshot> {
+  if (chain.includes(id) || chain.length >= LOAD_DEPTH_LIMIT) throw new Error(`snapshot ${chain[0]} has a base chain that loops or is too long`);
+  let sealed: Uint8Array;
+  try {
+    sealed = await store.getSnapshot(id);
+  } catch (err) {
+    if (chain.length === 0) throw err;
+    throw new Error(`snapshot ${chain[0]} needs snapshot ${id}, which the store cannot provide (${(err as Error).message})`);
+  }
+  const plain = openSnapshot(keys, id, sealed);
+  const snap = JSON.parse(plain.toString('utf8')) as Snapshot | SnapshotDelta;
+  if (snap.id !== id || !Array.isArray(snap.entries) || (snap.v !== 1 && snap.v !== 2)) throw new Error(`snapshot ${id} has an unknown format`);
+  if (snap.v === 1) return snap;
+  if (typeof snap.base !== 'string') throw new Error(`snapshot ${id} has an unknown format`);
+  const base = await loadResolved(store, keys, snap.base, [...chain, id]);
+  const entries: SnapshotEntry[] = [];
+  for (const item of snap.entries) {
+    if (typeof item[0] === 'string') {
+      entries.push(item as SnapshotEntry);
+      continue;
+    }
+    const [start, count] = item as BaseRun;
+    if (item.length !== 2 || !Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 1 || start + count > base.entries.length) {
+      throw new Error(`snapshot ${id} has a malformed base run ${JSON.stringify(item)}`);
+    }
+    for (let i = start; i < start + count; i++) entries.push(base.entries[i]);
+  }
+  return { v: 1, id, time: snap.time, host: snap.host, platform: snap.platform, roots: snap.roots, entries };
 }

@@ -52,11 +52,36 @@ function entryOf(path: string, source: string, st: Stats): WalkEntry | undefined
   return undefined; // sockets, devices, fifos: not backed up
 }
 
+/** Walk synchronously. */
 export function walk(rootPaths: string[], isExcluded?: (portable: string) => boolean): WalkResult {
+  const w = walkSteps(rootPaths, isExcluded);
+  let step = w.next();
+  while (!step.done) step = w.next();
+  return step.value;
+}
+
+/**
+ * Walk, giving the event loop a turn every few milliseconds (between folders), so network work started
+ * before it (the backup's TLS connect and snapshot listing) proceeds during the walk.
+ */
+export async function walkAsync(rootPaths: string[], isExcluded?: (portable: string) => boolean, sliceMs = 4): Promise<WalkResult> {
+  const w = walkSteps(rootPaths, isExcluded);
+  let until = performance.now() + sliceMs;
+  for (let step = w.next(); ; step = w.next()) {
+    if (step.done) return step.value;
+    if (performance.now() >= until) {
+      await new Promise<void>((r) => setImmediate(r));
+      until = performance.now() + sliceMs;
+    }
+  }
+}
+
+/** The walk as steps: yields before each sub-folder. */
+function* walkSteps(rootPaths: string[], isExcluded?: (portable: string) => boolean): Generator<void, WalkResult, void> {
   const roots = nameRoots(rootPaths.map((p) => resolve(p)));
   const entries: WalkEntry[] = [];
   const warnings: string[] = [];
-  const visit = (source: string, path: string): void => {
+  const visit = function* (source: string, path: string): Generator<void, void, void> {
     let names: string[];
     try {
       names = readdirSync(source);
@@ -65,8 +90,9 @@ export function walk(rootPaths: string[], isExcluded?: (portable: string) => boo
       return;
     }
     names.sort();
+    const prefix = source.endsWith(sep) ? source : source + sep; // source is normalized
     for (const name of names) {
-      const child = source.endsWith(sep) ? source + name : source + sep + name; // source is normalized
+      const child = prefix + name;
       if (isExcluded?.(portablePath(child))) continue;
       let st: Stats;
       try {
@@ -78,7 +104,10 @@ export function walk(rootPaths: string[], isExcluded?: (portable: string) => boo
       const e = entryOf(`${path}/${name}`, child, st);
       if (!e) continue;
       entries.push(e);
-      if (e.type === 'dir') visit(child, e.path);
+      if (e.type === 'dir') {
+        yield;
+        yield* visit(child, e.path);
+      }
     }
   };
   for (const root of roots) {
@@ -94,7 +123,7 @@ export function walk(rootPaths: string[], isExcluded?: (portable: string) => boo
       continue;
     }
     entries.push({ path: root.name, source: root.path, type: 'dir', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, size: 0, ino: st.ino });
-    visit(root.path, root.name);
+    yield* visit(root.path, root.name);
   }
   return { roots, entries, warnings };
 }

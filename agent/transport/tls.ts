@@ -1,7 +1,13 @@
 // The last hop: TLS over the (possibly tunnelled) socket, accepting only the pinned certificate.
 import type { Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { DEFAULT_CIPHERS, connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { TransportError } from './errors.js';
+
+/**
+ * Node's default list with AES-128-GCM first. The payload is already sealed with AES-256-GCM before it leaves
+ * the machine; for the transport layer AES-128-GCM is as standard and ~40% cheaper per byte.
+ */
+export const PREFERRED_CIPHERS = ['TLS_AES_128_GCM_SHA256', ...DEFAULT_CIPHERS.split(':').filter((c) => c !== 'TLS_AES_128_GCM_SHA256')].join(':');
 
 export function normalisePin(pin: string): string {
   return pin.replace(/:/g, '').toUpperCase();
@@ -10,7 +16,7 @@ export function normalisePin(pin: string): string {
 export function pinnedTls(socket: Socket, pin: string, label: string, timeoutMs: number): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     // The pin replaces CA validation: servers are reached by IP with a self-issued certificate.
-    const tls = tlsConnect({ socket, rejectUnauthorized: false });
+    const tls = tlsConnect({ socket, rejectUnauthorized: false, ciphers: PREFERRED_CIPHERS });
     // Closing the TLS layer must close the TCP (or tunnel) socket beneath it, whoever closes it.
     tls.once('close', () => socket.destroy());
     const fail = (err: TransportError) => {

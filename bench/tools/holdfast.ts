@@ -45,6 +45,8 @@ export class HoldfastTool implements BenchTool {
       dataDir: join(this.workDir, 'server-data'),
       technicianId: BENCH_TECHNICIAN_ID,
       logFile: join(this.logDir, 'holdfast-server.log'),
+      // The server's profile covers the whole run (written when it stops).
+      nodeArgs: this.options.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${join(this.logDir, 'profiles', 'server')}`] : [],
     });
     const [primary, alternate] = this.server.addresses;
     const config: AgentConfig = {
