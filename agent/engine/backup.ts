@@ -3,7 +3,7 @@
 import { availableParallelism, hostname } from 'node:os';
 import type { ChunkStore, StoredChunk } from '../store.js';
 import { ChangeCache } from './change-cache.js';
-import { startChunkWorker, type ChunkBatch, type ChunkJob, type ChunkWorker } from './chunk-worker.js';
+import { ChunkWorkerPool, type ChunkBatch, type ChunkJob, type ChunkWorker } from './chunk-worker.js';
 import { deriveKeys, type EngineKeys } from './keys.js';
 import { compilePatterns } from './patterns.js';
 import { newSnapshotId, storeSnapshot } from './snapshot.js';
@@ -101,6 +101,30 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
   const listing = cache.snapshotId ? store.listSnapshots() : undefined;
   listing?.catch(() => undefined);
 
+  // Workers boot while the tree is walked: all of them for a first backup, one when a cache suggests few changes.
+  const defaultThreads = Math.max(1, Math.min(opts.threads ?? availableParallelism(), 16));
+  const pool = new ChunkWorkerPool(keys, INFLIGHT_LIMIT_KIB);
+  pool.warm(cache.snapshotId ? 1 : defaultThreads);
+  try {
+    return await backupWalked(opts, keys, cache, listing, pool, defaultThreads, progress, report, started);
+  } finally {
+    await pool.close();
+  }
+}
+
+async function backupWalked(
+  opts: BackupOptions,
+  keys: EngineKeys,
+  cacheIn: ChangeCache,
+  listing: Promise<Array<{ id: string }>> | undefined,
+  pool: ChunkWorkerPool,
+  defaultThreads: number,
+  progress: BackupProgress,
+  report: (force?: boolean) => void,
+  started: number,
+): Promise<BackupResult> {
+  const store = opts.store;
+  let cache = cacheIn;
   const walked = await walkAsync(opts.roots, opts.exclude?.length ? compilePatterns(opts.exclude) : undefined);
   for (const w of walked.warnings) opts.onWarning?.(w);
   if (listing && !(await listing).some((s) => s.id === cache.snapshotId)) cache = ChangeCache.empty();
@@ -135,8 +159,8 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
   let bytesRead = 0;
   if (toRead.length > 0) {
     // Starting a worker costs more than chunking a few MiB: small changes get one.
-    const threads = opts.threads ?? (bytesToRead <= ONE_WORKER_BYTES ? 1 : undefined);
-    const r = await chunkAndUpload(toRead, keys, store, threads, (f, done) => {
+    const threads = opts.threads === undefined && bytesToRead <= ONE_WORKER_BYTES ? 1 : defaultThreads;
+    const r = await chunkAndUpload(toRead, pool, store, threads, (f, done) => {
       if (done.error) {
         warnings.push(`${f.source}: ${done.error}`);
         opts.onWarning?.(`${f.source}: ${done.error}`);
@@ -188,15 +212,13 @@ interface FileDone {
 /** Run the files through the chunk workers; upload chunks the store lacks. Resolves when all are stored. */
 function chunkAndUpload(
   files: WalkEntry[],
-  keys: EngineKeys,
+  pool: ChunkWorkerPool,
   store: ChunkStore,
-  threadsOpt: number | undefined,
+  threads: number,
   onFile: (f: WalkEntry, done: FileDone) => void,
   onUploaded: (bytes: number) => void,
 ): Promise<{ chunksUploaded: number }> {
-  const threads = Math.max(1, Math.min(threadsOpt ?? availableParallelism(), 16));
-  const inflightSab = new SharedArrayBuffer(4);
-  const inflight = new Int32Array(inflightSab);
+  const inflight = new Int32Array(pool.inflight);
   const workers: ChunkWorker[] = [];
   const outstanding: number[] = [];
   const jobs: Array<{ files: WalkEntry[]; state: PendingFile[]; doneCount: number }> = [];
@@ -313,8 +335,15 @@ function chunkAndUpload(
       maybeFlush();
       finishIfDone();
     };
+    let taken: ChunkWorker[];
+    try {
+      taken = pool.take(threads);
+    } catch (err) {
+      fail(err);
+      return;
+    }
     for (let i = 0; i < threads; i++) {
-      const w = startChunkWorker(keys, inflightSab, INFLIGHT_LIMIT_KIB);
+      const w = taken[i];
       workers.push(w);
       outstanding.push(0);
       w.worker.on('message', (m: ChunkBatch) => onBatch(i, m));

@@ -299,3 +299,48 @@ export function startChunkWorker(keys: EngineKeys, inflight: SharedArrayBuffer, 
   channel.port1.unref();
   return { worker, recycle: (buf) => channel.port1.postMessage(buf, [buf]) };
 }
+
+/**
+ * Chunk workers started ahead of need: booting one takes ~40 ms, which would otherwise come after the walk.
+ * Waiting workers are unref'd (they never keep the process alive) until taken.
+ */
+export class ChunkWorkerPool {
+  /** Shared counter (KiB) of sealed bytes handed to the main thread and not yet stored. */
+  readonly inflight = new SharedArrayBuffer(4);
+  private idle: Array<{ w: ChunkWorker; error?: Error; onError: (err: Error) => void }> = [];
+
+  constructor(
+    private readonly keys: EngineKeys,
+    private readonly inflightLimitKiB: number,
+  ) {}
+
+  /** Start workers until `n` are waiting. */
+  warm(n: number): void {
+    while (this.idle.length < n) {
+      const w = startChunkWorker(this.keys, this.inflight, this.inflightLimitKiB);
+      const entry: (typeof this.idle)[number] = { w, onError: (err) => (entry.error ??= err) };
+      w.worker.on('error', entry.onError);
+      w.worker.unref();
+      this.idle.push(entry);
+    }
+  }
+
+  /** `n` started workers (waiting ones first); the caller owns and terminates them. */
+  take(n: number): ChunkWorker[] {
+    this.warm(n);
+    return this.idle.splice(0, n).map(({ w, error, onError }) => {
+      w.worker.off('error', onError);
+      w.worker.ref();
+      if (error) {
+        void w.worker.terminate();
+        throw error;
+      }
+      return w;
+    });
+  }
+
+  /** Stop the workers nobody took. */
+  async close(): Promise<void> {
+    await Promise.all(this.idle.splice(0).map(({ w }) => w.worker.terminate()));
+  }
+}
