@@ -6,7 +6,6 @@ import type { AgentProxy } from '../config-types.js';
 import { describeProxy, redact, TransportError } from './errors.js';
 import { proxyHost, splitEndpoint } from './address.js';
 import { openTcp } from './tcp.js';
-import { socksTunnel } from './socks.js';
 import { httpConnectTunnel } from './http-connect.js';
 import { pinnedTls } from './tls.js';
 
@@ -61,7 +60,8 @@ export async function openTunnel(endpoint: string, options: Omit<ConnectOptions,
     const socket = await openTcp({ host: proxyHost(proxy.host ?? ''), port: proxy.port ?? 0, label, isProxy: true }, timeoutMs);
     return proxy.type === 'http'
       ? await httpConnectTunnel(socket, proxy, target, label, timeoutMs)
-      : await socksTunnel(socket, proxy, target, label, timeoutMs);
+      : // Loaded on first use: most agents never use a SOCKS proxy, and every run pays for start-up.
+        await (await import('./socks.js')).socksTunnel(socket, proxy, target, label, timeoutMs);
   } catch (err) {
     if (err instanceof TransportError) throw new TransportError(redact(err.message, [proxy.password]), err.kind);
     throw new TransportError(redact(`${label}: ${(err as Error).message}`, [proxy.password]), 'proxy-error');
