@@ -53,8 +53,6 @@ export class FrameDecoder {
   private partial: Buffer | undefined;
   private need = 0;
   private have = 0;
-  /** Assembly buffers given back with release(), reused for later frames (no fresh pages to fault in). */
-  private spare: Buffer[] = [];
 
   push(data: Buffer): Frame[] {
     const frames: Frame[] = [];
@@ -110,14 +108,14 @@ export class FrameDecoder {
   release(frame: Frame): void {
     const buf = frame.owned;
     frame.owned = undefined;
-    if (!buf || buf.buffer.byteLength < SPARE_MIN || this.spare.length >= SPARE_MAX) return;
-    this.spare.push(Buffer.from(buf.buffer));
+    if (!buf || buf.buffer.byteLength < SPARE_MIN || spare.length >= SPARE_MAX) return;
+    spare.push(Buffer.from(buf.buffer));
   }
 
   private assemblyBuffer(total: number): Buffer {
     if (total >= SPARE_MIN) {
-      const i = this.spare.findIndex((b) => b.length >= total);
-      if (i >= 0) return this.spare.splice(i, 1)[0].subarray(0, total);
+      const i = spare.findIndex((b) => b.length >= total);
+      if (i >= 0) return spare.splice(i, 1)[0].subarray(0, total);
       // Rounded up so one buffer fits the next frames of about the same size.
       return Buffer.allocUnsafeSlow(Math.ceil(total / SPARE_MIN) * SPARE_MIN).subarray(0, total);
     }
@@ -125,9 +123,14 @@ export class FrameDecoder {
   }
 }
 
-/** Assembly buffers of at least this size are kept for reuse, at most SPARE_MAX of them per connection. */
+/**
+ * Assembly buffers given back with release() and reused for later frames, on any connection (fresh pages
+ * cost a page fault each). Only buffers of at least SPARE_MIN are kept, at most SPARE_MAX in the process, so
+ * a server with 500 connections holds no more than a few of them.
+ */
 const SPARE_MIN = 1024 * 1024;
-const SPARE_MAX = 4;
+const SPARE_MAX = 8;
+const spare: Buffer[] = [];
 
 function parseFrame(raw: Buffer): Frame {
   const version = raw.readUInt8(4);
