@@ -3,13 +3,16 @@
 // under a temporary name (O_EXCL, so never through a symlink) and renamed into place only when complete.
 // Snapshot names that would leave the target ("..", absolute, drive letters) are refused before anything
 // is written, and no directory that is a symlink is ever written through.
+//
+// Pipeline: the main thread plans units (~4 MiB of small files, or a part of a big file), keeps many GETs in
+// flight (bounded by bytes), and hands each fetched unit to a restore worker (restore-worker.ts), which
+// authenticates the chunks and writes the files itself.
 import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, renameSync, symlinkSync, unlinkSync, utimesSync, chmodSync } from 'node:fs';
-import { open, unlink } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { ChunkMissingError, type ChunkStore } from '../store.js';
 import { deriveKeys } from './keys.js';
-import { ChunkOpenerPool } from './open-worker.js';
+import { RestoreWorkerPool, type FileTask, type UnitResult } from './restore-worker.js';
 import { portablePath, isSameOrInside } from './patterns.js';
 import { splitIds } from './change-cache.js';
 import { loadSnapshot, type Snapshot, type SnapshotEntry } from './snapshot.js';
@@ -39,8 +42,8 @@ export interface RestoreOptions {
   subpath?: string;
   /** Restore into this folder (as <target>/<root name>/...); without it, to the original place. */
   target?: string;
-  /** Files written at once (default 16). */
-  concurrency?: number;
+  /** Restore worker threads (default: os.availableParallelism()). */
+  workers?: number;
   onProgress?: (p: RestoreProgress) => void;
 }
 
@@ -77,12 +80,16 @@ export class RestoreError extends Error {
   }
 }
 
+/** Small files are fetched together: a unit closes at this many plaintext bytes or files. */
 const BATCH_BYTES = 4 * 1024 * 1024;
 const BATCH_FILES = 256;
-/** Chunks per request for files bigger than a batch (~2 MiB on average). */
-const STREAM_GROUP = 2;
-/** Batches (or chunk groups of a big file) fetched and opened ahead of the one being written. */
-const PREFETCH = 1;
+/** Files above this size are fetched in parts of PART_CHUNKS chunks (~4 MiB), all on one worker, in order. */
+const BIG_FILE = 8 * 1024 * 1024;
+const PART_CHUNKS = 4;
+/** Plaintext bytes (estimated from file sizes) fetched or being fetched and not yet written: bounds memory. */
+const IN_FLIGHT_BYTES = 16 * 1024 * 1024;
+/** GET requests outstanding at once (the server serves 16 per connection at a time). */
+const MAX_REQUESTS = 6;
 
 function checkName(entryPath: string, rootNames: Set<string>): string[] {
   if (isAbsolute(entryPath) || /^[A-Za-z]:/.test(entryPath)) throw new PathEscapeError(entryPath, 'absolute path');
@@ -108,10 +115,6 @@ function snapshotSubpath(snap: Snapshot, subpath: string): string {
   return trimmed.replace(/^\/+/, '');
 }
 
-interface FileJob {
-  entry: SnapshotEntry;
-  dest: string;
-}
 
 export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResult> {
   const started = Date.now();
@@ -162,7 +165,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   };
 
   const dirs = placed.filter((p) => p.entry[1] === 'd');
-  const files: Array<FileJob & { base: string }> = placed.filter((p) => p.entry[1] === 'f');
+  const files = placed.filter((p) => p.entry[1] === 'f');
   const links = placed.filter((p) => p.entry[1] === 'l');
   for (const d of dirs) ensureDir(d.base, d.dest);
 
@@ -180,70 +183,40 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   report(true);
 
   const failures: FileFailure[] = [];
-  const fetcher = new ChunkFetcher(opts.store, new ChunkOpenerPool(keys));
-  try {
-    const concurrency = Math.max(1, opts.concurrency ?? 16);
-
-    // Small files go in batches (one store round trip per batch, fetched PREFETCH batches ahead); big files alone.
-    const batches: Array<Array<FileJob & { base: string }>> = [];
-    let cur: Array<FileJob & { base: string }> = [];
-    let curBytes = 0;
-    for (const f of files) {
-      if (f.entry[4] > BATCH_BYTES) {
-        batches.push([f]);
-        continue;
-      }
-      cur.push(f);
-      curBytes += f.entry[4];
-      if (curBytes >= BATCH_BYTES || cur.length >= BATCH_FILES) {
-        batches.push(cur);
-        cur = [];
-        curBytes = 0;
-      }
-    }
-    if (cur.length) batches.push(cur);
-
-    const idsOf = (batch: FileJob[]): string[] => {
-      if (batch.length === 1 && batch[0].entry[4] > BATCH_BYTES) return [];
-      return [...new Set(batch.flatMap((f) => splitIds(f.entry[5] as string)))];
-    };
-    // Batches are fetched (and opened on the worker pool) PREFETCH ahead of the one being written.
-    const ahead: Array<Promise<Map<string, Buffer | Error>>> = [];
-    for (let b = 0; b < PREFETCH && b < batches.length; b++) ahead.push(fetcher.fetch(idsOf(batches[b])));
+  let filesFailed = 0;
+  const jobs: FileJob[] = [];
+  for (const f of files) {
     try {
-      for (let b = 0; b < batches.length; b++) {
-        const batch = batches[b];
-        const chunks = await ahead.shift()!;
-        if (b + PREFETCH < batches.length) ahead.push(fetcher.fetch(idsOf(batches[b + PREFETCH])));
-        const writeOne = async (f: FileJob & { base: string }): Promise<void> => {
-          try {
-            ensureDir(f.base, join(f.dest, '..'));
-            const ids = splitIds(f.entry[5] as string);
-            const source = f.entry[4] > BATCH_BYTES ? fetcher.stream(ids) : singleBatch(ids, chunks);
-            await writeFileVerified(f.dest, f.entry, source);
-          } catch (err) {
-            failures.push({
-              path: f.dest,
-              chunkId: (err as { id?: string }).id,
-              message: (err as Error).message,
-            });
-          }
-          progress.filesDone++;
-          progress.bytesDone += f.entry[4];
-          report();
-        };
-        let next = 0;
-        await Promise.all(
-          Array.from({ length: Math.min(concurrency, batch.length) }, async () => {
-            while (next < batch.length) await writeOne(batch[next++]);
-          }),
-        );
-      }
-    } finally {
-      await Promise.all(ahead.map((p) => p.catch(() => undefined)));
+      ensureDir(f.base, join(f.dest, '..'));
+      jobs.push({ key: jobs.length, dest: f.dest, entry: f.entry, written: 0, failed: false, worker: undefined, nextPart: 0, held: undefined });
+    } catch (err) {
+      failures.push({ path: f.dest, message: (err as Error).message });
+      filesFailed++;
+      progress.filesDone++;
+      progress.bytesDone += f.entry[4];
     }
+  }
+
+  const pool = new RestoreWorkerPool(keys, opts.workers);
+  try {
+    await runPipeline(planUnits(jobs), new ChunkFetcher(opts.store), pool, {
+      wrote(job, bytes) {
+        job.written += bytes;
+        progress.bytesDone += bytes;
+        report();
+      },
+      done(job, failure) {
+        if (failure) {
+          failures.push({ path: job.dest, ...(failure.chunkId ? { chunkId: failure.chunkId } : {}), message: failure.message });
+          filesFailed++;
+        }
+        progress.filesDone++;
+        progress.bytesDone += job.entry[4] - job.written;
+        report();
+      },
+    });
   } finally {
-    await fetcher.close();
+    await pool.close();
   }
 
   let symlinks = 0;
@@ -279,7 +252,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
 
   const result: RestoreResult = {
     snapshotId: snap.id,
-    files: files.length - failures.filter((f) => files.some((x) => x.dest === f.path)).length,
+    files: files.length - filesFailed,
     dirs: dirs.length,
     symlinks,
     bytes: progress.bytesDone,
@@ -289,97 +262,196 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   return result;
 }
 
-async function* singleBatch(ids: string[], chunks: Map<string, Buffer | Error>): AsyncGenerator<[string, Buffer]> {
-  for (const id of ids) {
-    const c = chunks.get(id);
-    if (c === undefined) throw new ChunkMissingError(id);
-    if (c instanceof Error) throw c;
-    yield [id, c];
-  }
+/** A file to restore, and its progress through the pipeline. */
+interface FileJob {
+  key: number;
+  dest: string;
+  entry: SnapshotEntry;
+  /** Plaintext bytes the workers have written so far (progress). */
+  written: number;
+  failed: boolean;
+  /** Big files: the worker their parts go to, the next part to hand over, parts that arrived early. */
+  worker: number | undefined;
+  nextPart: number;
+  held: Map<number, { unit: Unit; chunks: Map<string, Uint8Array | Error> }> | undefined;
 }
 
-const umask = process.platform === 'win32' ? 0 : process.umask();
+/** Work for one worker message: a batch of small files, or one part of a big file. */
+interface Unit {
+  ids: string[];
+  files: Array<{ job: FileJob; chunks: number[]; first: boolean; last: boolean }>;
+  /** Plaintext bytes, for the in-flight bound. */
+  est: number;
+  /** Big files: which part this is. */
+  part?: number;
+}
 
-async function writeFileVerified(dest: string, entry: SnapshotEntry, chunks: AsyncIterable<[string, Buffer]>): Promise<void> {
-  const tmp = `${dest}.hf-${randomBytes(4).toString('hex')}`;
-  const mode = entry[2] & 0o7777;
-  // "wx" = O_CREAT|O_EXCL: fails rather than following a symlink planted at the temporary name.
-  // Created owner-only; the final mode is applied before the rename (fchmod only when the umask interferes).
-  const fh = await open(tmp, 'wx', mode & 0o700);
-  let ok = false;
-  try {
-    let size = 0;
-    for await (const [, data] of chunks) {
-      await fh.write(data, 0, data.length, size);
-      size += data.length;
+/** Small files in batches of ~BATCH_BYTES; big files in parts of PART_CHUNKS chunks. Snapshot order is kept. */
+function planUnits(jobs: FileJob[]): Unit[] {
+  const units: Unit[] = [];
+  let batch: Unit | undefined;
+  let index = new Map<string, number>();
+  for (const job of jobs) {
+    const ids = splitIds(job.entry[5] as string);
+    const size = job.entry[4];
+    if (size > BIG_FILE && ids.length > PART_CHUNKS) {
+      const parts = Math.ceil(ids.length / PART_CHUNKS);
+      for (let p = 0; p < parts; p++) {
+        const slice = ids.slice(p * PART_CHUNKS, (p + 1) * PART_CHUNKS);
+        const unique = [...new Set(slice)];
+        units.push({
+          ids: unique,
+          files: [{ job, chunks: slice.map((id) => unique.indexOf(id)), first: p === 0, last: p === parts - 1 }],
+          est: Math.ceil((size * slice.length) / ids.length),
+          part: p,
+        });
+      }
+      continue;
     }
-    if (size !== entry[4]) throw new Error(`restored size ${size} differs from the snapshot's ${entry[4]}`);
-    if (process.platform !== 'win32' && (mode & 0o077 || (mode & 0o700 & umask) !== 0 || mode & 0o7000)) await fh.chmod(mode);
-    await fh.utimes(utimeSeconds(entry[3]), utimeSeconds(entry[3]));
-    ok = true;
-  } finally {
-    await fh.close();
-    if (!ok) await unlink(tmp).catch(() => undefined);
+    const b = (batch ??= { ids: [], files: [], est: 0 });
+    const chunks = ids.map((id) => {
+      let i = index.get(id);
+      if (i === undefined) {
+        i = b.ids.push(id) - 1;
+        index.set(id, i);
+      }
+      return i;
+    });
+    b.files.push({ job, chunks, first: true, last: true });
+    b.est += size;
+    if (b.est >= BATCH_BYTES || b.files.length >= BATCH_FILES) {
+      units.push(b);
+      batch = undefined;
+      index = new Map();
+    }
   }
-  try {
-    // rename replaces a file or a symlink at dest (never following it); a folder in the way makes it fail.
-    renameSync(tmp, dest);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') throw new PathEscapeError(dest, 'a folder is in the way of a file');
-    throw err;
-  }
+  if (batch) units.push(batch);
+  return units;
 }
 
-/** Fetches chunks in batches and authenticates each; a failing chunk becomes an Error for its id only. */
+interface PipelineSink {
+  wrote(job: FileJob, bytes: number): void;
+  done(job: FileJob, failure?: { message: string; chunkId?: string }): void;
+}
+
+/**
+ * Fetches units ahead (up to IN_FLIGHT_BYTES / MAX_REQUESTS), and hands each one, as it arrives, to a worker:
+ * a batch to the least busy one, a big file's parts in order to the worker that has its first part.
+ * Resolves when every file has been reported done; rejects on a store error that is not about one chunk.
+ */
+function runPipeline(plan: Unit[], fetcher: ChunkFetcher, pool: RestoreWorkerPool, sink: PipelineSink): Promise<void> {
+  const units: Array<Unit | undefined> = plan;
+  let next = 0;
+  let inFlight = 0;
+  let requests = 0;
+  let outstanding = 0;
+  let stopped = false;
+  return new Promise<void>((resolveAll, rejectAll) => {
+    const fail = (err: unknown): void => {
+      if (stopped) return;
+      stopped = true;
+      rejectAll(err);
+    };
+    const complete = (unit: Unit, r: UnitResult): void => {
+      inFlight -= unit.est;
+      outstanding--;
+      unit.files.forEach((f, i) => {
+        if (r.written[i] > 0) sink.wrote(f.job, r.written[i]);
+      });
+      const byKey = new Map(unit.files.map((f) => [f.job.key, f.job]));
+      for (const key of r.ok) sink.done(byKey.get(key)!);
+      for (const fl of r.failed) {
+        const job = byKey.get(fl.key)!;
+        job.failed = true;
+        sink.done(job, fl);
+      }
+      pump();
+    };
+    const post = (unit: Unit, chunks: Map<string, Uint8Array | Error>, worker: number): void => {
+      const files: FileTask[] = unit.files.map((f) => ({
+        key: f.job.key,
+        dest: f.job.dest,
+        mode: f.job.entry[2],
+        mtime: utimeSeconds(f.job.entry[3]),
+        size: f.job.entry[4],
+        chunks: f.chunks,
+        first: f.first,
+        last: f.last,
+      }));
+      const data = unit.ids.map((id) => {
+        const c = chunks.get(id) ?? new ChunkMissingError(id);
+        return c instanceof Error ? c.message : c;
+      });
+      pool.run({ ids: unit.ids, data, files }, worker).then((r) => complete(unit, r), fail);
+    };
+    const deliver = (unit: Unit, chunks: Map<string, Uint8Array | Error>): void => {
+      if (stopped) return;
+      if (unit.part === undefined) return post(unit, chunks, pool.pick());
+      const job = unit.files[0].job;
+      if (unit.part !== job.nextPart) {
+        (job.held ??= new Map()).set(unit.part, { unit, chunks });
+        return;
+      }
+      job.worker ??= pool.pick();
+      post(unit, chunks, job.worker);
+      job.nextPart++;
+      const held = job.held?.get(job.nextPart);
+      if (held) {
+        job.held!.delete(job.nextPart);
+        deliver(held.unit, held.chunks);
+      }
+    };
+    const pump = (): void => {
+      if (stopped) return;
+      while (next < units.length && requests < MAX_REQUESTS && (inFlight === 0 || inFlight + units[next]!.est <= IN_FLIGHT_BYTES)) {
+        const unit = units[next]!;
+        // Started units leave the plan, so what they hold can be collected once they are done.
+        units[next++] = undefined;
+        // The rest of a big file that already failed is not fetched (its worker has dropped the file).
+        if (unit.part !== undefined && unit.files[0].job.failed) continue;
+        inFlight += unit.est;
+        outstanding++;
+        if (unit.ids.length === 0) {
+          deliver(unit, new Map());
+          continue;
+        }
+        requests++;
+        fetcher.fetch(unit.ids).then((chunks) => {
+          requests--;
+          deliver(unit, chunks);
+          pump();
+        }, fail);
+      }
+      if (next >= units.length && outstanding === 0) {
+        stopped = true;
+        resolveAll();
+      }
+    };
+    pump();
+  });
+}
+
+/** Fetches chunks (sealed); a chunk the store does not have becomes an Error for its id only. */
 class ChunkFetcher {
-  constructor(
-    private readonly store: ChunkStore,
-    private readonly opener: ChunkOpenerPool,
-  ) {}
+  constructor(private readonly store: ChunkStore) {}
 
-  close(): Promise<void> {
-    return this.opener.close();
-  }
-
-  async fetch(ids: string[]): Promise<Map<string, Buffer | Error>> {
-    const out = new Map<string, Buffer | Error>();
+  async fetch(ids: string[]): Promise<Map<string, Uint8Array | Error>> {
+    const out = new Map<string, Uint8Array | Error>();
     if (ids.length === 0) return out;
     let got;
     try {
       got = await this.store.get(ids);
     } catch (err) {
-      if (!(err instanceof ChunkMissingError) || ids.length === 1) {
-        if (ids.length === 1) {
-          out.set(ids[0], err as Error);
-          return out;
-        }
-        throw err;
+      if (ids.length === 1) {
+        out.set(ids[0], err as Error);
+        return out;
       }
+      if (!(err instanceof ChunkMissingError)) throw err;
       // Find out which ids are missing, one by one.
       for (const id of ids) for (const [k, v] of await this.fetch([id])) out.set(k, v);
       return out;
     }
-    for (const [k, v] of await this.opener.open(got)) out.set(k, v);
+    for (const c of got) out.set(c.id, c.data);
     return out;
-  }
-
-  /** A big file's chunks, STREAM_GROUP per store round trip, one group fetched ahead. */
-  async *stream(ids: string[]): AsyncGenerator<[string, Buffer]> {
-    const groups: string[][] = [];
-    for (let i = 0; i < ids.length; i += STREAM_GROUP) groups.push(ids.slice(i, i + STREAM_GROUP));
-    const ahead: Array<Promise<Map<string, Buffer | Error>>> = [];
-    for (let g = 0; g < PREFETCH && g < groups.length; g++) ahead.push(this.fetch([...new Set(groups[g])]));
-    for (let g = 0; g < groups.length; g++) {
-      const chunks = await ahead.shift()!;
-      if (g + PREFETCH < groups.length) ahead.push(this.fetch([...new Set(groups[g + PREFETCH])]));
-      try {
-        yield* singleBatch(groups[g], chunks);
-      } catch (err) {
-        await Promise.all(ahead.map((p) => p.catch(() => undefined)));
-        throw err;
-      }
-    }
   }
 }
