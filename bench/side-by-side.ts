@@ -16,6 +16,13 @@ export interface SideBySideOptions {
   outDir: string;
   /** Keep repositories and restored trees after the run (logs are always kept). */
   keep?: boolean;
+  /**
+   * Leave the restored trees for the caller to delete (listed in the result's `restoredTrees`). On this
+   * machine's ext4 (no journal) creating files right after 20,000 were deleted costs several seconds more
+   * (new inodes are checked against recently deleted ones), so deleting one tool's tree just before the other
+   * tool restores would skew the comparison.
+   */
+  leaveRestores?: boolean;
   /** The tools write V8 CPU profiles into the logs folder; summarise them at the end. */
   profiled?: boolean;
   /** Builds the two tools for a run folder; the CLI passes the real Holdfast and restic. */
@@ -34,6 +41,8 @@ export interface SideBySideResult {
   builds: Record<'holdfast' | 'restic', string>;
   /** CPU profiles were written; their summary is logs/profile-summary.txt. */
   profiled: boolean;
+  /** Restored trees left for the caller (with `leaveRestores`). */
+  restoredTrees: string[];
 }
 
 /** A restore did not reproduce the source; the run's measurements are still attached. */
@@ -123,14 +132,13 @@ async function runLocked(opts: SideBySideOptions, params: CorpusParams, outDir: 
       verification[t.name] = describeVerify(v);
       say(`restore: ${t.name} ${verification[t.name]}`);
       if (!v.ok) verifyFailed += `${t.name}: ${verification[t.name]}\n`;
-      if (!opts.keep) await rm(target, { recursive: true, force: true });
     }
     results.push({ operation: 'restore', holdfast: r.holdfast!, restic: r.restic! });
   } finally {
     for (const t of order) await t.close().catch(() => undefined);
     await revertMutation(corpus.dir, corpus.metaDir);
     if (!opts.keep) {
-      for (const name of ['holdfast', 'restic', 'restore-holdfast', 'restore-restic']) {
+      for (const name of ['holdfast', 'restic', ...(opts.leaveRestores ? [] : ['restore-holdfast', 'restore-restic'])]) {
         await rm(join(runDir, name), { recursive: true, force: true });
       }
     }
@@ -145,6 +153,7 @@ async function runLocked(opts: SideBySideOptions, params: CorpusParams, outDir: 
     verdicts: verdicts(rows),
     verification,
     profiled: !!opts.profiled,
+    restoredTrees: opts.leaveRestores && !opts.keep ? ['restore-holdfast', 'restore-restic'].map((n) => join(runDir, n)) : [],
     builds: { holdfast: tools.holdfast.build ?? 'unknown', restic: tools.restic.build ?? 'unknown' },
   };
   if (verifyFailed) throw new VerificationError(`restore verification failed:\n${verifyFailed}`, result);
