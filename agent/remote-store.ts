@@ -292,7 +292,8 @@ export class RemoteStore implements ChunkStore {
     let at = 0;
     while (at < ids.length) {
       const slice = ids.slice(at, at + ID_BATCH);
-      const { header, body } = await this.call(MessageType.GET, { ids: slice });
+      const { header, body, release } = await this.call(MessageType.GET, { ids: slice });
+      this.releasers.set(body.buffer, release);
       const got = header.ids as string[];
       const parts = splitBody(body, header.sizes as number[]);
       if (got.length === 0) throw new ServerRefusedError('bad-request', 'server returned no chunks for a GET');
@@ -303,6 +304,18 @@ export class RemoteStore implements ChunkStore {
       at += got.length;
     }
     return out;
+  }
+
+  /** Reply buffers of get(), by the memory their chunks are views of. */
+  private readonly releasers = new WeakMap<ArrayBufferLike, () => void>();
+
+  release(chunks: Iterable<Uint8Array>): void {
+    for (const c of chunks) {
+      const r = this.releasers.get(c.buffer);
+      if (!r) continue;
+      this.releasers.delete(c.buffer);
+      r();
+    }
   }
 
   async putSnapshot(id: string, time: string, data: Uint8Array): Promise<void> {

@@ -29,6 +29,11 @@ export interface ChunkStore {
   put(chunks: StoredChunk[]): Promise<void>;
   /** Fetch chunks; rejects with ChunkMissingError naming the first absent id. */
   get(ids: string[]): Promise<StoredChunk[]>;
+  /**
+   * Optional: the caller has copied what it needs out of chunks that get() returned, and holds no view of
+   * their data any more; the store may reuse that memory (a restore passes ~1.5 GB through a few buffers).
+   */
+  release?(chunks: Iterable<Uint8Array>): void;
   putSnapshot(id: string, time: string, data: Uint8Array): Promise<void>;
   getSnapshot(id: string): Promise<Uint8Array>;
   listSnapshots(): Promise<SnapshotInfo[]>;

@@ -29,6 +29,8 @@ export class ConnectionLostError extends Error {
 export interface Reply {
   header: Record<string, unknown>;
   body: Buffer;
+  /** The caller is done with `body` and every view of it: its memory may take a later reply (optional). */
+  release(): void;
 }
 
 interface Pending {
@@ -107,7 +109,7 @@ export class RpcConnection {
     } else if (frame.type !== (p.type | MessageType.REPLY)) {
       p.reject(new RemoteError('bad-request', `${this.endpoint}: expected ${messageName(p.type | MessageType.REPLY)}, got ${messageName(frame.type)}`));
     } else {
-      p.resolve({ header: frame.header, body: frame.body });
+      p.resolve({ header: frame.header, body: frame.body, release: () => this.decoder.release(frame) });
     }
   }
 

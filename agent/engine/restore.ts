@@ -383,6 +383,8 @@ function runPipeline(plan: Unit[], fetcher: ChunkFetcher, pool: RestoreWorkerPoo
         return c instanceof Error ? c.message : c;
       });
       pool.run({ ids: unit.ids, data, files }, worker).then((r) => complete(unit, r), fail);
+      // run() has copied the sealed chunks into the worker's buffer.
+      fetcher.release(chunks.values());
     };
     const deliver = (unit: Unit, chunks: Map<string, Uint8Array | Error>): void => {
       if (stopped) return;
@@ -453,5 +455,10 @@ class ChunkFetcher {
     }
     for (const c of got) out.set(c.id, c.data);
     return out;
+  }
+
+  /** The chunks' bytes are copied elsewhere: the store may reuse their memory. */
+  release(chunks: Iterable<Uint8Array | Error>): void {
+    this.store.release?.([...chunks].filter((c): c is Uint8Array => !(c instanceof Error)));
   }
 }
