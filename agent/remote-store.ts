@@ -168,6 +168,8 @@ export class RemoteStore implements ChunkStore {
   private connection(): Promise<RpcConnection> {
     if (this.closed) return Promise.reject(new Error('remote store is closed'));
     if (this.conn && !this.conn.closed) return Promise.resolve(this.conn);
+    // Dropped while no request was waiting on it: the same failover (and message) as a drop mid-request.
+    if (this.conn) this.lost(this.conn, new ConnectionLostError(this.conn.endpoint, this.conn.closeReason ?? 'closed'));
     this.connecting ??= this.establish().finally(() => {
       this.connecting = undefined;
     });

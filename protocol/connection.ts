@@ -72,6 +72,11 @@ export class RpcConnection {
     return this.closedReason !== undefined;
   }
 
+  /** Why the connection closed (undefined while open). */
+  get closeReason(): string | undefined {
+    return this.closedReason;
+  }
+
   get inFlight(): number {
     return this.pending.size;
   }
