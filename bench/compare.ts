@@ -41,6 +41,7 @@ export async function runComparison(opts: CompareOptions): Promise<CompareResult
           outDir: opts.outDir,
           keep: opts.keep,
           leaveRestores: true,
+          round,
           profiled: opts.cpuProfile,
           progress: say,
           makeTools: (source, runDir) => ({

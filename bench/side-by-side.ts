@@ -1,4 +1,4 @@
-// The side-by-side run: one corpus, Holdfast and restic alternating per operation (Holdfast first),
+// The side-by-side run: one corpus, Holdfast and restic alternating per operation (who goes first alternates by round),
 // each operation one whole measured process, every restore verified file by file.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { summarizeProfiles } from './profile.js';
@@ -25,6 +25,8 @@ export interface SideBySideOptions {
   leaveRestores?: boolean;
   /** The tools write V8 CPU profiles into the logs folder; summarise them at the end. */
   profiled?: boolean;
+  /** Round number (1-based): odd rounds run Holdfast first in every operation, even rounds restic first. */
+  round?: number;
   /** Builds the two tools for a run folder; the CLI passes the real Holdfast and restic. */
   makeTools: (source: string, runDir: string) => { holdfast: BenchTool; restic: BenchTool };
   progress?: (msg: string) => void;
@@ -79,7 +81,9 @@ async function runLocked(opts: SideBySideOptions, params: CorpusParams, outDir: 
   const logDir = join(runDir, 'logs');
   await mkdir(logDir, { recursive: true });
   const tools = opts.makeTools(corpus.dir, runDir);
-  const order: BenchTool[] = [tools.holdfast, tools.restic];
+  // Whoever goes second meets a page cache and file system the first one just used; alternating by round
+  // spreads that over both tools.
+  const order: BenchTool[] = (opts.round ?? 1) % 2 === 1 ? [tools.holdfast, tools.restic] : [tools.restic, tools.holdfast];
   const results: OperationResult[] = [];
   const verification = { holdfast: 'not run', restic: 'not run' };
   let verifyFailed = '';
