@@ -4,7 +4,7 @@ import { availableParallelism, hostname } from 'node:os';
 import type { ChunkStore, StoredChunk } from '../store.js';
 import { ChangeCache } from './change-cache.js';
 import { ChunkWorkerPool, type ChunkBatch, type ChunkJob, type ChunkWorker } from './chunk-worker.js';
-import { deriveKeys, type EngineKeys } from './keys.js';
+import { deriveKeys } from './keys.js';
 import { compilePatterns } from './patterns.js';
 import { newSnapshotId, storeSnapshot } from './snapshot.js';
 import { matchCache, planSnapshot, type FileOutcome } from './snapshot-delta.js';
@@ -108,101 +108,85 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
   const pool = new ChunkWorkerPool(keys, INFLIGHT_LIMIT_KIB);
   if (!cache.snapshotId) pool.warm(defaultThreads);
   try {
-    return await backupWalked(opts, keys, cache, listing, pool, defaultThreads, progress, report, started);
+    const walked = await walkAsync(opts.roots, opts.exclude?.length ? compilePatterns(opts.exclude) : undefined);
+    for (const w of walked.warnings) opts.onWarning?.(w);
+    if (listing && !(await listing).some((s) => s.id === cache.snapshotId)) cache = ChangeCache.empty();
+    const cacheIdx = matchCache(cache, walked);
+    progress.phase = 'backup';
+
+    const entries = walked.entries;
+    const cached = new Uint8Array(entries.length);
+    const warnings = [...walked.warnings];
+    const toRead: WalkEntry[] = [];
+    let bytesToRead = 0;
+    for (let j = 0; j < entries.length; j++) {
+      const f = entries[j];
+      if (f.type !== 'file') continue;
+      progress.filesTotal++;
+      progress.bytesTotal += f.size;
+      const i = cacheIdx[j];
+      if (f.size === 0 || (i >= 0 && cache.unchanged(i, f.size, f.mtimeMs, f.ino))) {
+        cached[j] = 1;
+        progress.filesDone++;
+        progress.bytesDone += f.size;
+      } else {
+        toRead.push(f);
+        bytesToRead += f.size;
+      }
+    }
+    const filesCached = progress.filesTotal - toRead.length;
+    report(true);
+
+    const read = new Map<WalkEntry, FileOutcome>();
+    let chunksUploaded = 0;
+    let bytesRead = 0;
+    if (toRead.length > 0) {
+      // Starting a worker costs more than chunking a few MiB: small changes get one.
+      const threads = opts.threads === undefined && bytesToRead <= ONE_WORKER_BYTES ? 1 : defaultThreads;
+      const r = await chunkAndUpload(toRead, pool, store, threads, (f, done) => {
+        if (done.error) {
+          warnings.push(`${f.source}: ${done.error}`);
+          opts.onWarning?.(`${f.source}: ${done.error}`);
+        } else {
+          read.set(f, { ids: done.ids.join(''), bytesRead: done.bytesRead });
+          bytesRead += done.bytesRead;
+        }
+        progress.filesDone++;
+        progress.bytesDone += f.size;
+        report();
+      }, (bytes) => {
+        progress.bytesUploaded += bytes;
+        report();
+      });
+      chunksUploaded = r.chunksUploaded;
+    }
+
+    progress.phase = 'snapshot';
+    report(true);
+    const now = new Date();
+    const plan = planSnapshot(cache, walked, cacheIdx, cached, read, { id: newSnapshotId(now), time: now.toISOString(), host: hostname(), platform: process.platform });
+    await storeSnapshot(store, keys, plan.snapshot);
+    // Same entries as the cached snapshot: the cache (and the snapshot it names) still says it all.
+    if (opts.cachePath && !plan.unchanged) plan.saveCache(opts.cachePath);
+    progress.phase = 'done';
+    report(true);
+    return {
+      snapshotId: plan.snapshot.id,
+      time: plan.snapshot.time,
+      files: plan.files,
+      dirs: plan.dirs,
+      bytes: plan.bytes,
+      filesRead: toRead.length,
+      filesCached,
+      bytesRead,
+      chunksUploaded,
+      bytesUploaded: progress.bytesUploaded,
+      warnings,
+      durationMs: Date.now() - started,
+    };
   } finally {
     await pool.close();
   }
-}
-
-async function backupWalked(
-  opts: BackupOptions,
-  keys: EngineKeys,
-  cacheIn: ChangeCache,
-  listing: Promise<Array<{ id: string }>> | undefined,
-  pool: ChunkWorkerPool,
-  defaultThreads: number,
-  progress: BackupProgress,
-  report: (force?: boolean) => void,
-  started: number,
-): Promise<BackupResult> {
-  const store = opts.store;
-  let cache = cacheIn;
-  const walked = await walkAsync(opts.roots, opts.exclude?.length ? compilePatterns(opts.exclude) : undefined);
-  for (const w of walked.warnings) opts.onWarning?.(w);
-  if (listing && !(await listing).some((s) => s.id === cache.snapshotId)) cache = ChangeCache.empty();
-  const cacheIdx = matchCache(cache, walked);
-  progress.phase = 'backup';
-
-  const entries = walked.entries;
-  const cached = new Uint8Array(entries.length);
-  const warnings = [...walked.warnings];
-  const toRead: WalkEntry[] = [];
-  let bytesToRead = 0;
-  for (let j = 0; j < entries.length; j++) {
-    const f = entries[j];
-    if (f.type !== 'file') continue;
-    progress.filesTotal++;
-    progress.bytesTotal += f.size;
-    const i = cacheIdx[j];
-    if (f.size === 0 || (i >= 0 && cache.unchanged(i, f.size, f.mtimeMs, f.ino))) {
-      cached[j] = 1;
-      progress.filesDone++;
-      progress.bytesDone += f.size;
-    } else {
-      toRead.push(f);
-      bytesToRead += f.size;
-    }
-  }
-  const filesCached = progress.filesTotal - toRead.length;
-  report(true);
-
-  const read = new Map<WalkEntry, FileOutcome>();
-  let chunksUploaded = 0;
-  let bytesRead = 0;
-  if (toRead.length > 0) {
-    // Starting a worker costs more than chunking a few MiB: small changes get one.
-    const threads = opts.threads === undefined && bytesToRead <= ONE_WORKER_BYTES ? 1 : defaultThreads;
-    const r = await chunkAndUpload(toRead, pool, store, threads, (f, done) => {
-      if (done.error) {
-        warnings.push(`${f.source}: ${done.error}`);
-        opts.onWarning?.(`${f.source}: ${done.error}`);
-      } else {
-        read.set(f, { ids: done.ids.join(''), bytesRead: done.bytesRead });
-        bytesRead += done.bytesRead;
-      }
-      progress.filesDone++;
-      progress.bytesDone += f.size;
-      report();
-    }, (bytes) => {
-      progress.bytesUploaded += bytes;
-      report();
-    });
-    chunksUploaded = r.chunksUploaded;
-  }
-
-  progress.phase = 'snapshot';
-  report(true);
-  const now = new Date();
-  const plan = planSnapshot(cache, walked, cacheIdx, cached, read, { id: newSnapshotId(now), time: now.toISOString(), host: hostname(), platform: process.platform });
-  await storeSnapshot(store, keys, plan.snapshot);
-  // Same entries as the cached snapshot: the cache (and the snapshot it names) still says it all.
-  if (opts.cachePath && !plan.unchanged) plan.saveCache(opts.cachePath);
-  progress.phase = 'done';
-  report(true);
-  return {
-    snapshotId: plan.snapshot.id,
-    time: plan.snapshot.time,
-    files: plan.files,
-    dirs: plan.dirs,
-    bytes: plan.bytes,
-    filesRead: toRead.length,
-    filesCached,
-    bytesRead,
-    chunksUploaded,
-    bytesUploaded: progress.bytesUploaded,
-    warnings,
-    durationMs: Date.now() - started,
-  };
 }
 
 interface FileDone {

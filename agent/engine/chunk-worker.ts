@@ -2,11 +2,12 @@
 // compress it when that pays, and seal it with AES-256-GCM. One worker runs per core.
 //
 // The agent ships as one bundled file, so the worker cannot be a separate module: it runs from the source
-// text of `chunkWorkerMain` (eval worker). That function must therefore be self-contained: no imports, no
+// text of `chunkWorkerMain` (see source-worker.ts). That function must therefore be self-contained: no imports, no
 // references to anything outside its own body except its `mods` argument and globals.
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import { leanHeap } from './lean-heap.js';
 import { CHUNK_AVG, CHUNK_MAX, CHUNK_MIN, type EngineKeys } from './keys.js';
+import { startSourceWorker, type WorkerModules } from './source-worker.js';
 
 /** A group of files for one worker; the worker answers with `ChunkBatch` messages, the last one at the job's end. */
 export interface ChunkJob {
@@ -44,13 +45,6 @@ export interface WorkerInit {
   inflightLimitKiB: number;
   /** Batch buffers come back through this port. */
   recycle: MessagePort;
-}
-
-interface WorkerModules {
-  wt: typeof import('node:worker_threads');
-  fs: typeof import('node:fs');
-  crypto: typeof import('node:crypto');
-  zlib: typeof import('node:zlib');
 }
 
 function chunkWorkerMain(mods: WorkerModules): void {
@@ -289,12 +283,7 @@ export function startChunkWorker(keys: EngineKeys, inflight: SharedArrayBuffer, 
     inflightLimitKiB,
     recycle: channel.port2,
   };
-  // Transpilers that keep function names (tsx, vitest) wrap them in a __name helper: give the worker one.
-  // Bundlers rewrite `require` inside functions, so the modules are required here, in plain source text.
-  const source =
-    'var __name = (f) => f;\n' +
-    `(${chunkWorkerMain.toString()})({ wt: require('node:worker_threads'), fs: require('node:fs'), crypto: require('node:crypto'), zlib: require('node:zlib') });`;
-  const worker = new Worker(source, { eval: true, workerData: init, transferList: [channel.port2] });
+  const worker = startSourceWorker(chunkWorkerMain, { workerData: init, transferList: [channel.port2] });
   // Lets the process exit while the port is open.
   channel.port1.unref();
   return { worker, recycle: (buf) => channel.port1.postMessage(buf, [buf]) };

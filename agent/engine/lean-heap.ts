@@ -9,10 +9,18 @@
 import { setFlagsFromString } from 'node:v8';
 
 let applied = false;
+let gcExposed = false;
 
 export function leanHeap(): void {
   if (applied) return;
   applied = true;
   setFlagsFromString('--semi-space-growth-factor=1');
+  exposeGc();
+}
+
+/** Only the second setting (source-worker.ts: every worker thread gets `gc`). */
+export function exposeGc(): void {
+  if (gcExposed) return;
+  gcExposed = true;
   setFlagsFromString('--expose-gc');
 }

@@ -8,9 +8,9 @@
 // same failure reasons, so a tampered chunk reads the same whichever path opened it; its file writes keep the
 // restore guarantees of restore.ts (temporary name opened O_EXCL, rename into place only when complete).
 import { availableParallelism } from 'node:os';
-import { setFlagsFromString } from 'node:v8';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { EngineKeys } from './keys.js';
+import { startSourceWorker, type WorkerModules } from './source-worker.js';
 
 /** One file's share of a unit: a whole file, or a run of a big file's chunks (a file's parts go in order to one worker). */
 export interface FileTask {
@@ -75,14 +75,7 @@ interface UnitReply {
 
 type WorkerReply = UnitReply | { t: 'closed' };
 
-interface RestoreWorkerModules {
-  wt: typeof import('node:worker_threads');
-  fs: typeof import('node:fs');
-  crypto: typeof import('node:crypto');
-  zlib: typeof import('node:zlib');
-}
-
-function restoreWorkerMain(mods: RestoreWorkerModules): void {
+function restoreWorkerMain(mods: WorkerModules): void {
   const { parentPort, workerData } = mods.wt;
   const { fs, crypto, zlib } = mods;
   const encKey = Buffer.from(workerData.encKey as Uint8Array);
@@ -329,13 +322,7 @@ export class RestoreWorkerPool {
 
   private worker(index: number): PoolWorker {
     while (this.workers.length <= index) {
-      // Gives contexts created from now on (the workers') a `gc` function, used for young-generation collections.
-      setFlagsFromString('--expose-gc');
-      const source =
-        'var __name = (f) => f;\n' +
-        `(${restoreWorkerMain.toString()})({ wt: require('node:worker_threads'), fs: require('node:fs'), crypto: require('node:crypto'), zlib: require('node:zlib') });`;
-      const worker = new Worker(source, {
-        eval: true,
+      const worker = startSourceWorker(restoreWorkerMain, {
         workerData: { encKey: this.keys.encKey, idKey: this.keys.idKey, umask: process.platform === 'win32' ? 0 : process.umask(), windows: process.platform === 'win32' },
         // The worker's live heap is a few MiB; an uncapped young generation grew to ~20 MiB per worker.
         resourceLimits: { maxYoungGenerationSizeMb: 4 },
