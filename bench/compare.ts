@@ -40,7 +40,6 @@ export async function runComparison(opts: CompareOptions): Promise<CompareResult
           quick: opts.quick,
           outDir: opts.outDir,
           keep: opts.keep,
-          leaveRestores: true,
           round,
           profiled: opts.cpuProfile,
           progress: say,
@@ -57,7 +56,7 @@ export async function runComparison(opts: CompareOptions): Promise<CompareResult
       say(err.message);
     }
   }
-  // Deleted only now, so no restore ran right after a 20,000-file deletion (see leaveRestores).
+  // Deleted only now, so no restore ran right after a 20,000-file deletion (see SideBySideResult.restoredTrees).
   for (const r of rounds) for (const dir of r.restoredTrees) await rm(dir, { recursive: true, force: true });
   const rows = combineRounds(rounds.map((r) => r.results)).map(toRow);
   return { rounds, rows, verdicts: verdicts(rows), failures, loadAtEnd: loadavg()[0], cpuPressureAtEnd: await cpuPressure() };

@@ -16,13 +16,6 @@ export interface SideBySideOptions {
   outDir: string;
   /** Keep repositories and restored trees after the run (logs are always kept). */
   keep?: boolean;
-  /**
-   * Leave the restored trees for the caller to delete (listed in the result's `restoredTrees`). On this
-   * machine's ext4 (no journal) creating files right after 20,000 were deleted costs several seconds more
-   * (new inodes are checked against recently deleted ones), so deleting one tool's tree just before the other
-   * tool restores would skew the comparison.
-   */
-  leaveRestores?: boolean;
   /** The tools write V8 CPU profiles into the logs folder; summarise them at the end. */
   profiled?: boolean;
   /** Round number (1-based): odd rounds run Holdfast first in every operation, even rounds restic first. */
@@ -43,7 +36,12 @@ export interface SideBySideResult {
   builds: Record<'holdfast' | 'restic', string>;
   /** CPU profiles were written; their summary is logs/profile-summary.txt. */
   profiled: boolean;
-  /** Restored trees left for the caller (with `leaveRestores`). */
+  /**
+   * Restored trees, left for the caller to delete (none with `keep`). On this machine's ext4 (no journal)
+   * creating files right after 20,000 were deleted costs several seconds more (new inodes are checked against
+   * recently deleted ones), so deleting one tool's tree just before the other tool restores, or between
+   * rounds, would skew the comparison.
+   */
   restoredTrees: string[];
 }
 
@@ -142,7 +140,7 @@ async function runLocked(opts: SideBySideOptions, params: CorpusParams, outDir: 
     for (const t of order) await t.close().catch(() => undefined);
     await revertMutation(corpus.dir, corpus.metaDir);
     if (!opts.keep) {
-      for (const name of ['holdfast', 'restic', ...(opts.leaveRestores ? [] : ['restore-holdfast', 'restore-restic'])]) {
+      for (const name of ['holdfast', 'restic']) {
         await rm(join(runDir, name), { recursive: true, force: true });
       }
     }
@@ -157,7 +155,7 @@ async function runLocked(opts: SideBySideOptions, params: CorpusParams, outDir: 
     verdicts: verdicts(rows),
     verification,
     profiled: !!opts.profiled,
-    restoredTrees: opts.leaveRestores && !opts.keep ? ['restore-holdfast', 'restore-restic'].map((n) => join(runDir, n)) : [],
+    restoredTrees: opts.keep ? [] : ['restore-holdfast', 'restore-restic'].map((n) => join(runDir, n)),
     builds: { holdfast: tools.holdfast.build ?? 'unknown', restic: tools.restic.build ?? 'unknown' },
   };
   if (verifyFailed) throw new VerificationError(`restore verification failed:\n${verifyFailed}`, result);
