@@ -1,7 +1,7 @@
 // Builds the macOS pkg for the example fleets (through `holdfast-deploy generate` and through the target) and
 // reads it back with bsdtar, 7-Zip, GNU cpio, xmllint, the plist parser and an independent BOM reader.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +23,6 @@ const work = mkdtempSync(join(tmpdir(), 'hf-pkg-build-'));
 const cache = join(work, 'cache');
 const out = join(work, 'out');
 const x = join(work, 'x');
-let coldMs = 0;
 let manifest: { artifacts: Array<{ path: string; target: string; size: number; sha256: string; installCommands?: unknown[] }> };
 const pkg = join(out, 'demo', 'holdfast-demo.pkg');
 
@@ -33,17 +32,23 @@ const agentCopy = join(work, 'holdfast-agent.mjs');
 beforeAll(() => {
   copyFileSync(agentBin, agentCopy);
   process.env.HOLDFAST_AGENT_BUNDLE = agentCopy;
-  const t0 = Date.now();
   const r = spawnSync(process.execPath, [deployBin, 'generate', join(repoRoot, 'examples/fleets/demo.fleet.json'), '--out', out, '--target', 'pkg', '--cache', cache], {
     encoding: 'utf8',
   });
-  coldMs = Date.now() - t0;
   if (r.status !== 0) throw new Error(`generate failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
   manifest = JSON.parse(readFileSync(r.stdout.trim().split('\n')[0], 'utf8'));
   mkdirSync(x);
   execFileSync(tool('bsdtar'), ['-xpf', pkg, '-C', x]);
 }, 300_000);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const cacheListing = () =>
+  readdirSync(cache, { recursive: true, encoding: 'utf8' })
+    .sort()
+    .map((name) => {
+      const st = statSync(join(cache, name));
+      return `${name} ${st.size} ${st.mtimeMs}`;
+    });
 
 describe('holdfast-deploy generate --target pkg (demo fleet)', () => {
   it('lists the pkg and its uninstall script in the manifest with the silent install line', () => {
@@ -174,16 +179,16 @@ describe('holdfast-deploy generate --target pkg (demo fleet)', () => {
 });
 
 describe('pkg target across fleets', () => {
-  it('reuses the cached shared payload: a second fleet builds in well under a third of the cold time', async () => {
+  it('reuses the cached shared payload for a second fleet: the cache is read, not rewritten', async () => {
     const loaded = await loadFleet(join(repoRoot, 'examples/fleets/acme.fleet.json'));
     const secrets = resolveSecrets(loaded.fleet, { ACME_TECHNICIAN_ID: 'ACME-TECH-7777', ACME_PROXY_PASSWORD: 'pw-never-printed' });
     const messages: string[] = [];
-    const t0 = Date.now();
+    const cacheBefore = cacheListing();
+    expect(cacheBefore.length).toBeGreaterThan(0);
     const artifacts: Artifact[] = await pkgTarget.make({ loaded, secrets, outDir: join(out, 'acme'), cacheDir: cache, previous: [], progress: (m) => messages.push(m) });
-    const warmMs = Date.now() - t0;
     expect(messages.join('\n')).not.toMatch(/compressing the shared payload/);
     expect(messages.join('\n')).toMatch(/shared payload from cache/);
-    expect(warmMs).toBeLessThan(coldMs / 3);
+    expect(cacheListing()).toEqual(cacheBefore);
     expect(artifacts.map((a) => a.path.split('/').at(-1))).toEqual(['holdfast-acme.pkg', 'holdfast-acme-uninstall.sh']);
     expect(JSON.stringify(artifacts)).not.toContain('ACME-TECH-7777');
     expect(messages.join('\n')).not.toMatch(/ACME-TECH-7777|pw-never-printed/);
