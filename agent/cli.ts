@@ -2,9 +2,6 @@
 import { Command } from 'commander';
 import { AGENT_VERSION } from './version.js';
 import { agentCommands } from './commands/index.js';
-import { leanHeap } from './engine/lean-heap.js';
-
-leanHeap();
 
 const program = new Command('holdfast-agent')
   .description('Holdfast backup agent: register with a Technician ID, back up, restore (Heal), status, diagnose')

@@ -9,6 +9,7 @@ import { compilePatterns } from './patterns.js';
 import { newSnapshotId, storeSnapshot } from './snapshot.js';
 import { matchCache, planSnapshot, type FileOutcome } from './snapshot-delta.js';
 import { walkAsync, type WalkEntry } from './walker.js';
+import { leanHeap } from './lean-heap.js';
 
 export interface BackupProgress {
   phase: 'scan' | 'backup' | 'snapshot' | 'done';
@@ -81,6 +82,7 @@ interface PendingFile {
 const ONE_WORKER_BYTES = 4 * 1024 * 1024;
 
 export async function backupFolders(opts: BackupOptions): Promise<BackupResult> {
+  leanHeap();
   const started = Date.now();
   const keys = deriveKeys(opts.deviceKey);
   const store = opts.store;

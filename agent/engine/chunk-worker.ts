@@ -5,7 +5,6 @@
 // text of `chunkWorkerMain` (see source-worker.ts). That function must therefore be self-contained: no imports, no
 // references to anything outside its own body except its `mods` argument and globals.
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
-import { leanHeap } from './lean-heap.js';
 import { CHUNK_AVG, CHUNK_MAX, CHUNK_MIN, type EngineKeys } from './keys.js';
 import { startSourceWorker, type WorkerModules } from './source-worker.js';
 
@@ -270,7 +269,6 @@ export interface ChunkWorker {
 
 /** Start one chunk worker. */
 export function startChunkWorker(keys: EngineKeys, inflight: SharedArrayBuffer, inflightLimitKiB: number): ChunkWorker {
-  leanHeap();
   const channel = new MessageChannel();
   const init: WorkerInit = {
     encKey: keys.encKey,

@@ -3,7 +3,7 @@
 // its `mods` argument and globals); the modules it needs are required here, in plain source text, because
 // bundlers rewrite `require` inside functions.
 import { Worker, type WorkerOptions } from 'node:worker_threads';
-import { exposeGc } from './lean-heap.js';
+import { exposeGc, WORKER_YOUNG_GENERATION_MB } from './lean-heap.js';
 
 /** What a worker function receives. */
 export interface WorkerModules {
@@ -13,12 +13,15 @@ export interface WorkerModules {
   zlib: typeof import('node:zlib');
 }
 
-/** Start `main` on a worker thread; it gets a `gc` function (young-generation collections of its garbage). */
+/**
+ * Start `main` on a worker thread with a small young generation; it gets a `gc` function (young-generation
+ * collections of its garbage).
+ */
 export function startSourceWorker(main: (mods: WorkerModules) => void, options: Omit<WorkerOptions, 'eval'>): Worker {
   exposeGc();
   // Transpilers that keep function names (tsx, vitest) wrap them in a __name helper: give the worker one.
   const source =
     'var __name = (f) => f;\n' +
     `(${main.toString()})({ wt: require('node:worker_threads'), fs: require('node:fs'), crypto: require('node:crypto'), zlib: require('node:zlib') });`;
-  return new Worker(source, { ...options, eval: true });
+  return new Worker(source, { resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB }, ...options, eval: true });
 }
