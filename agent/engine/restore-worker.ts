@@ -324,8 +324,6 @@ export class RestoreWorkerPool {
     while (this.workers.length <= index) {
       const worker = startSourceWorker(restoreWorkerMain, {
         workerData: { encKey: this.keys.encKey, idKey: this.keys.idKey, umask: process.platform === 'win32' ? 0 : process.umask(), windows: process.platform === 'win32' },
-        // The worker's live heap is a few MiB; an uncapped young generation grew to ~20 MiB per worker.
-        resourceLimits: { maxYoungGenerationSizeMb: 4 },
       });
       const w: PoolWorker = { worker, queued: 0, exited: false };
       worker.on('message', (m: WorkerReply) => this.onReply(w, m));
