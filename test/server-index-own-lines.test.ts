@@ -1,24 +1,16 @@
 // A store skips re-reading index lines it wrote itself, but only while it is the sole writer: lines another
 // store (the alternate server) appends before, between or concurrently with its own must still be found,
 // each counted once, including after a reopen from disk.
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DeviceStore } from '../server/storage/device-store.js';
-
-const dirs: string[] = [];
-afterAll(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
+import { tempDir } from './helpers/server.js';
 
 const newIds = (n: number): string[] => Array.from({ length: n }, () => randomBytes(32).toString('hex'));
 
 describe('device store: own index lines vs lines from another writer', () => {
   it('interleaved and concurrent appends by two stores: every chunk found by both, counted once', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'holdfast-ownlines-'));
-    dirs.push(dir);
+    const dir = await tempDir('holdfast-ownlines-');
     const a = await DeviceStore.open(dir);
     const b = await DeviceStore.open(dir);
     const all: string[] = [];

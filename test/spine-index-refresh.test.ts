@@ -1,21 +1,13 @@
 // Two server processes share a device folder (primary and alternate). Each learns the other's chunks by
 // re-reading the shared index log; overlapping lookups must not read the same tail twice.
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DeviceStore } from '../server/storage/device-store.js';
-
-const dirs: string[] = [];
-afterAll(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
+import { tempDir } from './helpers/server.js';
 
 describe('device store shared by two servers', () => {
   it('answers many overlapping lookups for chunks the other server stored, without errors', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'holdfast-index-'));
-    dirs.push(dir);
+    const dir = await tempDir('holdfast-index-');
     const primary = await DeviceStore.open(dir);
     const alternate = await DeviceStore.open(dir);
     try {
