@@ -32,32 +32,35 @@ export async function runComparison(opts: CompareOptions): Promise<CompareResult
   const say = opts.progress ?? (() => {});
   const rounds: SideBySideResult[] = [];
   const failures: string[] = [];
-  for (let round = 1; round <= opts.rounds; round++) {
-    if (opts.rounds > 1) say(`round ${round} of ${opts.rounds}`);
-    try {
-      rounds.push(
-        await runSideBySide({
-          quick: opts.quick,
-          outDir: opts.outDir,
-          keep: opts.keep,
-          round,
-          profiled: opts.cpuProfile,
-          progress: say,
-          makeTools: (source, runDir) => ({
-            holdfast: new HoldfastTool(source, join(runDir, 'holdfast'), join(runDir, 'logs'), { cpuProfile: opts.cpuProfile }),
-            restic: new ResticTool(source, join(runDir, 'restic')),
+  try {
+    for (let round = 1; round <= opts.rounds; round++) {
+      if (opts.rounds > 1) say(`round ${round} of ${opts.rounds}`);
+      try {
+        rounds.push(
+          await runSideBySide({
+            quick: opts.quick,
+            outDir: opts.outDir,
+            keep: opts.keep,
+            round,
+            profiled: opts.cpuProfile,
+            progress: say,
+            makeTools: (source, runDir) => ({
+              holdfast: new HoldfastTool(source, join(runDir, 'holdfast'), join(runDir, 'logs'), { cpuProfile: opts.cpuProfile }),
+              restic: new ResticTool(source, join(runDir, 'restic')),
+            }),
           }),
-        }),
-      );
-    } catch (err) {
-      if (!(err instanceof VerificationError)) throw err;
-      rounds.push(err.result);
-      failures.push(err.message);
-      say(err.message);
+        );
+      } catch (err) {
+        if (!(err instanceof VerificationError)) throw err;
+        rounds.push(err.result);
+        failures.push(err.message);
+        say(err.message);
+      }
     }
+  } finally {
+    // Deleted only now, so no restore ran right after a 20,000-file deletion (see SideBySideResult.restoredTrees).
+    for (const r of rounds) for (const dir of r.restoredTrees) await rm(dir, { recursive: true, force: true });
   }
-  // Deleted only now, so no restore ran right after a 20,000-file deletion (see SideBySideResult.restoredTrees).
-  for (const r of rounds) for (const dir of r.restoredTrees) await rm(dir, { recursive: true, force: true });
   const rows = combineRounds(rounds.map((r) => r.results)).map(toRow);
   return { rounds, rows, verdicts: verdicts(rows), failures, loadAtEnd: loadavg()[0], cpuPressureAtEnd: await cpuPressure() };
 }

@@ -79,6 +79,7 @@ async function runLocked(opts: SideBySideOptions, params: CorpusParams, outDir: 
   const logDir = join(runDir, 'logs');
   await mkdir(logDir, { recursive: true });
   const tools = opts.makeTools(corpus.dir, runDir);
+  const restoreDirs = { holdfast: join(runDir, 'restore-holdfast'), restic: join(runDir, 'restore-restic') };
   // Whoever goes second meets a page cache and file system the first one just used; alternating by round
   // spreads that over both tools.
   const order: BenchTool[] = (opts.round ?? 1) % 2 === 1 ? [tools.holdfast, tools.restic] : [tools.restic, tools.holdfast];
@@ -126,7 +127,7 @@ async function runLocked(opts: SideBySideOptions, params: CorpusParams, outDir: 
 
     const r: Partial<Record<'holdfast' | 'restic', ToolRun>> = {};
     for (const t of order) {
-      const target = join(runDir, `restore-${t.name}`);
+      const target = restoreDirs[t.name];
       await rm(target, { recursive: true, force: true });
       await mkdir(target, { recursive: true });
       r[t.name] = await timed('restore', t, () => t.restore(target, join(logDir, `restore-${t.name}.log`)));
@@ -136,6 +137,10 @@ async function runLocked(opts: SideBySideOptions, params: CorpusParams, outDir: 
       if (!v.ok) verifyFailed += `${t.name}: ${verification[t.name]}\n`;
     }
     results.push({ operation: 'restore', holdfast: r.holdfast!, restic: r.restic! });
+  } catch (err) {
+    // A failed run hands no trees to the caller: delete them here (1.5 GiB each).
+    if (!opts.keep) for (const dir of Object.values(restoreDirs)) await rm(dir, { recursive: true, force: true });
+    throw err;
   } finally {
     for (const t of order) await t.close().catch(() => undefined);
     await revertMutation(corpus.dir, corpus.metaDir);
@@ -155,7 +160,7 @@ async function runLocked(opts: SideBySideOptions, params: CorpusParams, outDir: 
     verdicts: verdicts(rows),
     verification,
     profiled: !!opts.profiled,
-    restoredTrees: opts.keep ? [] : ['restore-holdfast', 'restore-restic'].map((n) => join(runDir, n)),
+    restoredTrees: opts.keep ? [] : Object.values(restoreDirs),
     builds: { holdfast: tools.holdfast.build ?? 'unknown', restic: tools.restic.build ?? 'unknown' },
   };
   if (verifyFailed) throw new VerificationError(`restore verification failed:\n${verifyFailed}`, result);
