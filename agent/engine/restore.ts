@@ -286,26 +286,51 @@ interface Unit {
   part?: number;
 }
 
-/** Small files in batches of ~BATCH_BYTES; big files in parts of PART_CHUNKS chunks. Snapshot order is kept. */
+/**
+ * Small files in batches of ~BATCH_BYTES; big files in parts of PART_CHUNKS chunks. Snapshot order is kept,
+ * except that a file whose chunk list equals an earlier file's (a copy) rides in that file's units: its chunks
+ * are fetched, authenticated and decompressed once and written to both files.
+ */
 function planUnits(jobs: FileJob[]): Unit[] {
   const units: Unit[] = [];
   let batch: Unit | undefined;
   let index = new Map<string, number>();
+  /** Units of each file's chunk list, first file first: a later file with the same list joins them. */
+  const placedBy = new Map<string, Unit[]>();
+  const joinCopy = (job: FileJob, at: Unit[]): void => {
+    for (const unit of at) {
+      // Right after the file it copies (and its earlier copies), so the worker can drop the plaintext early.
+      const first = unit.files.findIndex((f) => f.job.entry[5] === job.entry[5]);
+      let pos = first + 1;
+      while (pos < unit.files.length && unit.files[pos].job.entry[5] === job.entry[5]) pos++;
+      const orig = unit.files[first];
+      unit.files.splice(pos, 0, { job, chunks: orig.chunks, first: orig.first, last: orig.last });
+    }
+  };
   for (const job of jobs) {
-    const ids = splitIds(job.entry[5] as string);
+    const list = job.entry[5] as string;
+    const copyOf = list === '' ? undefined : placedBy.get(list);
+    if (copyOf) {
+      joinCopy(job, copyOf);
+      continue;
+    }
+    const ids = splitIds(list);
     const size = job.entry[4];
     if (size > BIG_FILE && ids.length > PART_CHUNKS) {
       const parts = Math.ceil(ids.length / PART_CHUNKS);
+      const mine: Unit[] = [];
       for (let p = 0; p < parts; p++) {
         const slice = ids.slice(p * PART_CHUNKS, (p + 1) * PART_CHUNKS);
         const unique = [...new Set(slice)];
-        units.push({
+        mine.push({
           ids: unique,
           files: [{ job, chunks: slice.map((id) => unique.indexOf(id)), first: p === 0, last: p === parts - 1 }],
           est: Math.ceil((size * slice.length) / ids.length),
           part: p,
         });
       }
+      units.push(...mine);
+      placedBy.set(list, mine);
       continue;
     }
     const b = (batch ??= { ids: [], files: [], est: 0 });
@@ -319,6 +344,7 @@ function planUnits(jobs: FileJob[]): Unit[] {
     });
     b.files.push({ job, chunks, first: true, last: true });
     b.est += size;
+    if (list !== '') placedBy.set(list, [b]);
     if (b.est >= BATCH_BYTES || b.files.length >= BATCH_FILES) {
       units.push(b);
       batch = undefined;
@@ -409,8 +435,8 @@ function runPipeline(plan: Unit[], fetcher: ChunkFetcher, pool: RestoreWorkerPoo
         const unit = units[next]!;
         // Started units leave the plan, so what they hold can be collected once they are done.
         units[next++] = undefined;
-        // The rest of a big file that already failed is not fetched (its worker has dropped the file).
-        if (unit.part !== undefined && unit.files[0].job.failed) continue;
+        // The rest of a big file that already failed (with its copies) is not fetched (its worker has dropped them).
+        if (unit.part !== undefined && unit.files.every((f) => f.job.failed)) continue;
         inFlight += unit.est;
         outstanding++;
         if (unit.ids.length === 0) {
