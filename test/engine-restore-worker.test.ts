@@ -25,13 +25,17 @@ afterAll(async () => {
 
 /** Seal a chunk in the on-disk format (docs/design.md, "Backup engine"): version, flags, nonce, ciphertext, tag. */
 function seal(plain: Buffer, compress: boolean): { id: string; data: Buffer } {
+  return sealBody(plain, compress ? brotliCompressSync(plain) : plain, compress ? 1 : 0);
+}
+
+/** Seal `body` (the plaintext, or it compressed as `flag` says: 1 brotli, 2 zstd) under the plaintext's id. */
+function sealBody(plain: Buffer, body: Buffer, flag: number): { id: string; data: Buffer } {
   const idBytes = createHmac('sha256', keys.idKey).update(plain).digest();
-  const body = compress ? brotliCompressSync(plain) : plain;
   const nonce = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', keys.encKey, nonce);
   cipher.setAAD(idBytes);
   const ct = Buffer.concat([cipher.update(body), cipher.final()]);
-  return { id: idBytes.toString('hex'), data: Buffer.concat([Buffer.from([1, compress ? 1 : 0]), nonce, ct, cipher.getAuthTag()]) };
+  return { id: idBytes.toString('hex'), data: Buffer.concat([Buffer.from([1, flag]), nonce, ct, cipher.getAuthTag()]) };
 }
 
 function codecMessage(id: string, data: Buffer): string {
@@ -43,6 +47,13 @@ function codecMessage(id: string, data: Buffer): string {
   }
   throw new Error('codec accepted a bad chunk');
 }
+
+/** 400 lines of text and the zstd frame Node 22's zlib made of them (level 1, window 2^17), as an endpoint writes it. */
+const ZSTD_PLAIN = Buffer.from(Array.from({ length: 400 }, (_, i) => `zstd fixture line ${i} of the restore test\n`).join(''));
+const ZSTD_FRAME = Buffer.from(
+  'KLUv/WAyQM0NAEbdPxSwmw4nS0yNpBpmJaWUKaUkzZGuBEgANAA0ADMzMzMjIiIiIvL////btm3bbdu2LUmSJLlt27aikbscAMPCAEPAgEICw8KAQsBAAUMAQUJABAwgGBwEDCg0MDgYEAQIMCw8BERERDMzMzMzIiIiIiL///+/bdu23bZt25IkSZLbtm1bLBaLxWKxWCxWVVVVVUVERERENAFVRUREREQ0MzMzMyMiIiIi8v///9u2bdtt27YtSZIkuW3btgWDwWAwGAwGg1VVVVVVREQBVVVVVVVERERERDMzMzMzIiIiIiL///+/bdu23bZt25IkSZLbtm1bNBqNRqPRaDRaVVVVAYGQqCHo7v8b0TeqAxL4VxBQEPgv9QchhSpQhYogKSiBJlCCiqAYJIEmUDL52SyTz2W5zLBAykIRtIIkpARKQQk0giKUBMpAgfNcPpfLZfJ8QSWogkWwFJRAFShBRVAUkkATKEFZcKpm0zqXfjNpyaO/LFrk0D+D1vnzmz3v12Lv+7r83b6Wf9+t5ev3Zfndfi1+313L1/fl8lva+ctZ3/zVLDN/MQsv/5Y1s/JDyQRGiAITsQBUFQ==',
+  'base64',
+);
 
 let nextKey = 0;
 function task(dest: string, size: number, chunks: number[], extra: Partial<FileTask> = {}): FileTask {
@@ -103,7 +114,10 @@ describe('restore workers', () => {
     version.data[0] = 2;
     const flags = seal(Buffer.from('unknown flag'), false);
     flags.data[1] = 4;
-    const bad = [flipped, swapped, short, version, flags];
+    const bothCodecs = seal(Buffer.from('brotli and zstd at once'), false);
+    bothCodecs.data[1] = 3;
+    const badZstd = sealBody(Buffer.from('not zstd inside'), Buffer.from('not zstd inside'), 2);
+    const bad = [flipped, swapped, short, version, flags, bothCodecs, badZstd];
     const missing = { id: seal(Buffer.from('never stored'), false).id, data: 'chunk is missing from the server' };
     const all = [good, ...bad, missing];
     // Each bad file starts with the good chunk, so a failure must also undo bytes already written.
@@ -119,6 +133,17 @@ describe('restore workers', () => {
     });
     expect(r.failed.find((x) => x.key === files[all.length - 1].key)).toEqual({ key: files[all.length - 1].key, message: 'chunk is missing from the server', chunkId: missing.id });
     expect(readdirSync(out)).toEqual(['f0']);
+  });
+
+  it('opens zstd chunks (flag 2) as codec.ts does, natively where the runtime has zstd and with fzstd where not', async () => {
+    const out = join(dir, 'zstd');
+    mkdirSync(out);
+    const c = sealBody(ZSTD_PLAIN, ZSTD_FRAME, 2);
+    expect(openChunk(keys, c.id, c.data).equals(ZSTD_PLAIN)).toBe(true);
+    const t = task(join(out, 'from-zstd.log'), ZSTD_PLAIN.length, [0]);
+    const r = await pool.run(unit([c], [t]), pool.pick());
+    expect(r).toEqual({ ok: [t.key], failed: [], written: [ZSTD_PLAIN.length] });
+    expect(readFileSync(t.dest).equals(ZSTD_PLAIN)).toBe(true);
   });
 
   it('a file across several units: parts in order on one worker; a bad chunk in a later part leaves nothing', async () => {

@@ -1,5 +1,5 @@
 // The chunk worker: read files in large sync blocks, cut them with FastCDC, give each chunk its keyed id,
-// compress it when that pays, and seal it with AES-256-GCM. One worker runs per core.
+// compress it (zstd or brotli, see zstd.ts) when that pays, and seal it with AES-256-GCM. One worker runs per core.
 //
 // The agent ships as one bundled file, so the worker cannot be a separate module: it runs from the source
 // text of `chunkWorkerMain` (see source-worker.ts). That function must therefore be self-contained: no imports, no
@@ -7,6 +7,7 @@
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import { CHUNK_AVG, CHUNK_MAX, CHUNK_MIN, type EngineKeys } from './keys.js';
 import { startSourceWorker, type WorkerModules } from './source-worker.js';
+import { ZSTD_C_COMPRESSION_LEVEL, ZSTD_C_WINDOW_LOG, ZSTD_LEVEL, ZSTD_WINDOW_LOG } from './zstd.js';
 
 /** A group of files for one worker; the worker answers with `ChunkBatch` messages, the last one at the job's end. */
 export interface ChunkJob {
@@ -44,6 +45,8 @@ export interface WorkerInit {
   inflightLimitKiB: number;
   /** Batch buffers come back through this port. */
   recycle: MessagePort;
+  /** zstd `params` (used where the runtime has zstd). */
+  zstd: Record<number, number>;
 }
 
 function chunkWorkerMain(mods: WorkerModules): void {
@@ -66,6 +69,10 @@ function chunkWorkerMain(mods: WorkerModules): void {
   const inflight = new Int32Array(init.inflight);
   const FORMAT_VERSION = 1;
   const FLAG_BROTLI = 1;
+  const FLAG_ZSTD = 2;
+  // zstd where the runtime has it (Node ≥ 22.15: the installers' runtime), else brotli quality 0 (zstd.ts).
+  const zstdCompress = (zlib as unknown as { zstdCompressSync?: (b: Uint8Array, o: object) => Buffer }).zstdCompressSync;
+  const zstdParams = init.zstd;
 
   /** Length of the next chunk of buf[start, end); `end - start >= MAX` unless this is the file's tail. */
   function cut(start: number, end: number): number {
@@ -145,18 +152,20 @@ function chunkWorkerMain(mods: WorkerModules): void {
     let body: Buffer = chunk;
     let flags = 0;
     if (looksCompressible(chunk)) {
-      const packed = zlib.brotliCompressSync(chunk, {
-        params: {
-          [zlib.constants.BROTLI_PARAM_QUALITY]: 0,
-          [zlib.constants.BROTLI_PARAM_SIZE_HINT]: chunk.length,
-          // A 64 KiB window: faster than 1-4 MiB at quality 0 and, on text, no larger (repeats are local).
-          [zlib.constants.BROTLI_PARAM_LGWIN]: 16,
-        },
-      });
+      const packed = zstdCompress
+        ? zstdCompress(chunk, { params: zstdParams })
+        : zlib.brotliCompressSync(chunk, {
+            params: {
+              [zlib.constants.BROTLI_PARAM_QUALITY]: 0,
+              [zlib.constants.BROTLI_PARAM_SIZE_HINT]: chunk.length,
+              // A 64 KiB window: faster than 1-4 MiB at quality 0 and, on text, no larger (repeats are local).
+              [zlib.constants.BROTLI_PARAM_LGWIN]: 16,
+            },
+          });
       // Compression pays only when it saves at least 1/16 of the chunk.
       if (packed.length < chunk.length - (chunk.length >> 4)) {
         body = packed;
-        flags = FLAG_BROTLI;
+        flags = zstdCompress ? FLAG_ZSTD : FLAG_BROTLI;
       }
     }
     const need = 2 + 12 + body.length + 16;
@@ -280,6 +289,7 @@ export function startChunkWorker(keys: EngineKeys, inflight: SharedArrayBuffer, 
     inflight,
     inflightLimitKiB,
     recycle: channel.port2,
+    zstd: { [ZSTD_C_COMPRESSION_LEVEL]: ZSTD_LEVEL, [ZSTD_C_WINDOW_LOG]: ZSTD_WINDOW_LOG },
   };
   const worker = startSourceWorker(chunkWorkerMain, { workerData: init, transferList: [channel.port2] });
   // Lets the process exit while the port is open.

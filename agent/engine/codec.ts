@@ -1,12 +1,15 @@
 // Opening sealed chunks, and sealing/opening snapshots (chunks are sealed in chunk-worker.ts).
 // Sealed layout (docs/design.md, "Backup engine"): version(1) flags(1) nonce(12) ciphertext tag(16); AES-256-GCM with the
-// chunk id (32 bytes) or the snapshot label as additional data; flag 1 = brotli-compressed plaintext.
+// chunk id (32 bytes) or the snapshot label as additional data; flag 1 = brotli-compressed plaintext, flag 2 =
+// zstd-compressed plaintext (written where the runtime has zstd, see zstd.ts).
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { brotliCompressSync, brotliDecompressSync, constants as zc } from 'node:zlib';
 import type { EngineKeys } from './keys.js';
+import { zstdDecompress } from './zstd.js';
 
 const FORMAT_VERSION = 1;
 const FLAG_BROTLI = 1;
+const FLAG_ZSTD = 2;
 const HEADER = 14;
 const TAG = 16;
 
@@ -25,7 +28,7 @@ function open(keys: EngineKeys, data: Uint8Array, aad: Uint8Array, label: string
   if (data.length < HEADER + TAG) throw new ChunkAuthError(label, 'too short');
   if (data[0] !== FORMAT_VERSION) throw new ChunkAuthError(label, `unknown format version ${data[0]}`);
   const flags = data[1];
-  if ((flags & ~FLAG_BROTLI) !== 0) throw new ChunkAuthError(label, `unknown flags ${flags}`);
+  if (flags !== 0 && flags !== FLAG_BROTLI && flags !== FLAG_ZSTD) throw new ChunkAuthError(label, `unknown flags ${flags}`);
   const decipher = createDecipheriv('aes-256-gcm', keys.encKey, data.subarray(2, HEADER));
   decipher.setAAD(aad);
   decipher.setAuthTag(data.subarray(data.length - TAG));
@@ -35,9 +38,9 @@ function open(keys: EngineKeys, data: Uint8Array, aad: Uint8Array, label: string
   } catch {
     throw new ChunkAuthError(label, 'GCM tag mismatch');
   }
-  if (flags & FLAG_BROTLI) {
+  if (flags !== 0) {
     try {
-      body = brotliDecompressSync(body);
+      body = flags === FLAG_BROTLI ? brotliDecompressSync(body) : zstdDecompress(body);
     } catch {
       throw new ChunkAuthError(label, 'corrupt compressed data');
     }

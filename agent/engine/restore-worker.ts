@@ -1,4 +1,4 @@
-// Restore workers: each one authenticates fetched chunks (AES-256-GCM, brotli, keyed id) and writes the files
+// Restore workers: each one authenticates fetched chunks (AES-256-GCM, brotli or zstd, keyed id) and writes the files
 // that use them with synchronous fs calls, so the main thread only fetches and hands out work. One worker per
 // core; a unit's sealed chunks travel to a worker in one transferred ArrayBuffer, which comes back (for reuse)
 // with per-file results and no data.
@@ -11,6 +11,7 @@ import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import type { EngineKeys } from './keys.js';
 import { startSourceWorker, type WorkerModules } from './source-worker.js';
+import { zstdDecoderPath } from './zstd.js';
 
 /** One file's share of a unit: a whole file, or a run of a big file's chunks (a file's parts go in order to one worker). */
 export interface FileTask {
@@ -82,6 +83,18 @@ function restoreWorkerMain(mods: WorkerModules): void {
   const idKey = Buffer.from(workerData.idKey as Uint8Array);
   const umask = workerData.umask as number;
   const windows = workerData.windows as boolean;
+  // zstd chunks: natively where the runtime has it, else with fzstd from the path the main thread found (zstd.ts).
+  const nativeZstd = (zlib as unknown as { zstdDecompressSync?: (b: Uint8Array, o: { chunkSize: number }) => Buffer }).zstdDecompressSync;
+  const fzstdPath = workerData.fzstdPath as string | null;
+  const NO_ZSTD = 'cannot decode a zstd-compressed chunk';
+  let fzstd: { decompress(b: Uint8Array): Uint8Array } | undefined;
+  function zstdDecompress(body: Buffer, chunkSize: number): Buffer {
+    if (nativeZstd) return nativeZstd(body, { chunkSize });
+    if (!fzstdPath) throw new Error(`${NO_ZSTD}, and Node ${process.version} has no zstd (Node 22.15 or later has it)`);
+    fzstd ??= mods.load(fzstdPath) as { decompress(b: Uint8Array): Uint8Array };
+    const out = fzstd.decompress(body);
+    return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+  }
   const HEADER = 14;
   const TAG = 16;
   // Every chunk leaves its decrypted and decompressed copies behind as garbage whose memory lives outside the
@@ -107,7 +120,7 @@ function restoreWorkerMain(mods: WorkerModules): void {
     if (data.length < HEADER + TAG) return 'too short';
     if (data[0] !== 1) return `unknown format version ${data[0]}`;
     const flags = data[1];
-    if ((flags & ~1) !== 0) return `unknown flags ${flags}`;
+    if (flags !== 0 && flags !== 1 && flags !== 2) return `unknown flags ${flags}`;
     garbage += data.length;
     const decipher = crypto.createDecipheriv('aes-256-gcm', encKey, data.subarray(2, HEADER));
     decipher.setAAD(idBytes);
@@ -120,15 +133,16 @@ function restoreWorkerMain(mods: WorkerModules): void {
     } catch {
       return 'GCM tag mismatch';
     }
-    if (flags & 1) {
+    if (flags !== 0) {
+      // Output in one piece where it fits (text is ~3:1 here): the default 16 KiB pieces plus their final
+      // concatenation made twice the plaintext in garbage.
+      const chunkSize = Math.min(MAX_OUT, Math.max(64 * 1024, 2 ** Math.ceil(Math.log2(body.length * 4))));
       try {
-        // Output in one piece where it fits (text is ~3:1 here): the default 16 KiB pieces plus their final
-        // concatenation made twice the plaintext in garbage.
-        const chunkSize = Math.min(MAX_OUT, Math.max(64 * 1024, 2 ** Math.ceil(Math.log2(body.length * 4))));
-        body = zlib.brotliDecompressSync(body, { chunkSize });
+        body = flags === 1 ? zlib.brotliDecompressSync(body, { chunkSize }) : zstdDecompress(body, chunkSize);
         garbage += body.length + chunkSize;
-      } catch {
-        return 'corrupt compressed data';
+      } catch (err) {
+        const message = (err as Error).message;
+        return message.startsWith(NO_ZSTD) ? message : 'corrupt compressed data';
       }
     }
     const actual = crypto.createHmac('sha256', idKey).update(body).digest();
@@ -183,7 +197,8 @@ function restoreWorkerMain(mods: WorkerModules): void {
         if (typeof span === 'string') p = { message: span };
         else {
           const r = open(req.ids[i], src.subarray(span[0], span[0] + span[1]));
-          p = typeof r === 'string' ? { message: `chunk ${req.ids[i]} failed authentication (${r})` } : r;
+          if (typeof r !== 'string') p = r;
+          else p = { message: r.startsWith(NO_ZSTD) ? `chunk ${req.ids[i]}: ${r}` : `chunk ${req.ids[i]} failed authentication (${r})` };
         }
         plains[i] = p;
       }
@@ -323,7 +338,7 @@ export class RestoreWorkerPool {
   private worker(index: number): PoolWorker {
     while (this.workers.length <= index) {
       const worker = startSourceWorker(restoreWorkerMain, {
-        workerData: { encKey: this.keys.encKey, idKey: this.keys.idKey, umask: process.platform === 'win32' ? 0 : process.umask(), windows: process.platform === 'win32' },
+        workerData: { encKey: this.keys.encKey, idKey: this.keys.idKey, umask: process.platform === 'win32' ? 0 : process.umask(), windows: process.platform === 'win32', fzstdPath: zstdDecoderPath() },
       });
       const w: PoolWorker = { worker, queued: 0, exited: false };
       worker.on('message', (m: WorkerReply) => this.onReply(w, m));
