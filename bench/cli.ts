@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { repoRoot } from './paths.js';
+import { resolveAgentNode } from './agent-node.js';
 import { formatCompareReport, runComparison } from './compare.js';
 import { machineInfo } from './machine.js';
 import { runServerLoad, formatServerLoad } from './server-load.js';
@@ -24,6 +25,11 @@ const program = new Command('holdfast-bench')
   .option('--out <dir>', 'work folder: corpus cache, repositories, logs', join(repoRoot, 'bench-out'))
   .option('--keep', 'keep repositories and restored trees of the run (logs are always kept)')
   .option('--rounds <n>', 'repeat the side-by-side run; report medians (peak RSS: maximum)', positiveInt('--rounds'), 1)
+  .option(
+    '--agent-node <node>',
+    "Node that runs the agent: 'endpoint' = the Node 22 release the installers ship (fetched from npm once), 'this' = the bench's own Node, or a path",
+    'endpoint',
+  )
   .option('--cpu-prof', 'write V8 CPU profiles of every agent process into the run\'s logs folder (slows the agent)')
   .addOption(new Option('--server-load', 'instead: many simulated agents against one test server').conflicts(['deploy', 'quick', 'rounds']))
   .option('--agents <n>', 'with --server-load: simulated agents at once', positiveInt('--agents'), 500)
@@ -38,6 +44,7 @@ const program = new Command('holdfast-bench')
     keep?: boolean;
     rounds: number;
     cpuProf?: boolean;
+    agentNode: string;
     serverLoad?: boolean;
     agents: number;
     agentKib: number;
@@ -61,7 +68,9 @@ const program = new Command('holdfast-bench')
       if (opts.json) await writeJson(opts.json, { machine, mode: 'deploy', ...r });
       return;
     }
-    const r = await runComparison({ quick: !!opts.quick, outDir: opts.out, rounds: opts.rounds, keep: opts.keep, cpuProfile: opts.cpuProf, progress: say });
+    const agentNode = await resolveAgentNode(opts.agentNode);
+    say(`agent runs on Node ${agentNode.version} (${agentNode.label})`);
+    const r = await runComparison({ quick: !!opts.quick, outDir: opts.out, rounds: opts.rounds, keep: opts.keep, cpuProfile: opts.cpuProf, agentNode, progress: say });
     process.stdout.write(formatCompareReport(machine, r));
     if (opts.json) await writeJson(opts.json, r.rows);
     if (r.failures.length) process.exitCode = 1;

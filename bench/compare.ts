@@ -6,6 +6,7 @@ import { cpuPressure, type MachineInfo } from './machine.js';
 import { combineRounds, formatComparison, formatVerdicts, toRow, verdicts, type ReportRow, type Verdict } from './report.js';
 import { runSideBySide, VerificationError, type SideBySideResult } from './side-by-side.js';
 import { HoldfastTool } from './tools/holdfast.js';
+import type { AgentNode } from './agent-node.js';
 import { ResticTool } from './tools/restic.js';
 
 export interface CompareOptions {
@@ -14,6 +15,8 @@ export interface CompareOptions {
   rounds: number;
   keep?: boolean;
   cpuProfile?: boolean;
+  /** The Node that runs the agent (default: the bench's own). */
+  agentNode?: AgentNode;
   progress?: (msg: string) => void;
 }
 
@@ -45,7 +48,7 @@ export async function runComparison(opts: CompareOptions): Promise<CompareResult
             profiled: opts.cpuProfile,
             progress: say,
             makeTools: (source, runDir) => ({
-              holdfast: new HoldfastTool(source, join(runDir, 'holdfast'), join(runDir, 'logs'), { cpuProfile: opts.cpuProfile }),
+              holdfast: new HoldfastTool(source, join(runDir, 'holdfast'), join(runDir, 'logs'), { cpuProfile: opts.cpuProfile, agentNode: opts.agentNode }),
               restic: new ResticTool(source, join(runDir, 'restic')),
             }),
           }),

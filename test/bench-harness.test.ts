@@ -18,6 +18,7 @@ import {
   type CorpusParams,
 } from '../bench/corpus.js';
 import { acquireLock, CorpusBusyError } from '../bench/lock.js';
+import { resolveAgentNode } from '../bench/agent-node.js';
 import { topSelfTime } from '../bench/profile.js';
 import { latencyStats, percentile } from '../bench/server-load.js';
 import { upgradeCodeFor, writeBenchFleets } from '../bench/deploy.js';
@@ -162,6 +163,20 @@ describe('CPU profile summary', () => {
       { name: 'seal holdfast-agent.mjs:10', ms: 6, share: 0.6 },
       { name: '(idle)', ms: 4, share: 0.4 },
     ]);
+  });
+});
+
+describe('agent runtime', () => {
+  it("'this' is the bench's own Node; a path that does not exist is refused with the allowed values", async () => {
+    const own = await resolveAgentNode('this');
+    expect(own).toEqual({ path: process.execPath, version: process.version, label: "the bench's own Node" });
+    await expect(resolveAgentNode('/no/such/node')).rejects.toThrow(/--agent-node: \/no\/such\/node does not exist \(allowed: endpoint, this, or a path to a node binary\)/);
+  });
+
+  it("'endpoint' is the Node 22 release the installers ship", async () => {
+    const endpoint = await resolveAgentNode('endpoint');
+    expect(endpoint.version).toBe('v22.23.3');
+    expect(endpoint.label).toBe("the installers' runtime");
   });
 });
 

@@ -11,6 +11,7 @@ import { agentBin, pinBundle, serverBin } from '../paths.js';
 import { startServerProcess, type ServerProcess } from '../server-process.js';
 import { treeBytes } from '../tree.js';
 import type { BenchTool } from './tool.js';
+import type { AgentNode } from '../agent-node.js';
 
 const run = promisify(execFile);
 
@@ -28,9 +29,14 @@ export class HoldfastTool implements BenchTool {
     private readonly source: string,
     private readonly workDir: string,
     private readonly logDir: string,
-    private readonly options: { cpuProfile?: boolean } = {},
+    private readonly options: { cpuProfile?: boolean; agentNode?: AgentNode } = {},
   ) {
     this.configFile = join(workDir, 'agent', 'agent.json');
+  }
+
+  /** The node binary that runs the agent. */
+  private get node(): string {
+    return this.options.agentNode?.path ?? process.execPath;
   }
 
   get sidecarPid(): number | undefined {
@@ -39,7 +45,9 @@ export class HoldfastTool implements BenchTool {
 
   async setup(): Promise<void> {
     this.agentBin = await pinBundle(agentBin, join(this.workDir, 'bin'));
-    this.build = `agent bundle sha256 ${createHash('sha256').update(await readFile(this.agentBin)).digest('hex').slice(0, 12)}`;
+    const hash = createHash('sha256').update(await readFile(this.agentBin)).digest('hex').slice(0, 12);
+    const node = this.options.agentNode;
+    this.build = `agent bundle sha256 ${hash}, ${node ? `Node ${node.version} (${node.label})` : `Node ${process.version}`}`;
     this.server = await startServerProcess({
       bin: await pinBundle(serverBin, join(this.workDir, 'bin')),
       dataDir: join(this.workDir, 'server-data'),
@@ -60,7 +68,7 @@ export class HoldfastTool implements BenchTool {
     };
     await mkdir(join(this.workDir, 'agent'), { recursive: true });
     await writeFile(this.configFile, JSON.stringify(config, null, 2), { mode: 0o600 });
-    await run(process.execPath, [this.agentBin, 'register', '--config', this.configFile]).catch((err: Error & { stderr?: string }) => {
+    await run(this.node, [this.agentBin, 'register', '--config', this.configFile]).catch((err: Error & { stderr?: string }) => {
       throw new Error(`holdfast-agent register failed: ${err.stderr?.trim() || err.message}`);
     });
   }
@@ -72,11 +80,11 @@ export class HoldfastTool implements BenchTool {
   }
 
   backup(logFile: string): Promise<ProcessMeasure> {
-    return measureCommand(process.execPath, [...this.agent(logFile), 'backup', '--config', this.configFile, '--quiet'], { logFile, label: 'holdfast-agent backup' });
+    return measureCommand(this.node, [...this.agent(logFile), 'backup', '--config', this.configFile, '--quiet'], { logFile, label: 'holdfast-agent backup' });
   }
 
   restore(target: string, logFile: string): Promise<ProcessMeasure> {
-    return measureCommand(process.execPath, [...this.agent(logFile), 'restore', '--config', this.configFile, '--to', target, '--quiet'], {
+    return measureCommand(this.node, [...this.agent(logFile), 'restore', '--config', this.configFile, '--to', target, '--quiet'], {
       logFile,
       label: 'holdfast-agent restore',
     });
