@@ -135,6 +135,22 @@ describe('restore workers', () => {
     expect(readdirSync(out)).toEqual(['f0']);
   });
 
+  it('applies modes the umask would strip (0666, 0777) and special bits (setuid, sticky) exactly', async () => {
+    const out = join(dir, 'modes');
+    mkdirSync(out);
+    const c = seal(Buffer.from('mode test '.repeat(50)), false);
+    const modes = [0o666, 0o777, 0o4755, 0o1777, 0o644, 0o600, 0o400];
+    const files = modes.map((mode, i) => task(join(out, `m${i}`), 500, [0], { mode }));
+    const old = process.umask(0o022);
+    try {
+      const r = await pool.run(unit([c], files), pool.pick());
+      expect(r.ok).toHaveLength(modes.length);
+    } finally {
+      process.umask(old);
+    }
+    expect(files.map((f) => lstatSync(f.dest).mode & 0o7777)).toEqual(modes);
+  });
+
   it('opens zstd chunks (flag 2) as codec.ts does, natively where the runtime has zstd and with fzstd where not', async () => {
     const out = join(dir, 'zstd');
     mkdirSync(out);

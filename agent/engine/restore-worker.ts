@@ -229,8 +229,9 @@ function restoreWorkerMain(mods: WorkerModules): void {
         if (!f) {
           const tmp = `${t.dest}.hf-${tmpPrefix}${(tmpCount++).toString(36)}`;
           // "wx" = O_CREAT|O_EXCL: fails rather than following a symlink planted at the temporary name.
-          // Created owner-only; the final mode is applied before the rename (fchmod only when the umask interferes).
-          f = { fd: fs.openSync(tmp, 'wx', t.mode & 0o700), tmp, size: 0 };
+          // Created with the file's permission bits (never wider than the final file); fchmod before the rename
+          // only when the umask takes bits away or special bits (setuid, setgid, sticky) are set.
+          f = { fd: fs.openSync(tmp, 'wx', t.mode & 0o777), tmp, size: 0 };
         }
         for (const c of t.chunks) {
           const p = chunk(c);
@@ -247,7 +248,7 @@ function restoreWorkerMain(mods: WorkerModules): void {
         openFiles.delete(t.key);
         if (f.size !== t.size) throw new Error(`restored size ${f.size} differs from the snapshot's ${t.size}`);
         const mode = t.mode & 0o7777;
-        if (!windows && (mode & 0o077 || (mode & 0o700 & umask) !== 0 || mode & 0o7000)) fs.fchmodSync(f.fd, mode);
+        if (!windows && ((mode & 0o777 & umask) !== 0 || mode & 0o7000)) fs.fchmodSync(f.fd, mode);
         fs.futimesSync(f.fd, t.mtime, t.mtime);
         fs.closeSync(f.fd);
         f.fd = -1;
