@@ -54,7 +54,11 @@ export class FrameDecoder {
   private need = 0;
   private have = 0;
 
-  push(data: Buffer): Frame[] {
+  /**
+   * `reused`: the caller will overwrite `data` after this call (a socket reading into one reused buffer),
+   * so frames that lie whole inside it are copied out instead of parsed in place.
+   */
+  push(data: Buffer, reused = false): Frame[] {
     const frames: Frame[] = [];
     let off = 0;
     if (this.partial) {
@@ -88,7 +92,8 @@ export class FrameDecoder {
       }
       const total = FRAME_PREFIX + len;
       if (avail >= total) {
-        frames.push(parseFrame(data.subarray(off, off + total)));
+        const raw = data.subarray(off, off + total);
+        frames.push(parseFrame(reused ? Buffer.from(raw) : raw));
         off += total;
         continue;
       }

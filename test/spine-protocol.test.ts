@@ -56,6 +56,29 @@ describe('frames', () => {
     }
   });
 
+  it('with reused pieces (a socket reading into one buffer) copies out every frame it returns', () => {
+    const bodies = [0, 3, 900, 20_000, 70_000, 2 * 1024 * 1024].map((n) => randomBytes(n));
+    const bytes = Buffer.concat(bodies.flatMap((b, i) => encodeFrame(MessageType.GET | MessageType.REPLY, i, { n: b.length }, b)));
+    for (const max of [1, 5, 16 * 1024, 64 * 1024]) {
+      const dec = new FrameDecoder();
+      const shared = Buffer.alloc(max);
+      const frames = [];
+      for (let at = 0; at < bytes.length; ) {
+        const n = Math.min(bytes.length - at, 1 + Math.floor(Math.random() * max));
+        bytes.copy(shared, 0, at, at + n);
+        frames.push(...dec.push(shared.subarray(0, n), true));
+        shared.fill(0xee);
+        at += n;
+      }
+      expect(frames.map((f) => f.requestId)).toEqual(bodies.map((_, i) => i));
+      frames.forEach((f, i) => {
+        expect(f.header).toEqual({ n: bodies[i].length });
+        expect(f.body.equals(bodies[i])).toBe(true);
+        expect(f.body.buffer).not.toBe(shared.buffer);
+      });
+    }
+  });
+
   it('rejects oversized, undersized and malformed frames', () => {
     const big = Buffer.alloc(4);
     big.writeUInt32BE(MAX_FRAME_BYTES);
