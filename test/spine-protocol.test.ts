@@ -3,7 +3,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES, ProtocolError } from '../protocol/frame.js';
+import { FrameWriter } from '../protocol/frame-writer.js';
 import { MessageType, PROTOCOL_VERSION } from '../protocol/messages.js';
 import { AgentConfigError, loadAgentConfig, resolveConfigPath, validateAgentConfig } from '../agent/config.js';
 import { makeAgent } from './helpers/agent.js';
@@ -77,6 +79,38 @@ describe('frames', () => {
         expect(f.body.buffer).not.toBe(shared.buffer);
       });
     }
+  });
+
+  it('FrameWriter puts frames on the wire byte for byte, one at a time, and ends after the queued ones', async () => {
+    const batch = randomBytes(300_000);
+    // Chunks that lie back to back in one buffer (as sealed batches do), small and big, and separate ones.
+    const bodies = [
+      [batch.subarray(0, 100), batch.subarray(100, 70_100), batch.subarray(70_100, 300_000)],
+      [randomBytes(10), randomBytes(9000), randomBytes(100_000), randomBytes(3)],
+      [],
+      [batch.subarray(0, 5), batch.subarray(10, 20)],
+    ];
+    const frames = bodies.map((b, i) => encodeFrame(MessageType.PUT, i, { i }, b));
+    const sink = new PassThrough({ highWaterMark: 1024 });
+    const writes: number[] = [];
+    const write = sink.write.bind(sink);
+    sink.write = ((chunk: Buffer, cb: () => void) => {
+      writes.push(chunk.length);
+      return write(chunk, cb);
+    }) as typeof sink.write;
+    const received: Buffer[] = [];
+    sink.on('data', (d: Buffer) => received.push(d));
+    const ended = new Promise((r) => sink.on('end', r));
+    const writer = new FrameWriter(sink);
+    const done: number[] = [];
+    frames.forEach((f, i) => writer.write(f, () => done.push(i)));
+    writer.end();
+    writer.write(encodeFrame(MessageType.PING, 99, {}), () => done.push(99));
+    await ended;
+    expect(done).toEqual([0, 1, 2, 3]);
+    expect(Buffer.concat(received).equals(Buffer.concat(frames.flat()))).toBe(true);
+    // Frame 0: header pieces joined, then the three back-to-back chunks as one view.
+    expect(writes.slice(0, 2)).toEqual([frames[0][0].length + frames[0][1].length, 300_000]);
   });
 
   it('rejects oversized, undersized and malformed frames', () => {
