@@ -1,6 +1,7 @@
 // Client side of a protocol connection: numbered requests, pipelined, replies matched by request id.
 import type { Duplex } from 'node:stream';
 import { encodeFrame, FrameDecoder, type Frame } from './frame.js';
+import { takeReusedReads } from './reused-reads.js';
 import { MessageType, PROTOCOL_VERSION, messageName, type ErrorCode } from './messages.js';
 
 /** The server answered with an ERROR frame. */
@@ -53,19 +54,24 @@ export class RpcConnection {
     /** A request with no reply for this long fails the connection (the server is hung). */
     private readonly replyTimeoutMs = 120_000,
   ) {
-    socket.on('data', (data: Buffer) => {
-      let frames: Frame[];
-      try {
-        frames = this.decoder.push(data);
-      } catch (err) {
-        this.fail((err as Error).message);
-        return;
-      }
-      for (const f of frames) this.dispatch(f);
-    });
+    // A TLS socket the agent set up with readIntoReusedBuffer: reads come into one reused buffer (the decoder
+    // copies out what it keeps). Any other Duplex (tests, tunnels): the usual 'data' events.
+    socket.on('data', (data: Buffer) => this.onData(data, false));
+    takeReusedReads(socket, (data) => this.onData(data, true));
     socket.on('drain', () => this.releaseDrain());
     socket.on('error', (err) => this.fail(err.message));
     socket.on('close', () => this.fail('closed by peer'));
+  }
+
+  private onData(data: Buffer, reused: boolean): void {
+    let frames: Frame[];
+    try {
+      frames = this.decoder.push(data, reused);
+    } catch (err) {
+      this.fail((err as Error).message);
+      return;
+    }
+    for (const f of frames) this.dispatch(f);
   }
 
   get closed(): boolean {

@@ -54,7 +54,11 @@ export class FrameDecoder {
   private need = 0;
   private have = 0;
 
-  push(data: Buffer): Frame[] {
+  /**
+   * `reused`: the caller will overwrite `data` after this call (a socket reading into one reused buffer),
+   * so frames that lie whole inside it are copied out instead of parsed in place.
+   */
+  push(data: Buffer, reused = false): Frame[] {
     const frames: Frame[] = [];
     let off = 0;
     if (this.partial) {
@@ -88,7 +92,8 @@ export class FrameDecoder {
       }
       const total = FRAME_PREFIX + len;
       if (avail >= total) {
-        frames.push(parseFrame(data.subarray(off, off + total)));
+        const raw = data.subarray(off, off + total);
+        frames.push(parseFrame(reused ? Buffer.from(raw) : raw));
         off += total;
         continue;
       }
@@ -108,29 +113,40 @@ export class FrameDecoder {
   release(frame: Frame): void {
     const buf = frame.owned;
     frame.owned = undefined;
-    if (!buf || buf.buffer.byteLength < SPARE_MIN || spare.length >= SPARE_MAX) return;
-    spare.push(Buffer.from(buf.buffer));
+    if (buf) recycle(buf);
   }
 
   private assemblyBuffer(total: number): Buffer {
-    if (total >= SPARE_MIN) {
-      const i = spare.findIndex((b) => b.length >= total);
-      if (i >= 0) return spare.splice(i, 1)[0].subarray(0, total);
-      // Rounded up so one buffer fits the next frames of about the same size.
-      return Buffer.allocUnsafeSlow(Math.ceil(total / SPARE_MIN) * SPARE_MIN).subarray(0, total);
-    }
-    return Buffer.allocUnsafeSlow(total);
+    return takeBuffer(total);
   }
 }
 
 /**
- * Assembly buffers given back with release() and reused for later frames, on any connection (fresh pages
- * cost a page fault each). Only buffers of at least SPARE_MIN are kept, at most SPARE_MAX in the process, so
- * a server with 500 connections holds no more than a few of them.
+ * Buffers given back (release(), recycle()) and reused for later frames, received or sent, on any connection
+ * (fresh pages cost a page fault each). Only buffers of at least SPARE_MIN are kept, at most SPARE_MAX in the
+ * process, so a server with 500 connections holds no more than a few of them.
  */
 const SPARE_MIN = 1024 * 1024;
 const SPARE_MAX = 8;
 const spare: Buffer[] = [];
+
+/** A buffer of `total` bytes (contents undefined): a spare one when one fits, else new memory. */
+export function takeBuffer(total: number): Buffer {
+  if (total >= SPARE_MIN) {
+    const i = spare.findIndex((b) => b.length >= total);
+    if (i >= 0) return spare.splice(i, 1)[0].subarray(0, total);
+    // Rounded up so one buffer fits the next frames of about the same size.
+    return Buffer.allocUnsafeSlow(Math.ceil(total / SPARE_MIN) * SPARE_MIN).subarray(0, total);
+  }
+  return Buffer.allocUnsafeSlow(total);
+}
+
+/** Gives back a buffer from takeBuffer(): nothing may use it (or any view of it) any more. */
+export function recycle(buf: Buffer): void {
+  if (buf.buffer.byteLength < SPARE_MIN || spare.length >= SPARE_MAX) return;
+  if (spare.some((b) => b.buffer === buf.buffer)) return;
+  spare.push(Buffer.from(buf.buffer));
+}
 
 function parseFrame(raw: Buffer): Frame {
   const version = raw.readUInt8(4);

@@ -26,4 +26,31 @@ describe('device store shared by two servers', () => {
       await alternate.close();
     }
   });
+
+  it('reads located chunks straight into one buffer, in the order asked, neighbours in one pack or not', async () => {
+    const dir = await tempDir('holdfast-readinto-');
+    const store = await DeviceStore.open(dir);
+    try {
+      const ids = Array.from({ length: 50 }, () => randomBytes(32).toString('hex'));
+      const data = ids.map((_, i) => randomBytes(1 + ((i * 7919) % 5000)));
+      await store.put(ids.slice(0, 30), data.slice(0, 30));
+      await store.put(ids.slice(30), data.slice(30));
+      // Back to back, reversed, interleaved, repeated: runs of neighbours and single reads.
+      const order = [...ids.keys(), ...[...ids.keys()].reverse(), 3, 40, 4, 41, 5, 5, 49, 0];
+      const want = order.map((i) => ids[i]);
+      const r = await store.locate(want, 1 << 30);
+      if (!('locs' in r)) throw new Error('missing');
+      const total = r.locs.reduce((n, l) => n + l.length, 0);
+      const out = Buffer.alloc(total + 7, 0xee);
+      await store.readInto(r.locs, out, 3);
+      expect(out.subarray(3, 3 + total).equals(Buffer.concat(order.map((i) => data[i])))).toBe(true);
+      expect(out.subarray(0, 3).equals(Buffer.alloc(3, 0xee)) && out.subarray(3 + total).equals(Buffer.alloc(4, 0xee))).toBe(true);
+      // maxBytes stops before the chunk that would pass it (at least one chunk), as get() does.
+      const cut = await store.locate(want, data[0].length + data[1].length);
+      expect('locs' in cut && cut.locs.length).toBe(2);
+      expect(await store.locate([ids[0], 'ab'.repeat(32)], 1 << 30)).toEqual({ missing: 'ab'.repeat(32) });
+    } finally {
+      await store.close();
+    }
+  });
 });

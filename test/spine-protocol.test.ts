@@ -3,7 +3,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES, ProtocolError } from '../protocol/frame.js';
+import { FrameWriter } from '../protocol/frame-writer.js';
 import { MessageType, PROTOCOL_VERSION } from '../protocol/messages.js';
 import { AgentConfigError, loadAgentConfig, resolveConfigPath, validateAgentConfig } from '../agent/config.js';
 import { makeAgent } from './helpers/agent.js';
@@ -54,6 +56,61 @@ describe('frames', () => {
       expect(frames.map((f) => f.id)).toEqual(bodies.map((_, i) => i));
       frames.forEach((f, i) => expect(f.body.equals(bodies[i])).toBe(true));
     }
+  });
+
+  it('with reused pieces (a socket reading into one buffer) copies out every frame it returns', () => {
+    const bodies = [0, 3, 900, 20_000, 70_000, 2 * 1024 * 1024].map((n) => randomBytes(n));
+    const bytes = Buffer.concat(bodies.flatMap((b, i) => encodeFrame(MessageType.GET | MessageType.REPLY, i, { n: b.length }, b)));
+    for (const max of [1, 5, 16 * 1024, 64 * 1024]) {
+      const dec = new FrameDecoder();
+      const shared = Buffer.alloc(max);
+      const frames = [];
+      for (let at = 0; at < bytes.length; ) {
+        const n = Math.min(bytes.length - at, 1 + Math.floor(Math.random() * max));
+        bytes.copy(shared, 0, at, at + n);
+        frames.push(...dec.push(shared.subarray(0, n), true));
+        shared.fill(0xee);
+        at += n;
+      }
+      expect(frames.map((f) => f.requestId)).toEqual(bodies.map((_, i) => i));
+      frames.forEach((f, i) => {
+        expect(f.header).toEqual({ n: bodies[i].length });
+        expect(f.body.equals(bodies[i])).toBe(true);
+        expect(f.body.buffer).not.toBe(shared.buffer);
+      });
+    }
+  });
+
+  it('FrameWriter puts frames on the wire byte for byte, one at a time, and ends after the queued ones', async () => {
+    const batch = randomBytes(300_000);
+    // Chunks that lie back to back in one buffer (as sealed batches do), small and big, and separate ones.
+    const bodies = [
+      [batch.subarray(0, 100), batch.subarray(100, 70_100), batch.subarray(70_100, 300_000)],
+      [randomBytes(10), randomBytes(9000), randomBytes(100_000), randomBytes(3)],
+      [],
+      [batch.subarray(0, 5), batch.subarray(10, 20)],
+    ];
+    const frames = bodies.map((b, i) => encodeFrame(MessageType.PUT, i, { i }, b));
+    const sink = new PassThrough({ highWaterMark: 1024 });
+    const writes: number[] = [];
+    const write = sink.write.bind(sink);
+    sink.write = ((chunk: Buffer, cb: () => void) => {
+      writes.push(chunk.length);
+      return write(chunk, cb);
+    }) as typeof sink.write;
+    const received: Buffer[] = [];
+    sink.on('data', (d: Buffer) => received.push(d));
+    const ended = new Promise((r) => sink.on('end', r));
+    const writer = new FrameWriter(sink);
+    const done: number[] = [];
+    frames.forEach((f, i) => writer.write(f, () => done.push(i)));
+    writer.end();
+    writer.write(encodeFrame(MessageType.PING, 99, {}), () => done.push(99));
+    await ended;
+    expect(done).toEqual([0, 1, 2, 3]);
+    expect(Buffer.concat(received).equals(Buffer.concat(frames.flat()))).toBe(true);
+    // Frame 0: header pieces joined, then the three back-to-back chunks as one view.
+    expect(writes.slice(0, 2)).toEqual([frames[0][0].length + frames[0][1].length, 300_000]);
   });
 
   it('rejects oversized, undersized and malformed frames', () => {

@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openConnection, splitEndpoint, type TransportErrorKind } from '../agent/transport/index.js';
 import type { AgentProxy } from '../agent/config-types.js';
+import { takeReusedReads } from '../protocol/reused-reads.js';
 import { closedPort, connectionFailure, startPinnedServer, startSilentServer, wrongPin, type PinnedServer } from './helpers/proxies.js';
 
 let server: PinnedServer;
@@ -27,6 +28,23 @@ describe('direct transport', () => {
       expect(tls.getPeerCertificate().fingerprint256).toBe(server.pin);
       tls.destroy();
     }
+  });
+
+  it('reads into one reused buffer: as data events until a reader takes over, then through the reader', async () => {
+    const read = async (take: boolean) => {
+      const tls = await openConnection(server.endpoint, { tlsPin: server.pin, proxy: { type: 'none' }, timeoutMs: 5_000 });
+      const events: string[] = [];
+      const pieces: string[] = [];
+      tls.on('data', (d: Buffer) => events.push(d.toString()));
+      // This Node supports it (a Node where it does not would fall back to plain 'data' events).
+      if (take) expect(takeReusedReads(tls, (d) => pieces.push(d.toString()))).toBe(true);
+      await new Promise((r) => tls.on('close', r));
+      return { events: events.join(''), pieces: pieces.join('') };
+    };
+    expect(await read(false)).toEqual({ events: 'holdfast-test\n', pieces: '' });
+    // The test server speaks first: its line may be decrypted before the reader is attached.
+    const taken = await read(true);
+    expect(taken.events + taken.pieces).toBe('holdfast-test\n');
   });
 
   it('a closed port is refused', async () => {

@@ -1,6 +1,7 @@
 // The last hop: TLS over the (possibly tunnelled) socket, accepting only the pinned certificate.
 import type { Socket } from 'node:net';
 import { DEFAULT_CIPHERS, connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { readIntoReusedBuffer } from '../../protocol/reused-reads.js';
 import { TransportError } from './errors.js';
 
 /**
@@ -17,6 +18,8 @@ export function pinnedTls(socket: Socket, pin: string, label: string, timeoutMs:
   return new Promise((resolve, reject) => {
     // The pin replaces CA validation: servers are reached by IP with a self-issued certificate.
     const tls = tlsConnect({ socket, rejectUnauthorized: false, ciphers: PREFERRED_CIPHERS });
+    // Decrypted data goes into one reused buffer instead of a new Buffer per read (see reused-reads.ts).
+    readIntoReusedBuffer(tls);
     // Closing the TLS layer must close the TCP (or tunnel) socket beneath it, whoever closes it.
     tls.once('close', () => socket.destroy());
     const fail = (err: TransportError) => {

@@ -221,6 +221,55 @@ export class DeviceStore {
     return { data };
   }
 
+  /**
+   * Where the chunks of a GET reply are, in order (stopping before maxBytes, at least one), or the first
+   * missing id. With readInto(), the server reads a reply straight into the buffer it sends.
+   */
+  async locate(ids: string[], maxBytes: number): Promise<{ locs: Location[] } | { missing: string }> {
+    if (ids.some((id) => !this.index.has(id))) await this.refreshIndex();
+    const locs: Location[] = [];
+    let total = 0;
+    for (const id of ids) {
+      const loc = this.index.get(id);
+      if (!loc) return { missing: id };
+      if (locs.length > 0 && total + loc.length > maxBytes) break;
+      locs.push(loc);
+      total += loc.length;
+    }
+    return { locs };
+  }
+
+  /** Reads located chunks back to back into `into` from `at`; neighbours in one pack come in one read. */
+  async readInto(locs: Location[], into: Buffer, at: number): Promise<void> {
+    for (let i = 0; i < locs.length; ) {
+      const first = locs[i];
+      let length = first.length;
+      let j = i + 1;
+      while (j < locs.length && locs[j].pack === first.pack && locs[j].offset === first.offset + length) length += locs[j++].length;
+      await this.readRange(first.pack, first.offset, length, into, at);
+      at += length;
+      i = j;
+    }
+  }
+
+  private async readRange(pack: string, offset: number, length: number, into: Buffer, at: number): Promise<void> {
+    let reader = this.readers.get(pack);
+    if (!reader) {
+      this.evictIdleReaders();
+      reader = { fh: open(join(this.dir, 'packs', pack), 'r'), users: 0 };
+      this.readers.set(pack, reader);
+      reader.fh.catch(() => this.readers.delete(pack));
+    }
+    reader.users++;
+    try {
+      const fh = await reader.fh;
+      const { bytesRead } = await fh.read(into, at, length, offset);
+      if (bytesRead !== length) throw new Error(`pack ${pack} is shorter than its index says`);
+    } finally {
+      reader.users--;
+    }
+  }
+
   private async readAt(loc: Location): Promise<Buffer> {
     let reader = this.readers.get(loc.pack);
     if (!reader) {
