@@ -123,18 +123,25 @@ export class FrameDecoder {
 
 /**
  * Buffers given back (release(), recycle()) and reused for later frames, received or sent, on any connection
- * (fresh pages cost a page fault each). Only buffers of at least SPARE_MIN are kept, at most SPARE_MAX in the
- * process, so a server with 500 connections holds no more than a few of them.
+ * (fresh pages cost a page fault each). Only buffers of at least SPARE_MIN are kept, at most SPARE_MAX of them
+ * and SPARE_BYTES in all in the process, so a server with 500 connections holds no more than a few of them,
+ * and a restore's GET replies (~4 MiB each, up to 32 MiB) do not stay behind as hundreds of MiB.
  */
 const SPARE_MIN = 1024 * 1024;
 const SPARE_MAX = 8;
+const SPARE_BYTES = 64 * 1024 * 1024;
 const spare: Buffer[] = [];
+let spareBytes = 0;
 
 /** A buffer of `total` bytes (contents undefined): a spare one when one fits, else new memory. */
 export function takeBuffer(total: number): Buffer {
   if (total >= SPARE_MIN) {
     const i = spare.findIndex((b) => b.length >= total);
-    if (i >= 0) return spare.splice(i, 1)[0].subarray(0, total);
+    if (i >= 0) {
+      const [buf] = spare.splice(i, 1);
+      spareBytes -= buf.length;
+      return buf.subarray(0, total);
+    }
     // Rounded up so one buffer fits the next frames of about the same size.
     return Buffer.allocUnsafeSlow(Math.ceil(total / SPARE_MIN) * SPARE_MIN).subarray(0, total);
   }
@@ -143,9 +150,11 @@ export function takeBuffer(total: number): Buffer {
 
 /** Gives back a buffer from takeBuffer(): nothing may use it (or any view of it) any more. */
 export function recycle(buf: Buffer): void {
-  if (buf.buffer.byteLength < SPARE_MIN || spare.length >= SPARE_MAX) return;
+  const size = buf.buffer.byteLength;
+  if (size < SPARE_MIN || spare.length >= SPARE_MAX || spareBytes + size > SPARE_BYTES) return;
   if (spare.some((b) => b.buffer === buf.buffer)) return;
   spare.push(Buffer.from(buf.buffer));
+  spareBytes += size;
 }
 
 function parseFrame(raw: Buffer): Frame {
