@@ -49,3 +49,9 @@ export async function cpuPressure(): Promise<number | null> {
   const m = /^some .*avg60=([\d.]+)/m.exec(text);
   return m ? Number(m[1]) : null;
 }
+
+/** `sync`: write back every dirty page of the machine (on Windows, where there is no `sync`, nothing). */
+export async function flushDirtyPages(): Promise<void> {
+  if (process.platform === 'win32') return;
+  await run('sync', []);
+}

@@ -9,6 +9,7 @@ import { resetPeakRss, sampleProcess } from './measure.js';
 import { toRow, verdicts, type OperationId, type OperationResult, type ReportRow, type ToolRun, type Verdict } from './report.js';
 import type { BenchTool } from './tools/tool.js';
 import { describeVerify, verifyTree, warmTree } from './tree.js';
+import { flushDirtyPages } from './machine.js';
 
 export interface SideBySideOptions {
   quick: boolean;
@@ -95,6 +96,9 @@ async function runLocked(opts: SideBySideOptions, params: CorpusParams, outDir: 
     await warmTree(corpus.dir);
 
     const timed = async (op: OperationId, t: BenchTool, fn: () => Promise<ToolRun>): Promise<ToolRun> => {
+      // Dirty pages of the previous operations (a 1.5 GiB restored tree, repositories) written back first, so
+      // no tool pays for another's writeback: under it, a restore's system time doubled (both tools).
+      await flushDirtyPages();
       say(`${op}: ${t.name} ...`);
       const pid = t.sidecarPid;
       if (pid) await resetPeakRss(pid);
