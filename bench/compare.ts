@@ -61,8 +61,8 @@ export async function runComparison(opts: CompareOptions): Promise<CompareResult
       }
     }
   } finally {
-    // Deleted only now, so no restore ran right after a 20,000-file deletion (see SideBySideResult.restoredTrees).
-    for (const r of rounds) for (const dir of r.restoredTrees) await rm(dir, { recursive: true, force: true });
+    // Deleted only now, so no restore ran right after a deletion (see SideBySideResult.leftovers).
+    for (const r of rounds) for (const dir of r.leftovers) await rm(dir, { recursive: true, force: true });
   }
   const rows = combineRounds(rounds.map((r) => r.results)).map(toRow);
   return { rounds, rows, verdicts: verdicts(rows), failures, loadAtEnd: loadavg()[0], cpuPressureAtEnd: await cpuPressure() };

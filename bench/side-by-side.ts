@@ -38,12 +38,13 @@ export interface SideBySideResult {
   /** CPU profiles were written; their summary is logs/profile-summary.txt. */
   profiled: boolean;
   /**
-   * Restored trees, left for the caller to delete (none with `keep`). On this machine's ext4 (no journal)
-   * creating files right after 20,000 were deleted costs several seconds more (new inodes are checked against
-   * recently deleted ones), so deleting one tool's tree just before the other tool restores, or between
-   * rounds, would skew the comparison.
+   * Restored trees and repositories, left for the caller to delete after the last round (none with `keep`).
+   * On ext4 without a journal (this machine) a new inode is checked against every inode freed in the last
+   * 60-300 s, so creating files after a deletion costs more system time, the more was deleted: a restore
+   * after the previous round's repositories (~1,000 files) were deleted took up to twice the CPU, after a
+   * 20,000-file tree up to 5 times the system time.
    */
-  restoredTrees: string[];
+  leftovers: string[];
 }
 
 /** A restore did not reproduce the source; the run's measurements are still attached. */
@@ -81,6 +82,7 @@ async function runLocked(opts: SideBySideOptions, params: CorpusParams, outDir: 
   await mkdir(logDir, { recursive: true });
   const tools = opts.makeTools(corpus.dir, runDir);
   const restoreDirs = { holdfast: join(runDir, 'restore-holdfast'), restic: join(runDir, 'restore-restic') };
+  const leftovers = [...Object.values(restoreDirs), join(runDir, 'holdfast'), join(runDir, 'restic')];
   // Whoever goes second meets a page cache and file system the first one just used; alternating by round
   // spreads that over both tools.
   const order: BenchTool[] = (opts.round ?? 1) % 2 === 1 ? [tools.holdfast, tools.restic] : [tools.restic, tools.holdfast];
@@ -142,17 +144,13 @@ async function runLocked(opts: SideBySideOptions, params: CorpusParams, outDir: 
     }
     results.push({ operation: 'restore', holdfast: r.holdfast!, restic: r.restic! });
   } catch (err) {
-    // A failed run hands no trees to the caller: delete them here (1.5 GiB each).
-    if (!opts.keep) for (const dir of Object.values(restoreDirs)) await rm(dir, { recursive: true, force: true });
+    // A failed run hands nothing to the caller: delete its trees and repositories here (1.5 GiB each).
+    for (const t of order) await t.close().catch(() => undefined);
+    if (!opts.keep) for (const dir of leftovers) await rm(dir, { recursive: true, force: true });
     throw err;
   } finally {
     for (const t of order) await t.close().catch(() => undefined);
     await revertMutation(corpus.dir, corpus.metaDir);
-    if (!opts.keep) {
-      for (const name of ['holdfast', 'restic']) {
-        await rm(join(runDir, name), { recursive: true, force: true });
-      }
-    }
   }
   if (opts.profiled) await writeFile(join(logDir, 'profile-summary.txt'), await summarizeProfiles(join(logDir, 'profiles')));
   const rows = results.map(toRow);
@@ -164,7 +162,7 @@ async function runLocked(opts: SideBySideOptions, params: CorpusParams, outDir: 
     verdicts: verdicts(rows),
     verification,
     profiled: !!opts.profiled,
-    restoredTrees: opts.keep ? [] : Object.values(restoreDirs),
+    leftovers: opts.keep ? [] : leftovers,
     builds: { holdfast: tools.holdfast.build ?? 'unknown', restic: tools.restic.build ?? 'unknown' },
   };
   if (verifyFailed) throw new VerificationError(`restore verification failed:\n${verifyFailed}`, result);
