@@ -9,6 +9,7 @@ import { loadTlsIdentity } from './tls.js';
 import { DeviceRegistry } from './storage/registry.js';
 import { DeviceStore } from './storage/device-store.js';
 import { Session } from './session.js';
+import { readIntoReusedBuffer } from '../protocol/reused-reads.js';
 import type { ServerPair } from '../protocol/messages.js';
 
 export { loadServerConfig, validateServerConfig, ServerConfigError, type ServerConfig } from './config.js';
@@ -87,6 +88,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         // An agent that goes silent for this long is gone (its work is resumable).
         socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
         socket.on('close', () => sockets.delete(socket));
+        // Decrypted data into one reused buffer instead of a new Buffer per read (protocol/reused-reads.ts).
+        readIntoReusedBuffer(socket);
         new Session(socket, ctx, `${socket.remoteAddress}:${socket.remotePort}`);
       });
       server.on('tlsClientError', () => undefined);

@@ -2,6 +2,7 @@
 import type { TLSSocket } from 'node:tls';
 import { encodeFrame, FrameDecoder, ProtocolError, recycle, splitBody, takeBuffer, type Frame } from '../protocol/frame.js';
 import { FrameWriter } from '../protocol/frame-writer.js';
+import { takeReusedReads } from '../protocol/reused-reads.js';
 import {
   BLOB_NAME_RE,
   CHUNK_ID_RE,
@@ -62,15 +63,17 @@ export class Session {
     readonly peer: string,
   ) {
     this.writer = new FrameWriter(socket);
-    socket.on('data', (data: Buffer) => this.onData(data));
+    socket.on('data', (data: Buffer) => this.onData(data, false));
+    // Reads into the socket's one reused buffer (set up in index.ts): the decoder copies out what it keeps.
+    takeReusedReads(socket, (data) => this.onData(data, true));
     socket.on('error', () => undefined);
     socket.on('close', () => this.onClose());
   }
 
-  private onData(data: Buffer): void {
+  private onData(data: Buffer, reused: boolean): void {
     let frames: Frame[];
     try {
-      frames = this.decoder.push(data);
+      frames = this.decoder.push(data, reused);
     } catch (err) {
       this.ctx.log(`${this.peer}: protocol error: ${(err as Error).message}; closing`);
       this.socket.destroy();

@@ -2,6 +2,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES, ProtocolError } from '../protocol/frame.js';
@@ -14,9 +15,46 @@ import { DEMO_CERT, DEMO_KEY, removeTempDirs, runServerCli, startTestServer, tem
 import { runProcess } from './helpers/process.js';
 import { serverBin } from './helpers/paths.js';
 import { startServer } from '../server/index.js';
+import { readIntoReusedBuffer, takeReusedReads } from '../protocol/reused-reads.js';
+import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import type { AddressInfo } from 'node:net';
 
 afterAll(async () => {
   await removeTempDirs();
+});
+
+describe('server sockets read into one reused buffer', () => {
+  it('a socket accepted by a TLS server takes the reused buffer on this Node, and its reader gets every byte in order', async () => {
+    const payload = randomBytes(3 * 1024 * 1024);
+    const got: Buffer[] = [];
+    let installed: boolean | undefined;
+    const done = new Promise<void>((resolve) => {
+      const server = createTlsServer({ cert: readFileSync(DEMO_CERT), key: readFileSync(DEMO_KEY) }, (socket: TLSSocket) => {
+        installed = readIntoReusedBuffer(socket);
+        let n = 0;
+        const onBytes = (d: Buffer): void => {
+          // The reused buffer is overwritten after each call: keep a copy.
+          got.push(Buffer.from(d));
+          n += d.length;
+          if (n === payload.length) {
+            socket.end();
+            server.close();
+            resolve();
+          }
+        };
+        socket.on('data', onBytes);
+        takeReusedReads(socket, onBytes);
+      });
+      server.listen(0, '127.0.0.1', () => {
+        const client = tlsConnect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, rejectUnauthorized: false });
+        client.on('secureConnect', () => client.end(payload));
+        client.on('error', () => undefined);
+      });
+    });
+    await done;
+    expect(installed).toBe(true);
+    expect(Buffer.concat(got).equals(payload)).toBe(true);
+  });
 });
 
 describe('frames', () => {
