@@ -17,14 +17,8 @@ export class FrameWriter {
   private readonly queue: Queued[] = [];
   private writing = false;
   private ending = false;
-  private queuedBytes = 0;
 
   constructor(private readonly socket: Writable) {}
-
-  /** Bytes of frames waiting behind the write in progress. */
-  get waitingBytes(): number {
-    return this.queuedBytes;
-  }
 
   /**
    * Queues one frame (encodeFrame's pieces). `written` runs once the socket has taken all of it (its write
@@ -33,7 +27,6 @@ export class FrameWriter {
   write(parts: Buffer[], written?: () => void): void {
     if (this.ending) return;
     this.queue.push({ parts, written });
-    for (const p of parts) this.queuedBytes += p.length;
     if (!this.writing) this.next();
   }
 
@@ -51,9 +44,6 @@ export class FrameWriter {
       return;
     }
     this.writing = true;
-    let size = 0;
-    for (const p of item.parts) size += p.length;
-    this.queuedBytes -= size;
     const segments = segmentsOf(item.parts);
     let i = 0;
     const step = () => {

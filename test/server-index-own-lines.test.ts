@@ -36,8 +36,10 @@ describe('device store: own index lines vs lines from another writer', () => {
       expect(b.chunkCount).toBe(all.length);
       expect(a.storedBytes).toBe(all.length * 100);
       expect(b.storedBytes).toBe(all.length * 100);
-      const got = await a.get(all, 1 << 20);
-      expect('data' in got && got.data.length).toBe(all.length);
+      const got = await a.locate(all, 1 << 20);
+      expect('locs' in got && got.locs.length).toBe(all.length);
+      // Every located chunk reads back in full (readInto fails on a pack shorter than the index says).
+      if ('locs' in got) await a.readInto(got.locs, Buffer.alloc(all.length * 100), 0);
     } finally {
       await a.close();
       await b.close();

@@ -17,8 +17,8 @@ describe('device store shared by two servers', () => {
         // All lookups start before any refresh finishes: each must see the whole new tail exactly once.
         const answers = await Promise.all(ids.map((id) => primary.has([id])));
         expect(answers.every(([present]) => present)).toBe(true);
-        const got = await primary.get(ids.slice(0, 3), 1 << 20);
-        expect('data' in got && got.data.map((b) => b.length)).toEqual([64, 64, 64]);
+        const got = await primary.locate(ids.slice(0, 3), 1 << 20);
+        expect('locs' in got && got.locs.map((l) => l.length)).toEqual([64, 64, 64]);
       }
       expect(primary.chunkCount).toBe(1000);
     } finally {

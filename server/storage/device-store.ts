@@ -204,24 +204,6 @@ export class DeviceStore {
   }
 
   /**
-   * Reads chunks in order until `maxBytes` would be exceeded (at least one is always returned).
-   * Returns the id of the first unknown chunk instead, if any.
-   */
-  async get(ids: string[], maxBytes: number): Promise<{ data: Buffer[] } | { missing: string }> {
-    if (ids.some((id) => !this.index.has(id))) await this.refreshIndex();
-    const data: Buffer[] = [];
-    let total = 0;
-    for (const id of ids) {
-      const loc = this.index.get(id);
-      if (!loc) return { missing: id };
-      if (data.length > 0 && total + loc.length > maxBytes) break;
-      data.push(await this.readAt(loc));
-      total += loc.length;
-    }
-    return { data };
-  }
-
-  /**
    * Where the chunks of a GET reply are, in order (stopping before maxBytes, at least one), or the first
    * missing id. With readInto(), the server reads a reply straight into the buffer it sends.
    */
@@ -265,26 +247,6 @@ export class DeviceStore {
       const fh = await reader.fh;
       const { bytesRead } = await fh.read(into, at, length, offset);
       if (bytesRead !== length) throw new Error(`pack ${pack} is shorter than its index says`);
-    } finally {
-      reader.users--;
-    }
-  }
-
-  private async readAt(loc: Location): Promise<Buffer> {
-    let reader = this.readers.get(loc.pack);
-    if (!reader) {
-      this.evictIdleReaders();
-      reader = { fh: open(join(this.dir, 'packs', loc.pack), 'r'), users: 0 };
-      this.readers.set(loc.pack, reader);
-      reader.fh.catch(() => this.readers.delete(loc.pack));
-    }
-    reader.users++;
-    try {
-      const fh = await reader.fh;
-      const buf = Buffer.allocUnsafe(loc.length);
-      const { bytesRead } = await fh.read(buf, 0, loc.length, loc.offset);
-      if (bytesRead !== loc.length) throw new Error(`pack ${loc.pack} is shorter than its index says`);
-      return buf;
     } finally {
       reader.users--;
     }
