@@ -177,36 +177,30 @@ export async function quickPick(page: Page, text: string): Promise<void> {
   await input.press('Enter');
 }
 
-/** Run a command from the palette by its title ("Holdfast: Generate Installers"). */
+/** Run a command from the palette (F1) by its title. */
 export async function runCommand(page: Page, title: string): Promise<void> {
-  const input = page.locator('.quick-input-widget input');
-  await page.keyboard.press('F1');
-  try {
-    await input.waitFor({ state: 'visible', timeout: 5000 });
-  } catch {
-    // A webview (e.g. a Markdown preview) had the keyboard focus and swallowed F1: focus the workbench.
-    await page.locator('.part.titlebar').click({ position: { x: 5, y: 5 } });
-    await page.keyboard.press('F1');
-    await input.waitFor({ state: 'visible' });
-  }
-  await input.fill(`>${title}`);
-  const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
-  await row.waitFor({ state: 'visible' });
-  await input.press('Enter');
+  await quickInput(page, 'F1', `>${title}`, title);
+}
+
+/** Open a workspace file through Quick Open (Ctrl+P). */
+export async function quickOpen(page: Page, fileName: string): Promise<void> {
+  await quickInput(page, 'Control+P', fileName, fileName);
 }
 
 /**
- * Open a workspace file through Quick Open (Ctrl+P). The widget can close again right after it opens when
- * focus moves (a toast, a view refresh), so a closed widget is reopened, at most three times.
+ * Open the quick input with `key`, type `text`, wait for a row showing `row` and pick it. The widget can close
+ * again right after it opens when focus moves (a toast, a view refresh, a Markdown preview taking focus), and a
+ * webview with the focus swallows the key, so on failure the workbench is focused and the widget reopened, at
+ * most three times.
  */
-export async function quickOpen(page: Page, fileName: string): Promise<void> {
+async function quickInput(page: Page, key: string, text: string, row: string): Promise<void> {
   const input = page.locator('.quick-input-widget input');
   for (let attempt = 1; ; attempt++) {
     try {
-      await page.keyboard.press('Control+P');
+      await page.keyboard.press(key);
       await input.waitFor({ state: 'visible', timeout: 5000 });
-      await input.fill(fileName, { timeout: 5000 });
-      await page.locator('.quick-input-widget .monaco-list-row', { hasText: fileName }).first().waitFor({ state: 'visible', timeout: 10_000 });
+      await input.fill(text, { timeout: 5000 });
+      await page.locator('.quick-input-widget .monaco-list-row', { hasText: row }).first().waitFor({ state: 'visible', timeout: 10_000 });
       await input.press('Enter', { timeout: 5000 });
       return;
     } catch (err) {
