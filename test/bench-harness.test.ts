@@ -1,11 +1,13 @@
 // The benchmark harness's own logic (not timings): the corpus is deterministic and shaped as the issue
 // asks, a run's change is reverted exactly, the verification walk catches damage, and the ratio,
 // table and JSON rows are computed right.
-import { mkdtemp, readdir, readFile, rm, stat, writeFile, appendFile } from 'node:fs/promises';
+import { appendFile, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  corpusKey,
   ensureCorpus,
   fileContent,
   FULL_CORPUS,
@@ -16,6 +18,7 @@ import {
   revertMutation,
   sha256,
   type CorpusParams,
+  type Manifest,
 } from '../bench/corpus.js';
 import { acquireLock, CorpusBusyError } from '../bench/lock.js';
 import { resolveAgentNode } from '../bench/agent-node.js';
@@ -27,6 +30,9 @@ import { parseGnuTime } from '../bench/measure.js';
 import { Prng } from '../bench/prng.js';
 import { combineRounds, formatComparison, formatTable, ratio, toRow, verdicts, type OperationResult } from '../bench/report.js';
 import { listFiles, verifyTree } from '../bench/tree.js';
+import { runSideBySide, VerificationError } from '../bench/side-by-side.js';
+import type { BenchTool, ToolName } from '../bench/tools/tool.js';
+import type { ProcessMeasure } from '../bench/measure.js';
 import { gzipSync } from 'node:zlib';
 
 const TINY: CorpusParams = { ...QUICK_CORPUS, seed: 'test-seed', files: 120, totalBytes: 2 * 1024 ** 2, maxSize: 256 * 1024 };
@@ -269,5 +275,110 @@ describe('report', () => {
       peakRssMiB: 200,
     });
     expect(() => parseGnuTime('garbage')).toThrow(/unexpected GNU time output/);
+  });
+});
+
+/**
+ * Stand-in for a measured backup tool (not Holdfast, not restic): a "backup" copies the corpus into its
+ * repository folder, a "restore" copies the latest copy back. What the harness does around the tools —
+ * order, verification, clean-up — is what these tests check; the real tools run in `npm run bench`.
+ */
+class CopyTool implements BenchTool {
+  readonly build = 'copy-tool';
+  closed = false;
+  private copies = 0;
+  constructor(
+    readonly name: ToolName,
+    private readonly source: string,
+    private readonly repo: string,
+    private readonly calls: string[],
+    private readonly behaviour: { restore?: 'throws' | 'damages' } = {},
+  ) {}
+  async setup(): Promise<void> {
+    await mkdir(this.repo, { recursive: true });
+  }
+  async backup(): Promise<ProcessMeasure> {
+    this.calls.push(`${this.name} backup`);
+    await cp(this.source, join(this.repo, `copy-${++this.copies}`), { recursive: true });
+    return measured(1);
+  }
+  async restore(target: string): Promise<ProcessMeasure> {
+    this.calls.push(`${this.name} restore`);
+    if (this.behaviour.restore === 'throws') throw new Error(`${this.name} restore exited with code 1`);
+    await cp(join(this.repo, `copy-${this.copies}`), this.restoredRoot(target), { recursive: true });
+    if (this.behaviour.restore === 'damages') {
+      const victim = (await listFiles(this.restoredRoot(target)))[0];
+      await appendFile(join(this.restoredRoot(target), victim), 'x');
+    }
+    return measured(2);
+  }
+  restoredRoot(target: string): string {
+    return join(target, 'data');
+  }
+  async repositoryBytes(): Promise<number> {
+    return this.copies;
+  }
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+const measured = (s: number): ProcessMeasure => ({ wallS: s, userS: s / 2, sysS: s / 2, cpuS: s, peakRssMiB: 10 });
+
+describe('side-by-side run (stand-in tools)', () => {
+  const SMALL: CorpusParams = { ...TINY, seed: 'side-by-side', files: 60, totalBytes: 600_000 };
+  const setUp = async (restic: { restore?: 'throws' | 'damages' } = {}, holdfast: { restore?: 'throws' | 'damages' } = {}) => {
+    const outDir = await tempDir();
+    const calls: string[] = [];
+    const tools: CopyTool[] = [];
+    const makeTools = (source: string, runDir: string) => {
+      const h = new CopyTool('holdfast', source, join(runDir, 'holdfast'), calls, holdfast);
+      const r = new CopyTool('restic', source, join(runDir, 'restic'), calls, restic);
+      tools.push(h, r);
+      return { holdfast: h, restic: r };
+    };
+    return { outDir, calls, tools, makeTools };
+  };
+  // The corpus as generated (not through ensureCorpus, which would revert a change the run left behind).
+  const pristine = async (outDir: string) => {
+    const metaDir = join(outDir, 'corpus', corpusKey(SMALL));
+    const manifest = JSON.parse(await readFile(join(metaDir, 'manifest.json'), 'utf8')) as Manifest;
+    return (await verifyTree(join(metaDir, 'data'), manifest.files)).ok;
+  };
+
+  it('alternates who goes first, verifies both restores and hands the trees to the caller', async () => {
+    const { outDir, calls, tools, makeTools } = await setUp();
+    const res = await runSideBySide({ quick: true, outDir, round: 2, corpusParams: SMALL, makeTools });
+    expect(res.results.map((r) => r.operation)).toEqual(['initial', 'no-change', 'plus-1pct', 'restore']);
+    expect(calls).toEqual([...Array(3).fill(['restic backup', 'holdfast backup']).flat(), 'restic restore', 'holdfast restore']);
+    expect(res.verification.holdfast).toMatch(/^verified 110 files/);
+    expect(res.verification.restic).toMatch(/^verified 110 files/);
+    expect(res.results[0].holdfast.repoBytes).toBe(1);
+    expect(res.rows[3].ratio).toBe(1);
+    expect(tools.every((t) => t.closed)).toBe(true);
+    // Trees and repositories stay until the caller deletes them after the last round.
+    expect(res.leftovers).toHaveLength(4);
+    for (const dir of res.leftovers) expect(existsSync(dir)).toBe(true);
+    expect(await pristine(outDir)).toBe(true);
+  });
+
+  it('a tool that fails mid-run leaves no restored tree or repository behind, and the corpus reverted', async () => {
+    const { outDir, calls, tools, makeTools } = await setUp({ restore: 'throws' });
+    await expect(runSideBySide({ quick: true, outDir, round: 1, corpusParams: SMALL, makeTools })).rejects.toThrow('restic restore exited with code 1');
+    expect(calls.slice(-2)).toEqual(['holdfast restore', 'restic restore']);
+    const runDir = join(outDir, 'runs', (await readdir(join(outDir, 'runs')))[0]);
+    expect((await readdir(runDir)).sort()).toEqual(['logs']);
+    expect(tools.every((t) => t.closed)).toBe(true);
+    expect(await pristine(outDir)).toBe(true);
+  });
+
+  it('a restore that differs from the source fails the run with the measurements attached', async () => {
+    const { outDir, makeTools } = await setUp({}, { restore: 'damages' });
+    const err = await runSideBySide({ quick: true, outDir, round: 1, corpusParams: SMALL, makeTools }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VerificationError);
+    const result = (err as VerificationError).result;
+    expect(result.verification.holdfast).toMatch(/^restore differs from the source: 1 different/);
+    expect(result.verification.restic).toMatch(/^verified/);
+    expect(result.results.map((r) => r.operation)).toContain('restore');
+    expect(await pristine(outDir)).toBe(true);
   });
 });
