@@ -1,6 +1,7 @@
 // Bundles each command into one ESM file under dist/ (the installers ship the agent bundle as is).
 import { build } from 'esbuild';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
@@ -46,6 +47,8 @@ const results = await Promise.all(
         logLevel: 'warning',
         // Optional native accelerators of dependencies; never needed at run time.
         external: ['bufferutil', 'utf-8-validate'],
+        // Restore workers run from source text and get fzstd (zstd on a Node without it) as text (agent/engine/zstd.ts).
+        define: { __HOLDFAST_FZSTD_SOURCE__: JSON.stringify(readFileSync(createRequire(import.meta.url).resolve('fzstd'), 'utf8')) },
         write: false,
       }),
     ),

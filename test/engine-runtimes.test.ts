@@ -1,12 +1,13 @@
 // The chunk codec across runtimes: the agent on the installers' Node 22 release compresses with zstd; a backup it
 // made restores byte-identical on the Node running the tests (Node 20 in CI: fzstd, since Node 20 has no zstd),
-// and one made here restores there. The Node 22 runtime is the npm package the deployer fetches (cached).
+// and one made here restores there. The Node 22 runtime is the npm package the deployer fetches (cached). The
+// agent runs from a copy of its bundle outside the repository, as installed: no node_modules beside it.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeRuntime } from '../deployer/runtimes.js';
 import { makeAgent, type TestAgent } from './helpers/agent.js';
-import { agentBin, repoRoot } from './helpers/paths.js';
+import { agentBin } from './helpers/paths.js';
 import { runProcess } from './helpers/process.js';
 import { tempDir } from './helpers/server.js';
 import { makeCorpus, plaintextMarker, snapshotTree } from './helpers/engine-corpus.js';
@@ -15,6 +16,7 @@ let work: string;
 let src: string;
 let agent: TestAgent;
 let node22: string;
+let bundle: string;
 
 /** Count of each codec flag (0 none, 1 brotli, 2 zstd) over every chunk in a local store. */
 function codecFlags(store: string): Record<number, number> {
@@ -30,7 +32,7 @@ function codecFlags(store: string): Record<number, number> {
 }
 
 async function run(node: string, args: string[]): Promise<string> {
-  const r = await runProcess(node, [agentBin, ...args], { cwd: repoRoot, env: { ...process.env, HOLDFAST_CONFIG: agent.configPath } });
+  const r = await runProcess(node, [bundle, ...args], { cwd: work, env: { ...process.env, HOLDFAST_CONFIG: agent.configPath } });
   expect(r.code, r.output).toBe(0);
   return r.stdout;
 }
@@ -39,6 +41,9 @@ beforeAll(async () => {
   node22 = await nodeRuntime('linux-x64');
   work = await tempDir('holdfast-runtimes-');
   src = join(work, 'src');
+  bundle = join(work, 'bin', 'holdfast-agent.mjs');
+  mkdirSync(join(work, 'bin'));
+  copyFileSync(agentBin, bundle);
   makeCorpus(src, plaintextMarker());
   agent = await makeAgent({
     registration: { primary: '127.0.0.1:1', alternate: '127.0.0.1:2' },

@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import type { EngineKeys } from './keys.js';
 import { startSourceWorker, type WorkerModules } from './source-worker.js';
-import { zstdDecoderPath } from './zstd.js';
+import { zstdDecoderSource } from './zstd.js';
 
 /** One file's share of a unit: a whole file, or a run of a big file's chunks (a file's parts go in order to one worker). */
 export interface FileTask {
@@ -83,15 +83,19 @@ function restoreWorkerMain(mods: WorkerModules): void {
   const idKey = Buffer.from(workerData.idKey as Uint8Array);
   const umask = workerData.umask as number;
   const windows = workerData.windows as boolean;
-  // zstd chunks: natively where the runtime has it, else with fzstd from the path the main thread found (zstd.ts).
+  // zstd chunks: natively where the runtime has it, else with fzstd from the source text the main thread passed (zstd.ts).
   const nativeZstd = (zlib as unknown as { zstdDecompressSync?: (b: Uint8Array, o: { chunkSize: number }) => Buffer }).zstdDecompressSync;
-  const fzstdPath = workerData.fzstdPath as string | null;
+  const fzstdSource = workerData.fzstdSource as string | null;
   const NO_ZSTD = 'cannot decode a zstd-compressed chunk';
   let fzstd: { decompress(b: Uint8Array): Uint8Array } | undefined;
   function zstdDecompress(body: Buffer, chunkSize: number): Buffer {
     if (nativeZstd) return nativeZstd(body, { chunkSize });
-    if (!fzstdPath) throw new Error(`${NO_ZSTD}, and Node ${process.version} has no zstd (Node 22.15 or later has it)`);
-    fzstd ??= mods.load(fzstdPath) as { decompress(b: Uint8Array): Uint8Array };
+    if (!fzstdSource) throw new Error(`${NO_ZSTD}, and Node ${process.version} has no zstd (Node 22.15 or later has it)`);
+    if (!fzstd) {
+      const module = { exports: {} as { decompress(b: Uint8Array): Uint8Array } };
+      new Function('module', 'exports', fzstdSource)(module, module.exports);
+      fzstd = module.exports;
+    }
     const out = fzstd.decompress(body);
     return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
   }
@@ -339,7 +343,7 @@ export class RestoreWorkerPool {
   private worker(index: number): PoolWorker {
     while (this.workers.length <= index) {
       const worker = startSourceWorker(restoreWorkerMain, {
-        workerData: { encKey: this.keys.encKey, idKey: this.keys.idKey, umask: process.platform === 'win32' ? 0 : process.umask(), windows: process.platform === 'win32', fzstdPath: zstdDecoderPath() },
+        workerData: { encKey: this.keys.encKey, idKey: this.keys.idKey, umask: process.platform === 'win32' ? 0 : process.umask(), windows: process.platform === 'win32', fzstdSource: zstdDecoderSource() },
       });
       const w: PoolWorker = { worker, queued: 0, exited: false };
       worker.on('message', (m: WorkerReply) => this.onReply(w, m));

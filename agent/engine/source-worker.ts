@@ -11,8 +11,6 @@ export interface WorkerModules {
   fs: typeof import('node:fs');
   crypto: typeof import('node:crypto');
   zlib: typeof import('node:zlib');
-  /** `require`, for a module the main thread located (a file path). */
-  load: (path: string) => unknown;
 }
 
 /**
@@ -24,6 +22,6 @@ export function startSourceWorker(main: (mods: WorkerModules) => void, options: 
   // Transpilers that keep function names (tsx, vitest) wrap them in a __name helper: give the worker one.
   const source =
     'var __name = (f) => f;\n' +
-    `(${main.toString()})({ wt: require('node:worker_threads'), fs: require('node:fs'), crypto: require('node:crypto'), zlib: require('node:zlib'), load: require });`;
+    `(${main.toString()})({ wt: require('node:worker_threads'), fs: require('node:fs'), crypto: require('node:crypto'), zlib: require('node:zlib') });`;
   return new Worker(source, { resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB }, ...options, eval: true });
 }

@@ -1,7 +1,8 @@
 // zstd, the chunk codec where the runtime has it. Node's zlib has zstd from 22.15 (the runtime the installers
 // ship); Node 20 has none, so there chunks are compressed with brotli, and zstd chunks written by an endpoint
 // are decoded with fzstd (pure JavaScript, ~140 MiB/s against ~875 natively). Restore workers run from source
-// text and cannot import this module: they get the same choice through `zstdDecoderPath()`.
+// text and cannot import this module: they get fzstd's own source text through `zstdDecoderSource()`.
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as zlib from 'node:zlib';
 import { decompress as fzstdDecompress } from 'fzstd';
@@ -31,14 +32,20 @@ export function zstdDecompress(data: Uint8Array): Buffer {
   return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
 }
 
+/** fzstd's CommonJS build as text, compiled into the agent bundle by scripts/build.mjs; absent when run from source. */
+declare const __HOLDFAST_FZSTD_SOURCE__: string | undefined;
+
 /**
- * For restore workers on a runtime without native zstd: the file to `require` for fzstd, or null when the
- * runtime has zstd (or fzstd cannot be found: a zstd chunk then fails with a message naming the runtime).
+ * For restore workers on a runtime without native zstd: fzstd's source text (CommonJS, evaluated by the
+ * worker), or null when the runtime has zstd. The bundle carries the text, so a bundle copied anywhere (an
+ * installed agent, the extension's) decodes zstd without a node_modules folder beside it; run from source,
+ * the text is read from node_modules. Null when neither has it: a zstd chunk then fails naming the runtime.
  */
-export function zstdDecoderPath(): string | null {
+export function zstdDecoderSource(): string | null {
   if (hasNativeZstd()) return null;
+  if (typeof __HOLDFAST_FZSTD_SOURCE__ === 'string') return __HOLDFAST_FZSTD_SOURCE__;
   try {
-    return createRequire(import.meta.url).resolve('fzstd');
+    return readFileSync(createRequire(import.meta.url).resolve('fzstd'), 'utf8');
   } catch {
     return null;
   }
