@@ -12,6 +12,7 @@ import { lstatSync, mkdirSync, renameSync, symlinkSync, unlinkSync, utimesSync, 
 import { isAbsolute, join, resolve } from 'node:path';
 import { ChunkMissingError, type ChunkStore } from '../store.js';
 import { deriveKeys } from './keys.js';
+import { leanHeap } from './lean-heap.js';
 import { RestoreWorkerPool, type FileTask, type UnitResult } from './restore-worker.js';
 import { portablePath, isSameOrInside } from './patterns.js';
 import { splitIds } from './change-cache.js';
@@ -117,6 +118,7 @@ function snapshotSubpath(snap: Snapshot, subpath: string): string {
 
 
 export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResult> {
+  leanHeap();
   const started = Date.now();
   const keys = deriveKeys(opts.deviceKey);
   const snap = await loadSnapshot(opts.store, keys, opts.snapshot);

@@ -3,7 +3,7 @@
 // its `mods` argument and globals); the modules it needs are required here, in plain source text, because
 // bundlers rewrite `require` inside functions.
 import { Worker, type WorkerOptions } from 'node:worker_threads';
-import { exposeGc, WORKER_YOUNG_GENERATION_MB } from './lean-heap.js';
+import { exposeGc, keepLeanHeap, WORKER_YOUNG_GENERATION_MB } from './lean-heap.js';
 
 /** What a worker function receives. */
 export interface WorkerModules {
@@ -23,5 +23,7 @@ export function startSourceWorker(main: (mods: WorkerModules) => void, options: 
   const source =
     'var __name = (f) => f;\n' +
     `(${main.toString()})({ wt: require('node:worker_threads'), fs: require('node:fs'), crypto: require('node:crypto'), zlib: require('node:zlib') });`;
-  return new Worker(source, { resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB }, ...options, eval: true });
+  const worker = new Worker(source, { resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB }, ...options, eval: true });
+  worker.once('online', keepLeanHeap);
+  return worker;
 }
