@@ -107,8 +107,26 @@ function restoreWorkerMain(mods: WorkerModules): void {
   const gc = (globalThis as { gc?: (o: { type: 'minor' }) => void }).gc;
   const GC_EVERY = 8 * 1024 * 1024;
   let garbage = 0;
-  /** Largest brotli output buffer (a chunk's plaintext is at most 4 MiB). */
+  /** Largest output buffer (a chunk's plaintext is at most 4 MiB). */
   const MAX_OUT = 4 * 1024 * 1024;
+
+  /**
+   * The plaintext size a zstd frame header declares (Frame_Content_Size, RFC 8878 §3.1.1.1), or -1 when absent.
+   * zstd chunks are one frame with the size set, so decoding can write into one buffer of exactly that size.
+   */
+  function zstdContentSize(b: Buffer): number {
+    if (b.length < 6 || b.readUInt32LE(0) !== 0xfd2fb528) return -1;
+    const descriptor = b[4];
+    const sizeFlag = descriptor >> 6;
+    const singleSegment = (descriptor >> 5) & 1;
+    const at = 5 + (singleSegment ? 0 : 1) + [0, 1, 2, 4][descriptor & 3];
+    const n = sizeFlag === 0 ? singleSegment : [0, 2, 4, 8][sizeFlag];
+    if (n === 0 || at + n > b.length) return -1;
+    if (n === 1) return b[at];
+    if (n === 2) return b.readUInt16LE(at) + 256;
+    if (n === 4) return b.readUInt32LE(at);
+    return Number(b.readBigUInt64LE(at));
+  }
 
   function collect(): void {
     if (garbage >= GC_EVERY && gc) {
@@ -138,9 +156,12 @@ function restoreWorkerMain(mods: WorkerModules): void {
       return 'GCM tag mismatch';
     }
     if (flags !== 0) {
-      // Output in one piece where it fits (text is ~3:1 here): the default 16 KiB pieces plus their final
-      // concatenation made twice the plaintext in garbage.
-      const chunkSize = Math.min(MAX_OUT, Math.max(64 * 1024, 2 ** Math.ceil(Math.log2(body.length * 4))));
+      // Output in one piece: the default 16 KiB pieces plus their final concatenation made twice the plaintext
+      // in garbage. zstd frames declare the size (the spare bytes keep Node from allocating a second buffer
+      // when the first is exactly full); brotli's output is guessed at 4× (text is ~3:1 here), a power of two.
+      const declared = flags === 2 ? zstdContentSize(body) : -1;
+      const chunkSize =
+        declared >= 0 ? Math.min(declared, MAX_OUT) + 64 : Math.min(MAX_OUT, Math.max(64 * 1024, 2 ** Math.ceil(Math.log2(body.length * 4))));
       try {
         body = flags === 1 ? zlib.brotliDecompressSync(body, { chunkSize }) : zstdDecompress(body, chunkSize);
         garbage += body.length + chunkSize;
