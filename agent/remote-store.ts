@@ -6,7 +6,7 @@ import { ChunkMissingError, type ChunkStore, type SnapshotInfo, type StoredChunk
 import type { AgentProxy } from './config-types.js';
 import { openConnection, TransportError } from './transport/index.js';
 import { ConnectionLostError, RemoteError, RpcConnection, type Reply } from '../protocol/connection.js';
-import { splitBody } from '../protocol/frame.js';
+import { recycle, splitBody } from '../protocol/frame.js';
 import { MessageType, type ServerPair, type SnapshotEntry } from '../protocol/messages.js';
 import { endpointProblem, type LoadedAgentConfig } from './config.js';
 import { readRegistration, updateServers } from './state.js';
@@ -294,8 +294,9 @@ export class RemoteStore implements ChunkStore {
     let at = 0;
     while (at < ids.length) {
       const slice = ids.slice(at, at + ID_BATCH);
-      const { header, body, release } = await this.call(MessageType.GET, { ids: slice });
+      const { header, body, release, exclusive } = await this.call(MessageType.GET, { ids: slice });
       this.releasers.set(body.buffer, release);
+      if (exclusive) this.exclusive.add(body.buffer);
       const got = header.ids as string[];
       const parts = splitBody(body, header.sizes as number[]);
       if (got.length === 0) throw new ServerRefusedError('bad-request', 'server returned no chunks for a GET');
@@ -310,6 +311,21 @@ export class RemoteStore implements ChunkStore {
 
   /** Reply buffers of get(), by the memory their chunks are views of. */
   private readonly releasers = new WeakMap<ArrayBufferLike, () => void>();
+  /** Reply memory that only its reply uses (see Reply.exclusive): take() may hand it over. */
+  private readonly exclusive = new WeakSet<ArrayBufferLike>();
+
+  take(chunks: Uint8Array[]): ArrayBuffer | undefined {
+    const memory = chunks[0]?.buffer;
+    if (!memory || !this.exclusive.has(memory) || !(memory instanceof ArrayBuffer)) return undefined;
+    if (chunks.some((c) => c.buffer !== memory)) return undefined;
+    this.exclusive.delete(memory);
+    this.releasers.delete(memory);
+    return memory;
+  }
+
+  reuse(memory: ArrayBuffer): void {
+    recycle(Buffer.from(memory));
+  }
 
   release(chunks: Iterable<Uint8Array>): void {
     for (const c of chunks) {

@@ -34,6 +34,14 @@ export interface ChunkStore {
    * their data any more; the store may reuse that memory (a restore passes ~1.5 GB through a few buffers).
    */
   release?(chunks: Iterable<Uint8Array>): void;
+  /**
+   * Optional: hand over the memory that chunks from one get() are views of, when it holds nothing else and
+   * nothing else uses it, so the caller can move it to a worker thread without a copy; undefined otherwise
+   * (copy, then release()). Give it back with reuse() when done.
+   */
+  take?(chunks: Uint8Array[]): ArrayBuffer | undefined;
+  /** Optional: memory from take() that the caller is done with; the store may receive later replies in it. */
+  reuse?(memory: ArrayBuffer): void;
   putSnapshot(id: string, time: string, data: Uint8Array): Promise<void>;
   getSnapshot(id: string): Promise<Uint8Array>;
   listSnapshots(): Promise<SnapshotInfo[]>;

@@ -32,6 +32,11 @@ export interface Reply {
   body: Buffer;
   /** The caller is done with `body` and every view of it: its memory may take a later reply (optional). */
   release(): void;
+  /**
+   * `body` lies in a buffer of its own (the frame was assembled from several socket reads) that nothing else
+   * uses: the caller may take that memory over (e.g. transfer it to a worker) instead of release()-ing it.
+   */
+  exclusive: boolean;
 }
 
 interface Pending {
@@ -120,7 +125,7 @@ export class RpcConnection {
     } else if (frame.type !== (p.type | MessageType.REPLY)) {
       p.reject(new RemoteError('bad-request', `${this.endpoint}: expected ${messageName(p.type | MessageType.REPLY)}, got ${messageName(frame.type)}`));
     } else {
-      p.resolve({ header: frame.header, body: frame.body, release: () => this.decoder.release(frame) });
+      p.resolve({ header: frame.header, body: frame.body, release: () => this.decoder.release(frame), exclusive: frame.owned !== undefined });
     }
   }
 

@@ -63,6 +63,38 @@ describe('remote store', () => {
     }
   });
 
+  it("hands a GET reply's own memory over (take) only when nothing else lives in it, and takes it back (reuse)", async () => {
+    const store = await a.store();
+    try {
+      const chunks = Array.from({ length: 3 }, () => ({ id: id(), data: randomBytes(300_000) }));
+      await store.put(chunks);
+      // A reply spread over several socket reads is assembled in a buffer of its own.
+      const got = await store.get(chunks.map((c) => c.id));
+      const views = got.map((c) => c.data);
+      const spans = views.map((v) => [v.byteOffset, v.byteLength] as const);
+      const memory = store.take(views);
+      expect(memory).toBeInstanceOf(ArrayBuffer);
+      expect(views.every((v) => v.buffer === memory)).toBe(true);
+      expect(store.take(views)).toBeUndefined(); // handed over once
+      // Moved as a worker would get it: the chunks are where the views said.
+      const moved = structuredClone(memory!, { transfer: [memory!] });
+      expect(views[0].byteLength).toBe(0);
+      spans.forEach(([offset, length], i) => expect(Buffer.from(moved, offset, length).equals(chunks[i].data)).toBe(true));
+      store.reuse(moved);
+      // Chunks of two replies, or of a small reply parsed in place, are not handed over.
+      const first = await store.get([chunks[0].id]);
+      const second = await store.get([chunks[1].id]);
+      expect(store.take([first[0].data, second[0].data])).toBeUndefined();
+      const small = { id: id(), data: randomBytes(100) };
+      await store.put([small]);
+      const tiny = await store.get([small.id]);
+      expect(store.take([tiny[0].data])).toBeUndefined();
+      expect(Buffer.from(tiny[0].data).equals(small.data)).toBe(true);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('snapshots and named blobs round-trip and list in time order', async () => {
     const store = await a.store();
     try {

@@ -337,7 +337,7 @@ interface PoolWorker {
  */
 export class RestoreWorkerPool {
   private readonly workers: PoolWorker[] = [];
-  private readonly waiting = new Map<number, { w: PoolWorker; bytes: number; resolve: (r: UnitResult) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<number, { w: PoolWorker; bytes: number; taken: boolean; resolve: (r: UnitResult) => void; reject: (e: Error) => void }>();
   private seq = 0;
   private failed: Error | undefined;
   /** Unit buffers the workers handed back, for reuse (fresh ones per unit were ~2 GB of garbage per 1.5 GB restore). */
@@ -346,6 +346,8 @@ export class RestoreWorkerPool {
   constructor(
     private readonly keys: EngineKeys,
     readonly size = availableParallelism(),
+    /** Where memory handed to run() comes back once its worker is done with it (the store's reuse()). */
+    private readonly giveBack?: (memory: ArrayBuffer) => void,
   ) {
     this.size = Math.max(1, Math.floor(size));
   }
@@ -379,27 +381,39 @@ export class RestoreWorkerPool {
     return this.workers[index];
   }
 
-  /** Authenticate the unit's chunks and write its files on worker `index` (units on one worker run in order). */
-  run(unit: RestoreUnit, index: number): Promise<UnitResult> {
+  /**
+   * Authenticate the unit's chunks and write its files on worker `index` (units on one worker run in order).
+   * `memory`: the buffer every chunk of the unit is a view of, handed over by the store (take()); it moves to
+   * the worker as it is, and comes back through `giveBack`. Without it the chunks are copied into a buffer the
+   * worker can own (received data may share memory with other frames).
+   */
+  run(unit: RestoreUnit, index: number, memory?: ArrayBuffer): Promise<UnitResult> {
     if (this.failed) return Promise.reject(this.failed);
     const w = this.worker(index);
     let total = 0;
     for (const d of unit.data) if (typeof d !== 'string') total += d.byteLength;
-    // One copy into a buffer the worker can own: received data may share memory with other frames.
-    const buf = new Uint8Array(this.buffer(total));
-    let at = 0;
-    const spans: UnitRequest['spans'] = unit.data.map((d) => {
-      if (typeof d === 'string') return d;
-      buf.set(d, at);
-      at += d.byteLength;
-      return [at - d.byteLength, d.byteLength];
-    });
+    let buf: ArrayBuffer;
+    let spans: UnitRequest['spans'];
+    if (memory) {
+      buf = memory;
+      spans = unit.data.map((d) => (typeof d === 'string' ? d : [d.byteOffset, d.byteLength]));
+    } else {
+      const copy = new Uint8Array(this.buffer(total));
+      let at = 0;
+      spans = unit.data.map((d) => {
+        if (typeof d === 'string') return d;
+        copy.set(d, at);
+        at += d.byteLength;
+        return [at - d.byteLength, d.byteLength];
+      });
+      buf = copy.buffer as ArrayBuffer;
+    }
     const seq = this.seq++;
     w.queued += total;
     return new Promise((resolve, reject) => {
-      this.waiting.set(seq, { w, bytes: total, resolve, reject });
-      const req: UnitRequest = { t: 'unit', seq, buf: buf.buffer, ids: unit.ids, spans, files: unit.files };
-      w.worker.postMessage(req, [buf.buffer]);
+      this.waiting.set(seq, { w, bytes: total, taken: memory !== undefined, resolve, reject });
+      const req: UnitRequest = { t: 'unit', seq, buf, ids: unit.ids, spans, files: unit.files };
+      w.worker.postMessage(req, [buf]);
     });
   }
 
@@ -418,8 +432,9 @@ export class RestoreWorkerPool {
       w.closed?.();
       return;
     }
-    if (this.spare.length < MAX_SPARE) this.spare.push(m.buf);
     const p = this.waiting.get(m.seq);
+    if (p?.taken) this.giveBack?.(m.buf);
+    else if (this.spare.length < MAX_SPARE) this.spare.push(m.buf);
     if (!p) return;
     this.waiting.delete(m.seq);
     w.queued -= p.bytes;

@@ -215,7 +215,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     }
   }
 
-  const pool = new RestoreWorkerPool(keys, opts.workers);
+  const pool = new RestoreWorkerPool(keys, opts.workers, (memory) => opts.store.reuse?.(memory));
   try {
     await runPipeline(planUnits(jobs), new ChunkFetcher(opts.store), pool, {
       wrote(job, bytes) {
@@ -426,9 +426,10 @@ function runPipeline(plan: Unit[], fetcher: ChunkFetcher, pool: RestoreWorkerPoo
         const c = chunks.get(id) ?? new ChunkMissingError(id);
         return c instanceof Error ? c.message : c;
       });
-      pool.run({ ids: unit.ids, data, files }, worker).then((r) => complete(unit, r), fail);
-      // run() has copied the sealed chunks into the worker's buffer.
-      fetcher.release(chunks.values());
+      // The reply's own memory moves to the worker when the store can hand it over; else run() copies.
+      const memory = fetcher.take(chunks.values());
+      pool.run({ ids: unit.ids, data, files }, worker, memory).then((r) => complete(unit, r), fail);
+      if (!memory) fetcher.release(chunks.values());
     };
     const deliver = (unit: Unit, chunks: Map<string, Uint8Array | Error>): void => {
       if (stopped) return;
@@ -499,6 +500,12 @@ class ChunkFetcher {
     }
     for (const c of got) out.set(c.id, c.data);
     return out;
+  }
+
+  /** The memory all these chunks are views of, if the store can hand it over (ChunkStore.take). */
+  take(chunks: Iterable<Uint8Array | Error>): ArrayBuffer | undefined {
+    const views = [...chunks].filter((c): c is Uint8Array => !(c instanceof Error));
+    return views.length > 0 ? this.store.take?.(views) : undefined;
   }
 
   /** The chunks' bytes are copied elsewhere: the store may reuse their memory. */
