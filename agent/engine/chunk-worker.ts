@@ -64,7 +64,9 @@ function chunkWorkerMain(mods: WorkerModules): void {
   const topBits = (n: number): number => (n >= 32 ? 0xffffffff : ((0xffffffff << (32 - n)) >>> 0));
   const maskS = topBits(bits + 2) | 0;
   const maskL = topBits(bits - 2) | 0;
-  const BLOCK = 1024 * 1024;
+  // The read buffer holds a whole chunk's lookahead (MAX) and a little more: it is refilled whenever less than
+  // MAX is left, so the extra only sets the smallest read. 1 MiB more measured ~3.5 MiB more peak RSS, no faster.
+  const BLOCK = 256 * 1024;
   const buf = Buffer.allocUnsafeSlow(BLOCK + MAX);
   const inflight = new Int32Array(init.inflight);
   const FORMAT_VERSION = 1;
