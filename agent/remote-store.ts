@@ -295,8 +295,7 @@ export class RemoteStore implements ChunkStore {
     while (at < ids.length) {
       const slice = ids.slice(at, at + ID_BATCH);
       const { header, body, release, exclusive } = await this.call(MessageType.GET, { ids: slice });
-      this.releasers.set(body.buffer, release);
-      if (exclusive) this.exclusive.add(body.buffer);
+      this.replies.set(body.buffer, { release, exclusive });
       const got = header.ids as string[];
       const parts = splitBody(body, header.sizes as number[]);
       if (got.length === 0) throw new ServerRefusedError('bad-request', 'server returned no chunks for a GET');
@@ -309,17 +308,17 @@ export class RemoteStore implements ChunkStore {
     return out;
   }
 
-  /** Reply buffers of get(), by the memory their chunks are views of. */
-  private readonly releasers = new WeakMap<ArrayBufferLike, () => void>();
-  /** Reply memory that only its reply uses (see Reply.exclusive): take() may hand it over. */
-  private readonly exclusive = new WeakSet<ArrayBufferLike>();
+  /**
+   * Replies of get() not yet released or taken, by the memory their chunks are views of; `exclusive`: only this
+   * reply uses that memory (Reply.exclusive), so take() may hand it over.
+   */
+  private readonly replies = new WeakMap<ArrayBufferLike, Pick<Reply, 'release' | 'exclusive'>>();
 
   take(chunks: Uint8Array[]): ArrayBuffer | undefined {
     const memory = chunks[0]?.buffer;
-    if (!memory || !this.exclusive.has(memory) || !(memory instanceof ArrayBuffer)) return undefined;
+    if (!(memory instanceof ArrayBuffer) || !this.replies.get(memory)?.exclusive) return undefined;
     if (chunks.some((c) => c.buffer !== memory)) return undefined;
-    this.exclusive.delete(memory);
-    this.releasers.delete(memory);
+    this.replies.delete(memory);
     return memory;
   }
 
@@ -329,10 +328,10 @@ export class RemoteStore implements ChunkStore {
 
   release(chunks: Iterable<Uint8Array>): void {
     for (const c of chunks) {
-      const r = this.releasers.get(c.buffer);
-      if (!r) continue;
-      this.releasers.delete(c.buffer);
-      r();
+      const reply = this.replies.get(c.buffer);
+      if (!reply) continue;
+      this.replies.delete(c.buffer);
+      reply.release();
     }
   }
 

@@ -30,6 +30,9 @@ function writeAtomically(path, contents) {
   renameSync(tmp, path);
 }
 
+// Restore workers run from source text and get fzstd (zstd on a Node without it) as text (agent/engine/zstd.ts).
+const fzstdSource = readFileSync(createRequire(import.meta.url).resolve('fzstd'), 'utf8');
+
 mkdirSync(join(root, 'dist'), { recursive: true });
 const results = await Promise.all(
   entries
@@ -47,8 +50,7 @@ const results = await Promise.all(
         logLevel: 'warning',
         // Optional native accelerators of dependencies; never needed at run time.
         external: ['bufferutil', 'utf-8-validate'],
-        // Restore workers run from source text and get fzstd (zstd on a Node without it) as text (agent/engine/zstd.ts).
-        define: { __HOLDFAST_FZSTD_SOURCE__: JSON.stringify(readFileSync(createRequire(import.meta.url).resolve('fzstd'), 'utf8')) },
+        define: { __HOLDFAST_FZSTD_SOURCE__: JSON.stringify(fzstdSource) },
         write: false,
       }),
     ),

@@ -504,12 +504,17 @@ class ChunkFetcher {
 
   /** The memory all these chunks are views of, if the store can hand it over (ChunkStore.take). */
   take(chunks: Iterable<Uint8Array | Error>): ArrayBuffer | undefined {
-    const views = [...chunks].filter((c): c is Uint8Array => !(c instanceof Error));
-    return views.length > 0 ? this.store.take?.(views) : undefined;
+    const got = fetched(chunks);
+    return got.length > 0 ? this.store.take?.(got) : undefined;
   }
 
   /** The chunks' bytes are copied elsewhere: the store may reuse their memory. */
   release(chunks: Iterable<Uint8Array | Error>): void {
-    this.store.release?.([...chunks].filter((c): c is Uint8Array => !(c instanceof Error)));
+    this.store.release?.(fetched(chunks));
   }
+}
+
+/** The chunks of a fetch() result that arrived (not the errors). */
+function fetched(chunks: Iterable<Uint8Array | Error>): Uint8Array[] {
+  return [...chunks].filter((c): c is Uint8Array => !(c instanceof Error));
 }
