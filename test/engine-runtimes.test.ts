@@ -3,14 +3,14 @@
 // and one made here restores there. The Node 22 runtime is the npm package the deployer fetches (cached). The
 // agent runs from a copy of its bundle outside the repository, as installed: no node_modules beside it.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeRuntime } from '../deployer/runtimes.js';
 import { makeAgent, type TestAgent } from './helpers/agent.js';
 import { agentBin } from './helpers/paths.js';
 import { runProcess } from './helpers/process.js';
 import { tempDir } from './helpers/server.js';
-import { makeCorpus, plaintextMarker, snapshotTree } from './helpers/engine-corpus.js';
+import { makeCorpus, plaintextMarker, snapshotTree, storedChunks } from './helpers/engine-corpus.js';
 
 let work: string;
 let src: string;
@@ -21,13 +21,7 @@ let bundle: string;
 /** Count of each codec flag (0 none, 1 brotli, 2 zstd) over every chunk in a local store. */
 function codecFlags(store: string): Record<number, number> {
   const counts: Record<number, number> = {};
-  const packs = join(store, 'packs');
-  for (const name of readdirSync(packs).filter((n) => n.endsWith('.idx'))) {
-    const pack = readFileSync(join(packs, name.replace(/\.idx$/, '.pack')));
-    for (const [, offset] of JSON.parse(readFileSync(join(packs, name), 'utf8')) as Array<[string, number, number]>) {
-      counts[pack[offset + 1]] = (counts[pack[offset + 1]] ?? 0) + 1;
-    }
-  }
+  for (const { flags } of storedChunks(store)) counts[flags] = (counts[flags] ?? 0) + 1;
   return counts;
 }
 

@@ -70,3 +70,16 @@ export function allFileBytes(dir: string): Buffer[] {
   visit(dir);
   return out;
 }
+
+/** Every sealed chunk in a local store (`backup --store`): its id, sealed length and codec flag (0 none, 1 brotli, 2 zstd). */
+export function storedChunks(store: string): Array<{ id: string; length: number; flags: number }> {
+  const out: Array<{ id: string; length: number; flags: number }> = [];
+  const packs = join(store, 'packs');
+  for (const name of readdirSync(packs).filter((n) => n.endsWith('.idx'))) {
+    const pack = readFileSync(join(packs, name.replace(/\.idx$/, '.pack')));
+    for (const [id, offset, length] of JSON.parse(readFileSync(join(packs, name), 'utf8')) as Array<[string, number, number]>) {
+      out.push({ id, length, flags: pack[offset + 1] });
+    }
+  }
+  return out;
+}
