@@ -4,7 +4,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { nodeRuntime, type RuntimePlatform } from '../deployer/runtimes.js';
+import { nodeRuntime, type RuntimePlatform } from '../installers/runtimes.js';
 
 const run = promisify(execFile);
 

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { defaultCacheDir } from '../deployer/runtimes.js';
+import { defaultCacheDir } from '../installers/runtimes.js';
 import { join, resolve } from 'node:path';
 import { measureCommand, type ProcessMeasure } from './measure.js';
 import { agentBin, deployBin, pinBundle, repoRoot } from './paths.js';

@@ -3,10 +3,10 @@
 // Shared work (the MSI payload, runtimes, the service wrapper) is built once per run and cached across runs.
 import { mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { FleetValidationError, listFleetFiles, loadFleet, resolveSecrets } from './fleet/load.js';
-import type { FleetSecrets, LoadedFleet } from './fleet/types.js';
+import { FleetValidationError, listFleetFiles, loadFleet, resolveSecrets } from '../fleet/load.js';
+import type { FleetSecrets, LoadedFleet } from '../fleet/types.js';
 import { buildManifest, writeManifest, type Manifest } from './manifest.js';
-import { defaultCacheDir } from './runtimes.js';
+import { defaultCacheDir } from '../installers/runtimes.js';
 import { targets as registeredTargets } from './targets/index.js';
 import type { Artifact, Target } from './targets/target.js';
 

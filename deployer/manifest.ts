@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat, writeFile } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
-import type { Fleet } from './fleet/types.js';
+import type { Fleet } from '../fleet/types.js';
 import type { Artifact, InstallCommand } from './targets/target.js';
 
 export const MANIFEST_NAME = 'manifest.json';

@@ -9,8 +9,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadFleet, resolveSecrets } from '../deployer/fleet/load.js';
-import { agentConfigFromFleet } from '../deployer/fleet/agent-config.js';
+import { loadFleet, resolveSecrets } from '../fleet/load.js';
+import { agentConfigFromFleet } from '../fleet/agent-config.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const serverBin = join(root, 'dist', 'holdfast-server.mjs');

@@ -25,7 +25,7 @@ import { resolveAgentNode } from '../bench/agent-node.js';
 import { topSelfTime } from '../bench/profile.js';
 import { latencyStats, percentile } from '../bench/server-load.js';
 import { upgradeCodeFor, writeBenchFleets } from '../bench/deploy.js';
-import { loadFleet } from '../deployer/fleet/load.js';
+import { loadFleet } from '../fleet/load.js';
 import { parseGnuTime } from '../bench/measure.js';
 import { Prng } from '../bench/prng.js';
 import { combineRounds, formatComparison, formatTable, ratio, toRow, verdicts, type OperationResult } from '../bench/report.js';

@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { nodeRuntime } from '../deployer/runtimes.js';
+import { nodeRuntime } from '../installers/runtimes.js';
 import { makeAgent, type TestAgent } from './helpers/agent.js';
 import { agentBin } from './helpers/paths.js';
 import { runProcess } from './helpers/process.js';

@@ -139,7 +139,7 @@ describe('bundle and .vsix', () => {
     }
     expect(vsixEntries.filter((e) => /\.(ts|map|key|pem)$/.test(e) || e.includes('node_modules/'))).toEqual([]);
     const shipped = JSON.parse(await readFile(join(ext, 'dist', 'schema', 'fleet.schema.json'), 'utf8'));
-    const source = JSON.parse(await readFile(join(repoRoot, 'deployer', 'fleet', 'fleet.schema.json'), 'utf8'));
+    const source = JSON.parse(await readFile(join(repoRoot, 'fleet', 'fleet.schema.json'), 'utf8'));
     expect(shipped).toEqual(source);
   });
 

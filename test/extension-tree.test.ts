@@ -13,7 +13,7 @@ import { maskSecret } from '../extension/src/core/mask.js';
 import { checkAnswer, FleetValidationError, newFleetText } from '../extension/src/core/new-fleet.js';
 import { parseListening, parsePin } from '../extension/src/core/test-server.js';
 import { agentTree, fleetTree, testServerTree, type NodeSpec } from '../extension/src/core/tree-model.js';
-import { parseFleet } from '../deployer/fleet/load.js';
+import { parseFleet } from '../fleet/load.js';
 import { repoRoot } from './helpers/paths.js';
 
 let dir: string;

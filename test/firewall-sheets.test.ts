@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { loadFleet, parseFleet } from '../deployer/fleet/load.js';
-import type { Fleet } from '../deployer/fleet/types.js';
+import { loadFleet, parseFleet } from '../fleet/load.js';
+import type { Fleet } from '../fleet/types.js';
 import { firewallTarget, normalizeSubnet, renderFirewallSheets } from '../deployer/targets/firewall.js';
 import { repoRoot } from './helpers/paths.js';
 

@@ -3,7 +3,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseFleet, FleetValidationError } from '../deployer/fleet/load.js';
+import { parseFleet, FleetValidationError } from '../fleet/load.js';
 import { deployBin, repoRoot } from './helpers/paths.js';
 import { runProcess } from './helpers/process.js';
 import { tempDir } from './helpers/server.js';

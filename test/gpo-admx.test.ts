@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { POLICY_EXCLUSIONS_KEY, POLICY_VALUES } from '../agent/policy.js';
-import { loadFleet, parseFleet } from '../deployer/fleet/load.js';
-import type { Fleet } from '../deployer/fleet/types.js';
+import { loadFleet, parseFleet } from '../fleet/load.js';
+import type { Fleet } from '../fleet/types.js';
 import { gpoTarget, renderGpoFiles } from '../deployer/targets/gpo.js';
 import { repoRoot } from './helpers/paths.js';
 

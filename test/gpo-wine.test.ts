@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { loadFleet } from '../deployer/fleet/load.js';
-import { agentConfigFromFleet } from '../deployer/fleet/agent-config.js';
-import { nodeRuntime } from '../deployer/runtimes.js';
+import { loadFleet } from '../fleet/load.js';
+import { agentConfigFromFleet } from '../fleet/agent-config.js';
+import { nodeRuntime } from '../installers/runtimes.js';
 import { renderGpoFiles, startupScriptName } from '../deployer/targets/gpo.js';
 import { agentBin, repoRoot } from './helpers/paths.js';
 import { buildTinyMsi } from './helpers/tiny-msi.js';

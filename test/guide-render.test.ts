@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { loadFleet, parseFleet } from '../deployer/fleet/load.js';
+import { loadFleet, parseFleet } from '../fleet/load.js';
 import { guideContext, guideTarget, renderGuide } from '../deployer/targets/guide.js';
 import { repoRoot } from './helpers/paths.js';
 

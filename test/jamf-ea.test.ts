@@ -5,8 +5,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentConfigFromFleet } from '../deployer/fleet/agent-config.js';
-import { loadFleet, resolveSecrets } from '../deployer/fleet/load.js';
+import { agentConfigFromFleet } from '../fleet/agent-config.js';
+import { loadFleet, resolveSecrets } from '../fleet/load.js';
 import { extensionAttributeScripts, type EaScript } from '../installers/mac/profiles.js';
 import { agentBin, repoRoot } from './helpers/paths.js';
 

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateFleets, type GenerateProgress } from '../deployer/generate.js';
-import { nodeRuntime } from '../deployer/runtimes.js';
+import { nodeRuntime } from '../installers/runtimes.js';
 import { exportTable, formattedLiteral } from '../installers/win/msi-tables.js';
 import { verifyMsiSignature } from '../installers/win/sign.js';
 import { PAYLOADS_KEPT, prunePayloads } from '../installers/win/payload.js';

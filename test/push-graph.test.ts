@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { decryptContent, readIntuneWin } from '../installers/intune/intunewin.js';
-import { loadFleet } from '../deployer/fleet/load.js';
+import { loadFleet } from '../fleet/load.js';
 import { HttpError, contentOfIntuneWin, pushIntuneApp, pushIntuneFleet } from '../deployer/push/index.js';
 import { intuneMacosTarget, intuneTarget } from '../deployer/targets/intune.js';
 import { jamfProfilesTarget } from '../deployer/targets/jamf-profiles.js';

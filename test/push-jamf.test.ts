@@ -9,7 +9,7 @@ import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { loadFleet } from '../deployer/fleet/load.js';
+import { loadFleet } from '../fleet/load.js';
 import { HttpError, pushJamfFleet } from '../deployer/push/index.js';
 import { intuneMacosTarget } from '../deployer/targets/intune.js';
 import { jamfProfilesTarget } from '../deployer/targets/jamf-profiles.js';

@@ -4,7 +4,7 @@ import { basename, join, resolve } from 'node:path';
 
 import type { GraphBody } from '../../installers/intune/graph-app.js';
 import { encryptContent, readIntuneWin } from '../../installers/intune/intunewin.js';
-import { loadFleet } from '../fleet/load.js';
+import { loadFleet } from '../../fleet/load.js';
 import { findIntuneArtifacts, findIntuneArtifactsIfAny, findIntuneMacArtifacts, findJamfArtifacts } from './artifacts.js';
 import { GraphSession, type GraphPushOptions, type GraphPushResult, contentOfIntuneWin, pushIntuneApp, pushIntuneProfile } from './graph.js';
 import { type JamfPushOptions, type JamfPushResult, pushJamf } from './jamf.js';

@@ -4,8 +4,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { parseCidr } from '../fleet/load.js';
-import type { Fleet } from '../fleet/types.js';
+import { parseCidr } from '../../fleet/load.js';
+import type { Fleet } from '../../fleet/types.js';
 import { renderTemplate } from './mdm-templates.js';
 import { needsNoTools, type Artifact, type BuildContext, type Target } from './target.js';
 

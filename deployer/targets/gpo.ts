@@ -5,7 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { POLICY_EXCLUSIONS_KEY, POLICY_VALUES } from '../../agent/policy.js';
-import type { Fleet } from '../fleet/types.js';
+import type { Fleet } from '../../fleet/types.js';
 import { renderTemplate } from './mdm-templates.js';
 import { needsNoTools, type Artifact, type BuildContext, type Target } from './target.js';
 

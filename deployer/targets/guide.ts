@@ -3,7 +3,7 @@
 import { writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
-import type { Fleet } from '../fleet/types.js';
+import type { Fleet } from '../../fleet/types.js';
 import { commentText, firewallModel, ipv4Range, markdownText } from './firewall.js';
 import { admlName, admxName, gpoInstallCommand, gpoStartupScriptCommand, msiName, policyRegistryKey, startupScriptName } from './gpo.js';
 import { renderTemplate } from './mdm-templates.js';

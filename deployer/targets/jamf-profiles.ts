@@ -2,7 +2,7 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { extensionAttributeScripts, pppcProfile, pppcProfileName, settingsProfile, settingsProfileName } from '../../installers/mac/index.js';
-import { nodeRuntime } from '../runtimes.js';
+import { nodeRuntime } from '../../installers/runtimes.js';
 import { needsNoTools, type Artifact, type BuildContext, type Target } from './target.js';
 
 export const jamfProfilesTarget: Target = {

@@ -1,4 +1,4 @@
-import type { FleetSecrets, LoadedFleet } from '../fleet/types.js';
+import type { FleetSecrets, LoadedFleet } from '../../fleet/types.js';
 
 /** How an admin installs an artifact silently through one channel. */
 export interface InstallCommand {

@@ -55,6 +55,6 @@ const copies = [
 for (const [from, to] of copies) if (existsSync(join(root, from))) cpSync(join(root, from), join(runtime, to), { recursive: true });
 // jsonValidation points here: the one fleet schema, copied rather than duplicated in the source tree.
 mkdirSync(join(out, 'schema'), { recursive: true });
-cpSync(join(root, 'deployer', 'fleet', 'fleet.schema.json'), join(out, 'schema', 'fleet.schema.json'));
+cpSync(join(root, 'fleet', 'fleet.schema.json'), join(out, 'schema', 'fleet.schema.json'));
 
 console.log(`extension build: dist/extension.cjs and dist/holdfast/ ready in ${Date.now() - started} ms`);

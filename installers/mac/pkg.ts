@@ -3,9 +3,9 @@
 import { chmod, mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { agentConfigFromFleet } from '../../deployer/fleet/agent-config.js';
-import type { FleetSecrets, LoadedFleet } from '../../deployer/fleet/types.js';
-import { nodeRuntime } from '../../deployer/runtimes.js';
+import { agentConfigFromFleet } from '../../fleet/agent-config.js';
+import type { FleetSecrets, LoadedFleet } from '../../fleet/types.js';
+import { nodeRuntime } from '../runtimes.js';
 import { writeBom } from './bom.js';
 import type { CpioEntry } from './cpio.js';
 import { launchDaemonPlist } from './launchd.js';
@@ -25,7 +25,7 @@ export interface MacPkgOptions {
   progress?: (message: string) => void;
   /** The agent bundle (default: dist/holdfast-agent.mjs, or HOLDFAST_AGENT_BUNDLE). */
   agentBundle?: string;
-  /** Node binaries per CPU (default: deployer/runtimes.ts, which honours HOLDFAST_RUNTIME_DARWIN_X64/_ARM64). */
+  /** Node binaries per CPU (default: installers/runtimes.ts, which honours HOLDFAST_RUNTIME_DARWIN_X64/_ARM64). */
   runtimes?: Partial<Record<MacArch, string>>;
   /** gzip level of the shared payload (1-9). 6 balances build time against size. */
   gzipLevel?: number;

@@ -6,7 +6,7 @@ import { open, stat } from 'node:fs/promises';
 import { build, type PlistValue } from 'plist';
 
 type PlistObject = { [key: string]: PlistValue };
-import type { Fleet } from '../../deployer/fleet/types.js';
+import type { Fleet } from '../../fleet/types.js';
 import { CONFIG_FILE, LAUNCHER, MAC_ARCHES, runtimeBinary, type MacArch } from './layout.js';
 import { render } from './templates.js';
 import { nameUuid } from '../name-uuid.js';

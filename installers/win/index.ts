@@ -2,8 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import { rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { agentConfigFromFleet } from '../../deployer/fleet/agent-config.js';
-import type { FleetSecrets, LoadedFleet } from '../../deployer/fleet/types.js';
+import { agentConfigFromFleet } from '../../fleet/agent-config.js';
+import type { FleetSecrets, LoadedFleet } from '../../fleet/types.js';
 import { ensurePayload } from './payload.js';
 import { patchFleetMsi, type FleetMsiValues } from './patch.js';
 import { signMsi } from './sign.js';

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { nodeRuntime } from '../../deployer/runtimes.js';
+import { nodeRuntime } from '../runtimes.js';
 import { exportTable, type MsiTable } from './msi-tables.js';
 import { hardenPayload } from './harden.js';
 import { buildServiceWrapper } from './service-wrapper.js';

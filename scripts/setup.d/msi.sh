@@ -17,4 +17,4 @@ if [ "$purpose" = test ]; then
 fi
 
 # The runtime the MSI ships; a no-op when cached or when HOLDFAST_RUNTIME_WIN_X64 names a node.exe.
-npx --no-install tsx -e "import('./deployer/runtimes.ts').then((m) => m.nodeRuntime('win-x64')).then((p) => { if (process.env.HOLDFAST_SETUP_VERBOSE) console.log('setup(msi): Windows runtime ' + p); }, (e) => { console.error('setup(msi): ' + e.message); process.exit(1); })"
+npx --no-install tsx -e "import('./installers/runtimes.ts').then((m) => m.nodeRuntime('win-x64')).then((p) => { if (process.env.HOLDFAST_SETUP_VERBOSE) console.log('setup(msi): Windows runtime ' + p); }, (e) => { console.error('setup(msi): ' + e.message); process.exit(1); })"

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { findNodeAtLocation, parseTree } from 'jsonc-parser';
 
-import { FleetValidationError, loadFleet, type FleetIssue } from '../../../deployer/fleet/load.js';
+import { FleetValidationError, loadFleet, type FleetIssue } from '../../../fleet/load.js';
 import { checkAnswer, newFleetText, type NewFleetAnswers } from '../core/new-fleet.js';
 import type { Services } from '../services.js';
 import { fileArgument, pickFleet } from './pick.js';

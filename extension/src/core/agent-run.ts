@@ -1,7 +1,7 @@
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
-import { agentConfigFromFleet } from '../../../deployer/fleet/agent-config.js';
+import { agentConfigFromFleet } from '../../../fleet/agent-config.js';
 import type { AgentConfig } from '../../../agent/config-types.js';
 import type { FleetEntry } from './fleets.js';
 import { parseJsonOutput, runNode, type RunResult } from './process.js';

@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 
-import { FleetValidationError, loadFleet, resolveSecrets, type FleetIssue } from '../../../deployer/fleet/load.js';
-import type { Fleet, FleetSecrets } from '../../../deployer/fleet/types.js';
+import { FleetValidationError, loadFleet, resolveSecrets, type FleetIssue } from '../../../fleet/load.js';
+import type { Fleet, FleetSecrets } from '../../../fleet/types.js';
 import { readGenerateResult, type GenerateResult } from './manifest.js';
 
 /** A fleet file as the sidebar shows it: valid (maybe missing secrets for generate) or invalid with its issues. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import { FleetValidationError, parseCidr, parseEndpoint, parseFleet } from '../../../deployer/fleet/load.js';
+import { FleetValidationError, parseCidr, parseEndpoint, parseFleet } from '../../../fleet/load.js';
 
 export interface NewFleetAnswers {
   fleet: string;

@@ -1,7 +1,7 @@
 // The three sidebar trees as plain data, so their logic is testable without the editor.
 import { basename, relative } from 'node:path';
 
-import type { Fleet } from '../../../deployer/fleet/types.js';
+import type { Fleet } from '../../../fleet/types.js';
 import type { FleetEntry } from './fleets.js';
 import { fleetLabel } from './fleets.js';
 import { formatBytes, formatWhen } from './format.js';

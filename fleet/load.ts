@@ -4,8 +4,8 @@ import { dirname, join, resolve } from 'node:path';
 
 import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
 import type { Fleet, FleetSecrets, LoadedFleet, SecretRef } from './types.js';
-import { parseEndpoint } from '../../common/endpoint.js';
-import { problemsMessage } from '../../common/problems.js';
+import { parseEndpoint } from '../common/endpoint.js';
+import { problemsMessage } from '../common/problems.js';
 
 /** Endpoint syntax (IPv4:port or [IPv6]:port) is shared with the server config; re-exported for every face. */
 export { parseEndpoint };

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { AgentConfig } from '../../agent/config-types.js';
+import type { AgentConfig } from '../agent/config-types.js';
 import type { FleetSecrets, LoadedFleet } from './types.js';
 
 /** The agent.json an installer lays down for a fleet. Secrets come only from `secrets`. */

@@ -1,4 +1,4 @@
-// The fleet file as an admin writes it; deployer/fleet/fleet.schema.json is the source of truth.
+// The fleet file as an admin writes it; fleet/fleet.schema.json is the source of truth.
 export interface SecretRef {
   env: string;
 }
