@@ -20,7 +20,12 @@ export class AgentConfigError extends Error {
     readonly file: string,
     readonly issues: ConfigIssue[],
   ) {
-    super(problemsMessage(file, issues.map((i) => `${i.path}: ${i.message}`)));
+    super(
+      problemsMessage(
+        file,
+        issues.map((i) => `${i.path}: ${i.message}`),
+      ),
+    );
     this.name = 'AgentConfigError';
   }
 }
@@ -95,9 +100,11 @@ export function validateAgentConfig(raw: unknown, file: string): AgentConfig {
   const proxy = raw.proxy ?? { type: 'none' };
   if (!isObj(proxy)) add('/proxy', 'expected an object { "type": "none" | "socks4" | "socks4a" | "socks5" | "http", ... }');
   else {
-    if (!PROXY_TYPES.includes(proxy.type as string)) add('/proxy/type', `${JSON.stringify(proxy.type)} is not allowed; expected one of ${PROXY_TYPES.join(', ')}`);
+    if (!PROXY_TYPES.includes(proxy.type as string))
+      add('/proxy/type', `${JSON.stringify(proxy.type)} is not allowed; expected one of ${PROXY_TYPES.join(', ')}`);
     else if (proxy.type !== 'none') {
-      if (typeof proxy.host !== 'string' || proxy.host === '') add('/proxy/host', `${JSON.stringify(proxy.host)} is not allowed; expected the proxy's IP address or DNS name`);
+      if (typeof proxy.host !== 'string' || proxy.host === '')
+        add('/proxy/host', `${JSON.stringify(proxy.host)} is not allowed; expected the proxy's IP address or DNS name`);
       if (!Number.isInteger(proxy.port) || (proxy.port as number) < 1 || (proxy.port as number) > 65535) {
         add('/proxy/port', `${JSON.stringify(proxy.port)} is not allowed; expected an integer 1-65535`);
       }
@@ -116,12 +123,16 @@ export function validateAgentConfig(raw: unknown, file: string): AgentConfig {
     const s = backup.schedule ?? { frequency: 'manual', at: '00:00' };
     if (!isObj(s)) add('/backup/schedule', 'expected { "frequency": "manual|hourly|daily|weekly", "at": "HH:MM" }');
     else {
-      if (!FREQUENCIES.includes(s.frequency as string)) add('/backup/schedule/frequency', `${JSON.stringify(s.frequency)} is not allowed; expected one of ${FREQUENCIES.join(', ')}`);
-      if (typeof s.at !== 'string' || !/^([01]\d|2[0-3]):[0-5]\d$/.test(s.at)) add('/backup/schedule/at', `${JSON.stringify(s.at)} is not allowed; expected HH:MM (24 h)`);
-      if (s.day !== undefined && !DAYS.includes(s.day as string)) add('/backup/schedule/day', `${JSON.stringify(s.day)} is not allowed; expected one of ${DAYS.join(', ')}`);
+      if (!FREQUENCIES.includes(s.frequency as string))
+        add('/backup/schedule/frequency', `${JSON.stringify(s.frequency)} is not allowed; expected one of ${FREQUENCIES.join(', ')}`);
+      if (typeof s.at !== 'string' || !/^([01]\d|2[0-3]):[0-5]\d$/.test(s.at))
+        add('/backup/schedule/at', `${JSON.stringify(s.at)} is not allowed; expected HH:MM (24 h)`);
+      if (s.day !== undefined && !DAYS.includes(s.day as string))
+        add('/backup/schedule/day', `${JSON.stringify(s.day)} is not allowed; expected one of ${DAYS.join(', ')}`);
     }
   }
-  if (raw.stateDir !== undefined && (typeof raw.stateDir !== 'string' || raw.stateDir === '')) add('/stateDir', `${JSON.stringify(raw.stateDir)} is not allowed; expected a folder path`);
+  if (raw.stateDir !== undefined && (typeof raw.stateDir !== 'string' || raw.stateDir === ''))
+    add('/stateDir', `${JSON.stringify(raw.stateDir)} is not allowed; expected a folder path`);
   if (raw.escrowPublicKeyPem !== undefined && (typeof raw.escrowPublicKeyPem !== 'string' || !raw.escrowPublicKeyPem.includes('BEGIN PUBLIC KEY'))) {
     add('/escrowPublicKeyPem', 'expected a PEM public key ("-----BEGIN PUBLIC KEY-----...")');
   }
@@ -149,7 +160,13 @@ export async function loadAgentConfig(flag?: string): Promise<LoadedAgentConfig>
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new AgentConfigError(path, [
-      { path: '/', message: code === 'ENOENT' ? `no agent config here (chosen by ${source}); pass --config <file> or set HOLDFAST_CONFIG` : `cannot read: ${code ?? (err as Error).message}` },
+      {
+        path: '/',
+        message:
+          code === 'ENOENT'
+            ? `no agent config here (chosen by ${source}); pass --config <file> or set HOLDFAST_CONFIG`
+            : `cannot read: ${code ?? (err as Error).message}`,
+      },
     ]);
   }
   let raw: unknown;

@@ -65,7 +65,10 @@ export const CONFIGURE_LOG = 'configure.log';
 export async function appendConfigureLog(configPath: string, text: string): Promise<void> {
   const dir = dirname(resolve(configPath));
   await mkdir(dir, { recursive: true });
-  const stamped = text.split('\n').map((l) => `${new Date().toISOString()} ${l}`).join('\n');
+  const stamped = text
+    .split('\n')
+    .map((l) => `${new Date().toISOString()} ${l}`)
+    .join('\n');
   await appendFile(join(dir, CONFIGURE_LOG), `${stamped}\n`);
 }
 
@@ -109,7 +112,9 @@ async function readJson(path: string, what: string): Promise<unknown> {
 
 function getSetting(config: AgentConfig, key: ConfigurableSetting): string | undefined {
   const [group, field] = key.split('.') as [string, string | undefined];
-  const v = field ? (config as unknown as Record<string, Record<string, unknown> | undefined>)[group]?.[field] : (config as unknown as Record<string, unknown>)[group];
+  const v = field
+    ? (config as unknown as Record<string, Record<string, unknown> | undefined>)[group]?.[field]
+    : (config as unknown as Record<string, unknown>)[group];
   return v === undefined || v === null || v === '' ? undefined : String(v);
 }
 
@@ -138,7 +143,13 @@ export async function configureAgent(opts: ConfigureOptions): Promise<ConfigureR
     const before = prior && prior.registration && prior.proxy ? getSetting(prior, key) : undefined;
     const fallback = getSetting(defaults, key);
     const [value, source]: [string | undefined, SettingSource] =
-      given !== undefined && given !== '' ? [given, 'given'] : before !== undefined ? [before, 'previous install'] : fallback !== undefined ? [fallback, 'fleet default'] : [undefined, 'unset'];
+      given !== undefined && given !== ''
+        ? [given, 'given']
+        : before !== undefined
+          ? [before, 'previous install']
+          : fallback !== undefined
+            ? [fallback, 'fleet default']
+            : [undefined, 'unset'];
     setSetting(config, key, value);
     sources[key] = source;
   }

@@ -100,7 +100,12 @@ export async function probeHop(
     await rpc.request(MessageType.PING, {});
     return { verdict: 'ok', detail: 'TLS pin verified, server answered PING', elapsedMs: elapsed() };
   } catch (err) {
-    return { verdict: 'error', kind: 'protocol', detail: `TLS pin verified but the server did not answer PING: ${(err as Error).message}`, elapsedMs: elapsed() };
+    return {
+      verdict: 'error',
+      kind: 'protocol',
+      detail: `TLS pin verified but the server did not answer PING: ${(err as Error).message}`,
+      elapsedMs: elapsed(),
+    };
   } finally {
     rpc.close();
     tls.destroy();
@@ -180,5 +185,5 @@ export function formatReport(report: DiagnoseReport): string {
         : `FAIL: neither ${p.pair} server is reachable ${report.route === 'proxy' ? 'through the proxy' : 'directly'}.`,
     );
   }
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }

@@ -5,14 +5,39 @@ export { registerDevice, RegistrationFailedError, type RegisterOptions, type Reg
 export { readStatus, formatStatus, type AgentStatus } from './status.js';
 export { runService, type ServiceOptions } from './service.js';
 export { openRemoteStore, RemoteStore, ServersUnreachableError, ServerRefusedError, NotRegisteredError, type RemoteStoreStats } from './remote-store.js';
-export { statePaths, readRegistration, readLastResult, recordBackupResult, type StatePaths, type Registration, type LastResult, type LastBackup } from './state.js';
+export {
+  statePaths,
+  readRegistration,
+  readLastResult,
+  recordBackupResult,
+  type StatePaths,
+  type Registration,
+  type LastResult,
+  type LastBackup,
+} from './state.js';
 export { AGENT_VERSION } from './version.js';
 export type { AgentConfig } from './config-types.js';
 export type { ChunkStore, StoredChunk, SnapshotInfo } from './store.js';
 // Engine (backup, restore, snapshots, escrow).
-export { runBackup, runRestore, runListSnapshots, runEscrowRestore, openLocalStore, type RunBackupOptions, type RunRestoreOptions } from './engine/agent-api.js';
+export {
+  runBackup,
+  runRestore,
+  runListSnapshots,
+  runEscrowRestore,
+  openLocalStore,
+  type RunBackupOptions,
+  type RunRestoreOptions,
+} from './engine/agent-api.js';
 export { backupFolders, type BackupOptions, type BackupProgress, type BackupResult } from './engine/backup.js';
-export { restoreSnapshot, RestoreError, PathEscapeError, type RestoreOptions, type RestoreProgress, type RestoreResult, type FileFailure } from './engine/restore.js';
+export {
+  restoreSnapshot,
+  RestoreError,
+  PathEscapeError,
+  type RestoreOptions,
+  type RestoreProgress,
+  type RestoreResult,
+  type FileFailure,
+} from './engine/restore.js';
 export { ChunkAuthError } from './engine/codec.js';
 export { LocalStore } from './engine/local-store.js';
 export { addExclusion, removeExclusion, readExclusions, findViolations, protectedPaths, DeselectionRefusedError, type Violation } from './engine/guard.js';

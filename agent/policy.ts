@@ -101,7 +101,8 @@ export function policyOverrides(tree: RegistryTree, config: AgentConfig): Partia
     const technicianId = text(values, n.technicianId);
     if (technicianId !== undefined) {
       // Never echo the Technician ID: it is a secret.
-      if (!/^[A-Za-z0-9-]{4,64}$/.test(technicianId)) throw new PolicyError(`policy value ${n.technicianId}: (hidden secret) is not allowed; expected 4-64 letters, digits or '-'`);
+      if (!/^[A-Za-z0-9-]{4,64}$/.test(technicianId))
+        throw new PolicyError(`policy value ${n.technicianId}: (hidden secret) is not allowed; expected 4-64 letters, digits or '-'`);
       out.technicianId = technicianId;
     }
     const primary = text(values, n.registrationPrimary);
@@ -118,18 +119,21 @@ export function policyOverrides(tree: RegistryTree, config: AgentConfig): Partia
       if (portValue !== undefined) {
         port = Number(portValue.value);
         if (!Number.isInteger(port) || port < 1 || port > 65535) {
-          throw new PolicyError(`policy value ${n.proxyPort}: ${JSON.stringify(String(portValue.value).slice(0, 20))} is not allowed; expected an integer from 1 to 65535`);
+          throw new PolicyError(
+            `policy value ${n.proxyPort}: ${JSON.stringify(String(portValue.value).slice(0, 20))} is not allowed; expected an integer from 1 to 65535`,
+          );
         }
       }
-      out.proxy = type === 'none'
-        ? { type: 'none' }
-        : {
-            ...config.proxy,
-            ...(type !== undefined && { type }),
-            ...(host !== undefined && { host }),
-            ...(port !== undefined && { port }),
-            ...(username !== undefined && { username }),
-          };
+      out.proxy =
+        type === 'none'
+          ? { type: 'none' }
+          : {
+              ...config.proxy,
+              ...(type !== undefined && { type }),
+              ...(host !== undefined && { host }),
+              ...(port !== undefined && { port }),
+              ...(username !== undefined && { username }),
+            };
     }
     const frequency = oneOf(values, n.scheduleFrequency, FREQUENCIES);
     const at = text(values, n.scheduleAt);

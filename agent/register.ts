@@ -47,7 +47,10 @@ export async function registerDevice(options: RegisterOptions = {}): Promise<Reg
   }
   const technicianId = (options.technicianId ?? config.technicianId ?? process.env.HOLDFAST_TECHNICIAN_ID ?? '').trim();
   if (!technicianId) {
-    throw new RegistrationFailedError('no-technician-id', `${loaded.path}: no Technician ID to register with: set "technicianId" in the config, HOLDFAST_TECHNICIAN_ID, or pass --technician-id`);
+    throw new RegistrationFailedError(
+      'no-technician-id',
+      `${loaded.path}: no Technician ID to register with: set "technicianId" in the config, HOLDFAST_TECHNICIAN_ID, or pass --technician-id`,
+    );
   }
   // A kept identity (reinstall) maps back to the same device; a new one is written only on success.
   const storedIdentity = await readIdentity(state);
@@ -96,5 +99,11 @@ export async function registerDevice(options: RegisterOptions = {}): Promise<Reg
     registeredAt: new Date().toISOString(),
     registeredVia: result.endpoint,
   });
-  return { deviceId: reply.deviceId, servers: reply.servers, existingDevice: reply.existing === true, alreadyRegistered: false, registeredVia: result.endpoint };
+  return {
+    deviceId: reply.deviceId,
+    servers: reply.servers,
+    existingDevice: reply.existing === true,
+    alreadyRegistered: false,
+    registeredVia: result.endpoint,
+  };
 }

@@ -33,9 +33,7 @@ export class ServersUnreachableError extends Error {
     const last = new Map<string, AttemptFailure>();
     for (const f of failures) last.set(f.endpoint, f);
     const allPin = failures.length > 0 && failures.every((f) => f.kind === 'tls-pin');
-    const head = allPin
-      ? `no ${role} server presented the pinned certificate (check tlsPin in the agent config)`
-      : `cannot reach any ${role} server`;
+    const head = allPin ? `no ${role} server presented the pinned certificate (check tlsPin in the agent config)` : `cannot reach any ${role} server`;
     super(`${head}:\n${[...last.values()].map((f) => `  ${f.message}`).join('\n')}`);
     this.name = 'ServersUnreachableError';
   }
@@ -182,7 +180,9 @@ export class RemoteStore implements ChunkStore {
     const { conn, endpoint, value } = await connectFirst(
       order,
       this.options,
-      async (c) => (await c.request(MessageType.AUTH, { deviceId: this.options.deviceId, credential: this.options.credential, agentVersion: this.options.agentVersion })).header,
+      async (c) =>
+        (await c.request(MessageType.AUTH, { deviceId: this.options.deviceId, credential: this.options.credential, agentVersion: this.options.agentVersion }))
+          .header,
       'backup',
       this.options.retryRounds ?? 3,
     );

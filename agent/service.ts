@@ -58,7 +58,10 @@ export async function runService(options: ServiceOptions = {}): Promise<ServiceS
   const { runBackup } = await import('./engine/agent-api.js');
   const summary: ServiceSummary = { backups: 0, failures: 0 };
   const schedule = loaded.config.backup.schedule;
-  log(`holdfast-agent ${AGENT_VERSION} service started (config ${loaded.path}, schedule ${schedule.frequency}${schedule.frequency === 'manual' ? '' : ` at ${schedule.at}`})`);
+  log(
+    `holdfast-agent ${AGENT_VERSION} service started (config ${loaded.path}, schedule ` +
+      `${schedule.frequency}${schedule.frequency === 'manual' ? '' : ` at ${schedule.at}`})`,
+  );
 
   let backupNow = options.backupNow ?? false;
   let lastCheckIn = 0;
@@ -111,7 +114,10 @@ export async function runService(options: ServiceOptions = {}): Promise<ServiceS
       }
       if (outcome.ok) {
         summary.backups++;
-        log(`backup complete: snapshot ${outcome.r.snapshotId}, ${outcome.r.files} files, ${outcome.r.chunksUploaded} new chunks, ${outcome.r.bytesUploaded} bytes uploaded`);
+        log(
+          `backup complete: snapshot ${outcome.r.snapshotId}, ${outcome.r.files} files, ${outcome.r.chunksUploaded} new chunks, ` +
+            `${outcome.r.bytesUploaded} bytes uploaded`,
+        );
       } else {
         summary.failures++;
         log(`backup failed: ${outcome.err.message}; retrying in ${Math.round(retryMs / 1000)} s`);

@@ -50,7 +50,10 @@ export function formatStatus(s: AgentStatus): string {
   lines.push(`last success:  ${s.lastSuccessfulBackup ?? 'never'}`);
   if (s.lastBackup) {
     const b = s.lastBackup;
-    lines.push(`last backup:   ${b.ok ? 'ok' : 'FAILED'} at ${b.finishedAt}${b.files !== undefined ? `, ${b.files} files` : ''}${b.bytes !== undefined ? `, ${b.bytes} bytes` : ''}`);
+    lines.push(
+      `last backup:   ${b.ok ? 'ok' : 'FAILED'} at ` +
+        `${b.finishedAt}${b.files !== undefined ? `, ${b.files} files` : ''}${b.bytes !== undefined ? `, ${b.bytes} bytes` : ''}`,
+    );
   }
   if (s.lastError) lines.push(`last error:    ${s.lastError}`);
   return lines.join('\n');

@@ -9,11 +9,13 @@ import { machineInfo } from './machine.js';
 import { runServerLoad, formatServerLoad } from './server-load.js';
 import { runDeployBench, formatDeployBench } from './deploy.js';
 
-const positiveInt = (name: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number >= 1, got ${JSON.stringify(v)}`);
-  return n;
-};
+const positiveInt =
+  (name: string) =>
+  (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number >= 1, got ${JSON.stringify(v)}`);
+    return n;
+  };
 
 const program = new Command('holdfast-bench')
   .description(
@@ -30,51 +32,61 @@ const program = new Command('holdfast-bench')
     "Node that runs the agent: 'endpoint' = the Node 22 release the installers ship (fetched from npm once), 'this' = the bench's own Node, or a path",
     'endpoint',
   )
-  .option('--cpu-prof', 'write V8 CPU profiles of every agent process into the run\'s logs folder (slows the agent)')
+  .option('--cpu-prof', "write V8 CPU profiles of every agent process into the run's logs folder (slows the agent)")
   .addOption(new Option('--server-load', 'instead: many simulated agents against one test server').conflicts(['deploy', 'quick', 'rounds']))
   .option('--agents <n>', 'with --server-load: simulated agents at once', positiveInt('--agents'), 500)
   .option('--agent-kib <n>', 'with --server-load: data each agent backs up, KiB', positiveInt('--agent-kib'), 1024)
   .addOption(new Option('--deploy', 'instead: holdfast-deploy generate, 1 fleet vs many (MSI target)').conflicts(['quick', 'rounds']))
   .option('--fleets <n>', 'with --deploy: fleets in the batch', positiveInt('--fleets'), 20)
   .showHelpAfterError()
-  .action(async (opts: {
-    quick?: boolean;
-    json?: string;
-    out: string;
-    keep?: boolean;
-    rounds: number;
-    cpuProf?: boolean;
-    agentNode: string;
-    serverLoad?: boolean;
-    agents: number;
-    agentKib: number;
-    deploy?: boolean;
-    fleets: number;
-  }) => {
-    const say = (msg: string): void => {
-      process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-    };
-    const machine = await machineInfo(opts.out);
-    if (opts.serverLoad) {
-      const r = await runServerLoad({ agents: opts.agents, bytesPerAgent: opts.agentKib * 1024, outDir: opts.out, progress: say });
-      process.stdout.write(`${formatServerLoad(r)}\n`);
-      if (opts.json) await writeJson(opts.json, { machine, mode: 'server-load', ...r });
-      if (r.errors > 0) process.exitCode = 1;
-      return;
-    }
-    if (opts.deploy) {
-      const r = await runDeployBench({ fleets: opts.fleets, outDir: opts.out, progress: say });
-      process.stdout.write(`${formatDeployBench(r)}\n`);
-      if (opts.json) await writeJson(opts.json, { machine, mode: 'deploy', ...r });
-      return;
-    }
-    const agentNode = await resolveAgentNode(opts.agentNode);
-    say(`agent runs on Node ${agentNode.version} (${agentNode.label})`);
-    const r = await runComparison({ quick: !!opts.quick, outDir: opts.out, rounds: opts.rounds, keep: opts.keep, cpuProfile: opts.cpuProf, agentNode, progress: say });
-    process.stdout.write(formatCompareReport(machine, r));
-    if (opts.json) await writeJson(opts.json, r.rows);
-    if (r.failures.length) process.exitCode = 1;
-  });
+  .action(
+    async (opts: {
+      quick?: boolean;
+      json?: string;
+      out: string;
+      keep?: boolean;
+      rounds: number;
+      cpuProf?: boolean;
+      agentNode: string;
+      serverLoad?: boolean;
+      agents: number;
+      agentKib: number;
+      deploy?: boolean;
+      fleets: number;
+    }) => {
+      const say = (msg: string): void => {
+        process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+      };
+      const machine = await machineInfo(opts.out);
+      if (opts.serverLoad) {
+        const r = await runServerLoad({ agents: opts.agents, bytesPerAgent: opts.agentKib * 1024, outDir: opts.out, progress: say });
+        process.stdout.write(`${formatServerLoad(r)}\n`);
+        if (opts.json) await writeJson(opts.json, { machine, mode: 'server-load', ...r });
+        if (r.errors > 0) process.exitCode = 1;
+        return;
+      }
+      if (opts.deploy) {
+        const r = await runDeployBench({ fleets: opts.fleets, outDir: opts.out, progress: say });
+        process.stdout.write(`${formatDeployBench(r)}\n`);
+        if (opts.json) await writeJson(opts.json, { machine, mode: 'deploy', ...r });
+        return;
+      }
+      const agentNode = await resolveAgentNode(opts.agentNode);
+      say(`agent runs on Node ${agentNode.version} (${agentNode.label})`);
+      const r = await runComparison({
+        quick: !!opts.quick,
+        outDir: opts.out,
+        rounds: opts.rounds,
+        keep: opts.keep,
+        cpuProfile: opts.cpuProf,
+        agentNode,
+        progress: say,
+      });
+      process.stdout.write(formatCompareReport(machine, r));
+      if (opts.json) await writeJson(opts.json, r.rows);
+      if (r.failures.length) process.exitCode = 1;
+    },
+  );
 
 async function writeJson(file: string, data: unknown): Promise<void> {
   await writeFile(file, `${JSON.stringify(data, null, 2)}\n`);

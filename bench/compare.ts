@@ -76,8 +76,10 @@ export function formatCompareReport(machine: MachineInfo, r: CompareResult): str
   const busy = Math.max(machine.load1, r.loadAtEnd) > machine.cpus / 2;
   return [
     '',
-    `Holdfast vs restic — ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memGiB} GiB RAM, node ${machine.nodeVersion}, ${last.builds.restic}, Holdfast ${last.builds.holdfast}`,
-    `load average (1 min) ${machine.load1.toFixed(1)} at start, ${r.loadAtEnd.toFixed(1)} at end; CPU pressure (PSI some, 60 s) ${pct(machine.cpuPressure60)} at start, ${pct(r.cpuPressureAtEnd)} at end` +
+    `Holdfast vs restic — ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memGiB} GiB RAM, node ${machine.nodeVersion}, ${last.builds.restic}, ` +
+      `Holdfast ${last.builds.holdfast}`,
+    `load average (1 min) ${machine.load1.toFixed(1)} at start, ${r.loadAtEnd.toFixed(1)} at end; CPU pressure (PSI some, 60 s) ` +
+      `${pct(machine.cpuPressure60)} at start, ${pct(r.cpuPressureAtEnd)} at end` +
       (busy ? ' — the machine was busy: wall times are noisy, CPU times steadier' : ''),
     `corpus: ${c.files} files (+50 added, 1% appended before "+1%"), ${(c.bytes / 1024 ** 2).toFixed(0)} MiB, seed ${c.params.seed}; page cache warm for both`,
     `restore: holdfast ${last.verification.holdfast}; restic ${last.verification.restic}`,
@@ -90,7 +92,8 @@ export function formatCompareReport(machine: MachineInfo, r: CompareResult): str
     formatVerdicts(r.verdicts),
     ...(r.failures.length ? ['', ...r.failures] : []),
     '',
-    `logs${r.rounds.some((x) => x.profiled) ? ' and CPU profiles (summaries: profile-summary.txt there)' : ''}: ${r.rounds.map((x) => join(x.runDir, 'logs')).join(' ')}`,
+    `logs${r.rounds.some((x) => x.profiled) ? ' and CPU profiles (summaries: profile-summary.txt there)' : ''}: ` +
+      `${r.rounds.map((x) => join(x.runDir, 'logs')).join(' ')}`,
     '',
   ].join('\n');
 }

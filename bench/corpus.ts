@@ -63,12 +63,14 @@ export interface Manifest {
 }
 
 export function corpusKey(params: CorpusParams): string {
-  const h = createHash('sha256').update(JSON.stringify({ CORPUS_FORMAT, ...params })).digest('hex');
+  const h = createHash('sha256')
+    .update(JSON.stringify({ CORPUS_FORMAT, ...params }))
+    .digest('hex');
   return `${params.files}f-${h.slice(0, 12)}`;
 }
 
 function clip(x: number, lo: number, hi: number): number {
-  return x < lo ? lo : x > hi ? hi : x;
+  return x < lo ? lo : Math.min(x, hi);
 }
 
 /** The files of the corpus (paths, sizes, kinds), with no I/O. Same params -> same plan. */
@@ -137,9 +139,7 @@ export function planCorpus(params: CorpusParams): PlannedFile[] {
 export function fileContent(params: CorpusParams, plan: PlannedFile[], index: number): Buffer {
   const f = plan[index];
   if (f.kind === 'duplicate') return fileContent(params, plan, f.source!);
-  return f.kind === 'text'
-    ? textContent(params.seed, `file:${index}`, f.size)
-    : binaryContent(params.seed, `file:${index}`, f.size);
+  return f.kind === 'text' ? textContent(params.seed, `file:${index}`, f.size) : binaryContent(params.seed, `file:${index}`, f.size);
 }
 
 export function sha256(data: Uint8Array): string {
@@ -169,11 +169,7 @@ const HELD = 'added-held';
  * The corpus for `params` under `root` (bench-out/corpus): reused when its manifest is present and every
  * file has the planned size, otherwise generated afresh. A mutation left by an earlier run is reverted.
  */
-export async function ensureCorpus(
-  root: string,
-  params: CorpusParams,
-  progress: (msg: string) => void = () => {},
-): Promise<Corpus> {
+export async function ensureCorpus(root: string, params: CorpusParams, progress: (msg: string) => void = () => {}): Promise<Corpus> {
   const metaDir = join(root, corpusKey(params));
   const dir = join(metaDir, 'data');
   await revertMutation(dir, metaDir);
@@ -246,11 +242,9 @@ export function planMutation(params: CorpusParams, files: ManifestEntry[], appen
   const want = Math.max(1, Math.round(files.length * appendShare));
   const chosen = new Set<number>();
   while (chosen.size < Math.min(want, files.length)) chosen.add(rng.int(files.length));
-  const appended = [...chosen]
-    .sort((a, b) => a - b)
-    .map((index) => ({ index, path: files[index].path, originalSize: files[index].size, bytes: 4096 }));
+  const appended = [...chosen].sort((a, b) => a - b).map((index) => ({ index, path: files[index].path, originalSize: files[index].size, bytes: 4096 }));
   const dirs = [...new Set(files.map((f) => dirname(f.path)))].sort();
-  const mu = Math.log(Math.max(params.minSize, params.totalBytes / Math.max(1, params.files))) - (params.sigma ** 2) / 2;
+  const mu = Math.log(Math.max(params.minSize, params.totalBytes / Math.max(1, params.files))) - params.sigma ** 2 / 2;
   const added: MutationPlan['added'] = [];
   for (let i = 0; i < addCount; i++) {
     const kind = rng.next() < params.textFraction ? 'text' : 'binary';

@@ -148,12 +148,15 @@ export function formatDeployBench(r: DeployBenchResult): string {
     '',
     `holdfast-deploy generate --target ${r.target}: 1 fleet vs ${r.cold.many.fleets} fleets, each a whole process`,
     '',
-    formatTable(['run', 'fleets', 'wall s', 'cpu s', 'peak RSS MiB'], [
-      row('cold cache, one fleet', r.cold.one),
-      row('cold cache, many fleets', r.cold.many),
-      row('warm cache, one fleet', r.warm.one),
-      row('warm cache, many fleets', r.warm.many),
-    ]),
+    formatTable(
+      ['run', 'fleets', 'wall s', 'cpu s', 'peak RSS MiB'],
+      [
+        row('cold cache, one fleet', r.cold.one),
+        row('cold cache, many fleets', r.cold.many),
+        row('warm cache, one fleet', r.warm.one),
+        row('warm cache, many fleets', r.warm.many),
+      ],
+    ),
     '',
     verdict('cold cache (shared work built in the run)', r.cold),
     `info     warm cache (shared work from an earlier run): ${r.warm.many.fleets} fleets / 1 fleet = ${r.warm.ratio.toFixed(2)}; ` +

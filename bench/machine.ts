@@ -24,7 +24,10 @@ export interface MachineInfo {
 
 export async function machineInfo(workDir: string): Promise<MachineInfo> {
   await mkdir(workDir, { recursive: true });
-  const restic = await run('restic', ['version']).then((r) => r.stdout.trim().split(' compiled')[0], () => 'restic not installed');
+  const restic = await run('restic', ['version']).then(
+    (r) => r.stdout.trim().split(' compiled')[0],
+    () => 'restic not installed',
+  );
   const disk = await run('df', ['-h', '--output=source,fstype,size,avail', workDir]).then(
     (r) => r.stdout.trim().split('\n').pop()!.replace(/\s+/g, ' '),
     () => 'unknown',

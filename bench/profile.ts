@@ -40,7 +40,10 @@ export function topSelfTime(profile: CpuProfile, limit = 10): { totalMs: number;
  */
 export async function summarizeProfiles(dir: string, limit = 8): Promise<string> {
   const files: string[] = [];
-  for (const op of (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort()) {
+  for (const op of (await readdir(dir, { withFileTypes: true }))
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort()) {
     for (const f of (await readdir(join(dir, op))).filter((x) => x.endsWith('.cpuprofile')).sort()) files.push(join(op, f));
   }
   const out: string[] = [];
@@ -49,7 +52,12 @@ export async function summarizeProfiles(dir: string, limit = 8): Promise<string>
     const thread = /\.\d+\.(\d+)\.\d+\.cpuprofile$/.exec(f)?.[1];
     const what = f.startsWith('server/') ? 'test server, whole run' : thread === '0' ? 'main thread' : `worker thread ${thread}`;
     out.push(`${f} — ${what} (${(totalMs / 1000).toFixed(2)} s sampled)`);
-    out.push(formatTable(['self ms', 'share', 'function'], lines.map((l) => [l.ms.toFixed(0), `${(l.share * 100).toFixed(1)}%`, l.name])));
+    out.push(
+      formatTable(
+        ['self ms', 'share', 'function'],
+        lines.map((l) => [l.ms.toFixed(0), `${(l.share * 100).toFixed(1)}%`, l.name]),
+      ),
+    );
     out.push('');
   }
   return out.join('\n');

@@ -138,7 +138,12 @@ export function verdicts(rows: ReportRow[]): Verdict[] {
     met: r.met,
   }));
   const peak = Math.max(0, ...rows.map((r) => r.holdfast_rss_mib));
-  out.push({ name: 'agent peak RSS', value: `${peak.toFixed(1)} MiB`, target: `<= ${AGENT_RSS_TARGET_MIB} MiB`, met: rows.length > 0 && peak <= AGENT_RSS_TARGET_MIB });
+  out.push({
+    name: 'agent peak RSS',
+    value: `${peak.toFixed(1)} MiB`,
+    target: `<= ${AGENT_RSS_TARGET_MIB} MiB`,
+    met: rows.length > 0 && peak <= AGENT_RSS_TARGET_MIB,
+  });
   return out;
 }
 
@@ -160,7 +165,23 @@ const fixed = (x: number | null, d: number): string | null => (x === null ? null
 
 export function formatComparison(rows: ReportRow[]): string {
   return formatTable(
-    ['operation', 'holdfast s', 'restic s', 'ratio', 'target', 'ok', 'hf cpu s', 'restic cpu s', 'cpu ratio', 'hf RSS MiB', 'restic RSS MiB', 'server cpu s', 'server RSS MiB', 'hf repo MiB', 'restic repo MiB'],
+    [
+      'operation',
+      'holdfast s',
+      'restic s',
+      'ratio',
+      'target',
+      'ok',
+      'hf cpu s',
+      'restic cpu s',
+      'cpu ratio',
+      'hf RSS MiB',
+      'restic RSS MiB',
+      'server cpu s',
+      'server RSS MiB',
+      'hf repo MiB',
+      'restic repo MiB',
+    ],
     rows.map((r) => [
       r.label,
       fixed(r.holdfast_s, 2),

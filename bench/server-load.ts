@@ -88,7 +88,12 @@ export async function runServerLoad(opts: ServerLoadOptions): Promise<ServerLoad
   const runDir = join(resolve(opts.outDir), 'runs', `server-load-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   await mkdir(runDir, { recursive: true });
   const dataDir = join(runDir, 'server-data');
-  const server = await startServerProcess({ bin: await pinBundle(serverBin, join(runDir, 'bin')), dataDir, technicianId: TECHNICIAN_ID, logFile: join(runDir, 'server.log') });
+  const server = await startServerProcess({
+    bin: await pinBundle(serverBin, join(runDir, 'bin')),
+    dataDir,
+    technicianId: TECHNICIAN_ID,
+    logFile: join(runDir, 'server.log'),
+  });
   say(`server pid ${server.pid} on ${server.addresses.join(' ')}; starting ${opts.agents} agents at once`);
   const filler = randomBytes(chunkBytes);
   const errors: string[] = [];
@@ -208,11 +213,10 @@ export function formatServerLoad(r: ServerLoadResult): string {
     '',
     `Server under load: ${r.agents} simulated agents at once, ${(r.bytes_per_agent / 1024).toFixed(0)} KiB each, one test server on 127.0.0.1`,
     '',
-    formatTable(['step', 'count', 'p50 ms', 'p99 ms', 'max ms'], [
-      row('register', r.register),
-      row('first backup', r.backup),
-      row('unchanged backup', r.incremental),
-    ]),
+    formatTable(
+      ['step', 'count', 'p50 ms', 'p99 ms', 'max ms'],
+      [row('register', r.register), row('first backup', r.backup), row('unchanged backup', r.incremental)],
+    ),
     '',
     `errors: ${r.errors}${r.errors ? ` (e.g. ${r.error_samples.join('; ')})` : ''}`,
     `wall: ${r.wall_s.toFixed(1)} s; devices on server: ${r.devices_on_server}; stored: ${r.stored_mib} MiB`,

@@ -39,7 +39,10 @@ export async function startServerProcess(opts: StartServerProcessOptions): Promi
   child.stderr!.pipe(log, { end: false });
   let out = '';
   const ready = await new Promise<{ addresses: string[]; pin: string }>((resolve, reject) => {
-    const timer = setTimeout(() => fail(new Error(`holdfast-server did not report "listening on" within ${(opts.timeoutMs ?? 30_000) / 1000} s; log: ${opts.logFile}`)), opts.timeoutMs ?? 30_000);
+    const timer = setTimeout(
+      () => fail(new Error(`holdfast-server did not report "listening on" within ${(opts.timeoutMs ?? 30_000) / 1000} s; log: ${opts.logFile}`)),
+      opts.timeoutMs ?? 30_000,
+    );
     const fail = (err: Error): void => {
       clearTimeout(timer);
       child.kill('SIGKILL');

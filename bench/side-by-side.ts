@@ -179,4 +179,3 @@ function summary(c: Corpus): SideBySideResult['corpus'] {
     params: c.params,
   };
 }
-

@@ -79,9 +79,6 @@ export async function verifyTree(root: string, expected: ManifestEntry[]): Promi
 
 export function describeVerify(v: VerifyResult): string {
   if (v.ok) return `verified ${v.files} files, ${(v.bytes / 1024 ** 2).toFixed(1)} MiB`;
-  const show = (label: string, list: string[]): string =>
-    list.length ? `${list.length} ${label} (e.g. ${list.slice(0, 3).join(', ')})` : '';
-  return ['restore differs from the source:', show('missing', v.missing), show('extra', v.extra), show('different', v.different)]
-    .filter(Boolean)
-    .join(' ');
+  const show = (label: string, list: string[]): string => (list.length ? `${list.length} ${label} (e.g. ${list.slice(0, 3).join(', ')})` : '');
+  return ['restore differs from the source:', show('missing', v.missing), show('extra', v.extra), show('different', v.different)].filter(Boolean).join(' ');
 }

@@ -2,9 +2,7 @@
 // never host names (agents connect by IP, no DNS).
 import { isIP } from 'node:net';
 
-export type EndpointCheck =
-  | { fault: 'syntax' }
-  | { fault: 'host' | 'port' | undefined; host: string; port: number };
+export type EndpointCheck = { fault: 'syntax' } | { fault: 'host' | 'port' | undefined; host: string; port: number };
 
 /** Checks an endpoint: 'syntax' (not host:port), 'host' (not an IP of the bracketed/bare family), 'port', or no fault. */
 export function checkEndpoint(s: string, allowPortZero = false): EndpointCheck {

@@ -94,7 +94,12 @@ export async function validateFleets(files: string[]): Promise<ValidationResult[
     const other = seen.get(id);
     if (other) {
       r.error = new FleetValidationError(r.file, [
-        { path: '/fleet', value: JSON.stringify(id), allowed: 'a fleet id unique among the files given', message: `/fleet: "${id}" is also the fleet id of ${other}; each fleet writes to dist/<fleet>, so ids must differ` },
+        {
+          path: '/fleet',
+          value: JSON.stringify(id),
+          allowed: 'a fleet id unique among the files given',
+          message: `/fleet: "${id}" is also the fleet id of ${other}; each fleet writes to dist/<fleet>, so ids must differ`,
+        },
       ]);
       r.loaded = undefined;
     } else seen.set(id, r.file);

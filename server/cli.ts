@@ -11,7 +11,8 @@ function collect(value: string, prev: string[] = []): string[] {
 
 function ipPort(field: string) {
   return (value: string): string => {
-    if (!parseEndpoint(value)) throw new Error(`${field} ${JSON.stringify(value)} is not allowed: expected IPv4:port or [IPv6]:port (agents connect by IP, no DNS)`);
+    if (!parseEndpoint(value))
+      throw new Error(`${field} ${JSON.stringify(value)} is not allowed: expected IPv4:port or [IPv6]:port (agents connect by IP, no DNS)`);
     return value;
   };
 }
@@ -26,11 +27,12 @@ program
   .description('run the server in the foreground until SIGTERM/SIGINT')
   .requiredOption('--data <dir>', 'data folder (device registry, encrypted chunks, snapshots)')
   .requiredOption('--config <file>', 'server config JSON (listen, tls, technicianIds, assign); see examples/server.json')
-  .addOption(new Option('--listen <ip:port>', 'listen here instead of the config\'s addresses (repeatable; port 0 = any free port)').argParser(collect))
+  .addOption(new Option('--listen <ip:port>', "listen here instead of the config's addresses (repeatable; port 0 = any free port)").argParser(collect))
   .action(async (opts: { data: string; config: string; listen?: string[] }) => {
     const config: ServerConfig = await loadServerConfig(opts.config);
     if (opts.listen) {
-      for (const l of opts.listen) if (!parseEndpoint(l, true)) throw new Error(`--listen ${JSON.stringify(l)} is not allowed: expected IPv4:port or [IPv6]:port`);
+      for (const l of opts.listen)
+        if (!parseEndpoint(l, true)) throw new Error(`--listen ${JSON.stringify(l)} is not allowed: expected IPv4:port or [IPv6]:port`);
       config.listen = opts.listen;
     }
     const { startServer } = await import('./index.js');
@@ -84,7 +86,9 @@ program
     }
     if (opts.json) process.stdout.write(`${JSON.stringify(recs, null, 2)}\n`);
     else if (recs.length === 0) process.stdout.write('no devices registered\n');
-    else for (const r of recs) process.stdout.write(`${r.deviceId}  ${r.hostname ?? '-'}  ${r.platform ?? '-'}  ${r.servers.primary} / ${r.servers.alternate}  ${r.registeredAt}\n`);
+    else
+      for (const r of recs)
+        process.stdout.write(`${r.deviceId}  ${r.hostname ?? '-'}  ${r.platform ?? '-'}  ${r.servers.primary} / ${r.servers.alternate}  ${r.registeredAt}\n`);
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

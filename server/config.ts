@@ -34,29 +34,34 @@ export function validateServerConfig(raw: unknown, file: string, baseDir: string
 
   const listen = r.listen ?? ['127.0.0.1:16384'];
   if (!Array.isArray(listen) || listen.length === 0) problems.push(`/listen: ${JSON.stringify(listen)} is not allowed; expected a non-empty list of IP:port`);
-  else listen.forEach((a, i) => {
-    if (typeof a !== 'string' || !parseEndpoint(a, true)) problems.push(`/listen/${i}: ${JSON.stringify(a)} is not allowed; expected IPv4:port or [IPv6]:port (no host names)`);
-  });
+  else
+    listen.forEach((a, i) => {
+      if (typeof a !== 'string' || !parseEndpoint(a, true))
+        problems.push(`/listen/${i}: ${JSON.stringify(a)} is not allowed; expected IPv4:port or [IPv6]:port (no host names)`);
+    });
 
   let tls: ServerConfig['tls'];
   if (r.tls !== undefined) {
     const t = r.tls as Record<string, unknown>;
-    if (!t || typeof t !== 'object' || typeof t.cert !== 'string' || typeof t.key !== 'string') problems.push('/tls: expected { "cert": "<PEM file>", "key": "<PEM file>" }');
+    if (!t || typeof t !== 'object' || typeof t.cert !== 'string' || typeof t.key !== 'string')
+      problems.push('/tls: expected { "cert": "<PEM file>", "key": "<PEM file>" }');
     else tls = { cert: resolve(baseDir, t.cert), key: resolve(baseDir, t.key) };
   }
 
   const ids = r.technicianIds;
   if (!Array.isArray(ids) || ids.length === 0) problems.push('/technicianIds: expected a non-empty list of Technician IDs');
-  else ids.forEach((id, i) => {
-    if (typeof id !== 'string' || id.trim().length < 4) problems.push(`/technicianIds/${i}: expected a string of at least 4 characters`);
-  });
+  else
+    ids.forEach((id, i) => {
+      if (typeof id !== 'string' || id.trim().length < 4) problems.push(`/technicianIds/${i}: expected a string of at least 4 characters`);
+    });
 
   let assign: ServerPair | undefined;
   if (r.assign !== undefined) {
     const a = r.assign as Record<string, unknown>;
     for (const k of ['primary', 'alternate'] as const) {
       const v = a?.[k];
-      if (typeof v !== 'string' || !parseEndpoint(v)) problems.push(`/assign/${k}: ${JSON.stringify(v)} is not allowed; expected IPv4:port or [IPv6]:port (agents connect by IP, no DNS)`);
+      if (typeof v !== 'string' || !parseEndpoint(v))
+        problems.push(`/assign/${k}: ${JSON.stringify(v)} is not allowed; expected IPv4:port or [IPv6]:port (agents connect by IP, no DNS)`);
     }
     assign = { primary: String(a?.primary), alternate: String(a?.alternate) };
   }

@@ -3,15 +3,7 @@ import type { TLSSocket } from 'node:tls';
 import { encodeFrame, FrameDecoder, ProtocolError, recycle, splitBody, takeBuffer, type Frame } from '../protocol/frame.js';
 import { FrameWriter } from '../protocol/frame-writer.js';
 import { takeReusedReads } from '../protocol/reused-reads.js';
-import {
-  BLOB_NAME_RE,
-  CHUNK_ID_RE,
-  MessageType,
-  PROTOCOL_VERSION,
-  SNAPSHOT_ID_RE,
-  type ErrorCode,
-  type ServerPair,
-} from '../protocol/messages.js';
+import { BLOB_NAME_RE, CHUNK_ID_RE, MessageType, PROTOCOL_VERSION, SNAPSHOT_ID_RE, type ErrorCode, type ServerPair } from '../protocol/messages.js';
 import { RegistrationError, type DeviceRegistry } from './storage/registry.js';
 import type { DeviceStore } from './storage/device-store.js';
 
@@ -87,7 +79,8 @@ export class Session {
     if (this.deviceId) {
       const c = this.counters;
       this.ctx.log(
-        `session end ${this.deviceId}: received ${c.chunksReceived} chunks (${c.chunksStored} new, ${c.chunksDuplicate} duplicate, ${c.bytesReceived} bytes), sent ${c.chunksSent} chunks`,
+        `session end ${this.deviceId}: received ${c.chunksReceived} chunks (${c.chunksStored} new, ${c.chunksDuplicate} duplicate, ${c.bytesReceived} ` +
+          `bytes), sent ${c.chunksSent} chunks`,
       );
     }
   }
@@ -197,7 +190,9 @@ export class Session {
         const ids = idList(h.ids, 'ids', CHUNK_ID_RE);
         const present = await store.has(ids);
         const idx: number[] = [];
-        present.forEach((p, i) => p && idx.push(i));
+        present.forEach((p, i) => {
+          if (p) idx.push(i);
+        });
         return { header: { present: idx } };
       }
       case MessageType.PUT: {
@@ -246,7 +241,8 @@ export class Session {
 }
 
 function str(v: unknown, field: string, max: number): string {
-  if (typeof v !== 'string' || v.length === 0 || v.length > max) throw new RequestError('bad-request', `${field} must be a non-empty string of at most ${max} characters`);
+  if (typeof v !== 'string' || v.length === 0 || v.length > max)
+    throw new RequestError('bad-request', `${field} must be a non-empty string of at most ${max} characters`);
   return v;
 }
 
@@ -255,7 +251,8 @@ function optStr(v: unknown, field: string, max: number): string | undefined {
 }
 
 function idOf(v: unknown, field: string, re: RegExp): string {
-  if (typeof v !== 'string' || !re.test(v)) throw new RequestError('bad-request', `${field} ${JSON.stringify(v)?.slice(0, 80)} is not allowed (expected ${re.source})`);
+  if (typeof v !== 'string' || !re.test(v))
+    throw new RequestError('bad-request', `${field} ${JSON.stringify(v)?.slice(0, 80)} is not allowed (expected ${re.source})`);
   return v;
 }
 
@@ -264,4 +261,3 @@ function idList(v: unknown, field: string, re: RegExp): string[] {
   for (const id of v) idOf(id, field, re);
   return v as string[];
 }
-

@@ -92,7 +92,7 @@ describe('corpus plan', () => {
 });
 
 describe('corpus on disk', () => {
-  it('generates once, is reused, and a run\'s change is reverted exactly', async () => {
+  it("generates once, is reused, and a run's change is reverted exactly", async () => {
     const root = await tempDir();
     const first = await ensureCorpus(root, TINY);
     expect(first.generated).toBe(true);
@@ -188,7 +188,9 @@ describe('agent runtime', () => {
   it("'this' is the bench's own Node; a path that does not exist is refused with the allowed values", async () => {
     const own = await resolveAgentNode('this');
     expect(own).toEqual({ path: process.execPath, version: process.version, label: "the bench's own Node" });
-    await expect(resolveAgentNode('/no/such/node')).rejects.toThrow(/--agent-node: \/no\/such\/node does not exist \(allowed: endpoint, this, or a path to a node binary\)/);
+    await expect(resolveAgentNode('/no/such/node')).rejects.toThrow(
+      /--agent-node: \/no\/such\/node does not exist \(allowed: endpoint, this, or a path to a node binary\)/,
+    );
   });
 
   it("'endpoint' is the Node 22 release the installers ship", async () => {
@@ -215,7 +217,11 @@ describe('corpus lock', () => {
 describe('report', () => {
   const m = (wallS: number, cpuS = 1, peakRssMiB = 50) => ({ wallS, userS: cpuS, sysS: 0, cpuS, peakRssMiB });
   const results: OperationResult[] = [
-    { operation: 'initial', holdfast: { ...m(10), repoBytes: 100 * 1024 ** 2, sidecar: { cpuS: 2, peakRssMiB: 80 } }, restic: { ...m(25), repoBytes: 120 * 1024 ** 2 } },
+    {
+      operation: 'initial',
+      holdfast: { ...m(10), repoBytes: 100 * 1024 ** 2, sidecar: { cpuS: 2, peakRssMiB: 80 } },
+      restic: { ...m(25), repoBytes: 120 * 1024 ** 2 },
+    },
     { operation: 'no-change', holdfast: m(1), restic: m(2) },
     { operation: 'plus-1pct', holdfast: m(1, 1, 250), restic: m(4) },
     { operation: 'restore', holdfast: m(3), restic: m(0) },
@@ -250,7 +256,13 @@ describe('report', () => {
   });
 
   it('prints an aligned table', () => {
-    const t = formatTable(['name', 'n'], [['a', 1.5], ['long name', null]]).split('\n');
+    const t = formatTable(
+      ['name', 'n'],
+      [
+        ['a', 1.5],
+        ['long name', null],
+      ],
+    ).split('\n');
     expect(t).toEqual(['name         n', '---------  ---', 'a          1.5', 'long name    -']);
     const table = formatComparison(results.map(toRow));
     expect(table).toContain('initial backup');

@@ -62,7 +62,9 @@ describe('holdfast-deploy generate', () => {
     await symlink(process.execPath, join(bin, 'node'));
     const r = await generate(['examples/fleets/demo.fleet.json', '--out', join(dir, 'notools'), '--target', 'msi'], { ...process.env, PATH: bin });
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/target msi needs wixl, msibuild, msiinfo, gcab, x86_64-w64-mingw32-gcc; install it with: sudo apt-get install -y wixl msitools gcab gcc-mingw-w64-x86-64/);
+    expect(r.stderr).toMatch(
+      /target msi needs wixl, msibuild, msiinfo, gcab, x86_64-w64-mingw32-gcc; install it with: sudo apt-get install -y wixl msitools gcab gcc-mingw-w64-x86-64/,
+    );
   });
 
   it('refuses invalid fleets before building anything, naming every problem', async () => {

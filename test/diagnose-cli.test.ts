@@ -47,7 +47,9 @@ describe('holdfast-agent diagnose', () => {
     const agent = await makeAgent({ server, config: { proxy: socks(wrong) } });
     const table = await agent.run(['diagnose']);
     expect(table.code).toBe(1);
-    expect(table.stdout).toMatch(new RegExp(`registration\\s+primary\\s+${server.addresses[0]}\\s+via socks5 proxy 127\\.0\\.0\\.1:${dante.port}\\s+proxy auth failed`));
+    expect(table.stdout).toMatch(
+      new RegExp(`registration\\s+primary\\s+${server.addresses[0]}\\s+via socks5 proxy 127\\.0\\.0\\.1:${dante.port}\\s+proxy auth failed`),
+    );
     expect(table.stdout).toMatch(/FAIL: neither registration server is reachable through the proxy/);
     const json = await agent.run(['diagnose', '--json']);
     expect(json.code).toBe(1);

@@ -83,10 +83,7 @@ describe('deselection guard', () => {
 describe('key escrow', () => {
   for (const kind of ['rsa', 'ec'] as const) {
     it(`${kind.toUpperCase()} company key: with the device key lost, escrow-restore recovers byte-identical data`, async () => {
-      const pair =
-        kind === 'rsa'
-          ? generateKeyPairSync('rsa', { modulusLength: 3072 })
-          : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const pair = kind === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: 3072 }) : generateKeyPairSync('ec', { namedCurve: 'P-256' });
       const pubPem = pair.publicKey.export({ type: 'spki', format: 'pem' }).toString();
       const privFile = join(work, `company-${kind}.pem`);
       writeFileSync(privFile, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }));

@@ -130,7 +130,13 @@ describe('restore integrity', () => {
 
     it('refuses ".." before writing anything', async () => {
       const out = join(work, 'esc-dots', 'target');
-      const r = await restoreCrafted([['src/ok.txt', 'f', 0o644, Date.now(), 11, smallIds], ['src/../../evil.txt', 'f', 0o644, Date.now(), 11, smallIds]], out);
+      const r = await restoreCrafted(
+        [
+          ['src/ok.txt', 'f', 0o644, Date.now(), 11, smallIds],
+          ['src/../../evil.txt', 'f', 0o644, Date.now(), 11, smallIds],
+        ],
+        out,
+      );
       expect(r.code).not.toBe(0);
       expect(r.stderr).toContain('refusing to restore "src/../../evil.txt"');
       expect(existsSync(join(work, 'esc-dots', 'evil.txt'))).toBe(false);
@@ -150,7 +156,13 @@ describe('restore integrity', () => {
       const outside = join(work, 'outside-1');
       mkdirSync(outside);
       const out = join(work, 'esc-link1');
-      const r = await restoreCrafted([['src/link', 'l', 0o777, Date.now(), 0, outside], ['src/link/pwned.txt', 'f', 0o644, Date.now(), 11, smallIds]], out);
+      const r = await restoreCrafted(
+        [
+          ['src/link', 'l', 0o777, Date.now(), 0, outside],
+          ['src/link/pwned.txt', 'f', 0o644, Date.now(), 11, smallIds],
+        ],
+        out,
+      );
       expect(r.code).not.toBe(0);
       expect(readdirSync(outside)).toEqual([]);
     });
@@ -161,7 +173,13 @@ describe('restore integrity', () => {
       const out = join(work, 'esc-link2');
       mkdirSync(join(out, 'src'), { recursive: true });
       symlinkSync(outside, join(out, 'src', 'sub'));
-      const r = await restoreCrafted([['src/sub', 'd', 0o755, Date.now(), 0, null], ['src/sub/small.txt', 'f', 0o644, Date.now(), 11, smallIds]], out);
+      const r = await restoreCrafted(
+        [
+          ['src/sub', 'd', 0o755, Date.now(), 0, null],
+          ['src/sub/small.txt', 'f', 0o644, Date.now(), 11, smallIds],
+        ],
+        out,
+      );
       expect(r.code).not.toBe(0);
       expect(r.stderr).toContain('a symlink is in the way');
       expect(readdirSync(outside)).toEqual([]);

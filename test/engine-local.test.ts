@@ -1,7 +1,20 @@
 // Backup engine through the real agent CLI on a local store folder: round trip, subpath, heal in place,
 // dedupe, change cache, compression only where it pays, no plaintext in the store.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, readFileSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync, copyFileSync, existsSync, openSync, writeSync, closeSync } from 'node:fs';
+import {
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+  copyFileSync,
+  existsSync,
+  openSync,
+  writeSync,
+  closeSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { makeAgent, type TestAgent } from './helpers/agent.js';
@@ -146,8 +159,16 @@ describe('backup engine on a local store', () => {
     const rndDir = join(work, 'random-only');
     makeCorpusDir(textDir, () => Buffer.from(Array.from({ length: 20000 }, (_, i) => `row ${i % 97}, value ${i % 13}\n`).join('')));
     makeCorpusDir(rndDir, () => randomBytes(300_000));
-    const textAgent = await makeAgent({ registration: NO_SERVER, tlsPin: PIN, config: { backup: { include: [textDir], exclude: [], protectedPaths: [], schedule: { frequency: 'manual', at: '02:00' } } } });
-    const rndAgent = await makeAgent({ registration: NO_SERVER, tlsPin: PIN, config: { backup: { include: [rndDir], exclude: [], protectedPaths: [], schedule: { frequency: 'manual', at: '02:00' } } } });
+    const textAgent = await makeAgent({
+      registration: NO_SERVER,
+      tlsPin: PIN,
+      config: { backup: { include: [textDir], exclude: [], protectedPaths: [], schedule: { frequency: 'manual', at: '02:00' } } },
+    });
+    const rndAgent = await makeAgent({
+      registration: NO_SERVER,
+      tlsPin: PIN,
+      config: { backup: { include: [rndDir], exclude: [], protectedPaths: [], schedule: { frequency: 'manual', at: '02:00' } } },
+    });
     const t = await backupJson(textAgent, join(work, 'store-text'));
     const n = await backupJson(rndAgent, join(work, 'store-rnd'));
     expect(Number(t.bytesUploaded)).toBeLessThan(Number(t.bytes) * 0.2);

@@ -95,9 +95,15 @@ describe('restore workers', () => {
     const out = join(dir, 'many');
     mkdirSync(out);
     const chunks = Array.from({ length: 12 }, (_, i) => seal(Buffer.from(`chunk ${i} `.repeat(1000 + i)), i % 2 === 0));
-    const results = await Promise.all(chunks.map((c, i) => pool.run(unit([c], [task(join(out, `f${i}`), `chunk ${i} `.length * (1000 + i), [0])]), pool.pick())));
-    results.forEach((r) => expect(r.failed).toEqual([]));
-    chunks.forEach((_, i) => expect(readFileSync(join(out, `f${i}`), 'utf8')).toBe(`chunk ${i} `.repeat(1000 + i)));
+    const results = await Promise.all(
+      chunks.map((c, i) => pool.run(unit([c], [task(join(out, `f${i}`), `chunk ${i} `.length * (1000 + i), [0])]), pool.pick())),
+    );
+    results.forEach((r) => {
+      expect(r.failed).toEqual([]);
+    });
+    chunks.forEach((_, i) => {
+      expect(readFileSync(join(out, `f${i}`), 'utf8')).toBe(`chunk ${i} `.repeat(1000 + i));
+    });
   });
 
   it('fails each file with a tampered chunk alone, with the reason codec.ts gives and the chunk id; nothing left behind', async () => {
@@ -121,7 +127,7 @@ describe('restore workers', () => {
     const missing = { id: seal(Buffer.from('never stored'), false).id, data: 'chunk is missing from the server' };
     const all = [good, ...bad, missing];
     // Each bad file starts with the good chunk, so a failure must also undo bytes already written.
-    const files = all.map((c, i) => task(join(out, `f${i}`), 9999, i === 0 ? [0] : [0, i], { size: i === 0 ? 2000 : 9999 }));
+    const files = all.map((_c, i) => task(join(out, `f${i}`), 9999, i === 0 ? [0] : [0, i], { size: i === 0 ? 2000 : 9999 }));
     const r = await pool.run(unit(all, files), pool.pick());
     expect(r.ok).toEqual([files[0].key]);
     expect(readFileSync(files[0].dest, 'utf8')).toBe('untouched neighbour '.repeat(100));
@@ -131,7 +137,11 @@ describe('restore workers', () => {
       expect(f.message).toBe(codecMessage(c.id, c.data));
       expect(f.chunkId).toBe(c.id);
     });
-    expect(r.failed.find((x) => x.key === files[all.length - 1].key)).toEqual({ key: files[all.length - 1].key, message: 'chunk is missing from the server', chunkId: missing.id });
+    expect(r.failed.find((x) => x.key === files[all.length - 1].key)).toEqual({
+      key: files[all.length - 1].key,
+      message: 'chunk is missing from the server',
+      chunkId: missing.id,
+    });
     expect(readdirSync(out)).toEqual(['f0']);
   });
 

@@ -63,7 +63,7 @@ describe('chunk codec across runtimes', () => {
     await run(process.execPath, ['backup', '--store', store, '--quiet']);
     const flags = codecFlags(store);
     // Node 20 writes brotli; a test run on Node 22.15+ writes zstd like the endpoints.
-    const expected = typeof (await import('node:zlib') as { zstdCompressSync?: unknown }).zstdCompressSync === 'function' ? 2 : 1;
+    const expected = typeof ((await import('node:zlib')) as { zstdCompressSync?: unknown }).zstdCompressSync === 'function' ? 2 : 1;
     expect(flags[expected], JSON.stringify(flags)).toBeGreaterThan(0);
     const out = join(work, 'out-22');
     await run(node22, ['restore', '--store', store, '--to', out, '--quiet']);

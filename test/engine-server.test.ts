@@ -69,7 +69,10 @@ describe('backup engine with the test server', () => {
     const devDir = join(server.dataDir, 'devices', reg.deviceId);
     expect(existsSync(join(devDir, 'index.log'))).toBe(true);
     // The largest stored chunk is a piece of media/big.bin: flip one byte of it in its pack.
-    const lines = readFileSync(join(devDir, 'index.log'), 'utf8').trim().split('\n').map((l) => l.split(' '));
+    const lines = readFileSync(join(devDir, 'index.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' '));
     const [id, pack, offset, length] = lines.sort((a, b) => Number(b[3]) - Number(a[3]))[0];
     const packPath = readdirSync(join(devDir, 'packs')).includes(pack) ? join(devDir, 'packs', pack) : join(devDir, pack);
     const bytes = readFileSync(packPath);

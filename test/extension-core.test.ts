@@ -117,7 +117,13 @@ describe('test server and test agent', () => {
 
   it('points the agent config at the test server without a proxy and keeps the fleet policy', async () => {
     const config = await testAgentConfig(demo, { addresses: ['127.0.0.1:1', '127.0.0.1:2'], pin: 'AA' }, '/w', '/src');
-    expect(config).toMatchObject({ fleet: 'demo', technicianId: 'DEMO-TECH-0001', registration: { primary: '127.0.0.1:1', alternate: '127.0.0.1:2' }, proxy: { type: 'none' }, stateDir: '/w/state' });
+    expect(config).toMatchObject({
+      fleet: 'demo',
+      technicianId: 'DEMO-TECH-0001',
+      registration: { primary: '127.0.0.1:1', alternate: '127.0.0.1:2' },
+      proxy: { type: 'none' },
+      stateDir: '/w/state',
+    });
     expect(config.backup.include).toEqual(['/src']);
     expect(config.backup.exclude).toEqual(demo.fleet.backup.exclude);
   });

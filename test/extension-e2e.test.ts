@@ -9,7 +9,17 @@ import type { Browser, Locator, Page } from 'playwright-core';
 import yauzl from 'yauzl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { launchChromium, openWorkbench, outputText, quickOpen, quickPick, runCommand, startCodeServer, webviewShows, type CodeServer } from './helpers/code-server.js';
+import {
+  launchChromium,
+  openWorkbench,
+  outputText,
+  quickOpen,
+  quickPick,
+  runCommand,
+  startCodeServer,
+  webviewShows,
+  type CodeServer,
+} from './helpers/code-server.js';
 import { repoRoot } from './helpers/paths.js';
 
 const shots = join(repoRoot, 'test-results', 'extension-e2e');
@@ -81,13 +91,13 @@ beforeAll(async () => {
   for (const name of ['demo.fleet.json', 'acme.fleet.json']) {
     const doc = JSON.parse(await readFile(join(repoRoot, 'examples', 'fleets', name), 'utf8'));
     delete doc.$schema;
-    await writeFile(join(ws, name), JSON.stringify(doc, null, 2) + '\n');
+    await writeFile(join(ws, name), `${JSON.stringify(doc, null, 2)}\n`);
   }
   const broken = JSON.parse(await readFile(join(ws, 'demo.fleet.json'), 'utf8'));
   broken.fleet = 'broken';
   broken.registration.primary = 'backup.example.com:16384';
   delete broken.tlsPin;
-  await writeFile(join(ws, 'broken.fleet.json'), JSON.stringify(broken, null, 2) + '\n');
+  await writeFile(join(ws, 'broken.fleet.json'), `${JSON.stringify(broken, null, 2)}\n`);
 
   server = await startCodeServer({
     folder: ws,
@@ -242,7 +252,7 @@ describe('Holdfast extension in code-server', () => {
     const copied = String(await page.evaluate('navigator.clipboard.readText()'));
     expect(copied).toMatch(/^msiexec \/i holdfast-demo\.msi \/qn/);
     expect(copied).not.toContain('DEMO-TECH-0001');
-    
+
     await clearToasts();
     await runCommand(page, 'Holdfast: Show Firewall Rules');
     await quickPick(page, 'demo');
@@ -277,7 +287,9 @@ describe('Holdfast extension in code-server', () => {
     await expect.poll(() => view('Agent').innerText(), { timeout: 15_000 }).toMatch(/Last result\s*✓ backed up/);
     // The action is over (no spinner) and the server view shows what it stores: the sample's 256 KiB photo.
     await expect.poll(() => view('Agent').innerText(), { timeout: 15_000 }).not.toMatch(/running…/);
-    await expect.poll(async () => /Stored\s*(\d+) KiB/.exec(await view('Test Server').innerText())?.[1], { timeout: 15_000 }).toSatisfy((k: string | undefined) => Number(k) > 200);
+    await expect
+      .poll(async () => /Stored\s*(\d+) KiB/.exec(await view('Test Server').innerText())?.[1], { timeout: 15_000 })
+      .toSatisfy((k: string | undefined) => Number(k) > 200);
     await shot('09-backup-now');
   });
 
@@ -332,7 +344,11 @@ describe('Holdfast extension in code-server', () => {
     await row('Fleets', 'contoso').waitFor({ state: 'visible', timeout: 30_000 });
     await expect(row('Fleets', 'contoso').innerText()).resolves.toMatch(/needs CONTOSO_TECHNICIAN_ID · Contoso Ltd/);
     const written = JSON.parse(await readFile(join(ws, 'contoso.fleet.json'), 'utf8'));
-    expect(written).toMatchObject({ fleet: 'contoso', technicianId: { env: 'CONTOSO_TECHNICIAN_ID' }, registration: { primary: '203.0.113.10:16384', alternate: '203.0.113.11:16384' } });
+    expect(written).toMatchObject({
+      fleet: 'contoso',
+      technicianId: { env: 'CONTOSO_TECHNICIAN_ID' },
+      registration: { primary: '203.0.113.10:16384', alternate: '203.0.113.11:16384' },
+    });
     await shot('14-new-fleet');
   });
 });

@@ -43,7 +43,12 @@ describe('extension manifest', () => {
     const types = JSON.parse(await readFile(join(repoRoot, 'node_modules', '@types', 'vscode', 'package.json'), 'utf8')).version as string;
     const [major, minor] = types.split('.').map(Number);
     expect(major === 1 && minor <= 100).toBe(true);
-    expect(manifest.activationEvents).toEqual(['workspaceContains:**/*.fleet.json', 'onView:holdfast.fleets', 'onView:holdfast.testServer', 'onView:holdfast.agent']);
+    expect(manifest.activationEvents).toEqual([
+      'workspaceContains:**/*.fleet.json',
+      'onView:holdfast.fleets',
+      'onView:holdfast.testServer',
+      'onView:holdfast.agent',
+    ]);
     expect(manifest.contributes.viewsContainers.activitybar).toEqual([{ id: 'holdfast', title: 'Holdfast', icon: 'media/holdfast.svg' }]);
     expect(manifest.contributes.views.holdfast.map((v) => v.id)).toEqual(['holdfast.fleets', 'holdfast.testServer', 'holdfast.agent']);
     expect(manifest.contributes.jsonValidation).toEqual([{ fileMatch: '*.fleet.json', url: './dist/schema/fleet.schema.json' }]);
@@ -56,7 +61,17 @@ describe('extension manifest', () => {
     expect(registered).toEqual(declared);
     for (const items of Object.values(manifest.contributes.menus)) for (const i of items) expect(declared).toContain(i.command);
     const titles = manifest.contributes.commands.map((c) => c.title);
-    for (const t of ['New Fleet', 'Validate Fleet', 'Generate Installers', 'Show Firewall Rules', 'Copy Silent Install Command', 'Start Test Server', 'Stop Test Server', 'Backup Now', 'Open Deployment Guide']) {
+    for (const t of [
+      'New Fleet',
+      'Validate Fleet',
+      'Generate Installers',
+      'Show Firewall Rules',
+      'Copy Silent Install Command',
+      'Start Test Server',
+      'Stop Test Server',
+      'Backup Now',
+      'Open Deployment Guide',
+    ]) {
       expect(titles).toContain(t);
     }
   });

@@ -41,13 +41,21 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 
 describe('fleet entries', () => {
   it('reads valid, secret-missing and invalid fleets, sorted by file name', async () => {
-    const entries = await describeFleetFiles(['demo', 'broken', 'acme'].map((n) => join(dir, `${n}.fleet.json`)), out, {});
+    const entries = await describeFleetFiles(
+      ['demo', 'broken', 'acme'].map((n) => join(dir, `${n}.fleet.json`)),
+      out,
+      {},
+    );
     expect(entries.map((e) => [e.kind, e.file.split('/').pop()])).toEqual([
       ['valid', 'acme.fleet.json'],
       ['invalid', 'broken.fleet.json'],
       ['valid', 'demo.fleet.json'],
     ]);
-    const [acme, broken, demo] = entries as [Extract<FleetEntry, { kind: 'valid' }>, Extract<FleetEntry, { kind: 'invalid' }>, Extract<FleetEntry, { kind: 'valid' }>];
+    const [acme, broken, demo] = entries as [
+      Extract<FleetEntry, { kind: 'valid' }>,
+      Extract<FleetEntry, { kind: 'invalid' }>,
+      Extract<FleetEntry, { kind: 'valid' }>,
+    ];
     expect(acme.missing.map((m) => m.path)).toEqual(['/technicianId', '/proxy/password']);
     expect(demo.missing).toEqual([]);
     expect(broken.issues.map((i) => i.path).sort()).toEqual(['/registration/primary', '/tlsPin']);
@@ -96,7 +104,12 @@ describe('fleets tree', () => {
   it('marks an invalid fleet with every validation error in its hover and children', async () => {
     const broken = await describeFleetFile(join(dir, 'broken.fleet.json'), out(), {});
     const [node] = fleetTree([broken]);
-    expect(node).toMatchObject({ label: 'broken', description: 'invalid · 2 problems', contextValue: 'holdfast.fleet.invalid', icon: { id: 'media/fleet-error.svg' } });
+    expect(node).toMatchObject({
+      label: 'broken',
+      description: 'invalid · 2 problems',
+      contextValue: 'holdfast.fleet.invalid',
+      icon: { id: 'media/fleet-error.svg' },
+    });
     expect(node.tooltip).toMatch(/not a valid fleet/);
     expect(node.tooltip).toMatch(/registration\/primary: "backup\\\.example\\\.com:16384" is not allowed/);
     expect(node.tooltip).toMatch(/tlsPin: required field is missing/);
@@ -111,7 +124,14 @@ describe('fleets tree', () => {
       fleet: 'demo',
       generatedAt: '2026-11-24T10:00:00.000Z',
       artifacts: [
-        { target: 'msi', path: 'holdfast-demo.msi', size: 35_000_000, sha256: 'ab'.repeat(32), description: 'Windows MSI', installCommands: [{ channel: 'gpo', command: 'gpo line' }] },
+        {
+          target: 'msi',
+          path: 'holdfast-demo.msi',
+          size: 35_000_000,
+          sha256: 'ab'.repeat(32),
+          description: 'Windows MSI',
+          installCommands: [{ channel: 'gpo', command: 'gpo line' }],
+        },
         { target: 'firewall', path: 'firewall/rules.md', size: 1134 },
         { target: 'firewall', path: 'firewall/nftables.nft', size: 1583 },
       ],
@@ -128,7 +148,11 @@ describe('fleets tree', () => {
       ['firewall', '2 files · 2.7 KiB'],
     ]);
     const msi = find([node], 'holdfast-demo.msi')!;
-    expect(msi).toMatchObject({ resourcePath: join(fleetOut, 'holdfast-demo.msi'), contextValue: 'holdfast.artifact', command: { command: 'holdfast.openArtifact' } });
+    expect(msi).toMatchObject({
+      resourcePath: join(fleetOut, 'holdfast-demo.msi'),
+      contextValue: 'holdfast.artifact',
+      command: { command: 'holdfast.openArtifact' },
+    });
     expect(msi.tooltip).toContain(`SHA-256: \`${'ab'.repeat(32)}\``);
     expect(find([node], 'firewall/rules.md')?.resourcePath).toBe(join(fleetOut, 'firewall', 'rules.md'));
     expect(find([node], 'Last generate')?.description).toMatch(/\(5 min ago\)$/);
@@ -148,7 +172,14 @@ describe('test server and agent trees', () => {
     expect(stopped.map((n) => n.label)).toEqual(['State', 'Start test server']);
     expect(stopped[0].icon?.id).toBe('circle-outline');
     expect(stopped[1].command?.command).toBe('holdfast.startTestServer');
-    const running = testServerTree({ status: 'running', pid: 42, addresses: ['127.0.0.1:5000', '127.0.0.1:5001'], devices: 2, storedBytes: 3 * 1024 * 1024, dataDir: '/srv/hf' });
+    const running = testServerTree({
+      status: 'running',
+      pid: 42,
+      addresses: ['127.0.0.1:5000', '127.0.0.1:5001'],
+      devices: 2,
+      storedBytes: 3 * 1024 * 1024,
+      dataDir: '/srv/hf',
+    });
     expect(running.map((n) => [n.label, n.description])).toEqual([
       ['State', 'running · pid 42'],
       ['Listening', '127.0.0.1:5000 · 127.0.0.1:5001'],
@@ -163,7 +194,17 @@ describe('test server and agent trees', () => {
 
   it('shows the agent actions, a busy action and the last result', () => {
     const at = new Date('2026-11-24T10:00:00Z');
-    const nodes = agentTree({ fleet: 'demo', device: 'dev-1', busy: 'backup', last: { action: 'restore', ok: true, summary: 'verified 4 files', at }, history: [{ action: 'restore', ok: true, summary: 'verified 4 files', at }] }, true, at);
+    const nodes = agentTree(
+      {
+        fleet: 'demo',
+        device: 'dev-1',
+        busy: 'backup',
+        last: { action: 'restore', ok: true, summary: 'verified 4 files', at },
+        history: [{ action: 'restore', ok: true, summary: 'verified 4 files', at }],
+      },
+      true,
+      at,
+    );
     expect(nodes.map((n) => [n.label, n.description])).toEqual([
       ['Fleet', 'demo'],
       ['Device', 'registered · dev-1'],
@@ -173,7 +214,14 @@ describe('test server and agent trees', () => {
       ['Last result', '✓ verified 4 files'],
     ]);
     expect(nodes[3].icon?.id).toBe('loading~spin');
-    expect(nodes.map((n) => n.command?.command)).toEqual(['holdfast.selectAgentFleet', undefined, 'holdfast.register', 'holdfast.backupNow', 'holdfast.restoreVerify', 'holdfast.showOutput']);
+    expect(nodes.map((n) => n.command?.command)).toEqual([
+      'holdfast.selectAgentFleet',
+      undefined,
+      'holdfast.register',
+      'holdfast.backupNow',
+      'holdfast.restoreVerify',
+      'holdfast.showOutput',
+    ]);
     expect(agentTree({ history: [] }, false)[0].description).toBe('none selected');
   });
 });
@@ -199,7 +247,14 @@ describe('helpers', () => {
   });
 
   it('builds a new fleet file that the deployer accepts, and rejects bad answers by field', () => {
-    const text = newFleetText({ fleet: 'contoso', customer: 'Contoso Ltd', technicianId: '$CONTOSO_TECH', primary: '203.0.113.10:16384', alternate: '203.0.113.11:16384', subnets: '203.0.113.0/24, 2001:db8::/32' });
+    const text = newFleetText({
+      fleet: 'contoso',
+      customer: 'Contoso Ltd',
+      technicianId: '$CONTOSO_TECH',
+      primary: '203.0.113.10:16384',
+      alternate: '203.0.113.11:16384',
+      subnets: '203.0.113.0/24, 2001:db8::/32',
+    });
     const fleet = parseFleet(text);
     expect(fleet).toMatchObject({ fleet: 'contoso', technicianId: { env: 'CONTOSO_TECH' }, serverSubnets: ['203.0.113.0/24', '2001:db8::/32'], port: 16384 });
     expect(fleet.branding.upgradeCode).toMatch(/^[0-9A-F]{8}-[0-9A-F]{4}-/);
@@ -208,9 +263,25 @@ describe('helpers', () => {
     expect(checkAnswer('technicianId', 'env:ACME_ID')).toBeUndefined();
     expect(checkAnswer('fleet', 'Contoso')).toMatch(/lower-case/);
     // Same address twice passes each prompt but not the fleet's own rule: the error names the field.
-    expect(() => newFleetText({ fleet: 'x1', customer: 'X', technicianId: 'TECH-0001', primary: '203.0.113.10:16384', alternate: '203.0.113.10:16384', subnets: '203.0.113.0/24' })).toThrow(FleetValidationError);
+    expect(() =>
+      newFleetText({
+        fleet: 'x1',
+        customer: 'X',
+        technicianId: 'TECH-0001',
+        primary: '203.0.113.10:16384',
+        alternate: '203.0.113.10:16384',
+        subnets: '203.0.113.0/24',
+      }),
+    ).toThrow(FleetValidationError);
     try {
-      newFleetText({ fleet: 'x1', customer: 'X', technicianId: 'TECH-0001', primary: '203.0.113.10:16384', alternate: '203.0.113.10:16384', subnets: '203.0.113.0/24' });
+      newFleetText({
+        fleet: 'x1',
+        customer: 'X',
+        technicianId: 'TECH-0001',
+        primary: '203.0.113.10:16384',
+        alternate: '203.0.113.10:16384',
+        subnets: '203.0.113.0/24',
+      });
     } catch (err) {
       expect((err as FleetValidationError).issues[0].path).toBe('/registration/alternate');
     }

@@ -51,7 +51,15 @@ function hostileFleet(): Fleet {
 describe('firewall rule sheets', () => {
   it('match the golden files for examples/fleets/acme.fleet.json', () => {
     const sheets = renderFirewallSheets(acme);
-    expect(Object.keys(sheets).sort()).toEqual(['ip6tables.rules', 'iptables.rules', 'nftables.nft', 'pf.conf', 'rules.csv', 'rules.md', 'windows-firewall.ps1']);
+    expect(Object.keys(sheets).sort()).toEqual([
+      'ip6tables.rules',
+      'iptables.rules',
+      'nftables.nft',
+      'pf.conf',
+      'rules.csv',
+      'rules.md',
+      'windows-firewall.ps1',
+    ]);
     for (const [name, text] of Object.entries(sheets)) expect(text, name).toBe(readFileSync(join(golden, name), 'utf8'));
   });
 
@@ -60,7 +68,11 @@ describe('firewall rule sheets', () => {
     requireTool('iptables-restore', 'iptables');
     const dir = mkdtempSync(join(work, 'acme-'));
     sheetsIn(dir, acme);
-    for (const [cmd, args, file] of [['nft', ['-c', '-f'], 'nftables.nft'], ['iptables-restore', ['--test'], 'iptables.rules'], ['ip6tables-restore', ['--test'], 'ip6tables.rules']] as const) {
+    for (const [cmd, args, file] of [
+      ['nft', ['-c', '-f'], 'nftables.nft'],
+      ['iptables-restore', ['--test'], 'iptables.rules'],
+      ['ip6tables-restore', ['--test'], 'ip6tables.rules'],
+    ] as const) {
       const r = check(cmd, [...args], join(dir, file));
       expect(r.status, `${cmd} ${file}: ${r.output}`).toBe(0);
     }
@@ -93,7 +105,9 @@ describe('firewall rule sheets', () => {
     expect(s['pf.conf']).toMatch(/^block drop in quick from <holdfast_acme> to any$/m);
     // PowerShell: exactly one Allow rule, outbound TCP to the port; UDP/ICMP and inbound blocked.
     const rules = s['windows-firewall.ps1'].split('\n').filter((l) => l.startsWith('New-NetFirewallRule'));
-    expect(rules.filter((l) => l.includes('-Action Allow'))).toEqual([expect.stringMatching(/-Direction Outbound -Action Allow -Protocol TCP -RemoteAddress \$servers -RemotePort 16384/)]);
+    expect(rules.filter((l) => l.includes('-Action Allow'))).toEqual([
+      expect.stringMatching(/-Direction Outbound -Action Allow -Protocol TCP -RemoteAddress \$servers -RemotePort 16384/),
+    ]);
     expect(rules.filter((l) => l.includes('-Action Block')).map((l) => /-Protocol (\w+)/.exec(l)?.[1] ?? 'Any')).toEqual(['UDP', 'ICMPv4', 'ICMPv6', 'Any']);
     expect(s['windows-firewall.ps1']).toContain("$servers = @('12.159.133.0/26', '66.151.228.0/24', '2001:db8:16::/48')");
     expect(s['rules.csv'].split('\r\n')[0]).toBe('rule,direction,protocol,source,destination,port,state,action');
@@ -133,7 +147,15 @@ describe('firewall rule sheets', () => {
     const out = mkdtempSync(join(work, 'target-'));
     const loaded = await loadFleet(join(repoRoot, 'examples/fleets/acme.fleet.json'));
     const artifacts = await firewallTarget.make({ loaded, secrets: {}, outDir: out, cacheDir: out, previous: [], progress: () => {} });
-    expect(artifacts.map((a) => a.path.slice(out.length + 1)).sort()).toEqual(['firewall/ip6tables.rules', 'firewall/iptables.rules', 'firewall/nftables.nft', 'firewall/pf.conf', 'firewall/rules.csv', 'firewall/rules.md', 'firewall/windows-firewall.ps1']);
+    expect(artifacts.map((a) => a.path.slice(out.length + 1)).sort()).toEqual([
+      'firewall/ip6tables.rules',
+      'firewall/iptables.rules',
+      'firewall/nftables.nft',
+      'firewall/pf.conf',
+      'firewall/rules.csv',
+      'firewall/rules.md',
+      'firewall/windows-firewall.ps1',
+    ]);
     expect(execFileSync('nft', ['-c', '-f', join(out, 'firewall/nftables.nft')]).length).toBe(0);
   });
 });

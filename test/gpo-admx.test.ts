@@ -23,7 +23,14 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 function xpath(file: string, expr: string): string[] {
   try {
     const out = execFileSync('xmllint', ['--xpath', expr, file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    return [...out.matchAll(/="([^"]*)"/g)].map((m) => m[1].replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'"));
+    return [...out.matchAll(/="([^"]*)"/g)].map((m) =>
+      m[1]
+        .replace(/&amp;/g, '&')
+        .replace(/&lt;/g, '<')
+        .replace(/&gt;/g, '>')
+        .replace(/&quot;/g, '"')
+        .replace(/&apos;/g, "'"),
+    );
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('xmllint is missing: apt-get install -y libxml2-utils');
     if ((err as { status?: number }).status === 10) return []; // XPath matched nothing
@@ -106,7 +113,11 @@ describe('GPO templates', () => {
     const loaded = await loadFleet(join(repoRoot, 'examples/fleets/acme.fleet.json'));
     const out = mkdtempSync(join(work, 'target-'));
     const artifacts = await gpoTarget.make({ loaded, secrets: {}, outDir: out, cacheDir: out, previous: [], progress: () => {} });
-    expect(artifacts.map((a) => a.path.slice(out.length + 1)).sort()).toEqual(['gpo/en-US/holdfast-acme.adml', 'gpo/holdfast-acme.admx', 'gpo/install-holdfast-acme.cmd']);
+    expect(artifacts.map((a) => a.path.slice(out.length + 1)).sort()).toEqual([
+      'gpo/en-US/holdfast-acme.adml',
+      'gpo/holdfast-acme.admx',
+      'gpo/install-holdfast-acme.cmd',
+    ]);
     const script = readFileSync(join(out, 'gpo/install-holdfast-acme.cmd'), 'utf8');
     expect(script.split('\r\n').length).toBeGreaterThan(10);
     expect(script.replace(/\r\n/g, '')).not.toContain('\n');

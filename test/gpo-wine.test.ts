@@ -36,7 +36,10 @@ beforeAll(async () => {
   writeFileSync(configFile, JSON.stringify(config, null, 2));
   // A two-line driver around the library function the agent's config loader calls.
   const entry = join(work, 'dump.ts');
-  writeFileSync(entry, `import { readFileSync } from 'node:fs';\nimport { readPolicyOverrides } from ${JSON.stringify(join(repoRoot, 'agent/policy.ts'))};\nconsole.log(JSON.stringify(await readPolicyOverrides(JSON.parse(readFileSync(process.argv[2], 'utf8')))));\n`);
+  writeFileSync(
+    entry,
+    `import { readFileSync } from 'node:fs';\nimport { readPolicyOverrides } from ${JSON.stringify(join(repoRoot, 'agent/policy.ts'))};\nconsole.log(JSON.stringify(await readPolicyOverrides(JSON.parse(readFileSync(process.argv[2], 'utf8')))));\n`,
+  );
   dumpBundle = join(work, 'dump.mjs');
   await build({ entryPoints: [entry], outfile: dumpBundle, bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'warning' });
 }, 600_000);
@@ -89,7 +92,9 @@ describe('GPO policy under Wine (Windows node.exe, reg.exe)', () => {
 
     // A bad policy value stops the agent with an error naming the value, what it found and what is allowed.
     await regAdd(key, 'ProxyType', 'REG_SZ', 'ftp');
-    const bad = await wine.run([nodeExe, wine.toWindows(agentBin), 'exclude', 'list', '--json', '--config', wine.toWindows(configFile)], { timeoutMs: 180_000 });
+    const bad = await wine.run([nodeExe, wine.toWindows(agentBin), 'exclude', 'list', '--json', '--config', wine.toWindows(configFile)], {
+      timeoutMs: 180_000,
+    });
     expect(bad.code).not.toBe(0);
     expect(bad.output).toMatch(/policy value ProxyType: "ftp" is not allowed; expected one of none, socks4, socks4a, socks5, http/);
     expect(bad.output).not.toContain('GPO-TECH-0042');

@@ -17,27 +17,63 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-const seedSections = ['What you received', 'Deployment and installation', 'Configuring your firewall', 'Overview', 'Protocols', 'Server subnets', 'Port', 'DNS', 'Registration vs. subsequent connections', 'Packet-filtering firewalls', 'Proxy servers', 'Verifying a rollout'];
+const seedSections = [
+  'What you received',
+  'Deployment and installation',
+  'Configuring your firewall',
+  'Overview',
+  'Protocols',
+  'Server subnets',
+  'Port',
+  'DNS',
+  'Registration vs. subsequent connections',
+  'Packet-filtering firewalls',
+  'Proxy servers',
+  'Verifying a rollout',
+];
 
 describe('deployment guide', () => {
   it('regenerates the seed guide for the example fleet, Markdown and HTML, with every install line and no secret', async () => {
     const loaded = await loadFleet(join(repoRoot, 'examples/fleets/acme.fleet.json'));
     const out = mkdtempSync(join(work, 'acme-'));
     const previous = [
-      { target: 'msi', path: join(out, 'holdfast-acme.msi'), description: 'msi', installCommands: [{ channel: 'msiexec' as const, command: 'msiexec /i holdfast-acme.msi /qn /norestart /l*v install.log TECHNICIANID=<id>' }] },
-      { target: 'pkg', path: join(out, 'holdfast-acme.pkg'), description: 'pkg', installCommands: [{ channel: 'installer' as const, command: 'sudo installer -pkg holdfast-acme.pkg -target /' }] },
+      {
+        target: 'msi',
+        path: join(out, 'holdfast-acme.msi'),
+        description: 'msi',
+        installCommands: [{ channel: 'msiexec' as const, command: 'msiexec /i holdfast-acme.msi /qn /norestart /l*v install.log TECHNICIANID=<id>' }],
+      },
+      {
+        target: 'pkg',
+        path: join(out, 'holdfast-acme.pkg'),
+        description: 'pkg',
+        installCommands: [{ channel: 'installer' as const, command: 'sudo installer -pkg holdfast-acme.pkg -target /' }],
+      },
     ];
-    const artifacts = await guideTarget.make({ loaded, secrets: { technicianId: 'SECRET-TECH-9999', proxyPassword: 'proxy-pass-secret' }, outDir: out, cacheDir: out, previous, progress: () => {} });
+    const artifacts = await guideTarget.make({
+      loaded,
+      secrets: { technicianId: 'SECRET-TECH-9999', proxyPassword: 'proxy-pass-secret' },
+      outDir: out,
+      cacheDir: out,
+      previous,
+      progress: () => {},
+    });
     expect(artifacts.map((a) => a.path.slice(out.length + 1))).toEqual(['deployment-guide.md', 'deployment-guide.html']);
     const md = readFileSync(join(out, 'deployment-guide.md'), 'utf8');
     const html = readFileSync(join(out, 'deployment-guide.html'), 'utf8');
     // HTML text as a browser shows it (handlebars escapes & < > " ' ` =).
-    const shown = html.replace(/&#x([0-9A-Fa-f]+);/g, (_m, h: string) => String.fromCodePoint(parseInt(h, 16))).replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&amp;/g, '&');
+    const shown = html
+      .replace(/&#x([0-9A-Fa-f]+);/g, (_m, h: string) => String.fromCodePoint(parseInt(h, 16)))
+      .replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>')
+      .replace(/&quot;/g, '"')
+      .replace(/&amp;/g, '&');
     for (const doc of [md, shown]) {
       for (const s of seedSections) expect(doc).toContain(s);
       expect(doc).not.toContain('SECRET-TECH-9999');
       expect(doc).not.toContain('proxy-pass-secret');
-      for (const s of ['12.159.133.0/26', '12.159.133.0 - 12.159.133.63', '66.151.228.0/24', '66.151.228.0 - 66.151.228.255', '2001:db8:16::/48']) expect(doc).toContain(s);
+      for (const s of ['12.159.133.0/26', '12.159.133.0 - 12.159.133.63', '66.151.228.0/24', '66.151.228.0 - 66.151.228.255', '2001:db8:16::/48'])
+        expect(doc).toContain(s);
       expect(doc).toContain('12.159.133.10:16384');
       expect(doc).toContain('port 16384');
       // Every channel's silent line.

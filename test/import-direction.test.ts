@@ -31,7 +31,7 @@ async function sourceFiles(dir: string): Promise<string[]> {
 }
 
 /** Relative module specifiers of a file: static imports, re-exports and dynamic import() calls. */
-export function relativeImports(text: string): string[] {
+function relativeImports(text: string): string[] {
   const specs = new Set<string>();
   for (const m of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"](\.{1,2}\/[^'"]+)['"]/gm)) specs.add(m[1]);
   return [...specs];

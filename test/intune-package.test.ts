@@ -67,7 +67,9 @@ describe('.intunewin writer', () => {
     const hex = (b64: string) => Buffer.from(b64, 'base64').toString('hex');
     const body = join(work, 'body.bin');
     writeFileSync(body, pkg.encrypted.subarray(32));
-    const hmac = execFileSync('openssl', ['dgst', '-sha256', '-mac', 'HMAC', '-macopt', `hexkey:${hex(e.macKey)}`, '-r', body], { encoding: 'utf8' }).split(' ')[0];
+    const hmac = execFileSync('openssl', ['dgst', '-sha256', '-mac', 'HMAC', '-macopt', `hexkey:${hex(e.macKey)}`, '-r', body], { encoding: 'utf8' }).split(
+      ' ',
+    )[0];
     expect(Buffer.from(hmac, 'hex').toString('base64')).toBe(e.mac);
     const cipherFile = join(work, 'cipher.bin');
     writeFileSync(cipherFile, pkg.encrypted.subarray(48));
@@ -93,7 +95,15 @@ describe('.intunewin writer', () => {
     expect(info.productVersion).toBe('3.4.5');
     const suminfo = execFileSync('msiinfo', ['suminfo', msi], { encoding: 'utf8' });
     expect(suminfo).toContain(`Revision number (UUID): ${info.packageCode}`);
-    expect(info).toMatchObject({ executionContext: 'System', isMachineInstall: true, isUserInstall: false, includesServices: false, containsSystemRegistryKeys: true, publisher: 'Pub & <Co>', productName: hostile });
+    expect(info).toMatchObject({
+      executionContext: 'System',
+      isMachineInstall: true,
+      isUserInstall: false,
+      includesServices: false,
+      containsSystemRegistryKeys: true,
+      publisher: 'Pub & <Co>',
+      productName: hostile,
+    });
 
     const out = join(dir, 'tiny.intunewin');
     const result = await writeIntuneWin({ setupFile: msi, outFile: out, msi: info });
@@ -101,14 +111,45 @@ describe('.intunewin writer', () => {
     expect(result.detectionXml).toContain('<Name>Tiny &quot;Q&quot; &amp; &lt;B&gt; ]]&gt; `x`</Name>');
     const order = [...result.detectionXml.matchAll(/<(\w+)>/g)].map((m) => m[1]);
     expect(order).toEqual([
-      'Name', 'UnencryptedContentSize', 'FileName', 'SetupFile', 'EncryptionInfo', 'EncryptionKey', 'MacKey', 'InitializationVector', 'Mac',
-      'ProfileIdentifier', 'FileDigest', 'FileDigestAlgorithm', 'MsiInfo', 'MsiProductCode', 'MsiProductVersion', 'MsiPackageCode', 'MsiUpgradeCode',
-      'MsiExecutionContext', 'MsiRequiresLogon', 'MsiRequiresReboot', 'MsiIsMachineInstall', 'MsiIsUserInstall', 'MsiIncludesServices',
-      'MsiIncludesODBCDataSource', 'MsiContainsSystemRegistryKeys', 'MsiContainsSystemFolders', 'MsiPublisher',
+      'Name',
+      'UnencryptedContentSize',
+      'FileName',
+      'SetupFile',
+      'EncryptionInfo',
+      'EncryptionKey',
+      'MacKey',
+      'InitializationVector',
+      'Mac',
+      'ProfileIdentifier',
+      'FileDigest',
+      'FileDigestAlgorithm',
+      'MsiInfo',
+      'MsiProductCode',
+      'MsiProductVersion',
+      'MsiPackageCode',
+      'MsiUpgradeCode',
+      'MsiExecutionContext',
+      'MsiRequiresLogon',
+      'MsiRequiresReboot',
+      'MsiIsMachineInstall',
+      'MsiIsUserInstall',
+      'MsiIncludesServices',
+      'MsiIncludesODBCDataSource',
+      'MsiContainsSystemRegistryKeys',
+      'MsiContainsSystemFolders',
+      'MsiPublisher',
     ]);
     const { info: parsed, files } = await extractIntuneWin(out);
     expect(parsed.name).toBe(hostile);
-    expect(parsed.msiInfo).toMatchObject({ productCode: info.productCode, productVersion: '3.4.5', packageCode: info.packageCode, upgradeCode: info.upgradeCode, executionContext: 'System', isMachineInstall: true, publisher: 'Pub & <Co>' });
+    expect(parsed.msiInfo).toMatchObject({
+      productCode: info.productCode,
+      productVersion: '3.4.5',
+      packageCode: info.packageCode,
+      upgradeCode: info.upgradeCode,
+      executionContext: 'System',
+      isMachineInstall: true,
+      publisher: 'Pub & <Co>',
+    });
     expect(files.get('holdfast-tiny.msi')!.equals(readFileSync(msi))).toBe(true);
   });
 
@@ -121,7 +162,13 @@ describe('.intunewin writer', () => {
     expect(files.get('holdfast-demo.msi')!.equals(readFileSync(msiPath))).toBe(true);
     const props = execFileSync('msiinfo', ['export', msiPath, 'Property'], { encoding: 'utf8' });
     expect(props).toContain(`ProductCode\t${info.msiInfo!.productCode}`);
-    expect(info.msiInfo).toMatchObject({ productVersion: '1.0.0', upgradeCode: '{3F2B8C1E-6A4D-4E8B-9C2F-1A7D5E0B4C93}', executionContext: 'System', isMachineInstall: true, includesServices: true });
+    expect(info.msiInfo).toMatchObject({
+      productVersion: '1.0.0',
+      upgradeCode: '{3F2B8C1E-6A4D-4E8B-9C2F-1A7D5E0B4C93}',
+      executionContext: 'System',
+      isMachineInstall: true,
+      includesServices: true,
+    });
     const app = JSON.parse(readFileSync(join(fleetDir, 'intune/win32LobApp.json'), 'utf8'));
     expect(app).toMatchObject({
       '@odata.type': '#microsoft.graph.win32LobApp',
@@ -133,7 +180,13 @@ describe('.intunewin writer', () => {
       rules: [{ '@odata.type': '#microsoft.graph.win32LobAppProductCodeRule', ruleType: 'detection', productCode: info.msiInfo!.productCode }],
       msiInformation: { productCode: info.msiInfo!.productCode, upgradeCode: info.msiInfo!.upgradeCode, packageType: 'perMachine' },
     });
-    expect(app.returnCodes.map((r: { returnCode: number; type: string }) => `${r.returnCode}:${r.type}`)).toEqual(['0:success', '1707:success', '3010:softReboot', '1641:hardReboot', '1618:retry']);
+    expect(app.returnCodes.map((r: { returnCode: number; type: string }) => `${r.returnCode}:${r.type}`)).toEqual([
+      '0:success',
+      '1707:success',
+      '3010:softReboot',
+      '1641:hardReboot',
+      '1618:retry',
+    ]);
     const manifest = JSON.parse(readFileSync(result.fleets[0].manifestPath, 'utf8'));
     expect(JSON.stringify(manifest)).toContain('intune/holdfast-demo.intunewin');
     // The outer container really is a zip holding exactly the two entries.

@@ -23,7 +23,10 @@ beforeAll(async () => {
     chmodSync(join(work, s.file), 0o755);
   }
   // The fake agent insists on the exact command line the scripts must use.
-  writeFileSync(fakeAgent, `#!/bin/sh\n[ "$1 $2 $3 $4" = "status --json --config ${configFile}" ] || { echo "bad args: $*" >&2; exit 9; }\ncat "${statusFile}"\n`);
+  writeFileSync(
+    fakeAgent,
+    `#!/bin/sh\n[ "$1 $2 $3 $4" = "status --json --config ${configFile}" ] || { echo "bad args: $*" >&2; exit 9; }\ncat "${statusFile}"\n`,
+  );
   chmodSync(fakeAgent, 0o755);
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -40,7 +43,20 @@ function runEa(file: string, env: Record<string, string> = {}): string {
 }
 
 const status = (over: Record<string, unknown>) =>
-  writeFileSync(statusFile, JSON.stringify({ version: '1.4.2', fleet: 'demo', registered: true, deviceId: 'd-1', servers: null, lastSuccessfulBackup: null, lastBackup: null, lastError: null, ...over }));
+  writeFileSync(
+    statusFile,
+    JSON.stringify({
+      version: '1.4.2',
+      fleet: 'demo',
+      registered: true,
+      deviceId: 'd-1',
+      servers: null,
+      lastSuccessfulBackup: null,
+      lastBackup: null,
+      lastError: null,
+      ...over,
+    }),
+  );
 const daysAgo = (d: number) => new Date(Date.now() - d * 86_400_000).toISOString();
 
 describe('Jamf extension-attribute scripts', () => {

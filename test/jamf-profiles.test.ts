@@ -35,7 +35,14 @@ type Profile = {
 
 async function makeAcme(outDir: string, progress: string[] = []): Promise<Artifact[]> {
   const loaded = await loadFleet(join(repoRoot, 'examples/fleets/acme.fleet.json'));
-  return jamfProfilesTarget.make({ loaded, secrets: resolveSecrets(loaded.fleet, SECRETS), outDir, cacheDir: join(work, 'cache'), previous: [], progress: (m) => progress.push(m) });
+  return jamfProfilesTarget.make({
+    loaded,
+    secrets: resolveSecrets(loaded.fleet, SECRETS),
+    outDir,
+    cacheDir: join(work, 'cache'),
+    previous: [],
+    progress: (m) => progress.push(m),
+  });
 }
 
 describe('jamf-profiles target (acme fleet)', () => {
@@ -88,7 +95,14 @@ describe('jamf-profiles target (acme fleet)', () => {
     const all = [...uuids(one[0]), ...uuids(one[1])];
     expect(new Set(all).size).toBe(all.length);
     const demo = await loadFleet(join(repoRoot, 'examples/fleets/demo.fleet.json'));
-    const demoArtifacts = await jamfProfilesTarget.make({ loaded: demo, secrets: {}, outDir: join(work, 'c3'), cacheDir: join(work, 'cache'), previous: [], progress: () => {} });
+    const demoArtifacts = await jamfProfilesTarget.make({
+      loaded: demo,
+      secrets: {},
+      outDir: join(work, 'c3'),
+      cacheDir: join(work, 'cache'),
+      previous: [],
+      progress: () => {},
+    });
     expect(uuids(demoArtifacts[0])).not.toContain(uuids(one[0])[0]);
   });
 
@@ -136,10 +150,14 @@ describe('jamf-profiles target (acme fleet)', () => {
 describe('holdfast-deploy generate --target jamf-profiles', () => {
   it('writes the five artifacts into the manifest', () => {
     const out = join(work, 'cli');
-    const r = spawnSync(process.execPath, [deployBin, 'generate', join(repoRoot, 'examples/fleets/acme.fleet.json'), '--out', out, '--target', 'jamf-profiles', '--cache', join(work, 'cache')], {
-      encoding: 'utf8',
-      env: { ...process.env, ...SECRETS },
-    });
+    const r = spawnSync(
+      process.execPath,
+      [deployBin, 'generate', join(repoRoot, 'examples/fleets/acme.fleet.json'), '--out', out, '--target', 'jamf-profiles', '--cache', join(work, 'cache')],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, ...SECRETS },
+      },
+    );
     expect(r.status, r.stderr).toBe(0);
     const manifest = JSON.parse(readFileSync(r.stdout.trim().split('\n')[0], 'utf8')) as { artifacts: Array<{ path: string; target: string }> };
     expect(manifest.artifacts.filter((a) => a.target === 'jamf-profiles').length).toBe(5);

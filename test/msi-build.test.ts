@@ -50,14 +50,23 @@ describe('MSI build', () => {
   it('20 fleets take at most 3x the time of one: the payload is built once, fleets only patch tables', async () => {
     const files: string[] = [];
     for (let i = 0; i < 20; i++) {
-      files.push(await writeFleet(join(work, 'many'), `f${String(i).padStart(2, '0')}`, { branding: { vendor: 'Holdfast', product: `Fleet ${i}`, upgradeCode: randomUUID() } }));
+      files.push(
+        await writeFleet(join(work, 'many'), `f${String(i).padStart(2, '0')}`, {
+          branding: { vendor: 'Holdfast', product: `Fleet ${i}`, upgradeCode: randomUUID() },
+        }),
+      );
     }
     const t1 = performance.now();
     const one = await generateFleets([files[0]], { outDir: join(work, 'out-one'), targets: ['msi'], cacheDir: join(work, 'cache-one') });
     const oneMs = performance.now() - t1;
     const lines: string[] = [];
     const t20 = performance.now();
-    const twenty = await generateFleets(files, { outDir: join(work, 'out-20'), targets: ['msi'], cacheDir: join(work, 'cache-20'), progress: (e) => lines.push(e.text) });
+    const twenty = await generateFleets(files, {
+      outDir: join(work, 'out-20'),
+      targets: ['msi'],
+      cacheDir: join(work, 'cache-20'),
+      progress: (e) => lines.push(e.text),
+    });
     const twentyMs = performance.now() - t20;
     console.log(`msi build: 1 fleet ${(oneMs / 1000).toFixed(1)} s, 20 fleets ${(twentyMs / 1000).toFixed(1)} s (x${(twentyMs / oneMs).toFixed(2)})`);
     expect(one.fleets).toHaveLength(1);
@@ -97,7 +106,12 @@ describe('MSI build', () => {
       technicianId: { env: 'HF_TEST_TECH' },
       proxy: { type: 'socks5', host: '127.0.0.1', port: 1080, username: HOSTILE, password: { env: 'HF_TEST_PROXY' } },
       backup: { include: [HOSTILE], exclude: ['**/*.tmp', HOSTILE], protectedPaths: [HOSTILE], schedule: { frequency: 'daily', at: '02:00' } },
-      branding: { vendor: "O'Brien & Sons (IT), Ltd", product: 'Backup-Agent 2.0 (QA)', upgradeCode: randomUUID(), supportUrl: 'https://example.test/a?b=1&c=[x]' },
+      branding: {
+        vendor: "O'Brien & Sons (IT), Ltd",
+        product: 'Backup-Agent 2.0 (QA)',
+        upgradeCode: randomUUID(),
+        supportUrl: 'https://example.test/a?b=1&c=[x]',
+      },
     });
     const lines: string[] = [];
     const result = await generateFleets([file], {
@@ -143,22 +157,34 @@ describe('MSI build', () => {
 
   it('renders the WXS as well-formed XML whatever the values (handlebars escaping, checked by xmllint)', async () => {
     const wxs = await renderWxs({
-      productCode: randomUUID(), upgradeCode: randomUUID(), product: HOSTILE, vendor: HOSTILE, version: '1.0.0', fleet: 'x',
-      customerFormatted: formattedLiteral(HOSTILE), keepIdentity: '1', serviceName: 'X',
+      productCode: randomUUID(),
+      upgradeCode: randomUUID(),
+      product: HOSTILE,
+      vendor: HOSTILE,
+      version: '1.0.0',
+      fleet: 'x',
+      customerFormatted: formattedLiteral(HOSTILE),
+      keepIdentity: '1',
+      serviceName: 'X',
       guids: { runtime: randomUUID(), agent: randomUUID(), service: randomUUID(), fleet: randomUUID(), registry: randomUUID() },
       payload: { nodeExe: 'node.exe', agentBundle: 'a.mjs', serviceExe: 's.exe' },
     });
     const file = join(work, 'hostile.wxs');
     await writeFile(file, wxs);
     execFileSync('xmllint', ['--noout', file]);
-    const customer = execFileSync('xmllint', ['--xpath', 'string(//*[local-name()="RegistryValue"][@Name="Customer"]/@Value)', file], { encoding: 'utf8' }).replace(/\n$/, '');
+    const customer = execFileSync('xmllint', ['--xpath', 'string(//*[local-name()="RegistryValue"][@Name="Customer"]/@Value)', file], {
+      encoding: 'utf8',
+    }).replace(/\n$/, '');
     expect(customer).toBe(formattedLiteral(HOSTILE));
     const product = execFileSync('xmllint', ['--xpath', 'string(//*[local-name()="Product"]/@Name)', file], { encoding: 'utf8' }).replace(/\n$/, '');
     expect(product).toBe(HOSTILE);
   });
 
   it('without the Technician ID variable the MSI carries none and the manifest and install line say so', async () => {
-    const file = await writeFleet(join(work, 'notech'), 'notech', { technicianId: { env: 'HF_UNSET_TECH_VAR' }, branding: { vendor: 'Holdfast', product: 'No Tech', upgradeCode: randomUUID() } });
+    const file = await writeFleet(join(work, 'notech'), 'notech', {
+      technicianId: { env: 'HF_UNSET_TECH_VAR' },
+      branding: { vendor: 'Holdfast', product: 'No Tech', upgradeCode: randomUUID() },
+    });
     const lines: string[] = [];
     const result = await generateFleets([file], { outDir: join(work, 'out-notech'), targets: ['msi'], env: {}, progress: (e) => lines.push(e.text) });
     const [fleet] = result.fleets;
@@ -173,17 +199,55 @@ describe('MSI build', () => {
     const dir = join(work, 'signed');
     await mkdir(dir, { recursive: true });
     const ossl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-    ossl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=Holdfast Test CA',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+    ossl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=Holdfast Test CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    );
     ossl('req', '-newkey', 'rsa:2048', '-passout', 'pass:key-pass-123', '-keyout', 'signer.key', '-out', 'signer.csr', '-subj', '/CN=Holdfast Test Signer');
     await writeFile(join(dir, 'ext.cnf'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n');
-    ossl('x509', '-req', '-in', 'signer.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'signer.pem', '-days', '2', '-extfile', 'ext.cnf');
+    ossl(
+      'x509',
+      '-req',
+      '-in',
+      'signer.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'signer.pem',
+      '-days',
+      '2',
+      '-extfile',
+      'ext.cnf',
+    );
     const file = await writeFleet(dir, 'signed', {
       branding: { vendor: 'Holdfast', product: 'Signed', upgradeCode: randomUUID() },
       signing: { windows: { certificate: 'signer.pem', key: 'signer.key', password: { env: 'HF_SIGN_PASS' } } },
     });
     const lines: string[] = [];
-    const result = await generateFleets([file], { outDir: join(dir, 'out'), targets: ['msi'], env: { HF_SIGN_PASS: 'key-pass-123' }, progress: (e) => lines.push(e.text) });
+    const result = await generateFleets([file], {
+      outDir: join(dir, 'out'),
+      targets: ['msi'],
+      env: { HF_SIGN_PASS: 'key-pass-123' },
+      progress: (e) => lines.push(e.text),
+    });
     const msi = join(result.fleets[0].outDir, 'holdfast-signed.msi');
     const verify = await verifyMsiSignature(msi, join(dir, 'ca.pem'));
     expect(verify).toMatch(/Signature verification: ok/);

@@ -40,9 +40,29 @@ afterAll(async () => {
 describe('holdfast-agent configure', () => {
   it('writes agent.json from the fleet defaults with given values winning; empty values count as not given', async () => {
     const { defaultsFile, config } = await setup('first');
-    const r = await configure('--msi', '--owner', '{AAAA}', '--config', config, '--defaults', defaultsFile,
-      '--set', 'technicianId=GIVEN-SECRET-77', '--set', 'registration.primary=127.0.0.1:4000', '--set', 'registration.alternate=',
-      '--set', 'proxy.type=socks5', '--set', 'proxy.host=10.9.9.9', '--set', 'proxy.port=1080', '--set', 'proxy.password=pw-SECRET-88');
+    const r = await configure(
+      '--msi',
+      '--owner',
+      '{AAAA}',
+      '--config',
+      config,
+      '--defaults',
+      defaultsFile,
+      '--set',
+      'technicianId=GIVEN-SECRET-77',
+      '--set',
+      'registration.primary=127.0.0.1:4000',
+      '--set',
+      'registration.alternate=',
+      '--set',
+      'proxy.type=socks5',
+      '--set',
+      'proxy.host=10.9.9.9',
+      '--set',
+      'proxy.port=1080',
+      '--set',
+      'proxy.password=pw-SECRET-88',
+    );
     expect(r.code, r.output).toBe(0);
     const c = await read(config);
     expect(c.technicianId).toBe('GIVEN-SECRET-77');
@@ -57,9 +77,31 @@ describe('holdfast-agent configure', () => {
 
   it('an upgrade keeps the settings of the first install but takes policy from the new fleet defaults', async () => {
     const { defaultsFile, config } = await setup('upgrade');
-    expect((await configure('--config', config, '--defaults', defaultsFile, '--set', 'technicianId=FIRST-INSTALL-1', '--set', 'registration.primary=127.0.0.1:5000')).code).toBe(0);
-    await writeFile(defaultsFile, JSON.stringify(defaults({ technicianId: 'NEW-DEFAULT-2', registration: { primary: '10.1.1.1:16384', alternate: '10.1.1.2:16384' }, backup: { include: [], exclude: ['**/*.bak'], protectedPaths: [], schedule: { frequency: 'hourly', at: '00:15' } } })));
-    const r = await configure('--msi', '--config', config, '--defaults', defaultsFile, '--set', 'technicianId=', '--set', 'registration.alternate=127.0.0.1:5001');
+    expect(
+      (await configure('--config', config, '--defaults', defaultsFile, '--set', 'technicianId=FIRST-INSTALL-1', '--set', 'registration.primary=127.0.0.1:5000'))
+        .code,
+    ).toBe(0);
+    await writeFile(
+      defaultsFile,
+      JSON.stringify(
+        defaults({
+          technicianId: 'NEW-DEFAULT-2',
+          registration: { primary: '10.1.1.1:16384', alternate: '10.1.1.2:16384' },
+          backup: { include: [], exclude: ['**/*.bak'], protectedPaths: [], schedule: { frequency: 'hourly', at: '00:15' } },
+        }),
+      ),
+    );
+    const r = await configure(
+      '--msi',
+      '--config',
+      config,
+      '--defaults',
+      defaultsFile,
+      '--set',
+      'technicianId=',
+      '--set',
+      'registration.alternate=127.0.0.1:5001',
+    );
     expect(r.code, r.output).toBe(0);
     const c = await read(config);
     expect(c.technicianId).toBe('FIRST-INSTALL-1');
@@ -74,7 +116,19 @@ describe('holdfast-agent configure', () => {
     expect(none.code).not.toBe(0);
     expect(none.stderr).toMatch(/no Technician ID.*TECHNICIANID/);
     expect(existsSync(config)).toBe(false);
-    const bad = await configure('--msi', '--config', config, '--defaults', defaultsFile, '--set', 'technicianId=T-1234', '--set', 'registration.primary=backup.example.com:1', '--set', 'proxy.type=gopher');
+    const bad = await configure(
+      '--msi',
+      '--config',
+      config,
+      '--defaults',
+      defaultsFile,
+      '--set',
+      'technicianId=T-1234',
+      '--set',
+      'registration.primary=backup.example.com:1',
+      '--set',
+      'proxy.type=gopher',
+    );
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/\/registration\/primary: "backup\.example\.com:1" is not allowed/);
     expect(bad.stderr).toMatch(/\/proxy\/type: "gopher" is not allowed/);

@@ -14,7 +14,7 @@ import { startTestServer, tempDir, TEST_TECHNICIAN_ID, type TestServer } from '.
 import { createWinePrefix, wineExitCode, type WinePrefix } from './helpers/wine.js';
 
 const HOSTILE_CUSTOMER = `Q"uote's <b>&amp; ]]> $(rm -rf /) \`tick\` [ProductName] {x} %TEMP% ünï`;
-const VENDOR = "Holdfast Test & Co";
+const VENDOR = 'Holdfast Test & Co';
 const PRODUCT = 'Holdfast QA (Wine)';
 const SERVICE = 'HoldfastQAWine';
 const PROXY_SECRET = 'pw-Wine-7c1e-SECRET';
@@ -71,7 +71,10 @@ beforeAll(async () => {
   winePromise = createWinePrefix();
   winePromise.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
   server = await startTestServer();
-  for (const [name, version, exclude] of [['v1', '1.0.0', ['**/*.tmp']], ['v2', '1.1.0', ['**/*.tmp', '**/*.bak']]] as const) {
+  for (const [name, version, exclude] of [
+    ['v1', '1.0.0', ['**/*.tmp']],
+    ['v2', '1.1.0', ['**/*.tmp', '**/*.bak']],
+  ] as const) {
     const result = await generateFleets([await fleetFile(version, [...exclude])], { outDir: join(work, `out-${name}`), targets: ['msi'] });
     msi[name] = join(result.fleets[0].outDir, 'holdfast-wineqa.msi');
   }
@@ -116,7 +119,14 @@ describe('fleet MSI under Wine', () => {
   });
 
   it('a bad property value fails the install, rolls it back and says why in configure.log', async () => {
-    const r = await wine.msiexec(['/i', wine.toWindows(msi.v1), '/qn', '/norestart', `TECHNICIANID=${TEST_TECHNICIAN_ID}`, 'REGPRIMARY=backup.example.com:16384']);
+    const r = await wine.msiexec([
+      '/i',
+      wine.toWindows(msi.v1),
+      '/qn',
+      '/norestart',
+      `TECHNICIANID=${TEST_TECHNICIAN_ID}`,
+      'REGPRIMARY=backup.example.com:16384',
+    ]);
     // Windows reports a failed custom action as 1603; Wine 8 as 1627 (ERROR_FUNCTION_FAILED).
     expect([wineExitCode(1603), wineExitCode(1627)]).toContain(r.code);
     expect(existsSync(join(installDir(), 'node.exe'))).toBe(false);
@@ -130,8 +140,14 @@ describe('fleet MSI under Wine', () => {
   it('installs silently with overriding properties: files, registry, running service, config', async () => {
     const [primary, alternate] = server.addresses;
     const r = await wine.msiexec([
-      '/i', wine.toWindows(msi.v1), '/qn', '/norestart',
-      `TECHNICIANID=${TEST_TECHNICIAN_ID}`, `REGPRIMARY=${primary}`, `REGALTERNATE=${alternate}`, `PROXYPASSWORD=${PROXY_SECRET}`,
+      '/i',
+      wine.toWindows(msi.v1),
+      '/qn',
+      '/norestart',
+      `TECHNICIANID=${TEST_TECHNICIAN_ID}`,
+      `REGPRIMARY=${primary}`,
+      `REGALTERNATE=${alternate}`,
+      `PROXYPASSWORD=${PROXY_SECRET}`,
     ]);
     expect(r.code, r.output + r.log.slice(-3000)).toBe(0);
     for (const f of ['node.exe', 'holdfast-agent.mjs', 'holdfast-service.exe', 'fleet-defaults.json']) expect(existsSync(join(installDir(), f)), f).toBe(true);
@@ -167,7 +183,9 @@ describe('fleet MSI under Wine', () => {
     const deviceId = /registered new device (\S+)/.exec(line)![1];
     // The installed CLI agrees: same device (already registered, or the same identity registering again).
     const configWin = `C:\\ProgramData\\${VENDOR}\\${PRODUCT}\\agent.json`;
-    const r = await wine.run([`${installDirWin}\\node.exe`, `${installDirWin}\\holdfast-agent.mjs`, 'register', '--config', configWin, '--json'], { timeoutMs: 120_000 });
+    const r = await wine.run([`${installDirWin}\\node.exe`, `${installDirWin}\\holdfast-agent.mjs`, 'register', '--config', configWin, '--json'], {
+      timeoutMs: 120_000,
+    });
     expect(r.code, r.output).toBe(0);
     expect(JSON.parse(r.output.slice(r.output.indexOf('{'))).deviceId).toBe(deviceId);
     const registration = JSON.parse(await readFile(join(dataDir(), 'state', 'registration.json'), 'utf8'));
@@ -221,10 +239,20 @@ describe('fleet MSI under Wine', () => {
   it('a reinstall registers as the same device, not a duplicate', async () => {
     const before = JSON.parse(await readFile(join(dataDir(), 'state', 'registration.json'), 'utf8'));
     const [primary, alternate] = server.addresses;
-    const r = await wine.msiexec(['/i', wine.toWindows(msi.v2), '/qn', '/norestart', `TECHNICIANID=${TEST_TECHNICIAN_ID}`, `REGPRIMARY=${primary}`, `REGALTERNATE=${alternate}`]);
+    const r = await wine.msiexec([
+      '/i',
+      wine.toWindows(msi.v2),
+      '/qn',
+      '/norestart',
+      `TECHNICIANID=${TEST_TECHNICIAN_ID}`,
+      `REGPRIMARY=${primary}`,
+      `REGALTERNATE=${alternate}`,
+    ]);
     expect(r.code, r.output + r.log.slice(-3000)).toBe(0);
     const configWin = `C:\\ProgramData\\${VENDOR}\\${PRODUCT}\\agent.json`;
-    const reg = await wine.run([`${installDirWin}\\node.exe`, `${installDirWin}\\holdfast-agent.mjs`, 'register', '--force', '--config', configWin, '--json'], { timeoutMs: 120_000 });
+    const reg = await wine.run([`${installDirWin}\\node.exe`, `${installDirWin}\\holdfast-agent.mjs`, 'register', '--force', '--config', configWin, '--json'], {
+      timeoutMs: 120_000,
+    });
     expect(reg.code, reg.output).toBe(0);
     const line = await server.waitForOutput(/re-registered existing device (\S+)/, 60_000);
     expect(/re-registered existing device (\S+)/.exec(line)![1]).toBe(before.deviceId);

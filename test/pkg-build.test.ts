@@ -32,9 +32,13 @@ const agentCopy = join(work, 'holdfast-agent.mjs');
 beforeAll(() => {
   copyFileSync(agentBin, agentCopy);
   process.env.HOLDFAST_AGENT_BUNDLE = agentCopy;
-  const r = spawnSync(process.execPath, [deployBin, 'generate', join(repoRoot, 'examples/fleets/demo.fleet.json'), '--out', out, '--target', 'pkg', '--cache', cache], {
-    encoding: 'utf8',
-  });
+  const r = spawnSync(
+    process.execPath,
+    [deployBin, 'generate', join(repoRoot, 'examples/fleets/demo.fleet.json'), '--out', out, '--target', 'pkg', '--cache', cache],
+    {
+      encoding: 'utf8',
+    },
+  );
   if (r.status !== 0) throw new Error(`generate failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
   manifest = JSON.parse(readFileSync(r.stdout.trim().split('\n')[0], 'utf8'));
   mkdirSync(x);
@@ -92,7 +96,9 @@ describe('holdfast-deploy generate --target pkg (demo fleet)', () => {
     writeFileSync(join(exp, 'Library/LaunchDaemons/com.holdfast.agent.plist'), daemon);
     execFileSync('diff', ['-r', exp, p]);
 
-    const listing = execFileSync('sh', ['-c', `gzip -dc "$1" | ${tool('cpio')} -t -v -n -H odc --quiet`, 'sh', join(x, 'agent.pkg/Payload')], { encoding: 'utf8' })
+    const listing = execFileSync('sh', ['-c', `gzip -dc "$1" | ${tool('cpio')} -t -v -n -H odc --quiet`, 'sh', join(x, 'agent.pkg/Payload')], {
+      encoding: 'utf8',
+    })
       .trim()
       .split('\n')
       .map((l) => {
@@ -108,14 +114,23 @@ describe('holdfast-deploy generate --target pkg (demo fleet)', () => {
 
     const plist = parse(daemon) as { Label: string; ProgramArguments: string[]; RunAtLoad: boolean };
     expect(plist.Label).toBe('com.holdfast.agent');
-    expect(plist.ProgramArguments).toEqual(['/Library/Application Support/Holdfast/bin/holdfast-agent', 'service', '--config', '/Library/Application Support/Holdfast/agent.json']);
+    expect(plist.ProgramArguments).toEqual([
+      '/Library/Application Support/Holdfast/bin/holdfast-agent',
+      'service',
+      '--config',
+      '/Library/Application Support/Holdfast/agent.json',
+    ]);
     const daemonFile = join(p, 'Library/LaunchDaemons/com.holdfast.agent.plist');
     xmllint(daemonFile);
 
     // Bom: exactly the payload's paths, with the right modes, sizes and POSIX cksum CRCs.
     const bom = readBom(readFileSync(join(x, 'agent.pkg/Bom')));
     const npmLsbom = createRequire(import.meta.url)('lsbom') as (b: Buffer) => Array<{ filename: string }>;
-    expect(npmLsbom(readFileSync(join(x, 'agent.pkg/Bom'))).map((f) => f.filename).sort()).toEqual(listing.map((e) => e.path).sort());
+    expect(
+      npmLsbom(readFileSync(join(x, 'agent.pkg/Bom')))
+        .map((f) => f.filename)
+        .sort(),
+    ).toEqual(listing.map((e) => e.path).sort());
     expect(bom.paths.map((b) => b.path).sort()).toEqual(listing.map((e) => e.path).sort());
     for (const b of bom.paths.filter((e) => e.type === 1)) {
       const [crc, size] = execFileSync('cksum', [join(p, b.path)], { encoding: 'utf8' }).split(' ');
@@ -135,7 +150,9 @@ describe('holdfast-deploy generate --target pkg (demo fleet)', () => {
     expect(statSync(join(s, 'preinstall')).mode & 0o777).toBe(0o755);
     expect(statSync(join(s, 'postinstall')).mode & 0o777).toBe(0o755);
     expect(statSync(join(s, 'agent.json')).mode & 0o777).toBe(0o600);
-    const listing = execFileSync('sh', ['-c', `gzip -dc "$1" | ${tool('cpio')} -t -v -n -H odc --quiet`, 'sh', join(x, 'agent.pkg/Scripts')], { encoding: 'utf8' });
+    const listing = execFileSync('sh', ['-c', `gzip -dc "$1" | ${tool('cpio')} -t -v -n -H odc --quiet`, 'sh', join(x, 'agent.pkg/Scripts')], {
+      encoding: 'utf8',
+    });
     for (const line of listing.trim().split('\n')) expect(line.split(/\s+/).slice(2, 4)).toEqual(['0', '0']);
     const loaded = await loadFleet(join(repoRoot, 'examples/fleets/demo.fleet.json'));
     expect(JSON.parse(readFileSync(join(s, 'agent.json'), 'utf8'))).toEqual(await agentConfigFromFleet(loaded, resolveSecrets(loaded.fleet, {})));
@@ -185,7 +202,14 @@ describe('pkg target across fleets', () => {
     const messages: string[] = [];
     const cacheBefore = cacheListing();
     expect(cacheBefore.length).toBeGreaterThan(0);
-    const artifacts: Artifact[] = await pkgTarget.make({ loaded, secrets, outDir: join(out, 'acme'), cacheDir: cache, previous: [], progress: (m) => messages.push(m) });
+    const artifacts: Artifact[] = await pkgTarget.make({
+      loaded,
+      secrets,
+      outDir: join(out, 'acme'),
+      cacheDir: cache,
+      previous: [],
+      progress: (m) => messages.push(m),
+    });
     expect(messages.join('\n')).not.toMatch(/compressing the shared payload/);
     expect(messages.join('\n')).toMatch(/shared payload from cache/);
     expect(cacheListing()).toEqual(cacheBefore);

@@ -19,7 +19,6 @@ import { sevenZip as SEVENZIP, tool } from './helpers/pkg-readers.js';
 const require = createRequire(import.meta.url);
 const lsbom = require('lsbom') as (b: Buffer) => Array<{ filename: string; mode: number; checksum?: number; size?: number }>;
 
-
 const work = mkdtempSync(join(tmpdir(), 'hf-pkg-formats-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -29,7 +28,7 @@ function walk(root: string): string[] {
   const visit = (dir: string) => {
     for (const name of readdirSync(dir).sort()) {
       const abs = join(dir, name);
-      out.push('./' + relative(root, abs));
+      out.push(`./${relative(root, abs)}`);
       if (statSync(abs).isDirectory()) visit(abs);
     }
   };
@@ -163,7 +162,12 @@ function bomEntriesOf(root: string, includeRoot = true): BomEntry[] {
 }
 
 const sortedByParentThenName = (paths: Array<{ parent: number; name: string }>) =>
-  paths.every((p, i) => i === 0 || paths[i - 1].parent < p.parent || (paths[i - 1].parent === p.parent && Buffer.compare(Buffer.from(paths[i - 1].name), Buffer.from(p.name)) < 0));
+  paths.every(
+    (p, i) =>
+      i === 0 ||
+      paths[i - 1].parent < p.parent ||
+      (paths[i - 1].parent === p.parent && Buffer.compare(Buffer.from(paths[i - 1].name), Buffer.from(p.name)) < 0),
+  );
 
 describe('BOM writer', () => {
   it('POSIX cksum matches the cksum command', () => {
@@ -178,7 +182,17 @@ describe('BOM writer', () => {
     const entries: BomEntry[] = [{ path: '.', kind: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 1, size: 0, cksum: 0 }];
     for (let d = 0; d < 6; d++) {
       entries.push({ path: `./d${d}`, kind: 'dir', mode: 0o755, uid: 0, gid: 80, mtime: 2, size: 0, cksum: 0 });
-      for (let f = 0; f < 100; f++) entries.push({ path: `./d${d}/f${String(f).padStart(3, '0')}`, kind: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 3, size: f * 10, cksum: d * 1000 + f });
+      for (let f = 0; f < 100; f++)
+        entries.push({
+          path: `./d${d}/f${String(f).padStart(3, '0')}`,
+          kind: 'file',
+          mode: 0o644,
+          uid: 0,
+          gid: 0,
+          mtime: 3,
+          size: f * 10,
+          cksum: d * 1000 + f,
+        });
     }
     const parsed = readBom(writeBom(entries));
     expect(parsed.paths.length).toBe(entries.length);
@@ -195,7 +209,12 @@ describe('BOM writer', () => {
     // Three levels when leaves are tiny: meta nodes above meta nodes.
     const deep = readBom(writeBom(entries.slice(0, 120), { perLeaf: 4 }));
     expect(deep.depth).toBe(4);
-    expect(deep.paths.map((p) => p.path).sort()).toEqual(entries.slice(0, 120).map((e) => e.path).sort());
+    expect(deep.paths.map((p) => p.path).sort()).toEqual(
+      entries
+        .slice(0, 120)
+        .map((e) => e.path)
+        .sort(),
+    );
   });
 
   it('is parsed by the npm lsbom reader with the same paths, modes and checksums', () => {

@@ -154,11 +154,15 @@ describe('hostile fleet values', () => {
     } catch (err) {
       expect((err as FleetValidationError).issues.map((i) => i.path)).toContain('/customer');
     }
-    expect(() => parseFleet(hostileFleet({ branding: { vendor: 'V', product: 'P$(x)', upgradeCode: '3F2B8C1E-6A4D-4E8B-9C2F-1A7D5E0B4C93', bundleId: 'com.x.y' } }))).toThrow(/product/);
+    expect(() =>
+      parseFleet(hostileFleet({ branding: { vendor: 'V', product: 'P$(x)', upgradeCode: '3F2B8C1E-6A4D-4E8B-9C2F-1A7D5E0B4C93', bundleId: 'com.x.y' } })),
+    ).toThrow(/product/);
     // The template helpers refuse what the schema would already have stopped.
     await expect(render('preinstall.sh.hbs', { label: 'a\nb', product: 'p' })).rejects.toThrow(/newlines/);
     await expect(render('preinstall.sh.hbs', { label: 'a', product: 'p\nrm -rf /' })).rejects.toThrow(/newlines/);
-    await expect(render('PackageInfo.xml.hbs', { identifier: 'a\u0001', version: '1', numberOfFiles: 1, installKBytes: 1 })).rejects.toThrow(/control characters/);
+    await expect(render('PackageInfo.xml.hbs', { identifier: 'a\u0001', version: '1', numberOfFiles: 1, installKBytes: 1 })).rejects.toThrow(
+      /control characters/,
+    );
     await expect(render('PackageInfo.xml.hbs', { identifier: 'a', version: '1', numberOfFiles: '1" evil="', installKBytes: 1 })).rejects.toThrow(/integer/);
   });
 });

@@ -9,7 +9,7 @@ const config: AgentConfig = {
   fleet: 'acme',
   technicianId: 'FILE-TECH-0001',
   registration: { primary: '12.159.133.10:16384', alternate: '66.151.228.10:16384' },
-  tlsPin: 'AA:'.repeat(31) + 'AA',
+  tlsPin: `${'AA:'.repeat(31)}AA`,
   proxy: { type: 'socks5', host: 'proxy.acme.example', port: 1080, username: 'file-user', password: 'file-pass' },
   backup: { include: [], exclude: ['**/*.file'], protectedPaths: ['~/Finance'], schedule: { frequency: 'daily', at: '21:30' } },
   policy: { vendor: 'ACME IT', product: 'ACME Backup' },
@@ -43,7 +43,12 @@ describe('agent policy (GPO) overrides', () => {
       technicianId: 'GPO-TECH-0042',
       registration: { primary: '10.0.0.5:16384', alternate: '66.151.228.10:16384' },
       proxy: { type: 'http', host: 'gw.acme.example', port: 3128, username: 'file-user', password: 'file-pass' },
-      backup: { include: [], exclude: ['C:\\Users\\*\\Videos    with spaces', '**/*.iso'], protectedPaths: ['~/Finance'], schedule: { frequency: 'weekly', at: '03:15', day: 'sun' } },
+      backup: {
+        include: [],
+        exclude: ['C:\\Users\\*\\Videos    with spaces', '**/*.iso'],
+        protectedPaths: ['~/Finance'],
+        schedule: { frequency: 'weekly', at: '03:15', day: 'sun' },
+      },
     });
     // Laid over the file the way agent/config.ts does it: policy wins, the rest of the file stays.
     const effective = { ...config, ...overrides };
@@ -63,11 +68,22 @@ describe('agent policy (GPO) overrides', () => {
 
   it('rejects bad policy values naming the value, what was found and what is allowed; never echoes the Technician ID', () => {
     const key = 'HKEY_LOCAL_MACHINE\\Software\\Policies\\ACME IT\\ACME Backup';
-    expect(() => policyOverrides(parseRegQuery(`${key}\r\n    ProxyType    REG_SZ    ftp\r\n`), config)).toThrow(/ProxyType: "ftp" is not allowed; expected one of none, socks4, socks4a, socks5, http/);
-    expect(() => policyOverrides(parseRegQuery(`${key}\r\n    ProxyPort    REG_DWORD    0x0\r\n`), config)).toThrow(/ProxyPort: "0" is not allowed; expected an integer from 1 to 65535/);
+    expect(() => policyOverrides(parseRegQuery(`${key}\r\n    ProxyType    REG_SZ    ftp\r\n`), config)).toThrow(
+      /ProxyType: "ftp" is not allowed; expected one of none, socks4, socks4a, socks5, http/,
+    );
+    expect(() => policyOverrides(parseRegQuery(`${key}\r\n    ProxyPort    REG_DWORD    0x0\r\n`), config)).toThrow(
+      /ProxyPort: "0" is not allowed; expected an integer from 1 to 65535/,
+    );
     expect(() => policyOverrides(parseRegQuery(`${key}\r\n    ScheduleAt    REG_SZ    25:99\r\n`), config)).toThrow(/ScheduleAt: "25:99" is not allowed/);
     const secret = 'BAD SECRET $(x)';
-    const err = (() => { try { policyOverrides(parseRegQuery(`${key}\r\n    TechnicianId    REG_SZ    ${secret}\r\n`), config); } catch (e) { return e as Error; } return undefined; })();
+    const err = (() => {
+      try {
+        policyOverrides(parseRegQuery(`${key}\r\n    TechnicianId    REG_SZ    ${secret}\r\n`), config);
+      } catch (e) {
+        return e as Error;
+      }
+      return undefined;
+    })();
     expect(err).toBeInstanceOf(PolicyError);
     expect(err!.message).toMatch(/TechnicianId: \(hidden secret\) is not allowed/);
     expect(err!.message).not.toContain('BAD SECRET');

@@ -1,7 +1,17 @@
 // HTTP CONNECT with basic auth through real squid and tinyproxy instances on 127.0.0.1.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentProxy } from '../agent/config-types.js';
-import { closedPort, connectionFailure, greeting, startPinnedServer, startSquid, startTinyproxy, wrongPin, type PinnedServer, type RunningProxy } from './helpers/proxies.js';
+import {
+  closedPort,
+  connectionFailure,
+  greeting,
+  startPinnedServer,
+  startSquid,
+  startTinyproxy,
+  wrongPin,
+  type PinnedServer,
+  type RunningProxy,
+} from './helpers/proxies.js';
 
 const user = { username: 'hfhttp', password: 'Http-Pr0xy-5ecret' };
 let server: PinnedServer;

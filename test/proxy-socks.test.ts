@@ -1,7 +1,17 @@
 // SOCKS4, SOCKS4a and SOCKS5 (none and username/password) through real dante instances on 127.0.0.1.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentProxy } from '../agent/config-types.js';
-import { closedPort, connectionFailure, greeting, startDante, startPinnedServer, startSilentServer, wrongPin, type PinnedServer, type RunningProxy } from './helpers/proxies.js';
+import {
+  closedPort,
+  connectionFailure,
+  greeting,
+  startDante,
+  startPinnedServer,
+  startSilentServer,
+  wrongPin,
+  type PinnedServer,
+  type RunningProxy,
+} from './helpers/proxies.js';
 
 const user = { username: 'hfproxy', password: 'Pr0xy-S3cret-7731' };
 let server: PinnedServer;
@@ -85,7 +95,11 @@ describe('SOCKS proxies (dante)', () => {
 
   it('a server that never completes TLS behind the proxy is a timeout within the deadline', async () => {
     const started = Date.now();
-    const err = await connectionFailure(`127.0.0.1:${silent.port}`, { tlsPin: server.pin, proxy: { type: 'socks5', host: '127.0.0.1', port: auth.port, ...user }, timeoutMs: 500 });
+    const err = await connectionFailure(`127.0.0.1:${silent.port}`, {
+      tlsPin: server.pin,
+      proxy: { type: 'socks5', host: '127.0.0.1', port: auth.port, ...user },
+      timeoutMs: 500,
+    });
     expect(err.kind).toBe('timeout');
     expect(err.message).toMatch(/TLS handshake timed out after 500 ms/);
     expect(Date.now() - started).toBeLessThan(5_000);

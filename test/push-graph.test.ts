@@ -31,12 +31,26 @@ beforeAll(async () => {
   const msi = buildTinyMsi(work, { fileName: 'holdfast-demo.msi' });
   const loaded = await loadFleet(fleetFile);
   const fleetDir = join(outDir, 'demo');
-  await intuneTarget.make({ loaded, secrets: {}, outDir: fleetDir, cacheDir: work, previous: [{ target: 'msi', path: msi, description: 'msi' }], progress: () => {} });
+  await intuneTarget.make({
+    loaded,
+    secrets: {},
+    outDir: fleetDir,
+    cacheDir: work,
+    previous: [{ target: 'msi', path: msi, description: 'msi' }],
+    progress: () => {},
+  });
   // macOS: the real profiles; a 200 kB stand-in for the 77 MB pkg exercises the same upload.
   const profiles = await jamfProfilesTarget.make({ loaded, secrets: {}, outDir: fleetDir, cacheDir: work, previous: [], progress: () => {} });
   pkgBytes = randomBytes(200_000);
   writeFileSync(join(fleetDir, 'holdfast-demo.pkg'), pkgBytes);
-  await intuneMacosTarget.make({ loaded, secrets: {}, outDir: fleetDir, cacheDir: work, previous: [{ target: 'pkg', path: join(fleetDir, 'holdfast-demo.pkg'), description: 'pkg' }, ...profiles], progress: () => {} });
+  await intuneMacosTarget.make({
+    loaded,
+    secrets: {},
+    outDir: fleetDir,
+    cacheDir: work,
+    previous: [{ target: 'pkg', path: join(fleetDir, 'holdfast-demo.pkg'), description: 'pkg' }, ...profiles],
+    progress: () => {},
+  });
   server = await startGraphContractServer();
 });
 
@@ -72,7 +86,9 @@ describe('push intune (Graph contract test server)', () => {
     expect(lines.some((l) => /answered 503/.test(l))).toBe(true);
     const app = server.apps.get(result.appId)!;
     expect(app.committedContentVersion).toBe(result.contentVersionId);
-    expect(app.assignments).toEqual([expect.objectContaining({ intent: 'required', target: expect.objectContaining({ groupId: 'a6b2c3d4-0000-4000-8000-000000000001' }) })]);
+    expect(app.assignments).toEqual([
+      expect.objectContaining({ intent: 'required', target: expect.objectContaining({ groupId: 'a6b2c3d4-0000-4000-8000-000000000001' }) }),
+    ]);
     expect(app.body.installCommandLine).toBe('msiexec /i "holdfast-demo.msi" /qn /norestart');
     expect(app.body.uninstallCommandLine).toMatch(/^msiexec \/x "\{[0-9A-F-]{36}\}" \/qn \/norestart$/);
     expect((app.body.installExperience as { runAsAccount: string }).runAsAccount).toBe('system');
@@ -83,7 +99,12 @@ describe('push intune (Graph contract test server)', () => {
     expect(result.blocks).toBe(Math.ceil(pkg.encrypted.length / 4096));
     expect(result.blocks).toBeGreaterThan(1);
     expect(file.committedBlob!.equals(pkg.encrypted)).toBe(true);
-    expect(file.fileEncryptionInfo).toMatchObject({ encryptionKey: pkg.info.encryptionInfo.encryptionKey, macKey: pkg.info.encryptionInfo.macKey, mac: pkg.info.encryptionInfo.mac, fileDigest: pkg.info.encryptionInfo.fileDigest });
+    expect(file.fileEncryptionInfo).toMatchObject({
+      encryptionKey: pkg.info.encryptionInfo.encryptionKey,
+      macKey: pkg.info.encryptionInfo.macKey,
+      mac: pkg.info.encryptionInfo.mac,
+      fileDigest: pkg.info.encryptionInfo.fileDigest,
+    });
     // Block ids all have one length; binary blocks went as bytes.
     const ids = server.requests.filter((r) => r.query.get('comp') === 'block').map((r) => r.query.get('blockid')!);
     expect(new Set(ids.map((i) => i.length)).size).toBe(1);
@@ -93,30 +114,74 @@ describe('push intune (Graph contract test server)', () => {
     const pkg = await readIntuneWin(join(outDir, 'demo/intune/holdfast-demo.intunewin'));
     const tampered = { ...pkg, info: { ...pkg.info, encryptionInfo: { ...pkg.info.encryptionInfo, mac: Buffer.alloc(32).toString('base64') } } };
     await expect(
-      pushIntuneApp(contentOfIntuneWin(tampered), { '@odata.type': '#microsoft.graph.win32LobApp', displayName: 'x', publisher: 'x', fileName: 'x.intunewin', setupFilePath: 'x.msi', installCommandLine: 'x', uninstallCommandLine: 'x', installExperience: {}, rules: [], returnCodes: [] }, {
-        graphUrl: server.graphUrl, authorityUrl: server.authorityUrl, tenantId: server.tenantId, clientId: server.clientId, clientSecret: server.clientSecret, ...fast,
-      }),
+      pushIntuneApp(
+        contentOfIntuneWin(tampered),
+        {
+          '@odata.type': '#microsoft.graph.win32LobApp',
+          displayName: 'x',
+          publisher: 'x',
+          fileName: 'x.intunewin',
+          setupFilePath: 'x.msi',
+          installCommandLine: 'x',
+          uninstallCommandLine: 'x',
+          installExperience: {},
+          rules: [],
+          returnCodes: [],
+        },
+        {
+          graphUrl: server.graphUrl,
+          authorityUrl: server.authorityUrl,
+          tenantId: server.tenantId,
+          clientId: server.clientId,
+          clientSecret: server.clientSecret,
+          ...fast,
+        },
+      ),
     ).rejects.toThrow(/commitFileFailed/);
   });
 
   it('reports 401 clearly without printing the secret (bad secret, and a rejected token)', async () => {
     const wrong = 'not-the-secret-1234';
-    const err = await pushIntuneFleet(fleetFile, { outDir, graphUrl: server.graphUrl, authorityUrl: server.authorityUrl, tenantId: server.tenantId, clientId: server.clientId, env: { HOLDFAST_GRAPH_CLIENT_SECRET: wrong }, ...fast }).catch((e: unknown) => e);
+    const err = await pushIntuneFleet(fleetFile, {
+      outDir,
+      graphUrl: server.graphUrl,
+      authorityUrl: server.authorityUrl,
+      tenantId: server.tenantId,
+      clientId: server.clientId,
+      env: { HOLDFAST_GRAPH_CLIENT_SECRET: wrong },
+      ...fast,
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HttpError);
     expect((err as HttpError).status).toBe(401);
     expect((err as Error).message).toMatch(/token: 401 Unauthorized .*client secret/);
     expect((err as Error).message).not.toContain(wrong);
 
     server.fail('POST', /\/contentVersions$/, 401);
-    const err2 = await pushIntuneFleet(fleetFile, { outDir, graphUrl: server.graphUrl, authorityUrl: server.authorityUrl, tenantId: server.tenantId, clientId: server.clientId, env: { HOLDFAST_GRAPH_CLIENT_SECRET: server.clientSecret }, ...fast }).catch((e: unknown) => e);
+    const err2 = await pushIntuneFleet(fleetFile, {
+      outDir,
+      graphUrl: server.graphUrl,
+      authorityUrl: server.authorityUrl,
+      tenantId: server.tenantId,
+      clientId: server.clientId,
+      env: { HOLDFAST_GRAPH_CLIENT_SECRET: server.clientSecret },
+      ...fast,
+    }).catch((e: unknown) => e);
     expect((err2 as HttpError).status).toBe(401);
     expect((err2 as Error).message).toMatch(/content version: 401/);
   });
 
   it('pushes the macOS pkg app (pkg encrypted like a .intunewin) and the custom configuration profiles', async () => {
     const r = await pushIntuneFleet(fleetFile, {
-      outDir, platform: 'macos', graphUrl: server.graphUrl, authorityUrl: server.authorityUrl, tenantId: server.tenantId, clientId: server.clientId,
-      groupId: 'g-mac', env: { HOLDFAST_GRAPH_CLIENT_SECRET: server.clientSecret }, blockSize: 64 * 1024, ...fast,
+      outDir,
+      platform: 'macos',
+      graphUrl: server.graphUrl,
+      authorityUrl: server.authorityUrl,
+      tenantId: server.tenantId,
+      clientId: server.clientId,
+      groupId: 'g-mac',
+      env: { HOLDFAST_GRAPH_CLIENT_SECRET: server.clientSecret },
+      blockSize: 64 * 1024,
+      ...fast,
     });
     expect(r.windows).toBeUndefined();
     const app = server.apps.get(r.macos!.appId)!;
@@ -126,7 +191,11 @@ describe('push intune (Graph contract test server)', () => {
     expect(file.uploadState).toBe('commitFileSuccess');
     expect(r.macos!.blocks).toBe(Math.ceil(file.committedBlob!.length / (64 * 1024)));
     const info = file.fileEncryptionInfo!;
-    expect(decryptContent(file.committedBlob!, { ...info, profileIdentifier: 'ProfileVersion1', fileDigestAlgorithm: 'SHA256' } as Parameters<typeof decryptContent>[1]).equals(pkgBytes)).toBe(true);
+    expect(
+      decryptContent(file.committedBlob!, { ...info, profileIdentifier: 'ProfileVersion1', fileDigestAlgorithm: 'SHA256' } as Parameters<
+        typeof decryptContent
+      >[1]).equals(pkgBytes),
+    ).toBe(true);
     expect(r.profiles).toHaveLength(2);
     for (const p of r.profiles) {
       const conf = server.configurations.get(p.id)!;
@@ -140,9 +209,31 @@ describe('push intune (Graph contract test server)', () => {
   it('--dry-run prints every request with secrets masked and sends nothing', async () => {
     const before = server.requests.length;
     const secret = 'super-secret-value-42';
-    const { stdout } = await run(process.execPath, [deployBin, 'push', 'intune', fleetFile, '--out', outDir, '--dry-run', '--graph-url', server.graphUrl, '--authority-url', server.authorityUrl, '--tenant', 't-1', '--client-id', 'c-1', '--group', 'g-1'], {
-      env: { ...process.env, HOLDFAST_GRAPH_CLIENT_SECRET: secret },
-    });
+    const { stdout } = await run(
+      process.execPath,
+      [
+        deployBin,
+        'push',
+        'intune',
+        fleetFile,
+        '--out',
+        outDir,
+        '--dry-run',
+        '--graph-url',
+        server.graphUrl,
+        '--authority-url',
+        server.authorityUrl,
+        '--tenant',
+        't-1',
+        '--client-id',
+        'c-1',
+        '--group',
+        'g-1',
+      ],
+      {
+        env: { ...process.env, HOLDFAST_GRAPH_CLIENT_SECRET: secret },
+      },
+    );
     expect(server.requests.length).toBe(before);
     expect(stdout).not.toContain(secret);
     for (const step of ['token', 'create app', 'content version', 'file entry', 'upload block 1/1', 'block list', 'commit', 'committed version', 'assign']) {

@@ -61,12 +61,20 @@ describe('push HTTP client', () => {
   it('masks secrets in URLs, JSON, forms and headers, and sends nothing in dry-run', async () => {
     expect(maskUrl('https://x.blob.core.windows.net/c/b?sv=1&sig=abc%2Fdef&se=2030')).toBe('https://x.blob.core.windows.net/c/b?sv=1&sig=***&se=***');
     expect(maskJson({ fileEncryptionInfo: { encryptionKey: 'k', macKey: 'm', mac: 'public', fileDigest: 'd' }, client_secret: 's', name: 'n' })).toEqual({
-      fileEncryptionInfo: { encryptionKey: '***', macKey: '***', mac: 'public', fileDigest: 'd' }, client_secret: '***', name: 'n',
+      fileEncryptionInfo: { encryptionKey: '***', macKey: '***', mac: 'public', fileDigest: 'd' },
+      client_secret: '***',
+      name: 'n',
     });
     const lines: string[] = [];
     const before = hits.length;
     const client = new HttpClient({ service: 'Test', dryRun: true, log: (l) => lines.push(l) });
-    const res = await client.request({ step: 'token', method: 'POST', url: `${url}/token?code=xyz`, headers: { authorization: 'Bearer abc.def' }, body: { form: { client_id: 'id', client_secret: 'topsecret' } } });
+    const res = await client.request({
+      step: 'token',
+      method: 'POST',
+      url: `${url}/token?code=xyz`,
+      headers: { authorization: 'Bearer abc.def' },
+      body: { form: { client_id: 'id', client_secret: 'topsecret' } },
+    });
     expect(res.dryRun).toBe(true);
     expect(hits.length).toBe(before);
     expect(lines).toEqual([`[dry-run] token: POST ${url}/token?code=*** [authorization: Bearer ***] form client_id=id&client_secret=***`]);

@@ -55,7 +55,15 @@ describe('push jamf (Jamf Pro contract test server)', () => {
   it('uploads package, profiles, policy and extension attributes, retrying a 429', async () => {
     server.fail('POST', /\/upload$/, 429, { retryAfter: '0' });
     const lines: string[] = [];
-    const r = await pushJamfFleet(fleetFile, { outDir, url: server.url, clientId: server.clientId, groupId: '7', env: { HOLDFAST_JAMF_CLIENT_SECRET: server.clientSecret }, log: (l) => lines.push(l), http: { baseDelayMs: 5 } });
+    const r = await pushJamfFleet(fleetFile, {
+      outDir,
+      url: server.url,
+      clientId: server.clientId,
+      groupId: '7',
+      env: { HOLDFAST_JAMF_CLIENT_SECRET: server.clientSecret },
+      log: (l) => lines.push(l),
+      http: { baseDelayMs: 5 },
+    });
     expect(r.retries).toBe(1);
     expect(lines.some((l) => /answered 429/.test(l))).toBe(true);
     const pkg = server.packages.get(r.packageId)!;
@@ -88,7 +96,14 @@ describe('push jamf (Jamf Pro contract test server)', () => {
 
   it('reports 401 clearly without printing the secret', async () => {
     const wrong = 'wrong-jamf-secret-9876';
-    const err = await pushJamfFleet(fleetFile, { outDir, url: server.url, clientId: server.clientId, groupId: '7', env: { HOLDFAST_JAMF_CLIENT_SECRET: wrong }, http: { baseDelayMs: 5 } }).catch((e: unknown) => e);
+    const err = await pushJamfFleet(fleetFile, {
+      outDir,
+      url: server.url,
+      clientId: server.clientId,
+      groupId: '7',
+      env: { HOLDFAST_JAMF_CLIENT_SECRET: wrong },
+      http: { baseDelayMs: 5 },
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HttpError);
     expect((err as HttpError).status).toBe(401);
     expect((err as Error).message).toMatch(/Jamf Pro: token: 401 Unauthorized/);
@@ -100,7 +115,15 @@ describe('push jamf (Jamf Pro contract test server)', () => {
     const tokensBefore = server.requests.filter((q) => q.path === '/api/oauth/token').length;
     const lines: string[] = [];
     // Names must be new: the contract server answers 409 to duplicates, as Jamf does.
-    const r = await pushJamfFleet(fleetFile, { outDir, url: server.url, clientId: server.clientId, groupId: '8', env: { HOLDFAST_JAMF_CLIENT_SECRET: server.clientSecret }, log: (l) => lines.push(l), http: { baseDelayMs: 5 } }).catch((e: unknown) => e);
+    const r = await pushJamfFleet(fleetFile, {
+      outDir,
+      url: server.url,
+      clientId: server.clientId,
+      groupId: '8',
+      env: { HOLDFAST_JAMF_CLIENT_SECRET: server.clientSecret },
+      log: (l) => lines.push(l),
+      http: { baseDelayMs: 5 },
+    }).catch((e: unknown) => e);
     expect(lines.some((l) => /token rejected; renewing it once/.test(l))).toBe(true);
     expect(server.requests.filter((q) => q.path === '/api/oauth/token').length - tokensBefore).toBe(2);
     // The second run collides with the first run's names: Jamf's 409 comes back as a clear error.
@@ -109,17 +132,37 @@ describe('push jamf (Jamf Pro contract test server)', () => {
   });
 
   it('rejects a non-numeric group id with a clear error', async () => {
-    await expect(pushJamfFleet(fleetFile, { outDir, url: server.url, clientId: server.clientId, groupId: 'All Macs', env: { HOLDFAST_JAMF_CLIENT_SECRET: server.clientSecret } })).rejects.toThrow(/--group: "All Macs" is not allowed; expected the numeric id/);
+    await expect(
+      pushJamfFleet(fleetFile, {
+        outDir,
+        url: server.url,
+        clientId: server.clientId,
+        groupId: 'All Macs',
+        env: { HOLDFAST_JAMF_CLIENT_SECRET: server.clientSecret },
+      }),
+    ).rejects.toThrow(/--group: "All Macs" is not allowed; expected the numeric id/);
   });
 
   it('--dry-run prints every request with the secret masked and sends nothing', async () => {
     const before = server.requests.length;
     const secret = 'jamf-dry-secret-777';
-    const { stdout } = await run(process.execPath, [deployBin, 'push', 'jamf', fleetFile, '--out', outDir, '--url', server.url, '--client-id', 'cid', '--group', '7', '--dry-run'], { env: { ...process.env, HOLDFAST_JAMF_CLIENT_SECRET: secret } });
+    const { stdout } = await run(
+      process.execPath,
+      [deployBin, 'push', 'jamf', fleetFile, '--out', outDir, '--url', server.url, '--client-id', 'cid', '--group', '7', '--dry-run'],
+      { env: { ...process.env, HOLDFAST_JAMF_CLIENT_SECRET: secret } },
+    );
     expect(server.requests.length).toBe(before);
     expect(stdout).not.toContain(secret);
     expect(stdout).toContain('client_secret=***');
-    for (const step of ['token', 'create package', 'upload package', 'profile holdfast-acme-settings.mobileconfig', 'policy', 'extension attribute Holdfast Agent Version']) expect(stdout).toContain(`[dry-run] ${step}: `);
+    for (const step of [
+      'token',
+      'create package',
+      'upload package',
+      'profile holdfast-acme-settings.mobileconfig',
+      'policy',
+      'extension attribute Holdfast Agent Version',
+    ])
+      expect(stdout).toContain(`[dry-run] ${step}: `);
     expect(stdout).toContain('multipart file=holdfast-acme.pkg <300000 bytes>');
   });
 
@@ -128,7 +171,13 @@ describe('push jamf (Jamf Pro contract test server)', () => {
     const out = join(work, 'intune-macos');
     const made = await intuneMacosTarget.make({ loaded, secrets: {}, outDir: out, cacheDir: work, previous: artifacts, progress: () => {} });
     const pkgApp = JSON.parse(readFileSync(made.find((a) => a.path.endsWith('macOSPkgApp.json'))!.path, 'utf8'));
-    expect(pkgApp).toMatchObject({ '@odata.type': '#microsoft.graph.macOSPkgApp', fileName: 'holdfast-acme.pkg', primaryBundleId: 'com.acme.backup', primaryBundleVersion: '1.2.0', displayName: "R&D Backup's" });
+    expect(pkgApp).toMatchObject({
+      '@odata.type': '#microsoft.graph.macOSPkgApp',
+      fileName: 'holdfast-acme.pkg',
+      primaryBundleId: 'com.acme.backup',
+      primaryBundleVersion: '1.2.0',
+      displayName: "R&D Backup's",
+    });
     const profiles = made.filter((a) => a.path.includes('macOSCustomConfiguration-'));
     expect(profiles).toHaveLength(2);
     for (const p of profiles) {

@@ -19,7 +19,16 @@ describe('device store: own index lines vs lines from another writer', () => {
         const mine = newIds(20);
         const theirs = newIds(20);
         all.push(...mine, ...theirs);
-        const both = [a.put(mine, mine.map(() => randomBytes(100))), b.put(theirs, theirs.map(() => randomBytes(100)))];
+        const both = [
+          a.put(
+            mine,
+            mine.map(() => randomBytes(100)),
+          ),
+          b.put(
+            theirs,
+            theirs.map(() => randomBytes(100)),
+          ),
+        ];
         // Lookups of the other store's ids run while both appends are in flight.
         const during = Promise.all([a.has(theirs.slice(0, 5)), b.has(mine.slice(0, 5))]);
         await Promise.all(both);
@@ -29,7 +38,10 @@ describe('device store: own index lines vs lines from another writer', () => {
         // A sole-writer stretch: a's own lines are skipped, then b appends once more.
         const solo = newIds(10);
         all.push(...solo);
-        await a.put(solo, solo.map(() => randomBytes(100)));
+        await a.put(
+          solo,
+          solo.map(() => randomBytes(100)),
+        );
         expect((await b.has(solo)).every(Boolean)).toBe(true);
       }
       expect(a.chunkCount).toBe(all.length);

@@ -86,7 +86,10 @@ describe('server crash safety', () => {
     // A byte inside a committed chunk: the kill -9 above can leave bytes in a pack that no index line names,
     // and flipping one of those would damage nothing.
     const device = join(server.dataDir, 'devices', deviceId);
-    const line = (await readFile(join(device, 'index.log'), 'latin1')).split('\n').map((l) => /^[0-9a-f]{64} (\S+\.pack) (\d+) (\d+)$/.exec(l)).find((m) => m !== null)!;
+    const line = (await readFile(join(device, 'index.log'), 'latin1'))
+      .split('\n')
+      .map((l) => /^[0-9a-f]{64} (\S+\.pack) (\d+) (\d+)$/.exec(l))
+      .find((m) => m !== null)!;
     const file = join(device, 'packs', line[1]);
     const at = Number(line[2]) + Math.floor(Number(line[3]) / 2);
     const fh = await open(file, 'r+');
@@ -113,7 +116,7 @@ describe('server crash safety', () => {
     const text = await readFile(index, 'latin1');
     const lines = text.split('\n').filter(Boolean);
     const victim = lines.find((l) => /^[0-9a-f]{64} /.test(l))!;
-    await writeFile(index, lines.filter((l) => l !== victim).join('\n') + '\n');
+    await writeFile(index, `${lines.filter((l) => l !== victim).join('\n')}\n`);
     server = await startTestServer({ dataDir: server.dataDir, listen: server.addresses });
     const out = await tempDir('holdfast-restore-');
     const r = await agent.run(['restore', '--to', out]);

@@ -39,7 +39,17 @@ describe('failover and address updates', () => {
   it('the server pushes a reassigned pair; the agent persists it at its next session and reports it', async () => {
     // Registration via a single-address server assigned that address twice.
     expect((await registration()).servers).toEqual({ primary: primary.addresses[0], alternate: primary.addresses[0] });
-    const re = await runServerCli(['reassign', '--data', primary.dataDir, '--device', deviceId, '--primary', primary.addresses[0], '--alternate', alternate.addresses[0]]);
+    const re = await runServerCli([
+      'reassign',
+      '--data',
+      primary.dataDir,
+      '--device',
+      deviceId,
+      '--primary',
+      primary.addresses[0],
+      '--alternate',
+      alternate.addresses[0],
+    ]);
     expect(re.code, re.output).toBe(0);
     const r = await agent.run(['backup']);
     expect(r.code, r.output).toBe(0);
@@ -49,7 +59,17 @@ describe('failover and address updates', () => {
   });
 
   it('the agent uses the pushed pair: swapped primary/alternate -> it connects to the new primary', async () => {
-    const re = await runServerCli(['reassign', '--data', primary.dataDir, '--device', deviceId, '--primary', alternate.addresses[0], '--alternate', primary.addresses[0]]);
+    const re = await runServerCli([
+      'reassign',
+      '--data',
+      primary.dataDir,
+      '--device',
+      deviceId,
+      '--primary',
+      alternate.addresses[0],
+      '--alternate',
+      primary.addresses[0],
+    ]);
     expect(re.code, re.output).toBe(0);
     expect((await agent.run(['backup'])).code).toBe(0); // learns the swap (connected to the old primary)
     const sessionsOnAlternate = alternate.output().split(`session start ${deviceId}`).length;

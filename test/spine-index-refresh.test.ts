@@ -13,7 +13,10 @@ describe('device store shared by two servers', () => {
     try {
       for (let round = 0; round < 5; round++) {
         const ids = Array.from({ length: 200 }, () => randomBytes(32).toString('hex'));
-        await alternate.put(ids, ids.map(() => randomBytes(64)));
+        await alternate.put(
+          ids,
+          ids.map(() => randomBytes(64)),
+        );
         // All lookups start before any refresh finishes: each must see the whole new tail exactly once.
         const answers = await Promise.all(ids.map((id) => primary.has([id])));
         expect(answers.every(([present]) => present)).toBe(true);

@@ -55,13 +55,24 @@ describe('capacity', () => {
         server.addresses,
         { tlsPin: server.pin, timeoutMs: 60_000 },
         async (c) =>
-          (await c.request(MessageType.REGISTER, { technicianId: TEST_TECHNICIAN_ID, identityId: randomBytes(16).toString('hex'), identitySecret: randomBytes(32).toString('base64url') }))
-            .header,
+          (
+            await c.request(MessageType.REGISTER, {
+              technicianId: TEST_TECHNICIAN_ID,
+              identityId: randomBytes(16).toString('hex'),
+              identitySecret: randomBytes(32).toString('base64url'),
+            })
+          ).header,
         'registration',
       );
       reg.conn.close();
       const { deviceId, credential, servers } = reg.value as { deviceId: string; credential: string; servers: { primary: string; alternate: string } };
-      const store = new RemoteStore({ servers: n % 2 ? servers : { primary: servers.alternate, alternate: servers.primary }, deviceId, credential, tlsPin: server.pin, timeoutMs: 60_000 });
+      const store = new RemoteStore({
+        servers: n % 2 ? servers : { primary: servers.alternate, alternate: servers.primary },
+        deviceId,
+        credential,
+        tlsPin: server.pin,
+        timeoutMs: 60_000,
+      });
       await store.connect();
       return store;
     };

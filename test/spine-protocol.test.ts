@@ -92,7 +92,9 @@ describe('frames', () => {
         at += step;
       }
       expect(frames.map((f) => f.id)).toEqual(bodies.map((_, i) => i));
-      frames.forEach((f, i) => expect(f.body.equals(bodies[i])).toBe(true));
+      frames.forEach((f, i) => {
+        expect(f.body.equals(bodies[i])).toBe(true);
+      });
     }
   });
 
@@ -141,7 +143,9 @@ describe('frames', () => {
     const ended = new Promise((r) => sink.on('end', r));
     const writer = new FrameWriter(sink);
     const done: number[] = [];
-    frames.forEach((f, i) => writer.write(f, () => done.push(i)));
+    frames.forEach((f, i) => {
+      writer.write(f, () => done.push(i));
+    });
     writer.end();
     writer.write(encodeFrame(MessageType.PING, 99, {}), () => done.push(99));
     await ended;
@@ -194,7 +198,16 @@ describe('agent config', () => {
     expect(err).toBeInstanceOf(AgentConfigError);
     const paths = err!.issues.map((i) => i.path);
     expect(paths).toEqual(
-      expect.arrayContaining(['/registration/primary', '/registration/alternate', '/tlsPin', '/proxy/type', '/proxy/password', '/backup/schedule/frequency', '/backup/schedule/at', '/technicianId']),
+      expect.arrayContaining([
+        '/registration/primary',
+        '/registration/alternate',
+        '/tlsPin',
+        '/proxy/type',
+        '/proxy/password',
+        '/backup/schedule/frequency',
+        '/backup/schedule/at',
+        '/technicianId',
+      ]),
     );
     expect(err!.message).toContain('"backup.example.com" is not an IP address (agents connect by IP, no DNS)');
     expect(err!.message).toContain('expected one of none, socks4, socks4a, socks5, http');
@@ -256,7 +269,17 @@ describe('server config and admin commands', () => {
     const bad = await runServerCli(['reassign', '--data', data, '--device', 'dev-000000000000000000000000', '--primary', 'host:1', '--alternate', '1.2.3.4:5']);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('--primary "host:1" is not allowed');
-    const missing = await runServerCli(['reassign', '--data', data, '--device', 'dev-000000000000000000000000', '--primary', '1.2.3.4:5', '--alternate', '1.2.3.4:6']);
+    const missing = await runServerCli([
+      'reassign',
+      '--data',
+      data,
+      '--device',
+      'dev-000000000000000000000000',
+      '--primary',
+      '1.2.3.4:5',
+      '--alternate',
+      '1.2.3.4:6',
+    ]);
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toContain('no device dev-000000000000000000000000');
     await s2.stop();

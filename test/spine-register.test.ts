@@ -21,7 +21,15 @@ describe('registration', () => {
   it('registers with the Technician ID, stores device id, credential and the assigned pair; status reports it', async () => {
     const agent = await makeAgent({ server });
     const before = await agent.status();
-    expect(before).toMatchObject({ registered: false, deviceId: null, servers: null, lastSuccessfulBackup: null, lastBackup: null, lastError: null, fleet: 'test' });
+    expect(before).toMatchObject({
+      registered: false,
+      deviceId: null,
+      servers: null,
+      lastSuccessfulBackup: null,
+      lastBackup: null,
+      lastError: null,
+      fleet: 'test',
+    });
     expect(typeof before.version).toBe('string');
 
     const r = await agent.run(['register']);

@@ -42,7 +42,9 @@ describe('agent service', () => {
     const deviceId = await agent.register();
     // The new pair must be reachable for later sessions; the server's own addresses swapped will do.
     const swapped = { primary: server.addresses[1], alternate: server.addresses[0] };
-    expect((await runServerCli(['reassign', '--data', server.dataDir, '--device', deviceId, '--primary', swapped.primary, '--alternate', swapped.alternate])).code).toBe(0);
+    expect(
+      (await runServerCli(['reassign', '--data', server.dataDir, '--device', deviceId, '--primary', swapped.primary, '--alternate', swapped.alternate])).code,
+    ).toBe(0);
     const svc = agent.spawn(['service']);
     await svc.waitForOutput(new RegExp(`checked in with .*; servers ${swapped.primary} / ${swapped.alternate}`));
     expect(svc.output()).toContain(`server assigned a new backup-server pair: primary ${swapped.primary}, alternate ${swapped.alternate}`);

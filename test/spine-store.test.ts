@@ -42,7 +42,9 @@ describe('remote store', () => {
       expect(held.has(unknown)).toBe(false);
       const got = await store.get(chunks.map((c) => c.id).reverse());
       expect(got.map((c) => c.id)).toEqual(chunks.map((c) => c.id).reverse());
-      got.forEach((c, i) => expect(Buffer.compare(c.data, chunks[chunks.length - 1 - i].data)).toBe(0));
+      got.forEach((c, i) => {
+        expect(Buffer.compare(c.data, chunks[chunks.length - 1 - i].data)).toBe(0);
+      });
       expect(store.stats.chunksSent).toBe(60);
     } finally {
       await store.close();
@@ -57,7 +59,9 @@ describe('remote store', () => {
       await store.put(chunks);
       const got = await store.get(chunks.map((c) => c.id));
       expect(got.length).toBe(12);
-      got.forEach((c, i) => expect(Buffer.from(c.data).equals(chunks[i].data)).toBe(true));
+      got.forEach((c, i) => {
+        expect(Buffer.from(c.data).equals(chunks[i].data)).toBe(true);
+      });
     } finally {
       await store.close();
     }
@@ -79,7 +83,9 @@ describe('remote store', () => {
       // Moved as a worker would get it: the chunks are where the views said.
       const moved = structuredClone(memory!, { transfer: [memory!] });
       expect(views[0].byteLength).toBe(0);
-      spans.forEach(([offset, length], i) => expect(Buffer.from(moved, offset, length).equals(chunks[i].data)).toBe(true));
+      spans.forEach(([offset, length], i) => {
+        expect(Buffer.from(moved, offset, length).equals(chunks[i].data)).toBe(true);
+      });
       store.reuse(moved);
       // Chunks of two replies, or of a small reply parsed in place, are not handed over.
       const first = await store.get([chunks[0].id]);
@@ -163,7 +169,7 @@ describe('remote store', () => {
   it('a pin mismatch fails at once with a named error (no pointless retry rounds)', async () => {
     const reg = (await import('../agent/state.js')).readRegistration;
     const ra = (await reg(a.loaded.state))!;
-    const store = new RemoteStore({ servers: ra.servers, deviceId: ra.deviceId, credential: ra.credential, tlsPin: 'AB:'.repeat(31) + 'AB', retryRounds: 3 });
+    const store = new RemoteStore({ servers: ra.servers, deviceId: ra.deviceId, credential: ra.credential, tlsPin: `${'AB:'.repeat(31)}AB`, retryRounds: 3 });
     const t0 = Date.now();
     const err = await store.listSnapshots().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ServersUnreachableError);

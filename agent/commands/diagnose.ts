@@ -5,7 +5,8 @@ import { diagnose, formatReport } from '../diagnose.js';
 
 function timeoutMs(value: string): number {
   const n = Number(value);
-  if (!/^\d+$/.test(value) || n < 100 || n > 600_000) throw new InvalidArgumentError(`${JSON.stringify(value)} is not allowed: use an integer from 100 to 600000 (milliseconds)`);
+  if (!/^\d+$/.test(value) || n < 100 || n > 600_000)
+    throw new InvalidArgumentError(`${JSON.stringify(value)} is not allowed: use an integer from 100 to 600000 (milliseconds)`);
   return n;
 }
 
@@ -18,7 +19,8 @@ export function diagnoseCommand(): Command {
     .option('--no-direct', 'with a proxy configured, skip the informational direct checks')
     .addHelpText(
       'after',
-      '\nExit code 0 when at least one server of the pair the agent needs (registration pair before registering,\nits assigned pair after) answers by the route the agent is configured to use (the proxy when one is set);\n1 otherwise or on a config error.',
+      '\nExit code 0 when at least one server of the pair the agent needs (registration pair before registering,\nits assigned pair after) answers by ' +
+        'the route the agent is configured to use (the proxy when one is set);\n1 otherwise or on a config error.',
     )
     .action(async (opts: { config?: string; json?: boolean; timeoutMs: number; direct: boolean }) => {
       const loaded = await loadAgentConfig(opts.config);

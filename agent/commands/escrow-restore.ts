@@ -9,9 +9,7 @@ import type { ChunkStore } from '../store.js';
 
 export function escrowRestoreCommand(): Command {
   return new Command('escrow-restore')
-    .description(
-      "admin: restore a device's data without its device key, using the company private key its key was escrowed for",
-    )
+    .description("admin: restore a device's data without its device key, using the company private key its key was escrowed for")
     .requiredOption('--company-key <file>', 'company private key (PEM) matching the escrowPublicKey of the fleet')
     .requiredOption('--to <dir>', 'restore into this folder')
     .option('--passphrase-env <name>', 'environment variable holding the private key passphrase (never pass it on the command line)')
@@ -20,28 +18,39 @@ export function escrowRestoreCommand(): Command {
     .option('--snapshot <id>', 'snapshot id (or unique prefix), or "latest"', 'latest')
     .option('--path <subpath>', 'only this file or folder')
     .option('--quiet', 'no progress output')
-    .action(async (o: { companyKey: string; to: string; passphraseEnv?: string; config?: string; store?: string; snapshot: string; path?: string; quiet?: boolean }) => {
-      let passphrase: string | undefined;
-      if (o.passphraseEnv) {
-        passphrase = process.env[o.passphraseEnv];
-        if (passphrase === undefined) throw new Error(`--passphrase-env ${o.passphraseEnv}: that environment variable is not set`);
-      }
-      let store: ChunkStore;
-      if (o.store) store = LocalStore.open(o.store);
-      else store = await openRemoteStore(await loadAgentConfig(o.config), { log: o.quiet ? undefined : (l) => process.stderr.write(`${l}\n`) });
-      try {
-        const r = await runEscrowRestore({
-          store,
-          companyKeyFile: o.companyKey,
-          passphrase,
-          snapshot: o.snapshot,
-          subpath: o.path,
-          target: o.to,
-          onProgress: restoreProgressPrinter(o.quiet),
-        });
-        process.stdout.write(`Escrow restore complete: snapshot ${r.snapshotId}, ${r.files} files, ${formatBytes(r.bytes)} into ${o.to}\n`);
-      } finally {
-        await store.close();
-      }
-    });
+    .action(
+      async (o: {
+        companyKey: string;
+        to: string;
+        passphraseEnv?: string;
+        config?: string;
+        store?: string;
+        snapshot: string;
+        path?: string;
+        quiet?: boolean;
+      }) => {
+        let passphrase: string | undefined;
+        if (o.passphraseEnv) {
+          passphrase = process.env[o.passphraseEnv];
+          if (passphrase === undefined) throw new Error(`--passphrase-env ${o.passphraseEnv}: that environment variable is not set`);
+        }
+        let store: ChunkStore;
+        if (o.store) store = LocalStore.open(o.store);
+        else store = await openRemoteStore(await loadAgentConfig(o.config), { log: o.quiet ? undefined : (l) => process.stderr.write(`${l}\n`) });
+        try {
+          const r = await runEscrowRestore({
+            store,
+            companyKeyFile: o.companyKey,
+            passphrase,
+            snapshot: o.snapshot,
+            subpath: o.path,
+            target: o.to,
+            onProgress: restoreProgressPrinter(o.quiet),
+          });
+          process.stdout.write(`Escrow restore complete: snapshot ${r.snapshotId}, ${r.files} files, ${formatBytes(r.bytes)} into ${o.to}\n`);
+        } finally {
+          await store.close();
+        }
+      },
+    );
 }

@@ -38,7 +38,9 @@ export function excludeCommand(): Command {
       if (o.json) return void process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
       process.stdout.write(`From the admin config:\n${data.config.map((p) => `  ${p}\n`).join('') || '  (none)\n'}`);
       process.stdout.write(`Yours:\n${data.user.map((p) => `  ${p}${user.forced.includes(p) ? '  (forced)' : ''}\n`).join('') || '  (none)\n'}`);
-      process.stdout.write(`Protected (cannot be excluded):\n  ${loaded.stateDir} (agent identity and key)\n${data.protectedPaths.map((p) => `  ${p}\n`).join('')}`);
+      process.stdout.write(
+        `Protected (cannot be excluded):\n  ${loaded.stateDir} (agent identity and key)\n${data.protectedPaths.map((p) => `  ${p}\n`).join('')}`,
+      );
     });
   return cmd;
 }

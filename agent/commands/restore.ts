@@ -15,23 +15,25 @@ export function restoreCommand(): Command {
     .option('--store <dir>', 'use a local store folder instead of the backup servers')
     .option('--json', 'print the result as JSON')
     .option('--quiet', 'no progress output')
-    .action(async (o: { config?: string; snapshot: string; path?: string; to?: string; original?: boolean; store?: string; json?: boolean; quiet?: boolean }) => {
-      if (!o.to && !o.original) throw new Error('say where to restore: --to <dir>, or --original to heal the files in place');
-      if (o.to && o.original) throw new Error('--to and --original exclude each other');
-      const loaded = await loadAgentConfig(o.config);
-      const result = await runRestore(loaded, {
-        snapshot: o.snapshot,
-        subpath: o.path,
-        target: o.to,
-        store: o.store ? openLocalStore(o.store) : undefined,
-        log: o.quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
-        onProgress: restoreProgressPrinter(o.quiet || o.json),
-      });
-      if (o.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-      else
-        process.stdout.write(
-          `Restore complete: snapshot ${result.snapshotId}, ${result.files} files, ${result.dirs} folders, ` +
-            `${result.symlinks} symlinks, ${formatBytes(result.bytes)} in ${(result.durationMs / 1000).toFixed(1)} s (all chunks verified)\n`,
-        );
-    });
+    .action(
+      async (o: { config?: string; snapshot: string; path?: string; to?: string; original?: boolean; store?: string; json?: boolean; quiet?: boolean }) => {
+        if (!o.to && !o.original) throw new Error('say where to restore: --to <dir>, or --original to heal the files in place');
+        if (o.to && o.original) throw new Error('--to and --original exclude each other');
+        const loaded = await loadAgentConfig(o.config);
+        const result = await runRestore(loaded, {
+          snapshot: o.snapshot,
+          subpath: o.path,
+          target: o.to,
+          store: o.store ? openLocalStore(o.store) : undefined,
+          log: o.quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
+          onProgress: restoreProgressPrinter(o.quiet || o.json),
+        });
+        if (o.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+        else
+          process.stdout.write(
+            `Restore complete: snapshot ${result.snapshotId}, ${result.files} files, ${result.dirs} folders, ` +
+              `${result.symlinks} symlinks, ${formatBytes(result.bytes)} in ${(result.durationMs / 1000).toFixed(1)} s (all chunks verified)\n`,
+          );
+      },
+    );
 }

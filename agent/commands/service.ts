@@ -11,7 +11,9 @@ function ms(flag: string) {
 
 export function serviceCommand(): Command {
   return new Command('service')
-    .description('run as the background service in the foreground: register if needed, back up on schedule, apply server address updates; stops on SIGTERM/SIGINT')
+    .description(
+      'run as the background service in the foreground: register if needed, back up on schedule, apply server address updates; stops on SIGTERM/SIGINT',
+    )
     .option('--config <file>', 'agent config (default: HOLDFAST_CONFIG, agent.json beside the agent, or the platform default)')
     .option('--backup-now', 'back up once right after start, whatever the schedule says')
     .option('--once', 'do one cycle (register, check in, back up if due) and exit')
@@ -26,7 +28,14 @@ export function serviceCommand(): Command {
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
-      const summary = await runService({ configPath: o.config, signal: controller.signal, backupNow: o.backupNow, once: o.once, checkInMs: o.checkIn, retryMs: o.retry });
+      const summary = await runService({
+        configPath: o.config,
+        signal: controller.signal,
+        backupNow: o.backupNow,
+        once: o.once,
+        checkInMs: o.checkIn,
+        retryMs: o.retry,
+      });
       // Worker threads of an interrupted backup must not keep the process alive.
       process.exit(o.once && summary.failures > 0 ? 1 : 0);
     });

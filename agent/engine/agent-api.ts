@@ -104,7 +104,14 @@ export async function runRestore(loaded: LoadedAgentConfig, opts: RunRestoreOpti
   const deviceKey = loadDeviceKey(loaded.state.deviceKey, false);
   const { store, owned } = await openStore(loaded, opts);
   try {
-    return await restoreSnapshot({ store, deviceKey, snapshot: opts.snapshot ?? 'latest', subpath: opts.subpath, target: opts.target, onProgress: opts.onProgress });
+    return await restoreSnapshot({
+      store,
+      deviceKey,
+      snapshot: opts.snapshot ?? 'latest',
+      subpath: opts.subpath,
+      target: opts.target,
+      onProgress: opts.onProgress,
+    });
   } finally {
     if (owned) await store.close();
   }
@@ -136,5 +143,12 @@ export interface EscrowRestoreOptions {
 export async function runEscrowRestore(opts: EscrowRestoreOptions): Promise<RestoreResult> {
   const pem = readFileSync(opts.companyKeyFile, 'utf8');
   const deviceKey = await recoverDeviceKey(opts.store, pem, opts.passphrase);
-  return restoreSnapshot({ store: opts.store, deviceKey, snapshot: opts.snapshot ?? 'latest', subpath: opts.subpath, target: opts.target, onProgress: opts.onProgress });
+  return restoreSnapshot({
+    store: opts.store,
+    deviceKey,
+    snapshot: opts.snapshot ?? 'latest',
+    subpath: opts.subpath,
+    target: opts.target,
+    onProgress: opts.onProgress,
+  });
 }

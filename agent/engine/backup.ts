@@ -145,28 +145,40 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
     if (toRead.length > 0) {
       // Starting a worker costs more than chunking a few MiB: small changes get one.
       const threads = opts.threads === undefined && bytesToRead <= ONE_WORKER_BYTES ? 1 : defaultThreads;
-      const r = await chunkAndUpload(toRead, pool, store, threads, (f, done) => {
-        if (done.error) {
-          warnings.push(`${f.source}: ${done.error}`);
-          opts.onWarning?.(`${f.source}: ${done.error}`);
-        } else {
-          read.set(f, { ids: done.ids.join(''), bytesRead: done.bytesRead });
-          bytesRead += done.bytesRead;
-        }
-        progress.filesDone++;
-        progress.bytesDone += f.size;
-        report();
-      }, (bytes) => {
-        progress.bytesUploaded += bytes;
-        report();
-      });
+      const r = await chunkAndUpload(
+        toRead,
+        pool,
+        store,
+        threads,
+        (f, done) => {
+          if (done.error) {
+            warnings.push(`${f.source}: ${done.error}`);
+            opts.onWarning?.(`${f.source}: ${done.error}`);
+          } else {
+            read.set(f, { ids: done.ids.join(''), bytesRead: done.bytesRead });
+            bytesRead += done.bytesRead;
+          }
+          progress.filesDone++;
+          progress.bytesDone += f.size;
+          report();
+        },
+        (bytes) => {
+          progress.bytesUploaded += bytes;
+          report();
+        },
+      );
       chunksUploaded = r.chunksUploaded;
     }
 
     progress.phase = 'snapshot';
     report(true);
     const now = new Date();
-    const plan = planSnapshot(cache, walked, cacheIdx, cached, read, { id: newSnapshotId(now), time: now.toISOString(), host: hostname(), platform: process.platform });
+    const plan = planSnapshot(cache, walked, cacheIdx, cached, read, {
+      id: newSnapshotId(now),
+      time: now.toISOString(),
+      host: hostname(),
+      platform: process.platform,
+    });
     await storeSnapshot(store, keys, plan.snapshot);
     // Same entries as the cached snapshot: the cache (and the snapshot it names) still says it all.
     if (opts.cachePath && !plan.unchanged) plan.saveCache(opts.cachePath);

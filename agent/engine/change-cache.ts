@@ -65,7 +65,8 @@ export class ChangeCache {
     const numLen = h.count * COLS * 8;
     const pathsAt = numAt + numLen;
     const dataAt = pathsAt + h.pathsLen;
-    if (typeof h.snapshotId !== 'string' || !Array.isArray(h.roots) || !Number.isInteger(h.count) || dataAt + h.dataLen !== buf.length) return ChangeCache.empty();
+    if (typeof h.snapshotId !== 'string' || !Array.isArray(h.roots) || !Number.isInteger(h.count) || dataAt + h.dataLen !== buf.length)
+      return ChangeCache.empty();
     // Float64Array needs an 8-byte aligned offset; a Buffer from readFileSync normally is, else copy.
     const num =
       (buf.byteOffset + numAt) % 8 === 0

@@ -61,7 +61,7 @@ function chunkWorkerMain(mods: WorkerModules): void {
   const bits = Math.round(Math.log2(init.avg));
   // Normalized chunking (FastCDC, level 2): a stricter mask before the average size, a looser one after.
   // The gear hash shifts left, so its high bits depend on the most bytes: masks take the top bits.
-  const topBits = (n: number): number => (n >= 32 ? 0xffffffff : ((0xffffffff << (32 - n)) >>> 0));
+  const topBits = (n: number): number => (n >= 32 ? 0xffffffff : (0xffffffff << (32 - n)) >>> 0);
   const maskS = topBits(bits + 2) | 0;
   const maskL = topBits(bits - 2) | 0;
   // The read buffer holds a whole chunk's lookahead (MAX) and a little more: it is refilled whenever less than
@@ -80,8 +80,8 @@ function chunkWorkerMain(mods: WorkerModules): void {
   function cut(start: number, end: number): number {
     const n = end - start;
     if (n <= MIN) return n;
-    const limit = n > MAX ? MAX : n;
-    const normal = init.avg < limit ? init.avg : limit;
+    const limit = Math.min(n, MAX);
+    const normal = Math.min(init.avg, limit);
     let h = 0;
     let i = MIN;
     for (; i < normal; i++) {
@@ -276,7 +276,9 @@ function chunkWorkerMain(mods: WorkerModules): void {
   }
 
   parentPort!.on('message', (msg: ChunkJob) => {
-    msg.files.forEach((f, i) => chunkFile(msg.job, i, f.path));
+    msg.files.forEach((f, i) => {
+      chunkFile(msg.job, i, f.path);
+    });
     flush(msg.job);
   });
 }

@@ -45,7 +45,9 @@ export class EscrowError extends Error {
 }
 
 export function companyKeyFingerprint(pub: KeyObject): string {
-  return createHash('sha256').update(pub.export({ type: 'spki', format: 'der' })).digest('hex');
+  return createHash('sha256')
+    .update(pub.export({ type: 'spki', format: 'der' }))
+    .digest('hex');
 }
 
 function publicKeyOf(pem: string): KeyObject {
@@ -69,10 +71,7 @@ export function wrapDeviceKey(deviceKey: Uint8Array, companyPublicKeyPem: string
     return { ...base, alg: 'RSA-OAEP-256', wrapped: wrapped.toString('base64') };
   }
   if (type === 'ec' || type === 'x25519' || type === 'x448') {
-    const eph =
-      type === 'ec'
-        ? generateKeyPairSync('ec', { namedCurve: pub.asymmetricKeyDetails!.namedCurve! })
-        : generateKeyPairSync(type as 'x25519');
+    const eph = type === 'ec' ? generateKeyPairSync('ec', { namedCurve: pub.asymmetricKeyDetails!.namedCurve! }) : generateKeyPairSync(type as 'x25519');
     const epkDer = eph.publicKey.export({ type: 'spki', format: 'der' });
     const kek = kdf(diffieHellman({ privateKey: eph.privateKey, publicKey: pub }), epkDer);
     const nonce = randomBytes(12);

@@ -65,7 +65,10 @@ export class LocalStore implements ChunkStore {
       entries.push([c.id, offset, c.data.byteLength]);
       offset += c.data.byteLength;
     }
-    await writeAtomic(join(this.dir, 'packs', `${pack}.pack`), fresh.map((c) => c.data));
+    await writeAtomic(
+      join(this.dir, 'packs', `${pack}.pack`),
+      fresh.map((c) => c.data),
+    );
     await writeAtomic(join(this.dir, 'packs', `${pack}.idx`), [Buffer.from(JSON.stringify(entries))]);
     for (const [id, off, length] of entries) this.index.set(id, { pack, offset: off, length });
   }

@@ -41,7 +41,7 @@ function globSource(glob: string): string {
       if (close < 0) re += '\\[';
       else {
         let cls = glob.slice(i + 1, close).replace(/\\/g, '\\\\');
-        if (cls.startsWith('!')) cls = '^' + cls.slice(1);
+        if (cls.startsWith('!')) cls = `^${cls.slice(1)}`;
         re += `[${cls}]`;
         i = close;
       }

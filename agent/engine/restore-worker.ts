@@ -160,8 +160,7 @@ function restoreWorkerMain(mods: WorkerModules): void {
       // in garbage. zstd frames declare the size (the spare bytes keep Node from allocating a second buffer
       // when the first is exactly full); brotli's output is guessed at 4× (text is ~3:1 here), a power of two.
       const declared = flags === 2 ? zstdContentSize(body) : -1;
-      const chunkSize =
-        declared >= 0 ? Math.min(declared, MAX_OUT) + 64 : Math.min(MAX_OUT, Math.max(64 * 1024, 2 ** Math.ceil(Math.log2(body.length * 4))));
+      const chunkSize = declared >= 0 ? Math.min(declared, MAX_OUT) + 64 : Math.min(MAX_OUT, Math.max(64 * 1024, 2 ** Math.ceil(Math.log2(body.length * 4))));
       try {
         body = flags === 1 ? zlib.brotliDecompressSync(body, { chunkSize }) : zstdDecompress(body, chunkSize);
         garbage += body.length + chunkSize;
@@ -366,7 +365,13 @@ export class RestoreWorkerPool {
   private worker(index: number): PoolWorker {
     while (this.workers.length <= index) {
       const worker = startSourceWorker(restoreWorkerMain, {
-        workerData: { encKey: this.keys.encKey, idKey: this.keys.idKey, umask: process.platform === 'win32' ? 0 : process.umask(), windows: process.platform === 'win32', fzstdSource: zstdDecoderSource() },
+        workerData: {
+          encKey: this.keys.encKey,
+          idKey: this.keys.idKey,
+          umask: process.platform === 'win32' ? 0 : process.umask(),
+          windows: process.platform === 'win32',
+          fzstdSource: zstdDecoderSource(),
+        },
       });
       const w: PoolWorker = { worker, queued: 0, exited: false };
       worker.on('message', (m: WorkerReply) => this.onReply(w, m));

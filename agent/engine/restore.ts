@@ -59,7 +59,10 @@ export interface RestoreResult {
 
 /** A snapshot entry whose name would leave the restore target. */
 export class PathEscapeError extends Error {
-  constructor(readonly entryPath: string, reason: string) {
+  constructor(
+    readonly entryPath: string,
+    reason: string,
+  ) {
     super(`refusing to restore ${JSON.stringify(entryPath)}: ${reason}`);
     this.name = 'PathEscapeError';
   }
@@ -73,8 +76,14 @@ export interface FileFailure {
 
 /** Some files could not be restored (the others were). Nothing wrong was written in their place. */
 export class RestoreError extends Error {
-  constructor(readonly failures: FileFailure[], readonly result: RestoreResult) {
-    const shown = failures.slice(0, 10).map((f) => `  ${f.path}: ${f.message}`).join('\n');
+  constructor(
+    readonly failures: FileFailure[],
+    readonly result: RestoreResult,
+  ) {
+    const shown = failures
+      .slice(0, 10)
+      .map((f) => `  ${f.path}: ${f.message}`)
+      .join('\n');
     const more = failures.length > 10 ? `\n  ... and ${failures.length - 10} more` : '';
     super(`${failures.length} file(s) could not be restored:\n${shown}${more}`);
     this.name = 'RestoreError';
@@ -127,7 +136,6 @@ function snapshotSubpath(snap: Snapshot, subpath: string): string {
   return trimmed.replace(/^\/+/, '');
 }
 
-
 export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResult> {
   leanHeap();
   const started = Date.now();
@@ -140,7 +148,8 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   if (opts.subpath) {
     const sub = snapshotSubpath(snap, opts.subpath);
     selected = snap.entries.filter((e) => e[0] === sub || e[0].startsWith(`${sub}/`));
-    if (selected.length === 0) throw new Error(`snapshot ${snap.id} has nothing at ${JSON.stringify(opts.subpath)} (paths look like "${snap.roots[0]?.name ?? 'Documents'}/...")`);
+    if (selected.length === 0)
+      throw new Error(`snapshot ${snap.id} has nothing at ${JSON.stringify(opts.subpath)} (paths look like "${snap.roots[0]?.name ?? 'Documents'}/...")`);
   }
 
   // Validate every name before writing anything.
@@ -148,7 +157,8 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   const rootDirs = new Map<string, string>();
   const placed = selected.map((e) => {
     const parts = checkName(e[0], rootNames);
-    if (e[1] === 'f' && (typeof e[5] !== 'string' || !/^(?:[0-9a-f]{64})*$/.test(e[5]))) throw new Error(`snapshot ${snap.id}: malformed chunk list for ${JSON.stringify(e[0])}`);
+    if (e[1] === 'f' && (typeof e[5] !== 'string' || !/^(?:[0-9a-f]{64})*$/.test(e[5])))
+      throw new Error(`snapshot ${snap.id}: malformed chunk list for ${JSON.stringify(e[0])}`);
     if (e[1] === 'l' && typeof e[5] !== 'string') throw new Error(`snapshot ${snap.id}: malformed symlink ${JSON.stringify(e[0])}`);
     let rootDir = rootDirs.get(parts[0]);
     if (rootDir === undefined) {

@@ -51,7 +51,10 @@ export class SnapshotNotFoundError extends Error {
 }
 
 export function newSnapshotId(time: Date): string {
-  return `${time.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(4).toString('hex')}`;
+  return `${time
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}-${randomBytes(4).toString('hex')}`;
 }
 
 export async function storeSnapshot(store: ChunkStore, keys: EngineKeys, snap: Snapshot | SnapshotDelta): Promise<void> {

@@ -22,13 +22,7 @@ function classify(status: number, statusText: string, proxy: AgentProxy): { kind
   return { kind: 'proxy-error', reason: `proxy answered the CONNECT request with ${said}` };
 }
 
-export function httpConnectTunnel(
-  socket: Socket,
-  proxy: AgentProxy,
-  target: HostPort,
-  label: string,
-  timeoutMs: number,
-): Promise<Socket> {
+export function httpConnectTunnel(socket: Socket, proxy: AgentProxy, target: HostPort, label: string, timeoutMs: number): Promise<Socket> {
   const authority = joinHostPort(target.host, target.port);
   const lines = [`CONNECT ${authority} HTTP/1.1`, `Host: ${authority}`];
   if (proxy.username !== undefined) {
@@ -47,10 +41,7 @@ export function httpConnectTunnel(
         reject(err);
       }
     };
-    const timer = setTimeout(
-      () => done(new TransportError(`${label}: proxy did not answer the CONNECT request within ${timeoutMs} ms`, 'timeout')),
-      timeoutMs,
-    );
+    const timer = setTimeout(() => done(new TransportError(`${label}: proxy did not answer the CONNECT request within ${timeoutMs} ms`, 'timeout')), timeoutMs);
     const onError = (err: Error) => done(new TransportError(`${label}: connection to the proxy failed: ${err.message}`, 'proxy-error'));
     const onClose = () => done(new TransportError(`${label}: proxy closed the connection before answering CONNECT (wrong proxy type or port?)`, 'proxy-error'));
     const onData = (chunk: Buffer) => {
@@ -81,6 +72,6 @@ export function httpConnectTunnel(
     socket.on('data', onData);
     socket.once('error', onError);
     socket.once('close', onClose);
-    socket.write(lines.join('\r\n') + '\r\n\r\n');
+    socket.write(`${lines.join('\r\n')}\r\n\r\n`);
   });
 }

@@ -33,20 +33,18 @@ function classify(message: string, proxy: AgentProxy): { kind: TransportErrorKin
   }
   if (message.startsWith('Socks4 Proxy rejected connection')) {
     // SOCKS4 has a single "rejected or failed" reply: a rule, or the server refusing, look the same.
-    return { kind: 'proxy-refused', reason: 'proxy rejected the request (SOCKS4 gives no reason: its rules do not allow the destination, or the server refused)' };
+    return {
+      kind: 'proxy-refused',
+      reason: 'proxy rejected the request (SOCKS4 gives no reason: its rules do not allow the destination, or the server refused)',
+    };
   }
   if (message.startsWith('Proxy connection timed out')) return { kind: 'timeout', reason: 'proxy did not complete the SOCKS handshake in time' };
-  if (message.startsWith('Socket closed')) return { kind: 'proxy-error', reason: 'proxy closed the connection during the SOCKS handshake (wrong proxy type or port?)' };
+  if (message.startsWith('Socket closed'))
+    return { kind: 'proxy-error', reason: 'proxy closed the connection during the SOCKS handshake (wrong proxy type or port?)' };
   return { kind: 'proxy-error', reason: `SOCKS handshake failed: ${message}` };
 }
 
-export async function socksTunnel(
-  socket: Socket,
-  proxy: AgentProxy,
-  target: HostPort,
-  label: string,
-  timeoutMs: number,
-): Promise<Socket> {
+export async function socksTunnel(socket: Socket, proxy: AgentProxy, target: HostPort, label: string, timeoutMs: number): Promise<Socket> {
   const socksProxy: SocksProxy = {
     host: proxy.host ?? '',
     port: proxy.port ?? 0,

@@ -30,9 +30,7 @@ export function openTcp(target: TcpTarget, timeoutMs: number): Promise<Socket> {
     };
     const timer = setTimeout(() => {
       fail(
-        target.isProxy
-          ? `${target.label}: proxy unreachable: no answer within ${timeoutMs} ms`
-          : `${target.label}: connection timed out after ${timeoutMs} ms`,
+        target.isProxy ? `${target.label}: proxy unreachable: no answer within ${timeoutMs} ms` : `${target.label}: connection timed out after ${timeoutMs} ms`,
         target.isProxy ? 'proxy-unreachable' : 'timeout',
       );
     }, timeoutMs);

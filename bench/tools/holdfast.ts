@@ -45,7 +45,10 @@ export class HoldfastTool implements BenchTool {
 
   async setup(): Promise<void> {
     this.agentBin = await pinBundle(agentBin, join(this.workDir, 'bin'));
-    const hash = createHash('sha256').update(await readFile(this.agentBin)).digest('hex').slice(0, 12);
+    const hash = createHash('sha256')
+      .update(await readFile(this.agentBin))
+      .digest('hex')
+      .slice(0, 12);
     const node = this.options.agentNode;
     this.build = `agent bundle sha256 ${hash}, ${node ? `Node ${node.version} (${node.label})` : `Node ${process.version}`}`;
     this.server = await startServerProcess({

@@ -14,7 +14,10 @@ export function generateCommand(): Command {
     .action(async (args: string[], opts: { out: string; target?: string; cache?: string; quiet?: boolean }) => {
       const result = await generateFleets(args, {
         outDir: opts.out,
-        targets: opts.target?.split(',').map((s) => s.trim()).filter(Boolean),
+        targets: opts.target
+          ?.split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
         cacheDir: opts.cache,
         progress: opts.quiet ? undefined : (e) => process.stderr.write(`${e.text}\n`),
       });

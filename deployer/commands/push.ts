@@ -20,7 +20,8 @@ export function pushCommand(): Command {
   destination(
     push,
     'intune',
-    'Create the apps in Intune through Microsoft Graph (Win32 app from the .intunewin, macOS pkg app, macOS profiles), upload, commit and assign them to a group',
+    'Create the apps in Intune through Microsoft Graph (Win32 app from the .intunewin, macOS pkg app, macOS profiles), upload, commit and assign them ' +
+      'to a group',
     'fleet file (its dist/<fleet>/intune output must exist: generate --target intune and/or intune-macos)',
   )
     .addOption(new Option('--tenant <id>', 'Entra ID tenant id').env(PUSH_ENV.graphTenant))
@@ -28,29 +29,55 @@ export function pushCommand(): Command {
     .addOption(new Option('--group <id>', 'Entra group id to assign the app to (required install); omit to skip the assignment').env(PUSH_ENV.graphGroup))
     .addOption(new Option('--graph-url <url>', 'Graph API root').default('https://graph.microsoft.com/beta').env(PUSH_ENV.graphUrl))
     .addOption(new Option('--authority-url <url>', 'Entra ID login root').default('https://login.microsoftonline.com').env(PUSH_ENV.graphAuthority))
-    .addOption(new Option('--platform <which>', 'windows (Win32 app), macos (pkg app and profiles) or all that generate made').choices(['windows', 'macos', 'all']).default('all'))
+    .addOption(
+      new Option('--platform <which>', 'windows (Win32 app), macos (pkg app and profiles) or all that generate made')
+        .choices(['windows', 'macos', 'all'])
+        .default('all'),
+    )
     .option('--dry-run', DRY_RUN_HELP, false)
-    .addHelpText('after', `\nThe client secret is read from ${PUSH_ENV.graphClientSecret} only (never a flag, never printed).\nThe app registration needs the application permissions DeviceManagementApps.ReadWrite.All (apps) and\nDeviceManagementConfiguration.ReadWrite.All (macOS profiles), with admin consent.`)
-    .action(async (fleet: string, o: { out: string; tenant?: string; clientId?: string; group?: string; graphUrl: string; authorityUrl: string; platform: 'windows' | 'macos' | 'all'; dryRun: boolean }) => {
-      const r = await pushIntuneFleet(fleet, {
-        outDir: o.out,
-        ...(o.tenant && { tenantId: o.tenant }),
-        ...(o.clientId && { clientId: o.clientId }),
-        ...(o.group && { groupId: o.group }),
-        graphUrl: o.graphUrl,
-        authorityUrl: o.authorityUrl,
-        platform: o.platform,
-        dryRun: o.dryRun,
-        log,
-      });
-      if (o.dryRun) return log('dry run: nothing was sent');
-      const assigned = (a: boolean) => (a ? 'assigned' : 'not assigned (no --group)');
-      for (const [name, app] of [['windows', r.windows], ['macos', r.macos]] as const) {
-        if (app) log(`intune ${name}: app ${app.appId} committed (content version ${app.contentVersionId}, ${app.blocks} block(s)), ${assigned(app.assigned)}`);
-      }
-      for (const p of r.profiles) log(`intune macos: profile ${p.id} from ${p.file}, ${assigned(p.assigned)}`);
-      log(retries(r.retries));
-    });
+    .addHelpText(
+      'after',
+      `\nThe client secret is read from ${PUSH_ENV.graphClientSecret} only (never a flag, never printed).\nThe app registration needs the application ` +
+        `permissions DeviceManagementApps.ReadWrite.All (apps) and\nDeviceManagementConfiguration.ReadWrite.All (macOS profiles), with admin consent.`,
+    )
+    .action(
+      async (
+        fleet: string,
+        o: {
+          out: string;
+          tenant?: string;
+          clientId?: string;
+          group?: string;
+          graphUrl: string;
+          authorityUrl: string;
+          platform: 'windows' | 'macos' | 'all';
+          dryRun: boolean;
+        },
+      ) => {
+        const r = await pushIntuneFleet(fleet, {
+          outDir: o.out,
+          ...(o.tenant && { tenantId: o.tenant }),
+          ...(o.clientId && { clientId: o.clientId }),
+          ...(o.group && { groupId: o.group }),
+          graphUrl: o.graphUrl,
+          authorityUrl: o.authorityUrl,
+          platform: o.platform,
+          dryRun: o.dryRun,
+          log,
+        });
+        if (o.dryRun) return log('dry run: nothing was sent');
+        const assigned = (a: boolean) => (a ? 'assigned' : 'not assigned (no --group)');
+        for (const [name, app] of [
+          ['windows', r.windows],
+          ['macos', r.macos],
+        ] as const) {
+          if (app)
+            log(`intune ${name}: app ${app.appId} committed (content version ${app.contentVersionId}, ${app.blocks} block(s)), ${assigned(app.assigned)}`);
+        }
+        for (const p of r.profiles) log(`intune macos: profile ${p.id} from ${p.file}, ${assigned(p.assigned)}`);
+        log(retries(r.retries));
+      },
+    );
 
   destination(
     push,
@@ -72,9 +99,12 @@ export function pushCommand(): Command {
         dryRun: o.dryRun,
         log,
       });
-      log(o.dryRun
-        ? 'dry run: nothing was sent'
-        : `jamf: package ${r.packageId}, ${r.profileIds.length} profile(s), policy ${r.policyId}, ${r.extensionAttributeIds.length} extension attribute(s), ${retries(r.retries)}`);
+      log(
+        o.dryRun
+          ? 'dry run: nothing was sent'
+          : `jamf: package ${r.packageId}, ${r.profileIds.length} profile(s), policy ${r.policyId}, ${r.extensionAttributeIds.length} extension ` +
+              `attribute(s), ${retries(r.retries)}`,
+      );
     });
   return push;
 }

@@ -51,7 +51,8 @@ export async function findIntuneArtifacts(fleetDir: string, fleetId: string): Pr
   const intunewin = pick('.intunewin', intuneWinName(fleetId));
   const appJson = pick(WIN32_APP_JSON, WIN32_APP_JSON);
   for (const f of [intunewin, appJson]) {
-    if (!existsSync(f)) throw new Error(`${f} does not exist: run \`holdfast-deploy generate <fleet file> --target msi,intune\` first (or pass --out where generate wrote)`);
+    if (!existsSync(f))
+      throw new Error(`${f} does not exist: run \`holdfast-deploy generate <fleet file> --target msi,intune\` first (or pass --out where generate wrote)`);
   }
   return { intunewin, appJson };
 }
@@ -89,7 +90,10 @@ export async function findJamfArtifacts(fleetDir: string): Promise<JamfArtifacts
   const files = listed ? listed.map((a) => a.path) : await walk(fleetDir);
   const rel = (f: string) => relative(fleetDir, f);
   const pkg = files.find((f) => f.endsWith('.pkg'));
-  if (!pkg || !existsSync(pkg)) throw new Error(`no .pkg in ${fleetDir}: run \`holdfast-deploy generate <fleet file> --target pkg,jamf-profiles\` first (or pass --out where generate wrote)`);
+  if (!pkg || !existsSync(pkg))
+    throw new Error(
+      `no .pkg in ${fleetDir}: run \`holdfast-deploy generate <fleet file> --target pkg,jamf-profiles\` first (or pass --out where generate wrote)`,
+    );
   return {
     pkg,
     profiles: files.filter((f) => f.endsWith('.mobileconfig')).sort(),

@@ -80,7 +80,14 @@ export class GraphSession {
       step: 'token',
       method: 'POST',
       url: `${this.authority}/${encodeURIComponent(this.options.tenantId)}/oauth2/v2.0/token`,
-      body: { form: { grant_type: 'client_credentials', client_id: this.options.clientId, client_secret: this.options.clientSecret, scope: `${new URL(this.graph).origin}/.default` } },
+      body: {
+        form: {
+          grant_type: 'client_credentials',
+          client_id: this.options.clientId,
+          client_secret: this.options.clientSecret,
+          scope: `${new URL(this.graph).origin}/.default`,
+        },
+      },
     });
     if (this.dryRun) {
       this.token = { value: 'DRY-RUN-TOKEN', expiresAt: Number.POSITIVE_INFINITY };
@@ -111,7 +118,12 @@ export class GraphSession {
  * Create the app described by `app` (a win32LobApp or macOSPkgApp body), upload `content` into a new content
  * version, commit it, make it the app's committed version, and assign the app when a group is given.
  */
-export async function pushIntuneApp(content: IntuneContent, app: GraphBody, options: GraphPushOptions, session = new GraphSession(options)): Promise<GraphPushResult> {
+export async function pushIntuneApp(
+  content: IntuneContent,
+  app: GraphBody,
+  options: GraphPushOptions,
+  session = new GraphSession(options),
+): Promise<GraphPushResult> {
   const type = app['@odata.type'].replace(/^#/, '');
   if (type !== 'microsoft.graph.win32LobApp' && type !== 'microsoft.graph.macOSPkgApp') throw new Error(`cannot push an app of type ${app['@odata.type']}`);
   const dry = session.dryRun;
@@ -131,7 +143,16 @@ export async function pushIntuneApp(content: IntuneContent, app: GraphBody, opti
     step: 'file entry',
     method: 'POST',
     path: `${versionPath}/files`,
-    body: { json: { '@odata.type': '#microsoft.graph.mobileAppContentFile', name: content.name, size: content.size, sizeEncrypted: content.encrypted.length, manifest: null, isDependency: false } },
+    body: {
+      json: {
+        '@odata.type': '#microsoft.graph.mobileAppContentFile',
+        name: content.name,
+        size: content.size,
+        sizeEncrypted: content.encrypted.length,
+        manifest: null,
+        isDependency: false,
+      },
+    },
   });
   const fileId = session.id(fileRes, 'file entry', '{fileId}');
   const filePath = `${versionPath}/files/${fileId}`;
@@ -208,7 +229,12 @@ export async function pushIntuneApp(content: IntuneContent, app: GraphBody, opti
   });
   await poll('commit state', 'commitFileSuccess');
 
-  await session.call({ step: 'committed version', method: 'PATCH', path: appPath, body: { json: { '@odata.type': `#${type}`, committedContentVersion: contentVersionId } } });
+  await session.call({
+    step: 'committed version',
+    method: 'PATCH',
+    path: appPath,
+    body: { json: { '@odata.type': `#${type}`, committedContentVersion: contentVersionId } },
+  });
 
   let assigned = false;
   if (options.groupId) {
@@ -236,16 +262,34 @@ export async function pushIntuneApp(content: IntuneContent, app: GraphBody, opti
 }
 
 /** Create a device configuration (e.g. macOSCustomConfiguration) and assign it when a group is given. */
-export async function pushIntuneProfile(body: GraphBody, options: GraphPushOptions, session = new GraphSession(options)): Promise<{ id: string; assigned: boolean }> {
+export async function pushIntuneProfile(
+  body: GraphBody,
+  options: GraphPushOptions,
+  session = new GraphSession(options),
+): Promise<{ id: string; assigned: boolean }> {
   session.log(`graph: creating the configuration ${JSON.stringify(String(body.displayName ?? ''))}`);
-  const res = await session.call({ step: `profile ${String(body.payloadFileName ?? body.displayName ?? '')}`, method: 'POST', path: '/deviceManagement/deviceConfigurations', body: { json: body } });
+  const res = await session.call({
+    step: `profile ${String(body.payloadFileName ?? body.displayName ?? '')}`,
+    method: 'POST',
+    path: '/deviceManagement/deviceConfigurations',
+    body: { json: body },
+  });
   const id = session.id(res, 'profile', '{deviceConfigurationId}');
   if (!options.groupId) return { id, assigned: false };
   await session.call({
     step: 'assign profile',
     method: 'POST',
     path: `/deviceManagement/deviceConfigurations/${id}/assign`,
-    body: { json: { assignments: [{ '@odata.type': '#microsoft.graph.deviceConfigurationAssignment', target: { '@odata.type': '#microsoft.graph.groupAssignmentTarget', groupId: options.groupId } }] } },
+    body: {
+      json: {
+        assignments: [
+          {
+            '@odata.type': '#microsoft.graph.deviceConfigurationAssignment',
+            target: { '@odata.type': '#microsoft.graph.groupAssignmentTarget', groupId: options.groupId },
+          },
+        ],
+      },
+    },
   });
   return { id, assigned: true };
 }

@@ -3,7 +3,12 @@
 import { Buffer } from 'node:buffer';
 import { setTimeout as delay } from 'node:timers/promises';
 
-export type Body = { json: unknown } | { form: Record<string, string> } | { bytes: Buffer; contentType?: string } | { text: string; contentType: string } | { multipart: FormData; describe: string };
+export type Body =
+  | { json: unknown }
+  | { form: Record<string, string> }
+  | { bytes: Buffer; contentType?: string }
+  | { text: string; contentType: string }
+  | { multipart: FormData; describe: string };
 
 export interface HttpRequest {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -59,7 +64,11 @@ export function maskUrl(url: string): string {
     const u = new URL(url);
     for (const k of [...u.searchParams.keys()]) if (SECRET_QUERY.test(k)) u.searchParams.set(k, '***');
     // Placeholders of a dry run ({appId}) read better unescaped.
-    return u.toString().replace(/%2A%2A%2A/g, '***').replace(/%7B/gi, '{').replace(/%7D/gi, '}');
+    return u
+      .toString()
+      .replace(/%2A%2A%2A/g, '***')
+      .replace(/%7B/gi, '{')
+      .replace(/%7D/gi, '}');
   } catch {
     return url;
   }
@@ -77,7 +86,12 @@ export function maskJson(value: unknown): unknown {
 function describeBody(body: Body | undefined): string {
   if (!body) return '';
   if ('json' in body) return ` json ${JSON.stringify(maskJson(body.json))}`;
-  if ('form' in body) return ` form ${new URLSearchParams(maskJson(body.form) as Record<string, string>).toString().replace(/%2A%2A%2A/g, '***').replace(/%7B/gi, '{').replace(/%7D/gi, '}')}`;
+  if ('form' in body)
+    return ` form ${new URLSearchParams(maskJson(body.form) as Record<string, string>)
+      .toString()
+      .replace(/%2A%2A%2A/g, '***')
+      .replace(/%7B/gi, '{')
+      .replace(/%7D/gi, '}')}`;
   if ('bytes' in body) return ` <${body.bytes.length} bytes${body.contentType ? ` ${body.contentType}` : ''}>`;
   if ('text' in body) return ` ${body.contentType} <${Buffer.byteLength(body.text)} bytes>`;
   return ` multipart ${body.describe}`;
@@ -128,16 +142,27 @@ export class HttpClient {
     for (let attempt = 1; ; attempt++) {
       let res: Response;
       try {
-        res = await fetch(req.url, { method: req.method, headers: this.headersFor(req), body: this.bodyFor(req.body), signal: AbortSignal.timeout(req.timeoutMs ?? this.timeoutMs), redirect: 'error' });
+        res = await fetch(req.url, {
+          method: req.method,
+          headers: this.headersFor(req),
+          body: this.bodyFor(req.body),
+          signal: AbortSignal.timeout(req.timeoutMs ?? this.timeoutMs),
+          redirect: 'error',
+        });
       } catch (err) {
-        if (attempt >= this.maxAttempts) throw new HttpError(`${service}: ${req.step} failed: ${req.method} ${maskUrl(req.url)}: ${(err as Error).message}`, 0, req.step);
+        if (attempt >= this.maxAttempts)
+          throw new HttpError(`${service}: ${req.step} failed: ${req.method} ${maskUrl(req.url)}: ${(err as Error).message}`, 0, req.step);
         await this.wait(req.step, 0, this.backoff(attempt));
         continue;
       }
       const text = await res.text();
       if (res.status === 429 || res.status === 503) {
         if (attempt >= this.maxAttempts) {
-          throw new HttpError(`${service}: ${req.step} still answered ${res.status} after ${attempt} attempts (${req.method} ${maskUrl(req.url)}); try again later`, res.status, req.step);
+          throw new HttpError(
+            `${service}: ${req.step} still answered ${res.status} after ${attempt} attempts (${req.method} ${maskUrl(req.url)}); try again later`,
+            res.status,
+            req.step,
+          );
         }
         const wait = Math.min(this.maxDelayMs, retryAfterMs(res.headers.get('retry-after')) ?? this.backoff(attempt));
         await this.wait(req.step, res.status, wait);
@@ -145,13 +170,23 @@ export class HttpClient {
       }
       let json: unknown;
       if (/json/i.test(res.headers.get('content-type') ?? '') && text) {
-        try { json = JSON.parse(text); } catch { json = undefined; }
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
       }
       if (res.status === 401 || res.status === 403) {
-        const why = res.status === 401
-          ? 'the credentials or the token were rejected: check the tenant/client id and the client secret, and that the token has not expired'
-          : 'the app is not allowed to do this: grant it the API permissions the push needs (see docs/mdm.md) and admin consent';
-        throw new HttpError(`${service}: ${req.step}: ${res.status} ${res.status === 401 ? 'Unauthorized' : 'Forbidden'} from ${req.method} ${maskUrl(req.url)}: ${why}${serviceMessage(json, text)}`, res.status, req.step);
+        const why =
+          res.status === 401
+            ? 'the credentials or the token were rejected: check the tenant/client id and the client secret, and that the token has not expired'
+            : 'the app is not allowed to do this: grant it the API permissions the push needs (see docs/mdm.md) and admin consent';
+        throw new HttpError(
+          `${service}: ${req.step}: ${res.status} ${res.status === 401 ? 'Unauthorized' : 'Forbidden'} from ${req.method} ${maskUrl(req.url)}: ` +
+            `${why}${serviceMessage(json, text)}`,
+          res.status,
+          req.step,
+        );
       }
       if (res.status >= 400) {
         throw new HttpError(`${service}: ${req.step}: ${res.status} from ${req.method} ${maskUrl(req.url)}${serviceMessage(json, text)}`, res.status, req.step);
@@ -182,7 +217,7 @@ export class HttpClient {
     return headers;
   }
 
-  private bodyFor(b: Body | undefined): RequestInit["body"] {
+  private bodyFor(b: Body | undefined): RequestInit['body'] {
     if (!b) return undefined;
     if ('json' in b) return JSON.stringify(b.json);
     if ('form' in b) return new URLSearchParams(b.form).toString();
@@ -195,6 +230,9 @@ export class HttpClient {
 /** The error text a service sent back, shortened, never echoing what we sent. */
 function serviceMessage(json: unknown, text: string): string {
   const j = json as { error?: { message?: string; code?: string } | string; error_description?: string; errors?: Array<{ description?: string }> } | undefined;
-  const msg = typeof j?.error === 'object' ? j.error.message ?? j.error.code : j?.error_description ?? (typeof j?.error === 'string' ? j.error : undefined) ?? j?.errors?.[0]?.description ?? text.replace(/<[^>]+>/g, ' ').trim();
+  const msg =
+    typeof j?.error === 'object'
+      ? (j.error.message ?? j.error.code)
+      : (j?.error_description ?? (typeof j?.error === 'string' ? j.error : undefined) ?? j?.errors?.[0]?.description ?? text.replace(/<[^>]+>/g, ' ').trim());
   return msg ? ` (${String(msg).slice(0, 300)})` : '';
 }

@@ -9,7 +9,15 @@ import { findIntuneArtifacts, findIntuneArtifactsIfAny, findIntuneMacArtifacts, 
 import { GraphSession, type GraphPushOptions, type GraphPushResult, contentOfIntuneWin, pushIntuneApp, pushIntuneProfile } from './graph.js';
 import { type JamfPushOptions, type JamfPushResult, pushJamf } from './jamf.js';
 
-export { GraphSession, contentOfIntuneWin, pushIntuneApp, pushIntuneProfile, type GraphPushOptions, type GraphPushResult, type IntuneContent } from './graph.js';
+export {
+  GraphSession,
+  contentOfIntuneWin,
+  pushIntuneApp,
+  pushIntuneProfile,
+  type GraphPushOptions,
+  type GraphPushResult,
+  type IntuneContent,
+} from './graph.js';
 export { pushJamf, type JamfPushOptions, type JamfPushResult } from './jamf.js';
 export { HttpClient, HttpError } from './http.js';
 
@@ -56,20 +64,34 @@ export async function pushIntuneFleet(fleetFile: string, o: PushIntuneFleetOptio
   const { fleet } = await loadFleet(fleetFile);
   const fleetDir = join(resolve(o.outDir ?? 'dist'), fleet.fleet);
   // Find everything first: a missing file fails before anything is sent.
-  const win = platform === 'macos' ? undefined : platform === 'windows' ? await findIntuneArtifacts(fleetDir, fleet.fleet) : await findIntuneArtifactsIfAny(fleetDir, fleet.fleet);
+  const win =
+    platform === 'macos'
+      ? undefined
+      : platform === 'windows'
+        ? await findIntuneArtifacts(fleetDir, fleet.fleet)
+        : await findIntuneArtifactsIfAny(fleetDir, fleet.fleet);
   const mac = platform === 'windows' ? { profiles: [] } : await findIntuneMacArtifacts(fleetDir);
   if (platform === 'macos' && !mac.pkgApp && mac.profiles.length === 0) {
     throw new Error(`no macOS Intune bodies in ${fleetDir}: run \`holdfast-deploy generate <fleet file> --target intune-macos\` first`);
   }
   if (!win && !mac.pkgApp && mac.profiles.length === 0) {
-    throw new Error(`nothing to push in ${fleetDir}: run \`holdfast-deploy generate <fleet file> --target intune,intune-macos\` first (or pass --out where generate wrote)`);
+    throw new Error(
+      `nothing to push in ${fleetDir}: run \`holdfast-deploy generate <fleet file> --target intune,intune-macos\` first (or pass --out where generate wrote)`,
+    );
   }
   const groupId = o.groupId ?? env[PUSH_ENV.graphGroup];
   const options: GraphPushOptions = {
     ...o,
     tenantId: need(o.tenantId ?? env[PUSH_ENV.graphTenant], 'the Entra tenant id', '--tenant', PUSH_ENV.graphTenant, dry, '{tenantId}'),
     clientId: need(o.clientId ?? env[PUSH_ENV.graphClientId], 'the app (client) id', '--client-id', PUSH_ENV.graphClientId, dry, '{clientId}'),
-    clientSecret: need(env[PUSH_ENV.graphClientSecret], 'the client secret', 'no flag (secrets come from the environment only)', PUSH_ENV.graphClientSecret, dry, '***'),
+    clientSecret: need(
+      env[PUSH_ENV.graphClientSecret],
+      'the client secret',
+      'no flag (secrets come from the environment only)',
+      PUSH_ENV.graphClientSecret,
+      dry,
+      '***',
+    ),
     graphUrl: o.graphUrl ?? env[PUSH_ENV.graphUrl],
     authorityUrl: o.authorityUrl ?? env[PUSH_ENV.graphAuthority],
     ...(groupId && { groupId }),
@@ -87,7 +109,12 @@ export async function pushIntuneFleet(fleetFile: string, o: PushIntuneFleetOptio
     const bytes = await readFile(mac.pkgApp.pkg);
     const encrypted = encryptContent(bytes);
     app.fileName = basename(mac.pkgApp.pkg);
-    result.macos = await pushIntuneApp({ name: basename(mac.pkgApp.pkg), size: bytes.length, encrypted: encrypted.data, encryptionInfo: encrypted.info }, app, options, session);
+    result.macos = await pushIntuneApp(
+      { name: basename(mac.pkgApp.pkg), size: bytes.length, encrypted: encrypted.data, encryptionInfo: encrypted.info },
+      app,
+      options,
+      session,
+    );
   }
   for (const file of mac.profiles) {
     const body = await readBody(file, '#microsoft.graph.macOSCustomConfiguration');
@@ -99,7 +126,8 @@ export async function pushIntuneFleet(fleetFile: string, o: PushIntuneFleetOptio
 
 async function readBody(file: string, type: string): Promise<GraphBody> {
   const body = JSON.parse(await readFile(file, 'utf8')) as GraphBody;
-  if (body['@odata.type'] !== type) throw new Error(`${file}: not a ${type.replace('#microsoft.graph.', '')} body (found @odata.type ${JSON.stringify(body['@odata.type'])})`);
+  if (body['@odata.type'] !== type)
+    throw new Error(`${file}: not a ${type.replace('#microsoft.graph.', '')} body (found @odata.type ${JSON.stringify(body['@odata.type'])})`);
   return body;
 }
 
@@ -119,14 +147,24 @@ export async function pushJamfFleet(fleetFile: string, o: PushJamfFleetOptions =
       name: fleet.branding.product,
       pkgFile: files.pkg,
       profiles: files.profiles,
-      extensionAttributes: files.extensionAttributes.map((ea) => ({ name: ea.name ?? `${fleet.branding.product}: ${basename(ea.file).replace(/\.(sh|zsh)$/, '')}`, file: ea.file })),
+      extensionAttributes: files.extensionAttributes.map((ea) => ({
+        name: ea.name ?? `${fleet.branding.product}: ${basename(ea.file).replace(/\.(sh|zsh)$/, '')}`,
+        file: ea.file,
+      })),
       trigger: `holdfast-${fleet.fleet}`,
     },
     {
       ...o,
       url: need(o.url ?? env[PUSH_ENV.jamfUrl], 'the Jamf Pro URL', '--url', PUSH_ENV.jamfUrl, dry, 'https://{your-instance}.jamfcloud.com'),
       clientId: need(o.clientId ?? env[PUSH_ENV.jamfClientId], 'the API client id', '--client-id', PUSH_ENV.jamfClientId, dry, '{clientId}'),
-      clientSecret: need(env[PUSH_ENV.jamfClientSecret], 'the API client secret', 'no flag (secrets come from the environment only)', PUSH_ENV.jamfClientSecret, dry, '***'),
+      clientSecret: need(
+        env[PUSH_ENV.jamfClientSecret],
+        'the API client secret',
+        'no flag (secrets come from the environment only)',
+        PUSH_ENV.jamfClientSecret,
+        dry,
+        '***',
+      ),
       groupId: need(o.groupId ?? env[PUSH_ENV.jamfGroup], 'the computer group id', '--group', PUSH_ENV.jamfGroup, dry, '0'),
     },
   );

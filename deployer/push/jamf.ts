@@ -54,7 +54,8 @@ export function profileXml(name: string, description: string, mobileconfig: stri
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     '<os_x_configuration_profile>',
-    `<general><name>${xmlText(name)}</name><description>${xmlText(description)}</description><distribution_method>Install Automatically</distribution_method><level>System</level>`,
+    `<general><name>${xmlText(name)}</name><description>${xmlText(description)}</description><distribution_method>Install ` +
+      `Automatically</distribution_method><level>System</level>`,
     `<payloads>${xmlText(mobileconfig)}</payloads></general>`,
     `<scope><all_computers>false</all_computers><computer_groups><computer_group><id>${xmlText(groupId)}</id></computer_group></computer_groups></scope>`,
     '</os_x_configuration_profile>',
@@ -65,9 +66,11 @@ export function policyXml(name: string, trigger: string, packageId: string, grou
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     '<policy>',
-    `<general><name>${xmlText(name)}</name><enabled>true</enabled><trigger_checkin>true</trigger_checkin><trigger_other>${xmlText(trigger)}</trigger_other><frequency>Once per computer</frequency></general>`,
+    `<general><name>${xmlText(name)}</name><enabled>true</enabled><trigger_checkin>true</trigger_checkin>`,
+    `<trigger_other>${xmlText(trigger)}</trigger_other><frequency>Once per computer</frequency></general>`,
     `<scope><all_computers>false</all_computers><computer_groups><computer_group><id>${xmlText(groupId)}</id></computer_group></computer_groups></scope>`,
-    `<package_configuration><packages><size>1</size><package><id>${xmlText(packageId)}</id><action>Install</action></package></packages></package_configuration>`,
+    '<package_configuration><packages><size>1</size>',
+    `<package><id>${xmlText(packageId)}</id><action>Install</action></package></packages></package_configuration>`,
     '<maintenance><recon>true</recon></maintenance>',
     '</policy>',
   ].join('');
@@ -78,7 +81,8 @@ export async function pushJamf(input: JamfPushInput, options: JamfPushOptions): 
   const http = new HttpClient({ service: 'Jamf Pro', dryRun: options.dryRun, log, ...options.http });
   const base = options.url.replace(/\/+$/, '');
   const dry = http.dryRun;
-  if (!/^\d+$/.test(options.groupId)) throw new Error(`--group: ${JSON.stringify(options.groupId)} is not allowed; expected the numeric id of a Jamf Pro computer group`);
+  if (!/^\d+$/.test(options.groupId))
+    throw new Error(`--group: ${JSON.stringify(options.groupId)} is not allowed; expected the numeric id of a Jamf Pro computer group`);
 
   // Tokens expire (expires_in): fetch a new one shortly before, never cache forever.
   let token = '';
@@ -110,7 +114,13 @@ export async function pushJamf(input: JamfPushInput, options: JamfPushOptions): 
       return http.request({ ...req, headers: { ...req.headers, ...(await auth()) } });
     }
   };
-  if (dry) await http.request({ step: 'token', method: 'POST', url: `${base}/api/oauth/token`, body: { form: { grant_type: 'client_credentials', client_id: options.clientId, client_secret: options.clientSecret } } });
+  if (dry)
+    await http.request({
+      step: 'token',
+      method: 'POST',
+      url: `${base}/api/oauth/token`,
+      body: { form: { grant_type: 'client_credentials', client_id: options.clientId, client_secret: options.clientSecret } },
+    });
 
   const fileName = basename(input.pkgFile);
   log(`jamf: creating the package record ${fileName}`);
@@ -158,7 +168,10 @@ export async function pushJamf(input: JamfPushInput, options: JamfPushOptions): 
       method: 'POST',
       url: `${base}/JSSResource/osxconfigurationprofiles/id/0`,
       headers: { accept: 'application/xml' },
-      body: { text: profileXml(profileName, `${input.name}: ${basename(file)}`, await readFile(file, 'utf8'), options.groupId), contentType: 'application/xml' },
+      body: {
+        text: profileXml(profileName, `${input.name}: ${basename(file)}`, await readFile(file, 'utf8'), options.groupId),
+        contentType: 'application/xml',
+      },
     });
     profileIds.push(dry ? `{profileId-${profileIds.length + 1}}` : classicId(res, `profile ${basename(file)}`));
   }
@@ -180,7 +193,7 @@ export async function pushJamf(input: JamfPushInput, options: JamfPushOptions): 
       step: `extension attribute ${ea.name}`,
       method: 'POST',
       url: `${base}/api/v1/computer-extension-attributes`,
-        body: {
+      body: {
         json: {
           name: ea.name,
           description: ea.description ?? ea.name,

@@ -41,10 +41,16 @@ function bigIntToIpv6(n: bigint): string {
   let best = -1;
   let bestLen = 1;
   for (let i = 0; i < 8; ) {
-    if (groups[i] !== '0') { i++; continue; }
+    if (groups[i] !== '0') {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   if (best < 0) return groups.join(':');
@@ -97,7 +103,20 @@ export interface FirewallModel {
   chain: string;
   pfTable: string;
   /** PowerShell quoted values. */
-  ps: { group: string; outName: string; outDisplay: string; udpName: string; udpDisplay: string; icmp4Name: string; icmp4Display: string; icmp6Name: string; icmp6Display: string; inName: string; inDisplay: string; addresses: string };
+  ps: {
+    group: string;
+    outName: string;
+    outDisplay: string;
+    udpName: string;
+    udpDisplay: string;
+    icmp4Name: string;
+    icmp4Display: string;
+    icmp6Name: string;
+    icmp6Display: string;
+    inName: string;
+    inDisplay: string;
+    addresses: string;
+  };
   rows: Array<{ n: number; direction: string; protocol: string; source: string; destination: string; port: string; state: string; action: string }>;
 }
 
@@ -140,10 +159,46 @@ export function firewallModel(fleet: Fleet): FirewallModel {
       addresses: `@(${subnets.map((s) => psQuote(s.cidr)).join(', ')})`,
     },
     rows: [
-      { n: 1, direction: 'outbound', protocol: 'TCP', source: 'backup clients (inside)', destination: all, port: String(port), state: 'new, established', action: 'permit' },
-      { n: 2, direction: 'inbound', protocol: 'TCP', source: `${all} (source port ${port})`, destination: 'backup clients (inside)', port: 'client port (any, ephemeral)', state: 'established only (replies)', action: 'permit' },
-      { n: 3, direction: 'inbound', protocol: 'any', source: all, destination: 'backup clients (inside)', port: 'any', state: 'new (initiated from outside)', action: 'deny' },
-      { n: 4, direction: 'both', protocol: 'UDP, ICMP, other TCP ports', source: 'backup clients (inside)', destination: all, port: 'any', state: 'any', action: 'deny' },
+      {
+        n: 1,
+        direction: 'outbound',
+        protocol: 'TCP',
+        source: 'backup clients (inside)',
+        destination: all,
+        port: String(port),
+        state: 'new, established',
+        action: 'permit',
+      },
+      {
+        n: 2,
+        direction: 'inbound',
+        protocol: 'TCP',
+        source: `${all} (source port ${port})`,
+        destination: 'backup clients (inside)',
+        port: 'client port (any, ephemeral)',
+        state: 'established only (replies)',
+        action: 'permit',
+      },
+      {
+        n: 3,
+        direction: 'inbound',
+        protocol: 'any',
+        source: all,
+        destination: 'backup clients (inside)',
+        port: 'any',
+        state: 'new (initiated from outside)',
+        action: 'deny',
+      },
+      {
+        n: 4,
+        direction: 'both',
+        protocol: 'UDP, ICMP, other TCP ports',
+        source: 'backup clients (inside)',
+        destination: all,
+        port: 'any',
+        state: 'any',
+        action: 'deny',
+      },
     ],
   };
 }
@@ -157,7 +212,11 @@ export function renderFirewallSheets(fleet: Fleet): Record<string, string> {
     'ip6tables.rules': renderTemplate('firewall/iptables.rules.hbs', { ...m, family: 6, subnetsOfFamily: m.v6 }, { escape: false }),
     'pf.conf': renderTemplate('firewall/pf.conf.hbs', m, { escape: false }),
     'windows-firewall.ps1': renderTemplate('firewall/windows-firewall.ps1.hbs', m, { escape: false }),
-    'rules.md': renderTemplate('firewall/rules.md.hbs', { ...m, rows: m.rows.map(escapeRow), customer: markdownText(m.customer), product: markdownText(m.product) }, { escape: false }),
+    'rules.md': renderTemplate(
+      'firewall/rules.md.hbs',
+      { ...m, rows: m.rows.map(escapeRow), customer: markdownText(m.customer), product: markdownText(m.product) },
+      { escape: false },
+    ),
     'rules.csv': renderCsv(m),
   };
   return sheets;

@@ -50,12 +50,16 @@ export function renderGpoFiles(fleet: Fleet): Record<string, string> {
     scheduleAt: fleet.backup.schedule.at,
     registration: fleet.registration,
   };
-  const script = renderTemplate('gpo/install.cmd.hbs', {
-    fleet: fleet.fleet,
-    version: fleet.version,
-    msiName: msiName(fleet.fleet),
-    markerPath: `%ProgramData%\\Holdfast\\${fleet.fleet}-${fleet.version}.installed`,
-  }, { escape: false });
+  const script = renderTemplate(
+    'gpo/install.cmd.hbs',
+    {
+      fleet: fleet.fleet,
+      version: fleet.version,
+      msiName: msiName(fleet.fleet),
+      markerPath: `%ProgramData%\\Holdfast\\${fleet.fleet}-${fleet.version}.installed`,
+    },
+    { escape: false },
+  );
   return {
     [admxName(fleet.fleet)]: renderTemplate('gpo/policy.admx.hbs', context, { escape: true }),
     [`en-US/${admlName(fleet.fleet)}`]: renderTemplate('gpo/policy.adml.hbs', context, { escape: true }),
@@ -88,7 +92,8 @@ export const gpoTarget: Target = {
       const path = join(dir, name);
       await writeFile(path, content);
       const artifact: Artifact = { path, target: 'gpo', description: name };
-      if (name.endsWith('.admx')) artifact.description = `Group Policy template (ADMX) for ${policyRegistryKey(fleet)}: copy to the PolicyDefinitions Central Store`;
+      if (name.endsWith('.admx'))
+        artifact.description = `Group Policy template (ADMX) for ${policyRegistryKey(fleet)}: copy to the PolicyDefinitions Central Store`;
       else if (name.endsWith('.adml')) artifact.description = 'Group Policy language file (en-US ADML): copy to PolicyDefinitions\\en-US';
       else {
         artifact.description = 'Group Policy computer startup script: installs the MSI silently once';

@@ -22,7 +22,10 @@ export interface GuideChannel {
 /** Every channel's silent install line: from the artifacts the other targets made, or the names they use. */
 export function installChannels(fleet: Fleet, previous: Artifact[] = [], technicianIdEmbedded = true, fleetFile = `${fleet.fleet}.fleet.json`): GuideChannel[] {
   const given = (channel: InstallCommand['channel']) =>
-    previous.flatMap((a) => a.installCommands ?? []).filter((c) => c.channel === channel).map((c) => commentText(c.command));
+    previous
+      .flatMap((a) => a.installCommands ?? [])
+      .filter((c) => c.channel === channel)
+      .map((c) => commentText(c.command));
   const msi = basename(previous.find((a) => a.target === 'msi' && a.path.endsWith('.msi'))?.path ?? msiName(fleet.fleet));
   const pkg = basename(previous.find((a) => a.target === 'pkg' && a.path.endsWith('.pkg'))?.path ?? `holdfast-${fleet.fleet}.pkg`);
   const tech = technicianIdEmbedded ? '' : ' TECHNICIANID=<Technician ID>';
@@ -32,19 +35,30 @@ export function installChannels(fleet: Fleet, previous: Artifact[] = [], technic
       channel: 'msiexec',
       title: 'Windows, by hand or any software distribution tool (msiexec)',
       commands: or(given('msiexec'), [`msiexec /i ${msi} /qn /norestart /l*v install.log${tech}`]),
-      note: 'Public properties override the built-in values: TECHNICIANID, REGPRIMARY, REGALTERNATE, PROXYTYPE, PROXYHOST, PROXYPORT, PROXYUSER, PROXYPASSWORD. Secrets given this way never appear in the log.',
+      note:
+        'Public properties override the built-in values: TECHNICIANID, REGPRIMARY, REGALTERNATE, PROXYTYPE, PROXYHOST, PROXYPORT, PROXYUSER, ' +
+        'PROXYPASSWORD. Secrets given this way never appear in the log.',
     },
     {
       channel: 'intune',
       title: 'Windows, Microsoft Intune (Win32 app)',
-      commands: [...or(given('intune'), [`msiexec /i "${msi}" /qn /norestart`]), `holdfast-deploy push intune ${fleetFile} --tenant <tenant-id> --client-id <app-id> --group <group-id>`],
-      note: `Upload intune/holdfast-${fleet.fleet}.intunewin (or push it with the command above). Detection: MSI product code; return codes 0 and 1707 success, 3010 soft reboot, 1641 hard reboot, 1618 retry; installs as System.`,
+      commands: [
+        ...or(given('intune'), [`msiexec /i "${msi}" /qn /norestart`]),
+        `holdfast-deploy push intune ${fleetFile} --tenant <tenant-id> --client-id <app-id> --group <group-id>`,
+      ],
+      note:
+        `Upload intune/holdfast-${fleet.fleet}.intunewin (or push it with the command above). Detection: MSI product code; return codes 0 and ` +
+        `1707 success, 3010 soft reboot, 1641 hard reboot, 1618 retry; installs as System.`,
     },
     {
       channel: 'gpo',
       title: 'Windows, Active Directory Group Policy',
       commands: [...or(given('gpo'), [gpoInstallCommand(fleet)]), gpoStartupScriptCommand(fleet)],
-      note: `Either assign ${msi} under Computer Configuration > Policies > Software Settings > Software installation (from a share computers can read), or run gpo/${startupScriptName(fleet.fleet)} as a computer startup script with the share path as its parameter. Agent settings: copy gpo/${admxName(fleet.fleet)} and gpo/en-US/${admlName(fleet.fleet)} to the PolicyDefinitions Central Store; they write HKLM\\${policyRegistryKey(fleet)}, which wins over the installed configuration.`,
+      note:
+        `Either assign ${msi} under Computer Configuration > Policies > Software Settings > Software installation (from a share computers can ` +
+        `read), or run gpo/${startupScriptName(fleet.fleet)} as a computer startup script with the share path as its parameter. Agent settings: copy ` +
+        `gpo/${admxName(fleet.fleet)} and gpo/en-US/${admlName(fleet.fleet)} to the PolicyDefinitions Central Store; they write ` +
+        `HKLM\\${policyRegistryKey(fleet)}, which wins over the installed configuration.`,
     },
     {
       channel: 'installer',
@@ -55,8 +69,14 @@ export function installChannels(fleet: Fleet, previous: Artifact[] = [], technic
     {
       channel: 'jamf',
       title: 'macOS, Jamf Pro',
-      commands: [...given('jamf'), `holdfast-deploy push jamf ${fleetFile} --url https://<instance>.jamfcloud.com --client-id <api-client-id> --group <computer-group-id>`, `sudo jamf policy -event holdfast-${fleet.fleet}`],
-      note: `The push uploads ${pkg}, the configuration profiles and the extension attributes, and creates a policy scoped to your group that installs at check-in, or at once with the custom trigger holdfast-${fleet.fleet} (last line, on a Mac).`,
+      commands: [
+        ...given('jamf'),
+        `holdfast-deploy push jamf ${fleetFile} --url https://<instance>.jamfcloud.com --client-id <api-client-id> --group <computer-group-id>`,
+        `sudo jamf policy -event holdfast-${fleet.fleet}`,
+      ],
+      note:
+        `The push uploads ${pkg}, the configuration profiles and the extension attributes, and creates a policy scoped to your group that ` +
+        `installs at check-in, or at once with the custom trigger holdfast-${fleet.fleet} (last line, on a Mac).`,
     },
   ];
 }
@@ -71,7 +91,16 @@ export interface GuideContext {
   supportUrl: string | null;
   registration: { primary: string; alternate: string };
   subnets: Array<{ cidr: string; range: string | null }>;
-  proxy: { type: string; host: string | null; port: number | null; username: string | null; authenticated: boolean; isSocks: boolean; isHttp: boolean; none: boolean };
+  proxy: {
+    type: string;
+    host: string | null;
+    port: number | null;
+    username: string | null;
+    authenticated: boolean;
+    isSocks: boolean;
+    isHttp: boolean;
+    none: boolean;
+  };
   schedule: string;
   technicianIdEmbedded: boolean;
   channels: GuideChannel[];
@@ -82,7 +111,14 @@ export interface GuideContext {
 export function guideContext(fleet: Fleet, previous: Artifact[], technicianIdEmbedded: boolean, fleetFile?: string): GuideContext {
   const fw = firewallModel(fleet);
   const s = fleet.backup.schedule;
-  const schedule = s.frequency === 'manual' ? 'manual only' : s.frequency === 'hourly' ? 'every hour' : s.frequency === 'weekly' ? `weekly on ${s.day ?? 'mon'} at ${s.at}` : `daily at ${s.at}`;
+  const schedule =
+    s.frequency === 'manual'
+      ? 'manual only'
+      : s.frequency === 'hourly'
+        ? 'every hour'
+        : s.frequency === 'weekly'
+          ? `weekly on ${s.day ?? 'mon'} at ${s.at}`
+          : `daily at ${s.at}`;
   return {
     fleet: fleet.fleet,
     customer: fleet.customer,

@@ -8,16 +8,7 @@ import { firewallTarget } from './firewall.js';
 import { guideTarget } from './guide.js';
 
 /** Every generate target, one module each. Add one line per target module. */
-export const targets: Target[] = [
-  msiTarget,
-  pkgTarget,
-  jamfProfilesTarget,
-  intuneTarget,
-  intuneMacosTarget,
-  gpoTarget,
-  firewallTarget,
-  guideTarget,
-];
+export const targets: Target[] = [msiTarget, pkgTarget, jamfProfilesTarget, intuneTarget, intuneMacosTarget, gpoTarget, firewallTarget, guideTarget];
 
 export function targetByName(name: string): Target | undefined {
   return targets.find((t) => t.name === name);

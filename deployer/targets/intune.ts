@@ -104,13 +104,16 @@ export const intuneMacosTarget: Target = {
       const payload = await readFile(profile);
       const name = basename(profile);
       const file = join(dir, macProfileJsonName(profile));
-      await writeJson(file, macOSCustomConfigurationBody({
-        displayName: `${fleet.branding.product} – ${basename(profile, '.mobileconfig')}`,
-        description: `${fleet.branding.product} profile for ${fleet.customer}`,
-        payload,
-        payloadFileName: name,
-        payloadName: basename(profile, '.mobileconfig'),
-      }));
+      await writeJson(
+        file,
+        macOSCustomConfigurationBody({
+          displayName: `${fleet.branding.product} – ${basename(profile, '.mobileconfig')}`,
+          description: `${fleet.branding.product} profile for ${fleet.customer}`,
+          payload,
+          payloadFileName: name,
+          payloadName: basename(profile, '.mobileconfig'),
+        }),
+      );
       out.push({ path: file, target: 'intune-macos', description: `Graph macOSCustomConfiguration body for ${name}` });
     }
     return out;

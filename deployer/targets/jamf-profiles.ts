@@ -32,7 +32,9 @@ export const jamfProfilesTarget: Target = {
       {
         path: pppcFile,
         target: 'jamf-profiles',
-        description: `Configuration profile: PPPC Full Disk Access for the bundled Node runtimes; CodeRequirement ${pppc.codeRequirement}${pppc.warnings.length ? ' (WARNING: runtimes not Developer ID signed; FDA needs a signed binary)' : ''}`,
+        description:
+          `Configuration profile: PPPC Full Disk Access for the bundled Node runtimes; CodeRequirement ` +
+          `${pppc.codeRequirement}${pppc.warnings.length ? ' (WARNING: runtimes not Developer ID signed; FDA needs a signed binary)' : ''}`,
         installCommands: profileCommands(pppcProfileName(fleet.fleet)).slice(0, 1),
       },
     ];
@@ -44,7 +46,9 @@ export const jamfProfilesTarget: Target = {
         path: file,
         target: 'jamf-profiles',
         description: `Jamf extension attribute "${ea.name}" (String, Script): ${ea.description}`,
-        installCommands: [{ channel: 'jamf', command: `Jamf Pro: Settings > Computer extension attributes > New "${ea.name}", input type Script, paste ${ea.file}` }],
+        installCommands: [
+          { channel: 'jamf', command: `Jamf Pro: Settings > Computer extension attributes > New "${ea.name}", input type Script, paste ${ea.file}` },
+        ],
       });
     }
     return artifacts;

@@ -9,7 +9,12 @@ import HandlebarsModule from 'handlebars';
 const Handlebars = HandlebarsModule.create();
 Handlebars.registerHelper('eq', (a: unknown, b: unknown) => a === b);
 // '--' may not appear inside an XML comment; line breaks would end a one-line comment early.
-Handlebars.registerHelper('xmlcomment', (s: unknown) => String(s).replace(/[\r\n]+/g, ' ').replace(/-(?=-)/g, '- ').replace(/-$/, '- '));
+Handlebars.registerHelper('xmlcomment', (s: unknown) =>
+  String(s)
+    .replace(/[\r\n]+/g, ' ')
+    .replace(/-(?=-)/g, '- ')
+    .replace(/-$/, '- '),
+);
 const compiled = new Map<string, HandlebarsTemplateDelegate>();
 
 /** The repository's templates/ folder: two levels up from this module, one up from dist/holdfast-deploy.mjs. */

@@ -8,7 +8,7 @@ const TOOLS = ['wixl', 'msibuild', 'msiinfo', 'gcab', 'x86_64-w64-mingw32-gcc'];
 
 /** The silent install and uninstall lines for an MSI; TECHNICIANID is a placeholder when none is embedded (never the secret). */
 export function msiInstallCommands(msiName: string, technicianIdEmbedded: boolean): InstallCommand[] {
-  const log = msiName.replace(/\.msi$/, '') + '-install.log';
+  const log = `${msiName.replace(/\.msi$/, '')}-install.log`;
   const tech = technicianIdEmbedded ? '' : ' TECHNICIANID=<Technician ID>';
   return [
     { channel: 'msiexec', command: `msiexec /i ${msiName} /qn /norestart /l*v ${log}${tech}` },

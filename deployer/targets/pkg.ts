@@ -10,7 +10,8 @@ export const pkgTarget: Target = {
   isSupported: needsNoTools,
   async make(ctx: BuildContext): Promise<Artifact[]> {
     const level = process.env.HOLDFAST_PKG_GZIP_LEVEL;
-    if (level !== undefined && !/^[1-9]$/.test(level)) throw new Error(`HOLDFAST_PKG_GZIP_LEVEL=${JSON.stringify(level)} is not allowed: use 1 (fastest) to 9 (smallest); default 6`);
+    if (level !== undefined && !/^[1-9]$/.test(level))
+      throw new Error(`HOLDFAST_PKG_GZIP_LEVEL=${JSON.stringify(level)} is not allowed: use 1 (fastest) to 9 (smallest); default 6`);
     const r = await buildMacPkg({
       loaded: ctx.loaded,
       secrets: ctx.secrets,
@@ -29,7 +30,8 @@ export const pkgTarget: Target = {
         target: 'pkg',
         description:
           `macOS installer package ${r.identifier} ${r.version} (unsigned; x86_64 + arm64, macOS 11+); ` +
-          `${embedded ? 'Technician ID embedded in its Scripts (distribute privately)' : 'no Technician ID embedded'}; ${r.numberOfFiles} payload entries, ${r.installKBytes} KB installed`,
+          `${embedded ? 'Technician ID embedded in its Scripts (distribute privately)' : 'no Technician ID embedded'}; ${r.numberOfFiles} payload ` +
+          `entries, ${r.installKBytes} KB installed`,
         installCommands: [
           { channel: 'installer', command: `sudo installer -pkg ${pkgName} -target /` },
           { channel: 'jamf', command: `Jamf Pro policy: Packages > ${pkgName} (Install)` },

@@ -33,7 +33,10 @@ export class Services implements vscode.Disposable {
       workDir: join(storage, 'test-server'),
       onLine: (line) => this.log(`[server] ${line}`),
     });
-    this.server.on('change', (s) => void vscode.commands.executeCommand('setContext', 'holdfast.testServerRunning', s.status === 'running' || s.status === 'starting'));
+    this.server.on(
+      'change',
+      (s) => void vscode.commands.executeCommand('setContext', 'holdfast.testServerRunning', s.status === 'running' || s.status === 'starting'),
+    );
     const watcher = vscode.workspace.createFileSystemWatcher('**/{*.fleet.json,manifest.json}');
     this.disposables.push(
       this.output,

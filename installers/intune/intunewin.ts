@@ -48,7 +48,10 @@ export interface ContentKeys {
 }
 
 /** AES-256-CBC (PKCS7) with a fresh key and IV, then HMAC-SHA256 over IV‖ciphertext: [MAC][IV][ciphertext]. */
-export function encryptContent(plain: Buffer, keys: ContentKeys = { encryptionKey: randomBytes(32), macKey: randomBytes(32), iv: randomBytes(IV_LENGTH) }): EncryptedContent {
+export function encryptContent(
+  plain: Buffer,
+  keys: ContentKeys = { encryptionKey: randomBytes(32), macKey: randomBytes(32), iv: randomBytes(IV_LENGTH) },
+): EncryptedContent {
   if (keys.encryptionKey.length !== 32 || keys.macKey.length !== 32 || keys.iv.length !== IV_LENGTH) {
     throw new Error('intunewin: keys must be 32 bytes (AES and MAC) and the IV 16 bytes');
   }

@@ -21,7 +21,11 @@ export async function msiTable(msi: string, table: string): Promise<string[][]> 
   const tables = (await msiinfo(['tables', msi])).split(/\r?\n/);
   if (!tables.includes(table)) return [];
   const text = await msiinfo(['export', msi, table]);
-  return text.split(/\r?\n/).slice(3).filter((l) => l.length > 0).map((l) => l.split('\t'));
+  return text
+    .split(/\r?\n/)
+    .slice(3)
+    .filter((l) => l.length > 0)
+    .map((l) => l.split('\t'));
 }
 
 export async function readMsiInfo(msi: string): Promise<MsiInfo> {

@@ -45,7 +45,9 @@ class Blocks {
 
 function u32(...values: number[]): Buffer {
   const b = Buffer.alloc(values.length * 4);
-  values.forEach((v, i) => b.writeUInt32BE(v >>> 0, i * 4));
+  values.forEach((v, i) => {
+    b.writeUInt32BE(v >>> 0, i * 4);
+  });
   return b;
 }
 
@@ -125,7 +127,16 @@ function writePathsTree(blocks: Blocks, pairs: Array<[number, number]>, perLeaf:
     const metaIds = Array.from({ length: metaCount }, () => blocks.add(Buffer.alloc(0)));
     for (let i = 0; i < metaCount; i++) {
       const chunk = level.slice(i * perLeaf, (i + 1) * perLeaf);
-      blocks.set(metaIds[i], pathsNode(false, chunk.map((c) => [c.block, c.lastValue]), metaIds[i + 1] ?? 0, metaIds[i - 1] ?? 0, PATHS_BLOCK_SIZE));
+      blocks.set(
+        metaIds[i],
+        pathsNode(
+          false,
+          chunk.map((c) => [c.block, c.lastValue]),
+          metaIds[i + 1] ?? 0,
+          metaIds[i - 1] ?? 0,
+          PATHS_BLOCK_SIZE,
+        ),
+      );
       next.push({ block: metaIds[i], lastValue: chunk.at(-1)!.lastValue });
     }
     level = next;
@@ -147,7 +158,7 @@ export function writeBom(entries: BomEntry[], opts: { perLeaf?: number } = {}): 
   const pairs: Array<[number, number]> = sorted.map((n) => {
     const info2 = blocks.add(pathInfo2(n.entry));
     const info1 = blocks.add(u32(n.id, info2));
-    const file = blocks.add(Buffer.concat([u32(n.parentId), Buffer.from(n.name + '\0', 'utf8')]));
+    const file = blocks.add(Buffer.concat([u32(n.parentId), Buffer.from(`${n.name}\0`, 'utf8')]));
     return [info1, file];
   });
   const pathsRoot = writePathsTree(blocks, pairs, perLeaf);
@@ -163,7 +174,13 @@ export function writeBom(entries: BomEntry[], opts: { perLeaf?: number } = {}): 
   blocks.set(vIndex, Buffer.concat([u32(1, emptyTree(128), 0), Buffer.alloc(1)]));
   const size64 = emptyTree(PATHS_BLOCK_SIZE);
 
-  const vars: Array<[string, number]> = [['BomInfo', bomInfo], ['Paths', pathsTreeIdx], ['HLIndex', hlIndex], ['VIndex', vIndex], ['Size64', size64]];
+  const vars: Array<[string, number]> = [
+    ['BomInfo', bomInfo],
+    ['Paths', pathsTreeIdx],
+    ['HLIndex', hlIndex],
+    ['VIndex', vIndex],
+    ['Size64', size64],
+  ];
 
   // Layout: header, blocks, vars, index.
   const body: Buffer[] = [];

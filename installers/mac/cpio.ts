@@ -30,7 +30,7 @@ function octal(value: number, width: number, field: string): string {
 }
 
 export function odcHeader(e: { path: string; mode: number; uid: number; gid: number; nlink: number; mtime: number; size: number; ino: number }): Buffer {
-  const name = Buffer.from(e.path + '\0', 'utf8');
+  const name = Buffer.from(`${e.path}\0`, 'utf8');
   const head =
     '070707' +
     octal(0, 6, 'dev') +

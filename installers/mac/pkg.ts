@@ -109,10 +109,16 @@ export async function buildMacPkg(opts: MacPkgOptions): Promise<MacPkgResult> {
     const installKBytes = Math.ceil(totalBytes / 1024);
 
     const config = await agentConfigFromFleet(opts.loaded, opts.secrets);
-    const scriptData = { label, product: fleet.branding.product, productDirRel: rel(PRODUCT_DIR), configRel: rel(CONFIG_FILE), plistRel: rel(daemonPlist(label)) };
+    const scriptData = {
+      label,
+      product: fleet.branding.product,
+      productDirRel: rel(PRODUCT_DIR),
+      configRel: rel(CONFIG_FILE),
+      plistRel: rel(daemonPlist(label)),
+    };
     const scripts = await smallArchiveGz([
       { path: '.', kind: 'dir', mode: 0o755, mtime: now },
-      { path: './agent.json', kind: 'file', mode: 0o600, mtime: now, data: Buffer.from(JSON.stringify(config, null, 2) + '\n') },
+      { path: './agent.json', kind: 'file', mode: 0o600, mtime: now, data: Buffer.from(`${JSON.stringify(config, null, 2)}\n`) },
       { path: './postinstall', kind: 'file', mode: 0o755, mtime: now, data: Buffer.from(await render('postinstall.sh.hbs', scriptData)) },
       { path: './preinstall', kind: 'file', mode: 0o755, mtime: now, data: Buffer.from(await render('preinstall.sh.hbs', scriptData)) },
     ]);

@@ -41,23 +41,29 @@ export function settingsProfile(fleet: Fleet): string {
   if (fleet.proxy.port !== undefined) proxy.port = fleet.proxy.port;
   if (fleet.proxy.username !== undefined) proxy.username = fleet.proxy.username;
   const domain = fleet.branding.bundleId;
-  return envelope(fleet, 'settings', `${fleet.branding.product} settings`, `Managed settings for ${fleet.branding.product} (fleet ${fleet.fleet}). ${SECRETS_NOTE}`, [
-    {
-      PayloadDisplayName: `${fleet.branding.product} managed preferences`,
-      PayloadIdentifier: `${domain}.${fleet.fleet}.settings.preferences`,
-      PayloadType: domain,
-      PayloadUUID: nameUuid(fleet.fleet, domain, 'settings', 'preferences'),
-      PayloadVersion: 1,
-      fleet: fleet.fleet,
-      registration: { primary: fleet.registration.primary, alternate: fleet.registration.alternate },
-      serverSubnets: [...fleet.serverSubnets],
-      port: fleet.port,
-      tlsPin: fleet.tlsPin,
-      proxy,
-      proxyPasswordConfigured: fleet.proxy.password !== undefined,
-      secretsNote: SECRETS_NOTE,
-    },
-  ]);
+  return envelope(
+    fleet,
+    'settings',
+    `${fleet.branding.product} settings`,
+    `Managed settings for ${fleet.branding.product} (fleet ${fleet.fleet}). ${SECRETS_NOTE}`,
+    [
+      {
+        PayloadDisplayName: `${fleet.branding.product} managed preferences`,
+        PayloadIdentifier: `${domain}.${fleet.fleet}.settings.preferences`,
+        PayloadType: domain,
+        PayloadUUID: nameUuid(fleet.fleet, domain, 'settings', 'preferences'),
+        PayloadVersion: 1,
+        fleet: fleet.fleet,
+        registration: { primary: fleet.registration.primary, alternate: fleet.registration.alternate },
+        serverSubnets: [...fleet.serverSubnets],
+        port: fleet.port,
+        tlsPin: fleet.tlsPin,
+        proxy,
+        proxyPasswordConfigured: fleet.proxy.password !== undefined,
+        secretsNote: SECRETS_NOTE,
+      },
+    ],
+  );
 }
 
 export interface Signature {
@@ -120,25 +126,31 @@ export async function pppcProfile(fleet: Fleet, runtimes: Record<MacArch, string
     }
   }
   const domain = fleet.branding.bundleId;
-  const xml = envelope(fleet, 'pppc', `${fleet.branding.product} Full Disk Access`, `Grants ${fleet.branding.product} Full Disk Access so it can back up protected folders.`, [
-    {
-      PayloadDisplayName: 'Privacy Preferences Policy Control',
-      PayloadIdentifier: `${domain}.${fleet.fleet}.pppc.tcc`,
-      PayloadType: 'com.apple.TCC.configuration-profile-policy',
-      PayloadUUID: nameUuid(fleet.fleet, domain, 'pppc', 'tcc'),
-      PayloadVersion: 1,
-      Services: {
-        SystemPolicyAllFiles: MAC_ARCHES.map((arch) => ({
-          Identifier: runtimeBinary(arch),
-          IdentifierType: 'path',
-          CodeRequirement: requirement!,
-          Authorization: 'Allow',
-          StaticCode: false,
-          Comment: `${fleet.branding.product} agent (${arch} runtime)`,
-        })),
+  const xml = envelope(
+    fleet,
+    'pppc',
+    `${fleet.branding.product} Full Disk Access`,
+    `Grants ${fleet.branding.product} Full Disk Access so it can back up protected folders.`,
+    [
+      {
+        PayloadDisplayName: 'Privacy Preferences Policy Control',
+        PayloadIdentifier: `${domain}.${fleet.fleet}.pppc.tcc`,
+        PayloadType: 'com.apple.TCC.configuration-profile-policy',
+        PayloadUUID: nameUuid(fleet.fleet, domain, 'pppc', 'tcc'),
+        PayloadVersion: 1,
+        Services: {
+          SystemPolicyAllFiles: MAC_ARCHES.map((arch) => ({
+            Identifier: runtimeBinary(arch),
+            IdentifierType: 'path',
+            CodeRequirement: requirement!,
+            Authorization: 'Allow',
+            StaticCode: false,
+            Comment: `${fleet.branding.product} agent (${arch} runtime)`,
+          })),
+        },
       },
-    },
-  ]);
+    ],
+  );
   return { xml, codeRequirement: requirement, warnings };
 }
 
@@ -155,13 +167,25 @@ export const EA_THRESHOLDS = { warnDays: 2, critDays: 7 };
 export async function extensionAttributeScripts(thresholds = EA_THRESHOLDS): Promise<EaScript[]> {
   const common = { launcher: LAUNCHER, config: CONFIG_FILE, nodeX64: runtimeBinary('x86_64'), nodeArm64: runtimeBinary('arm64'), ...thresholds };
   const defs = [
-    { file: 'holdfast-ea-agent-version.sh', mode: 'version', name: 'Holdfast Agent Version', description: 'Agent version from `status --json`; "Not installed" when the agent is missing.' },
-    { file: 'holdfast-ea-last-backup.sh', mode: 'last-backup', name: 'Holdfast Last Successful Backup', description: 'Time of the last successful backup (ISO 8601, UTC), or "Never".' },
+    {
+      file: 'holdfast-ea-agent-version.sh',
+      mode: 'version',
+      name: 'Holdfast Agent Version',
+      description: 'Agent version from `status --json`; "Not installed" when the agent is missing.',
+    },
+    {
+      file: 'holdfast-ea-last-backup.sh',
+      mode: 'last-backup',
+      name: 'Holdfast Last Successful Backup',
+      description: 'Time of the last successful backup (ISO 8601, UTC), or "Never".',
+    },
     {
       file: 'holdfast-ea-health.sh',
       mode: 'health',
       name: 'Holdfast Backup Health',
-      description: `Healthy if the last successful backup is under ${thresholds.warnDays} days old, Warning under ${thresholds.critDays} days, else (or never) Critical.`,
+      description:
+        `Healthy if the last successful backup is under ${thresholds.warnDays} days old, Warning under ${thresholds.critDays} days, else ` +
+        `(or never) Critical.`,
     },
   ];
   return Promise.all(
@@ -169,7 +193,13 @@ export async function extensionAttributeScripts(thresholds = EA_THRESHOLDS): Pro
       file: d.file,
       name: d.name,
       description: d.description,
-      contents: await render('ea.sh.hbs', { ...common, mode: d.mode, title: d.name, description: d.description, notInstalled: d.mode === 'health' ? 'Critical' : 'Not installed' }),
+      contents: await render('ea.sh.hbs', {
+        ...common,
+        mode: d.mode,
+        title: d.name,
+        description: d.description,
+        notInstalled: d.mode === 'health' ? 'Critical' : 'Not installed',
+      }),
     })),
   );
 }

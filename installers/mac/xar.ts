@@ -88,7 +88,8 @@ export async function writeXar(out: string, files: XarFile[], opts: XarOptions =
   const prepared: Prepared[] = [];
   const seen = new Set<string>();
   for (const file of files) {
-    if (!file.path || file.path.split('/').some((s) => s === '' || s === '.' || s === '..')) throw new Error(`xar: bad member path ${JSON.stringify(file.path)}`);
+    if (!file.path || file.path.split('/').some((s) => s === '' || s === '.' || s === '..'))
+      throw new Error(`xar: bad member path ${JSON.stringify(file.path)}`);
     if (seen.has(file.path)) throw new Error(`xar: duplicate member ${file.path}`);
     seen.add(file.path);
     let archived: Buffer | { file: string };
@@ -139,7 +140,7 @@ export async function writeXar(out: string, files: XarFile[], opts: XarOptions =
           times.replaceAll('@', indent) +
           `${indent} <mode>${dirMode}</mode>\n${indent} <uid>0</uid>\n${indent} <gid>0</gid>\n${indent} <user>root</user>\n${indent} <group>wheel</group>\n` +
           `${indent} <type>directory</type>\n${indent} <name>${xmlEscape(n.name)}</name>\n` +
-          render(n, indent + ' ') +
+          render(n, `${indent} `) +
           `${indent}</file>\n`
         );
       })

@@ -25,12 +25,17 @@ export async function hardenPayload(msi: string, dir: string): Promise<void> {
     const row = rowWhere(ca, 'Action', action);
     row[column(ca, 'Type')] = String(Number(row[column(ca, 'Type')]) | CA_HIDE_TARGET);
   }
-  ca.rows.push(ca.columns.map((c) => ({
-    Action: 'HF_Handoff',
-    Type: String(CA_BINARY_EXE_IGNORE),
-    Source: 'HandoffTool',
-    Target: '--set-owner "[DATADIR]installer.json" [ProductCode]',
-  })[c] ?? ''));
+  ca.rows.push(
+    ca.columns.map(
+      (c) =>
+        ({
+          Action: 'HF_Handoff',
+          Type: String(CA_BINARY_EXE_IGNORE),
+          Source: 'HandoffTool',
+          Target: '--set-owner "[DATADIR]installer.json" [ProductCode]',
+        })[c] ?? '',
+    ),
+  );
   const finalize = Number(rowWhere(seq, 'Action', 'InstallFinalize')[column(seq, 'Sequence')]);
   HIDDEN_PROPERTIES.forEach((property, i) => {
     const action = `HF_Forget_${property}`;

@@ -69,13 +69,18 @@ export async function buildFleetMsi(opts: FleetMsiOptions): Promise<FleetMsiResu
   if (signing) {
     progress('signing with osslsigncode');
     try {
-      await signMsi(unsigned, `${out}.signed`, {
-        certificate: resolve(opts.loaded.dir, signing.certificate),
-        key: resolve(opts.loaded.dir, signing.key),
-        password: opts.secrets.signingPassword,
-        description: fleet.branding.product,
-        url: fleet.branding.supportUrl,
-      }, opts.outDir);
+      await signMsi(
+        unsigned,
+        `${out}.signed`,
+        {
+          certificate: resolve(opts.loaded.dir, signing.certificate),
+          key: resolve(opts.loaded.dir, signing.key),
+          password: opts.secrets.signingPassword,
+          description: fleet.branding.product,
+          url: fleet.branding.supportUrl,
+        },
+        opts.outDir,
+      );
       await rename(`${out}.signed`, out);
     } finally {
       await rm(unsigned, { force: true });

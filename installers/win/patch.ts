@@ -75,7 +75,12 @@ export function fleetTables(payload: Payload, v: FleetMsiValues, fleetDefaultsSi
     }
   }
 
-  for (const [dir, name] of [['VENDORDIR', v.vendor], ['DATAVENDORDIR', v.vendor], ['INSTALLDIR', v.product], ['DATADIR', v.product]]) {
+  for (const [dir, name] of [
+    ['VENDORDIR', v.vendor],
+    ['DATAVENDORDIR', v.vendor],
+    ['INSTALLDIR', v.product],
+    ['DATADIR', v.product],
+  ]) {
     setCell(t.Directory, 'Directory', dir, 'DefaultDir', name);
   }
 
@@ -122,12 +127,9 @@ export async function patchFleetMsi(payload: Payload, v: FleetMsiValues, out: st
     const imports = await importArgs(work, tables);
     const partial = `${out}.partial`;
     await copyFile(payload.msi, partial);
-    await runTool('msibuild', [
-      partial,
-      ...imports,
-      '-a', 'fleet.cab', 'fleet.cab',
-      '-s', `${v.product} agent`, v.vendor, 'x64;1033', braced(v.packageCode),
-    ], { cwd: work });
+    await runTool('msibuild', [partial, ...imports, '-a', 'fleet.cab', 'fleet.cab', '-s', `${v.product} agent`, v.vendor, 'x64;1033', braced(v.packageCode)], {
+      cwd: work,
+    });
     await rename(partial, out);
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -15,9 +15,7 @@ import { renderWxs, wxsTemplateText, type WxsValues } from './wxs.js';
 const PAYLOAD_FORMAT = 3;
 
 /** Tables patch.ts rewrites per fleet; exported once with the payload. */
-export const PATCHED_TABLES = [
-  'Property', 'Upgrade', 'Directory', 'Registry', 'ServiceInstall', 'ServiceControl', 'Component', 'File', 'Media',
-] as const;
+export const PATCHED_TABLES = ['Property', 'Upgrade', 'Directory', 'Registry', 'ServiceInstall', 'ServiceControl', 'Component', 'File', 'Media'] as const;
 
 export interface Payload {
   /** The payload MSI with neutral values: copy it, never modify it. */

@@ -10,7 +10,10 @@ export const MINGW_GCC = 'x86_64-w64-mingw32-gcc';
 
 export async function buildServiceWrapper(cacheDir: string): Promise<string> {
   const source = repoFile(WRAPPER_SOURCE);
-  const hash = createHash('sha256').update(await readFile(source)).digest('hex').slice(0, 16);
+  const hash = createHash('sha256')
+    .update(await readFile(source))
+    .digest('hex')
+    .slice(0, 16);
   const dir = join(cacheDir, 'service-wrapper', hash);
   const exe = join(dir, 'holdfast-service.exe');
   if (existsSync(exe)) return exe;

@@ -44,7 +44,7 @@ export class DeviceStore {
     const s = new DeviceStore(dir);
     await Promise.all(['packs', 'snapshots', 'blobs'].map((d) => mkdir(join(dir, d), { recursive: true })));
     await s.refreshIndex();
-    s.otherBytes = await sumSizes(join(dir, 'snapshots'), (n) => n.endsWith('.snap')) + (await sumSizes(join(dir, 'blobs'), (n) => !n.startsWith('.')));
+    s.otherBytes = (await sumSizes(join(dir, 'snapshots'), (n) => n.endsWith('.snap'))) + (await sumSizes(join(dir, 'blobs'), (n) => !n.startsWith('.')));
     return s;
   }
 
@@ -115,7 +115,9 @@ export class DeviceStore {
       const group = this.queue.splice(0);
       try {
         const results = await this.commit(group);
-        group.forEach((p, i) => p.resolve(results[i]));
+        group.forEach((p, i) => {
+          p.resolve(results[i]);
+        });
       } catch (err) {
         for (const p of group) p.reject(err as Error);
       }
@@ -300,7 +302,12 @@ export class DeviceStore {
   }
 
   async close(): Promise<void> {
-    const handles: Array<Promise<FileHandle> | FileHandle | undefined> = [this.pack?.fh, this.indexFh, this.indexReaderFh, ...[...this.readers.values()].map((r) => r.fh)];
+    const handles: Array<Promise<FileHandle> | FileHandle | undefined> = [
+      this.pack?.fh,
+      this.indexFh,
+      this.indexReaderFh,
+      ...[...this.readers.values()].map((r) => r.fh),
+    ];
     this.pack = undefined;
     this.indexFh = undefined;
     this.indexReaderFh = undefined;

@@ -86,7 +86,8 @@ export class DeviceRegistry {
    */
   async register(req: Omit<RegisterRequest, 'agentVersion'>): Promise<{ record: DeviceRecord; credential: string; existing: boolean }> {
     const technicianHash = sha256(req.technicianId.trim());
-    if (!this.technicianHashes.has(technicianHash)) throw new RegistrationError('unknown-technician', 'unknown Technician ID: check the ID in the agent config or installer');
+    if (!this.technicianHashes.has(technicianHash))
+      throw new RegistrationError('unknown-technician', 'unknown Technician ID: check the ID in the agent config or installer');
     const identityHash = sha256(req.identityId);
     const prev = this.locks.get(identityHash) ?? Promise.resolve();
     const run = prev.catch(() => undefined).then(() => this.registerLocked(req, technicianHash, identityHash));

@@ -16,7 +16,8 @@ export const chromiumBin = '/usr/bin/chromium';
 
 /** Fails with the install line when a tool is missing (tests never skip). */
 export function requireTools(): void {
-  if (!existsSync(codeServerBin)) throw new Error(`code-server is not installed: run \`bash scripts/setup.d/vscode.sh test\` (installs code-server 4.100.3 into .tools/)`);
+  if (!existsSync(codeServerBin))
+    throw new Error(`code-server is not installed: run \`bash scripts/setup.d/vscode.sh test\` (installs code-server 4.100.3 into .tools/)`);
   if (!existsSync(chromiumBin)) throw new Error('chromium is missing: sudo apt-get install -y --no-install-recommends chromium');
 }
 
@@ -54,13 +55,17 @@ function hermeticEnv(root: string, extra: NodeJS.ProcessEnv = {}): NodeJS.Proces
 }
 
 const baseArgs = (root: string) => [
-  '--auth', 'none',
+  '--auth',
+  'none',
   '--disable-telemetry',
   '--disable-update-check',
   '--disable-workspace-trust',
-  '--extensions-dir', join(root, 'extensions'),
-  '--user-data-dir', join(root, 'user-data'),
-  '--config', join(root, 'config.yaml'),
+  '--extensions-dir',
+  join(root, 'extensions'),
+  '--user-data-dir',
+  join(root, 'user-data'),
+  '--config',
+  join(root, 'config.yaml'),
 ];
 
 export async function startCodeServer(o: CodeServerOptions): Promise<CodeServer> {
@@ -95,7 +100,10 @@ export async function startCodeServer(o: CodeServerOptions): Promise<CodeServer>
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`code-server did not report its address within ${(o.readyTimeoutMs ?? 30_000) / 1000} s:\n${output}`)), o.readyTimeoutMs ?? 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`code-server did not report its address within ${(o.readyTimeoutMs ?? 30_000) / 1000} s:\n${output}`)),
+      o.readyTimeoutMs ?? 30_000,
+    );
     const onData = (buf: Buffer) => {
       output += buf.toString();
       const m = /HTTP server listening on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(output);
@@ -213,7 +221,12 @@ async function quickInput(page: Page, key: string, text: string, row: string): P
 
 /** Wait until a webview (e.g. the Markdown preview) shows `text`: it renders after its tab appears. */
 export async function webviewShows(page: Page, text: string | RegExp, timeout = 30_000): Promise<void> {
-  await page.frameLocator('iframe.webview.ready').first().frameLocator('#active-frame').locator('body', { hasText: text }).waitFor({ state: 'visible', timeout });
+  await page
+    .frameLocator('iframe.webview.ready')
+    .first()
+    .frameLocator('#active-frame')
+    .locator('body', { hasText: text })
+    .waitFor({ state: 'visible', timeout });
 }
 
 /** Output channel text as shown in the editor (non-breaking spaces turned back into spaces). */

@@ -55,7 +55,17 @@ const TOKEN_TTL_S = 3599;
 
 /** Fields the contract requires when creating each app type. */
 const REQUIRED_APP_FIELDS: Record<string, string[]> = {
-  '#microsoft.graph.win32LobApp': ['displayName', 'publisher', 'fileName', 'setupFilePath', 'installCommandLine', 'uninstallCommandLine', 'installExperience', 'rules', 'returnCodes'],
+  '#microsoft.graph.win32LobApp': [
+    'displayName',
+    'publisher',
+    'fileName',
+    'setupFilePath',
+    'installCommandLine',
+    'uninstallCommandLine',
+    'installExperience',
+    'rules',
+    'returnCodes',
+  ],
   '#microsoft.graph.macOSPkgApp': ['displayName', 'publisher', 'fileName', 'primaryBundleId', 'primaryBundleVersion', 'includedApps'],
 };
 
@@ -80,7 +90,9 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
     if (blob.length !== file.sizeEncrypted) return void (file.failure = `blob is ${blob.length} bytes, sizeEncrypted said ${file.sizeEncrypted}`);
     const mac = blob.subarray(0, 32);
     const body = blob.subarray(32);
-    const expected = createHmac('sha256', Buffer.from(info.macKey ?? '', 'base64')).update(body).digest();
+    const expected = createHmac('sha256', Buffer.from(info.macKey ?? '', 'base64'))
+      .update(body)
+      .digest();
     if (!mac.equals(expected) || mac.toString('base64') !== info.mac) return void (file.failure = 'MAC does not match fileEncryptionInfo');
     if (body.subarray(0, 16).toString('base64') !== info.initializationVector) return void (file.failure = 'IV does not match');
     try {
@@ -91,7 +103,8 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
     } catch (err) {
       return void (file.failure = `decryption failed: ${(err as Error).message}`);
     }
-    if (info.profileIdentifier !== 'ProfileVersion1' || info.fileDigestAlgorithm !== 'SHA256') return void (file.failure = 'unexpected profile or digest algorithm');
+    if (info.profileIdentifier !== 'ProfileVersion1' || info.fileDigestAlgorithm !== 'SHA256')
+      return void (file.failure = 'unexpected profile or digest algorithm');
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> => {
@@ -102,18 +115,26 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
 
     const fault = faults.take(method, path);
     if (fault) {
-      return json(res, fault.status, { error: { code: fault.status === 429 ? 'TooManyRequests' : 'ServiceUnavailable', message: 'contract test server: injected fault' } }, fault.headers);
+      return json(
+        res,
+        fault.status,
+        { error: { code: fault.status === 429 ? 'TooManyRequests' : 'ServiceUnavailable', message: 'contract test server: injected fault' } },
+        fault.headers,
+      );
     }
 
     // Entra ID v2.0 token endpoint (client credentials).
     const tokenMatch = /^\/login\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(path);
     if (tokenMatch && method === 'POST') {
       const form = new URLSearchParams(body.toString('utf8'));
-      if (!/application\/x-www-form-urlencoded/.test(req.headers['content-type'] ?? '')) return json(res, 400, { error: 'invalid_request', error_description: 'form body expected' });
+      if (!/application\/x-www-form-urlencoded/.test(req.headers['content-type'] ?? ''))
+        return json(res, 400, { error: 'invalid_request', error_description: 'form body expected' });
       if (tokenMatch[1] !== tenantId) return json(res, 400, { error: 'invalid_tenant', error_description: 'tenant not found' });
       if (form.get('grant_type') !== 'client_credentials') return json(res, 400, { error: 'unsupported_grant_type' });
-      if (form.get('scope') !== `${new URL(base).origin}/.default`) return json(res, 400, { error: 'invalid_scope', error_description: `scope must be ${new URL(base).origin}/.default` });
-      if (form.get('client_id') !== clientId || form.get('client_secret') !== clientSecret) return json(res, 401, { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.' });
+      if (form.get('scope') !== `${new URL(base).origin}/.default`)
+        return json(res, 400, { error: 'invalid_scope', error_description: `scope must be ${new URL(base).origin}/.default` });
+      if (form.get('client_id') !== clientId || form.get('client_secret') !== clientSecret)
+        return json(res, 401, { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.' });
       const token = `tok-${randomUUID()}`;
       tokens.add(token);
       return json(res, 200, { token_type: 'Bearer', expires_in: TOKEN_TTL_S, access_token: token });
@@ -135,7 +156,9 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
         lengths.add(Buffer.from(id, 'base64').length);
         if (!id || lengths.size > 1) {
           res.writeHead(400, { 'content-type': 'application/xml' });
-          return void res.end('<?xml version="1.0" encoding="utf-8"?><Error><Code>InvalidBlobOrBlock</Code><Message>block ids must all have the same length</Message></Error>');
+          return void res.end(
+            '<?xml version="1.0" encoding="utf-8"?><Error><Code>InvalidBlobOrBlock</Code><Message>block ids must all have the same length</Message></Error>',
+          );
         }
         file.blocks.set(id, body);
         res.writeHead(201, { 'x-ms-request-server-encrypted': 'true' });
@@ -159,11 +182,16 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
     const graphPath = path.startsWith('/beta/') ? path.slice('/beta'.length) : undefined;
     if (graphPath === undefined) return graphError(res, 404, 'NotFound', `no route ${method} ${path}`);
     const auth = req.headers.authorization ?? '';
-    if (!auth.startsWith('Bearer ') || !tokens.has(auth.slice(7))) return graphError(res, 401, 'InvalidAuthenticationToken', 'Access token is empty or invalid.');
+    if (!auth.startsWith('Bearer ') || !tokens.has(auth.slice(7)))
+      return graphError(res, 401, 'InvalidAuthenticationToken', 'Access token is empty or invalid.');
     let parsed: Record<string, unknown> = {};
     if (body.length) {
       if (!/application\/json/.test(req.headers['content-type'] ?? '')) return graphError(res, 415, 'UnsupportedMediaType', 'JSON expected');
-      try { parsed = JSON.parse(body.toString('utf8')); } catch { return graphError(res, 400, 'BadRequest', 'invalid JSON'); }
+      try {
+        parsed = JSON.parse(body.toString('utf8'));
+      } catch {
+        return graphError(res, 400, 'BadRequest', 'invalid JSON');
+      }
     }
 
     if (graphPath === '/deviceAppManagement/mobileApps' && method === 'POST') {
@@ -177,8 +205,10 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
       return json(res, 201, { ...parsed, id, uploadState: 0, publishingState: 'notPublished', createdDateTime: new Date().toISOString() });
     }
     if (graphPath === '/deviceManagement/deviceConfigurations' && method === 'POST') {
-      if (parsed['@odata.type'] !== '#microsoft.graph.macOSCustomConfiguration') return graphError(res, 400, 'BadRequest', 'only #microsoft.graph.macOSCustomConfiguration is supported here');
-      for (const f of ['displayName', 'payloadName', 'payloadFileName', 'payload']) if (typeof parsed[f] !== 'string') return graphError(res, 400, 'BadRequest', `${f} is required`);
+      if (parsed['@odata.type'] !== '#microsoft.graph.macOSCustomConfiguration')
+        return graphError(res, 400, 'BadRequest', 'only #microsoft.graph.macOSCustomConfiguration is supported here');
+      for (const f of ['displayName', 'payloadName', 'payloadFileName', 'payload'])
+        if (typeof parsed[f] !== 'string') return graphError(res, 400, 'BadRequest', `${f} is required`);
       const id = randomUUID();
       configurations.set(id, { body: parsed });
       return json(res, 201, { ...parsed, id, version: 1, createdDateTime: new Date().toISOString() });
@@ -198,7 +228,8 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
       const v = parsed.committedContentVersion as string | undefined;
       if (v !== undefined) {
         const files = app.contentVersions.get(v);
-        if (!files || [...files.values()].some((f) => f.uploadState !== 'commitFileSuccess')) return graphError(res, 400, 'BadRequest', 'content version has uncommitted files');
+        if (!files || [...files.values()].some((f) => f.uploadState !== 'commitFileSuccess'))
+          return graphError(res, 400, 'BadRequest', 'content version has uncommitted files');
         app.committedContentVersion = v;
       }
       app.body = { ...app.body, ...parsed };
@@ -223,8 +254,16 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
     const cv = cvMatch && app ? app.contentVersions.get(cvId) : undefined;
     if (cvMatch && !cv) return graphError(res, 404, 'ResourceNotFound', 'content version not found');
     if (cv && !fileRef && method === 'POST') {
-      if (typeof parsed.name !== 'string' || typeof parsed.size !== 'number' || typeof parsed.sizeEncrypted !== 'number') return graphError(res, 400, 'BadRequest', 'name, size and sizeEncrypted are required');
-      const file: GraphContractFile = { id: randomUUID(), name: parsed.name, size: parsed.size, sizeEncrypted: parsed.sizeEncrypted, uploadState: 'azureStorageUriRequestPending', blocks: new Map() };
+      if (typeof parsed.name !== 'string' || typeof parsed.size !== 'number' || typeof parsed.sizeEncrypted !== 'number')
+        return graphError(res, 400, 'BadRequest', 'name, size and sizeEncrypted are required');
+      const file: GraphContractFile = {
+        id: randomUUID(),
+        name: parsed.name,
+        size: parsed.size,
+        sizeEncrypted: parsed.sizeEncrypted,
+        uploadState: 'azureStorageUriRequestPending',
+        blocks: new Map(),
+      };
       cv.set(file.id, file);
       files.set(file.id, file);
       return json(res, 201, fileView(file));
@@ -266,7 +305,10 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
     sizeEncrypted: file.sizeEncrypted,
     isCommitted: file.uploadState === 'commitFileSuccess',
     uploadState: file.uploadState,
-    azureStorageUri: file.uploadState.startsWith('azureStorageUri') && file.uploadState.endsWith('Success') ? `${base}/blob/${file.id}?sv=2019-07-07&sr=b&se=2099-01-01&sp=rcw&sig=sig-${file.id}` : null,
+    azureStorageUri:
+      file.uploadState.startsWith('azureStorageUri') && file.uploadState.endsWith('Success')
+        ? `${base}/blob/${file.id}?sv=2019-07-07&sr=b&se=2099-01-01&sp=rcw&sig=sig-${file.id}`
+        : null,
     azureStorageUriExpirationDateTime: null,
     manifest: null,
   });

@@ -71,7 +71,8 @@ export async function startJamfContractServer(): Promise<JamfContractServer> {
   const extensionAttributes = new Map<string, Record<string, unknown>>();
   let nextId = 1;
 
-  const apiError = (res: ServerResponse, status: number, code: string, description: string) => json(res, status, { httpStatus: status, errors: [{ code, description, id: '0', field: null }] });
+  const apiError = (res: ServerResponse, status: number, code: string, description: string) =>
+    json(res, status, { httpStatus: status, errors: [{ code, description, id: '0', field: null }] });
   const classic = (res: ServerResponse, status: number, text: string) => {
     res.writeHead(status, { 'content-type': status < 300 ? 'application/xml' : 'text/html' });
     res.end(text);
@@ -83,7 +84,12 @@ export async function startJamfContractServer(): Promise<JamfContractServer> {
     requests.push({ method, path, headers: req.headers });
     const fault = faults.take(method, path);
     if (fault) {
-      return json(res, fault.status, { httpStatus: fault.status, errors: [{ code: 'INJECTED', description: 'contract test server: injected fault' }] }, fault.headers);
+      return json(
+        res,
+        fault.status,
+        { httpStatus: fault.status, errors: [{ code: 'INJECTED', description: 'contract test server: injected fault' }] },
+        fault.headers,
+      );
     }
     if (path === '/api/oauth/token' && method === 'POST') {
       const form = new URLSearchParams(body.toString('utf8'));
@@ -100,7 +106,8 @@ export async function startJamfContractServer(): Promise<JamfContractServer> {
 
     if (path === '/api/v1/packages' && method === 'POST') {
       const p = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
-      for (const f of ['packageName', 'fileName', 'categoryId', 'priority']) if (p[f] === undefined) return apiError(res, 400, 'INVALID_FIELD', `${f} is required`);
+      for (const f of ['packageName', 'fileName', 'categoryId', 'priority'])
+        if (p[f] === undefined) return apiError(res, 400, 'INVALID_FIELD', `${f} is required`);
       if ([...packages.values()].some((x) => x.body.packageName === p.packageName)) return apiError(res, 409, 'DUPLICATE_FIELD', 'packageName must be unique');
       const id = String(nextId++);
       packages.set(id, { body: p });
@@ -112,7 +119,8 @@ export async function startJamfContractServer(): Promise<JamfContractServer> {
       if (!pkg) return apiError(res, 404, 'NOT_FOUND', 'package not found');
       const part = multipartFile(body, req.headers['content-type'] ?? '');
       if (!part || part.name !== 'file') return apiError(res, 400, 'INVALID_FIELD', 'multipart field "file" expected');
-      if (part.filename !== pkg.body.fileName) return apiError(res, 400, 'INVALID_FILENAME', `uploaded file name ${part.filename} differs from fileName ${String(pkg.body.fileName)}`);
+      if (part.filename !== pkg.body.fileName)
+        return apiError(res, 400, 'INVALID_FILENAME', `uploaded file name ${part.filename} differs from fileName ${String(pkg.body.fileName)}`);
       pkg.uploaded = { filename: part.filename, bytes: part.bytes };
       return json(res, 201, { id: upload[1], href: `/api/v1/packages/${upload[1]}` });
     }
@@ -123,14 +131,16 @@ export async function startJamfContractServer(): Promise<JamfContractServer> {
       }
       const isProfile = path.includes('osxconfigurationprofiles');
       const root = isProfile ? 'os_x_configuration_profile' : 'policy';
-      if (!new RegExp(`<${root}>[\\s\\S]*<name>[^<]+</name>[\\s\\S]*</${root}>`).test(xml)) return classic(res, 409, '<html><body><p>Error: name is required</p></body></html>');
+      if (!new RegExp(`<${root}>[\\s\\S]*<name>[^<]+</name>[\\s\\S]*</${root}>`).test(xml))
+        return classic(res, 409, '<html><body><p>Error: name is required</p></body></html>');
       const id = String(nextId++);
       (isProfile ? profiles : policies).set(id, xml);
       return classic(res, 201, `<?xml version="1.0" encoding="UTF-8"?><${root}><id>${id}</id></${root}>`);
     }
     if (path === '/api/v1/computer-extension-attributes' && method === 'POST') {
       const ea = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
-      if (ea.inputType !== 'SCRIPT' || typeof ea.scriptContents !== 'string' || !ea.name) return apiError(res, 400, 'INVALID_FIELD', 'name, inputType SCRIPT and scriptContents are required');
+      if (ea.inputType !== 'SCRIPT' || typeof ea.scriptContents !== 'string' || !ea.name)
+        return apiError(res, 400, 'INVALID_FIELD', 'name, inputType SCRIPT and scriptContents are required');
       if ([...extensionAttributes.values()].some((x) => x.name === ea.name)) return apiError(res, 409, 'DUPLICATE_FIELD', 'name must be unique');
       const id = String(nextId++);
       extensionAttributes.set(id, ea);

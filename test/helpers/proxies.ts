@@ -112,14 +112,7 @@ async function stopDaemon(child: ChildProcess): Promise<void> {
   clearTimeout(killer);
 }
 
-async function launch(
-  name: string,
-  port: number,
-  dir: string,
-  command: string,
-  args: string[],
-  extraLog: () => string = () => '',
-): Promise<RunningProxy> {
+async function launch(name: string, port: number, dir: string, command: string, args: string[], extraLog: () => string = () => ''): Promise<RunningProxy> {
   const { child, output } = startDaemon(command, args);
   const log = () => output.join('') + extraLog();
   try {
@@ -170,7 +163,10 @@ export async function startDante(options: DanteOptions): Promise<RunningProxy> {
   const port = await freePort();
   const method = options.user ? 'username' : 'none';
   const passRules = options.allowPorts
-    .map((p) => `socks pass {\n  from: 127.0.0.0/8 to: 127.0.0.1/32 port = ${p}\n  protocol: tcp\n  command: connect\n  socksmethod: ${method}\n  log: connect error\n}\n`)
+    .map(
+      (p) =>
+        `socks pass {\n  from: 127.0.0.0/8 to: 127.0.0.1/32 port = ${p}\n  protocol: tcp\n  command: connect\n  socksmethod: ${method}\n  log: connect error\n}\n`,
+    )
     .join('');
   writeFileSync(
     join(dir, 'danted.conf'),
@@ -203,11 +199,22 @@ ${passRules}socks block {
   const { username, password } = options.user;
   writeFileSync(join(dir, 'passwd'), [...passwd, `${username}:x:64999:65534::/nonexistent:/usr/sbin/nologin`, ''].join('\n'));
   writeFileSync(join(dir, 'group'), [...group, ''].join('\n'));
-  writeFileSync(join(dir, 'shadow'), [`root:*:20000:0:99999:7:::`, `nobody:*:20000:0:99999:7:::`, `${username}:${sha512Crypt(password)}:20000:0:99999:7:::`, ''].join('\n'), {
-    mode: 0o600,
-  });
+  writeFileSync(
+    join(dir, 'shadow'),
+    [`root:*:20000:0:99999:7:::`, `nobody:*:20000:0:99999:7:::`, `${username}:${sha512Crypt(password)}:20000:0:99999:7:::`, ''].join('\n'),
+    {
+      mode: 0o600,
+    },
+  );
   const script = ['passwd', 'group', 'shadow'].map((f) => `mount --bind ${join(dir, f)} /etc/${f}`).join(' && ');
-  return launch('danted (username)', port, dir, 'unshare', ['--mount', '--propagation', 'private', 'sh', '-c', `${script} && exec /usr/sbin/danted -f ${join(dir, 'danted.conf')}`]);
+  return launch('danted (username)', port, dir, 'unshare', [
+    '--mount',
+    '--propagation',
+    'private',
+    'sh',
+    '-c',
+    `${script} && exec /usr/sbin/danted -f ${join(dir, 'danted.conf')}`,
+  ]);
 }
 
 export interface HttpProxyOptions {
@@ -240,7 +247,11 @@ export async function startSquid(options: HttpProxyOptions): Promise<RunningProx
     'http_access deny !localnet',
   ];
   if (options.user) {
-    writeFileSync(join(dir, 'htpasswd'), `${options.user.username}:${execFileSync('openssl', ['passwd', '-apr1', '-stdin'], { input: options.user.password }).toString().trim()}\n`, { mode: 0o644 });
+    writeFileSync(
+      join(dir, 'htpasswd'),
+      `${options.user.username}:${execFileSync('openssl', ['passwd', '-apr1', '-stdin'], { input: options.user.password }).toString().trim()}\n`,
+      { mode: 0o644 },
+    );
     lines.push(
       `auth_param basic program /usr/lib/squid/basic_ncsa_auth ${join(dir, 'htpasswd')}`,
       'auth_param basic children 1 startup=1',
@@ -282,7 +293,7 @@ export async function startTinyproxy(options: HttpProxyOptions): Promise<Running
   ];
   if (process.getuid?.() === 0) lines.push('User nobody', 'Group nogroup');
   if (options.user) lines.push(`BasicAuth ${options.user.username} ${options.user.password}`);
-  writeFileSync(join(dir, 'tinyproxy.conf'), lines.join('\n') + '\n', { mode: 0o644 });
+  writeFileSync(join(dir, 'tinyproxy.conf'), `${lines.join('\n')}\n`, { mode: 0o644 });
   return launch('tinyproxy', port, dir, '/usr/bin/tinyproxy', ['-d', '-c', join(dir, 'tinyproxy.conf')]);
 }
 

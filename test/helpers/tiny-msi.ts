@@ -4,7 +4,10 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export function buildTinyMsi(dir: string, opts: { name?: string; version?: string; manufacturer?: string; upgradeCode?: string; fileName?: string } = {}): string {
+export function buildTinyMsi(
+  dir: string,
+  opts: { name?: string; version?: string; manufacturer?: string; upgradeCode?: string; fileName?: string } = {},
+): string {
   const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
   // Random bytes: the MSI (and so the .intunewin) stays about 20 kB after compression.
   writeFileSync(join(dir, 'payload.txt'), randomBytes(20_000));

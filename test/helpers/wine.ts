@@ -83,8 +83,8 @@ export function parseRegExport(text: string, key: string): Record<string, string
     if (line.startsWith('[')) break;
     const m = /^(?:"((?:[^"\\]|\\.)*)"|@)=(?:"((?:[^"\\]|\\.)*)"|(.*))$/.exec(line);
     if (!m) continue;
-    const unescape = (s: string) => s.replace(/\\(.)/g, '$1');
-    values[m[1] === undefined ? '' : unescape(m[1])] = m[2] !== undefined ? unescape(m[2]) : m[3];
+    const unquote = (s: string) => s.replace(/\\(.)/g, '$1');
+    values[m[1] === undefined ? '' : unquote(m[1])] = m[2] !== undefined ? unquote(m[2]) : m[3];
   }
   return values;
 }

@@ -58,28 +58,31 @@ async function runAgentAction(s: Services, action: Action, title: string, body: 
   s.agent.busy = action;
   s.agentChanged.fire();
   try {
-    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Holdfast: ${title}`, cancellable: true }, async (progress, token) => {
-      const abort = new AbortController();
-      token.onCancellationRequested(() => abort.abort());
-      let run: Run | undefined;
-      try {
-        const prepared = await prepare(s, progress, abort.signal);
-        if (!prepared) return;
-        run = { ...prepared, progress };
-        s.log(`${title} — fleet ${run.entry.fleet.fleet}, test server ${run.server.addresses.join(' / ')}`);
-        const summary = await body(run);
-        s.log(`${title}: ✓ ${summary}`);
-        s.recordAgentResult({ action, ok: true, summary, at: new Date() });
-        void vscode.window.showInformationMessage(`Holdfast ${title}: ${summary}`);
-      } catch (err) {
-        const msg = err instanceof AgentRunError ? err.message : (err as Error).message;
-        s.log(`${title}: ✗ ${msg}`);
-        s.recordAgentResult({ action, ok: false, summary: msg, at: new Date() });
-        void vscode.window.showErrorMessage(`Holdfast ${title} failed: ${msg}`, 'Show Output').then((a) => a && s.output.show(true));
-      } finally {
-        if (s.server.state.status === 'running') await s.server.refreshStats();
-      }
-    });
+    await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Holdfast: ${title}`, cancellable: true },
+      async (progress, token) => {
+        const abort = new AbortController();
+        token.onCancellationRequested(() => abort.abort());
+        let run: Run | undefined;
+        try {
+          const prepared = await prepare(s, progress, abort.signal);
+          if (!prepared) return;
+          run = { ...prepared, progress };
+          s.log(`${title} — fleet ${run.entry.fleet.fleet}, test server ${run.server.addresses.join(' / ')}`);
+          const summary = await body(run);
+          s.log(`${title}: ✓ ${summary}`);
+          s.recordAgentResult({ action, ok: true, summary, at: new Date() });
+          void vscode.window.showInformationMessage(`Holdfast ${title}: ${summary}`);
+        } catch (err) {
+          const msg = err instanceof AgentRunError ? err.message : (err as Error).message;
+          s.log(`${title}: ✗ ${msg}`);
+          s.recordAgentResult({ action, ok: false, summary: msg, at: new Date() });
+          void vscode.window.showErrorMessage(`Holdfast ${title} failed: ${msg}`, 'Show Output').then((a) => a && s.output.show(true));
+        } finally {
+          if (s.server.state.status === 'running') await s.server.refreshStats();
+        }
+      },
+    );
   } finally {
     s.agent.busy = undefined;
     s.agentChanged.fire();
@@ -99,7 +102,9 @@ export function registerAgentCommands(s: Services): vscode.Disposable[] {
       const entry = await pickValidFleet(s, arg, 'Holdfast: which fleet does the test agent use?');
       if (!entry) return;
       if (!agentReady(entry)) {
-        void vscode.window.showWarningMessage(`${entry.fleet.fleet}: the test agent needs its Technician ID, which is not set (${entry.missing.map((m) => m.message).join('; ')}).`);
+        void vscode.window.showWarningMessage(
+          `${entry.fleet.fleet}: the test agent needs its Technician ID, which is not set (${entry.missing.map((m) => m.message).join('; ')}).`,
+        );
         return;
       }
       s.agent.fleetFile = entry.file;

@@ -12,7 +12,11 @@ import { fileArgument, pickFleet } from './pick.js';
 /** The range of the value a JSON pointer names (its parent for a missing field), for diagnostics and reveal. */
 export function rangeOfPointer(doc: vscode.TextDocument, pointer: string): vscode.Range {
   const root = parseTree(doc.getText());
-  const parts = pointer.split('/').slice(1).filter(Boolean).map((p) => (/^\d+$/.test(p) ? Number(p) : p.replace(/~1/g, '/').replace(/~0/g, '~')));
+  const parts = pointer
+    .split('/')
+    .slice(1)
+    .filter(Boolean)
+    .map((p) => (/^\d+$/.test(p) ? Number(p) : p.replace(/~1/g, '/').replace(/~0/g, '~')));
   for (let n = parts.length; root && n >= 0; n--) {
     const node = findNodeAtLocation(root, parts.slice(0, n));
     if (!node) continue;
@@ -66,7 +70,10 @@ export function registerFleetCommands(s: Services): vscode.Disposable[] {
         await publish(entry.file, err.issues);
         s.log(`Validate ${name}: ${err.issues.length} problem(s)`);
         for (const i of err.issues) s.log(`  ${i.message}`);
-        const action = await vscode.window.showErrorMessage(`${name}: ${err.issues.length} problem${err.issues.length === 1 ? '' : 's'} — ${err.issues[0].message}`, 'Show Problems');
+        const action = await vscode.window.showErrorMessage(
+          `${name}: ${err.issues.length} problem${err.issues.length === 1 ? '' : 's'} — ${err.issues[0].message}`,
+          'Show Problems',
+        );
         if (action) await vscode.commands.executeCommand('workbench.actions.view.problems');
       } finally {
         await s.refresh();
@@ -93,7 +100,12 @@ export function registerFleetCommands(s: Services): vscode.Disposable[] {
       const steps: Array<{ key: keyof NewFleetAnswers; prompt: string; placeHolder: string; value?: string; password?: boolean }> = [
         { key: 'fleet', prompt: 'Fleet id (used in file names: holdfast-<fleet>.msi)', placeHolder: 'contoso' },
         { key: 'customer', prompt: 'Customer or organisation name', placeHolder: 'Contoso Ltd' },
-        { key: 'technicianId', prompt: 'Technician ID, or $VARIABLE to read it from the environment at generate time (keeps the secret out of the file)', placeHolder: '$CONTOSO_TECHNICIAN_ID', value: '' },
+        {
+          key: 'technicianId',
+          prompt: 'Technician ID, or $VARIABLE to read it from the environment at generate time (keeps the secret out of the file)',
+          placeHolder: '$CONTOSO_TECHNICIAN_ID',
+          value: '',
+        },
         { key: 'primary', prompt: 'Primary registration server (IP:port, no host names)', placeHolder: '12.159.133.10:16384' },
         { key: 'alternate', prompt: 'Alternate registration server (IP:port)', placeHolder: '66.151.228.10:16384' },
         { key: 'subnets', prompt: 'Server subnets for the firewall rules (CIDR, comma-separated)', placeHolder: '12.159.133.0/26, 66.151.228.0/24' },

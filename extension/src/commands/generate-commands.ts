@@ -11,7 +11,7 @@ const BINARY = new Set(['.msi', '.pkg', '.intunewin', '.zip', '.exe', '.dmg', '.
 
 let targetCache: TargetInfo[] | undefined;
 
-async function targetList(s: Services): Promise<TargetInfo[]> {
+async function targetList(_s: Services): Promise<TargetInfo[]> {
   targetCache ??= await listTargets();
   return targetCache;
 }
@@ -44,7 +44,9 @@ export async function generateFleet(s: Services, entry: ValidFleet, targets: str
   } catch (err) {
     const text = err instanceof GenerateError ? err.message : (err as Error).message;
     s.log(`Generate failed: ${text}`);
-    void vscode.window.showErrorMessage(`Generate ${entry.fleet.fleet} failed: ${text.split('\n').slice(-1)[0]}`, 'Show Output').then((a) => a && s.output.show(true));
+    void vscode.window
+      .showErrorMessage(`Generate ${entry.fleet.fleet} failed: ${text.split('\n').slice(-1)[0]}`, 'Show Output')
+      .then((a) => a && s.output.show(true));
     return undefined;
   } finally {
     await s.refresh();
@@ -66,7 +68,10 @@ export async function openArtifactFile(path: string): Promise<void> {
   if (BINARY.has(extname(path).toLowerCase())) {
     await vscode.commands.executeCommand('revealInExplorer', uri);
     const st = await vscode.workspace.fs.stat(uri);
-    void vscode.window.showInformationMessage(`${basename(path)}: ${st.size.toLocaleString()} bytes — a binary installer; copy its silent install command with "Holdfast: Copy Silent Install Command".`);
+    void vscode.window.showInformationMessage(
+      `${basename(path)}: ${st.size.toLocaleString()} bytes — a binary installer; copy its silent install command with "Holdfast: Copy Silent Install ` +
+        `Command".`,
+    );
     return;
   }
   if (extname(path).toLowerCase() === '.md') {
@@ -91,17 +96,29 @@ export function registerGenerateCommands(s: Services): vscode.Disposable[] {
           known.map((t) => ({
             label: t.name,
             description: t.support.ok ? t.description : `needs ${t.support.missing}`,
-            detail: t.support.ok ? (t.dependsOn.length ? `uses the ${t.dependsOn.join(', ')} output` : undefined) : `${t.description}. Install: ${t.support.install}`,
+            detail: t.support.ok
+              ? t.dependsOn.length
+                ? `uses the ${t.dependsOn.join(', ')} output`
+                : undefined
+              : `${t.description}. Install: ${t.support.install}`,
             picked: defaults.length ? defaults.includes(t.name) : t.support.ok,
           })),
-          { title: `Holdfast: generate for ${entry.fleet.fleet}`, placeHolder: 'Targets to build (Space toggles, Enter builds)', canPickMany: true, ignoreFocusOut: true },
+          {
+            title: `Holdfast: generate for ${entry.fleet.fleet}`,
+            placeHolder: 'Targets to build (Space toggles, Enter builds)',
+            canPickMany: true,
+            ignoreFocusOut: true,
+          },
         );
         if (!picks || picks.length === 0) return;
         targets = picks.length === known.length ? [] : picks.map((p) => p.label);
       }
       const result = await generateFleet(s, entry, targets);
       if (result) {
-        const act = await vscode.window.showInformationMessage(`Generated ${result.artifacts.length} artifact${result.artifacts.length === 1 ? '' : 's'} for ${entry.fleet.fleet}.`, 'Reveal in Explorer');
+        const act = await vscode.window.showInformationMessage(
+          `Generated ${result.artifacts.length} artifact${result.artifacts.length === 1 ? '' : 's'} for ${entry.fleet.fleet}.`,
+          'Reveal in Explorer',
+        );
         if (act) await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(result.dir));
       }
     }),

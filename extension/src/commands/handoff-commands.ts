@@ -32,7 +32,10 @@ export function registerHandoffCommands(s: Services): vscode.Disposable[] {
       if (!entry) return;
       let gen = await readGenerateResult(s.outDirFor(entry.file), entry.fleet.fleet);
       if (!installChoices(gen).length) {
-        const go = await vscode.window.showWarningMessage(`No installers generated for ${entry.fleet.fleet} yet: the install commands come from its manifest.`, 'Generate Installers');
+        const go = await vscode.window.showWarningMessage(
+          `No installers generated for ${entry.fleet.fleet} yet: the install commands come from its manifest.`,
+          'Generate Installers',
+        );
         if (!go) return;
         await vscode.commands.executeCommand('holdfast.generate', entry.file);
         gen = await readGenerateResult(s.outDirFor(entry.file), entry.fleet.fleet);

@@ -31,7 +31,9 @@ export async function pickFleet(s: Services, arg: unknown, opts: { validOnly?: b
   }
   const candidates = opts.validOnly ? entries.filter((e) => e.kind === 'valid') : entries;
   if (candidates.length === 0) {
-    void vscode.window.showWarningMessage(opts.validOnly ? 'No valid fleet file in this workspace.' : 'No fleet file (*.fleet.json) in this workspace.', 'New Fleet').then((a) => a && vscode.commands.executeCommand('holdfast.newFleet'));
+    void vscode.window
+      .showWarningMessage(opts.validOnly ? 'No valid fleet file in this workspace.' : 'No fleet file (*.fleet.json) in this workspace.', 'New Fleet')
+      .then((a) => a && vscode.commands.executeCommand('holdfast.newFleet'));
     return undefined;
   }
   if (candidates.length === 1) return candidates[0];

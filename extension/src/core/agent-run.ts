@@ -69,7 +69,7 @@ export class TestAgent {
     const source = sourceDir || this.sampleDir;
     if (!sourceDir && !(await exists(this.sampleDir))) await makeSampleData(this.sampleDir);
     const config = await testAgentConfig(entry, server, this.opts.workDir, source);
-    await writeFile(this.configFile, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
+    await writeFile(this.configFile, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
     return source;
   }
 
@@ -93,11 +93,14 @@ export class TestAgent {
    */
   async ensureRegistered(server: ServerEndpoint): Promise<{ device?: string; fresh: boolean }> {
     const marker = join(this.opts.workDir, 'registration.json');
-    const prev = await readFile(marker, 'utf8').then((t) => JSON.parse(t) as { addresses: string[]; device?: string }, () => undefined);
+    const prev = await readFile(marker, 'utf8').then(
+      (t) => JSON.parse(t) as { addresses: string[]; device?: string },
+      () => undefined,
+    );
     if (prev && prev.addresses.join(' ') === server.addresses.join(' ')) return { device: prev.device, fresh: false };
     await rm(join(this.opts.workDir, 'state'), { recursive: true, force: true });
     const { device } = await this.register();
-    await writeFile(marker, JSON.stringify({ addresses: server.addresses, device }) + '\n');
+    await writeFile(marker, `${JSON.stringify({ addresses: server.addresses, device })}\n`);
     return { device, fresh: true };
   }
 
@@ -109,7 +112,12 @@ export class TestAgent {
     const out = await this.run('backup', ['backup', '--config', this.configFile, '--json']);
     const num = (...keys: string[]) => keys.map((k) => out[k]).find((v): v is number => typeof v === 'number');
     const snap = out.snapshot ?? out.snapshotId ?? out.id;
-    return { files: num('files', 'fileCount', 'filesTotal'), bytes: num('bytes', 'bytesTotal', 'totalBytes', 'size'), snapshot: typeof snap === 'string' ? snap : undefined, raw: out };
+    return {
+      files: num('files', 'fileCount', 'filesTotal'),
+      bytes: num('bytes', 'bytesTotal', 'totalBytes', 'size'),
+      snapshot: typeof snap === 'string' ? snap : undefined,
+      raw: out,
+    };
   }
 
   /** Restore the latest snapshot into a fresh folder and compare it byte for byte with the source. */
@@ -123,7 +131,10 @@ export class TestAgent {
 
 /** The device a test agent in `workDir` registered as (from its last registration), if any. */
 export async function registeredDevice(workDir: string): Promise<string | undefined> {
-  const marker = await readFile(join(workDir, 'registration.json'), 'utf8').then((t) => JSON.parse(t) as { device?: string }, () => undefined);
+  const marker = await readFile(join(workDir, 'registration.json'), 'utf8').then(
+    (t) => JSON.parse(t) as { device?: string },
+    () => undefined,
+  );
   return marker?.device;
 }
 

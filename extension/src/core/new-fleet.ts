@@ -72,7 +72,7 @@ export function newFleetText(a: NewFleetAnswers, schemaRef?: string): string {
     },
     identity: { keepOnUninstall: true },
   };
-  const text = JSON.stringify(doc, null, 2) + '\n';
+  const text = `${JSON.stringify(doc, null, 2)}\n`;
   parseFleet(text, `${doc.fleet}.fleet.json`); // throws FleetValidationError naming each bad field
   return text;
 }

@@ -52,8 +52,14 @@ export function spawnNode(script: string, args: string[], opts: RunOptions = {})
     windowsHide: true,
   });
   if (group) grouped.add(child);
-  child.stdout?.on('data', splitLines((l) => opts.onLine?.(l, 'stdout')));
-  child.stderr?.on('data', splitLines((l) => opts.onLine?.(l, 'stderr')));
+  child.stdout?.on(
+    'data',
+    splitLines((l) => opts.onLine?.(l, 'stdout')),
+  );
+  child.stderr?.on(
+    'data',
+    splitLines((l) => opts.onLine?.(l, 'stderr')),
+  );
   if (opts.signal) {
     const abort = () => killTree(child);
     opts.signal.addEventListener('abort', abort, { once: true });
@@ -70,8 +76,8 @@ export function runNode(script: string, args: string[], opts: RunOptions = {}): 
     const child = spawnNode(script, args, {
       ...opts,
       onLine: (line, stream) => {
-        if (stream === 'stdout') stdout += line + '\n';
-        else stderr += line + '\n';
+        if (stream === 'stdout') stdout += `${line}\n`;
+        else stderr += `${line}\n`;
         opts.onLine?.(line, stream);
       },
     });

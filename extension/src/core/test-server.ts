@@ -87,7 +87,7 @@ export class TestServer extends EventEmitter<{ change: [TestServerState] }> {
     // No TLS files: the server makes its own certificate in its data folder (kept across restarts) and
     // prints its pin, which the test agent's config then carries. No private key ships in the extension.
     const config = { listen: ports.map((p) => `127.0.0.1:${p}`), technicianIds };
-    await writeFile(configFile, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
+    await writeFile(configFile, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
     this.pin = undefined;
     this.set({ status: 'starting', error: undefined, addresses: undefined, pid: undefined });
 
@@ -106,7 +106,10 @@ export class TestServer extends EventEmitter<{ change: [TestServerState] }> {
     this.child = child;
     try {
       const addresses = await new Promise<string[]>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`the test server did not report its address within ${(this.opts.startTimeoutMs ?? 20000) / 1000} s`)), this.opts.startTimeoutMs ?? 20000);
+        const timer = setTimeout(
+          () => reject(new Error(`the test server did not report its address within ${(this.opts.startTimeoutMs ?? 20000) / 1000} s`)),
+          this.opts.startTimeoutMs ?? 20000,
+        );
         onAddresses = (a) => {
           onAddresses = undefined;
           clearTimeout(timer);
@@ -153,7 +156,7 @@ export class TestServer extends EventEmitter<{ change: [TestServerState] }> {
       dirBytes(this.dataDir),
     ]);
     const json = list && list.code === 0 ? parseJsonOutput<unknown>(list.stdout) : undefined;
-    const devices = Array.isArray(json) ? json.length : this.current.devices ?? 0;
+    const devices = Array.isArray(json) ? json.length : (this.current.devices ?? 0);
     this.set({ devices, storedBytes });
   }
 }

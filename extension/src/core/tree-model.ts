@@ -35,7 +35,13 @@ const mdEscape = (s: string) => s.replace(/([\\`*_{}[\]()#+\-.!|<>])/g, '\\$1');
 function technicianIdRow(fleet: Fleet, entry: Extract<FleetEntry, { kind: 'valid' }>, id: string): NodeSpec {
   const ref = fleet.technicianId;
   if (typeof ref === 'string') {
-    return { id, label: 'Technician ID', description: maskSecret(ref), icon: { id: 'key' }, tooltip: 'Technician ID (masked). It is written into the installers.' };
+    return {
+      id,
+      label: 'Technician ID',
+      description: maskSecret(ref),
+      icon: { id: 'key' },
+      tooltip: 'Technician ID (masked). It is written into the installers.',
+    };
   }
   const set = entry.secrets.technicianId !== undefined;
   return {
@@ -45,7 +51,8 @@ function technicianIdRow(fleet: Fleet, entry: Extract<FleetEntry, { kind: 'valid
     icon: set ? { id: 'key' } : { id: 'warning', color: 'list.warningForeground' },
     tooltip: set
       ? `Read from the environment variable \`${ref.env}\` at generate time (masked).`
-      : `The environment variable \`${ref.env}\` is not set in the editor's environment: generated installers will have no Technician ID and need \`TECHNICIANID=…\` at install time.`,
+      : `The environment variable \`${ref.env}\` is not set in the editor's environment: generated installers will have no Technician ID and need ` +
+        `\`TECHNICIANID=…\` at install time.`,
   };
 }
 
@@ -63,7 +70,8 @@ function proxyText(fleet: Fleet, entry: Extract<FleetEntry, { kind: 'valid' }>):
 
 function scheduleText(fleet: Fleet): string {
   const s = fleet.backup.schedule;
-  const when = s.frequency === 'manual' ? 'manual' : s.frequency === 'weekly' ? `weekly ${s.day ?? 'mon'} ${s.at}` : s.frequency === 'hourly' ? 'hourly' : `daily ${s.at}`;
+  const when =
+    s.frequency === 'manual' ? 'manual' : s.frequency === 'weekly' ? `weekly ${s.day ?? 'mon'} ${s.at}` : s.frequency === 'hourly' ? 'hourly' : `daily ${s.at}`;
   const ex = fleet.backup.exclude.length;
   return `${when} · ${ex} exclude${ex === 1 ? '' : 's'}`;
 }
@@ -116,14 +124,16 @@ export function artifactNodes(entry: Extract<FleetEntry, { kind: 'valid' }>, idB
   const children =
     byTarget.size === 1
       ? gen.artifacts.map(fileNode)
-      : [...byTarget].map(([target, files]): NodeSpec => ({
-          id: `${idBase}/target/${target}`,
-          label: target,
-          description: `${files.length} file${files.length === 1 ? '' : 's'} · ${formatBytes(files.reduce((n, f) => n + (f.size ?? 0), 0))}`,
-          icon: { id: TARGET_ICONS[target] ?? 'file' },
-          collapsible: files.length > 3 ? 'collapsed' : 'expanded',
-          children: files.map(fileNode),
-        }));
+      : [...byTarget].map(
+          ([target, files]): NodeSpec => ({
+            id: `${idBase}/target/${target}`,
+            label: target,
+            description: `${files.length} file${files.length === 1 ? '' : 's'} · ${formatBytes(files.reduce((n, f) => n + (f.size ?? 0), 0))}`,
+            icon: { id: TARGET_ICONS[target] ?? 'file' },
+            collapsible: files.length > 3 ? 'collapsed' : 'expanded',
+            children: files.map(fileNode),
+          }),
+        );
   return {
     id: `${idBase}/artifacts`,
     label: 'Artifacts',
@@ -148,7 +158,9 @@ function validFleetNode(entry: Extract<FleetEntry, { kind: 'valid' }>, now: Date
       label: 'Registration',
       description: `${fleet.registration.primary} · ${fleet.registration.alternate}`,
       icon: { id: 'server-environment' },
-      tooltip: `Primary **${fleet.registration.primary}**, alternate **${fleet.registration.alternate}**: agents register here on first use (by IP address, no DNS).`,
+      tooltip:
+        `Primary **${fleet.registration.primary}**, alternate **${fleet.registration.alternate}**: agents register here on first use (by IP ` +
+        `address, no DNS).`,
     },
     {
       id: `${id}/firewall`,
@@ -268,12 +280,29 @@ export function testServerTree(s: TestServerState, now: Date = new Date()): Node
     );
   }
   if (s.dataDir) {
-    nodes.push({ id: 'server/data', label: 'Data folder', description: s.dataDir, icon: { id: 'folder-library' }, resourcePath: s.dataDir, tooltip: mdEscape(s.dataDir) });
+    nodes.push({
+      id: 'server/data',
+      label: 'Data folder',
+      description: s.dataDir,
+      icon: { id: 'folder-library' },
+      resourcePath: s.dataDir,
+      tooltip: mdEscape(s.dataDir),
+    });
   }
   nodes.push(
     running || s.status === 'starting'
-      ? { id: 'server/action', label: 'Stop test server', icon: { id: 'debug-stop', color: 'testing.iconFailed' }, command: { command: 'holdfast.stopTestServer', title: 'Stop Test Server' } }
-      : { id: 'server/action', label: 'Start test server', icon: { id: 'play', color: 'testing.iconPassed' }, command: { command: 'holdfast.startTestServer', title: 'Start Test Server' } },
+      ? {
+          id: 'server/action',
+          label: 'Stop test server',
+          icon: { id: 'debug-stop', color: 'testing.iconFailed' },
+          command: { command: 'holdfast.stopTestServer', title: 'Stop Test Server' },
+        }
+      : {
+          id: 'server/action',
+          label: 'Start test server',
+          icon: { id: 'play', color: 'testing.iconPassed' },
+          command: { command: 'holdfast.startTestServer', title: 'Start Test Server' },
+        },
   );
   return nodes;
 }
@@ -322,8 +351,20 @@ export function agentTree(s: AgentViewState, serverRunning: boolean, now: Date =
   });
   nodes.push(
     action('register', 'Register', 'holdfast.register', 'person-add', 'Register the test agent with the Technician ID of the fleet.'),
-    action('backup', 'Backup Now', 'holdfast.backupNow', 'cloud-upload', 'Back up the sample folder (or holdfast.agent.sourceFolder) to the test server, registering first if needed.'),
-    action('restore', 'Restore & verify', 'holdfast.restoreVerify', 'cloud-download', 'Restore the latest snapshot into a fresh folder and compare it byte for byte with the source.'),
+    action(
+      'backup',
+      'Backup Now',
+      'holdfast.backupNow',
+      'cloud-upload',
+      'Back up the sample folder (or holdfast.agent.sourceFolder) to the test server, registering first if needed.',
+    ),
+    action(
+      'restore',
+      'Restore & verify',
+      'holdfast.restoreVerify',
+      'cloud-download',
+      'Restore the latest snapshot into a fresh folder and compare it byte for byte with the source.',
+    ),
   );
   if (s.last) {
     nodes.push({

@@ -16,7 +16,13 @@ async function walk(root: string, rel = ''): Promise<Map<string, string>> {
     const r = rel ? `${rel}/${ent.name}` : ent.name;
     if (ent.isDirectory()) for (const [k, v] of await walk(root, r)) out.set(k, v);
     else if (ent.isSymbolicLink()) out.set(r, `link:${await readlink(join(root, r))}`);
-    else if (ent.isFile()) out.set(r, createHash('sha256').update(await readFile(join(root, r))).digest('hex'));
+    else if (ent.isFile())
+      out.set(
+        r,
+        createHash('sha256')
+          .update(await readFile(join(root, r)))
+          .digest('hex'),
+      );
   }
   return out;
 }
@@ -41,7 +47,10 @@ export async function makeSampleData(dir: string): Promise<void> {
   await mkdir(join(dir, 'Documents', 'Finance'), { recursive: true });
   await mkdir(join(dir, 'Pictures'), { recursive: true });
   await writeFile(join(dir, 'Documents', 'readme.txt'), 'Holdfast sample data: backed up by the test agent and restored to verify.\n');
-  await writeFile(join(dir, 'Documents', 'Finance', 'q3-report.csv'), Array.from({ length: 400 }, (_, i) => `${i},item-${i},${(i * 37) % 1000}.00`).join('\n') + '\n');
-  await writeFile(join(dir, 'Documents', 'notes.md'), '# Notes\n\n' + 'Backups run nightly. '.repeat(200) + '\n');
+  await writeFile(
+    join(dir, 'Documents', 'Finance', 'q3-report.csv'),
+    `${Array.from({ length: 400 }, (_, i) => `${i},item-${i},${(i * 37) % 1000}.00`).join('\n')}\n`,
+  );
+  await writeFile(join(dir, 'Documents', 'notes.md'), `# Notes\n\n${'Backups run nightly. '.repeat(200)}\n`);
   await writeFile(join(dir, 'Pictures', 'photo.bin'), randomBytes(256 * 1024));
 }
