@@ -10,6 +10,7 @@ import { newSnapshotId, storeSnapshot } from './snapshot.js';
 import { matchCache, planSnapshot, type FileOutcome } from './snapshot-delta.js';
 import { walkAsync, type WalkEntry } from './walker.js';
 import { leanHeap } from './lean-heap.js';
+import { visible } from '../../common/visible.js';
 
 export interface BackupProgress {
   phase: 'scan' | 'backup' | 'snapshot' | 'done';
@@ -127,7 +128,7 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
       progress.filesTotal++;
       progress.bytesTotal += f.size;
       const i = cacheIdx[j];
-      if (f.size === 0 || (i >= 0 && cache.unchanged(i, f.size, f.mtimeMs, f.ino))) {
+      if (f.size === 0 || (i >= 0 && cache.unchanged(i, f.size, f.mtime, f.ino, f.mtimeNs))) {
         cached[j] = 1;
         progress.filesDone++;
         progress.bytesDone += f.size;
@@ -152,8 +153,9 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
         threads,
         (f, done) => {
           if (done.error) {
-            warnings.push(`${f.source}: ${done.error}`);
-            opts.onWarning?.(`${f.source}: ${done.error}`);
+            const warning = `${visible(f.source)}: ${visible(done.error, false)}`;
+            warnings.push(warning);
+            opts.onWarning?.(warning);
           } else {
             read.set(f, { ids: done.ids.join(''), bytesRead: done.bytesRead });
             bytesRead += done.bytesRead;

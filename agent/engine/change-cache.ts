@@ -4,11 +4,14 @@
 // native calls and a lookup in walk order allocates nothing (docs/design.md, "Change cache").
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from './fsutil.js';
+import { decodeName, encodeName, nameByteLength } from './names.js';
 import type { SnapshotEntry } from './snapshot.js';
 import type { WalkRoot } from './walker.js';
 
-const MAGIC = Buffer.from('HFCC\x02\0\0\0', 'latin1');
-/** Numbers per entry: type, mode, mtimeMs, size, ino, data offset, data length (data: raw chunk ids or link target). */
+const MAGIC = Buffer.from('HFCC\x03\0\0\0', 'latin1');
+/** Format 2 (before exact times): the same layout with mtime as the double mtimeMs; still matched, see `legacy`. */
+const MAGIC_2 = Buffer.from('HFCC\x02\0\0\0', 'latin1');
+/** Numbers per entry: type, mode, mtime (µs), size, ino, data offset, data length (data: raw chunk ids or link target). */
 const COLS = 7;
 const TYPES = ['f', 'd', 'l'] as const;
 const TYPE_NUM: Record<SnapshotEntry[1], number> = { f: 0, d: 1, l: 2 };
@@ -42,6 +45,12 @@ export class ChangeCache {
     readonly paths: string[],
     private readonly num: Float64Array,
     private readonly data: Buffer,
+    /**
+     * A format-2 cache (written before times were exact): its mtimes are Node's double mtimeMs. Files still match
+     * it, so an upgraded agent does not read everything again, but none of its entries is reused as it is: the next
+     * snapshot is a full one with exact times.
+     */
+    readonly legacy = false,
   ) {}
 
   static empty(): ChangeCache {
@@ -58,7 +67,8 @@ export class ChangeCache {
   }
 
   static parse(buf: Buffer): ChangeCache {
-    if (buf.length < 12 || !buf.subarray(0, 8).equals(MAGIC)) return ChangeCache.empty();
+    const legacy = buf.length >= 12 && buf.subarray(0, 8).equals(MAGIC_2);
+    if (buf.length < 12 || !(legacy || buf.subarray(0, 8).equals(MAGIC))) return ChangeCache.empty();
     const headerLen = buf.readUInt32LE(8);
     const h = JSON.parse(buf.toString('utf8', 12, 12 + headerLen)) as Header;
     const numAt = align8(12 + headerLen);
@@ -72,14 +82,14 @@ export class ChangeCache {
       (buf.byteOffset + numAt) % 8 === 0
         ? new Float64Array(buf.buffer, buf.byteOffset + numAt, h.count * COLS)
         : new Float64Array(buf.buffer.slice(buf.byteOffset + numAt, buf.byteOffset + pathsAt));
-    const paths = h.count === 0 ? [] : buf.toString('utf8', pathsAt, dataAt).split('\0');
+    const paths = h.count === 0 ? [] : decodeName(buf.subarray(pathsAt, dataAt)).split('\0');
     if (paths.length !== h.count) return ChangeCache.empty();
     const data = buf.subarray(dataAt);
     for (let i = 0; i < h.count; i++) {
       const o = i * COLS;
       if (!(num[o] >= 0 && num[o] <= 2) || num[o + 5] + num[o + 6] > data.length) return ChangeCache.empty();
     }
-    return new ChangeCache(h.snapshotId, h.depth | 0, h.roots, paths, num, data);
+    return new ChangeCache(h.snapshotId, h.depth | 0, h.roots, paths, num, data, legacy);
   }
 
   get count(): number {
@@ -103,8 +113,10 @@ export class ChangeCache {
     return this.num[i * COLS + 1];
   }
 
-  mtimeMs(i: number): number {
-    return this.num[i * COLS + 2];
+  /** µs (a legacy cache's mtimeMs read as the old restore did). */
+  mtime(i: number): number {
+    const t = this.num[i * COLS + 2];
+    return this.legacy ? Math.floor(t * 1000) : t;
   }
 
   size(i: number): number {
@@ -114,28 +126,35 @@ export class ChangeCache {
   /** Chunk ids (file, hex) or link target (symlink); '' for a folder. */
   dataOf(i: number): string {
     const o = i * COLS;
-    return this.data.toString(this.num[o] === 0 ? 'hex' : 'utf8', this.num[o + 5], this.num[o + 5] + this.num[o + 6]);
+    const from = this.num[o + 5];
+    const to = from + this.num[o + 6];
+    return this.num[o] === 0 ? this.data.toString('hex', from, to) : decodeName(this.data.subarray(from, to));
   }
 
-  /** Is entry i this file, unchanged (same size, mtime and inode, and not marked to be read again)? */
-  unchanged(i: number, size: number, mtimeMs: number, ino: number): boolean {
+  /**
+   * Is entry i this file, unchanged (same size, mtime and inode, and not marked to be read again)? `mtime` in µs;
+   * `mtimeNs` (the exact time) is what a legacy cache is compared with.
+   */
+  unchanged(i: number, size: number, mtime: number, ino: number, mtimeNs?: bigint): boolean {
     const o = i * COLS;
-    return this.num[o] === 0 && this.num[o + 3] === size && this.num[o + 2] === mtimeMs && this.num[o + 4] === ino && ino !== NO_REUSE;
+    const t = this.legacy ? (mtimeNs === undefined ? Number.NaN : legacyMtimeMs(mtimeNs)) : mtime;
+    return this.num[o] === 0 && this.num[o + 3] === size && this.num[o + 2] === t && this.num[o + 4] === ino && ino !== NO_REUSE;
   }
 
   /** Is entry i exactly this snapshot entry (path compared by the caller)? `data` undefined: the ids are the cached ones. */
-  same(i: number, type: SnapshotEntry[1], mode: number, mtimeMs: number, size: number, data: string | null | undefined): boolean {
+  same(i: number, type: SnapshotEntry[1], mode: number, mtime: number, size: number, data: string | null | undefined): boolean {
     const o = i * COLS;
-    if (this.num[o] !== TYPE_NUM[type] || this.num[o + 1] !== mode || this.num[o + 2] !== mtimeMs || this.num[o + 3] !== size) return false;
+    if (this.legacy) return false;
+    if (this.num[o] !== TYPE_NUM[type] || this.num[o + 1] !== mode || this.num[o + 2] !== mtime || this.num[o + 3] !== size) return false;
     if (data === undefined) return true;
     const d = data ?? '';
-    return this.num[o + 6] === (type === 'f' ? d.length / 2 : Buffer.byteLength(d)) && this.dataOf(i) === d;
+    return this.num[o + 6] === (type === 'f' ? d.length / 2 : nameByteLength(d)) && this.dataOf(i) === d;
   }
 
   /** Snapshot entry i as stored in the snapshot. */
   entry(i: number): SnapshotEntry {
     const type = this.type(i);
-    return [this.paths[i], type, this.mode(i), this.mtimeMs(i), this.size(i), type === 'd' ? null : this.dataOf(i)];
+    return [this.paths[i], type, this.mode(i), this.mtime(i), this.size(i), type === 'd' ? null : this.dataOf(i)];
   }
 
   /** @internal for ChangeCacheWriter */
@@ -146,6 +165,17 @@ export class ChangeCache {
 
 function align8(n: number): number {
   return (n + 7) & ~7;
+}
+
+/** The mtimeMs Node's (non-bigint) stat gives for this time: what a format-2 cache holds. */
+function legacyMtimeMs(ns: bigint): number {
+  let sec = ns / 1_000_000_000n;
+  let nsec = ns - sec * 1_000_000_000n;
+  if (nsec < 0n) {
+    sec -= 1n;
+    nsec += 1_000_000_000n;
+  }
+  return Number(sec) * 1e3 + Number(nsec) / 1e6;
 }
 
 /** Builds the cache of a new snapshot: runs copied from the old cache plus new entries, in snapshot order. */
@@ -166,6 +196,7 @@ export class ChangeCacheWriter {
   /** Entries [start, start+count) of `from`, unchanged. */
   copyRun(from: ChangeCache, start: number, count: number): void {
     if (count === 0) return;
+    if (from.legacy) throw new Error('entries of a format-2 change cache are never copied (their times are not exact)');
     const first = from.raw(start).num;
     const last = from.raw(start + count - 1).num;
     const dataStart = first[5];
@@ -188,7 +219,7 @@ export class ChangeCacheWriter {
   /** A new entry; `reusable` false stores a file so that the next backup reads it again. */
   add(e: SnapshotEntry, ino: number, reusable = true): void {
     this.grow();
-    const d = Buffer.from(e[5] ?? '', e[1] === 'f' ? 'hex' : 'utf8');
+    const d = e[1] === 'f' ? Buffer.from(e[5] ?? '', 'hex') : encodeName(e[5] ?? '');
     const o = this.n * COLS;
     this.num[o] = TYPE_NUM[e[1]];
     this.num[o + 1] = e[2];
@@ -204,7 +235,7 @@ export class ChangeCacheWriter {
   }
 
   save(path: string, snapshotId: string, depth: number, roots: WalkRoot[]): void {
-    const pathsBuf = Buffer.from(this.paths.join('\0'), 'utf8');
+    const pathsBuf = encodeName(this.paths.join('\0'));
     const header = Buffer.from(JSON.stringify({ snapshotId, depth, roots, count: this.n, pathsLen: pathsBuf.length, dataLen: this.dataLen } satisfies Header));
     const len = Buffer.alloc(4);
     len.writeUInt32LE(header.length);

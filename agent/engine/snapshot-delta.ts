@@ -2,7 +2,7 @@
 // snapshot (a delta snapshot), or the whole entry list when a full snapshot is due; and the next change cache.
 import type { ChangeCache } from './change-cache.js';
 import { ChangeCacheWriter } from './change-cache.js';
-import { MAX_DELTA_DEPTH, typeCode, type BaseRun, type Snapshot, type SnapshotDelta, type SnapshotEntry } from './snapshot.js';
+import { DELTA_FORMAT, FULL_FORMAT, MAX_DELTA_DEPTH, typeCode, type BaseRun, type Snapshot, type SnapshotDelta, type SnapshotEntry } from './snapshot.js';
 import type { WalkEntry, WalkResult } from './walker.js';
 
 /** For each walked entry, its index in the cache (same snapshot path under the same root folder), or -1. */
@@ -77,13 +77,13 @@ export function planSnapshot(
     let ino = e.ino;
     if (e.type === 'file') {
       if (cached[j]) {
-        same = i >= 0 && cache.same(i, 'f', e.mode, e.mtimeMs, e.size, e.size === 0 ? '' : undefined);
-        if (!same) entry = [e.path, 'f', e.mode, e.mtimeMs, e.size, e.size === 0 ? '' : cache.dataOf(i)];
+        same = i >= 0 && cache.same(i, 'f', e.mode, e.mtime, e.size, e.size === 0 ? '' : undefined);
+        if (!same) entry = [e.path, 'f', e.mode, e.mtime, e.size, e.size === 0 ? '' : cache.dataOf(i)];
         bytes += e.size;
       } else {
         const r = read.get(e);
         if (!r) continue; // unreadable: warned already
-        entry = [e.path, 'f', e.mode, e.mtimeMs, r.bytesRead, r.ids];
+        entry = [e.path, 'f', e.mode, e.mtime, r.bytesRead, r.ids];
         // A file that changed while it was read is stored as read, but read again next time.
         if (r.bytesRead !== e.size) ino = -1;
         bytes += r.bytesRead;
@@ -91,8 +91,8 @@ export function planSnapshot(
       files++;
     } else {
       const data = e.type === 'symlink' ? (e.linkTarget ?? '') : null;
-      same = i >= 0 && cache.same(i, typeCode[e.type], e.mode, e.mtimeMs, 0, data);
-      if (!same) entry = [e.path, typeCode[e.type], e.mode, e.mtimeMs, 0, data];
+      same = i >= 0 && cache.same(i, typeCode[e.type], e.mode, e.mtime, 0, data);
+      if (!same) entry = [e.path, typeCode[e.type], e.mode, e.mtime, 0, data];
       if (e.type === 'dir') dirs++;
     }
     count++;
@@ -107,13 +107,13 @@ export function planSnapshot(
     }
   }
 
-  const useDelta = cache.snapshotId !== null && cache.depth < MAX_DELTA_DEPTH && changed * 4 <= count;
+  const useDelta = cache.snapshotId !== null && !cache.legacy && cache.depth < MAX_DELTA_DEPTH && changed * 4 <= count;
   const rootsSame = JSON.stringify(walked.roots) === JSON.stringify(cache.roots);
   const unchanged = useDelta && rootsSame && changed === 0 && items.length === 1 && (items[0] as BaseRun)[1] === cache.count;
   const common = { id: meta.id, time: meta.time, host: meta.host, platform: meta.platform, roots: walked.roots };
   const snapshot: Snapshot | SnapshotDelta = useDelta
-    ? { v: 2, ...common, base: cache.snapshotId!, depth: cache.depth + 1, entries: items }
-    : { v: 1, ...common, entries: expand(cache, items) };
+    ? { v: DELTA_FORMAT, ...common, base: cache.snapshotId!, depth: cache.depth + 1, entries: items }
+    : { v: FULL_FORMAT, ...common, entries: expand(cache, items) };
   return {
     snapshot,
     files,

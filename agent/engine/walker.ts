@@ -1,18 +1,25 @@
 // Walk the selected folders: what to back up, with the stat data the change cache compares.
-import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+// Names are read as the file system has them: a folder whose names are not all UTF-8 is read again as bytes and its
+// names carried in the engine's lossless string form (names.ts). Times are exact integers (bigint stat).
+import { type BigIntStats, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { basename, resolve, sep } from 'node:path';
-import { portablePath } from './patterns.js';
+import { visible } from '../../common/visible.js';
+import { decodeName, fsPath } from './names.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink';
 
 export interface WalkEntry {
-  /** Snapshot path: "<root name>/<relative path>", "/"-separated. */
+  /** Snapshot path: "<root name>/<relative path>", "/"-separated (names in the form of names.ts). */
   path: string;
-  /** Path on this machine. */
+  /** Path on this machine (same form: hand it to fs through fsPath()). */
   source: string;
   type: EntryType;
   mode: number;
-  mtimeMs: number;
+  /** Modification time, whole microseconds since 1970 (exact; what snapshots store). */
+  mtime: number;
+  /** Modification and change times in nanoseconds, as stat gave them (change detection while a file is read). */
+  mtimeNs: bigint;
+  ctimeNs: bigint;
   size: number;
   ino: number;
   linkTarget?: string;
@@ -44,13 +51,43 @@ export function nameRoots(paths: string[]): WalkRoot[] {
   });
 }
 
-function entryOf(path: string, source: string, st: Stats): WalkEntry | undefined {
-  const mode = st.mode & 0o7777;
-  if (st.isFile()) return { path, source, type: 'file', mode, mtimeMs: st.mtimeMs, size: st.size, ino: st.ino };
-  if (st.isDirectory()) return { path, source, type: 'dir', mode, mtimeMs: st.mtimeMs, size: 0, ino: st.ino };
-  if (st.isSymbolicLink()) return { path, source, type: 'symlink', mode, mtimeMs: st.mtimeMs, size: 0, ino: st.ino, linkTarget: readlinkSync(source) };
-  return undefined; // sockets, devices, fifos: not backed up
+/** Whole microseconds of a nanosecond time (rounded down, also before 1970). */
+export function microseconds(ns: bigint): number {
+  const us = ns / 1000n;
+  return Number(us * 1000n > ns ? us - 1n : us);
 }
+
+function entryOf(path: string, source: string, st: BigIntStats): WalkEntry | undefined {
+  const type: EntryType | undefined = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : undefined;
+  if (!type) return undefined; // sockets, devices, fifos: not backed up
+  const e: WalkEntry = {
+    path,
+    source,
+    type,
+    mode: Number(st.mode) & 0o7777,
+    mtime: microseconds(st.mtimeNs),
+    mtimeNs: st.mtimeNs,
+    ctimeNs: st.ctimeNs,
+    size: type === 'file' ? Number(st.size) : 0,
+    ino: Number(st.ino),
+  };
+  if (type === 'symlink') e.linkTarget = decodeName(readlinkSync(fsPath(source), { encoding: 'buffer' }));
+  return e;
+}
+
+/** Names in a folder, in the engine's string form; one read as strings unless a name did not survive it. */
+function readNames(dir: string): string[] {
+  const path = fsPath(dir);
+  const names = readdirSync(path);
+  // Node turns bytes that are not UTF-8 into U+FFFD: such a folder is read again as bytes.
+  if (!names.some((n) => n.includes('\uFFFD'))) return names;
+  return readdirSync(path, { encoding: 'buffer' }).map(decodeName);
+}
+
+/** The path exclusion patterns see: "/"-separated (Windows separators turned around; elsewhere "\\" is a character). */
+const patternPath = process.platform === 'win32' ? (p: string) => p.replace(/\\/g, '/') : (p: string) => p;
+
+const problem = (path: string, err: unknown): string => `${visible(path)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
 
 /** Walk synchronously. */
 export function walk(rootPaths: string[], isExcluded?: (portable: string) => boolean): WalkResult {
@@ -84,24 +121,23 @@ function* walkSteps(rootPaths: string[], isExcluded?: (portable: string) => bool
   const visit = function* (source: string, path: string): Generator<void, void, void> {
     let names: string[];
     try {
-      names = readdirSync(source);
+      names = readNames(source);
     } catch (err) {
-      warnings.push(`${source}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      warnings.push(problem(source, err));
       return;
     }
     names.sort();
     const prefix = source.endsWith(sep) ? source : source + sep; // source is normalized
     for (const name of names) {
       const child = prefix + name;
-      if (isExcluded?.(portablePath(child))) continue;
-      let st: Stats;
+      if (isExcluded?.(patternPath(child))) continue;
+      let e: WalkEntry | undefined;
       try {
-        st = lstatSync(child);
+        e = entryOf(`${path}/${name}`, child, lstatSync(fsPath(child), { bigint: true }));
       } catch (err) {
-        warnings.push(`${child}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        warnings.push(problem(child, err));
         continue;
       }
-      const e = entryOf(`${path}/${name}`, child, st);
       if (!e) continue;
       entries.push(e);
       if (e.type === 'dir') {
@@ -111,18 +147,18 @@ function* walkSteps(rootPaths: string[], isExcluded?: (portable: string) => bool
     }
   };
   for (const root of roots) {
-    let st: Stats;
+    let e: WalkEntry | undefined;
     try {
-      st = lstatSync(root.path);
+      e = entryOf(root.name, root.path, lstatSync(root.path, { bigint: true }));
     } catch (err) {
-      warnings.push(`${root.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      warnings.push(problem(root.path, err));
       continue;
     }
-    if (!st.isDirectory()) {
-      warnings.push(`${root.path}: not a folder`);
+    if (e?.type !== 'dir') {
+      warnings.push(`${visible(root.path)}: not a folder`);
       continue;
     }
-    entries.push({ path: root.name, source: root.path, type: 'dir', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, size: 0, ino: st.ino });
+    entries.push(e);
     yield* visit(root.path, root.name);
   }
   return { roots, entries, warnings };
