@@ -1,0 +1,256 @@
+// File names and times as the file system has them, through the real agent CLI on a local store: every name a
+// macOS or Linux user can have round-trips byte for byte (backslashes, 255-byte names, bytes that are not UTF-8,
+// control characters...), exclusion patterns see names as they are, names never reach a terminal raw,
+// modification times come back to the microsecond, and snapshots and change caches written before all this still
+// work.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { makeAgent, manualBackup, type TestAgent } from './helpers/agent.js';
+import { tempDir } from './helpers/server.js';
+import { snapshotTree } from './helpers/engine-corpus.js';
+import { hostileFileNames, makeHostileTree, randomNanosecondTimes } from './helpers/hostile-names.js';
+import { LocalStore } from '../agent/engine/local-store.js';
+import { deriveKeys, parseDeviceKeyFile } from '../agent/engine/keys.js';
+import { openSnapshot, sealSnapshot } from '../agent/engine/codec.js';
+import { decodeName, encodeName } from '../agent/engine/names.js';
+import { ChangeCache } from '../agent/engine/change-cache.js';
+import { FULL_FORMAT, loadSnapshot, newSnapshotId } from '../agent/engine/snapshot.js';
+import { visible } from '../common/visible.js';
+
+const NO_SERVER = { primary: '127.0.0.1:1', alternate: '127.0.0.1:2' };
+const PIN = Array(32).fill('AB').join(':');
+
+let work: string;
+
+async function localAgent(include: string[], exclude: string[] = []): Promise<TestAgent> {
+  return makeAgent({ registration: NO_SERVER, tlsPin: PIN, config: { backup: { ...manualBackup(include), exclude } } });
+}
+
+async function backupJson(a: TestAgent, store: string): Promise<Record<string, unknown>> {
+  const r = await a.run(['backup', '--store', store, '--json']);
+  expect(r.code, r.output).toBe(0);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+async function restore(a: TestAgent, store: string, out: string, snapshot = 'latest') {
+  return a.run(['restore', '--store', store, '--snapshot', snapshot, '--to', out]);
+}
+
+function keysOf(a: TestAgent) {
+  return deriveKeys(parseDeviceKeyFile(readFileSync(join(a.stateDir, 'device.key'), 'utf8'), 'device.key'));
+}
+
+beforeAll(async () => {
+  work = await tempDir('holdfast-names-');
+});
+
+describe('the lossless name form', () => {
+  it('any byte string survives decodeName/encodeName; UTF-8 names are their own string', () => {
+    for (let i = 0; i < 20_000; i++) {
+      const bytes = randomBytes(1 + (i % 40));
+      if (i % 2) for (let k = 0; k < bytes.length; k += 3) bytes[k] |= 0x80; // more multibyte-looking runs
+      expect(encodeName(decodeName(bytes)).equals(bytes)).toBe(true);
+    }
+    for (const n of hostileFileNames) expect(encodeName(decodeName(n)).equals(n)).toBe(true);
+    expect(decodeName(Buffer.from('ünï©ødé ✓ 😀'))).toBe('ünï©ødé ✓ 😀');
+    expect(decodeName(Buffer.from([0x61, 0xff]))).toBe('a\udcff');
+  });
+
+  it('visible() escapes controls, separators, bidi controls and non-UTF-8 bytes, and nothing else', () => {
+    expect(visible('plain ünï©ødé 😀')).toBe('plain ünï©ødé 😀');
+    expect(visible('a\nb\tc\rd\x1b[31m\x07\x7f\u009b\u202e\u2028\udcff\\', true)).toBe('a\\nb\\tc\\rd\\x1b[31m\\x07\\x7f\\u009b\\u202e\\u2028\\xff\\\\');
+    expect(visible('C:\\Users\\ann', false)).toBe('C:\\Users\\ann');
+  });
+});
+
+describe('names of every kind', () => {
+  let src: string;
+  let agent: TestAgent;
+  const store = () => join(work, 'store-hostile');
+
+  beforeAll(async () => {
+    src = join(work, 'hostile', 'Home');
+    makeHostileTree(src);
+    agent = await localAgent([src]);
+  });
+
+  it('back up without a warning and restore byte for byte: names, contents, modes, mtimes, link targets', async () => {
+    const first = await backupJson(agent, store());
+    expect(first.warnings).toEqual([]);
+    expect(first.files).toBe(hostileFileNames.length + 7); // and 7 inside the folders
+    const out = join(work, 'out-hostile');
+    const r = await restore(agent, store(), out);
+    expect(r.code, r.output).toBe(0);
+    const expected = snapshotTree(src);
+    expect(Object.keys(expected).length).toBeGreaterThan(45);
+    expect(snapshotTree(join(out, 'Home'))).toEqual(expected);
+  });
+
+  it('a rerun reads nothing (the change cache knows every name) and its delta restores the same tree', async () => {
+    const again = await backupJson(agent, store());
+    expect(again).toMatchObject({ filesRead: 0, chunksUploaded: 0, warnings: [] });
+    const out = join(work, 'out-hostile-again');
+    const r = await restore(agent, store(), out);
+    expect(r.code, r.output).toBe(0);
+    expect(snapshotTree(join(out, 'Home'))).toEqual(snapshotTree(src));
+  });
+
+  it('a failure naming such a file reaches the terminal escaped, never raw', async () => {
+    const dir = join(work, 'evil-name', 'Evil');
+    mkdirSync(dir, { recursive: true });
+    const name = Buffer.from('evil\x1b]0;owned\x07\nforged: line \x1b[2J\xff', 'latin1');
+    writeFileSync(Buffer.concat([Buffer.from(`${dir}/`), name]), randomBytes(100_000));
+    const a = await localAgent([dir]);
+    const st = join(work, 'store-evil');
+    await backupJson(a, st);
+    // Damage the one chunk: the restore fails and names the file.
+    const packs = readdirSync(join(st, 'packs')).filter((n) => n.endsWith('.pack'));
+    const pack = join(st, 'packs', packs.sort((x, y) => statSync(join(st, 'packs', y)).size - statSync(join(st, 'packs', x)).size)[0]);
+    const fd = openSync(pack, 'r+');
+    const one = Buffer.alloc(1);
+    readSync(fd, one, 0, 1, 50_000);
+    one[0] ^= 0x20;
+    writeSync(fd, one, 0, 1, 50_000);
+    closeSync(fd);
+    const r = await restore(a, st, join(work, 'out-evil'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('evil\\x1b]0;owned\\x07\\nforged: line \\x1b[2J\\xff: chunk');
+    expect(r.stderr).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
+    expect(r.stderr).not.toContain('\nforged');
+  });
+});
+
+describe('exclusion patterns', () => {
+  it('see names as they are: a non-UTF-8 byte is one character, a backslash is part of a name off Windows', async () => {
+    const dir = join(work, 'patterns', 'P');
+    mkdirSync(dir, { recursive: true });
+    const files = [Buffer.from('drop-\xff.tmp', 'latin1'), Buffer.from('x\xe9y', 'latin1'), Buffer.from('keep-\xff', 'latin1'), Buffer.from('a\\b')];
+    for (const f of files) writeFileSync(Buffer.concat([Buffer.from(`${dir}/`), f]), 'x');
+    mkdirSync(join(dir, 'a'));
+    writeFileSync(join(dir, 'a', 'b'), 'inside a');
+    const a = await localAgent([dir], ['**/*.tmp', '**/x?y', `${dir}/a/**`]);
+    const st = join(work, 'store-patterns');
+    const result = await backupJson(a, st);
+    expect(result.warnings).toEqual([]);
+    const out = join(work, 'out-patterns');
+    expect((await restore(a, st, out)).code).toBe(0);
+    expect(Object.keys(snapshotTree(join(out, 'P'))).sort()).toEqual(['a\\b', 'keep-\\xff'].sort());
+  });
+});
+
+describe('modification times', () => {
+  it('500 files and 20 folders with random nanosecond mtimes come back exact to the microsecond', async () => {
+    const dir = join(work, 'times', 'T');
+    const paths: Buffer[] = [];
+    for (let d = 0; d < 20; d++) {
+      mkdirSync(join(dir, `d${d}`), { recursive: true });
+      for (let f = 0; f < 25; f++) {
+        const p = join(dir, `d${d}`, `f${f}`);
+        writeFileSync(p, `${d}/${f}`);
+        paths.push(Buffer.from(p));
+      }
+    }
+    for (let d = 0; d < 20; d++) paths.push(Buffer.from(join(dir, `d${d}`)));
+    randomNanosecondTimes(paths, join(work, 'times.sh'));
+    const a = await localAgent([dir]);
+    const st = join(work, 'store-times');
+    await backupJson(a, st);
+    const out = join(work, 'out-times');
+    expect((await restore(a, st, out)).code).toBe(0);
+    const off: string[] = [];
+    for (const p of paths) {
+      const want = lstatSync(p, { bigint: true }).mtimeNs / 1000n;
+      const got = lstatSync(join(out, 'T', p.toString().slice(dir.length)), { bigint: true }).mtimeNs;
+      if (got !== want * 1000n) off.push(`${p}: ${got} ns, want ${want * 1000n}`);
+    }
+    expect(off, `${off.length} of ${paths.length} mtimes off`).toEqual([]);
+  });
+});
+
+describe('formats from before', () => {
+  it('snapshots v1 (full) and v2 (delta), with times in ms, still restore (times as whole microseconds)', async () => {
+    const dir = join(work, 'old-format', 'Old');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'a.txt'), 'alpha\n');
+    writeFileSync(join(dir, 'b.txt'), 'beta\n');
+    const a = await localAgent([dir]);
+    const st = join(work, 'store-old');
+    await backupJson(a, st);
+    const keys = keysOf(a);
+    const local = LocalStore.open(st);
+    const current = await loadSnapshot(local, keys, 'latest');
+    const ids = (name: string) => current.entries.find((e) => e[0] === `Old/${name}`)![5];
+    const t1 = new Date('2020-01-02T03:04:05Z');
+    const v1 = {
+      v: 1,
+      id: newSnapshotId(t1),
+      time: t1.toISOString(),
+      host: 'old-agent',
+      platform: 'linux',
+      roots: current.roots,
+      entries: [
+        ['Old', 'd', 0o755, 1577934245000.5, 0, null],
+        ['Old/a.txt', 'f', 0o640, 1577934245123.5, 6, ids('a.txt')],
+      ],
+    };
+    const t2 = new Date('2020-01-03T03:04:05Z');
+    const v2 = {
+      v: 2,
+      id: newSnapshotId(t2),
+      time: t2.toISOString(),
+      host: 'old-agent',
+      platform: 'linux',
+      roots: current.roots,
+      base: v1.id,
+      depth: 1,
+      entries: [[0, 2], ['Old/b.txt', 'f', 0o600, 1578020645250.25, 5, ids('b.txt')]],
+    };
+    for (const s of [v1, v2]) await local.putSnapshot(s.id, s.time, sealSnapshot(keys, s.id, Buffer.from(JSON.stringify(s))));
+    const out = join(work, 'out-old');
+    const r = await restore(a, st, out, v2.id);
+    expect(r.code, r.output).toBe(0);
+    const us = (p: string) => lstatSync(join(out, 'Old', p), { bigint: true }).mtimeNs / 1000n;
+    expect(readFileSync(join(out, 'Old', 'a.txt'), 'utf8')).toBe('alpha\n');
+    expect(readFileSync(join(out, 'Old', 'b.txt'), 'utf8')).toBe('beta\n');
+    expect([us('a.txt'), us('b.txt'), us('')]).toEqual([1577934245123500n, 1578020645250250n, 1577934245000500n]);
+    expect((lstatSync(join(out, 'Old', 'a.txt')).mode & 0o777).toString(8)).toBe('640');
+  });
+
+  it('a change cache from before (format 2, mtimeMs) still spares reading; the next snapshot is full with exact times', async () => {
+    const dir = join(work, 'old-cache', 'C');
+    mkdirSync(join(dir, 'sub'), { recursive: true });
+    for (let i = 0; i < 10; i++) writeFileSync(join(dir, i % 2 ? 'sub' : '', `f${i}`), randomBytes(10_000));
+    const a = await localAgent([dir]);
+    const st = join(work, 'store-old-cache');
+    await backupJson(a, st);
+    // Turn the cache into format 2: magic byte 2, each entry's time as Node's double mtimeMs.
+    const cachePath = join(a.stateDir, 'change-cache.bin');
+    const buf = readFileSync(cachePath);
+    const cache = ChangeCache.parse(buf);
+    const headerLen = buf.readUInt32LE(8);
+    const numAt = (12 + headerLen + 7) & ~7;
+    buf[4] = 2;
+    for (let i = 0; i < cache.count; i++) {
+      const rel = cache.paths[i].slice('C'.length);
+      buf.writeDoubleLE(lstatSync(dir + rel).mtimeMs, numAt + (i * 7 + 2) * 8);
+    }
+    writeFileSync(cachePath, buf);
+    expect(ChangeCache.load(cachePath).legacy).toBe(true);
+
+    const upgraded = await backupJson(a, st);
+    expect(upgraded).toMatchObject({ filesRead: 0, chunksUploaded: 0 });
+    const sealed = await LocalStore.open(st).getSnapshot(upgraded.snapshotId as string);
+    const snap = JSON.parse(openSnapshot(keysOf(a), upgraded.snapshotId as string, sealed).toString('utf8'));
+    expect(snap.v).toBe(FULL_FORMAT);
+    const f0 = snap.entries.find((e: unknown[]) => e[0] === 'C/f0');
+    expect(f0[3]).toBe(Number(lstatSync(join(dir, 'f0'), { bigint: true }).mtimeNs / 1000n));
+    expect(readFileSync(cachePath)[4]).toBe(3);
+    expect(ChangeCache.load(cachePath).legacy).toBe(false);
+    expect(await backupJson(a, st)).toMatchObject({ filesRead: 0, chunksUploaded: 0 });
+    const out = join(work, 'out-old-cache');
+    expect((await restore(a, st, out)).code).toBe(0);
+    expect(snapshotTree(join(out, 'C'))).toEqual(snapshotTree(dir));
+  });
+});
