@@ -61,6 +61,8 @@ export interface LastBackup {
   bytes?: number;
   bytesUploaded?: number;
   durationMs?: number;
+  /** Files that kept changing while read (stored as last read): how many, and the first paths. */
+  changedDuringBackup?: { count: number; paths: string[] };
   error?: string;
 }
 

@@ -52,6 +52,11 @@ export interface BackupResult {
   chunksUploaded: number;
   bytesUploaded: number;
   warnings: string[];
+  /**
+   * Files that kept changing while they were read (every read saw another change): stored as last read, which may
+   * mix versions, and read again by the next backup. Paths as walked (names in the form of names.ts).
+   */
+  changedDuringBackup: string[];
   durationMs: number;
 }
 
@@ -141,6 +146,7 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
     report(true);
 
     const read = new Map<WalkEntry, FileOutcome>();
+    const changedDuringBackup: string[] = [];
     let chunksUploaded = 0;
     let bytesRead = 0;
     if (toRead.length > 0) {
@@ -157,8 +163,14 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
             warnings.push(warning);
             opts.onWarning?.(warning);
           } else {
-            read.set(f, { ids: done.ids.join(''), bytesRead: done.bytesRead });
+            read.set(f, { ids: done.ids.join(''), bytesRead: done.bytesRead, changed: done.changed });
             bytesRead += done.bytesRead;
+            if (done.changed) {
+              changedDuringBackup.push(f.source);
+              const warning = `${visible(f.source)}: changed during backup (stored as last read; the next backup reads it again)`;
+              warnings.push(warning);
+              opts.onWarning?.(warning);
+            }
           }
           progress.filesDone++;
           progress.bytesDone += f.size;
@@ -198,6 +210,7 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
       chunksUploaded,
       bytesUploaded: progress.bytesUploaded,
       warnings,
+      changedDuringBackup,
       durationMs: Date.now() - started,
     };
   } finally {
@@ -208,6 +221,8 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
 interface FileDone {
   ids: string[];
   bytesRead: number;
+  /** Every read of it saw the file change. */
+  changed?: boolean;
   error?: string;
 }
 

@@ -28,6 +28,8 @@ export function matchCache(cache: ChangeCache, walked: WalkResult): Int32Array {
 export interface FileOutcome {
   ids: string;
   bytesRead: number;
+  /** It changed during every read: what was stored may mix versions, so the next backup must read it again. */
+  changed?: boolean;
 }
 
 export interface SnapshotMeta {
@@ -85,7 +87,7 @@ export function planSnapshot(
         if (!r) continue; // unreadable: warned already
         entry = [e.path, 'f', e.mode, e.mtime, r.bytesRead, r.ids];
         // A file that changed while it was read is stored as read, but read again next time.
-        if (r.bytesRead !== e.size) ino = -1;
+        if (r.bytesRead !== e.size || r.changed) ino = -1;
         bytes += r.bytesRead;
       }
       files++;
