@@ -134,10 +134,10 @@ export function resolveTargets(names: string[] | undefined, available: Target[] 
 }
 
 /** Fails with every missing tool and its install line before anything is built. */
-export async function checkSupport(targets: Target[]): Promise<void> {
+export async function checkSupport(targets: Target[], cacheDir?: string): Promise<void> {
   const problems: string[] = [];
   for (const t of targets) {
-    const s = await t.isSupported();
+    const s = await t.isSupported({ cacheDir });
     if (!s.ok) problems.push(`target ${t.name} needs ${s.missing}; install it with: ${s.install}`);
   }
   if (problems.length) throw new GenerateError(problems.join('\n'));
@@ -175,9 +175,9 @@ async function generate(files: string[], opts: GenerateOptions): Promise<Generat
   if (bad.length) throw new GenerateError(bad.map((r) => r.error!.message).join('\n'));
   if (results.length === 0) throw new GenerateError('no fleet files given');
   const targets = resolveTargets(opts.targets, opts.available);
-  await checkSupport(targets);
-  const env = opts.env ?? process.env;
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  await checkSupport(targets, cacheDir);
+  const env = opts.env ?? process.env;
   const outRoot = resolve(opts.outDir);
   emit(`${results.length} fleet${results.length === 1 ? '' : 's'}, targets ${targets.map((t) => t.name).join(', ')}, output ${outRoot}`);
 
