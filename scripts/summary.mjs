@@ -1,7 +1,7 @@
 // Prints the last line of `npm test`, "tests: N passed, N failed", from vitest's JSON report, and exits non-zero
 // unless at least one test ran and every test passed. A test that did not run (skipped or todo) counts as failed:
 // the project allows none. A test file that failed before any of its tests ran counts as one failure, and so does
-// a run that left no readable report or ran no test at all (as scripts/test.sh counts a failed lint or tsc).
+// a run that left no readable report or ran no test at all (as scripts/test.mjs counts a failed lint or tsc).
 import { readFileSync } from 'node:fs';
 
 const file = process.argv[2] ?? 'test-results/vitest.json';
