@@ -1,4 +1,6 @@
-// `holdfast-deploy generate` for one fleet vs many (MSI target), each a whole measured process.
+// `holdfast-deploy generate` for one fleet vs many (MSI target), each a whole measured process: a child process
+// under GNU time, so the CPU of the tools it runs and its own peak RSS count, and no run finds the last one's
+// modules warm in memory (the library in-process could measure neither).
 // The fleets are the demo fleet with its own id, customer and MSI upgrade code each.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';

@@ -1,7 +1,10 @@
-// The generate pipeline behind `holdfast-deploy generate`, the VS Code extension and `npm run bench -- --deploy`:
-// fleet files -> validated fleets -> targets in dependency order -> artifacts + dist/<fleet>/manifest.json.
-// Shared work (the MSI payload, runtimes, the service wrapper) is built once per run and cached across runs.
+// The generate pipeline: fleet files -> validated fleets -> targets in dependency order -> artifacts +
+// dist/<fleet>/manifest.json. Shared work (the MSI payload, runtimes, the service wrapper) is built once per run and
+// cached across runs. `holdfast-deploy generate` and the VS Code extension call generateFleets. The bench
+// (`npm run bench -- --deploy`) runs the CLI as a child process on purpose: it measures a whole process under GNU
+// time (wall, CPU with the tools', peak RSS) with nothing warm in memory, which the library in-process could not.
 import { mkdir, stat } from 'node:fs/promises';
+import { withCancel } from '../common/cancel.js';
 import { join, resolve } from 'node:path';
 import { FleetValidationError, listFleetFiles, loadFleet, resolveSecrets } from '../fleet/load.js';
 import type { FleetSecrets, LoadedFleet } from '../fleet/types.js';
@@ -30,6 +33,8 @@ export interface GenerateOptions {
   progress?: (event: GenerateProgress) => void;
   /** Targets to choose from; default the registry in deployer/targets/index.ts (tests pass their own). */
   available?: Target[];
+  /** Cancels the run: the tool running now is stopped, and no further target starts. */
+  signal?: AbortSignal;
 }
 
 export interface FleetResult {
@@ -129,10 +134,10 @@ export function resolveTargets(names: string[] | undefined, available: Target[] 
 }
 
 /** Fails with every missing tool and its install line before anything is built. */
-export async function checkSupport(targets: Target[]): Promise<void> {
+export async function checkSupport(targets: Target[], cacheDir?: string): Promise<void> {
   const problems: string[] = [];
   for (const t of targets) {
-    const s = await t.isSupported();
+    const s = await t.isSupported({ cacheDir });
     if (!s.ok) problems.push(`target ${t.name} needs ${s.missing}; install it with: ${s.install}`);
   }
   if (problems.length) throw new GenerateError(problems.join('\n'));
@@ -152,9 +157,14 @@ function secretNotes(loaded: LoadedFleet, secrets: FleetSecrets): string[] {
 
 /**
  * Builds every target for every fleet. Validates all fleets and checks all tools first, so a bad fleet or a
- * missing tool fails before any work. Stable API: the extension and the bench call it.
+ * missing tool fails before any work. `signal` cancels: see common/cancel.ts. Stable API: the CLI and the extension
+ * call it.
  */
-export async function generateFleets(files: string[], opts: GenerateOptions): Promise<GenerateResult> {
+export function generateFleets(files: string[], opts: GenerateOptions): Promise<GenerateResult> {
+  return withCancel(opts.signal, () => generate(files, opts));
+}
+
+async function generate(files: string[], opts: GenerateOptions): Promise<GenerateResult> {
   const started = performance.now();
   const emit = (message: string, fleet?: string, target?: string): void => {
     const prefix = fleet ? `[${fleet}]${target ? ` ${target}:` : ''} ` : '';
@@ -165,9 +175,9 @@ export async function generateFleets(files: string[], opts: GenerateOptions): Pr
   if (bad.length) throw new GenerateError(bad.map((r) => r.error!.message).join('\n'));
   if (results.length === 0) throw new GenerateError('no fleet files given');
   const targets = resolveTargets(opts.targets, opts.available);
-  await checkSupport(targets);
-  const env = opts.env ?? process.env;
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  await checkSupport(targets, cacheDir);
+  const env = opts.env ?? process.env;
   const outRoot = resolve(opts.outDir);
   emit(`${results.length} fleet${results.length === 1 ? '' : 's'}, targets ${targets.map((t) => t.name).join(', ')}, output ${outRoot}`);
 
@@ -182,6 +192,7 @@ export async function generateFleets(files: string[], opts: GenerateOptions): Pr
     await mkdir(outDir, { recursive: true });
     const artifacts: Artifact[] = [];
     for (const target of targets) {
+      if (opts.signal?.aborted) throw new GenerateError(`[${id}] generate cancelled before target ${target.name}`);
       emit('start', id, target.name);
       const t0 = performance.now();
       try {
@@ -195,6 +206,7 @@ export async function generateFleets(files: string[], opts: GenerateOptions): Pr
         });
         artifacts.push(...made);
       } catch (err) {
+        if (opts.signal?.aborted) throw new GenerateError(`[${id}] generate cancelled during target ${target.name}`);
         throw new GenerateError(`[${id}] target ${target.name} failed: ${(err as Error).message}`);
       }
       emit(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`, id, target.name);

@@ -6,6 +6,7 @@ import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { cancelSignal } from '../common/cancel.js';
 
 const run = promisify(execFile);
 
@@ -30,6 +31,13 @@ function overrideVariable(platform: RuntimePlatform): string {
   return `HOLDFAST_RUNTIME_${platform.replace('-', '_').toUpperCase()}`;
 }
 
+/** Where nodeRuntime() keeps a platform's npm package once fetched, and the node binary in it. */
+function cachedRuntime(platform: RuntimePlatform, cacheDir: string): { dir: string; bin: string } {
+  const { spec, binary } = RUNTIME_PACKAGES[platform];
+  const dir = join(cacheDir, 'runtimes', spec.replace('@', '-').replace('/', '-'));
+  return { dir, bin: join(dir, binary) };
+}
+
 /** Path to the node binary for a platform, fetching its npm package on first use. */
 export async function nodeRuntime(platform: RuntimePlatform, cacheDir = defaultCacheDir(), env = process.env): Promise<string> {
   const override = env[overrideVariable(platform)];
@@ -37,17 +45,16 @@ export async function nodeRuntime(platform: RuntimePlatform, cacheDir = defaultC
     if (!existsSync(override)) throw new Error(`${overrideVariable(platform)} points at ${override}, which does not exist`);
     return override;
   }
-  const { spec, binary } = RUNTIME_PACKAGES[platform];
-  const dir = join(cacheDir, 'runtimes', spec.replace('@', '-').replace('/', '-'));
-  const bin = join(dir, binary);
+  const { spec } = RUNTIME_PACKAGES[platform];
+  const { dir, bin } = cachedRuntime(platform, cacheDir);
   if (existsSync(bin)) return bin;
   await mkdir(join(cacheDir, 'runtimes'), { recursive: true });
   const tmp = await mkdtemp(join(cacheDir, 'runtimes', '.fetch-'));
   try {
-    await run('npm', ['pack', spec, '--silent', '--pack-destination', tmp], { maxBuffer: 1 << 20 });
+    await run('npm', ['pack', spec, '--silent', '--pack-destination', tmp], { maxBuffer: 1 << 20, signal: cancelSignal() });
     const tgz = (await readdir(tmp)).find((n) => n.endsWith('.tgz'));
     if (!tgz) throw new Error(`npm pack ${spec} wrote no tarball`);
-    await run('tar', ['-xzf', join(tmp, tgz), '-C', tmp]);
+    await run('tar', ['-xzf', join(tmp, tgz), '-C', tmp], { signal: cancelSignal() });
     // Another process may have won the race; theirs is as good as ours.
     if (!existsSync(bin))
       await rename(join(tmp, 'package'), dir).catch((err) => {
@@ -62,4 +69,59 @@ export async function nodeRuntime(platform: RuntimePlatform, cacheDir = defaultC
     await rm(tmp, { recursive: true, force: true });
   }
   return bin;
+}
+
+/** How long the registry check may take: `npm ping` without retries. */
+export const REGISTRY_CHECK_MS = 5_000;
+
+/**
+ * Whether nodeRuntime() can deliver these platforms' runtimes, for the isSupported() of the targets that ship them.
+ * A runtime is at hand when its override variable names an existing file or the cache holds it, and then nothing
+ * touches the network (the usual case after the first generate). Otherwise the npm registry npm is configured with
+ * must answer `npm ping` (no retries, REGISTRY_CHECK_MS at most); whether it serves the package is left to
+ * nodeRuntime(), whose error names it.
+ */
+export async function runtimesSupport(
+  platforms: RuntimePlatform[],
+  cacheDir = defaultCacheDir(),
+  env = process.env,
+): Promise<{ ok: true } | { ok: false; missing: string; install: string }> {
+  const missing: string[] = [];
+  const install: string[] = [];
+  const toFetch: RuntimePlatform[] = [];
+  for (const platform of platforms) {
+    const variable = overrideVariable(platform);
+    const override = env[variable];
+    if (override && !existsSync(override)) {
+      missing.push(`${variable} points at ${override}, which does not exist`);
+      install.push(`point ${variable} at a node binary, or unset it`);
+    } else if (!override && !existsSync(cachedRuntime(platform, cacheDir).bin)) toFetch.push(platform);
+  }
+  if (toFetch.length) {
+    const registry = await npmRegistryAnswers(env);
+    if (!registry.ok) {
+      const one = toFetch.length === 1;
+      const specs = toFetch.map((p) => RUNTIME_PACKAGES[p].spec).join(', ');
+      const where = `not in the cache ${join(cacheDir, 'runtimes')}, and the npm registry ${registry.registry} ${registry.error}`;
+      missing.push(`the Node ${one ? 'runtime' : 'runtimes'} ${specs}: ${where}`);
+      const variables = `${toFetch.map(overrideVariable).join(' and ')} set to ${one ? 'a node binary' : 'node binaries'}`;
+      install.push(`a reachable npm registry (\`npm ping\` answers; the first generate caches the runtimes), or ${variables}`);
+    }
+  }
+  return missing.length ? { ok: false, missing: missing.join('; '), install: install.join('; ') } : { ok: true };
+}
+
+async function npmRegistryAnswers(env: NodeJS.ProcessEnv): Promise<{ ok: true } | { ok: false; registry: string; error: string }> {
+  try {
+    await run('npm', ['ping', '--fetch-retries=0', `--fetch-timeout=${REGISTRY_CHECK_MS}`], { env, timeout: REGISTRY_CHECK_MS + 2_000 });
+    return { ok: true };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string; killed?: boolean };
+    const stderr = e.stderr ?? '';
+    const registry = /PING (\S+)/.exec(stderr)?.[1] ?? env.npm_config_registry ?? 'https://registry.npmjs.org/';
+    if (e.code === 'ENOENT') return { ok: false, registry, error: 'cannot be asked: npm is not installed' };
+    if (e.killed) return { ok: false, registry, error: `did not answer within ${REGISTRY_CHECK_MS / 1000} s` };
+    const code = /npm error code (\S+)/.exec(stderr)?.[1] ?? /npm error (.+)/.exec(stderr)?.[1] ?? e.message;
+    return { ok: false, registry, error: `did not answer (npm ping: ${code})` };
+  }
 }

@@ -1,6 +1,6 @@
 // The Holdfast demo: start the test server on 127.0.0.1, register an agent for the example fleet, back up
 // a generated sample folder, restore it elsewhere, verify it is byte-identical, print a short summary.
-// Run it with `npm run demo` (scripts/demo.sh sets the machine up first). Options: --keep (leave the
+// Run it with `npm run demo` (scripts/setup.sh sets the machine up first). Options: --keep (leave the
 // work folder), --dir <folder> (work there instead of a temp folder), --any-port (free ports, not 16384/16385).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

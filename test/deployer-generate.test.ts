@@ -1,10 +1,13 @@
 // `holdfast-deploy generate`: targets in dependency order, clear errors for unknown targets and missing tools,
 // progress per fleet/target/step, and dist/<fleet>/manifest.json listing every artifact with size and SHA-256.
 import { createHash } from 'node:crypto';
+import { watch } from 'node:fs';
 import { mkdir, readFile, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveTargets } from '../deployer/generate.js';
+import { generateFleets, resolveTargets } from '../deployer/generate.js';
+import { needsNoTools, type Target } from '../deployer/targets/target.js';
+import { runTool } from '../installers/win/tools.js';
 import { deployBin, repoRoot } from './helpers/paths.js';
 import { runProcess } from './helpers/process.js';
 import { tempDir } from './helpers/server.js';
@@ -80,6 +83,57 @@ describe('holdfast-deploy generate', () => {
     const all = resolveTargets(undefined).map((t) => t.name);
     expect(all.indexOf('msi')).toBeLessThan(all.indexOf('intune'));
     expect(() => resolveTargets(['nope'])).toThrow(/unknown target "nope"; known targets: msi/);
+  });
+
+  it('a cancelled run stops the tool that is running, starts no further target and writes no manifest', async () => {
+    const work = join(dir, 'cancel');
+    await mkdir(work, { recursive: true });
+    // The tool says when it runs and when it gets SIGTERM (each file written whole, by rename).
+    const script = `trap 'kill $c; echo > ${work}/t && mv ${work}/t ${work}/stopped; exit 143' TERM; sleep 600 & c=$!; echo > ${work}/t && mv ${work}/t ${work}/running; wait $c`;
+    const appeared = (name: string) =>
+      new Promise<void>((resolve) => {
+        const w = watch(work, (_event, file) => {
+          if (file === name) {
+            w.close();
+            resolve();
+          }
+        });
+      });
+    const running = appeared('running');
+    const stopped = appeared('stopped');
+    let afterRan = false;
+    const slow: Target = {
+      name: 'slow',
+      description: 'runs a tool until it is stopped',
+      isSupported: needsNoTools,
+      async make() {
+        await runTool('sh', ['-c', script]);
+        return [];
+      },
+    };
+    const after: Target = {
+      name: 'after',
+      description: 'runs after slow',
+      dependsOn: ['slow'],
+      isSupported: needsNoTools,
+      async make() {
+        afterRan = true;
+        return [];
+      },
+    };
+    const cancel = new AbortController();
+    const run = generateFleets([join(repoRoot, 'examples/fleets/demo.fleet.json')], {
+      outDir: join(work, 'out'),
+      available: [slow, after],
+      signal: cancel.signal,
+    });
+    run.catch(() => {}); // awaited below
+    await running;
+    cancel.abort();
+    await expect(run).rejects.toThrow('[demo] generate cancelled during target slow');
+    await stopped;
+    expect(afterRan).toBe(false);
+    await expect(readFile(join(work, 'out', 'demo', 'manifest.json'))).rejects.toThrow(/ENOENT/);
   });
 
   it('has --help for validate and generate', async () => {

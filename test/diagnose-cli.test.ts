@@ -1,25 +1,21 @@
 // `holdfast-agent diagnose` as an admin runs it: real agent CLI, real server process, real dante proxy.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeAgent } from './helpers/agent.js';
-import { startTestServer, removeTempDirs, TEST_TECHNICIAN_ID, type TestServer } from './helpers/server.js';
-import { stopAllProcesses } from './helpers/process.js';
+import { TEST_TECHNICIAN_ID, useTestServer } from './helpers/server.js';
 import { closedPort, startDante, wrongPin, type RunningProxy } from './helpers/proxies.js';
 import type { AgentProxy } from '../agent/config-types.js';
 
 const user = { username: 'hfdiagcli', password: 'Cli-Diag-Pa55-77' };
-let server: TestServer;
+const server = useTestServer();
 let dante: RunningProxy;
 let closed: string;
 
 beforeAll(async () => {
-  server = await startTestServer();
   closed = `127.0.0.1:${await closedPort()}`;
   dante = await startDante({ user, allowPorts: server.addresses.map((a) => Number(a.split(':')[1])) });
 });
 afterAll(async () => {
   await dante?.stop();
-  await stopAllProcesses();
-  await removeTempDirs();
 });
 
 const socks = (password = user.password): AgentProxy => ({ type: 'socks5', host: '127.0.0.1', port: dante.port, username: user.username, password });

@@ -1,20 +1,19 @@
 // The engine against a real holdfast-server process on 127.0.0.1: register, back up, restore byte-identical,
 // a rerun sends nothing, the server holds only ciphertext, and a chunk tampered on the server is caught.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeAgent, type TestAgent } from './helpers/agent.js';
-import { startTestServer, tempDir, TEST_TECHNICIAN_ID, type TestServer } from './helpers/server.js';
+import { tempDir, TEST_TECHNICIAN_ID, useTestServer } from './helpers/server.js';
 import { allFileBytes, makeCorpus, plaintextMarker, snapshotTree } from './helpers/engine-corpus.js';
 
-let server: TestServer;
+const server = useTestServer();
 let agent: TestAgent;
 let work: string;
 let src: string;
 let marker: string;
 
 beforeAll(async () => {
-  server = await startTestServer();
   work = await tempDir('holdfast-engine-srv-');
   src = join(work, 'Documents');
   marker = plaintextMarker();
@@ -22,9 +21,6 @@ beforeAll(async () => {
   agent = await makeAgent({ server, config: { backup: { include: [src], exclude: [], protectedPaths: [], schedule: { frequency: 'manual', at: '02:00' } } } });
   const r = await agent.run(['register']);
   expect(r.code, r.output).toBe(0);
-});
-afterAll(async () => {
-  await server?.stop();
 });
 
 describe('backup engine with the test server', () => {

@@ -1,5 +1,5 @@
 // The extension's process-running logic against the real bundled CLIs (no editor): the test server it starts,
-// the test agent's register / backup / restore-and-verify, and generate through `holdfast-deploy`.
+// the test agent's register / backup / restore-and-verify, and generate through the deployer's generateFleets.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,12 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { TestAgent, testAgentConfig } from '../extension/src/core/agent-run.js';
 import { describeFleetFile, type FleetEntry } from '../extension/src/core/fleets.js';
-import { GenerateError, listTargets, runGenerate } from '../extension/src/core/generate.js';
+import { GenerateError } from '../deployer/generate.js';
+import { listTargets, runGenerate } from '../extension/src/core/generate.js';
 import { readGenerateResult } from '../extension/src/core/manifest.js';
 import { choosePorts } from '../extension/src/core/ports.js';
 import { TestServer } from '../extension/src/core/test-server.js';
 import { compareTrees } from '../extension/src/core/verify.js';
-import { agentBin, deployBin, repoRoot, serverBin } from './helpers/paths.js';
+import { agentBin, repoRoot, serverBin } from './helpers/paths.js';
 
 type Valid = Extract<FleetEntry, { kind: 'valid' }>;
 let dir: string;
@@ -129,7 +130,7 @@ describe('test server and test agent', () => {
   });
 });
 
-describe('generate through the deployer CLI', () => {
+describe('generate through the deployer library', () => {
   it('lists the deployer targets with their own support checks', async () => {
     const targets = await listTargets();
     expect(targets.map((t) => t.name)).toEqual(expect.arrayContaining(['msi', 'pkg', 'intune', 'gpo', 'firewall', 'guide']));
@@ -140,8 +141,9 @@ describe('generate through the deployer CLI', () => {
   it('generates firewall sheets and reads them back from the manifest', async () => {
     const lines: string[] = [];
     const outDir = join(dir, 'gen');
-    await runGenerate({ deployBin, fleetFiles: [demo.file], outDir, targets: ['firewall'], onLine: (l) => lines.push(l) });
-    expect(lines.join('\n')).toMatch(/\[demo\] firewall/);
+    const result = await runGenerate({ fleetFiles: [demo.file], outDir, targets: ['firewall'], onLine: (l) => lines.push(l) });
+    expect(lines).toContain('[demo] firewall: start');
+    expect(result.fleets.map((f) => f.manifestPath)).toEqual([join(outDir, 'demo', 'manifest.json')]);
     const gen = await readGenerateResult(outDir, 'demo');
     expect(gen?.artifacts.length).toBeGreaterThan(3);
     expect(gen?.artifacts.every((a) => a.target === 'firewall' && a.path.startsWith(join(outDir, 'demo', 'firewall')))).toBe(true);
@@ -149,8 +151,22 @@ describe('generate through the deployer CLI', () => {
   });
 
   it('surfaces the deployer error for an unknown target', async () => {
-    const err = await runGenerate({ deployBin, fleetFiles: [demo.file], outDir: join(dir, 'gen2'), targets: ['floppy'] }).catch((e: unknown) => e);
+    const err = await runGenerate({ fleetFiles: [demo.file], outDir: join(dir, 'gen2'), targets: ['floppy'] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GenerateError);
-    expect((err as GenerateError).message).toMatch(/floppy/);
+    expect((err as GenerateError).message).toMatch(/unknown target "floppy"; known targets: msi/);
+  });
+
+  it('a cancelled generate stops with a cancel error and writes no manifest', async () => {
+    const cancel = new AbortController();
+    const outDir = join(dir, 'gen3');
+    const run = runGenerate({
+      fleetFiles: [demo.file],
+      outDir,
+      targets: ['firewall', 'guide'],
+      signal: cancel.signal,
+      onLine: (l) => l === '[demo] firewall: start' && cancel.abort(),
+    });
+    await expect(run).rejects.toThrow(/\[demo\] generate cancelled (during|before) target (firewall|guide)/);
+    await expect(readFile(join(outDir, 'demo', 'manifest.json'))).rejects.toThrow(/ENOENT/);
   });
 });

@@ -139,7 +139,6 @@ describe('bundle and .vsix', () => {
       'extension/dist/extension.cjs',
       'extension/dist/holdfast/dist/holdfast-agent.mjs',
       'extension/dist/holdfast/dist/holdfast-server.mjs',
-      'extension/dist/holdfast/dist/holdfast-deploy.mjs',
       'extension/dist/holdfast/templates/msi/product.wxs.hbs',
       'extension/dist/holdfast/installers/win/wrapper/holdfast-service.c',
       'extension/dist/schema/fleet.schema.json',
@@ -173,9 +172,12 @@ describe('bundle and .vsix', () => {
     expect(asked.filter((r) => r !== join(ext, 'dist', 'extension.cjs'))).toEqual([]);
   });
 
-  it('runs the bundled CLIs from the extension folder', () => {
-    const help = execFileSync(process.execPath, [join(ext, 'dist', 'holdfast', 'dist', 'holdfast-deploy.mjs'), 'generate', '--help'], { encoding: 'utf8' });
-    expect(help).toMatch(/--target <list>/);
+  it('runs the bundled CLIs from the extension folder; generate runs in the extension, so no deployer CLI ships', () => {
+    for (const cli of ['agent', 'server']) {
+      const help = execFileSync(process.execPath, [join(ext, 'dist', 'holdfast', 'dist', `holdfast-${cli}.mjs`), '--help'], { encoding: 'utf8' });
+      expect(help).toMatch(new RegExp(`Usage: holdfast-${cli}`));
+    }
+    expect(vsixEntries.filter((e) => e.includes('holdfast-deploy'))).toEqual([]);
   });
 });
 

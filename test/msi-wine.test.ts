@@ -10,7 +10,7 @@ import { generateFleets } from '../deployer/generate.js';
 import { exportTable, formattedLiteral } from '../installers/win/msi-tables.js';
 import { HIDDEN_PROPERTIES, PUBLIC_PROPERTIES } from '../installers/win/index.js';
 import { repoRoot } from './helpers/paths.js';
-import { startTestServer, tempDir, TEST_TECHNICIAN_ID, type TestServer } from './helpers/server.js';
+import { tempDir, TEST_TECHNICIAN_ID, useTestServer } from './helpers/server.js';
 import { createWinePrefix, wineExitCode, type WinePrefix } from './helpers/wine.js';
 
 const HOSTILE_CUSTOMER = `Q"uote's <b>&amp; ]]> $(rm -rf /) \`tick\` [ProductName] {x} %TEMP% ünï`;
@@ -19,7 +19,7 @@ const PRODUCT = 'Holdfast QA (Wine)';
 const SERVICE = 'HoldfastQAWine';
 const PROXY_SECRET = 'pw-Wine-7c1e-SECRET';
 
-let server: TestServer;
+const server = useTestServer();
 let wine: WinePrefix;
 let winePromise: Promise<WinePrefix> | undefined;
 let work: string;
@@ -67,10 +67,9 @@ async function uninstallEntries(): Promise<string[]> {
 
 beforeAll(async () => {
   work = await tempDir('holdfast-msi-wine-');
-  // The prefix and the server start while the MSIs build.
+  // The prefix starts while the MSIs build.
   winePromise = createWinePrefix();
   winePromise.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
-  server = await startTestServer();
   for (const [name, version, exclude] of [
     ['v1', '1.0.0', ['**/*.tmp']],
     ['v2', '1.1.0', ['**/*.tmp', '**/*.bak']],
@@ -88,7 +87,6 @@ afterAll(async () => {
   // Even when beforeAll failed half-way, the prefix (and its wineserver) must not outlive the run.
   const prefix = wine ?? (await winePromise?.catch(() => undefined));
   await prefix?.close();
-  await server?.stop();
   if (work) await rm(work, { recursive: true, force: true });
 }, 120_000);
 

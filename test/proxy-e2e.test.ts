@@ -4,20 +4,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { makeAgent, manualBackup } from './helpers/agent.js';
 import { makeSampleTree } from './helpers/sample.js';
-import { startTestServer, tempDir, removeTempDirs, TEST_TECHNICIAN_ID, type TestServer } from './helpers/server.js';
-import { stopAllProcesses } from './helpers/process.js';
+import { tempDir, TEST_TECHNICIAN_ID, useTestServer } from './helpers/server.js';
 import { startDante, startSquid, type RunningProxy } from './helpers/proxies.js';
 import type { AgentProxy } from '../agent/config-types.js';
 
 const socksUser = { username: 'hfe2e', password: 'E2e-Socks-Pa55word' };
 const httpUser = { username: 'hfe2ehttp', password: 'E2e-Http-Pa55word' };
-let server: TestServer;
+const server = useTestServer();
 let dante: RunningProxy;
 let squid: RunningProxy;
 let sample: string;
 
 beforeAll(async () => {
-  server = await startTestServer();
   const ports = server.addresses.map((a) => Number(a.split(':')[1]));
   [dante, squid] = await Promise.all([startDante({ user: socksUser, allowPorts: ports }), startSquid({ user: httpUser, allowPorts: ports })]);
   sample = join(await tempDir('holdfast-proxy-sample-'), 'docs');
@@ -26,8 +24,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([dante?.stop(), squid?.stop()]);
-  await stopAllProcesses();
-  await removeTempDirs();
 });
 
 function agentThrough(proxy: AgentProxy) {

@@ -1,28 +1,22 @@
 // Crash safety of the test server with real processes: kill -9 in the middle of a backup, restart,
 // resume without re-sending stored chunks; torn index tails; tampered and missing chunks on restore.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { appendFile, open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeAgent, manualBackup, type TestAgent } from './helpers/agent.js';
 import { diffTrees, makeSampleTree } from './helpers/sample.js';
-import { startTestServer, storedChunkIds, tempDir, waitForStoredChunks, type TestServer, removeTempDirs } from './helpers/server.js';
-import { stopAllProcesses } from './helpers/process.js';
+import { storedChunkIds, tempDir, useTestServer, waitForStoredChunks, type TestServer } from './helpers/server.js';
 
-let server: TestServer;
+const server = useTestServer();
 let agent: TestAgent;
 let sample: string;
 let deviceId: string;
 
 beforeAll(async () => {
-  server = await startTestServer();
   sample = join(await tempDir('holdfast-sample-'), 'docs');
   await makeSampleTree(sample, 100, 1024 * 1024);
   agent = await makeAgent({ server, config: { backup: manualBackup([sample]) } });
   deviceId = await agent.register();
-});
-afterAll(async () => {
-  await stopAllProcesses();
-  await removeTempDirs();
 });
 
 function sessionEnds(s: TestServer): Array<{ received: number; stored: number; duplicate: number }> {
@@ -48,7 +42,7 @@ describe('server crash safety', () => {
     const before = await storedChunkIds(server.dataDir, deviceId);
     expect(before.length).toBeGreaterThanOrEqual(atKill);
 
-    server = await startTestServer({ dataDir: server.dataDir, listen: server.addresses });
+    await server.restart();
     const rerun = await agent.run(['backup']);
     expect(rerun.code, rerun.output).toBe(0);
     await server.waitForOutput(`session end ${deviceId}`);
@@ -70,7 +64,7 @@ describe('server crash safety', () => {
     const index = join(server.dataDir, 'devices', deviceId, 'index.log');
     const count = (await storedChunkIds(server.dataDir, deviceId)).length;
     await appendFile(index, 'deadbeefdeadbeef 123-torn.pack 0'); // no newline: a write cut short
-    server = await startTestServer({ dataDir: server.dataDir, listen: server.addresses });
+    await server.restart();
     await writeFile(join(sample, 'dir0', 'new-after-crash.txt'), 'fresh content '.repeat(1000));
     const r = await agent.run(['backup']);
     expect(r.code, r.output).toBe(0);
@@ -117,7 +111,7 @@ describe('server crash safety', () => {
     const lines = text.split('\n').filter(Boolean);
     const victim = lines.find((l) => /^[0-9a-f]{64} /.test(l))!;
     await writeFile(index, `${lines.filter((l) => l !== victim).join('\n')}\n`);
-    server = await startTestServer({ dataDir: server.dataDir, listen: server.addresses });
+    await server.restart();
     const out = await tempDir('holdfast-restore-');
     const r = await agent.run(['restore', '--to', out]);
     expect(r.code).not.toBe(0);

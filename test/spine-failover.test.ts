@@ -1,15 +1,14 @@
 // Failover and address updates with real processes: a primary and an alternate server process share one
 // data folder (as a replicated pair would); the agent is given the pair by the server and follows it.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeAgent, manualBackup, type TestAgent } from './helpers/agent.js';
 import { diffTrees, makeSampleTree } from './helpers/sample.js';
-import { runServerCli, startTestServer, tempDir, waitForStoredChunks, type TestServer, removeTempDirs } from './helpers/server.js';
-import { stopAllProcesses } from './helpers/process.js';
+import { runServerCli, tempDir, useTestServer, waitForStoredChunks } from './helpers/server.js';
 
-let primary: TestServer;
-let alternate: TestServer;
+const primary = useTestServer({ listen: ['127.0.0.1:0'] });
+const alternate = useTestServer(() => ({ dataDir: primary.dataDir, listen: ['127.0.0.1:0'] }));
 let agent: TestAgent;
 let sample: string;
 let deviceId: string;
@@ -19,8 +18,6 @@ async function registration(): Promise<{ servers: { primary: string; alternate: 
 }
 
 beforeAll(async () => {
-  primary = await startTestServer({ listen: ['127.0.0.1:0'] });
-  alternate = await startTestServer({ dataDir: primary.dataDir, listen: ['127.0.0.1:0'] });
   sample = join(await tempDir('holdfast-sample-'), 'work');
   await makeSampleTree(sample, 8, 256 * 1024);
   agent = await makeAgent({
@@ -29,10 +26,6 @@ beforeAll(async () => {
     config: { backup: manualBackup([sample]) },
   });
   deviceId = await agent.register();
-});
-afterAll(async () => {
-  await stopAllProcesses();
-  await removeTempDirs();
 });
 
 describe('failover and address updates', () => {
@@ -88,7 +81,7 @@ describe('failover and address updates', () => {
     const r = await agent.run(['backup']);
     expect(r.code, r.output).toBe(0);
     expect(alternate.output().split(`session start ${deviceId}`).length).toBeGreaterThan(before);
-    primary = await startTestServer({ dataDir: primary.dataDir, listen: primary.addresses });
+    await primary.restart();
   });
 
   it('primary dropping mid-backup -> the backup continues on the alternate without re-sending stored chunks; restore is byte-identical', async () => {

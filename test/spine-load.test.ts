@@ -1,23 +1,15 @@
 // Capacity: 500 agents at once against one server process — each registers, asks what the server has,
 // uploads ~1 MB (half of it twice, so dedup must answer), and reads a chunk back — with zero errors.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connectFirst, RemoteStore } from '../agent/remote-store.js';
 import { MessageType } from '../protocol/messages.js';
-import { startTestServer, TEST_TECHNICIAN_ID, type TestServer, removeTempDirs } from './helpers/server.js';
+import { TEST_TECHNICIAN_ID, useTestServer } from './helpers/server.js';
 
 const AGENTS = 500;
-let server: TestServer;
-
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server?.stop();
-  await removeTempDirs();
-});
+const server = useTestServer();
 
 describe('capacity', () => {
   it(`${AGENTS} simultaneous agents register, dedupe and upload ~1 MB each with 0 errors`, async () => {

@@ -1,21 +1,13 @@
 // Registration against a real server process: Technician ID -> device id + credential + assigned pair,
 // stored by the agent; reinstall keeps the device; unknown ID and hostnames are clear errors.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeAgent } from './helpers/agent.js';
-import { startTestServer, TEST_TECHNICIAN_ID, type TestServer, removeTempDirs } from './helpers/server.js';
+import { startTestServer, TEST_TECHNICIAN_ID, useTestServer } from './helpers/server.js';
 
-let server: TestServer;
-
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server?.stop();
-  await removeTempDirs();
-});
+const server = useTestServer();
 
 describe('registration', () => {
   it('registers with the Technician ID, stores device id, credential and the assigned pair; status reports it', async () => {

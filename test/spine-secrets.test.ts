@@ -7,15 +7,14 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeAgent, manualBackup, type TestAgent } from './helpers/agent.js';
 import { makeSampleTree, diffTrees } from './helpers/sample.js';
-import { startTestServer, tempDir, TEST_TECHNICIAN_ID, type TestServer, removeTempDirs } from './helpers/server.js';
+import { tempDir, TEST_TECHNICIAN_ID, useTestServer } from './helpers/server.js';
 import { closedPort, startDante, startSquid, type RunningProxy } from './helpers/proxies.js';
-import { stopAllProcesses } from './helpers/process.js';
 
 const PROXY_USER = 'hfagent';
 const PROXY_PASSWORD = 'PW-s3cr3t-Proxy-9931';
 const WRONG_TECH = 'WRONG-TECH-SECRET-4471';
 
-let server: TestServer;
+const server = useTestServer();
 let dante: RunningProxy;
 let sample: string;
 const outputs: string[] = [];
@@ -42,15 +41,12 @@ async function run(agent: TestAgent, args: string[]) {
 }
 
 beforeAll(async () => {
-  server = await startTestServer();
   dante = await startDante({ user: { username: PROXY_USER, password: PROXY_PASSWORD }, allowPorts: server.addresses.map(port) });
   sample = join(await tempDir('holdfast-sample-'), 'home');
   await makeSampleTree(sample, 6, 100_000);
 });
 afterAll(async () => {
   await dante?.stop();
-  await stopAllProcesses();
-  await removeTempDirs();
 });
 
 describe('no secrets in logs', () => {
@@ -90,7 +86,7 @@ describe('no secrets in logs', () => {
     const down = await run(agent, ['backup']);
     expect(down.code).not.toBe(0);
     outputs.push(server.output());
-    server = await startTestServer({ dataDir: server.dataDir, listen: server.addresses });
+    await server.restart();
 
     const all = outputs.join('\n');
     for (const s of secrets) expect(all.includes(s), `secret of length ${s.length} found in output`).toBe(false);

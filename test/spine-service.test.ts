@@ -1,25 +1,19 @@
 // The background service as the Windows service / LaunchDaemon runs it: registers when needed, checks in
 // (applying pushed address updates), backs up, and stops cleanly on SIGTERM.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeAgent, manualBackup } from './helpers/agent.js';
 import { makeSampleTree } from './helpers/sample.js';
-import { runServerCli, startTestServer, tempDir, TEST_TECHNICIAN_ID, type TestServer, removeTempDirs } from './helpers/server.js';
-import { stopAllProcesses } from './helpers/process.js';
+import { runServerCli, tempDir, TEST_TECHNICIAN_ID, useTestServer } from './helpers/server.js';
 import { nextBackupDue, previousSlot } from '../agent/schedule.js';
 
-let server: TestServer;
+const server = useTestServer();
 let sample: string;
 
 beforeAll(async () => {
-  server = await startTestServer();
   sample = join(await tempDir('holdfast-sample-'), 'home');
   await makeSampleTree(sample, 4, 50_000);
-});
-afterAll(async () => {
-  await stopAllProcesses();
-  await removeTempDirs();
 });
 
 describe('agent service', () => {

@@ -1,6 +1,6 @@
 // The remote ChunkStore over the wire protocol against a real server process: round trips, large
 // replies split across frames, per-device isolation, authentication and protocol errors.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { connect as tlsConnect } from 'node:tls';
 import { ChunkMissingError } from '../agent/store.js';
@@ -10,22 +10,17 @@ import { RpcConnection, RemoteError } from '../protocol/connection.js';
 import { encodeFrame, FrameDecoder } from '../protocol/frame.js';
 import { MessageType } from '../protocol/messages.js';
 import { registeredDevice, type TestDevice } from './helpers/device.js';
-import { startTestServer, type TestServer, removeTempDirs } from './helpers/server.js';
+import { type TestServer, useTestServer } from './helpers/server.js';
 
-let server: TestServer;
+const server = useTestServer();
 let a: TestDevice;
 let b: TestDevice;
 
 const id = () => randomBytes(32).toString('hex');
 
 beforeAll(async () => {
-  server = await startTestServer();
   a = await registeredDevice({ server });
   b = await registeredDevice({ server });
-});
-afterAll(async () => {
-  await server?.stop();
-  await removeTempDirs();
 });
 
 describe('remote store', () => {

@@ -2,13 +2,15 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { extensionAttributeScripts, pppcProfile, pppcProfileName, settingsProfile, settingsProfileName } from '../../installers/mac/index.js';
-import { nodeRuntime } from '../../installers/runtimes.js';
-import { needsNoTools, type Artifact, type BuildContext, type Target } from './target.js';
+import { nodeRuntime, runtimesSupport } from '../../installers/runtimes.js';
+import type { Artifact, BuildContext, Target } from './target.js';
 
 export const jamfProfilesTarget: Target = {
   name: 'jamf-profiles',
   description: 'macOS configuration profiles (managed settings, PPPC Full Disk Access) and Jamf extension-attribute scripts',
-  isSupported: needsNoTools,
+  // The PPPC profile's code requirement is read from the Node runtimes the pkg ships (from the user's cache, as
+  // buildMacPkg takes them, whatever cache the run uses).
+  isSupported: () => runtimesSupport(['darwin-x64', 'darwin-arm64']),
   async make(ctx: BuildContext): Promise<Artifact[]> {
     const { fleet } = ctx.loaded;
     await mkdir(ctx.outDir, { recursive: true });

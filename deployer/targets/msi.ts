@@ -1,8 +1,9 @@
 // Windows MSI target: the agent, a Node runtime and the service wrapper, preconfigured for the fleet.
 import { basename } from 'node:path';
 import { buildFleetMsi, msiFileName } from '../../installers/win/index.js';
+import { runtimesSupport } from '../../installers/runtimes.js';
 import { hasTool, installLine } from '../../installers/win/tools.js';
-import type { Artifact, BuildContext, InstallCommand, Support, Target } from './target.js';
+import type { Artifact, BuildContext, InstallCommand, Support, SupportContext, Target } from './target.js';
 
 const TOOLS = ['wixl', 'msibuild', 'msiinfo', 'gcab', 'x86_64-w64-mingw32-gcc'];
 
@@ -19,11 +20,15 @@ export function msiInstallCommands(msiName: string, technicianIdEmbedded: boolea
 export const msiTarget: Target = {
   name: 'msi',
   description: 'Windows MSI (x64): agent, Node runtime and service wrapper, preconfigured for the fleet',
-  async isSupported(): Promise<Support> {
+  async isSupported(ctx?: SupportContext): Promise<Support> {
     const missing: string[] = [];
     for (const tool of TOOLS) if (!(await hasTool(tool))) missing.push(tool);
-    if (missing.length === 0) return { ok: true };
-    return { ok: false, missing: missing.join(', '), install: installLine(missing) };
+    const runtime = await runtimesSupport(['win-x64'], ctx?.cacheDir);
+    if (missing.length === 0) return runtime;
+    const tools = { missing: missing.join(', '), install: installLine(missing) };
+    return runtime.ok
+      ? { ok: false, ...tools }
+      : { ok: false, missing: `${tools.missing}; ${runtime.missing}`, install: `${tools.install}; ${runtime.install}` };
   },
   async make(ctx: BuildContext): Promise<Artifact[]> {
     const signing = ctx.loaded.fleet.signing?.windows;

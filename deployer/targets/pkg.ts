@@ -1,13 +1,15 @@
 // macOS flat pkg target: agent, both Node runtimes (x86_64 + arm64), LaunchDaemon; config laid down by postinstall.
 import { basename } from 'node:path';
 import { buildMacPkg } from '../../installers/mac/index.js';
-import { needsNoTools, type Artifact, type BuildContext, type Target } from './target.js';
+import { runtimesSupport } from '../../installers/runtimes.js';
+import type { Artifact, BuildContext, Target } from './target.js';
 
 export const pkgTarget: Target = {
   name: 'pkg',
   description: 'macOS flat pkg (x86_64 + arm64) built without Apple tools, plus its uninstall script',
-  // Pure TypeScript writers; the runtimes come from the npm registry (or HOLDFAST_RUNTIME_DARWIN_*).
-  isSupported: needsNoTools,
+  // Pure TypeScript writers. The runtimes come from HOLDFAST_RUNTIME_DARWIN_*, the user's cache or the npm registry
+  // (buildMacPkg takes them from the user's cache whatever cache the run uses).
+  isSupported: () => runtimesSupport(['darwin-x64', 'darwin-arm64']),
   async make(ctx: BuildContext): Promise<Artifact[]> {
     const level = process.env.HOLDFAST_PKG_GZIP_LEVEL;
     if (level !== undefined && !/^[1-9]$/.test(level))

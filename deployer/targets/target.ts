@@ -16,6 +16,12 @@ export interface Artifact {
 
 export type Support = { ok: true } | { ok: false; missing: string; install: string };
 
+/** What isSupported() may check besides the machine's tools. */
+export interface SupportContext {
+  /** The cache the run will use (default: the user's, installers/runtimes.ts defaultCacheDir()). */
+  cacheDir?: string;
+}
+
 /** isSupported() of a target that needs no tool outside Node: always supported. */
 export async function needsNoTools(): Promise<Support> {
   return { ok: true };
@@ -39,7 +45,7 @@ export interface Target {
   readonly description: string;
   /** Targets whose artifacts this one consumes; they run first. */
   readonly dependsOn?: readonly string[];
-  /** Whether the tools this target needs are here; names the missing tool and its install line. */
-  isSupported(): Promise<Support>;
+  /** Whether the tools (and downloads) this target needs are here; names what is missing and how to get it. */
+  isSupported(ctx?: SupportContext): Promise<Support>;
   make(ctx: BuildContext): Promise<Artifact[]>;
 }

@@ -1,7 +1,8 @@
 // Builds the extension: bundles src/ into dist/extension.cjs (CommonJS, `vscode` external, runtime deps
-// inside) and lays the Holdfast CLIs with what they read at run time under dist/holdfast/, mirroring the
-// repository layout (dist/*.mjs, templates/, installers/win/wrapper/) so the bundles find
-// their files by walking up exactly as they do in the repository. The .vsix is then self-contained.
+// inside, the deployer's generate included) and lays the agent and server CLIs with what the installers read at
+// run time under dist/holdfast/, mirroring the repository layout (dist/*.mjs, templates/,
+// installers/win/wrapper/), so every bundle finds its files by walking up exactly as in the repository.
+// The .vsix is then self-contained.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
@@ -14,7 +15,8 @@ const out = join(ext, 'dist');
 const runtime = join(out, 'holdfast');
 const started = Date.now();
 
-// The CLI bundles the extension runs as child processes: build them from the current sources.
+// The CLI bundles the extension runs as child processes (agent, test server; the installers embed the agent):
+// build them from the current sources.
 execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { stdio: 'inherit' });
 
 rmSync(out, { recursive: true, force: true });
@@ -34,12 +36,16 @@ await build({
   loader: { '.json': 'json' },
   // Prefer ESM entry points: jsonc-parser's "main" is a UMD build whose dynamic requires esbuild cannot follow.
   mainFields: ['module', 'main'],
-  // Library modules that locate files from import.meta.url get this bundle's own URL in CommonJS.
+  // Library modules locate their files (templates, the service wrapper's source, the agent bundle) by walking up
+  // from import.meta.url. In this bundle that URL names a file beside the CLI bundles in dist/holdfast/dist/, so
+  // the walk finds dist/holdfast/templates/ and the rest as it does for the CLIs.
   define: { 'import.meta.url': '__hfImportMetaUrl' },
-  banner: { js: "const __hfImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  banner: {
+    js: "const __hfImportMetaUrl = require('node:url').pathToFileURL(require('node:path').join(__dirname, 'holdfast', 'dist', 'extension.cjs')).href;",
+  },
 });
 
-const required = ['holdfast-agent.mjs', 'holdfast-server.mjs', 'holdfast-deploy.mjs'];
+const required = ['holdfast-agent.mjs', 'holdfast-server.mjs'];
 for (const name of required) {
   const src = join(root, 'dist', name);
   if (!existsSync(src)) {

@@ -60,7 +60,7 @@ export class Services implements vscode.Disposable {
     return join(this.storageDir, 'agent', fleetId);
   }
 
-  bin(name: 'agent' | 'server' | 'deploy'): string {
+  bin(name: 'agent' | 'server'): string {
     return join(this.binDir, `holdfast-${name}.mjs`);
   }
 

@@ -1,6 +1,7 @@
 // MSI metadata for Intune (Detection.xml MsiInfo, Graph msiInformation), read with msitools' msiinfo.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { cancelSignal } from '../../common/cancel.js';
 
 import type { MsiInfo } from './detection-xml.js';
 
@@ -8,7 +9,7 @@ const run = promisify(execFile);
 
 async function msiinfo(args: string[]): Promise<string> {
   try {
-    return (await run('msiinfo', args, { maxBuffer: 32 << 20 })).stdout;
+    return (await run('msiinfo', args, { maxBuffer: 32 << 20, signal: cancelSignal() })).stdout;
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string };
     if (e.code === 'ENOENT') throw new Error('msiinfo is missing: install it with `apt-get install -y msitools`');

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { cancelSignal } from '../../common/cancel.js';
 
 const execFileP = promisify(execFile);
 
@@ -20,11 +21,12 @@ export class ToolError extends Error {
 /** Run a tool; on failure the error names the tool and carries its stderr (never the caller's secrets: callers pass none). */
 export async function runTool(tool: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
   try {
-    const { stdout } = await execFileP(tool, args, { cwd: opts.cwd, env: opts.env, maxBuffer: 64 << 20, encoding: 'utf8' });
+    const { stdout } = await execFileP(tool, args, { cwd: opts.cwd, env: opts.env, maxBuffer: 64 << 20, encoding: 'utf8', signal: cancelSignal() });
     return stdout;
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string; stdout?: string };
     if (e.code === 'ENOENT') throw new ToolError(tool, `${tool} is not installed`);
+    if (e.code === 'ABORT_ERR') throw new ToolError(tool, `${tool} stopped: cancelled`);
     const detail = (e.stderr || e.stdout || e.message).trim().split('\n').slice(-8).join('\n');
     throw new ToolError(tool, `${tool} failed: ${detail}`);
   }

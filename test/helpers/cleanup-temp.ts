@@ -1,6 +1,11 @@
-// Every test file: delete the temp folders tempDir() made, after the file's own afterAll hooks stopped the
-// processes using them (vitest runs after-hooks in reverse order, so this one runs last).
+// Every test file, last: stop the processes the helpers started that are still running (by process group), then
+// delete the temp folders tempDir() made. vitest runs after-hooks in reverse order, so this one, registered first,
+// runs after the file's own afterAll hooks.
 import { afterAll } from 'vitest';
+import { stopAllProcesses } from './process.js';
 import { removeTempDirs } from './server.js';
 
-afterAll(removeTempDirs);
+afterAll(async () => {
+  await stopAllProcesses();
+  await removeTempDirs();
+});

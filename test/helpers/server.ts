@@ -2,6 +2,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { repoRoot, serverBin } from './paths.js';
 import { startProcess, type TestProcess } from './process.js';
 
@@ -96,6 +97,37 @@ export async function startTestServer(options: StartTestServerOptions = {}): Pro
     stop: () => proc.stop(),
     kill9: () => proc.kill9(),
   };
+}
+
+export interface ServerFixture extends TestServer {
+  /** Starts the server again on the same data folder and addresses (stops it first if it still runs). */
+  restart(): Promise<void>;
+}
+
+/**
+ * The test file's server, the one way a test file gets one: started in beforeAll (a temp data folder, free ports
+ * on 127.0.0.1 unless `options` say otherwise; a function is called then, so it can read another fixture), and
+ * stopped in afterAll by its process id (its process group). Call it at the top of the file, before the hooks that
+ * use the server. The handle stays valid across restart().
+ * cleanup-temp.ts then stops whatever else the file's helpers started and deletes the temp folders.
+ */
+export function useTestServer(options: StartTestServerOptions | (() => StartTestServerOptions) = {}): ServerFixture {
+  let startOptions: StartTestServerOptions = {};
+  // Filled in by beforeAll and again by restart(): the same object throughout, so callers may keep it.
+  const fixture = {
+    async restart() {
+      await fixture.stop();
+      Object.assign(fixture, await startTestServer({ ...startOptions, dataDir: fixture.dataDir, listen: fixture.addresses }));
+    },
+  } as ServerFixture;
+  beforeAll(async () => {
+    startOptions = typeof options === 'function' ? options() : options;
+    Object.assign(fixture, await startTestServer(startOptions));
+  });
+  afterAll(async () => {
+    await fixture.stop?.();
+  });
+  return fixture;
 }
 
 /**

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { basename, extname } from 'node:path';
 
-import { GenerateError, listTargets, progressMessage, runGenerate, type TargetInfo } from '../core/generate.js';
+import { listTargets, progressMessage, runGenerate, type TargetInfo } from '../core/generate.js';
 import { readGenerateResult, type GenerateResult } from '../core/manifest.js';
 import type { NodeSpec } from '../core/tree-model.js';
 import type { Services, ValidFleet } from '../services.js';
@@ -28,7 +28,6 @@ export async function generateFleet(s: Services, entry: ValidFleet, targets: str
         const abort = new AbortController();
         token.onCancellationRequested(() => abort.abort());
         await runGenerate({
-          deployBin: s.bin('deploy'),
           fleetFiles: [entry.file],
           outDir,
           targets,
@@ -42,7 +41,7 @@ export async function generateFleet(s: Services, entry: ValidFleet, targets: str
       },
     );
   } catch (err) {
-    const text = err instanceof GenerateError ? err.message : (err as Error).message;
+    const text = (err as Error).message;
     s.log(`Generate failed: ${text}`);
     void vscode.window
       .showErrorMessage(`Generate ${entry.fleet.fleet} failed: ${text.split('\n').slice(-1)[0]}`, 'Show Output')

@@ -1,4 +1,4 @@
-import { nodeEnv, runNode, type RunResult } from './process.js';
+import type { GenerateResult as DeployerResult } from '../../../deployer/generate.js';
 
 export interface TargetInfo {
   name: string;
@@ -25,30 +25,31 @@ export async function listTargets(): Promise<TargetInfo[]> {
 }
 
 export interface GenerateOptions {
-  deployBin: string;
   fleetFiles: string[];
   outDir: string;
+  /** Target names; empty: every target. */
   targets: string[];
+  /** Where the fleets' secret references are resolved; default the editor's environment. */
   env?: NodeJS.ProcessEnv;
-  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** Every progress line, as `holdfast-deploy generate` prints it ("[acme] msi: start"). */
+  onLine?: (line: string) => void;
+  /** Cancel: stops the tool running now (wixl, msibuild, npm pack...) and starts no further target. */
   signal?: AbortSignal;
 }
 
-export class GenerateError extends Error {
-  constructor(readonly result: RunResult) {
-    const lines = (result.stderr.trim() || result.stdout.trim()).split('\n');
-    super(lines.slice(-6).join('\n') || `generate failed with exit code ${result.code}`);
-    this.name = 'GenerateError';
-  }
-}
-
-/** `holdfast-deploy generate <fleet…> --out DIR --target a,b`: the same pipeline the CLI runs. */
-export async function runGenerate(o: GenerateOptions): Promise<RunResult> {
-  const args = ['generate', ...o.fleetFiles, '--out', o.outDir];
-  if (o.targets.length) args.push('--target', o.targets.join(','));
-  const result = await runNode(o.deployBin, args, { env: nodeEnv(o.env), onLine: o.onLine, signal: o.signal });
-  if (result.code !== 0) throw new GenerateError(result);
-  return result;
+/**
+ * The deployer's generateFleets, the function `holdfast-deploy generate` runs, in the extension host. Throws the
+ * deployer's GenerateError naming the fleet, target and cause (or that the run was cancelled).
+ */
+export async function runGenerate(o: GenerateOptions): Promise<DeployerResult> {
+  const { generateFleets } = await import('../../../deployer/generate.js');
+  return generateFleets(o.fleetFiles, {
+    outDir: o.outDir,
+    targets: o.targets,
+    env: o.env,
+    signal: o.signal,
+    progress: (e) => o.onLine?.(e.text),
+  });
 }
 
 /** A progress line from the deployer, shortened for a notification. */
