@@ -1,31 +1,27 @@
 // Field, not lab: an agent backing up a home folder with file names of every kind, while an application rewrites a
 // file it is reading, through the real CLI and a real holdfast-server. The restore must give back every name byte
 // for byte, every content, mode and microsecond of mtime; the rewritten file whole (one version) or reported.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeAgent, manualBackup, type TestAgent } from './helpers/agent.js';
-import { startTestServer, tempDir, type TestServer } from './helpers/server.js';
+import { tempDir, useTestServer } from './helpers/server.js';
 import { snapshotTree } from './helpers/engine-corpus.js';
 import { makeHostileTree } from './helpers/hostile-names.js';
 import { rewriteOnFirstRead } from './helpers/rewriters.js';
 
-let server: TestServer;
+const server = useTestServer();
 let agent: TestAgent;
 let work: string;
 let home: string;
 
 beforeAll(async () => {
-  server = await startTestServer();
   work = await tempDir('holdfast-field-names-');
   home = join(work, 'ann');
   makeHostileTree(home);
   agent = await makeAgent({ server, config: { backup: manualBackup([home]) } });
   expect((await agent.run(['register'])).code).toBe(0);
-});
-afterAll(async () => {
-  await server?.stop();
 });
 
 describe('a home folder with names of every kind, against the test server', () => {

@@ -205,7 +205,10 @@ describe('formats from before', () => {
       roots: current.roots,
       base: v1.id,
       depth: 1,
-      entries: [[0, 2], ['Old/b.txt', 'f', 0o600, 1578020645250.25, 5, ids('b.txt')]],
+      entries: [
+        [0, 2],
+        ['Old/b.txt', 'f', 0o600, 1578020645250.25, 5, ids('b.txt')],
+      ],
     };
     for (const s of [v1, v2]) await local.putSnapshot(s.id, s.time, sealSnapshot(keys, s.id, Buffer.from(JSON.stringify(s))));
     const out = join(work, 'out-old');

@@ -1,31 +1,25 @@
 // A backup that loses its servers ends: "cannot reach any backup server", the failure recorded, and the process
 // exits, even when a server comes back while a connection attempt is still running (a connection made after the
 // store was closed used to be kept, and the agent never exited).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { registeredDevice, type TestDevice } from './helpers/device.js';
-import { startTestServer, storedChunkIds, tempDir, waitForStoredChunks, type TestServer } from './helpers/server.js';
+import { storedChunkIds, tempDir, useTestServer, waitForStoredChunks } from './helpers/server.js';
 
-let server: TestServer;
+const server = useTestServer();
 let device: TestDevice;
 let src: string;
 
-/** Restart the killed server on its data folder and addresses. */
-async function restart(): Promise<void> {
-  server = await startTestServer({ dataDir: server.dataDir, listen: server.addresses });
-}
-
 beforeAll(async () => {
-  server = await startTestServer();
   const work = await tempDir('holdfast-exit-');
   src = join(work, 'data');
   mkdirSync(src);
-  device = await registeredDevice({ server, config: { backup: { include: [src], exclude: [], protectedPaths: [], schedule: { frequency: 'manual', at: '02:00' } } } });
-});
-afterAll(async () => {
-  await server?.stop();
+  device = await registeredDevice({
+    server,
+    config: { backup: { include: [src], exclude: [], protectedPaths: [], schedule: { frequency: 'manual', at: '02:00' } } },
+  });
 });
 
 describe('the agent exits when its servers go away', () => {
@@ -39,7 +33,7 @@ describe('the agent exits when its servers go away', () => {
     );
     await store.close();
     // The server is back within the store's retry rounds: an attempt that ran on would now connect.
-    const [message] = await Promise.all([outcome, restart()]);
+    const [message] = await Promise.all([outcome, server.restart()]);
     expect(message).toBe('remote store is closed');
     expect(store.stats.connections).toBe(0);
   });
@@ -54,7 +48,7 @@ describe('the agent exits when its servers go away', () => {
       await server.kill9();
       const failed = await backup.waitForOutput('cannot reach any backup server', 30_000);
       // Back up again while any attempt the failed run might have left would still be trying.
-      await restart();
+      await server.restart();
       const deadline = new Promise<'still running'>((resolve) => {
         const t = setTimeout(() => resolve('still running'), 10_000);
         void backup.exited.then(() => clearTimeout(t));
