@@ -17,7 +17,8 @@ const ENCODE: Record<string, string> = { '\t': '\x15', '\r': '\x11', '\n': '\x19
 const DECODE: Record<string, string> = { '\x15': '\t', '\x11': '\r', '\x19': '\n' };
 
 export function parseIdt(text: string): MsiTable {
-  const lines = text.replace(/\r\n/g, '\n').split('\n');
+  // msiinfo export ends rows with CRLF and writes a line break inside a value as a bare LF (msibuild -q can store one).
+  const lines = text.includes('\r\n') ? text.split('\r\n') : text.split('\n');
   if (lines.at(-1) === '') lines.pop();
   if (lines.length < 3) throw new Error('not an .idt table: fewer than 3 header lines');
   const [name, ...keys] = lines[2].split('\t');
