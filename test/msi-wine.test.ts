@@ -267,6 +267,8 @@ describe('fleet MSI under Wine', () => {
     expect(scan.hits).toContainEqual({ file: join(dataDir(), 'agent.json'), secret: TEST_TECHNICIAN_ID });
     expect(scan.hits).toContainEqual({ file: join(installDir(), 'fleet-defaults.json'), secret: FLEET_TECHNICIAN_ID });
     expect(scan.hits.filter((h) => !isLocked(h.file))).toEqual([]);
+    // Inside them too, only the two config files: no log, state file or installer record repeats a secret.
+    expect([...new Set(scan.hits.map((h) => h.file))].sort()).toEqual([join(dataDir(), 'agent.json'), join(installDir(), 'fleet-defaults.json')].sort());
     // Wine keeps the whole package in C:\windows\Installer (Windows strips embedded cabinets from its cached copy): the
     // embedded defaults are only in the fleet.cab stream, compressed; no table of the cached package holds a secret.
     const cacheDir = wine.fromWindows('C:\\windows\\Installer');
@@ -274,7 +276,8 @@ describe('fleet MSI under Wine', () => {
     expect(cached).not.toEqual([]);
     for (const f of cached) {
       const tables = (await runTool('msiinfo', ['tables', join(cacheDir, f)])).split('\n').filter(Boolean);
-      const text = (await Promise.all(tables.map((t) => runTool('msiinfo', ['export', join(cacheDir, f), t])))).join('\n');
+      // Exporting the Binary table writes its streams into the working folder.
+      const text = (await Promise.all(tables.map((t) => runTool('msiinfo', ['export', join(cacheDir, f), t], { cwd: work })))).join('\n');
       expect(text).toContain('HF_ConfigureData');
       for (const secret of [TEST_TECHNICIAN_ID, PROXY_SECRET, FLEET_TECHNICIAN_ID]) expect(text).not.toContain(secret);
     }
