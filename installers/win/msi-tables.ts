@@ -1,6 +1,7 @@
 // MSI tables as text: `msiinfo export` writes a table as an .idt file, `msibuild -i` reads one back.
 // The .idt format: line 1 column names, line 2 column types, line 3 table name and primary keys, then rows,
-// tab-separated; tab, CR and LF inside a value are stored as 0x15, 0x11 and 0x19.
+// tab-separated; tab, CR and LF inside a value are written as 0x15, 0x11 and 0x19 (Windows' import decodes them;
+// msitools stores them as they are, and crashes on a raw LF, so a real line break is set with SQL: see harden.ts).
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runTool } from './tools.js';
