@@ -96,6 +96,25 @@ export function parseSetting(arg: string): [ConfigurableSetting, string] {
   return [key as ConfigurableSetting, arg.slice(eq + 1)];
 }
 
+/**
+ * Settings as name=value lines (what the MSI's configure action writes to stdin, so secrets never appear on a command
+ * line). Blank lines are skipped; a later line wins. A bad line is named by its number only: it may be the tail of a
+ * secret that held a line break.
+ */
+export function parseSettingLines(text: string): Partial<Record<ConfigurableSetting, string>> {
+  const settings: Partial<Record<ConfigurableSetting, string>> = {};
+  text.split(/\r?\n/).forEach((line, i) => {
+    if (line === '') return;
+    const eq = line.indexOf('=');
+    const key = line.slice(0, Math.max(eq, 0));
+    if (!(CONFIGURABLE_SETTINGS as readonly string[]).includes(key)) {
+      throw new ConfigureError(`settings line ${i + 1} (stdin) is not name=value with a name of ${CONFIGURABLE_SETTINGS.join(', ')}`);
+    }
+    settings[key as ConfigurableSetting] = line.slice(eq + 1);
+  });
+  return settings;
+}
+
 async function readJson(path: string, what: string): Promise<unknown> {
   let text: string;
   try {

@@ -37,7 +37,8 @@ export function installChannels(fleet: Fleet, previous: Artifact[] = [], technic
       commands: or(given('msiexec'), [`msiexec /i ${msi} /qn /norestart /l*v install.log${tech}`]),
       note:
         'Public properties override the built-in values: TECHNICIANID, REGPRIMARY, REGALTERNATE, PROXYTYPE, PROXYHOST, PROXYPORT, PROXYUSER, ' +
-        'PROXYPASSWORD. Secrets given this way never appear in the log.',
+        'PROXYPASSWORD. The installer hands them to the agent through its CustomActionData: they never appear in the log or on a command line ' +
+        'the installer starts (only on the msiexec line you type).',
     },
     {
       channel: 'intune',

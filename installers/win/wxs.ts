@@ -13,9 +13,9 @@ export interface WxsValues {
   customerFormatted: string;
   keepIdentity: '0' | '1';
   serviceName: string;
-  guids: { runtime: string; agent: string; service: string; fleet: string; registry: string };
+  guids: { runtime: string; agent: string; service: string; fleet: string; registry: string; data: string };
   /** File names relative to the folder wixl runs in (wixl rejects absolute Source paths). */
-  payload: { nodeExe: string; agentBundle: string; serviceExe: string };
+  payload: { nodeExe: string; agentBundle: string; serviceExe: string; configureDll: string };
 }
 
 export const WXS_TEMPLATE = 'templates/msi/product.wxs.hbs';
