@@ -5,9 +5,10 @@
 // so a newer installer updates policy but keeps what was set at the first install.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, readdir, rm, rmdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { AgentConfig } from './config-types.js';
+import { writeFileAtomic } from '../common/fs-atomic.js';
 import { AgentConfigError, validateAgentConfig } from './config.js';
 import { statePaths } from './state.js';
 
@@ -172,10 +173,11 @@ export async function configureAgent(opts: ConfigureOptions): Promise<ConfigureR
   }
   await mkdir(dirname(configPath), { recursive: true });
   if (opts.restrictAccess) await restrictToAdministrators(dirname(configPath));
-  const tmp = `${configPath}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(valid, null, 2)}\n`, { mode: 0o600 });
-  await rename(tmp, configPath);
-  if (opts.owner) await writeFile(join(dirname(configPath), OWNER_FILE), `${JSON.stringify({ owner: opts.owner, configuredAt: new Date().toISOString() })}\n`);
+  await writeFileAtomic(configPath, `${JSON.stringify(valid, null, 2)}\n`, 0o600);
+  if (opts.owner) {
+    const record = `${JSON.stringify({ owner: opts.owner, configuredAt: new Date().toISOString() })}\n`;
+    await writeFileAtomic(join(dirname(configPath), OWNER_FILE), record, 0o644);
+  }
   return { path: configPath, sources };
 }
 

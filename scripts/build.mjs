@@ -21,7 +21,8 @@ const banner = [
 /**
  * Tests, the extension and the installers run these files while another build may be under way, so each
  * output is written to a temporary name and renamed into place: a reader sees the old file or the new one,
- * never a half-written one. Unchanged outputs are left alone.
+ * never a half-written one. Unchanged outputs are left alone. Not common/fs-atomic.ts: this plain .mjs script runs
+ * before anything is compiled, and build outputs are regenerated rather than recovered, so no fsync is needed.
  */
 function writeAtomically(path, contents) {
   if (existsSync(path) && Buffer.compare(readFileSync(path), contents) === 0) return;

@@ -4,7 +4,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { statePaths } from '../state.js';
-import { writeFileAtomic } from './fsutil.js';
+import { writeFileAtomicSync } from '../../common/fs-atomic.js';
 import { compilePattern, isSameOrInside, literalPrefix, portablePath } from './patterns.js';
 
 export interface ProtectedPath {
@@ -72,7 +72,7 @@ export function readExclusions(stateDir: string): UserExclusions {
 
 function writeExclusions(stateDir: string, ex: UserExclusions): void {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  writeFileAtomic(exclusionsPath(stateDir), `${JSON.stringify(ex, null, 2)}\n`, 0o600);
+  writeFileAtomicSync(exclusionsPath(stateDir), `${JSON.stringify(ex, null, 2)}\n`, 0o600);
 }
 
 /** Add a user exclusion; throws DeselectionRefusedError (nothing saved) when it covers protected paths. */
