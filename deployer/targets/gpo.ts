@@ -61,8 +61,8 @@ export function renderGpoFiles(fleet: Fleet): Record<string, string> {
     { escape: false },
   );
   return {
-    [admxName(fleet.fleet)]: renderTemplate('gpo/policy.admx.hbs', context, { escape: true }),
-    [`en-US/${admlName(fleet.fleet)}`]: renderTemplate('gpo/policy.adml.hbs', context, { escape: true }),
+    [admxName(fleet.fleet)]: renderTemplate('gpo/policy.admx.hbs', context, { escape: false }),
+    [`en-US/${admlName(fleet.fleet)}`]: renderTemplate('gpo/policy.adml.hbs', context, { escape: false }),
     // cmd.exe scripts want CRLF line ends.
     [startupScriptName(fleet.fleet)]: script.replace(/\r?\n/g, '\r\n'),
   };
