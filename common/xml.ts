@@ -1,4 +1,4 @@
-// XML values for every XML file Holdfast writes: the pkg's Distribution and PackageInfo, the xar table of contents,
+// XML values for every XML file Holdfast writes: the pkg's Distribution and PackageInfo, the xar table of contents, the WiX source,
 // Intune's Detection.xml, Jamf Pro API bodies and the GPO ADMX/ADML templates.
 //
 // The rule: & < > " ' become entity references (so one escaper serves element text and attribute values alike);
