@@ -1,12 +1,12 @@
 // Finds, reads and validates the agent config (agent.json), then lays admin policy overrides over it.
 // Lookup: --config > HOLDFAST_CONFIG > agent.json beside the running bundle > the platform default.
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { AgentConfig, AgentProxy } from './config-types.js';
 import { readPolicyOverrides } from './policy.js';
 import { statePaths, type StatePaths } from './state.js';
 import { checkEndpoint } from '../common/endpoint.js';
+import { JsonFileError, readJsonFile } from '../common/json-file.js';
 import { problemsMessage } from '../common/problems.js';
 
 export interface ConfigIssue {
@@ -154,26 +154,13 @@ export function validateAgentConfig(raw: unknown, file: string): AgentConfig {
 /** Reads, validates and completes the config; policy (GPO) values win over the file. */
 export async function loadAgentConfig(flag?: string): Promise<LoadedAgentConfig> {
   const { path, source } = resolveConfigPath(flag);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new AgentConfigError(path, [
-      {
-        path: '/',
-        message:
-          code === 'ENOENT'
-            ? `no agent config here (chosen by ${source}); pass --config <file> or set HOLDFAST_CONFIG`
-            : `cannot read: ${code ?? (err as Error).message}`,
-      },
-    ]);
-  }
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = await readJsonFile(path);
   } catch (err) {
-    throw new AgentConfigError(path, [{ path: '/', message: `not valid JSON: ${(err as Error).message}` }]);
+    if (!(err instanceof JsonFileError)) throw err;
+    const message = err.code === 'ENOENT' ? `no agent config here (chosen by ${source}); pass --config <file> or set HOLDFAST_CONFIG` : err.problem;
+    throw new AgentConfigError(path, [{ path: '/', message }]);
   }
   let config = validateAgentConfig(raw, path);
   const overrides = await readPolicyOverrides(config);

@@ -5,10 +5,11 @@
 // so a newer installer updates policy but keeps what was set at the first install.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, readFile, readdir, rm, rmdir } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, rm, rmdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { AgentConfig } from './config-types.js';
 import { writeFileAtomic } from '../common/fs-atomic.js';
+import { JsonFileError, readJsonFile } from '../common/json-file.js';
 import { AgentConfigError, validateAgentConfig } from './config.js';
 import { statePaths } from './state.js';
 
@@ -98,16 +99,10 @@ export function parseSetting(arg: string): [ConfigurableSetting, string] {
 }
 
 async function readJson(path: string, what: string): Promise<unknown> {
-  let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    return await readJsonFile(path, what);
   } catch (err) {
-    throw new ConfigureError(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new ConfigureError(`${what} ${path} is not valid JSON: ${(err as Error).message}`);
+    throw err instanceof JsonFileError ? new ConfigureError(`${what} ${err.message}`) : err;
   }
 }
 

@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
 import type { Fleet, FleetSecrets, LoadedFleet, SecretRef } from './types.js';
 import { parseEndpoint } from '../common/endpoint.js';
+import { JsonFileError, parseJson, readJsonFile } from '../common/json-file.js';
 import { problemsMessage } from '../common/problems.js';
 
 /** Endpoint syntax (IPv4:port or [IPv6]:port) is shared with the server config; re-exported for every face. */
@@ -184,14 +185,24 @@ function semanticIssues(fleet: Fleet): FleetIssue[] {
   return issues;
 }
 
+/** A file that cannot be read or is not JSON, as a fleet error. */
+function asFleetError(err: unknown): unknown {
+  if (!(err instanceof JsonFileError)) return err;
+  return new FleetValidationError(err.file, [{ path: '/', allowed: err.code ? 'a readable fleet file' : 'a JSON object', message: err.problem }]);
+}
+
 /** Parse and validate fleet JSON text. Throws FleetValidationError naming every bad field. */
 export function parseFleet(text: string, file = 'fleet'): Fleet {
   let doc: unknown;
   try {
-    doc = JSON.parse(text);
+    doc = parseJson(text, file);
   } catch (err) {
-    throw new FleetValidationError(file, [{ path: '/', allowed: 'a JSON object', message: `not valid JSON: ${(err as Error).message}` }]);
+    throw asFleetError(err);
   }
+  return validateFleet(doc, file);
+}
+
+function validateFleet(doc: unknown, file: string): Fleet {
   const validate = validator();
   if (!validate(doc)) throw new FleetValidationError(file, toIssues(doc, validate.errors ?? []));
   const fleet = doc as Fleet;
@@ -254,15 +265,13 @@ async function referencedFileIssues(fleet: Fleet, dir: string): Promise<FleetIss
 
 export async function loadFleet(file: string): Promise<LoadedFleet> {
   const abs = resolve(file);
-  let text: string;
+  let doc: unknown;
   try {
-    text = await readFile(abs, 'utf8');
+    doc = await readJsonFile(abs, 'fleet file');
   } catch (err) {
-    throw new FleetValidationError(abs, [
-      { path: '/', allowed: 'a readable fleet file', message: `cannot read fleet file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` },
-    ]);
+    throw asFleetError(err);
   }
-  const fleet = parseFleet(text, abs);
+  const fleet = validateFleet(doc, abs);
   const fileIssues = await referencedFileIssues(fleet, dirname(abs));
   if (fileIssues.length) throw new FleetValidationError(abs, fileIssues);
   return { file: abs, dir: dirname(abs), fleet };

@@ -51,6 +51,8 @@ const results = await Promise.all(
         logLevel: 'warning',
         // Optional native accelerators of dependencies; never needed at run time.
         external: ['bufferutil', 'utf-8-validate'],
+        // jsonc-parser's "main" is a UMD build whose requires esbuild cannot follow; its ESM build bundles.
+        alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
         define: { __HOLDFAST_FZSTD_SOURCE__: JSON.stringify(fzstdSource) },
         write: false,
       }),
