@@ -158,7 +158,7 @@ export async function configureAgent(opts: ConfigureOptions): Promise<ConfigureR
   } catch (err) {
     if (err instanceof AgentConfigError) {
       // Name the installer setting behind each bad field; validateAgentConfig never shows secret values.
-      throw new ConfigureError(`the resulting config is not valid:\n${err.issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`);
+      throw new ConfigureError(`the resulting config is not valid:\n${err.issues.map((i) => `  ${i.message}`).join('\n')}`);
     }
     throw err;
   }
