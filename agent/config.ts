@@ -8,25 +8,13 @@ import { readPolicyOverrides } from './policy.js';
 import { statePaths, type StatePaths } from './state.js';
 import { checkEndpoint, endpointFaultDetail } from '../common/endpoint.js';
 import { JsonFileError, readJsonFile } from '../common/json-file.js';
-import { schemaCheck, type SchemaIssue } from '../common/json-schema.js';
-import { problemsMessage } from '../common/problems.js';
+import { schemaCheck, SchemaIssuesError, type SchemaIssue } from '../common/json-schema.js';
 
 /** A problem in agent.json: its JSON pointer, the (masked) value, what is allowed, and the line to print. */
 export type ConfigIssue = SchemaIssue;
 
-export class AgentConfigError extends Error {
-  constructor(
-    readonly file: string,
-    readonly issues: ConfigIssue[],
-  ) {
-    super(
-      problemsMessage(
-        file,
-        issues.map((i) => i.message),
-      ),
-    );
-    this.name = 'AgentConfigError';
-  }
+export class AgentConfigError extends SchemaIssuesError {
+  override name = 'AgentConfigError';
 }
 
 export interface LoadedAgentConfig {

@@ -9,6 +9,7 @@
 import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
 
 import { endpointFaultDetail, parseCidr, parseEndpoint } from './endpoint.js';
+import { problemsMessage } from './problems.js';
 
 export interface SchemaIssue {
   /** JSON pointer of the offending value, e.g. /registration/primary ("/" for the document). */
@@ -150,6 +151,21 @@ function toIssues(index: SchemaIndex, root: Schema, doc: unknown, errors: ErrorO
     if (!issues.some((i) => i.path === issue.path)) issues.push(issue);
   }
   return issues;
+}
+
+/** A file that failed its schema: "file: N problems" and one line per issue (common/problems.ts). */
+export class SchemaIssuesError extends Error {
+  constructor(
+    readonly file: string,
+    readonly issues: SchemaIssue[],
+  ) {
+    super(
+      problemsMessage(
+        file,
+        issues.map((i) => i.message),
+      ),
+    );
+  }
 }
 
 export type SchemaCheck = (doc: unknown) => SchemaIssue[];

@@ -5,8 +5,7 @@ import type { Fleet, FleetSecrets, LoadedFleet, SecretRef } from './types.js';
 import { agentConfigSchema } from '../agent/config-schema.js';
 import { parseCidr, parseEndpoint } from '../common/endpoint.js';
 import { JsonFileError, parseJson, readJsonFile } from '../common/json-file.js';
-import { schemaCheck, type SchemaIssue } from '../common/json-schema.js';
-import { problemsMessage } from '../common/problems.js';
+import { schemaCheck, SchemaIssuesError, type SchemaIssue } from '../common/json-schema.js';
 
 /** Endpoint and subnet syntax (common/endpoint.ts), re-exported for every face. */
 export { parseCidr, parseEndpoint };
@@ -20,19 +19,8 @@ export const FLEET_FILE_SUFFIX = '.fleet.json';
 /** A problem in a fleet file: JSON pointer, (masked) value, what is allowed, and the line to print. */
 export type FleetIssue = SchemaIssue;
 
-export class FleetValidationError extends Error {
-  constructor(
-    readonly file: string,
-    readonly issues: FleetIssue[],
-  ) {
-    super(
-      problemsMessage(
-        file,
-        issues.map((i) => i.message),
-      ),
-    );
-    this.name = 'FleetValidationError';
-  }
+export class FleetValidationError extends SchemaIssuesError {
+  override name = 'FleetValidationError';
 }
 
 const checkFleet = schemaCheck(fleetSchema, [agentConfigSchema]);
