@@ -1,15 +1,12 @@
-// The one Ajv set-up for every JSON Schema Holdfast checks (agent.json: agent/agent-config.schema.json; fleet files:
-// fleet/fleet.schema.json, which $refs the agent schema's definitions), and the one way a schema error reads:
+// How Holdfast checks a document against one of its JSON Schemas (agent.json: agent/agent-config.schema.json; fleet
+// files: fleet/fleet.schema.json, which $refs the agent schema's definitions), and the one way a schema error reads:
 // "<JSON path>: <value> is not allowed; expected <what is allowed>", the value masked where the schema marks the
-// field "x-secret", the allowed text taken from the field's "x-allowed".
-//
-// Schema keywords of our own: "x-allowed" (what the field accepts, in words), "x-secret" (never show the value),
-// "x-labels" (display names of enum values, for ADMX and guides). Formats: "ip-port" (IPv4:port or [IPv6]:port,
-// common/endpoint.ts) and "cidr".
-import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
+// field "x-secret", the allowed text taken from the field's "x-allowed". The Ajv set-up is common/schema-validators.ts.
+import type { ErrorObject, ValidateFunction } from 'ajv';
 
-import { endpointFaultDetail, parseCidr, parseEndpoint } from './endpoint.js';
+import { endpointFaultDetail } from './endpoint.js';
 import { problemsMessage } from './problems.js';
+import { validatorFor } from './schema-validators.js';
 
 export interface SchemaIssue {
   /** JSON pointer of the offending value, e.g. /registration/primary ("/" for the document). */
@@ -23,23 +20,11 @@ export interface SchemaIssue {
 }
 
 type Schema = Record<string, unknown>;
-type Ajv = import('ajv').default;
 
 /** Extra words for a value a format refused, when the format can say more than its x-allowed. */
 const FORMAT_DETAILS: Record<string, (value: string) => string | undefined> = {
   'ip-port': endpointFaultDetail,
 };
-
-function newAjv(): Ajv {
-  const AjvCtor = ((AjvModule as unknown as { default?: unknown }).default ?? AjvModule) as new (o: object) => Ajv;
-  const ajv = new AjvCtor({ allErrors: true, strict: true, strictRequired: false, useDefaults: true, allowUnionTypes: true, verbose: true });
-  ajv.addKeyword({ keyword: 'x-allowed', schemaType: 'string' });
-  ajv.addKeyword({ keyword: 'x-secret', schemaType: 'boolean' });
-  ajv.addKeyword({ keyword: 'x-labels', schemaType: 'object' });
-  ajv.addFormat('ip-port', (s: string) => parseEndpoint(s) !== undefined);
-  ajv.addFormat('cidr', (s: string) => parseCidr(s) !== undefined);
-  return ajv;
-}
 
 const unescapePointer = (s: string) => s.replace(/~1/g, '/').replace(/~0/g, '~');
 
@@ -178,11 +163,7 @@ export function schemaCheck(schema: object, refs: object[] = []): SchemaCheck {
   let validate: ValidateFunction | undefined;
   const index = new SchemaIndex([schema as Schema, ...(refs as Schema[])]);
   return (doc) => {
-    if (!validate) {
-      const ajv = newAjv();
-      for (const r of refs) ajv.addSchema(r);
-      validate = ajv.compile(schema);
-    }
+    validate ??= validatorFor(schema, refs);
     return validate(doc) ? [] : toIssues(index, schema as Schema, doc, validate.errors ?? []);
   };
 }

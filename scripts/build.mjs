@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { schemaValidatorsPlugin } from './schema-validators-plugin.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const entries = [
@@ -53,6 +54,7 @@ const results = await Promise.all(
         external: ['bufferutil', 'utf-8-validate'],
         // jsonc-parser's "main" is a UMD build whose requires esbuild cannot follow; its ESM build bundles.
         alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
+        plugins: [schemaValidatorsPlugin(root)],
         define: { __HOLDFAST_FZSTD_SOURCE__: JSON.stringify(fzstdSource) },
         write: false,
       }),

@@ -1,7 +1,7 @@
 // agent.json has one contract, agent/agent-config.schema.json, checked by the same Ajv set-up as fleet files
 // (common/json-schema.ts); the fleet schema reuses its definitions, and every list of proxy types, schedule
 // frequencies and days in code and templates is read from it.
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -12,7 +12,9 @@ import { PolicyError, parseRegQuery, policyOverrides } from '../agent/policy.js'
 import { renderGpoFiles } from '../deployer/targets/gpo.js';
 import { agentConfigFromFleet } from '../fleet/agent-config.js';
 import { type FleetValidationError, fleetSchema, listFleetFiles, loadFleet, parseFleet } from '../fleet/load.js';
-import { repoRoot } from './helpers/paths.js';
+import { agentBin, repoRoot } from './helpers/paths.js';
+import { runProcess } from './helpers/process.js';
+import { tempDir } from './helpers/server.js';
 
 const good = {
   registration: { primary: '12.159.133.10:16384', alternate: '[2001:db8::10]:16384' },
@@ -128,6 +130,19 @@ describe('agent config schema', () => {
     expect(enumValues('ScheduleDay')).toEqual([...SCHEDULE_DAYS]);
     for (const day of SCHEDULE_DAYS) expect(adml).toContain(`<string id="ScheduleDay_${day}">${SCHEDULE_DAY_LABELS[day]}</string>`);
     expect(adml).toContain('through a SOCKS4, SOCKS4a, SOCKS5 or HTTP CONNECT proxy');
+  });
+
+  it('the bundled agent checks with validators generated at build time: same messages, no Ajv compiler shipped', async () => {
+    const dir = await tempDir();
+    const bad = { ...good, registration: { ...good.registration, primary: 'backup.example.com:1' }, proxy: { type: 'gopher' }, technicianId: 'x' };
+    await writeFile(join(dir, 'agent.json'), JSON.stringify(bad));
+    const r = await runProcess(process.execPath, [agentBin, 'status', '--config', join(dir, 'agent.json')]);
+    expect(r.code).not.toBe(0);
+    const expected = issuesOf(bad).map((i) => `  ${i.message}`);
+    expect(expected.length).toBeGreaterThan(2);
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('  /'))).toEqual(expected);
+    const bundle = await readFile(agentBin, 'utf8');
+    expect(bundle).not.toContain('node_modules/ajv/dist/core.js');
   });
 
   it('no source file or template spells out one of these lists again', async () => {
