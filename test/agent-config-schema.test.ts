@@ -73,6 +73,11 @@ describe('agent config schema', () => {
       const config = await agentConfigFromFleet(loaded, { technicianId: 'TECH-0001', proxyPassword: 'proxy-pass' });
       expect(validateAgentConfig(config, file)).toMatchObject({ registration: loaded.fleet.registration, proxy: { type: loaded.fleet.proxy.type } });
     }
+    // A secret from the environment, which the fleet schema never saw, is checked before an installer carries it.
+    const acme = await loadFleet(join(repoRoot, 'examples/fleets/acme.fleet.json'));
+    await expect(agentConfigFromFleet(acme, { technicianId: 'pasted with spaces' })).rejects.toThrow(
+      /\/technicianId: \(hidden secret\) is not allowed; expected 4-64 letters, digits or '-'/,
+    );
   });
 
   it('the fleet schema uses the agent definitions: a fleet is refused with the agent schema’s words', () => {
