@@ -22,8 +22,8 @@ export const SCHEDULE_FREQUENCIES = definition('scheduleFrequency').enum as read
 export const SCHEDULE_DAYS = definition('scheduleDay').enum as readonly ScheduleDay[];
 export const SCHEDULE_DAY_LABELS = labels('scheduleDay') as Readonly<Record<ScheduleDay, string>>;
 
-/** A field's pattern and its words, for checks outside a whole-document validation (group policy values). */
-export function fieldRule(name: 'technicianId' | 'scheduleAt'): { pattern: RegExp; allowed: string } {
+/** A field's pattern and its words, for checks outside a whole-document validation (group policy values, pushed addresses). */
+export function fieldRule(name: 'technicianId' | 'scheduleAt' | 'endpoint'): { pattern: RegExp; allowed: string } {
   const node = definition(name);
   return { pattern: new RegExp(node.pattern as string), allowed: node['x-allowed'] as string };
 }

@@ -3,10 +3,10 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { AgentConfig } from './config-types.js';
-import { agentConfigSchema } from './config-schema.js';
+import { agentConfigSchema, fieldRule } from './config-schema.js';
 import { readPolicyOverrides } from './policy.js';
 import { statePaths, type StatePaths } from './state.js';
-import { checkEndpoint, endpointFaultDetail } from '../common/endpoint.js';
+import { endpointFaultDetail, parseEndpoint } from '../common/endpoint.js';
 import { JsonFileError, readJsonFile } from '../common/json-file.js';
 import { schemaCheck, SchemaIssuesError, type SchemaIssue } from '../common/json-schema.js';
 
@@ -45,13 +45,13 @@ export function resolveConfigPath(flag?: string, env: NodeJS.ProcessEnv = proces
   return { path: platformDefaultConfigPath(), source: 'platform default' };
 }
 
-/** Why `s` is not an IP:port the agent can use, or undefined when it is fine. */
+const ENDPOINT = fieldRule('endpoint');
+
+/** Why `s` is not an IP:port the agent can use (worded as schema errors are), or undefined when it is fine. */
 export function endpointProblem(s: unknown): string | undefined {
-  if (typeof s !== 'string' || s === '' || checkEndpoint(s).fault === 'syntax') {
-    return `${JSON.stringify(s)} is not allowed; expected IPv4:port or [IPv6]:port, e.g. 203.0.113.10:16384`;
-  }
-  const detail = endpointFaultDetail(s);
-  return detail && `${JSON.stringify(s)} is not allowed: ${detail}`;
+  if (typeof s === 'string' && parseEndpoint(s)) return undefined;
+  const detail = typeof s === 'string' ? endpointFaultDetail(s) : undefined;
+  return `${JSON.stringify(s)} is not allowed${detail ? `: ${detail}` : ''}; expected ${ENDPOINT.allowed}`;
 }
 
 const checkAgentConfig = schemaCheck(agentConfigSchema);
