@@ -1,4 +1,6 @@
-// The agent's config file (agent.json) as the installers write it and the agent reads it.
+// The agent's config file (agent.json) as the installers write it and the agent reads it; agent-config.schema.json
+// is the source of truth (validation, defaults, the value lists in agent/config-schema.ts). The unions below are the
+// schema's enums as types; test/agent-config-schema.test.ts fails when the two differ.
 // Shared by the agent (which validates it) and the deployer (which writes it from a fleet).
 export type AgentProxyType = 'none' | 'socks4' | 'socks4a' | 'socks5' | 'http';
 

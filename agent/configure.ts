@@ -5,9 +5,11 @@
 // so a newer installer updates policy but keeps what was set at the first install.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, rm, rmdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { AgentConfig } from './config-types.js';
+import { writeFileAtomic } from '../common/fs-atomic.js';
+import { JsonFileError, readJsonFile } from '../common/json-file.js';
 import { AgentConfigError, validateAgentConfig } from './config.js';
 import { statePaths } from './state.js';
 
@@ -96,17 +98,30 @@ export function parseSetting(arg: string): [ConfigurableSetting, string] {
   return [key as ConfigurableSetting, arg.slice(eq + 1)];
 }
 
+/**
+ * Settings as name=value lines (what the MSI's configure action writes to stdin, so secrets never appear on a command
+ * line). Blank lines are skipped; a later line wins. A bad line is named by its number only: it may be the tail of a
+ * secret that held a line break.
+ */
+export function parseSettingLines(text: string): Partial<Record<ConfigurableSetting, string>> {
+  const settings: Partial<Record<ConfigurableSetting, string>> = {};
+  text.split(/\r?\n/).forEach((line, i) => {
+    if (line === '') return;
+    const eq = line.indexOf('=');
+    const key = line.slice(0, Math.max(eq, 0));
+    if (!(CONFIGURABLE_SETTINGS as readonly string[]).includes(key)) {
+      throw new ConfigureError(`settings line ${i + 1} (stdin) is not name=value with a name of ${CONFIGURABLE_SETTINGS.join(', ')}`);
+    }
+    settings[key as ConfigurableSetting] = line.slice(eq + 1);
+  });
+  return settings;
+}
+
 async function readJson(path: string, what: string): Promise<unknown> {
-  let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    return await readJsonFile(path, what);
   } catch (err) {
-    throw new ConfigureError(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new ConfigureError(`${what} ${path} is not valid JSON: ${(err as Error).message}`);
+    throw err instanceof JsonFileError ? new ConfigureError(`${what} ${err.message}`) : err;
   }
 }
 
@@ -162,7 +177,7 @@ export async function configureAgent(opts: ConfigureOptions): Promise<ConfigureR
   } catch (err) {
     if (err instanceof AgentConfigError) {
       // Name the installer setting behind each bad field; validateAgentConfig never shows secret values.
-      throw new ConfigureError(`the resulting config is not valid:\n${err.issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`);
+      throw new ConfigureError(`the resulting config is not valid:\n${err.issues.map((i) => `  ${i.message}`).join('\n')}`);
     }
     throw err;
   }
@@ -172,10 +187,11 @@ export async function configureAgent(opts: ConfigureOptions): Promise<ConfigureR
   }
   await mkdir(dirname(configPath), { recursive: true });
   if (opts.restrictAccess) await restrictToAdministrators(dirname(configPath));
-  const tmp = `${configPath}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(valid, null, 2)}\n`, { mode: 0o600 });
-  await rename(tmp, configPath);
-  if (opts.owner) await writeFile(join(dirname(configPath), OWNER_FILE), `${JSON.stringify({ owner: opts.owner, configuredAt: new Date().toISOString() })}\n`);
+  await writeFileAtomic(configPath, `${JSON.stringify(valid, null, 2)}\n`, 0o600);
+  if (opts.owner) {
+    const record = `${JSON.stringify({ owner: opts.owner, configuredAt: new Date().toISOString() })}\n`;
+    await writeFileAtomic(join(dirname(configPath), OWNER_FILE), record, 0o644);
+  }
   return { path: configPath, sources };
 }
 

@@ -3,7 +3,8 @@
 // spawning anything. The value names match the ADMX the deployer's gpo target writes (templates/gpo).
 import { execFile } from 'node:child_process';
 
-import type { AgentConfig, AgentProxyType, AgentSchedule } from './config-types.js';
+import type { AgentConfig, AgentSchedule } from './config-types.js';
+import { fieldRule, PROXY_TYPES, SCHEDULE_DAYS, SCHEDULE_FREQUENCIES } from './config-schema.js';
 
 /** Registry value names under the policy key; the ADMX writes exactly these. */
 export const POLICY_VALUES = {
@@ -21,9 +22,8 @@ export const POLICY_VALUES = {
 /** Subkey holding the exclusion list (ADMX <list>: values named 1, 2, 3...). */
 export const POLICY_EXCLUSIONS_KEY = 'Exclusions';
 
-const PROXY_TYPES: AgentProxyType[] = ['none', 'socks4', 'socks4a', 'socks5', 'http'];
-const FREQUENCIES: AgentSchedule['frequency'][] = ['manual', 'hourly', 'daily', 'weekly'];
-const DAYS: NonNullable<AgentSchedule['day']>[] = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+const TECHNICIAN_ID = fieldRule('technicianId');
+const SCHEDULE_AT = fieldRule('scheduleAt');
 
 export class PolicyError extends Error {
   constructor(message: string) {
@@ -101,8 +101,8 @@ export function policyOverrides(tree: RegistryTree, config: AgentConfig): Partia
     const technicianId = text(values, n.technicianId);
     if (technicianId !== undefined) {
       // Never echo the Technician ID: it is a secret.
-      if (!/^[A-Za-z0-9-]{4,64}$/.test(technicianId))
-        throw new PolicyError(`policy value ${n.technicianId}: (hidden secret) is not allowed; expected 4-64 letters, digits or '-'`);
+      if (!TECHNICIAN_ID.pattern.test(technicianId))
+        throw new PolicyError(`policy value ${n.technicianId}: (hidden secret) is not allowed; expected ${TECHNICIAN_ID.allowed}`);
       out.technicianId = technicianId;
     }
     const primary = text(values, n.registrationPrimary);
@@ -135,11 +135,11 @@ export function policyOverrides(tree: RegistryTree, config: AgentConfig): Partia
               ...(username !== undefined && { username }),
             };
     }
-    const frequency = oneOf(values, n.scheduleFrequency, FREQUENCIES);
+    const frequency = oneOf(values, n.scheduleFrequency, SCHEDULE_FREQUENCIES);
     const at = text(values, n.scheduleAt);
-    const day = oneOf(values, n.scheduleDay, DAYS);
-    if (at !== undefined && !/^([01][0-9]|2[0-3]):[0-5][0-9]$/.test(at)) {
-      throw new PolicyError(`policy value ${n.scheduleAt}: ${JSON.stringify(at.slice(0, 20))} is not allowed; expected a 24-hour time HH:MM`);
+    const day = oneOf(values, n.scheduleDay, SCHEDULE_DAYS);
+    if (at !== undefined && !SCHEDULE_AT.pattern.test(at)) {
+      throw new PolicyError(`policy value ${n.scheduleAt}: ${JSON.stringify(at.slice(0, 20))} is not allowed; expected ${SCHEDULE_AT.allowed}`);
     }
     if (frequency !== undefined || at !== undefined || day !== undefined) {
       const schedule: AgentSchedule = { ...config.backup.schedule, ...(frequency && { frequency }), ...(at && { at }), ...(day && { day }) };

@@ -1,7 +1,9 @@
 // When the service backs up: slots from the config schedule (local time), and whether one was missed.
 import type { AgentSchedule } from './config-types.js';
+import { SCHEDULE_DAYS } from './config-schema.js';
 
-const DAY_INDEX: Record<string, number> = { sun: 0, mon: 1, tue: 2, wed: 3, thu: 4, fri: 5, sat: 6 };
+/** Day name -> Date.getDay() number: the schema lists Monday first, getDay() counts from Sunday (0). */
+const DAY_INDEX = new Map<string, number>(SCHEDULE_DAYS.map((day, i) => [day, (i + 1) % 7]));
 
 /** The latest schedule slot at or before `now`, or undefined for a manual schedule. */
 export function previousSlot(schedule: AgentSchedule, now: Date): Date | undefined {
@@ -21,7 +23,7 @@ export function previousSlot(schedule: AgentSchedule, now: Date): Date | undefin
       return d;
     case 'weekly': {
       d.setHours(hh, mm);
-      const want = DAY_INDEX[schedule.day ?? 'mon'];
+      const want = DAY_INDEX.get(schedule.day ?? SCHEDULE_DAYS[0])!;
       let back = (d.getDay() - want + 7) % 7;
       if (back === 0 && d > now) back = 7;
       d.setDate(d.getDate() - back);

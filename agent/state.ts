@@ -1,10 +1,11 @@
 // The agent's state folder: identity (which device this machine is), registration (device id, credential,
 // assigned backup-server pair), and the last backup result. The engine keeps its device key, key escrow
 // and change cache in the same folder; their paths are listed here too so every face agrees on them.
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../common/fs-atomic.js';
+import { JsonFileError, readJsonFile } from '../common/json-file.js';
 import type { ServerPair } from '../protocol/messages.js';
 
 export interface StatePaths {
@@ -86,17 +87,13 @@ export async function writeJsonAtomic(path: string, value: unknown, mode = 0o600
 }
 
 async function readJson<T>(path: string): Promise<T | undefined> {
-  let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    return (await readJsonFile(path)) as T;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new StateError(`cannot read ${path}: ${(err as Error).message}`);
-  }
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    throw new StateError(`${path} is damaged (not valid JSON); move it aside and register again`);
+    if (!(err instanceof JsonFileError)) throw err;
+    if (err.code === 'ENOENT') return undefined;
+    if (err.code) throw new StateError(err.message);
+    throw new StateError(`${err.message}: the file is damaged; move it aside and register again`);
   }
 }
 

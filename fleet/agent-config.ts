@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { validateAgentConfig } from '../agent/config.js';
 import type { AgentConfig } from '../agent/config-types.js';
 import type { FleetSecrets, LoadedFleet } from './types.js';
 
-/** The agent.json an installer lays down for a fleet. Secrets come only from `secrets`. */
+/** The agent.json an installer lays down for a fleet, checked by the agent's schema. Secrets come only from `secrets`. */
 export async function agentConfigFromFleet(loaded: LoadedFleet, secrets: FleetSecrets): Promise<AgentConfig> {
   const { fleet } = loaded;
   const config: AgentConfig = {
@@ -27,5 +28,7 @@ export async function agentConfigFromFleet(loaded: LoadedFleet, secrets: FleetSe
   };
   if (secrets.technicianId !== undefined) config.technicianId = secrets.technicianId;
   if (fleet.escrowPublicKey) config.escrowPublicKeyPem = await readFile(resolve(loaded.dir, fleet.escrowPublicKey), 'utf8');
-  return config;
+  // The agent's own check: an installer never ships an agent.json the agent would refuse (e.g. a Technician ID
+  // or proxy password from the environment that the fleet schema could not see).
+  return validateAgentConfig(config, `agent.json for ${loaded.file}`);
 }

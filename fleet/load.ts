@@ -1,14 +1,14 @@
 import { readFile, readdir } from 'node:fs/promises';
-import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 
-import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
 import type { Fleet, FleetSecrets, LoadedFleet, SecretRef } from './types.js';
-import { parseEndpoint } from '../common/endpoint.js';
-import { problemsMessage } from '../common/problems.js';
+import { agentConfigSchema } from '../agent/config-schema.js';
+import { parseCidr, parseEndpoint } from '../common/endpoint.js';
+import { JsonFileError, parseJson, readJsonFile } from '../common/json-file.js';
+import { schemaCheck, SchemaIssuesError, type SchemaIssue } from '../common/json-schema.js';
 
-/** Endpoint syntax (IPv4:port or [IPv6]:port) is shared with the server config; re-exported for every face. */
-export { parseEndpoint };
+/** Endpoint and subnet syntax (common/endpoint.ts), re-exported for every face. */
+export { parseCidr, parseEndpoint };
 
 // The schema ships inside the bundle, so every face (CLI, extension, tests) validates alike.
 import schema from './fleet.schema.json' with { type: 'json' };
@@ -16,149 +16,14 @@ import schema from './fleet.schema.json' with { type: 'json' };
 export const fleetSchema = schema;
 export const FLEET_FILE_SUFFIX = '.fleet.json';
 
-export interface FleetIssue {
-  /** JSON pointer of the offending value, e.g. /registration/primary. */
-  path: string;
-  /** The offending value, masked where the field is a secret; undefined for a missing field. */
-  value?: string;
-  /** What the field accepts. */
-  allowed: string;
-  message: string;
+/** A problem in a fleet file: JSON pointer, (masked) value, what is allowed, and the line to print. */
+export type FleetIssue = SchemaIssue;
+
+export class FleetValidationError extends SchemaIssuesError {
+  override name = 'FleetValidationError';
 }
 
-export class FleetValidationError extends Error {
-  constructor(
-    readonly file: string,
-    readonly issues: FleetIssue[],
-  ) {
-    super(
-      problemsMessage(
-        file,
-        issues.map((i) => i.message),
-      ),
-    );
-    this.name = 'FleetValidationError';
-  }
-}
-
-type Ajv = import('ajv').default;
-let compiled: ValidateFunction | undefined;
-
-function validator(): ValidateFunction {
-  if (compiled) return compiled;
-  const AjvCtor = ((AjvModule as unknown as { default?: unknown }).default ?? AjvModule) as new (o: object) => Ajv;
-  const ajv = new AjvCtor({ allErrors: true, strict: true, strictRequired: false, useDefaults: true, allowUnionTypes: true });
-  ajv.addKeyword({ keyword: 'x-allowed', schemaType: 'string' });
-  ajv.addKeyword({ keyword: 'x-secret', schemaType: 'boolean' });
-  ajv.addFormat('ip-port', (s: string) => parseEndpoint(s) !== undefined);
-  ajv.addFormat('cidr', (s: string) => parseCidr(s) !== undefined);
-  compiled = ajv.compile(schema);
-  return compiled;
-}
-
-/** "10.0.0.0/8" or "2001:db8::/32" -> address, prefix length and family. */
-export function parseCidr(s: string): { address: string; prefix: number; family: 4 | 6 } | undefined {
-  const m = /^([^/]+)\/(\d{1,3})$/.exec(s);
-  if (!m) return undefined;
-  const family = isIP(m[1]);
-  const prefix = Number(m[2]);
-  if (family === 4 && prefix <= 32) return { address: m[1], prefix, family: 4 };
-  if (family === 6 && prefix <= 128) return { address: m[1], prefix, family: 6 };
-  return undefined;
-}
-
-function schemaAt(pointer: string): Record<string, unknown> | undefined {
-  let node: unknown = schema;
-  for (const raw of pointer.replace(/^#\/?/, '').split('/').filter(Boolean)) {
-    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    if (node && typeof node === 'object') node = (node as Record<string, unknown>)[key];
-    else return undefined;
-  }
-  return node as Record<string, unknown> | undefined;
-}
-
-function valueAt(doc: unknown, pointer: string): unknown {
-  let node = doc;
-  for (const raw of pointer.split('/').slice(1)) {
-    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    if (node && typeof node === 'object') node = (node as Record<string, unknown>)[key];
-    else return undefined;
-  }
-  return node;
-}
-
-const SECRET_POINTERS = [/^\/technicianId$/, /^\/proxy\/password$/, /^\/signing\/windows\/password/];
-
-function describeValue(pointer: string, value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  if (SECRET_POINTERS.some((re) => re.test(pointer)) && typeof value === 'string') return '(hidden secret)';
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
-}
-
-/** The schema node that owns the failing value: the property itself for keyword errors inside oneOf branches. */
-function allowedFor(err: ErrorObject, instancePath: string): string {
-  const fromSchemaPath = (sp: string): string | undefined => {
-    const parts = sp.replace(/^#\//, '').split('/');
-    for (let i = parts.length; i > 0; i--) {
-      const node = schemaAt(parts.slice(0, i).join('/'));
-      if (node && typeof node['x-allowed'] === 'string') return node['x-allowed'] as string;
-      if (node && typeof node.$ref === 'string') {
-        const target = schemaAt(node.$ref as string);
-        if (target && typeof target['x-allowed'] === 'string') return target['x-allowed'] as string;
-      }
-    }
-    return undefined;
-  };
-  // A oneOf branch error is reported at the branch; the property's own x-allowed says it best.
-  return fromSchemaPath(err.schemaPath.replace(/\/oneOf\/.*$/, '')) ?? fromSchemaPath(err.schemaPath) ?? describeKeyword(err, instancePath);
-}
-
-function describeKeyword(err: ErrorObject, _instancePath: string): string {
-  switch (err.keyword) {
-    case 'enum':
-      return `one of ${(err.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
-    case 'type':
-      return `a value of type ${(err.params as { type: string }).type}`;
-    default:
-      return err.message ?? 'a valid value';
-  }
-}
-
-function toIssues(doc: unknown, errors: ErrorObject[]): FleetIssue[] {
-  const issues: FleetIssue[] = [];
-  for (const err of errors) {
-    if (err.keyword === 'if') continue;
-    let path = err.instancePath || '/';
-    let value = valueAt(doc, err.instancePath);
-    let allowed: string;
-    let message: string;
-    if (err.keyword === 'required') {
-      const missing = (err.params as { missingProperty: string }).missingProperty;
-      path = `${err.instancePath}/${missing}`;
-      const node = schemaAt(`${err.schemaPath.replace(/(\/(then|else))?\/required$/, '')}/properties/${missing}`);
-      allowed = (node?.['x-allowed'] as string) ?? (node?.description as string) ?? 'a value';
-      message = `${path}: required field is missing; expected ${allowed}`;
-      value = undefined;
-    } else if (err.keyword === 'additionalProperties') {
-      const extra = (err.params as { additionalProperty: string }).additionalProperty;
-      path = `${err.instancePath}/${extra}`;
-      const parent = schemaAt(err.schemaPath.replace(/\/additionalProperties$/, ''));
-      const known = Object.keys((parent?.properties as object) ?? {}).filter((k) => k !== '$schema');
-      allowed = `one of the known fields: ${known.join(', ')}`;
-      message = `${path}: unknown field; allowed here: ${known.join(', ')}`;
-      value = undefined;
-    } else {
-      allowed = allowedFor(err, err.instancePath);
-      const shown = describeValue(path, value);
-      message = `${path}: ${shown ?? 'value'} is not allowed; expected ${allowed}`;
-    }
-    // A oneOf failure repeats what its branches said; keep only the first message per field.
-    if (issues.some((i) => i.path === path)) continue;
-    issues.push({ path, value: describeValue(path, value), allowed, message });
-  }
-  return issues;
-}
+const checkFleet = schemaCheck(fleetSchema, [agentConfigSchema]);
 
 function semanticIssues(fleet: Fleet): FleetIssue[] {
   const issues: FleetIssue[] = [];
@@ -184,16 +49,26 @@ function semanticIssues(fleet: Fleet): FleetIssue[] {
   return issues;
 }
 
+/** A file that cannot be read or is not JSON, as a fleet error. */
+function asFleetError(err: unknown): unknown {
+  if (!(err instanceof JsonFileError)) return err;
+  return new FleetValidationError(err.file, [{ path: '/', allowed: err.code ? 'a readable fleet file' : 'a JSON object', message: err.problem }]);
+}
+
 /** Parse and validate fleet JSON text. Throws FleetValidationError naming every bad field. */
 export function parseFleet(text: string, file = 'fleet'): Fleet {
   let doc: unknown;
   try {
-    doc = JSON.parse(text);
+    doc = parseJson(text, file);
   } catch (err) {
-    throw new FleetValidationError(file, [{ path: '/', allowed: 'a JSON object', message: `not valid JSON: ${(err as Error).message}` }]);
+    throw asFleetError(err);
   }
-  const validate = validator();
-  if (!validate(doc)) throw new FleetValidationError(file, toIssues(doc, validate.errors ?? []));
+  return validateFleet(doc, file);
+}
+
+function validateFleet(doc: unknown, file: string): Fleet {
+  const issues = checkFleet(doc);
+  if (issues.length) throw new FleetValidationError(file, issues);
   const fleet = doc as Fleet;
   fleet.proxy ??= { type: 'none' };
   fleet.backup ??= {} as Fleet['backup'];
@@ -254,15 +129,13 @@ async function referencedFileIssues(fleet: Fleet, dir: string): Promise<FleetIss
 
 export async function loadFleet(file: string): Promise<LoadedFleet> {
   const abs = resolve(file);
-  let text: string;
+  let doc: unknown;
   try {
-    text = await readFile(abs, 'utf8');
+    doc = await readJsonFile(abs, 'fleet file');
   } catch (err) {
-    throw new FleetValidationError(abs, [
-      { path: '/', allowed: 'a readable fleet file', message: `cannot read fleet file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` },
-    ]);
+    throw asFleetError(err);
   }
-  const fleet = parseFleet(text, abs);
+  const fleet = validateFleet(doc, abs);
   const fileIssues = await referencedFileIssues(fleet, dirname(abs));
   if (fileIssues.length) throw new FleetValidationError(abs, fileIssues);
   return { file: abs, dir: dirname(abs), fleet };

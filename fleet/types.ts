@@ -1,9 +1,12 @@
-// The fleet file as an admin writes it; fleet/fleet.schema.json is the source of truth.
+// The fleet file as an admin writes it; fleet/fleet.schema.json is the source of truth. The values it shares with
+// the agent config (proxy type, schedule) have the agent's types, as the schema uses the agent schema's definitions.
+import type { AgentProxyType, AgentSchedule } from '../agent/config-types.js';
+
 export interface SecretRef {
   env: string;
 }
 
-export type ProxyType = 'none' | 'socks4' | 'socks4a' | 'socks5' | 'http';
+export type ProxyType = AgentProxyType;
 
 export interface FleetProxy {
   type: ProxyType;
@@ -13,11 +16,7 @@ export interface FleetProxy {
   password?: string | SecretRef;
 }
 
-export interface FleetSchedule {
-  frequency: 'manual' | 'hourly' | 'daily' | 'weekly';
-  at: string;
-  day?: 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
-}
+export type FleetSchedule = AgentSchedule;
 
 export interface FleetBackupPolicy {
   include: string[];

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { schemaValidatorsPlugin } from './schema-validators-plugin.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const entries = [
@@ -21,7 +22,8 @@ const banner = [
 /**
  * Tests, the extension and the installers run these files while another build may be under way, so each
  * output is written to a temporary name and renamed into place: a reader sees the old file or the new one,
- * never a half-written one. Unchanged outputs are left alone.
+ * never a half-written one. Unchanged outputs are left alone. Not common/fs-atomic.ts: this plain .mjs script runs
+ * before anything is compiled, and build outputs are regenerated rather than recovered, so no fsync is needed.
  */
 function writeAtomically(path, contents) {
   if (existsSync(path) && Buffer.compare(readFileSync(path), contents) === 0) return;
@@ -50,6 +52,9 @@ const results = await Promise.all(
         logLevel: 'warning',
         // Optional native accelerators of dependencies; never needed at run time.
         external: ['bufferutil', 'utf-8-validate'],
+        // jsonc-parser's "main" is a UMD build whose requires esbuild cannot follow; its ESM build bundles.
+        alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
+        plugins: [schemaValidatorsPlugin(root)],
         define: { __HOLDFAST_FZSTD_SOURCE__: JSON.stringify(fzstdSource) },
         write: false,
       }),

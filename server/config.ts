@@ -1,8 +1,8 @@
 // The server's config file: where it listens, its TLS identity, the Technician IDs it accepts and the
 // backup-server pair it assigns to newly registered devices.
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseEndpoint } from '../common/endpoint.js';
+import { JsonFileError, readJsonFile } from '../common/json-file.js';
 import { problemsMessage } from '../common/problems.js';
 import type { ServerPair } from '../protocol/messages.js';
 
@@ -71,17 +71,12 @@ export function validateServerConfig(raw: unknown, file: string, baseDir: string
 
 export async function loadServerConfig(file: string): Promise<ServerConfig> {
   const path = resolve(file);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new ServerConfigError(path, [`cannot read the file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
-  }
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = await readJsonFile(path);
   } catch (err) {
-    throw new ServerConfigError(path, [`not valid JSON: ${(err as Error).message}`]);
+    if (err instanceof JsonFileError) throw new ServerConfigError(path, [err.problem]);
+    throw err;
   }
   return validateServerConfig(raw, path, dirname(path));
 }

@@ -142,6 +142,7 @@ describe('bundle and .vsix', () => {
       'extension/dist/holdfast/templates/msi/product.wxs.hbs',
       'extension/dist/holdfast/installers/win/wrapper/holdfast-service.c',
       'extension/dist/schema/fleet.schema.json',
+      'extension/dist/agent/agent-config.schema.json',
       'extension/media/holdfast.svg',
     ]) {
       expect(vsixEntries).toContain(f);
@@ -150,6 +151,9 @@ describe('bundle and .vsix', () => {
     const shipped = JSON.parse(await readFile(join(ext, 'dist', 'schema', 'fleet.schema.json'), 'utf8'));
     const source = JSON.parse(await readFile(join(repoRoot, 'fleet', 'fleet.schema.json'), 'utf8'));
     expect(shipped).toEqual(source);
+    // The fleet schema's $refs to the agent schema resolve beside it as in the repository.
+    const agentSchema = JSON.parse(await readFile(join(ext, 'dist', 'agent', 'agent-config.schema.json'), 'utf8'));
+    expect(agentSchema).toEqual(JSON.parse(await readFile(join(repoRoot, 'agent', 'agent-config.schema.json'), 'utf8')));
   });
 
   it('loads as CommonJS with `vscode` as its only external and exports activate/deactivate', () => {

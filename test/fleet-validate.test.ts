@@ -78,7 +78,9 @@ describe('fleet validation', () => {
       expect(out).not.toContain('SECRET"<TECH');
       expect(out).not.toContain('SECRETPW');
     }
-    expect(text.stdout).toMatch(/\/registration\/primary: "backup\.example\.com:16384" is not allowed; expected IPv4:port/);
+    expect(text.stdout).toMatch(
+      /\/registration\/primary: "backup\.example\.com:16384" is not allowed: "backup\.example\.com" is not an IP address \(agents connect by IP, no DNS\); expected IPv4:port/,
+    );
   });
 
   it.each([

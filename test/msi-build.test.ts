@@ -1,5 +1,5 @@
 // Building fleet MSIs without Wine: shared work done once (20 fleets within 3x one), hostile fleet values escaped
-// in every output (WXS, MSI tables, fleet-defaults.json, manifest), secrets kept out of manifest and progress,
+// in every output (WXS, MSI tables, fleet-defaults.json, manifest), secrets kept out of manifest, progress and tables,
 // Authenticode signing verified against a test CA.
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
@@ -140,6 +140,15 @@ describe('MSI build', () => {
     expect(defaults.proxy.username).toBe(HOSTILE);
     expect(defaults.technicianId).toBe(SECRET_TECH);
     expect(defaults.proxy.password).toBe(SECRET_PROXY);
+    // Only there: no table holds a secret (Windows caches the package without its embedded cabinets, readable by users).
+    const tables = execFileSync('msiinfo', ['tables', msi], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    expect(tables).toContain('MsiLockPermissionsEx');
+    const exportDir = await mkdtemp(join(work, 'tables-')); // exporting the Binary table writes its streams there
+    for (const t of tables) {
+      const text = execFileSync('msiinfo', ['export', msi, t], { encoding: 'utf8', cwd: exportDir });
+      expect(text, t).not.toContain(SECRET_TECH);
+      expect(text, t).not.toContain(SECRET_PROXY);
+    }
 
     // Manifest: valid JSON with the value intact, and never a secret.
     const manifestText = await readFile(fleet.manifestPath, 'utf8');
@@ -166,8 +175,8 @@ describe('MSI build', () => {
       customerFormatted: formattedLiteral(HOSTILE),
       keepIdentity: '1',
       serviceName: 'X',
-      guids: { runtime: randomUUID(), agent: randomUUID(), service: randomUUID(), fleet: randomUUID(), registry: randomUUID() },
-      payload: { nodeExe: 'node.exe', agentBundle: 'a.mjs', serviceExe: 's.exe' },
+      guids: { runtime: randomUUID(), agent: randomUUID(), service: randomUUID(), fleet: randomUUID(), registry: randomUUID(), data: randomUUID() },
+      payload: { nodeExe: 'node.exe', agentBundle: 'a.mjs', serviceExe: 's.exe', configureDll: 'c.dll' },
     });
     const file = join(work, 'hostile.wxs');
     await writeFile(file, wxs);

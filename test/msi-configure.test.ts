@@ -1,5 +1,6 @@
 // `holdfast-agent configure`, the MSI's install-time config writer, run on Linux: precedence (given > earlier
 // install > fleet default), secrets never printed, ownership across upgrades, uninstall keeping the identity.
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -73,6 +74,35 @@ describe('holdfast-agent configure', () => {
     expect(r.output).not.toContain('GIVEN-SECRET-77');
     expect(r.output).not.toContain('pw-SECRET-88');
     expect(await read(join(config, '..', 'installer.json'))).toMatchObject({ owner: '{AAAA}' });
+  });
+
+  it('reads settings as name=value lines on stdin (how the MSI action passes them: no secret on a command line); --set wins', async () => {
+    const { defaultsFile, config } = await setup('stdin');
+    const secret = 'pw "quoted" & spaced=SECRET-55';
+    const input = ['technicianId=STDIN-SECRET-66', 'registration.primary=127.0.0.1:4100', 'registration.alternate=', 'proxy.type=http', 'proxy.host=10.8.8.8']
+      .concat(['proxy.port=3128', 'proxy.username=', `proxy.password=${secret}`, ''])
+      .join('\r\n');
+    const args = ['configure', '--msi', '--settings-stdin', '--config', config, '--defaults', defaultsFile, '--set', 'proxy.host=10.7.7.7'];
+    const r = spawnSync(process.execPath, [agentBin, ...args], { cwd: repoRoot, input, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const c = await read(config);
+    expect(c.technicianId).toBe('STDIN-SECRET-66');
+    expect(c.registration).toEqual({ primary: '127.0.0.1:4100', alternate: '10.0.0.2:16384' });
+    expect(c.proxy).toEqual({ type: 'http', host: '10.7.7.7', port: 3128, password: secret });
+    expect(r.stdout).toMatch(/proxy\.password: given \(secret\)/);
+    for (const text of [r.stdout + r.stderr, await readFile(join(config, '..', 'configure.log'), 'utf8')]) {
+      expect(text).not.toContain('STDIN-SECRET-66');
+      expect(text).not.toContain('SECRET-55');
+    }
+    // A secret holding a line break leaves a tail line that is no setting: refused by line number, never echoed.
+    const broken = spawnSync(process.execPath, [agentBin, ...args], {
+      cwd: repoRoot,
+      input: 'technicianId=T-1\nproxy.password=first\nTAIL-SECRET-77\n',
+      encoding: 'utf8',
+    });
+    expect(broken.status).not.toBe(0);
+    expect(broken.stderr).toMatch(/settings line 3 \(stdin\) is not name=value with a name of technicianId, /);
+    expect(broken.stderr + (await readFile(join(config, '..', 'configure.log'), 'utf8'))).not.toContain('TAIL-SECRET-77');
   });
 
   it('an upgrade keeps the settings of the first install but takes policy from the new fleet defaults', async () => {

@@ -1,16 +1,21 @@
 // The fleet MSI end to end under Wine: tables checked with msiinfo, silent install with overriding properties,
 // files/registry/service/config checked, the installed node.exe registers with the Linux test server,
 // upgrade keeps the first install's settings, downgrade is refused, uninstall is clean, reinstall is the same device.
+// Secrets: the tables lock the files that hold them to SYSTEM and Administrators; no secret is on any command line the
+// install starts (recorded from /proc as process auditing would), in the /l*vx log, or in any other file of the prefix.
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateFleets } from '../deployer/generate.js';
-import { exportTable, formattedLiteral } from '../installers/win/msi-tables.js';
+import { column, exportTable, formattedLiteral } from '../installers/win/msi-tables.js';
 import { HIDDEN_PROPERTIES, PUBLIC_PROPERTIES } from '../installers/win/index.js';
+import { PROPERTY_SETTINGS } from '../installers/win/properties.js';
+import { runTool } from '../installers/win/tools.js';
 import { repoRoot } from './helpers/paths.js';
 import { tempDir, TEST_TECHNICIAN_ID, useTestServer } from './helpers/server.js';
+import { scanForSecrets } from './helpers/secret-scan.js';
 import { createWinePrefix, wineExitCode, type WinePrefix } from './helpers/wine.js';
 
 const HOSTILE_CUSTOMER = `Q"uote's <b>&amp; ]]> $(rm -rf /) \`tick\` [ProductName] {x} %TEMP% ünï`;
@@ -18,6 +23,10 @@ const VENDOR = 'Holdfast Test & Co';
 const PRODUCT = 'Holdfast QA (Wine)';
 const SERVICE = 'HoldfastQAWine';
 const PROXY_SECRET = 'pw-Wine-7c1e-SECRET';
+const FLEET_TECHNICIAN_ID = 'FLEET-DEFAULT-0001';
+/** SYSTEM and Administrators full control, protected from inheritance; for a folder, inherited by its contents. */
+const LOCKED_FILE = 'D:PAI(A;;FA;;;SY)(A;;FA;;;BA)';
+const LOCKED_FOLDER = 'D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)';
 
 const server = useTestServer();
 let wine: WinePrefix;
@@ -42,7 +51,7 @@ async function fleetFile(version: string, exclude: string[]): Promise<string> {
     fleet: 'wineqa',
     customer: HOSTILE_CUSTOMER,
     version,
-    technicianId: 'FLEET-DEFAULT-0001',
+    technicianId: FLEET_TECHNICIAN_ID,
     // Nothing listens here: registration succeeds only if REGPRIMARY/REGALTERNATE override these.
     registration: { primary: '127.0.0.1:1', alternate: '127.0.0.1:2' },
     tlsPin: server.pin,
@@ -53,6 +62,19 @@ async function fleetFile(version: string, exclude: string[]): Promise<string> {
   const file = join(dir, 'wineqa.fleet.json');
   await writeFile(file, JSON.stringify(fleet, null, 2));
   return file;
+}
+
+/** Linux paths of the objects the MSI's MsiLockPermissionsEx rows lock, resolved through the File and Component tables. */
+async function lockedObjects(msiPath: string): Promise<Array<{ path: string; sddl: string }>> {
+  const [locks, files, components] = await Promise.all(['MsiLockPermissionsEx', 'File', 'Component'].map((t) => exportTable(msiPath, t)));
+  const directories: Record<string, string> = { INSTALLDIR: installDir(), DATADIR: dataDir() };
+  const cell = (t: typeof files, key: string, col: string) => t.rows.find((r) => r[0] === key)?.[column(t, col)] ?? '';
+  return locks.rows.map((row) => {
+    const [object, table, sddl] = ['LockObject', 'Table', 'SDDLText'].map((c) => row[column(locks, c)]);
+    if (table === 'CreateFolder') return { path: directories[object], sddl };
+    const directory = directories[cell(components, cell(files, object, 'Component_'), 'Directory_')];
+    return { path: join(directory, cell(files, object, 'FileName').split('|').pop()!), sddl };
+  });
 }
 
 async function uninstallEntries(): Promise<string[]> {
@@ -111,9 +133,33 @@ describe('fleet MSI under Wine', () => {
 
     const registry = (await exportTable(msi.v1, 'Registry')).rows;
     expect(registry.find((r) => r[3] === 'Customer')?.[4]).toBe(formattedLiteral(HOSTILE_CUSTOMER));
-    const actions = (await exportTable(msi.v1, 'CustomAction')).rows;
-    expect(Number(actions.find((r) => r[0] === 'HF_Configure')![1]) & 0x2000).toBe(0x2000);
     expect(msi.v1).not.toBe(msi.v2);
+  });
+
+  it('passes settings through CustomActionData to a DLL action and locks what holds secrets (MsiLockPermissionsEx)', async () => {
+    const actions = (await exportTable(msi.v1, 'CustomAction')).rows;
+    const action = (name: string) => actions.find((r) => r[0] === name)!;
+    // Type 1 (DLL from the Binary table) + deferred 0x400 + LocalSystem 0x800 + HideTarget 0x2000 = 11265.
+    expect(action('HF_Configure').slice(0, 4)).toEqual(['HF_Configure', '11265', 'ConfigureTool', 'Configure']);
+    // Type 51 (set the property named like the deferred action: its CustomActionData) + HideTarget.
+    const [, type, property, data] = action('HF_ConfigureData');
+    expect([type, property]).toEqual([String(51 | 0x2000), 'HF_Configure']);
+    const [command, ...settings] = data.split('\n');
+    expect(command).toMatch(/^"\[#NodeExe\]" "\[#AgentBundle\]" configure --msi --settings-stdin /);
+    expect(settings).toEqual(PUBLIC_PROPERTIES.map((p) => `${PROPERTY_SETTINGS[p]}=[${p}]`));
+    // No public property reaches a command line: the only action that formats one is the CustomActionData above.
+    for (const [name, , , target] of actions) {
+      for (const p of PUBLIC_PROPERTIES) expect(name === 'HF_ConfigureData' ? command : target, `${name} ${p}`).not.toContain(`[${p}]`);
+    }
+    // Installer 5.0 locks fleet-defaults.json and the data folder; LockPermissions must not exist beside it (error 1941).
+    const locks = await lockedObjects(msi.v1);
+    expect(locks).toEqual([
+      { path: join(installDir(), 'fleet-defaults.json'), sddl: LOCKED_FILE },
+      { path: dataDir(), sddl: LOCKED_FOLDER },
+    ]);
+    expect((await runTool('msiinfo', ['tables', msi.v1])).split('\n')).not.toContain('LockPermissions');
+    expect((await exportTable(msi.v1, 'CreateFolder')).rows).toEqual([['DATADIR', 'DataComponent']]);
+    expect((await exportTable(msi.v1, 'Property')).rows.find((r) => r[0] === 'MsiHiddenProperties')?.[1].split(';')).toContain('HF_Configure');
   });
 
   it('a bad property value fails the install, rolls it back and says why in configure.log', async () => {
@@ -133,10 +179,15 @@ describe('fleet MSI under Wine', () => {
     const log = await readFile(join(dataDir(), 'configure.log'), 'utf8');
     expect(log).toMatch(/install failed: .*\n.*\/registration\/primary: "backup\.example\.com:16384" is not allowed/);
     expect(log).not.toContain(TEST_TECHNICIAN_ID);
+    // Even a failed install's property dump holds no secret; the MSI log carries configure's reason too.
+    expect(r.log).not.toContain(TEST_TECHNICIAN_ID);
+    expect(r.log).toMatch(/HF_Configure: configure exited with code 1/);
+    expect(r.log).toMatch(/\/registration\/primary: "backup\.example\.com:16384" is not allowed/);
   }, 240_000);
 
   it('installs silently with overriding properties: files, registry, running service, config', async () => {
     const [primary, alternate] = server.addresses;
+    const recorder = wine.recordCommandLines();
     const r = await wine.msiexec([
       '/i',
       wine.toWindows(msi.v1),
@@ -147,7 +198,19 @@ describe('fleet MSI under Wine', () => {
       `REGALTERNATE=${alternate}`,
       `PROXYPASSWORD=${PROXY_SECRET}`,
     ]);
+    const commandLines = recorder.stop();
     expect(r.code, r.output + r.log.slice(-3000)).toBe(0);
+    // Process auditing saw the configure action's process: its command line holds no secret, nor does any other,
+    // except msiexec's own, which the admin typed (the recorder does see secrets where they are).
+    const typedByAdmin = (c: string) => /\bmsiexec(\.exe)? \/i /i.test(c);
+    expect(
+      commandLines.filter((c) => /holdfast-agent\.mjs configure --msi /.test(c)),
+      commandLines.join('\n'),
+    ).not.toEqual([]);
+    expect(commandLines.filter((c) => /holdfast-service\.exe --log /.test(c))).not.toEqual([]);
+    expect(commandLines.filter(typedByAdmin).some((c) => c.includes(TEST_TECHNICIAN_ID) && c.includes(PROXY_SECRET))).toBe(true);
+    const leaks = commandLines.filter((c) => !typedByAdmin(c) && [TEST_TECHNICIAN_ID, PROXY_SECRET, FLEET_TECHNICIAN_ID].some((s) => c.includes(s)));
+    expect(leaks).toEqual([]);
     for (const f of ['node.exe', 'holdfast-agent.mjs', 'holdfast-service.exe', 'fleet-defaults.json']) expect(existsSync(join(installDir(), f)), f).toBe(true);
 
     const reg = await wine.regValues(keyPath);
@@ -169,10 +232,12 @@ describe('fleet MSI under Wine', () => {
     expect(config.proxy).toEqual({ type: 'none' });
     expect(config.backup.exclude).toEqual(['**/*.tmp']);
     expect(await uninstallEntries()).toHaveLength(1);
-    // Secrets given as properties never reach the verbose log.
+    // Secrets given as properties never reach the verbose log, which shows configure's own (value-free) report.
     expect(r.log).toContain('Logging started');
-    expect(r.log).not.toContain(TEST_TECHNICIAN_ID);
-    expect(r.log).not.toContain(PROXY_SECRET);
+    expect(r.log).toMatch(/HF_Configure: configure \(msi\): wrote .*agent\.json/);
+    expect(r.log).toMatch(/HF_Configure: +technicianId: given \(secret\)/);
+    expect(r.log).toMatch(/HF_Configure: configure exited with code 0/);
+    for (const secret of [TEST_TECHNICIAN_ID, PROXY_SECRET, FLEET_TECHNICIAN_ID]) expect(r.log).not.toContain(secret);
   }, 240_000);
 
   it('the installed service (node.exe under Wine) registers with the Linux test server', async () => {
@@ -190,6 +255,31 @@ describe('fleet MSI under Wine', () => {
     expect(registration.deviceId).toBe(deviceId);
     expect(r.output).not.toContain(TEST_TECHNICIAN_ID);
   }, 180_000);
+
+  it('no secret outside the objects the tables lock: every other file of the prefix, registry hives included', async () => {
+    const locked = (await lockedObjects(msi.v1)).map((l) => l.path);
+    const isLocked = (file: string) => locked.some((l) => file === l || file.startsWith(`${l}/`));
+    const scan = await scanForSecrets(wine.dir, [TEST_TECHNICIAN_ID, PROXY_SECRET, FLEET_TECHNICIAN_ID]);
+    console.log(`secret scan: ${scan.files} files, ${(scan.bytes / 1e6).toFixed(0)} MB`);
+    // The scan finds secrets where they must be: the given Technician ID in agent.json, the embedded one in fleet-defaults.json.
+    expect(scan.hits).toContainEqual({ file: join(dataDir(), 'agent.json'), secret: TEST_TECHNICIAN_ID });
+    expect(scan.hits).toContainEqual({ file: join(installDir(), 'fleet-defaults.json'), secret: FLEET_TECHNICIAN_ID });
+    expect(scan.hits.filter((h) => !isLocked(h.file))).toEqual([]);
+    // Inside them too, only the two config files: no log, state file or installer record repeats a secret.
+    expect([...new Set(scan.hits.map((h) => h.file))].sort()).toEqual([join(dataDir(), 'agent.json'), join(installDir(), 'fleet-defaults.json')].sort());
+    // Wine keeps the whole package in C:\windows\Installer (Windows strips embedded cabinets from its cached copy): the
+    // embedded defaults are only in the fleet.cab stream, compressed; no table of the cached package holds a secret.
+    const cacheDir = wine.fromWindows('C:\\windows\\Installer');
+    const cached = (await readdir(cacheDir)).filter((f) => f.endsWith('.msi'));
+    expect(cached).not.toEqual([]);
+    for (const f of cached) {
+      const tables = (await runTool('msiinfo', ['tables', join(cacheDir, f)])).split('\n').filter(Boolean);
+      // Exporting the Binary table writes its streams into the working folder.
+      const text = (await Promise.all(tables.map((t) => runTool('msiinfo', ['export', join(cacheDir, f), t], { cwd: work })))).join('\n');
+      expect(text).toContain('HF_ConfigureData');
+      for (const secret of [TEST_TECHNICIAN_ID, PROXY_SECRET, FLEET_TECHNICIAN_ID]) expect(text).not.toContain(secret);
+    }
+  }, 240_000);
 
   it('upgrades to a newer build in place, keeping the settings of the first install', async () => {
     const r = await wine.msiexec(['/i', wine.toWindows(msi.v2), '/qn', '/norestart']);

@@ -1,7 +1,8 @@
-// agent/policy.ts: `reg query` output parsing, mapping onto the agent config with precedence over the file,
+// agent/policy.ts and agent/config.ts: `reg query` output parsing, mapping onto the agent config with precedence over the file,
 // clear errors for bad policy values (never echoing the Technician ID), and no process spawn off Windows.
 import { describe, expect, it } from 'vitest';
 
+import { withPolicyOverrides } from '../agent/config.js';
 import type { AgentConfig } from '../agent/config-types.js';
 import { PolicyError, parseRegQuery, policyKey, policyOverrides, readPolicyOverrides } from '../agent/policy.js';
 
@@ -50,8 +51,8 @@ describe('agent policy (GPO) overrides', () => {
         schedule: { frequency: 'weekly', at: '03:15', day: 'sun' },
       },
     });
-    // Laid over the file the way agent/config.ts does it: policy wins, the rest of the file stays.
-    const effective = { ...config, ...overrides };
+    // Laid over the file by the agent's own merge (agent/config.ts): policy wins, the rest of the file stays.
+    const effective = withPolicyOverrides(config, overrides, 'agent.json');
     expect(effective.technicianId).toBe('GPO-TECH-0042');
     expect(effective.tlsPin).toBe(config.tlsPin);
     expect(effective.backup.protectedPaths).toEqual(['~/Finance']);

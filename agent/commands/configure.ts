@@ -6,10 +6,17 @@ import {
   configureAgent,
   describeSources,
   parseSetting,
+  parseSettingLines,
   unconfigureAgent,
   CONFIGURABLE_SETTINGS,
   type ConfigurableSetting,
 } from '../configure.js';
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
 
 export function configureCommand(): Command {
   return new Command('configure')
@@ -22,6 +29,7 @@ export function configureCommand(): Command {
       (v: string, all: string[]) => [...all, v],
       [] as string[],
     )
+    .option('--settings-stdin', 'also read settings as name=value lines from standard input (secrets stay off the command line); --set wins')
     .option('--msi', 'run as the MSI custom action: also record the outcome in configure.log beside the config')
     .option('--msi-uninstall', 'remove agent.json, the service log and the state (the uninstall custom action)')
     .option('--uninstall', 'same as --msi-uninstall')
@@ -32,6 +40,7 @@ export function configureCommand(): Command {
         config: string;
         defaults?: string;
         set: string[];
+        settingsStdin?: boolean;
         msi?: boolean;
         msiUninstall?: boolean;
         uninstall?: boolean;
@@ -50,7 +59,7 @@ export function configureCommand(): Command {
           return;
         }
         try {
-          const overrides: Partial<Record<ConfigurableSetting, string>> = {};
+          const overrides: Partial<Record<ConfigurableSetting, string>> = opts.settingsStdin ? parseSettingLines(await readStdin()) : {};
           for (const s of opts.set) {
             const [k, v] = parseSetting(s);
             overrides[k] = v;

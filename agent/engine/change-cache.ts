@@ -3,7 +3,7 @@
 // that snapshot (snapshot.ts, delta snapshots). Binary and columnar, so loading 20,000 entries is a few
 // native calls and a lookup in walk order allocates nothing (docs/design.md, "Change cache").
 import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from './fsutil.js';
+import { writeFileAtomicSync } from '../../common/fs-atomic.js';
 import { decodeName, encodeName, nameByteLength } from './names.js';
 import type { SnapshotEntry } from './snapshot.js';
 import type { WalkRoot } from './walker.js';
@@ -241,6 +241,6 @@ export class ChangeCacheWriter {
     len.writeUInt32LE(header.length);
     const pad = Buffer.alloc(align8(12 + header.length) - 12 - header.length);
     const num = Buffer.from(this.num.buffer, 0, this.n * COLS * 8);
-    writeFileAtomic(path, Buffer.concat([MAGIC, len, header, pad, num, pathsBuf, ...this.dataParts]), 0o600);
+    writeFileAtomicSync(path, Buffer.concat([MAGIC, len, header, pad, num, pathsBuf, ...this.dataParts]), 0o600);
   }
 }

@@ -1,10 +1,11 @@
 // Deselection guard: users may exclude files from backup, but not the files a restore (Heal) needs: the agent's
 // own state (identity, device key) and the admin's protected paths. Such an exclusion is refused, with the
 // reason, unless forced. User exclusions live in the state folder (the config file belongs to the installer).
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { statePaths } from '../state.js';
-import { writeFileAtomic } from './fsutil.js';
+import { writeFileAtomicSync } from '../../common/fs-atomic.js';
+import { JsonFileError, readJsonFileSync } from '../../common/json-file.js';
 import { compilePattern, isSameOrInside, literalPrefix, portablePath } from './patterns.js';
 
 export interface ProtectedPath {
@@ -62,17 +63,17 @@ export function exclusionsPath(stateDir: string): string {
 
 export function readExclusions(stateDir: string): UserExclusions {
   try {
-    const data = JSON.parse(readFileSync(exclusionsPath(stateDir), 'utf8')) as UserExclusions;
+    const data = readJsonFileSync(exclusionsPath(stateDir)) as UserExclusions;
     return { patterns: data.patterns ?? [], forced: data.forced ?? [] };
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { patterns: [], forced: [] };
-    throw new Error(`${exclusionsPath(stateDir)} is damaged: ${(err as Error).message}`);
+    if (err instanceof JsonFileError && err.code === 'ENOENT') return { patterns: [], forced: [] };
+    throw err instanceof JsonFileError ? new Error(`${err.message} (the exclusions file is damaged)`) : err;
   }
 }
 
 function writeExclusions(stateDir: string, ex: UserExclusions): void {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  writeFileAtomic(exclusionsPath(stateDir), `${JSON.stringify(ex, null, 2)}\n`, 0o600);
+  writeFileAtomicSync(exclusionsPath(stateDir), `${JSON.stringify(ex, null, 2)}\n`, 0o600);
 }
 
 /** Add a user exclusion; throws DeselectionRefusedError (nothing saved) when it covers protected paths. */

@@ -3,7 +3,7 @@
 import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { writeFileAtomic } from './fsutil.js';
+import { writeFileAtomicSync } from '../../common/fs-atomic.js';
 
 export const CHUNK_MIN = 256 * 1024;
 export const CHUNK_AVG = 1024 * 1024;
@@ -60,7 +60,7 @@ export function loadDeviceKey(path: string, create: boolean): Buffer {
     if (!create) throw new DeviceKeyError(`no device key at ${path}: this device has not backed up yet`);
     const key = randomBytes(32);
     mkdirSync(dirname(path), { recursive: true });
-    writeFileAtomic(path, `${KEY_FILE_MAGIC} ${key.toString('hex')}\n`, 0o600);
+    writeFileAtomicSync(path, `${KEY_FILE_MAGIC} ${key.toString('hex')}\n`, 0o600);
     return key;
   }
   return parseDeviceKeyFile(text, path);

@@ -3,28 +3,15 @@
 // after its pack, atomically), snapshots/<id>.snap + .json (time, size), blobs/<name>.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { open, readFile, rename } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ChunkMissingError, type ChunkStore, type SnapshotInfo, type StoredChunk } from '../store.js';
-import { writeFileAtomic } from './fsutil.js';
+import { writeFileAtomic, writeFileAtomicSync } from '../../common/fs-atomic.js';
 
 interface Location {
   pack: string;
   offset: number;
   length: number;
-}
-
-/** temp + fsync + rename, without blocking the event loop (the engine keeps chunking meanwhile). */
-async function writeAtomic(path: string, parts: Uint8Array[]): Promise<void> {
-  const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-  const fh = await open(tmp, 'wx');
-  try {
-    await fh.writev(parts);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
 }
 
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -65,11 +52,11 @@ export class LocalStore implements ChunkStore {
       entries.push([c.id, offset, c.data.byteLength]);
       offset += c.data.byteLength;
     }
-    await writeAtomic(
+    await writeFileAtomic(
       join(this.dir, 'packs', `${pack}.pack`),
       fresh.map((c) => c.data),
     );
-    await writeAtomic(join(this.dir, 'packs', `${pack}.idx`), [Buffer.from(JSON.stringify(entries))]);
+    await writeFileAtomic(join(this.dir, 'packs', `${pack}.idx`), [Buffer.from(JSON.stringify(entries))]);
     for (const [id, off, length] of entries) this.index.set(id, { pack, offset: off, length });
   }
 
@@ -111,8 +98,8 @@ export class LocalStore implements ChunkStore {
 
   async putSnapshot(id: string, time: string, data: Uint8Array): Promise<void> {
     checkName('snapshot', id);
-    writeFileAtomic(join(this.dir, 'snapshots', `${id}.snap`), data);
-    writeFileAtomic(join(this.dir, 'snapshots', `${id}.json`), JSON.stringify({ time, size: data.byteLength }));
+    writeFileAtomicSync(join(this.dir, 'snapshots', `${id}.snap`), data);
+    writeFileAtomicSync(join(this.dir, 'snapshots', `${id}.json`), JSON.stringify({ time, size: data.byteLength }));
   }
 
   async getSnapshot(id: string): Promise<Uint8Array> {
@@ -131,7 +118,7 @@ export class LocalStore implements ChunkStore {
 
   async putBlob(name: string, data: Uint8Array): Promise<void> {
     checkName('blob', name);
-    writeFileAtomic(join(this.dir, 'blobs', name), data);
+    writeFileAtomicSync(join(this.dir, 'blobs', name), data);
   }
 
   async getBlob(name: string): Promise<Uint8Array | undefined> {

@@ -3,6 +3,7 @@
 import { isIPv4, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { AgentProxy } from '../config-types.js';
+import { inWords, PROXY_TYPES } from '../config-schema.js';
 import { describeProxy, redact, TransportError } from './errors.js';
 import { proxyHost, splitEndpoint } from './address.js';
 import { openTcp } from './tcp.js';
@@ -30,8 +31,8 @@ export function usesProxy(proxy: AgentProxy | undefined): proxy is AgentProxy {
 /** Checks the proxy settings are usable before any connection; the message names the field. */
 export function checkProxy(proxy: AgentProxy): void {
   const label = describeProxy(proxy);
-  if (!['socks4', 'socks4a', 'socks5', 'http'].includes(proxy.type)) {
-    throw new TransportError(`proxy.type ${JSON.stringify(proxy.type)} is not supported: use none, socks4, socks4a, socks5 or http`, 'proxy-error');
+  if (proxy.type === 'none' || !PROXY_TYPES.includes(proxy.type)) {
+    throw new TransportError(`proxy.type ${JSON.stringify(proxy.type)} is not supported: use ${inWords(PROXY_TYPES)}`, 'proxy-error');
   }
   if (!proxy.host) throw new TransportError(`${label}: proxy.host is missing: set the proxy's IP address or DNS name`, 'proxy-error');
   if (!Number.isInteger(proxy.port) || (proxy.port ?? 0) < 1 || (proxy.port ?? 0) > 65535) {

@@ -1,9 +1,10 @@
 // Finds what `holdfast-deploy generate` wrote for a fleet: the manifest's artifacts first, else the known
 // file names of the targets in dist/<fleet>.
 import { existsSync } from 'node:fs';
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { basename, join, relative, resolve } from 'node:path';
 
+import { readJsonFile } from '../../common/json-file.js';
 import { INTUNE_DIR, MAC_PKG_APP_JSON, WIN32_APP_JSON, intuneWinName } from '../targets/intune.js';
 
 export interface ManifestArtifact {
@@ -15,7 +16,7 @@ export interface ManifestArtifact {
 async function manifestArtifacts(fleetDir: string): Promise<ManifestArtifact[] | undefined> {
   const file = join(fleetDir, 'manifest.json');
   if (!existsSync(file)) return undefined;
-  const manifest = JSON.parse(await readFile(file, 'utf8')) as { artifacts?: ManifestArtifact[] };
+  const manifest = (await readJsonFile(file, 'the manifest')) as { artifacts?: ManifestArtifact[] };
   return (manifest.artifacts ?? []).map((a) => ({ target: a.target, path: resolve(fleetDir, a.path), description: a.description }));
 }
 

@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 
+import { readJsonFile } from '../../common/json-file.js';
 import type { GraphBody } from '../../installers/intune/graph-app.js';
 import { encryptContent, readIntuneWin } from '../../installers/intune/intunewin.js';
 import { loadFleet } from '../../fleet/load.js';
@@ -125,7 +126,7 @@ export async function pushIntuneFleet(fleetFile: string, o: PushIntuneFleetOptio
 }
 
 async function readBody(file: string, type: string): Promise<GraphBody> {
-  const body = JSON.parse(await readFile(file, 'utf8')) as GraphBody;
+  const body = (await readJsonFile(file, 'the Graph body')) as GraphBody;
   if (body['@odata.type'] !== type)
     throw new Error(`${file}: not a ${type.replace('#microsoft.graph.', '')} body (found @odata.type ${JSON.stringify(body['@odata.type'])})`);
   return body;

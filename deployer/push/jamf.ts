@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 
-import { xmlText } from '../../installers/intune/detection-xml.js';
+import { xmlEscape } from '../../common/xml.js';
 import { HttpClient, HttpError, type HttpRequest, type HttpResponse } from './http.js';
 
 export interface JamfPushInput {
@@ -50,14 +50,20 @@ function jsonId(res: HttpResponse, step: string): string {
   return String(id);
 }
 
+function scopeXml(groupId: string): string {
+  const group = `<computer_group><id>${xmlEscape(groupId, 'Jamf computer group id')}</id></computer_group>`;
+  return `<scope><all_computers>false</all_computers><computer_groups>${group}</computer_groups></scope>`;
+}
+
 export function profileXml(name: string, description: string, mobileconfig: string, groupId: string): string {
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     '<os_x_configuration_profile>',
-    `<general><name>${xmlText(name)}</name><description>${xmlText(description)}</description><distribution_method>Install ` +
-      `Automatically</distribution_method><level>System</level>`,
-    `<payloads>${xmlText(mobileconfig)}</payloads></general>`,
-    `<scope><all_computers>false</all_computers><computer_groups><computer_group><id>${xmlText(groupId)}</id></computer_group></computer_groups></scope>`,
+    `<general><name>${xmlEscape(name, 'Jamf profile name')}</name>`,
+    `<description>${xmlEscape(description, 'Jamf profile description')}</description>`,
+    '<distribution_method>Install Automatically</distribution_method><level>System</level>',
+    `<payloads>${xmlEscape(mobileconfig, 'Jamf profile payload (the .mobileconfig)')}</payloads></general>`,
+    scopeXml(groupId),
     '</os_x_configuration_profile>',
   ].join('');
 }
@@ -66,11 +72,11 @@ export function policyXml(name: string, trigger: string, packageId: string, grou
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     '<policy>',
-    `<general><name>${xmlText(name)}</name><enabled>true</enabled><trigger_checkin>true</trigger_checkin>`,
-    `<trigger_other>${xmlText(trigger)}</trigger_other><frequency>Once per computer</frequency></general>`,
-    `<scope><all_computers>false</all_computers><computer_groups><computer_group><id>${xmlText(groupId)}</id></computer_group></computer_groups></scope>`,
+    `<general><name>${xmlEscape(name, 'Jamf policy name')}</name><enabled>true</enabled><trigger_checkin>true</trigger_checkin>`,
+    `<trigger_other>${xmlEscape(trigger, 'Jamf policy trigger')}</trigger_other><frequency>Once per computer</frequency></general>`,
+    scopeXml(groupId),
     '<package_configuration><packages><size>1</size>',
-    `<package><id>${xmlText(packageId)}</id><action>Install</action></package></packages></package_configuration>`,
+    `<package><id>${xmlEscape(packageId, 'Jamf package id')}</id><action>Install</action></package></packages></package_configuration>`,
     '<maintenance><recon>true</recon></maintenance>',
     '</policy>',
   ].join('');

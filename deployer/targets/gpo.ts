@@ -4,6 +4,15 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import {
+  inWords,
+  PROXY_KINDS_IN_WORDS,
+  PROXY_TYPE_LABELS,
+  PROXY_TYPES,
+  SCHEDULE_DAY_LABELS,
+  SCHEDULE_DAYS,
+  SCHEDULE_FREQUENCIES,
+} from '../../agent/config-schema.js';
 import { POLICY_EXCLUSIONS_KEY, POLICY_VALUES } from '../../agent/policy.js';
 import type { Fleet } from '../../fleet/types.js';
 import { renderTemplate } from './mdm-templates.js';
@@ -14,10 +23,6 @@ export const admxName = (fleet: string) => `holdfast-${fleet}.admx`;
 export const admlName = (fleet: string) => `holdfast-${fleet}.adml`;
 export const startupScriptName = (fleet: string) => `install-holdfast-${fleet}.cmd`;
 export const msiName = (fleet: string) => `holdfast-${fleet}.msi`;
-
-const PROXY_TYPES = ['none', 'socks4', 'socks4a', 'socks5', 'http'] as const;
-const FREQUENCIES = ['manual', 'hourly', 'daily', 'weekly'] as const;
-const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 
 export function policyRegistryKey(fleet: Fleet): string {
   return `Software\\Policies\\${fleet.branding.vendor}\\${fleet.branding.product}`;
@@ -40,13 +45,16 @@ export function renderGpoFiles(fleet: Fleet): Record<string, string> {
     key,
     exclusionsKey: `${key}\\${POLICY_EXCLUSIONS_KEY}`,
     values: POLICY_VALUES,
+    // The value lists and their display names come from the agent config schema (agent/config-schema.ts).
     proxyTypes: PROXY_TYPES,
-    proxyTypeNames: { none: 'None (direct connection)', socks4: 'SOCKS4', socks4a: 'SOCKS4a', socks5: 'SOCKS5', http: 'HTTP CONNECT' },
+    proxyTypeNames: PROXY_TYPE_LABELS,
+    proxyKindsText: PROXY_KINDS_IN_WORDS,
     proxyDefaultItem: PROXY_TYPES.indexOf(fleet.proxy.type),
-    frequencies: FREQUENCIES,
-    frequencyDefaultItem: FREQUENCIES.indexOf(fleet.backup.schedule.frequency),
-    days: DAYS,
-    dayNames: { mon: 'Monday', tue: 'Tuesday', wed: 'Wednesday', thu: 'Thursday', fri: 'Friday', sat: 'Saturday', sun: 'Sunday' },
+    frequencies: SCHEDULE_FREQUENCIES,
+    frequenciesText: inWords(SCHEDULE_FREQUENCIES),
+    frequencyDefaultItem: SCHEDULE_FREQUENCIES.indexOf(fleet.backup.schedule.frequency),
+    days: SCHEDULE_DAYS,
+    dayNames: SCHEDULE_DAY_LABELS,
     scheduleAt: fleet.backup.schedule.at,
     registration: fleet.registration,
   };
@@ -61,8 +69,8 @@ export function renderGpoFiles(fleet: Fleet): Record<string, string> {
     { escape: false },
   );
   return {
-    [admxName(fleet.fleet)]: renderTemplate('gpo/policy.admx.hbs', context, { escape: true }),
-    [`en-US/${admlName(fleet.fleet)}`]: renderTemplate('gpo/policy.adml.hbs', context, { escape: true }),
+    [admxName(fleet.fleet)]: renderTemplate('gpo/policy.admx.hbs', context, { escape: false }),
+    [`en-US/${admlName(fleet.fleet)}`]: renderTemplate('gpo/policy.adml.hbs', context, { escape: false }),
     // cmd.exe scripts want CRLF line ends.
     [startupScriptName(fleet.fleet)]: script.replace(/\r?\n/g, '\r\n'),
   };

@@ -3,6 +3,7 @@
 import { writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
+import { PROXY_KINDS_IN_WORDS } from '../../agent/config-schema.js';
 import type { Fleet } from '../../fleet/types.js';
 import { commentText, firewallModel, ipv4Range, markdownText } from './firewall.js';
 import { admlName, admxName, gpoInstallCommand, gpoStartupScriptCommand, msiName, policyRegistryKey, startupScriptName } from './gpo.js';
@@ -37,7 +38,8 @@ export function installChannels(fleet: Fleet, previous: Artifact[] = [], technic
       commands: or(given('msiexec'), [`msiexec /i ${msi} /qn /norestart /l*v install.log${tech}`]),
       note:
         'Public properties override the built-in values: TECHNICIANID, REGPRIMARY, REGALTERNATE, PROXYTYPE, PROXYHOST, PROXYPORT, PROXYUSER, ' +
-        'PROXYPASSWORD. Secrets given this way never appear in the log.',
+        'PROXYPASSWORD. The installer hands them to the agent through its CustomActionData: they never appear in the log or on a command line ' +
+        'the installer starts (only on the msiexec line you type).',
     },
     {
       channel: 'intune',
@@ -102,6 +104,8 @@ export interface GuideContext {
     none: boolean;
   };
   schedule: string;
+  /** The proxies agents can use, in words ("SOCKS4, ... or HTTP CONNECT"), from the agent config schema. */
+  proxyKinds: string;
   technicianIdEmbedded: boolean;
   channels: GuideChannel[];
   rows: ReturnType<typeof firewallModel>['rows'];
@@ -140,6 +144,7 @@ export function guideContext(fleet: Fleet, previous: Artifact[], technicianIdEmb
       none: fleet.proxy.type === 'none',
     },
     schedule,
+    proxyKinds: PROXY_KINDS_IN_WORDS,
     technicianIdEmbedded,
     channels: installChannels(fleet, previous, technicianIdEmbedded, fleetFile),
     rows: fw.rows,

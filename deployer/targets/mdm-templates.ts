@@ -6,15 +6,11 @@ import { fileURLToPath } from 'node:url';
 
 import HandlebarsModule from 'handlebars';
 
+import { checkXmlValues, registerXmlHelpers, XML_TEMPLATE } from '../../common/xml.js';
+
 const Handlebars = HandlebarsModule.create();
 Handlebars.registerHelper('eq', (a: unknown, b: unknown) => a === b);
-// '--' may not appear inside an XML comment; line breaks would end a one-line comment early.
-Handlebars.registerHelper('xmlcomment', (s: unknown) =>
-  String(s)
-    .replace(/[\r\n]+/g, ' ')
-    .replace(/-(?=-)/g, '- ')
-    .replace(/-$/, '- '),
-);
+registerXmlHelpers(Handlebars);
 const compiled = new Map<string, HandlebarsTemplateDelegate>();
 
 /** The repository's templates/ folder: two levels up from this module, one up from dist/holdfast-deploy.mjs. */
@@ -28,10 +24,13 @@ export function templatesRoot(): string {
   throw new Error('cannot find the templates/ folder beside the deployer (looked up to 4 levels from the running module)');
 }
 
-type HandlebarsTemplateDelegate = (context: unknown) => string;
+type HandlebarsTemplateDelegate = (context: unknown, options?: { data?: object }) => string;
 
 export interface RenderOptions {
-  /** HTML-escape {{values}} (HTML and XML outputs); other outputs pre-escape their values and use {{{triple}}}. */
+  /**
+   * HTML-escape {{values}} (HTML outputs). XML outputs (GPO ADMX/ADML) render without it and escape each value with
+   * {{xml v}} / {{xmlcomment v}} (common/xml.ts); other outputs pre-escape their values.
+   */
   escape: boolean;
 }
 
@@ -44,5 +43,6 @@ export function renderTemplate(name: string, context: unknown, options: RenderOp
     template = Handlebars.compile(source, { noEscape: !options.escape, strict: true });
     compiled.set(key, template);
   }
-  return template(context);
+  if (XML_TEMPLATE.test(name)) checkXmlValues(context, name);
+  return template(context, { data: { template: name } });
 }

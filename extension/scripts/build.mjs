@@ -59,8 +59,12 @@ const copies = [
   ['installers/win/wrapper', 'installers/win/wrapper'],
 ];
 for (const [from, to] of copies) if (existsSync(join(root, from))) cpSync(join(root, from), join(runtime, to), { recursive: true });
-// jsonValidation points here: the one fleet schema, copied rather than duplicated in the source tree.
+// jsonValidation points here: the one fleet schema, copied rather than duplicated in the source tree. It $refs
+// "../agent/agent-config.schema.json" for the values it shares with agent.json, so that schema is copied to the same
+// place relative to it (dist/agent/) and editors resolve the reference as they do in the repository.
 mkdirSync(join(out, 'schema'), { recursive: true });
 cpSync(join(root, 'fleet', 'fleet.schema.json'), join(out, 'schema', 'fleet.schema.json'));
+mkdirSync(join(out, 'agent'), { recursive: true });
+cpSync(join(root, 'agent', 'agent-config.schema.json'), join(out, 'agent', 'agent-config.schema.json'));
 
 console.log(`extension build: dist/extension.cjs and dist/holdfast/ ready in ${Date.now() - started} ms`);

@@ -1,4 +1,5 @@
 // Detection.xml: the metadata IntuneWinAppUtil writes beside the encrypted content (see docs/intunewin.md).
+import { xmlEscape, xmlUnescape } from '../../common/xml.js';
 
 /** Key material and digest of the encrypted content; binary values base64, as Detection.xml and Graph carry them. */
 export interface EncryptionInfo {
@@ -40,43 +41,15 @@ export interface ApplicationInfo {
   msiInfo?: MsiInfo;
 }
 
-export function xmlEscape(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
-}
-
-function xmlUnescape(s: string): string {
-  return s.replace(/&(amp|lt|gt|quot|apos|#x[0-9a-fA-F]+|#[0-9]+);/g, (_m, e: string) => {
-    switch (e) {
-      case 'amp':
-        return '&';
-      case 'lt':
-        return '<';
-      case 'gt':
-        return '>';
-      case 'quot':
-        return '"';
-      case 'apos':
-        return "'";
-      default:
-        return String.fromCodePoint(e[1] === 'x' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10));
-    }
-  });
-}
-
-/** Element text or attribute value: escaped, and without the control characters XML 1.0 cannot carry even escaped. */
-export function xmlText(s: string): string {
-  return xmlEscape(s.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, ''));
-}
-
 export function renderDetectionXml(info: ApplicationInfo): string {
   const e = info.encryptionInfo;
   const lines = [
     '<?xml version="1.0" encoding="utf-8"?>',
     '<ApplicationInfo xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ToolVersion="1.8.6.0">',
-    `  <Name>${xmlText(info.name)}</Name>`,
+    `  <Name>${xmlEscape(info.name, 'Detection.xml <Name>')}</Name>`,
     `  <UnencryptedContentSize>${info.unencryptedContentSize}</UnencryptedContentSize>`,
-    `  <FileName>${xmlText(info.fileName)}</FileName>`,
-    `  <SetupFile>${xmlText(info.setupFile)}</SetupFile>`,
+    `  <FileName>${xmlEscape(info.fileName, 'Detection.xml <FileName>')}</FileName>`,
+    `  <SetupFile>${xmlEscape(info.setupFile, 'Detection.xml <SetupFile>')}</SetupFile>`,
     '  <EncryptionInfo>',
     `    <EncryptionKey>${e.encryptionKey}</EncryptionKey>`,
     `    <MacKey>${e.macKey}</MacKey>`,
@@ -91,10 +64,10 @@ export function renderDetectionXml(info: ApplicationInfo): string {
   if (m) {
     lines.push(
       '  <MsiInfo>',
-      `    <MsiProductCode>${xmlText(m.productCode)}</MsiProductCode>`,
-      `    <MsiProductVersion>${xmlText(m.productVersion)}</MsiProductVersion>`,
-      `    <MsiPackageCode>${xmlText(m.packageCode)}</MsiPackageCode>`,
-      `    <MsiUpgradeCode>${xmlText(m.upgradeCode)}</MsiUpgradeCode>`,
+      `    <MsiProductCode>${xmlEscape(m.productCode, 'Detection.xml <MsiProductCode>')}</MsiProductCode>`,
+      `    <MsiProductVersion>${xmlEscape(m.productVersion, 'Detection.xml <MsiProductVersion>')}</MsiProductVersion>`,
+      `    <MsiPackageCode>${xmlEscape(m.packageCode, 'Detection.xml <MsiPackageCode>')}</MsiPackageCode>`,
+      `    <MsiUpgradeCode>${xmlEscape(m.upgradeCode, 'Detection.xml <MsiUpgradeCode>')}</MsiUpgradeCode>`,
       `    <MsiExecutionContext>${m.executionContext}</MsiExecutionContext>`,
       `    <MsiRequiresLogon>${m.requiresLogon}</MsiRequiresLogon>`,
       `    <MsiRequiresReboot>${m.requiresReboot}</MsiRequiresReboot>`,
@@ -104,7 +77,7 @@ export function renderDetectionXml(info: ApplicationInfo): string {
       `    <MsiIncludesODBCDataSource>${m.includesODBCDataSource}</MsiIncludesODBCDataSource>`,
       `    <MsiContainsSystemRegistryKeys>${m.containsSystemRegistryKeys}</MsiContainsSystemRegistryKeys>`,
       `    <MsiContainsSystemFolders>${m.containsSystemFolders}</MsiContainsSystemFolders>`,
-      `    <MsiPublisher>${xmlText(m.publisher)}</MsiPublisher>`,
+      `    <MsiPublisher>${xmlEscape(m.publisher, 'Detection.xml <MsiPublisher>')}</MsiPublisher>`,
       '  </MsiInfo>',
     );
   }

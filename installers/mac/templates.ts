@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
-import { xmlEscape } from './xml.js';
+import { checkXmlValues, registerXmlHelpers, XML_TEMPLATE } from '../../common/xml.js';
 
 /** Single-quoted POSIX shell word: nothing inside is expanded. */
 export function shQuote(value: string): string {
@@ -14,7 +14,7 @@ export function shQuote(value: string): string {
 }
 
 const hb = Handlebars.create();
-hb.registerHelper('xml', (v: unknown) => xmlEscape(String(v)));
+registerXmlHelpers(hb);
 hb.registerHelper('sh', (v: unknown) => {
   const s = String(v);
   if (/[\n\r]/.test(s)) throw new Error(`shell values cannot contain newlines (got ${JSON.stringify(s)})`);
@@ -52,5 +52,6 @@ export async function render(name: string, data: object): Promise<string> {
     t = hb.compile(await readFile(join(templatesDir(), name), 'utf8'), { noEscape: true, strict: true });
     cache.set(name, t);
   }
-  return t(data);
+  if (XML_TEMPLATE.test(name)) checkXmlValues(data, name);
+  return t(data, { data: { template: name } });
 }

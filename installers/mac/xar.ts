@@ -6,7 +6,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { deflateSync } from 'node:zlib';
-import { xmlEscape } from './xml.js';
+import { xmlEscape } from '../../common/xml.js';
 
 export interface XarFile {
   /** Slash-separated path inside the archive; parent directories are created implicitly. */
@@ -72,7 +72,7 @@ function fileXml(p: Prepared, id: number, indent: string, times: string): string
     `${indent} </data>\n` +
     times.replaceAll('@', indent) +
     `${indent} <mode>${mode}</mode>\n${indent} <uid>0</uid>\n${indent} <gid>0</gid>\n${indent} <user>root</user>\n${indent} <group>wheel</group>\n` +
-    `${indent} <type>file</type>\n${indent} <name>${xmlEscape(p.name)}</name>\n` +
+    `${indent} <type>file</type>\n${indent} <name>${xmlEscape(p.name, `xar entry name ${JSON.stringify(p.name.slice(0, 80))}`)}</name>\n` +
     `${indent}</file>\n`
   );
 }
@@ -139,7 +139,7 @@ export async function writeXar(out: string, files: XarFile[], opts: XarOptions =
           `${indent}<file id="${myId}">\n` +
           times.replaceAll('@', indent) +
           `${indent} <mode>${dirMode}</mode>\n${indent} <uid>0</uid>\n${indent} <gid>0</gid>\n${indent} <user>root</user>\n${indent} <group>wheel</group>\n` +
-          `${indent} <type>directory</type>\n${indent} <name>${xmlEscape(n.name)}</name>\n` +
+          `${indent} <type>directory</type>\n${indent} <name>${xmlEscape(n.name, `xar folder name ${JSON.stringify(n.name.slice(0, 80))}`)}</name>\n` +
           render(n, `${indent} `) +
           `${indent}</file>\n`
         );

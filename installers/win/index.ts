@@ -58,6 +58,7 @@ export async function buildFleetMsi(opts: FleetMsiOptions): Promise<FleetMsiResu
       ServiceComponent: nameUuid(fleet.branding.upgradeCode, 'service'),
       FleetComponent: nameUuid(fleet.branding.upgradeCode, 'fleet'),
       RegistryComponent: nameUuid(fleet.branding.upgradeCode, 'registry'),
+      DataComponent: nameUuid(fleet.branding.upgradeCode, 'data'),
     },
     fleetDefaults: `${JSON.stringify(config, null, 2)}\n`,
   };

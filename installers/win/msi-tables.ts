@@ -1,6 +1,7 @@
 // MSI tables as text: `msiinfo export` writes a table as an .idt file, `msibuild -i` reads one back.
 // The .idt format: line 1 column names, line 2 column types, line 3 table name and primary keys, then rows,
-// tab-separated; tab, CR and LF inside a value are stored as 0x15, 0x11 and 0x19.
+// tab-separated; tab, CR and LF inside a value are written as 0x15, 0x11 and 0x19 (Windows' import decodes them;
+// msitools stores them as they are, and crashes on a raw LF, so a real line break is set with SQL: see harden.ts).
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runTool } from './tools.js';
@@ -17,7 +18,8 @@ const ENCODE: Record<string, string> = { '\t': '\x15', '\r': '\x11', '\n': '\x19
 const DECODE: Record<string, string> = { '\x15': '\t', '\x11': '\r', '\x19': '\n' };
 
 export function parseIdt(text: string): MsiTable {
-  const lines = text.replace(/\r\n/g, '\n').split('\n');
+  // msiinfo export ends rows with CRLF and writes a line break inside a value as a bare LF (msibuild -q can store one).
+  const lines = text.includes('\r\n') ? text.split('\r\n') : text.split('\n');
   if (lines.at(-1) === '') lines.pop();
   if (lines.length < 3) throw new Error('not an .idt table: fewer than 3 header lines');
   const [name, ...keys] = lines[2].split('\t');

@@ -23,8 +23,8 @@ export interface FleetMsiValues {
   serviceName: string;
   keepIdentity: boolean;
   supportUrl?: string;
-  componentGuids: Record<'RuntimeComponent' | 'AgentComponent' | 'ServiceComponent' | 'FleetComponent' | 'RegistryComponent', string>;
-  /** Contents of fleet-defaults.json (the agent config the configure action starts from). */
+  componentGuids: Record<'RuntimeComponent' | 'AgentComponent' | 'ServiceComponent' | 'FleetComponent' | 'RegistryComponent' | 'DataComponent', string>;
+  /** Contents of fleet-defaults.json (the agent config the configure action starts from; locked, it may hold secrets). */
   fleetDefaults: string;
 }
 

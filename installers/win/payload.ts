@@ -7,15 +7,17 @@ import { join } from 'node:path';
 import { nodeRuntime } from '../runtimes.js';
 import { exportTable, type MsiTable } from './msi-tables.js';
 import { hardenPayload } from './harden.js';
-import { buildServiceWrapper } from './service-wrapper.js';
+import { buildConfigureDll, buildServiceWrapper } from './service-wrapper.js';
 import { repoFile, runTool } from './tools.js';
 import { renderWxs, wxsTemplateText, type WxsValues } from './wxs.js';
 
 /** Raise when the payload layout or the patching contract changes, so old cached payloads are not reused. */
-const PAYLOAD_FORMAT = 3;
+const PAYLOAD_FORMAT = 4;
 
 /** Tables patch.ts rewrites per fleet; exported once with the payload. */
 export const PATCHED_TABLES = ['Property', 'Upgrade', 'Directory', 'Registry', 'ServiceInstall', 'ServiceControl', 'Component', 'File', 'Media'] as const;
+
+const KEPT_IN_CACHE = ['payload.msi', 'tables.json', 'product.wxs'];
 
 export interface Payload {
   /** The payload MSI with neutral values: copy it, never modify it. */
@@ -50,6 +52,7 @@ const NEUTRAL = {
     service: '00000000-0000-0000-0000-000000000013',
     fleet: '00000000-0000-0000-0000-000000000014',
     registry: '00000000-0000-0000-0000-000000000015',
+    data: '00000000-0000-0000-0000-000000000016',
   },
 } as const;
 
@@ -81,13 +84,21 @@ export async function ensurePayload(opts: PayloadOptions): Promise<Payload> {
   const agent = agentBundlePath(opts.agentBundle);
   const nodeExe = await nodeRuntime('win-x64', opts.cacheDir);
   const serviceExe = await buildServiceWrapper(opts.cacheDir);
-  const parts = [`format ${PAYLOAD_FORMAT}`, await hashFile(agent), await hashFile(nodeExe), await hashFile(serviceExe), await wxsTemplateText()];
+  const configureDll = await buildConfigureDll(opts.cacheDir);
+  const parts = [
+    `format ${PAYLOAD_FORMAT}`,
+    await hashFile(agent),
+    await hashFile(nodeExe),
+    await hashFile(serviceExe),
+    await hashFile(configureDll),
+    await wxsTemplateText(),
+  ];
   const key = createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 20);
   const memo = `${opts.cacheDir}\0${key}`;
   let pending = inProcess.get(memo);
   if (pending) progress(`payload ${key} from cache (built earlier in this run)`);
   else {
-    pending = loadOrBuild(opts.cacheDir, key, { agent, nodeExe, serviceExe }, progress);
+    pending = loadOrBuild(opts.cacheDir, key, { agent, nodeExe, serviceExe, configureDll }, progress);
     inProcess.set(memo, pending);
     pending.catch(() => inProcess.delete(memo));
   }
@@ -97,7 +108,7 @@ export async function ensurePayload(opts: PayloadOptions): Promise<Payload> {
 async function loadOrBuild(
   cacheDir: string,
   key: string,
-  files: { agent: string; nodeExe: string; serviceExe: string },
+  files: { agent: string; nodeExe: string; serviceExe: string; configureDll: string },
   progress: (message: string) => void,
 ): Promise<Payload> {
   const dir = join(cacheDir, 'msi-payload', key);
@@ -109,17 +120,18 @@ async function loadOrBuild(
     await utimes(dir, now, now).catch(() => {}); // most recently used: kept by prunePayloads
     return { msi, key, tables: JSON.parse(await readFile(tablesFile, 'utf8')), built: false };
   }
-  progress(`building payload ${key} with wixl (node.exe, agent bundle, service wrapper)`);
+  progress(`building payload ${key} with wixl (node.exe, agent bundle, service wrapper, configure action)`);
   await mkdir(join(cacheDir, 'msi-payload'), { recursive: true });
   const stage = await mkdtemp(join(cacheDir, 'msi-payload', `.build-${key}-`));
   try {
     await copyFile(files.nodeExe, join(stage, 'node.exe'));
     await copyFile(files.agent, join(stage, 'holdfast-agent.mjs'));
     await copyFile(files.serviceExe, join(stage, 'holdfast-service.exe'));
+    await copyFile(files.configureDll, join(stage, 'holdfast-msi-ca.dll'));
     const values: WxsValues = {
       ...NEUTRAL,
       guids: { ...NEUTRAL.guids },
-      payload: { nodeExe: 'node.exe', agentBundle: 'holdfast-agent.mjs', serviceExe: 'holdfast-service.exe' },
+      payload: { nodeExe: 'node.exe', agentBundle: 'holdfast-agent.mjs', serviceExe: 'holdfast-service.exe', configureDll: 'holdfast-msi-ca.dll' },
     };
     await writeFile(join(stage, 'product.wxs'), await renderWxs(values));
     await runTool('wixl', ['-a', 'x64', '-o', 'payload.msi', 'product.wxs'], { cwd: stage });
@@ -127,7 +139,8 @@ async function loadOrBuild(
     const tables = {} as Payload['tables'];
     for (const name of PATCHED_TABLES) tables[name] = await exportTable(join(stage, 'payload.msi'), name);
     await writeFile(join(stage, 'tables.json'), JSON.stringify(tables));
-    for (const f of ['node.exe', 'holdfast-agent.mjs', 'holdfast-service.exe', 'CustomAction.idt', 'InstallExecuteSequence.idt']) await rm(join(stage, f));
+    // The cache keeps the MSI, its tables and the WXS it came from; inputs and .idt files go.
+    for (const f of await readdir(stage)) if (!KEPT_IN_CACHE.includes(f)) await rm(join(stage, f));
     // Another process may have built the same payload meanwhile; either copy is the same.
     await rename(stage, dir).catch(async (err) => {
       if (!existsSync(tablesFile)) throw err;

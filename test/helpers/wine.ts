@@ -2,7 +2,7 @@
 // refuses Windows 7), used for msiexec, registry reads and Windows programs, and removed with its wineserver at
 // the end. Reusable by any suite that needs Windows behaviour (MSI installs, GPO policy registry keys).
 import { spawn } from 'node:child_process';
-import { existsSync, openSync, closeSync } from 'node:fs';
+import { existsSync, openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +26,7 @@ export interface WinePrefix {
   fromWindows(windowsPath: string): string;
   /** Runs `wine <args>` to completion; output goes through a file, so lingering Wine processes cannot hold it open. */
   run(args: string[], opts?: { timeoutMs?: number }): Promise<WineRun>;
-  /** `msiexec <args> /l*v <log>`; returns the exit code and the log text. */
+  /** `msiexec <args> /l*vx <log>` (verbose, extra debugging information); returns the exit code and the log text. */
   msiexec(args: string[], opts?: { timeoutMs?: number }): Promise<WineRun & { log: string }>;
   /** Values of a registry key (exported with regedit, so any character survives), or undefined if absent. */
   regValues(key: string): Promise<Record<string, string> | undefined>;
@@ -34,10 +34,52 @@ export interface WinePrefix {
   regSubkeys(key: string): Promise<string[]>;
   /** `sc query <name>` STATE (RUNNING, STOPPED...), or undefined if the service does not exist. */
   serviceState(name: string): Promise<string | undefined>;
+  /** Starts recording the command lines of this prefix's processes (see recordCommandLines). */
+  recordCommandLines(): CommandLineRecorder;
   /** Waits until every Wine process of this prefix has exited (wineserver -w), e.g. msiexec's lingering helpers. */
   settle(): Promise<void>;
   /** Stops every Wine process of this prefix (wineserver -k) and deletes the prefix. */
   close(): Promise<void>;
+}
+
+export interface CommandLineRecorder {
+  /** Stops recording; every distinct command line seen, arguments joined by spaces (quotes are gone). */
+  stop(): string[];
+}
+
+/**
+ * Records the command line of every process of a prefix, as process auditing (EDR) would. Wine starts each Windows
+ * process with its Windows command line as the Linux argv, so /proc/<pid>/cmdline shows it; processes belong to the
+ * prefix when their environment names it. Polled every 10 ms: a process living shorter than that can be missed, so
+ * callers assert that they saw the process they care about.
+ */
+export function recordCommandLines(prefix: string): CommandLineRecorder {
+  const marker = Buffer.from(`\0WINEPREFIX=${prefix}\0`);
+  const ours = new Map<string, boolean>();
+  const seen = new Set<string>();
+  const poll = () => {
+    const pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
+    for (const pid of ours.keys()) if (!pids.includes(pid)) ours.delete(pid);
+    for (const pid of pids) {
+      try {
+        if (!ours.has(pid)) ours.set(pid, Buffer.concat([Buffer.from([0]), readFileSync(`/proc/${pid}/environ`)]).includes(marker));
+        if (!ours.get(pid)) continue;
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ').trimEnd();
+        if (cmdline) seen.add(cmdline);
+      } catch {
+        // The process ended between readdir and read.
+      }
+    }
+  };
+  poll();
+  const timer = setInterval(poll, 10);
+  return {
+    stop() {
+      clearInterval(timer);
+      poll();
+      return [...seen];
+    },
+  };
 }
 
 /** `expected` Windows exit code as Wine hands it back. */
@@ -134,7 +176,7 @@ export async function createWinePrefix(opts: { parentDir?: string } = {}): Promi
     run: (args, o) => wine(args, o?.timeoutMs),
     async msiexec(args, o) {
       const log = join(dir, `msiexec-${++seq}.log`);
-      const r = await wine(['msiexec', ...args, '/l*v', toWindows(log)], o?.timeoutMs);
+      const r = await wine(['msiexec', ...args, '/l*vx', toWindows(log)], o?.timeoutMs);
       const raw = existsSync(log) ? await readFile(log) : Buffer.alloc(0);
       const text = raw[0] === 0xff && raw[1] === 0xfe ? raw.subarray(2).toString('utf16le') : raw.toString('utf8');
       return { ...r, log: text };
@@ -157,6 +199,7 @@ export async function createWinePrefix(opts: { parentDir?: string } = {}): Promi
       const r = await wine(['sc', 'query', name]);
       return /STATE\s*:\s*\d+\s+(\w+)/.exec(r.output)?.[1];
     },
+    recordCommandLines: () => recordCommandLines(prefix),
     async settle() {
       await wineserver(['-w']);
     },
