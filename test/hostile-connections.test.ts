@@ -27,9 +27,12 @@ import {
   type AttackerDevice,
 } from './helpers/hostile-clients.js';
 import { RpcConnection } from '../protocol/connection.js';
-import { MAX_FRAME_BYTES } from '../protocol/frame.js';
+import { FrameDecoder, FrameTooLargeError, MAX_FRAME_BYTES } from '../protocol/frame.js';
 import { MessageType } from '../protocol/messages.js';
 import { validateServerConfig } from '../server/config.js';
+import { CONNECTION_LIMITS } from '../server/limits.js';
+import { repoRoot } from './helpers/paths.js';
+import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 
@@ -269,7 +272,68 @@ describe('the overall connection cap', () => {
   });
 });
 
+describe('frame decoding under limits (protocol/frame.ts)', () => {
+  it('a declared length alone allocates nothing big: a frame over upfrontBytes grows as its bytes arrive', () => {
+    const body = randomBytes(10 * MiB);
+    const bytes = frame(MessageType.PUT, 7, { n: body.length }, body);
+    const dec = new FrameDecoder();
+    dec.upfrontBytes = 64 * 1024;
+    expect(dec.push(bytes.subarray(0, 100))).toEqual([]);
+    expect(dec.midFrame).toBe(true);
+    expect(dec.heldBytes).toBeLessThanOrEqual(64 * 1024);
+    let got: ReturnType<FrameDecoder['push']> = [];
+    for (let at = 100; at < bytes.length; ) {
+      const n = Math.min(bytes.length - at, 1 + Math.floor(Math.random() * 300_000));
+      got = dec.push(bytes.subarray(at, at + n));
+      at += n;
+      // Memory follows what arrived (doubling), never the declared 10 MiB up front.
+      if (at < bytes.length) expect(dec.heldBytes).toBeLessThanOrEqual(Math.max(2 * at, 64 * 1024) + MiB);
+    }
+    expect(got).toHaveLength(1);
+    expect(got[0].body.equals(body)).toBe(true);
+    expect(dec.heldBytes).toBe(0);
+  });
+
+  it('a declared length over maxFrameBytes is refused before anything is allocated', () => {
+    const dec = new FrameDecoder();
+    dec.maxFrameBytes = 64 * 1024;
+    const prefix = Buffer.alloc(4);
+    prefix.writeUInt32BE(MAX_FRAME_BYTES - 4);
+    expect(() => dec.push(prefix)).toThrow(FrameTooLargeError);
+    expect(() => new FrameDecoder().push(prefix)).not.toThrow();
+  });
+
+  it('push(…, max) returns at most max frames and keeps the rest as bytes; a later push hands them out in order', () => {
+    const bodies = [1, 2, 3, 4, 5].map((n) => randomBytes(n * 1000));
+    const bytes = Buffer.concat(bodies.map((b, i) => frame(MessageType.PUT, i + 1, {}, b)));
+    const dec = new FrameDecoder();
+    const shared = Buffer.from(bytes);
+    const first = dec.push(shared, true, 2);
+    // The socket's buffer is overwritten after the call: what was held back must have been copied.
+    shared.fill(0xee);
+    expect(first.map((f) => f.requestId)).toEqual([1, 2]);
+    expect(dec.holding).toBe(true);
+    expect(dec.midFrame).toBe(false);
+    expect(dec.push(Buffer.alloc(0), false, 0)).toEqual([]);
+    const rest = dec.push(Buffer.alloc(0), false, 10);
+    expect(rest.map((f) => f.requestId)).toEqual([3, 4, 5]);
+    [...first, ...rest].forEach((f, i) => {
+      expect(f.body.equals(bodies[i])).toBe(true);
+    });
+    expect(dec.holding).toBe(false);
+    expect(dec.heldBytes).toBe(0);
+  });
+});
+
 describe('the limits config', () => {
+  it('examples/server.json and docs/design.md show every limit with its default', () => {
+    const example = JSON.parse(readFileSync(join(repoRoot, 'examples', 'server.json'), 'utf8'));
+    expect(example.limits).toEqual(Object.fromEntries(Object.entries(CONNECTION_LIMITS).map(([k, v]) => [k, v.default])));
+    const design = readFileSync(join(repoRoot, 'docs', 'design.md'), 'utf8');
+    const section = design.slice(design.indexOf('## Limits and abuse'));
+    for (const [k, v] of Object.entries(CONNECTION_LIMITS)) expect(section).toMatch(new RegExp(`\\| \`${k}\` \\| ${v.default}[ |]`));
+  });
+
   it('takes every limit with its default, and names the path, value and allowed range of a bad one', () => {
     const base = { technicianIds: ['TECH-0001'] };
     const ok = validateServerConfig({ ...base, limits: { maxConnectionsPerAddress: 8 } }, 'server.json', '/');
