@@ -36,6 +36,7 @@ export class ConnectionGate {
   private open = 0;
   private readonly perGroup = new Map<string, number>();
   private readonly tickets = new Map<string, ConnectionTicket>();
+  private readonly sockets = new Set<Socket>();
   private refused = 0;
   private lastNote = Number.NEGATIVE_INFINITY;
 
@@ -52,6 +53,11 @@ export class ConnectionGate {
   /** Admits, counts and times every TCP connection `server` accepts, before its TLS layer sees it. */
   guard(server: Server): void {
     server.prependListener('connection', (raw: Socket) => this.admit(raw));
+  }
+
+  /** Closes every connection, whether or not its TLS handshake or AUTH completed (server shutdown). */
+  closeAll(): void {
+    for (const s of this.sockets) s.destroy();
   }
 
   /** The ticket of a connection, found from its TLS socket (the same addresses and ports as the TCP one). */
@@ -82,6 +88,7 @@ export class ConnectionGate {
       },
     };
     this.tickets.set(key, ticket);
+    this.sockets.add(raw);
     timer = setTimeout(() => {
       const message = `no successful AUTH within ${this.limits.handshakeTimeoutMs / 1000} s of connecting (limits.handshakeTimeoutMs)`;
       if (ticket.onDeadline) ticket.onDeadline(message);
@@ -93,6 +100,7 @@ export class ConnectionGate {
     raw.once('close', () => {
       clearTimeout(timer);
       this.tickets.delete(key);
+      this.sockets.delete(raw);
       this.open--;
       const left = (this.perGroup.get(group) ?? 1) - 1;
       if (left > 0) this.perGroup.set(group, left);

@@ -129,9 +129,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       return { devices: deviceCount, storedBytes, sessions: sockets.size };
     },
     async close() {
-      // Stop accepting, cut live sessions (agents resume elsewhere), then wait for the listeners.
+      // Stop accepting, cut live sessions (agents resume elsewhere) and connections still in their handshake,
+      // then wait for the listeners.
       const closed = servers.map((srv) => new Promise<void>((r) => srv.close(() => r())));
       for (const sock of sockets) sock.destroy();
+      gate.closeAll();
       await Promise.all(closed);
       await Promise.all([...stores.values()].map(async (p) => (await p.catch(() => undefined))?.close()));
     },

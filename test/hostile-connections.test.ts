@@ -245,13 +245,16 @@ describe('server limits under hostile connections', () => {
 });
 
 describe('the overall connection cap', () => {
-  it('maxConnections holds over all addresses; a slot freed is a slot usable again', async () => {
+  it('maxConnections holds over all addresses; a slot freed is usable again; shutdown does not wait for handshakes', async () => {
     const small = await startTestServer({ listen: ['[::1]:0', '127.0.0.1:0'], limits: { maxConnections: 6 } });
     try {
-      const six = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => openTls(small.addresses[i % 2])));
+      // One connection that never starts TLS (it has 30 s, the default, to authenticate) and five TLS ones.
+      const silent = await openTcp(small.addresses[1]);
+      const five = await Promise.all([0, 1, 2, 3, 4].map((i) => openTls(small.addresses[i % 2])));
       await expect(openTls(small.addresses[0])).rejects.toThrow(/disconnected|closed|ECONNRESET/);
       await expect(openTls(small.addresses[1])).rejects.toThrow(/disconnected|closed|ECONNRESET/);
-      six[0].destroy();
+      expect(small.output()).toMatch(/6 connections open \(limits\.maxConnections 6\)/);
+      five[0].destroy();
       // The server notices the close on its own time: try to connect until admitted (bounded).
       let admitted: TLSSocket | undefined;
       const tryOnce = () =>
@@ -263,9 +266,11 @@ describe('the overall connection cap', () => {
       const until = performance.now() + 5000;
       while (!admitted && performance.now() < until) await new Promise((r) => setTimeout(r, 20)).then(tryOnce);
       expect(admitted).toBeDefined();
-      admitted!.destroy();
-      for (const s of six) s.destroy();
-      expect(small.output()).toMatch(/6 connections open \(limits\.maxConnections 6\)/);
+      expect(silent.closed).toBe(false);
+      const stopping = performance.now();
+      await small.stop();
+      expect(performance.now() - stopping).toBeLessThan(5000);
+      for (const s of [silent, admitted!, ...five]) s.destroy();
     } finally {
       await small.stop();
     }
