@@ -214,6 +214,24 @@ describe('server limits under hostile connections', () => {
     expect(server.output()).toMatch(/closing: a frame did not arrive whole within 3 s \(limits\.frameTimeoutMs\)/);
   });
 
+  it('an idle connection is closed after idleTimeoutMs and the agent is told why; whole frames keep one open', async () => {
+    const quiet = new RpcConnection(await openTls(v4), v4);
+    const busy = new RpcConnection(await openTls(v4), v4);
+    for (const c of [quiet, busy]) await c.request(MessageType.AUTH, { deviceId: attacker.deviceId, credential: attacker.credential });
+    const started = performance.now();
+    const pinger = setInterval(() => void busy.request(MessageType.PING, {}).catch(() => undefined), 1000);
+    try {
+      await waitFor('the quiet connection to be closed', () => quiet.closed, LIMITS.idleTimeoutMs + SLACK_MS);
+      expect(performance.now() - started).toBeGreaterThan(LIMITS.idleTimeoutMs - 100);
+      expect(quiet.closeReason).toBe('server: no whole frame for 6 s (limits.idleTimeoutMs)');
+      expect(busy.closed).toBe(false);
+    } finally {
+      clearInterval(pinger);
+      quiet.close();
+      busy.close();
+    }
+  });
+
   it('raw TCP connections that never start TLS are closed at the handshake deadline', async () => {
     const attack = new AttackLoop(20, 80, async (hold) => closed(hold(await openTcp(v4))));
     await underAttack('raw TCP, no TLS', attack, () => attack.stats.lifetimes.length >= 20, 'every silent TCP connection closed once');
