@@ -114,6 +114,8 @@ export class RpcConnection {
 
   private dispatch(frame: Frame): void {
     const p = this.pending.get(frame.requestId);
+    // An ERROR for request 0 is about the connection (a server limit, a deadline): the server closes it after.
+    if (!p && frame.type === MessageType.ERROR && frame.requestId === 0) return this.fail(`server: ${String(frame.header.message ?? frame.header.code)}`);
     if (!p) return this.fail(`unexpected reply for request ${frame.requestId}`);
     this.pending.delete(frame.requestId);
     this.armTimer();

@@ -118,6 +118,7 @@ export type ErrorCode =
   | 'missing-chunk'
   | 'not-found'
   | 'too-large'
+  | 'timeout'
   | 'internal';
 
 export interface ErrorReply {

@@ -26,7 +26,7 @@ program
   .command('serve', { isDefault: true })
   .description('run the server in the foreground until SIGTERM/SIGINT')
   .requiredOption('--data <dir>', 'data folder (device registry, encrypted chunks, snapshots)')
-  .requiredOption('--config <file>', 'server config JSON (listen, tls, technicianIds, assign); see examples/server.json')
+  .requiredOption('--config <file>', 'server config JSON (listen, tls, technicianIds, assign, limits); see examples/server.json')
   .addOption(new Option('--listen <ip:port>', "listen here instead of the config's addresses (repeatable; port 0 = any free port)").argParser(collect))
   .action(async (opts: { data: string; config: string; listen?: string[] }) => {
     const config: ServerConfig = await loadServerConfig(opts.config);
