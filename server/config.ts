@@ -5,6 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { parseEndpoint } from '../common/endpoint.js';
 import { problemsMessage } from '../common/problems.js';
 import type { ServerPair } from '../protocol/messages.js';
+import { validateRegistrationLimits, type RegistrationLimits } from './registration-limits.js';
 
 export interface ServerConfig {
   /** IP:port addresses to listen on; port 0 picks a free port. Default ["127.0.0.1:16384"]. */
@@ -15,6 +16,8 @@ export interface ServerConfig {
   technicianIds: string[];
   /** Pair assigned to newly registered devices; default: the first two listen addresses as bound. */
   assign?: ServerPair;
+  /** Limits against hostile clients; every field has a default (docs/design.md, "Limits and abuse"). */
+  limits?: { registration?: RegistrationLimits };
 }
 
 export class ServerConfigError extends Error {
@@ -29,8 +32,8 @@ export function validateServerConfig(raw: unknown, file: string, baseDir: string
   const problems: string[] = [];
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ServerConfigError(file, ['the file must hold a JSON object']);
   const r = raw as Record<string, unknown>;
-  const known = new Set(['$schema', 'listen', 'tls', 'technicianIds', 'assign']);
-  for (const k of Object.keys(r)) if (!known.has(k)) problems.push(`/${k}: unknown field (allowed: listen, tls, technicianIds, assign)`);
+  const known = new Set(['$schema', 'listen', 'tls', 'technicianIds', 'assign', 'limits']);
+  for (const k of Object.keys(r)) if (!known.has(k)) problems.push(`/${k}: unknown field (allowed: listen, tls, technicianIds, assign, limits)`);
 
   const listen = r.listen ?? ['127.0.0.1:16384'];
   if (!Array.isArray(listen) || listen.length === 0) problems.push(`/listen: ${JSON.stringify(listen)} is not allowed; expected a non-empty list of IP:port`);
@@ -65,8 +68,12 @@ export function validateServerConfig(raw: unknown, file: string, baseDir: string
     }
     assign = { primary: String(a?.primary), alternate: String(a?.alternate) };
   }
+  const rawLimits = (r.limits ?? {}) as Record<string, unknown>;
+  if (typeof rawLimits !== 'object' || Array.isArray(rawLimits)) problems.push(`/limits: ${JSON.stringify(r.limits)} is not allowed; expected an object`);
+  else for (const k of Object.keys(rawLimits)) if (k !== 'registration') problems.push(`/limits/${k}: unknown field (allowed: registration)`);
+  const limits = { registration: validateRegistrationLimits(rawLimits?.registration, '/limits/registration', problems) };
   if (problems.length) throw new ServerConfigError(file, problems);
-  return { listen: listen as string[], tls, technicianIds: ids as string[], assign };
+  return { listen: listen as string[], tls, technicianIds: ids as string[], assign, limits };
 }
 
 export async function loadServerConfig(file: string): Promise<ServerConfig> {

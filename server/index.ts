@@ -9,6 +9,8 @@ import { loadTlsIdentity } from './tls.js';
 import { DeviceRegistry } from './storage/registry.js';
 import { DeviceStore } from './storage/device-store.js';
 import { Session } from './session.js';
+import { RegistrationThrottle } from './registration-throttle.js';
+import { DEFAULT_REGISTRATION_LIMITS } from './registration-limits.js';
 import { readIntoReusedBuffer } from '../protocol/reused-reads.js';
 import type { ServerPair } from '../protocol/messages.js';
 
@@ -71,6 +73,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const sockets = new Set<TLSSocket>();
   const ctx = {
     registry,
+    throttle: new RegistrationThrottle(options.config.limits?.registration ?? DEFAULT_REGISTRATION_LIMITS),
     openStore,
     log,
     onNewDevice: () => {

@@ -6,9 +6,12 @@ import { takeReusedReads } from '../protocol/reused-reads.js';
 import { BLOB_NAME_RE, CHUNK_ID_RE, MessageType, PROTOCOL_VERSION, SNAPSHOT_ID_RE, type ErrorCode, type ServerPair } from '../protocol/messages.js';
 import { RegistrationError, type DeviceRegistry } from './storage/registry.js';
 import type { DeviceStore } from './storage/device-store.js';
+import { addressKey, RateLimitedError, type ConnectionRegistrations, type RegistrationThrottle } from './registration-throttle.js';
+import { hasUnsafeText } from '../common/terminal-text.js';
 
 export interface SessionContext {
   registry: DeviceRegistry;
+  throttle: RegistrationThrottle;
   openStore(deviceId: string): Promise<DeviceStore>;
   log(line: string): void;
   onNewDevice(): void;
@@ -47,6 +50,8 @@ export class Session {
   private inFlight = 0;
   private inFlightBytes = 0;
   private closed = false;
+  private ending = false;
+  private readonly registrations: ConnectionRegistrations = { attempts: 0 };
   readonly counters: SessionCounters = { chunksReceived: 0, chunksStored: 0, chunksDuplicate: 0, bytesReceived: 0, chunksSent: 0 };
 
   constructor(
@@ -74,6 +79,12 @@ export class Session {
     for (const f of frames) void this.handle(f);
   }
 
+  /** Sends what is queued, then closes; requests that arrive meanwhile are not served. */
+  private end(): void {
+    this.ending = true;
+    this.writer.end();
+  }
+
   private onClose(): void {
     this.closed = true;
     if (this.deviceId) {
@@ -92,6 +103,10 @@ export class Session {
   }
 
   private async handle(frame: Frame): Promise<void> {
+    if (this.ending) {
+      this.decoder.release(frame);
+      return;
+    }
     this.inFlight++;
     this.inFlightBytes += frame.body.length;
     if (this.inFlight >= MAX_IN_FLIGHT || this.inFlightBytes >= MAX_IN_FLIGHT_BYTES) this.socket.pause();
@@ -112,11 +127,14 @@ export class Session {
       let message = 'internal server error';
       let extra: Record<string, unknown> = {};
       if (err instanceof RequestError) ({ code, message, extra } = err);
+      else if (err instanceof RateLimitedError)
+        ({ code, message, extra } = { code: err.code, message: err.message, extra: { retryAfterMs: err.retryAfterMs } });
       else if (err instanceof RegistrationError) ({ code, message } = err);
       else if (err instanceof ProtocolError) ({ code, message } = { code: 'bad-request' as const, message: err.message });
       else this.ctx.log(`${this.peer}: internal error on ${frame.type}: ${(err as Error).message}`);
       this.send(MessageType.ERROR, frame.requestId, { code, message, ...extra });
-      if (code === 'unsupported-version') this.writer.end();
+      // A failed or refused registration ends the connection: every further guess costs a new TLS handshake.
+      if (code === 'unsupported-version' || (frame.type === MessageType.REGISTER && code !== 'bad-request')) this.end();
     } finally {
       // The reply is sent and the store has written the body: its buffer may take the next frame.
       this.decoder.release(frame);
@@ -158,26 +176,40 @@ export class Session {
     return this.store;
   }
 
+  /** REGISTER, throttled (registration-throttle.ts) before the Technician ID is even looked at. */
+  private async register(h: Record<string, unknown>): Promise<object> {
+    const technicianId = str(h.technicianId, 'technicianId', 256);
+    const identityId = str(h.identityId, 'identityId', 128);
+    const identitySecret = str(h.identitySecret, 'identitySecret', 256);
+    const hostname = optText(h.hostname, 'hostname', 255);
+    const platform = optText(h.platform, 'platform', 64);
+    const address = addressKey(this.socket.remoteAddress);
+    const throttle = this.ctx.throttle;
+    throttle.admit(address, this.registrations);
+    try {
+      const { record, credential, existing } = await this.ctx.registry.register(
+        { technicianId, identityId, identitySecret, hostname, platform },
+        {
+          known: (technicianHash) => throttle.technicianAttempt(technicianHash),
+          beforeCreate: (technicianHash) => throttle.newDevice(address, technicianHash),
+        },
+      );
+      if (!existing) this.ctx.onNewDevice();
+      this.ctx.log(`${this.peer}: ${existing ? 're-registered existing' : 'registered new'} device ${record.deviceId}`);
+      return { deviceId: record.deviceId, credential, servers: record.servers, existing };
+    } catch (err) {
+      if (err instanceof RegistrationError && (err.code === 'unknown-technician' || err.code === 'identity-mismatch')) throttle.failure(address);
+      throw err;
+    }
+  }
+
   private async dispatch(frame: Frame): Promise<{ header: object; body?: Buffer[] }> {
     const h = frame.header;
     switch (frame.type) {
       case MessageType.PING:
         return { header: { time: new Date().toISOString() } };
-      case MessageType.REGISTER: {
-        const technicianId = str(h.technicianId, 'technicianId', 256);
-        const identityId = str(h.identityId, 'identityId', 128);
-        const identitySecret = str(h.identitySecret, 'identitySecret', 256);
-        const { record, credential, existing } = await this.ctx.registry.register({
-          technicianId,
-          identityId,
-          identitySecret,
-          hostname: optStr(h.hostname, 'hostname', 255),
-          platform: optStr(h.platform, 'platform', 64),
-        });
-        if (!existing) this.ctx.onNewDevice();
-        this.ctx.log(`${this.peer}: ${existing ? 're-registered existing' : 'registered new'} device ${record.deviceId}`);
-        return { header: { deviceId: record.deviceId, credential, servers: record.servers, existing } };
-      }
+      case MessageType.REGISTER:
+        return { header: await this.register(h) };
       case MessageType.AUTH: {
         const rec = await this.ctx.registry.authenticate(str(h.deviceId, 'deviceId', 64), str(h.credential, 'credential', 256));
         this.deviceId = rec.deviceId;
@@ -248,6 +280,14 @@ function str(v: unknown, field: string, max: number): string {
 
 function optStr(v: unknown, field: string, max: number): string | undefined {
   return v === undefined ? undefined : str(v, field, max);
+}
+
+/** A device-supplied text shown to admins: no control characters or bidi marks (they are escaped on output too). */
+function optText(v: unknown, field: string, max: number): string | undefined {
+  const text = optStr(v, field, max);
+  if (text !== undefined && hasUnsafeText(text))
+    throw new RequestError('bad-request', `${field} is not allowed: expected at most ${max} characters without control characters or bidi marks`);
+  return text;
 }
 
 function idOf(v: unknown, field: string, re: RegExp): string {

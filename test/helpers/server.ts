@@ -38,6 +38,8 @@ export interface StartTestServerOptions {
   /** TLS files; 'generate' lets the server create its own certificate. Default: the demo certificate. */
   tls?: { cert: string; key: string } | 'generate';
   env?: NodeJS.ProcessEnv;
+  /** The config's `limits` (docs/design.md, "Limits and abuse"); default: none given, the server's defaults. */
+  limits?: Record<string, unknown>;
   /** How long to wait for "listening on"; default 30 s. */
   timeoutMs?: number;
 }
@@ -69,6 +71,7 @@ export async function startTestServer(options: StartTestServerOptions = {}): Pro
       ...(tls && { tls }),
       technicianIds: options.technicianIds ?? [TEST_TECHNICIAN_ID],
       ...(options.assign && { assign: options.assign }),
+      ...(options.limits && { limits: options.limits }),
     }),
   );
   const proc = startProcess(process.execPath, [serverBin, '--data', dataDir, '--config', configPath], {
