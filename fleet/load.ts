@@ -42,17 +42,24 @@ export class FleetValidationError extends Error {
 }
 
 type Ajv = import('ajv').default;
+let ajvInstance: Ajv | undefined;
 let compiled: ValidateFunction | undefined;
 
-function validator(): ValidateFunction {
-  if (compiled) return compiled;
+function ajv(): Ajv {
+  if (ajvInstance) return ajvInstance;
   const AjvCtor = ((AjvModule as unknown as { default?: unknown }).default ?? AjvModule) as new (o: object) => Ajv;
-  const ajv = new AjvCtor({ allErrors: true, strict: true, strictRequired: false, useDefaults: true, allowUnionTypes: true });
-  ajv.addKeyword({ keyword: 'x-allowed', schemaType: 'string' });
-  ajv.addKeyword({ keyword: 'x-secret', schemaType: 'boolean' });
-  ajv.addFormat('ip-port', (s: string) => parseEndpoint(s) !== undefined);
-  ajv.addFormat('cidr', (s: string) => parseCidr(s) !== undefined);
-  compiled = ajv.compile(schema);
+  const a = new AjvCtor({ allErrors: true, strict: true, strictRequired: false, useDefaults: true, allowUnionTypes: true });
+  a.addKeyword({ keyword: 'x-allowed', schemaType: 'string' });
+  a.addKeyword({ keyword: 'x-secret', schemaType: 'boolean' });
+  a.addKeyword({ keyword: 'x-env-value', schemaType: 'object' });
+  a.addFormat('ip-port', (s: string) => parseEndpoint(s) !== undefined);
+  a.addFormat('cidr', (s: string) => parseCidr(s) !== undefined);
+  ajvInstance = a;
+  return a;
+}
+
+function validator(): ValidateFunction {
+  compiled ??= ajv().compile(schema);
   return compiled;
 }
 
@@ -87,11 +94,45 @@ function valueAt(doc: unknown, pointer: string): unknown {
   return node;
 }
 
-const SECRET_POINTERS = [/^\/technicianId$/, /^\/proxy\/password$/, /^\/signing\/windows\/password/];
+interface SecretField {
+  key: keyof FleetSecrets;
+  pointer: string;
+  ref(fleet: Fleet): string | SecretRef | undefined;
+  /** Where the schema says what the value may be: `x-env-value`, else the plain-string branch of `oneOf`. */
+  schemaAt: string;
+}
+
+/** The fields that hold secrets: their values are never shown, and may come from {"env": NAME}. */
+const SECRET_FIELDS: SecretField[] = [
+  { key: 'technicianId', pointer: '/technicianId', ref: (f) => f.technicianId, schemaAt: '#/properties/technicianId' },
+  { key: 'proxyPassword', pointer: '/proxy/password', ref: (f) => f.proxy.password, schemaAt: '#/definitions/proxy/properties/password' },
+  {
+    key: 'signingPassword',
+    pointer: '/signing/windows/password',
+    ref: (f) => f.signing?.windows?.password,
+    schemaAt: '#/definitions/signing/properties/windows/properties/password',
+  },
+];
+
+const isSecretPointer = (pointer: string): boolean => SECRET_FIELDS.some((f) => pointer === f.pointer || pointer.startsWith(`${f.pointer}/`));
+
+const valueValidators = new Map<string, { check: ValidateFunction; allowed: string }>();
+
+/** What a secret's value must be, from the schema: the same rule whether typed in the file or taken from the environment. */
+function valueRule(field: SecretField): { check: ValidateFunction; allowed: string } {
+  let rule = valueValidators.get(field.pointer);
+  if (!rule) {
+    const node = schemaAt(field.schemaAt)!;
+    const value = (node['x-env-value'] ?? (node.oneOf as Array<Record<string, unknown>>).find((b) => b.type === 'string')) as Record<string, unknown>;
+    rule = { check: ajv().compile(value), allowed: String(value['x-allowed']) };
+    valueValidators.set(field.pointer, rule);
+  }
+  return rule;
+}
 
 function describeValue(pointer: string, value: unknown): string | undefined {
   if (value === undefined) return undefined;
-  if (SECRET_POINTERS.some((re) => re.test(pointer)) && typeof value === 'string') return '(hidden secret)';
+  if (isSecretPointer(pointer) && typeof value === 'string') return '(hidden secret)';
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
@@ -277,36 +318,66 @@ export async function listFleetFiles(dir: string): Promise<string[]> {
     .map((n) => join(resolve(dir), n));
 }
 
-function readSecret(ref: string | SecretRef | undefined, field: string, env: NodeJS.ProcessEnv): string | undefined {
+/** The value of the variable a secret reference names, when it is set; unset or empty: undefined. */
+function envValue(ref: string | SecretRef | undefined, env: NodeJS.ProcessEnv): { name: string; value: string } | undefined {
+  if (ref === undefined || typeof ref === 'string') return undefined;
+  const value = env[ref.env];
+  return value === undefined || value === '' ? undefined : { name: ref.env, value };
+}
+
+/**
+ * Secrets given as {"env": NAME} whose variable is set to a value the field does not allow (the rule a value
+ * typed in the file must meet). Issues name the field and the variable, never the value.
+ */
+export function envSecretIssues(fleet: Fleet, env: NodeJS.ProcessEnv = process.env): FleetIssue[] {
+  const issues: FleetIssue[] = [];
+  for (const field of SECRET_FIELDS) {
+    const got = envValue(field.ref(fleet), env);
+    if (!got) continue;
+    const { check, allowed } = valueRule(field);
+    if (check(got.value)) continue;
+    issues.push({
+      path: field.pointer,
+      value: `{"env":"${got.name}"}`,
+      allowed,
+      message: `${field.pointer}: the value of environment variable ${got.name} is not allowed (not shown: it is a secret); expected ${allowed}`,
+    });
+  }
+  return issues;
+}
+
+function readSecret(field: SecretField, fleet: Fleet, env: NodeJS.ProcessEnv): string | undefined {
+  const ref = field.ref(fleet);
   if (ref === undefined) return undefined;
   if (typeof ref === 'string') return ref;
-  const value = env[ref.env];
-  if (value === undefined || value === '') {
+  const got = envValue(ref, env);
+  if (!got) {
     throw new FleetValidationError('environment', [
       {
-        path: field,
+        path: field.pointer,
         value: `{"env":"${ref.env}"}`,
         allowed: `the environment variable ${ref.env} set to the secret`,
-        message: `${field}: environment variable ${ref.env} is not set; set it to the secret before generating installers`,
+        message: `${field.pointer}: environment variable ${ref.env} is not set; set it to the secret before generating installers`,
       },
     ]);
   }
-  return value;
+  return got.value;
 }
 
-/** Resolve secret references; `required` lists fields a target cannot build without. */
+/**
+ * Resolve secret references; `required` lists fields a target cannot build without (others may stay unset).
+ * A variable set to a value the field does not allow is an error whether required or not.
+ */
 export function resolveSecrets(fleet: Fleet, env: NodeJS.ProcessEnv = process.env, required: Array<keyof FleetSecrets> = []): FleetSecrets {
-  const optional = <T>(fn: () => T, key: keyof FleetSecrets): T | undefined => {
+  const bad = envSecretIssues(fleet, env);
+  if (bad.length) throw new FleetValidationError('environment', bad);
+  const secrets: FleetSecrets = { technicianId: undefined, proxyPassword: undefined, signingPassword: undefined };
+  for (const field of SECRET_FIELDS) {
     try {
-      return fn();
+      secrets[field.key] = readSecret(field, fleet, env);
     } catch (err) {
-      if (required.includes(key)) throw err;
-      return undefined;
+      if (required.includes(field.key)) throw err;
     }
-  };
-  return {
-    technicianId: optional(() => readSecret(fleet.technicianId, '/technicianId', env), 'technicianId'),
-    proxyPassword: optional(() => readSecret(fleet.proxy.password, '/proxy/password', env), 'proxyPassword'),
-    signingPassword: optional(() => readSecret(fleet.signing?.windows?.password, '/signing/windows/password', env), 'signingPassword'),
-  };
+  }
+  return secrets;
 }
