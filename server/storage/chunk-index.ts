@@ -149,25 +149,53 @@ export class ChunkIndex {
    * skipped). Refreshes run one at a time: two overlapping ones would read the same bytes.
    */
   refresh(): Promise<void> {
-    const next = this.refreshing.then(() => this.readNewLines());
+    return this.inOrder(() => this.readNewLines());
+  }
+
+  /** Runs `step` after every refresh and own-line step queued before it. */
+  private inOrder(step: () => Promise<void> | void): Promise<void> {
+    this.queued++;
+    const next = this.refreshing.then(step).finally(() => this.queued--);
     this.refreshing = next.catch(() => undefined);
     return next;
   }
+
+  /** Refreshes and own-line steps queued or running. */
+  private queued = 0;
 
   /**
    * This process appended `text` (index lines of `entries`) at `at`: the entries count at once. The bytes are
    * skipped by later refreshes only when nobody else appended before or during the write.
    */
   addOwn(entries: Array<[string, Location]>, at: number, text: string, sizeAfter: number): void {
-    this.insert(entries);
-    this.refreshing = this.refreshing.then(() => {
+    const skip = () => {
       const written = Buffer.byteLength(text, 'latin1');
       if (at === this.logRead && sizeAfter === at + written) {
         this.logHash.update(text, 'latin1');
         this.logRead = at + written;
       }
-    });
+    };
+    // Nothing reading the log right now: account for the lines at once, so a flush that follows covers them.
+    if (this.queued === 0) skip();
+    else void this.inOrder(skip);
+    this.insert(entries);
   }
+
+  /**
+   * Waits while the in-memory table is over twice its flush size (a flood of new chunks faster than runs are
+   * written): the caller's request waits instead of memory growing. Throws when flushing keeps failing.
+   */
+  async roomForMore(): Promise<void> {
+    const limit = 2 * this.budget.limits.flushEntries;
+    while (this.mem.size >= limit && !this.closed) {
+      this.requestFlush();
+      this.flushError = undefined;
+      await this.maintaining;
+      if (this.flushError && this.mem.size >= limit) throw this.flushError;
+    }
+  }
+
+  private flushError: Error | undefined;
 
   /** Entries known not to be in the index yet (first location wins when one slips in twice). */
   private insert(entries: Array<[string, Location]>): void {
@@ -247,8 +275,9 @@ export class ChunkIndex {
       try {
         await this.flush();
         await this.mergeIfNeeded();
-      } catch {
+      } catch (err) {
         // A failed flush keeps the entries in memory (the next request tries again); the log is the truth.
+        this.flushError = err as Error;
       }
     });
   }
@@ -264,12 +293,13 @@ export class ChunkIndex {
     const covered = { logEnd: this.logRead, logSha256: this.logHash.copy().digest('hex') };
     try {
       const ids = [...frozen.keys()];
+      const locs = [...frozen.values()];
       const { keys, order } = sortedKeys(ids);
       const writer = await RunWriter.create(join(this.folder, runName()), ids.length);
       try {
         for (const i of order) {
           if (writer.full) await writer.writePage();
-          writer.add(keys, i * KEY_BYTES, frozen.get(ids[i])!);
+          writer.add(keys, i * KEY_BYTES, locs[i]);
         }
         await writer.finish();
       } catch (err) {
@@ -295,11 +325,14 @@ export class ChunkIndex {
     }
   }
 
-  /** Keeps runs few (about log2 of entries / flushEntries): merges the newest two while the older is not bigger. */
+  /**
+   * Keeps runs few: merges the newest two while the older is at most twice the newer, so each run is more than
+   * twice the next (at most ~log2 of the entries, and each entry rewritten ~log2 times), and never more than 12.
+   */
   private async mergeIfNeeded(): Promise<void> {
     while (this.runs.length >= 2 && !this.closed) {
       const n = this.runs.length;
-      if (this.runs[n - 2].count > this.runs[n - 1].count) return;
+      if (this.runs[n - 2].count > 2 * this.runs[n - 1].count && n <= 12) return;
       const inputs = this.runs.slice(n - 2);
       const merged = await mergeRuns(inputs, join(this.folder, runName()));
       const next = [...this.runs.slice(0, n - 2), merged];
@@ -365,6 +398,8 @@ export class ChunkIndex {
   }
 
   async close(): Promise<void> {
+    // Own lines written last are accounted for first (addOwn), so the manifest can say how far the runs reach.
+    await this.refreshing.catch(() => undefined);
     // A big table is written now so the next start does not read its lines again; small ones are not worth
     // a run file each (many devices, each a few lines: a restart reads them quickly).
     if (this.mem.size >= this.budget.limits.flushEntries / 8) this.requestFlush();
@@ -372,6 +407,9 @@ export class ChunkIndex {
     this.closed = true;
     await flushed.catch(() => undefined);
     await this.refreshing.catch(() => undefined);
+    // Everything read is in the runs: the next start reads the log from here on.
+    if (this.mem.size === 0 && this.runs.length > 0 && this.covered.logEnd < this.logRead)
+      await this.writeManifest(this.runs, { logEnd: this.logRead, logSha256: this.logHash.copy().digest('hex') }).catch(() => undefined);
     this.budget.total -= this.mem.size;
     this.mem = new Map();
     this.budget.remove(this);

@@ -98,6 +98,7 @@ export class DeviceStore {
   }
 
   private async commit(group: PendingPut[]): Promise<Array<{ stored: number; duplicates: number }>> {
+    await this.index.roomForMore();
     const known = new Set<string>();
     const asked = group.flatMap((p) => p.ids);
     (await this.find(asked)).forEach((loc, i) => {

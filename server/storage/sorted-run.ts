@@ -23,8 +23,9 @@ export const RECORD_BYTES = 48;
 /** One summary key per block of this many records: a lookup reads one 3 KiB block per run. */
 export const SUMMARY_EVERY = 64;
 const BLOCK_BYTES = SUMMARY_EVERY * RECORD_BYTES;
-/** Neighbouring blocks are read together up to this size. */
-const MAX_READ_BYTES = 1024 * 1024;
+/** Neighbouring blocks are read together up to this size, at most READS_AT_ONCE reads per lookup at a time. */
+const MAX_READ_BYTES = 256 * 1024;
+const READS_AT_ONCE = 4;
 const BLOOM_BITS_PER_KEY = 10;
 const BLOOM_PROBES = 7;
 const MAGIC = Buffer.from('HFRUN1\n\0', 'latin1');
@@ -95,7 +96,6 @@ export class RunWriter {
   private readonly page = Buffer.allocUnsafe(PAGE_RECORDS * RECORD_BYTES);
   private used = 0;
   private written = 0;
-  private readonly last = Buffer.alloc(KEY_BYTES);
   count = 0;
   bytes = 0;
 
@@ -120,11 +120,9 @@ export class RunWriter {
     return this.used + RECORD_BYTES > this.page.length;
   }
 
-  /** Appends a record (keys strictly ascending); when `full`, call writePage() first. */
+  /** Appends a record (keys strictly ascending: sorted or merged by the caller); when `full`, call writePage() first. */
   add(key: Buffer, keyAt: number, loc: Location): void {
     if (this.count >= this.capacity || this.full) throw new Error('run writer: no room');
-    if (this.count > 0 && key.compare(this.last, 0, KEY_BYTES, keyAt, keyAt + KEY_BYTES) <= 0) throw new Error('run records out of order');
-    key.copy(this.last, 0, keyAt, keyAt + KEY_BYTES);
     const at = this.used;
     key.copy(this.page, at, keyAt, keyAt + KEY_BYTES);
     this.page[at + 33] = 0;
@@ -134,7 +132,9 @@ export class RunWriter {
       this.packIndex.set(loc.pack, pack);
     }
     this.page.writeUInt32BE(pack, at + 34);
-    this.page.writeUIntBE(loc.offset, at + 38, 6);
+    // offset as u48: high 16 bits, low 32 bits
+    this.page.writeUInt16BE(Math.floor(loc.offset / 2 ** 32), at + 38);
+    this.page.writeUInt32BE(loc.offset >>> 0, at + 40);
     this.page.writeUInt32BE(loc.length, at + 44);
     if (this.count % SUMMARY_EVERY === 0) key.copy(this.summary, (this.count / SUMMARY_EVERY) * KEY_BYTES, keyAt, keyAt + KEY_BYTES);
     const bits = this.bloom.length * 8;
@@ -259,8 +259,10 @@ export class SortedRun {
           cur.keys.push(i);
         } else reads.push({ first: b, last: b, keys: [i] });
       }
-      await Promise.all(
-        reads.map(async (r) => {
+      let next = 0;
+      const reader = async () => {
+        while (next < reads.length) {
+          const r = reads[next++];
           const start = r.first * SUMMARY_EVERY;
           const end = Math.min(this.count, (r.last + 1) * SUMMARY_EVERY);
           const buf = Buffer.allocUnsafe((end - start) * RECORD_BYTES);
@@ -271,8 +273,9 @@ export class SortedRun {
             const at = search(buf, (first - start) * RECORD_BYTES, Math.min(end, first + SUMMARY_EVERY) - first, keys, i * KEY_BYTES);
             if (at >= 0) found(i, this.locationAt(buf, at));
           }
-        }),
-      );
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(READS_AT_ONCE, reads.length) }, reader));
     } finally {
       this.release();
     }
@@ -294,7 +297,8 @@ export class SortedRun {
   }
 
   locationAt(buf: Buffer, at: number): Location {
-    return { pack: this.packs[buf.readUInt32BE(at + 34)], offset: buf.readUIntBE(at + 38, 6), length: buf.readUInt32BE(at + 44) };
+    const offset = buf.readUInt16BE(at + 38) * 2 ** 32 + buf.readUInt32BE(at + 40);
+    return { pack: this.packs[buf.readUInt32BE(at + 34)], offset, length: buf.readUInt32BE(at + 44) };
   }
 
   /** Reads records [first, first + n) into buf (for merges). */
