@@ -94,11 +94,11 @@ export class ChunkIndex {
 
   /** Opens the index of the device folder `dir` (its index.log), adopting or rebuilding the sorted runs. */
   static async open(dir: string, budget: MemtableBudget = defaultBudget): Promise<ChunkIndex> {
-    const folder = await claimFolder(join(dir, SORTED_DIR));
+    const { folder, adopted } = await claimFolder(join(dir, SORTED_DIR));
     const ix = new ChunkIndex(join(dir, 'index.log'), folder, budget);
     budget.add(ix);
     try {
-      await ix.load();
+      if (adopted) await ix.load();
       await ix.refresh();
     } catch (err) {
       await ix.close();
@@ -295,6 +295,7 @@ export class ChunkIndex {
       const ids = [...frozen.keys()];
       const locs = [...frozen.values()];
       const { keys, order } = sortedKeys(ids);
+      await mkdir(this.folder, { recursive: true });
       const writer = await RunWriter.create(join(this.folder, runName()), ids.length);
       try {
         for (const i of order) {
@@ -479,19 +480,26 @@ function alive(pid: number): boolean {
 
 /**
  * A folder of sorted runs for this index: one left by a process that is gone (adopted by renaming it, so two
- * processes cannot take the same one), else a new one. Folders of gone processes that are not adopted are deleted.
+ * processes cannot take the same one), else the name of a new one, made at the first flush (most devices never
+ * need one). Folders of gone processes that are not adopted are deleted.
  */
-async function claimFolder(root: string): Promise<string> {
-  await mkdir(root, { recursive: true });
-  const mine = join(root, `${process.pid}-${randomBytes(4).toString('hex')}`);
+async function claimFolder(root: string): Promise<{ folder: string; adopted: boolean }> {
+  const folder = join(root, `${process.pid}-${randomBytes(4).toString('hex')}`);
+  let names: string[];
+  try {
+    names = (await readdir(root)).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') names = [];
+    else throw err;
+  }
   let adopted = false;
-  for (const name of (await readdir(root)).sort()) {
+  for (const name of names) {
     const path = join(root, name);
     const pid = Number(/^(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
     if (!pid || foldersInUse.has(path) || alive(pid)) continue;
     if (!adopted) {
       try {
-        await rename(path, mine);
+        await rename(path, folder);
         adopted = true;
         continue;
       } catch (err) {
@@ -501,7 +509,6 @@ async function claimFolder(root: string): Promise<string> {
     }
     await rm(path, { recursive: true, force: true }).catch(() => undefined);
   }
-  if (!adopted) await mkdir(mine);
-  foldersInUse.add(mine);
-  return mine;
+  foldersInUse.add(folder);
+  return { folder, adopted };
 }
