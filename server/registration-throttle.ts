@@ -167,14 +167,19 @@ export class RegistrationThrottle {
     if (wait > 0) throw new RateLimitedError(FROM_ADDRESS, wait);
   }
 
-  /** A failed attempt (unknown Technician ID, identity mismatch): once the address has none left, it is locked out. */
-  failure(address: string): void {
+  /**
+   * A failed attempt (unknown Technician ID, identity mismatch): once the address has none left, it is locked out.
+   * Returns the length of a lockout that starts now (for the log), else 0.
+   */
+  failure(address: string): number {
     const now = this.now();
     const a = this.addresses.get(address);
     if (a.failures.full(now)) a.strikes = 0;
-    if (a.failures.take(now) === 0) return;
+    if (a.failures.take(now) === 0) return 0;
     a.strikes++;
-    a.lockedUntil = now + Math.min(this.limits.maxLockoutMs, this.limits.lockoutMs * 2 ** Math.min(30, a.strikes - 1));
+    const lockout = Math.min(this.limits.maxLockoutMs, this.limits.lockoutMs * 2 ** Math.min(30, a.strikes - 1));
+    a.lockedUntil = now + lockout;
+    return lockout;
   }
 
   /** A REGISTER with a known Technician ID (by its hash). */

@@ -198,7 +198,13 @@ export class Session {
       this.ctx.log(`${this.peer}: ${existing ? 're-registered existing' : 'registered new'} device ${record.deviceId}`);
       return { deviceId: record.deviceId, credential, servers: record.servers, existing };
     } catch (err) {
-      if (err instanceof RegistrationError && (err.code === 'unknown-technician' || err.code === 'identity-mismatch')) throttle.failure(address);
+      if (err instanceof RegistrationError && (err.code === 'unknown-technician' || err.code === 'identity-mismatch')) {
+        const lockout = throttle.failure(address);
+        if (lockout)
+          this.ctx.log(
+            `${this.peer}: registrations from ${address} locked out for ${Math.round(lockout / 1000)} s after repeated failures (limits.registration)`,
+          );
+      }
       throw err;
     }
   }

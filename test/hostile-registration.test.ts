@@ -12,9 +12,10 @@ import { openConnection } from '../agent/transport/index.js';
 import { RemoteError, RpcConnection } from '../protocol/connection.js';
 import { MessageType } from '../protocol/messages.js';
 import { DEFAULT_REGISTRATION_LIMITS } from '../server/registration-limits.js';
-import { makeAgent } from './helpers/agent.js';
+import { makeAgent, manualBackup } from './helpers/agent.js';
+import { diffTrees, makeSampleTree } from './helpers/sample.js';
 import { stopAllProcesses } from './helpers/process.js';
-import { removeTempDirs, startTestServer, TEST_TECHNICIAN_ID, type TestServer } from './helpers/server.js';
+import { removeTempDirs, startTestServer, TEST_TECHNICIAN_ID, tempDir, type TestServer } from './helpers/server.js';
 
 afterAll(async () => {
   await stopAllProcesses();
@@ -76,7 +77,7 @@ function tally(outcomes: Outcome[]): Record<string, number> {
 const rssMiB = (pid: number, field = 'VmRSS') => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 describe('registration under attack (default limits)', () => {
-  it('guessing Technician IDs from one address: a handful are answered, then the address is locked out, even for the right ID; ::1 still registers', async () => {
+  it('guessing Technician IDs from one address: a handful are answered, then the address is locked out, even for the right ID; ::1 registers, backs up, restores', async () => {
     const server = await startTestServer({ listen: ['127.0.0.1:0', '[::1]:0'] });
     try {
       const started = performance.now();
@@ -112,12 +113,25 @@ describe('registration under attack (default limits)', () => {
       expect(right.code).toBe('rate-limited');
       expect(right.retryAfterMs).toBeLessThanOrEqual(DEFAULT_REGISTRATION_LIMITS.lockoutMs);
 
-      // ... while an agent from another address (::1) registers normally, through the real CLI.
-      const agent = await makeAgent({ registration: { primary: server.addresses[1], alternate: server.addresses[1] }, tlsPin: server.pin });
+      // ... while an agent from another address (::1) registers normally, through the real CLI, then backs up and
+      // restores (over 127.0.0.1 too: the lockout is about registering, not about devices that have).
+      const sample = join(await tempDir('holdfast-sample-'), 'home');
+      await makeSampleTree(sample, 3, 50_000);
+      const agent = await makeAgent({
+        registration: { primary: server.addresses[1], alternate: server.addresses[1] },
+        tlsPin: server.pin,
+        config: { backup: manualBackup([sample]) },
+      });
       const reg = await agent.run(['register']);
       expect(reg.code, reg.output).toBe(0);
       expect(reg.stdout).toMatch(/registered as new device/);
+      expect((await agent.run(['backup'])).code).toBe(0);
+      const out = await tempDir('holdfast-restore-');
+      const restore = await agent.run(['restore', '--to', out]);
+      expect(restore.code, restore.output).toBe(0);
+      expect(await diffTrees(sample, join(out, 'home'))).toEqual([]);
       expect(server.output()).not.toContain('GUESS-');
+      expect(server.output()).toMatch(/registrations from 127\.0\.0\.1 locked out for 60 s after repeated failures \(limits\.registration\)/);
     } finally {
       await server.stop();
     }
