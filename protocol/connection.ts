@@ -102,7 +102,12 @@ export class RpcConnection {
     let ok = true;
     for (const p of parts) ok = this.socket.write(p) && ok;
     process.nextTick(() => this.socket.uncork());
-    if (!ok) await new Promise<void>((r) => this.drainWaiters.push(r));
+    if (!ok) {
+      // The reply may fail (an ERROR, a closed connection) while we wait for the drain: the caller gets that
+      // rejection from the returned promise, not as an unhandled one now.
+      reply.catch(() => undefined);
+      await new Promise<void>((r) => this.drainWaiters.push(r));
+    }
     return reply;
   }
 

@@ -112,6 +112,7 @@ export type ErrorCode =
   | 'unsupported-version'
   | 'bad-request'
   | 'unknown-technician'
+  | 'rate-limited'
   | 'identity-mismatch'
   | 'bad-credential'
   | 'not-authenticated'

@@ -6,6 +6,7 @@ import { JsonFileError, readJsonFile } from '../common/json-file.js';
 import { problemsMessage } from '../common/problems.js';
 import type { ServerPair } from '../protocol/messages.js';
 import { type ConnectionLimits, validateLimits } from './limits.js';
+import { validateRegistrationLimits, type RegistrationLimits } from './registration-limits.js';
 
 export interface ServerConfig {
   /** IP:port addresses to listen on; port 0 picks a free port. Default ["127.0.0.1:16384"]. */
@@ -16,8 +17,12 @@ export interface ServerConfig {
   technicianIds: string[];
   /** Pair assigned to newly registered devices; default: the first two listen addresses as bound. */
   assign?: ServerPair;
-  /** Connection and memory limits (server/limits.ts); a key left out keeps its default. */
-  limits?: Partial<ConnectionLimits>;
+  /** Connection, memory and registration limits (server/limits.ts, server/registration-limits.ts); a key left out keeps its default. */
+  limits?: Partial<ConnectionLimits> & { registration?: RegistrationLimits };
+}
+
+function registrationOf(limits: unknown): unknown {
+  return limits && typeof limits === 'object' && !Array.isArray(limits) ? (limits as Record<string, unknown>).registration : undefined;
 }
 
 export class ServerConfigError extends Error {
@@ -68,7 +73,8 @@ export function validateServerConfig(raw: unknown, file: string, baseDir: string
     }
     assign = { primary: String(a?.primary), alternate: String(a?.alternate) };
   }
-  const limits = validateLimits(r.limits, problems);
+  const registration = validateRegistrationLimits(registrationOf(r.limits), '/limits/registration', problems);
+  const limits = { ...validateLimits(r.limits, problems), registration };
   if (problems.length) throw new ServerConfigError(file, problems);
   return { listen: listen as string[], tls, technicianIds: ids as string[], assign, limits };
 }

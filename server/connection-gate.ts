@@ -25,7 +25,7 @@ export function addressGroup(address: string): string {
   const groups = address.includes('::') ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right] : left;
   return `${groups
     .slice(0, 4)
-    .map((g) => Number.parseInt(g, 16).toString(16))
+    .map((g) => Number.parseInt(g || '0', 16).toString(16))
     .join(':')}::/64`;
 }
 

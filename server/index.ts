@@ -11,6 +11,8 @@ import { DeviceStore } from './storage/device-store.js';
 import { Session } from './session.js';
 import { ConnectionGate } from './connection-gate.js';
 import { defaultLimits } from './limits.js';
+import { RegistrationThrottle } from './registration-throttle.js';
+import { DEFAULT_REGISTRATION_LIMITS } from './registration-limits.js';
 import { readIntoReusedBuffer } from '../protocol/reused-reads.js';
 import type { ServerPair } from '../protocol/messages.js';
 
@@ -74,6 +76,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const sockets = new Set<TLSSocket>();
   const ctx = {
     registry,
+    throttle: new RegistrationThrottle(options.config.limits?.registration ?? DEFAULT_REGISTRATION_LIMITS),
     openStore,
     log,
     onNewDevice: () => {

@@ -58,9 +58,10 @@ export function validateLimits(raw: unknown, problems: string[]): ConnectionLimi
     return limits;
   }
   for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+    if (k === 'registration') continue; // server/registration-limits.ts
     const spec = CONNECTION_LIMITS[k as keyof ConnectionLimits];
     if (!spec) {
-      problems.push(`/limits/${k}: unknown field (allowed: ${LIMIT_KEYS.join(', ')})`);
+      problems.push(`/limits/${k}: unknown field (allowed: ${LIMIT_KEYS.join(', ')}, registration)`);
       continue;
     }
     if (typeof v !== 'number' || !Number.isInteger(v) || v < spec.min || v > spec.max) {

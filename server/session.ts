@@ -18,9 +18,12 @@ import { RegistrationError, type DeviceRegistry } from './storage/registry.js';
 import type { DeviceStore } from './storage/device-store.js';
 import type { ConnectionTicket } from './connection-gate.js';
 import type { ConnectionLimits } from './limits.js';
+import { addressKey, RateLimitedError, type ConnectionRegistrations, type RegistrationThrottle } from './registration-throttle.js';
+import { hasUnsafeText } from '../common/terminal-text.js';
 
 export interface SessionContext {
   registry: DeviceRegistry;
+  throttle: RegistrationThrottle;
   openStore(deviceId: string): Promise<DeviceStore>;
   log(line: string): void;
   onNewDevice(): void;
@@ -91,6 +94,7 @@ export class Session {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private leaving = false;
+  private readonly registrations: ConnectionRegistrations = { attempts: 0 };
   readonly counters: SessionCounters = { chunksReceived: 0, chunksStored: 0, chunksDuplicate: 0, bytesReceived: 0, chunksSent: 0 };
 
   constructor(
@@ -287,11 +291,14 @@ export class Session {
       let message = 'internal server error';
       let extra: Record<string, unknown> = {};
       if (err instanceof RequestError) ({ code, message, extra } = err);
+      else if (err instanceof RateLimitedError)
+        ({ code, message, extra } = { code: err.code, message: err.message, extra: { retryAfterMs: err.retryAfterMs } });
       else if (err instanceof RegistrationError) ({ code, message } = err);
       else if (err instanceof ProtocolError) ({ code, message } = { code: 'bad-request' as const, message: err.message });
       else this.ctx.log(`${this.peer}: internal error on ${frame.type}: ${(err as Error).message}`);
       parts = encodeFrame(MessageType.ERROR, frame.requestId, { code, message, ...extra });
-      end = code === 'unsupported-version';
+      // A failed or refused registration ends the connection: every further guess costs a new TLS handshake.
+      end = code === 'unsupported-version' || (frame.type === MessageType.REGISTER && code !== 'bad-request');
     } finally {
       // The store has written the body (or the request failed): its buffer may take the next frame.
       this.decoder.release(frame);
@@ -312,7 +319,11 @@ export class Session {
       this.grant();
       this.flow();
     });
-    if (end) this.writer.end();
+    if (end) {
+      // Sends what is queued, then closes; requests that arrive meanwhile are not served.
+      this.leaving = true;
+      this.writer.end();
+    }
   }
 
   /**
@@ -348,27 +359,47 @@ export class Session {
     return this.store;
   }
 
+  /** REGISTER, throttled (registration-throttle.ts) before the Technician ID is even looked at. */
+  private async register(h: Record<string, unknown>): Promise<object> {
+    const technicianId = str(h.technicianId, 'technicianId', 256);
+    const identityId = str(h.identityId, 'identityId', 128);
+    const identitySecret = str(h.identitySecret, 'identitySecret', 256);
+    const hostname = optText(h.hostname, 'hostname', 255);
+    const platform = optText(h.platform, 'platform', 64);
+    const address = addressKey(this.socket.remoteAddress);
+    const throttle = this.ctx.throttle;
+    throttle.admit(address, this.registrations);
+    try {
+      const { record, credential, existing } = await this.ctx.registry.register(
+        { technicianId, identityId, identitySecret, hostname, platform },
+        {
+          known: (technicianHash) => throttle.technicianAttempt(technicianHash),
+          beforeCreate: (technicianHash) => throttle.newDevice(address, technicianHash),
+        },
+      );
+      if (!existing) this.ctx.onNewDevice();
+      this.ctx.log(`${this.peer}: ${existing ? 're-registered existing' : 'registered new'} device ${record.deviceId}`);
+      return { deviceId: record.deviceId, credential, servers: record.servers, existing };
+    } catch (err) {
+      if (err instanceof RegistrationError && (err.code === 'unknown-technician' || err.code === 'identity-mismatch')) {
+        const lockout = throttle.failure(address);
+        if (lockout)
+          this.ctx.log(
+            `${this.peer}: registrations from ${address} locked out for ${Math.round(lockout / 1000)} s after repeated failures (limits.registration)`,
+          );
+      }
+      throw err;
+    }
+  }
+
   /** `reserve`: waits for room for a reply before a read of unknown size (the whole budget, settled when sent). */
   private async dispatch(frame: Frame, reserve: (bytes: number) => Promise<void>): Promise<{ header: object; body?: Buffer[] }> {
     const h = frame.header;
     switch (frame.type) {
       case MessageType.PING:
         return { header: { time: new Date().toISOString() } };
-      case MessageType.REGISTER: {
-        const technicianId = str(h.technicianId, 'technicianId', 256);
-        const identityId = str(h.identityId, 'identityId', 128);
-        const identitySecret = str(h.identitySecret, 'identitySecret', 256);
-        const { record, credential, existing } = await this.ctx.registry.register({
-          technicianId,
-          identityId,
-          identitySecret,
-          hostname: optStr(h.hostname, 'hostname', 255),
-          platform: optStr(h.platform, 'platform', 64),
-        });
-        if (!existing) this.ctx.onNewDevice();
-        this.ctx.log(`${this.peer}: ${existing ? 're-registered existing' : 'registered new'} device ${record.deviceId}`);
-        return { header: { deviceId: record.deviceId, credential, servers: record.servers, existing } };
-      }
+      case MessageType.REGISTER:
+        return { header: await this.register(h) };
       case MessageType.AUTH: {
         const rec = await this.ctx.registry.authenticate(str(h.deviceId, 'deviceId', 64), str(h.credential, 'credential', 256));
         this.deviceId = rec.deviceId;
@@ -445,6 +476,14 @@ function str(v: unknown, field: string, max: number): string {
 
 function optStr(v: unknown, field: string, max: number): string | undefined {
   return v === undefined ? undefined : str(v, field, max);
+}
+
+/** A device-supplied text shown to admins: no control characters or bidi marks (they are escaped on output too). */
+function optText(v: unknown, field: string, max: number): string | undefined {
+  const text = optStr(v, field, max);
+  if (text !== undefined && hasUnsafeText(text))
+    throw new RequestError('bad-request', `${field} is not allowed: expected at most ${max} characters without control characters or bidi marks`);
+  return text;
 }
 
 function idOf(v: unknown, field: string, re: RegExp): string {

@@ -39,7 +39,7 @@ export interface StartTestServerOptions {
   /** TLS files; 'generate' lets the server create its own certificate. Default: the demo certificate. */
   tls?: { cert: string; key: string } | 'generate';
   env?: NodeJS.ProcessEnv;
-  /** The config's `limits` (server/limits.ts); default: none, the server's defaults. */
+  /** The config's `limits` (server/limits.ts, server/registration-limits.ts); default: none, the server's defaults. */
   limits?: Record<string, unknown>;
   /** How long to wait for "listening on"; default 30 s. */
   timeoutMs?: number;
