@@ -6,6 +6,7 @@ import { connectFirst, ServerRefusedError } from './remote-store.js';
 import { loadAgentConfig, type LoadedAgentConfig } from './config.js';
 import { newIdentity, readIdentity, readRegistration, writeIdentity, writeRegistration } from './state.js';
 import { AGENT_VERSION } from './version.js';
+import { escapeForTerminal } from '../common/terminal-text.js';
 
 export interface RegisterOptions {
   /** A loaded config, or the --config path to load. */
@@ -32,6 +33,8 @@ export class RegistrationFailedError extends Error {
   constructor(
     readonly code: string,
     message: string,
+    /** The server limits registrations (code rate-limited): try again after this long. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'RegistrationFailedError';
@@ -68,7 +71,8 @@ export async function registerDevice(options: RegisterOptions = {}): Promise<Reg
             technicianId,
             identityId: identity.identityId,
             identitySecret: identity.identitySecret,
-            hostname: hostname(),
+            // The server refuses control characters in it (an admin's terminal shows it): send them escaped.
+            hostname: escapeForTerminal(hostname()).slice(0, 255) || undefined,
             platform: `${process.platform}-${process.arch}`,
             agentVersion: AGENT_VERSION,
           })
@@ -82,7 +86,8 @@ export async function registerDevice(options: RegisterOptions = {}): Promise<Reg
         err.code === 'unknown-technician'
           ? 'the registration server does not know this Technician ID; check the ID your provider sent (nothing was stored)'
           : err.message;
-      throw new RegistrationFailedError(err.code, `registration refused: ${hint}`);
+      const retryAfterMs = err.code === 'rate-limited' && Number.isFinite(err.detail.retryAfterMs) ? Number(err.detail.retryAfterMs) : undefined;
+      throw new RegistrationFailedError(err.code, `registration refused: ${hint}`, retryAfterMs);
     }
     throw err;
   }

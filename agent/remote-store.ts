@@ -51,6 +51,8 @@ export class ServerRefusedError extends Error {
   constructor(
     readonly code: string,
     message: string,
+    /** The ERROR header's other fields (e.g. retryAfterMs of rate-limited). */
+    readonly detail: Record<string, unknown> = {},
   ) {
     super(message);
     this.name = 'ServerRefusedError';
@@ -117,7 +119,7 @@ export async function connectFirst<T>(
         conn?.close();
         socket?.destroy();
         if (signal?.aborted) throw signal.reason;
-        if (err instanceof RemoteError) throw new ServerRefusedError(err.code, `${endpoint}: ${err.message}`);
+        if (err instanceof RemoteError) throw new ServerRefusedError(err.code, `${endpoint}: ${err.message}`, err.detail);
         const kind = err instanceof TransportError ? err.kind : err instanceof ConnectionLostError ? 'closed' : 'network';
         const message = err instanceof TransportError || err instanceof ConnectionLostError ? err.message : `${endpoint}: ${(err as Error).message}`;
         failures.push({ endpoint, kind, message });

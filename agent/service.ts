@@ -2,7 +2,7 @@
 // needed, checks in with its backup servers (which applies pushed address updates), backs up on schedule,
 // and stops cleanly when its AbortSignal fires (SIGTERM/SIGINT in the CLI). Logs one line per event, no secrets.
 import { loadAgentConfig, type LoadedAgentConfig } from './config.js';
-import { registerDevice } from './register.js';
+import { registerDevice, RegistrationFailedError } from './register.js';
 import { openRemoteStore } from './remote-store.js';
 import { readLastResult, readRegistration } from './state.js';
 import { nextBackupDue } from './schedule.js';
@@ -39,6 +39,15 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }
     signal?.addEventListener('abort', done, { once: true });
   });
+}
+
+/**
+ * When to try registering again: when a rate-limiting server says (plus up to a tenth more, at most 30 s, so a
+ * crowd that was refused together does not come back together), else after the usual retry interval.
+ */
+function registrationRetryMs(err: unknown, retryMs: number): number {
+  if (!(err instanceof RegistrationFailedError) || err.retryAfterMs === undefined) return retryMs;
+  return Math.max(1000, err.retryAfterMs + Math.round(Math.random() * Math.min(err.retryAfterMs / 10, 30_000)));
 }
 
 function untilAborted(signal?: AbortSignal): Promise<'aborted'> {
@@ -78,9 +87,10 @@ export async function runService(options: ServiceOptions = {}): Promise<ServiceS
         log(`registered as ${r.existingDevice ? 'existing' : 'new'} device ${r.deviceId}; backup servers ${r.servers.primary} / ${r.servers.alternate}`);
       } catch (err) {
         summary.failures++;
-        log(`registration failed: ${(err as Error).message}; retrying in ${Math.round(retryMs / 1000)} s`);
+        const wait = registrationRetryMs(err, retryMs);
+        log(`registration failed: ${(err as Error).message}; retrying in ${Math.round(wait / 1000)} s`);
         if (options.once) break;
-        retryAt = Date.now() + retryMs;
+        retryAt = Date.now() + wait;
         continue;
       }
     }

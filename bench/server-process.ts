@@ -21,6 +21,8 @@ export interface StartServerProcessOptions {
   logFile: string;
   /** The server bundle to run (default dist/holdfast-server.mjs; the bench passes a pinned copy). */
   bin?: string;
+  /** The config's `limits` (docs/design.md, "Limits and abuse"); default: the server's defaults. */
+  limits?: Record<string, unknown>;
   /** Extra node flags for the server process (e.g. --max-old-space-size). */
   nodeArgs?: string[];
   timeoutMs?: number;
@@ -31,7 +33,11 @@ export async function startServerProcess(opts: StartServerProcessOptions): Promi
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run \`npm run build\` (the server bundle is built from server/cli.ts)`);
   await mkdir(opts.dataDir, { recursive: true });
   const configFile = join(opts.dataDir, '..', 'server.json');
-  await writeFile(configFile, JSON.stringify({ listen: ['127.0.0.1:0', '127.0.0.1:0'], technicianIds: [opts.technicianId] }, null, 2), { mode: 0o600 });
+  await writeFile(
+    configFile,
+    JSON.stringify({ listen: ['127.0.0.1:0', '127.0.0.1:0'], technicianIds: [opts.technicianId], ...(opts.limits && { limits: opts.limits }) }, null, 2),
+    { mode: 0o600 },
+  );
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), bin, 'serve', '--data', opts.dataDir, '--config', configFile], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });

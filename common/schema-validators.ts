@@ -8,11 +8,13 @@ import { SCHEMA_FORMATS } from './schema-formats.js';
 
 type Ajv = import('ajv').default;
 
-/** Our own annotation keywords: "x-allowed" (what a field accepts, in words), "x-secret", "x-labels" (enum display names). */
+/** Our own annotation keywords: "x-allowed" (what a field accepts, in words), "x-secret", "x-labels" (enum display names),
+ * "x-env-value" (the rule for a secret that only the environment may hold). */
 const KEYWORDS = [
   { keyword: 'x-allowed', schemaType: 'string' },
   { keyword: 'x-secret', schemaType: 'boolean' },
   { keyword: 'x-labels', schemaType: 'object' },
+  { keyword: 'x-env-value', schemaType: 'object' },
 ] as const;
 
 /** `code`: Ajv's code options, for generating standalone validators. */

@@ -6,7 +6,7 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { withCancel } from '../common/cancel.js';
 import { join, resolve } from 'node:path';
-import { FleetValidationError, listFleetFiles, loadFleet, resolveSecrets } from '../fleet/load.js';
+import { envSecretIssues, FleetValidationError, listFleetFiles, loadFleet, resolveSecrets } from '../fleet/load.js';
 import type { FleetSecrets, LoadedFleet } from '../fleet/types.js';
 import { buildManifest, writeManifest, type Manifest } from './manifest.js';
 import { defaultCacheDir } from '../installers/runtimes.js';
@@ -81,12 +81,18 @@ export interface ValidationResult {
   error?: FleetValidationError;
 }
 
-/** Validates every fleet file; never throws for a bad fleet (each result says what is wrong). */
-export async function validateFleets(files: string[]): Promise<ValidationResult[]> {
+/**
+ * Validates every fleet file, and the secrets it takes from `env` where those variables are set; never throws for a
+ * bad fleet (each result says what is wrong).
+ */
+export async function validateFleets(files: string[], env: NodeJS.ProcessEnv = process.env): Promise<ValidationResult[]> {
   const results: ValidationResult[] = [];
   for (const file of await expandFleetArgs(files)) {
     try {
-      results.push({ file, loaded: await loadFleet(file) });
+      const loaded = await loadFleet(file);
+      const bad = envSecretIssues(loaded.fleet, env);
+      if (bad.length) throw new FleetValidationError(loaded.file, bad);
+      results.push({ file, loaded });
     } catch (err) {
       if (!(err instanceof FleetValidationError)) throw err;
       results.push({ file, error: err });
@@ -170,14 +176,14 @@ async function generate(files: string[], opts: GenerateOptions): Promise<Generat
     const prefix = fleet ? `[${fleet}]${target ? ` ${target}:` : ''} ` : '';
     opts.progress?.({ fleet, target, message, text: `${prefix}${message}` });
   };
-  const results = await validateFleets(files);
+  const env = opts.env ?? process.env;
+  const results = await validateFleets(files, env);
   const bad = results.filter((r) => r.error);
   if (bad.length) throw new GenerateError(bad.map((r) => r.error!.message).join('\n'));
   if (results.length === 0) throw new GenerateError('no fleet files given');
   const targets = resolveTargets(opts.targets, opts.available);
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
   await checkSupport(targets, cacheDir);
-  const env = opts.env ?? process.env;
   const outRoot = resolve(opts.outDir);
   emit(`${results.length} fleet${results.length === 1 ? '' : 's'}, targets ${targets.map((t) => t.name).join(', ')}, output ${outRoot}`);
 

@@ -150,36 +150,126 @@ export async function listFleetFiles(dir: string): Promise<string[]> {
     .map((n) => join(resolve(dir), n));
 }
 
-function readSecret(ref: string | SecretRef | undefined, field: string, env: NodeJS.ProcessEnv): string | undefined {
+interface SecretField {
+  key: keyof FleetSecrets;
+  pointer: string;
+  ref(fleet: Fleet): string | SecretRef | undefined;
+  /** Where the field's rule for a value from the environment lives when the file cannot hold the value itself. */
+  envOnlyRule?: string;
+}
+
+/** The fields that hold secrets: their values are never shown, and may come from {"env": NAME}. */
+const SECRET_FIELDS: SecretField[] = [
+  { key: 'technicianId', pointer: '/technicianId', ref: (f) => f.technicianId },
+  { key: 'proxyPassword', pointer: '/proxy/password', ref: (f) => f.proxy.password },
+  {
+    key: 'signingPassword',
+    pointer: '/signing/windows/password',
+    ref: (f) => f.signing?.windows?.password,
+    envOnlyRule: '#/definitions/signing/properties/windows/properties/password/x-env-value',
+  },
+];
+
+/** The value of the variable a secret reference names, when it is set; unset or empty: undefined. */
+function envValue(ref: string | SecretRef | undefined, env: NodeJS.ProcessEnv): { name: string; value: string } | undefined {
+  if (ref === undefined || typeof ref === 'string') return undefined;
+  const value = env[ref.env];
+  return value === undefined || value === '' ? undefined : { name: ref.env, value };
+}
+
+function schemaNode(pointer: string): Record<string, unknown> {
+  let node: unknown = fleetSchema;
+  for (const key of pointer.replace(/^#\//, '').split('/')) node = (node as Record<string, unknown>)[key];
+  return node as Record<string, unknown>;
+}
+
+/**
+ * Whether a value meets an env-only field's "x-env-value" rule. Those rules hold only type, length and pattern
+ * (a test keeps it so), so they are read here rather than compiled: the bundles carry generated validators of whole
+ * schemas only.
+ */
+function meetsEnvOnlyRule(rule: Record<string, unknown>, value: string): boolean {
+  const length = [...value].length;
+  if (typeof rule.minLength === 'number' && length < rule.minLength) return false;
+  if (typeof rule.maxLength === 'number' && length > rule.maxLength) return false;
+  return typeof rule.pattern !== 'string' || new RegExp(rule.pattern, 'u').test(value);
+}
+
+function setAt(doc: Record<string, unknown>, pointer: string, value: string): void {
+  const keys = pointer.split('/').slice(1);
+  let node = doc;
+  for (const k of keys.slice(0, -1)) node = node[k] as Record<string, unknown>;
+  node[keys[keys.length - 1]] = value;
+}
+
+/**
+ * Secrets given as {"env": NAME} whose variable is set to a value the field does not allow: the rule a value typed in
+ * the file must meet, checked by the same schema (the value is put where the reference was and the fleet checked
+ * again). Issues name the field and the variable, never the value.
+ */
+export function envSecretIssues(fleet: Fleet, env: NodeJS.ProcessEnv = process.env): FleetIssue[] {
+  const issues: FleetIssue[] = [];
+  const refused = (field: SecretField, name: string, allowed: string) =>
+    issues.push({
+      path: field.pointer,
+      value: `{"env":"${name}"}`,
+      allowed,
+      message: `${field.pointer}: the value of environment variable ${name} is not allowed (not shown: it is a secret); expected ${allowed}`,
+    });
+  const typed = structuredClone(fleet) as unknown as Record<string, unknown>;
+  const substituted = new Map<string, { field: SecretField; name: string }>();
+  for (const field of SECRET_FIELDS) {
+    const got = envValue(field.ref(fleet), env);
+    if (!got) continue;
+    if (field.envOnlyRule) {
+      const rule = schemaNode(field.envOnlyRule);
+      if (!meetsEnvOnlyRule(rule, got.value)) refused(field, got.name, String(rule['x-allowed']));
+      continue;
+    }
+    setAt(typed, field.pointer, got.value);
+    substituted.set(field.pointer, { field, name: got.name });
+  }
+  if (substituted.size) {
+    for (const issue of checkFleet(typed)) {
+      const hit = substituted.get(issue.path);
+      if (hit) refused(hit.field, hit.name, issue.allowed.replace(/, or \{"env": "VARIABLE_NAME"\}$/, ''));
+    }
+  }
+  return issues;
+}
+
+function readSecret(field: SecretField, fleet: Fleet, env: NodeJS.ProcessEnv): string | undefined {
+  const ref = field.ref(fleet);
   if (ref === undefined) return undefined;
   if (typeof ref === 'string') return ref;
-  const value = env[ref.env];
-  if (value === undefined || value === '') {
+  const got = envValue(ref, env);
+  if (!got) {
     throw new FleetValidationError('environment', [
       {
-        path: field,
+        path: field.pointer,
         value: `{"env":"${ref.env}"}`,
         allowed: `the environment variable ${ref.env} set to the secret`,
-        message: `${field}: environment variable ${ref.env} is not set; set it to the secret before generating installers`,
+        message: `${field.pointer}: environment variable ${ref.env} is not set; set it to the secret before generating installers`,
       },
     ]);
   }
-  return value;
+  return got.value;
 }
 
-/** Resolve secret references; `required` lists fields a target cannot build without. */
+/**
+ * Resolve secret references; `required` lists fields a target cannot build without (others may stay unset).
+ * A variable set to a value the field does not allow is an error whether required or not.
+ */
 export function resolveSecrets(fleet: Fleet, env: NodeJS.ProcessEnv = process.env, required: Array<keyof FleetSecrets> = []): FleetSecrets {
-  const optional = <T>(fn: () => T, key: keyof FleetSecrets): T | undefined => {
+  const bad = envSecretIssues(fleet, env);
+  if (bad.length) throw new FleetValidationError('environment', bad);
+  const secrets: FleetSecrets = { technicianId: undefined, proxyPassword: undefined, signingPassword: undefined };
+  for (const field of SECRET_FIELDS) {
     try {
-      return fn();
+      secrets[field.key] = readSecret(field, fleet, env);
     } catch (err) {
-      if (required.includes(key)) throw err;
-      return undefined;
+      if (required.includes(field.key)) throw err;
     }
-  };
-  return {
-    technicianId: optional(() => readSecret(fleet.technicianId, '/technicianId', env), 'technicianId'),
-    proxyPassword: optional(() => readSecret(fleet.proxy.password, '/proxy/password', env), 'proxyPassword'),
-    signingPassword: optional(() => readSecret(fleet.signing?.windows?.password, '/signing/windows/password', env), 'signingPassword'),
-  };
+  }
+  return secrets;
 }

@@ -102,7 +102,12 @@ export class RpcConnection {
     let ok = true;
     for (const p of parts) ok = this.socket.write(p) && ok;
     process.nextTick(() => this.socket.uncork());
-    if (!ok) await new Promise<void>((r) => this.drainWaiters.push(r));
+    if (!ok) {
+      // The reply may fail (an ERROR, a closed connection) while we wait for the drain: the caller gets that
+      // rejection from the returned promise, not as an unhandled one now.
+      reply.catch(() => undefined);
+      await new Promise<void>((r) => this.drainWaiters.push(r));
+    }
     return reply;
   }
 
@@ -114,6 +119,8 @@ export class RpcConnection {
 
   private dispatch(frame: Frame): void {
     const p = this.pending.get(frame.requestId);
+    // An ERROR for request 0 is about the connection (a server limit, a deadline): the server closes it after.
+    if (!p && frame.type === MessageType.ERROR && frame.requestId === 0) return this.fail(`server: ${String(frame.header.message ?? frame.header.code)}`);
     if (!p) return this.fail(`unexpected reply for request ${frame.requestId}`);
     this.pending.delete(frame.requestId);
     this.armTimer();

@@ -17,6 +17,7 @@ export class FrameWriter {
   private readonly queue: Queued[] = [];
   private writing = false;
   private ending = false;
+  private started = 0;
 
   constructor(private readonly socket: Writable) {}
 
@@ -28,6 +29,11 @@ export class FrameWriter {
     if (this.ending) return;
     this.queue.push({ parts, written });
     if (!this.writing) this.next();
+  }
+
+  /** When the frame being written started (performance.now()), or undefined when none is. */
+  get writingSince(): number | undefined {
+    return this.writing ? this.started : undefined;
   }
 
   /** Ends the socket after the queued frames. */
@@ -44,6 +50,7 @@ export class FrameWriter {
       return;
     }
     this.writing = true;
+    this.started = performance.now();
     const segments = segmentsOf(item.parts);
     let i = 0;
     const step = () => {

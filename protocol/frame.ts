@@ -13,6 +13,8 @@ export interface Frame {
   requestId: number;
   header: Record<string, unknown>;
   body: Buffer;
+  /** Bytes the frame took on the wire, length field included. */
+  size: number;
   /** The buffer the decoder assembled this frame in, when it spread over several socket reads (see release()). */
   owned?: Buffer;
 }
@@ -41,38 +43,79 @@ export function encodeFrame(type: number, requestId: number, header: object, bod
   return [head, json, ...parts.map((p) => (Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength)))];
 }
 
+/** A frame's declared length is over the decoder's limit (maxFrameBytes). */
+export class FrameTooLargeError extends ProtocolError {
+  constructor(
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super(`bad frame length ${bytes - FRAME_PREFIX} (allowed ${FIXED}..${limit - FRAME_PREFIX})`);
+    this.name = 'FrameTooLargeError';
+  }
+}
+
+/** Where a frame that grows as its bytes arrive starts (see FrameDecoder.upfrontBytes). */
+const GROW_FROM = 64 * 1024;
+
 /**
  * Incremental decoder: push socket data, get whole frames. A frame that arrives whole inside one piece of
  * socket data is parsed in place; a frame spread over several pieces is copied, piece by piece as it
- * arrives, into one buffer of the frame's size. Either way a body is copied at most once, and the socket's
- * pieces are never kept (holding them until a 2 MiB frame completed let them survive into V8's old
- * generation, and the test server spent more time in GC than in TLS).
+ * arrives, into one buffer, so the socket's pieces are never kept (holding them until a 2 MiB frame
+ * completed let them survive into V8's old generation, and the test server spent more time in GC than in
+ * TLS). That buffer has the frame's size when the frame is at most `upfrontBytes`; a larger frame's buffer
+ * starts at 64 KiB and doubles as its bytes arrive, so a declared length alone allocates nothing big.
+ * push() can be told to return at most `max` frames: the bytes of the rest are kept (copied) until a
+ * later push (e.g. push(EMPTY, false, n) once the caller has room again).
  */
 export class FrameDecoder {
-  /** The frame being assembled (`need` bytes), or, when `need` is 0, fewer than FRAME_PREFIX bytes. */
+  /** Largest frame accepted, length field included; a larger declared length is a FrameTooLargeError. */
+  maxFrameBytes = MAX_FRAME_BYTES;
+  /** Frames up to this size get their whole buffer when their length arrives; larger ones grow. */
+  upfrontBytes = Number.POSITIVE_INFINITY;
+  /** Bytes not yet decoded: fewer than a length field, or frames held back by `max`. */
+  private input: Buffer | undefined;
+  /** The frame being assembled: `have` of its `need` bytes are in `partial`. */
   private partial: Buffer | undefined;
   private need = 0;
   private have = 0;
+
+  /** Memory this decoder holds for frames not yet returned. */
+  get heldBytes(): number {
+    return (this.input?.length ?? 0) + (this.partial?.length ?? 0);
+  }
+
+  /** Part of a frame is held, waiting for more bytes from the peer. */
+  get midFrame(): boolean {
+    if (this.partial) return this.have < this.need;
+    return this.input !== undefined && !this.wholeFrameAt(this.input, 0);
+  }
+
+  /** A whole frame is held back (by `max`), waiting for a push that may return it. */
+  get holding(): boolean {
+    if (this.partial) return this.have === this.need;
+    return this.input !== undefined && this.wholeFrameAt(this.input, 0);
+  }
 
   /**
    * `reused`: the caller will overwrite `data` after this call (a socket reading into one reused buffer),
    * so frames that lie whole inside it are copied out instead of parsed in place.
    */
-  push(data: Buffer, reused = false): Frame[] {
+  push(data: Buffer, reused = false, max = Number.POSITIVE_INFINITY): Frame[] {
     const frames: Frame[] = [];
     let off = 0;
     if (this.partial) {
-      if (this.need === 0) {
-        const joined = Buffer.concat([this.partial, data]);
-        this.partial = undefined;
-        return this.push(joined);
+      if (this.have < this.need) {
+        const n = Math.min(this.need - this.have, data.length);
+        this.fit(this.have + n);
+        data.copy(this.partial, this.have, 0, n);
+        this.have += n;
+        off = n;
       }
-      const n = Math.min(this.need - this.have, data.length);
-      data.copy(this.partial, this.have, 0, n);
-      this.have += n;
-      off = n;
-      if (this.have < this.need) return frames;
-      const whole = this.partial;
+      if (this.have < this.need || max < 1) {
+        this.keep(data.subarray(off));
+        return frames;
+      }
+      const whole = this.partial.subarray(0, this.need);
       this.partial = undefined;
       this.need = 0;
       this.have = 0;
@@ -80,29 +123,35 @@ export class FrameDecoder {
       frame.owned = whole;
       frames.push(frame);
     }
-    while (off < data.length) {
-      const avail = data.length - off;
-      if (avail < FRAME_PREFIX) {
-        this.partial = Buffer.from(data.subarray(off));
-        break;
-      }
-      const len = data.readUInt32BE(off);
-      if (len < FIXED || len + FRAME_PREFIX > MAX_FRAME_BYTES) {
-        throw new ProtocolError(`bad frame length ${len} (allowed ${FIXED}..${MAX_FRAME_BYTES - FRAME_PREFIX})`);
-      }
-      const total = FRAME_PREFIX + len;
+    let buf = data;
+    // Frames may be parsed in place in memory nobody overwrites: the caller's (not reused) or this decoder's own.
+    let own = false;
+    if (this.input) {
+      buf = off < data.length ? Buffer.concat([this.input, data.subarray(off)]) : this.input;
+      this.input = undefined;
+      off = 0;
+      own = true;
+    }
+    const inPlace = own || !reused;
+    while (off < buf.length) {
+      const avail = buf.length - off;
+      if (avail < FRAME_PREFIX) break;
+      const total = this.frameLength(buf, off);
       if (avail >= total) {
-        const raw = data.subarray(off, off + total);
-        frames.push(parseFrame(reused ? Buffer.from(raw) : raw));
+        if (frames.length >= max) break;
+        const raw = buf.subarray(off, off + total);
+        frames.push(parseFrame(inPlace ? raw : Buffer.from(raw)));
         off += total;
         continue;
       }
-      this.partial = this.assemblyBuffer(total);
-      data.copy(this.partial, 0, off);
+      this.partial = takeBuffer(total <= this.upfrontBytes ? total : Math.min(total, Math.max(GROW_FROM, avail)));
+      buf.copy(this.partial, 0, off);
       this.need = total;
       this.have = avail;
-      break;
+      off = buf.length;
     }
+    if (own && off < buf.length) this.input = buf.subarray(off);
+    else this.keep(buf.subarray(off));
     return frames;
   }
 
@@ -116,8 +165,31 @@ export class FrameDecoder {
     if (buf) recycle(buf);
   }
 
-  private assemblyBuffer(total: number): Buffer {
-    return takeBuffer(total);
+  private frameLength(buf: Buffer, off: number): number {
+    const len = buf.readUInt32BE(off);
+    if (len < FIXED) throw new ProtocolError(`bad frame length ${len} (allowed ${FIXED}..${this.maxFrameBytes - FRAME_PREFIX})`);
+    if (len + FRAME_PREFIX > this.maxFrameBytes) throw new FrameTooLargeError(len + FRAME_PREFIX, this.maxFrameBytes);
+    return FRAME_PREFIX + len;
+  }
+
+  private wholeFrameAt(buf: Buffer, off: number): boolean {
+    return buf.length - off >= FRAME_PREFIX && buf.length - off >= FRAME_PREFIX + buf.readUInt32BE(off);
+  }
+
+  /** Keeps undecoded bytes (a copy: the caller may reuse its buffer); appended to what is already kept. */
+  private keep(rest: Buffer): void {
+    if (rest.length === 0) return;
+    this.input = this.input ? Buffer.concat([this.input, rest]) : Buffer.from(rest);
+  }
+
+  /** Grows the frame being assembled so that `bytes` fit: doubling, capped at the frame's size. */
+  private fit(bytes: number): void {
+    const old = this.partial!;
+    if (bytes <= old.length) return;
+    const grown = takeBuffer(this.need <= this.upfrontBytes ? this.need : Math.min(this.need, Math.max(bytes, old.length * 2)));
+    old.copy(grown, 0, 0, this.have);
+    recycle(old);
+    this.partial = grown;
   }
 }
 
@@ -171,7 +243,7 @@ function parseFrame(raw: Buffer): Frame {
     throw new ProtocolError('frame header is not valid JSON');
   }
   if (!header || typeof header !== 'object' || Array.isArray(header)) throw new ProtocolError('frame header must be a JSON object');
-  return { version, type, requestId, header: header as Record<string, unknown>, body: raw.subarray(start + headerLen) };
+  return { version, type, requestId, header: header as Record<string, unknown>, body: raw.subarray(start + headerLen), size: raw.length };
 }
 
 /** Split a body into pieces of the given sizes; throws when they do not add up. */

@@ -112,12 +112,14 @@ export type ErrorCode =
   | 'unsupported-version'
   | 'bad-request'
   | 'unknown-technician'
+  | 'rate-limited'
   | 'identity-mismatch'
   | 'bad-credential'
   | 'not-authenticated'
   | 'missing-chunk'
   | 'not-found'
   | 'too-large'
+  | 'timeout'
   | 'internal';
 
 export interface ErrorReply {

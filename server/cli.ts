@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { loadServerConfig, type ServerConfig } from './config.js';
 import { parseEndpoint } from '../common/endpoint.js';
 import { AGENT_VERSION } from '../agent/version.js';
+import { escapeForTerminal } from '../common/terminal-text.js';
 
 function collect(value: string, prev: string[] = []): string[] {
   return [...prev, value];
@@ -26,7 +27,7 @@ program
   .command('serve', { isDefault: true })
   .description('run the server in the foreground until SIGTERM/SIGINT')
   .requiredOption('--data <dir>', 'data folder (device registry, encrypted chunks, snapshots)')
-  .requiredOption('--config <file>', 'server config JSON (listen, tls, technicianIds, assign); see examples/server.json')
+  .requiredOption('--config <file>', 'server config JSON (listen, tls, technicianIds, assign, limits); see examples/server.json')
   .addOption(new Option('--listen <ip:port>', "listen here instead of the config's addresses (repeatable; port 0 = any free port)").argParser(collect))
   .action(async (opts: { data: string; config: string; listen?: string[] }) => {
     const config: ServerConfig = await loadServerConfig(opts.config);
@@ -87,8 +88,12 @@ program
     if (opts.json) process.stdout.write(`${JSON.stringify(recs, null, 2)}\n`);
     else if (recs.length === 0) process.stdout.write('no devices registered\n');
     else
-      for (const r of recs)
-        process.stdout.write(`${r.deviceId}  ${r.hostname ?? '-'}  ${r.platform ?? '-'}  ${r.servers.primary} / ${r.servers.alternate}  ${r.registeredAt}\n`);
+      for (const r of recs) {
+        // Host name and platform come from the device (and the rest from a file on disk): shown with control
+        // characters escaped, so none reaches the terminal or starts a line of its own.
+        const cols = [r.deviceId, r.hostname ?? '-', r.platform ?? '-', `${r.servers.primary} / ${r.servers.alternate}`, r.registeredAt];
+        process.stdout.write(`${cols.map((c) => escapeForTerminal(String(c))).join('  ')}\n`);
+      }
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -1,10 +1,12 @@
 // The server's config file: where it listens, its TLS identity, the Technician IDs it accepts and the
-// backup-server pair it assigns to newly registered devices.
+// backup-server pair it assigns to newly registered devices, and its connection limits.
 import { dirname, resolve } from 'node:path';
 import { parseEndpoint } from '../common/endpoint.js';
 import { JsonFileError, readJsonFile } from '../common/json-file.js';
 import { problemsMessage } from '../common/problems.js';
 import type { ServerPair } from '../protocol/messages.js';
+import { type ConnectionLimits, validateLimits } from './limits.js';
+import { validateRegistrationLimits, type RegistrationLimits } from './registration-limits.js';
 
 export interface ServerConfig {
   /** IP:port addresses to listen on; port 0 picks a free port. Default ["127.0.0.1:16384"]. */
@@ -15,6 +17,12 @@ export interface ServerConfig {
   technicianIds: string[];
   /** Pair assigned to newly registered devices; default: the first two listen addresses as bound. */
   assign?: ServerPair;
+  /** Connection, memory and registration limits (server/limits.ts, server/registration-limits.ts); a key left out keeps its default. */
+  limits?: Partial<ConnectionLimits> & { registration?: RegistrationLimits };
+}
+
+function registrationOf(limits: unknown): unknown {
+  return limits && typeof limits === 'object' && !Array.isArray(limits) ? (limits as Record<string, unknown>).registration : undefined;
 }
 
 export class ServerConfigError extends Error {
@@ -29,8 +37,8 @@ export function validateServerConfig(raw: unknown, file: string, baseDir: string
   const problems: string[] = [];
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ServerConfigError(file, ['the file must hold a JSON object']);
   const r = raw as Record<string, unknown>;
-  const known = new Set(['$schema', 'listen', 'tls', 'technicianIds', 'assign']);
-  for (const k of Object.keys(r)) if (!known.has(k)) problems.push(`/${k}: unknown field (allowed: listen, tls, technicianIds, assign)`);
+  const known = new Set(['$schema', 'listen', 'tls', 'technicianIds', 'assign', 'limits']);
+  for (const k of Object.keys(r)) if (!known.has(k)) problems.push(`/${k}: unknown field (allowed: listen, tls, technicianIds, assign, limits)`);
 
   const listen = r.listen ?? ['127.0.0.1:16384'];
   if (!Array.isArray(listen) || listen.length === 0) problems.push(`/listen: ${JSON.stringify(listen)} is not allowed; expected a non-empty list of IP:port`);
@@ -65,8 +73,10 @@ export function validateServerConfig(raw: unknown, file: string, baseDir: string
     }
     assign = { primary: String(a?.primary), alternate: String(a?.alternate) };
   }
+  const registration = validateRegistrationLimits(registrationOf(r.limits), '/limits/registration', problems);
+  const limits = { ...validateLimits(r.limits, problems), registration };
   if (problems.length) throw new ServerConfigError(file, problems);
-  return { listen: listen as string[], tls, technicianIds: ids as string[], assign };
+  return { listen: listen as string[], tls, technicianIds: ids as string[], assign, limits };
 }
 
 export async function loadServerConfig(file: string): Promise<ServerConfig> {

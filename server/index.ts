@@ -9,14 +9,17 @@ import { loadTlsIdentity } from './tls.js';
 import { DeviceRegistry } from './storage/registry.js';
 import { DeviceStore } from './storage/device-store.js';
 import { Session } from './session.js';
+import { ConnectionGate } from './connection-gate.js';
+import { defaultLimits } from './limits.js';
+import { RegistrationThrottle } from './registration-throttle.js';
+import { DEFAULT_REGISTRATION_LIMITS } from './registration-limits.js';
 import { readIntoReusedBuffer } from '../protocol/reused-reads.js';
 import type { ServerPair } from '../protocol/messages.js';
 
 export { loadServerConfig, validateServerConfig, ServerConfigError, type ServerConfig } from './config.js';
 export { DeviceRegistry, RegistrationError, type DeviceRecord } from './storage/registry.js';
 export { certificatePin } from './tls.js';
-
-const IDLE_TIMEOUT_MS = 15 * 60 * 1000;
+export { CONNECTION_LIMITS, type ConnectionLimits } from './limits.js';
 
 export interface StartServerOptions {
   dataDir: string;
@@ -68,9 +71,12 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   for (const id of await registry.listDeviceIds()) await openStore(id);
   let deviceCount = (await registry.listDeviceIds()).length;
 
+  const limits = { ...defaultLimits(), ...options.config.limits };
+  const gate = new ConnectionGate(limits, log);
   const sockets = new Set<TLSSocket>();
   const ctx = {
     registry,
+    throttle: new RegistrationThrottle(options.config.limits?.registration ?? DEFAULT_REGISTRATION_LIMITS),
     openStore,
     log,
     onNewDevice: () => {
@@ -83,15 +89,20 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     for (const listen of options.config.listen) {
       const { host, port } = parseEndpoint(listen, true)!;
       const server = createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, (socket) => {
+        const ticket = gate.ticketOf(socket);
+        if (!ticket) {
+          socket.destroy();
+          return;
+        }
         sockets.add(socket);
         socket.setNoDelay(true);
-        // An agent that goes silent for this long is gone (its work is resumable).
-        socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
         socket.on('close', () => sockets.delete(socket));
         // Decrypted data into one reused buffer instead of a new Buffer per read (protocol/reused-reads.ts).
         readIntoReusedBuffer(socket);
-        new Session(socket, ctx, `${socket.remoteAddress}:${socket.remotePort}`);
+        new Session(socket, ctx, `${socket.remoteAddress}:${socket.remotePort}`, limits, ticket);
       });
+      // Counts and caps connections, and starts the handshake deadline, before any TLS work (connection-gate.ts).
+      gate.guard(server);
       server.on('tlsClientError', () => undefined);
       await new Promise<void>((res, rej) => {
         server.once('error', rej);
@@ -121,9 +132,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       return { devices: deviceCount, storedBytes, sessions: sockets.size };
     },
     async close() {
-      // Stop accepting, cut live sessions (agents resume elsewhere), then wait for the listeners.
+      // Stop accepting, cut live sessions (agents resume elsewhere) and connections still in their handshake,
+      // then wait for the listeners.
       const closed = servers.map((srv) => new Promise<void>((r) => srv.close(() => r())));
       for (const sock of sockets) sock.destroy();
+      gate.closeAll();
       await Promise.all(closed);
       await Promise.all([...stores.values()].map(async (p) => (await p.catch(() => undefined))?.close()));
     },

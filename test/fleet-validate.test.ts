@@ -3,7 +3,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseFleet, FleetValidationError } from '../fleet/load.js';
+import { parseFleet, FleetValidationError, resolveSecrets } from '../fleet/load.js';
 import { deployBin, repoRoot } from './helpers/paths.js';
 import { runProcess } from './helpers/process.js';
 import { tempDir } from './helpers/server.js';
@@ -12,6 +12,8 @@ let dir: string;
 let demo: Record<string, any>;
 
 const validate = (...args: string[]) => runProcess(process.execPath, [deployBin, 'validate', ...args], { cwd: repoRoot });
+const validateWith = (env: NodeJS.ProcessEnv, ...args: string[]) =>
+  runProcess(process.execPath, [deployBin, 'validate', ...args], { cwd: repoRoot, env: { ...process.env, ...env } });
 
 async function fleetWith(name: string, change: (f: Record<string, any>) => void): Promise<string> {
   const f = structuredClone(demo);
@@ -138,6 +140,53 @@ describe('fleet validation', () => {
     const r = await validate(sub);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/\/fleet: "demo" is also the fleet id of .*a\.fleet\.json/);
+  });
+
+  it('secrets from {"env": NAME} meet the rules typed ones do; errors name the field and the variable, never the value', async () => {
+    const file = await fleetWith('envsecrets', (f) => {
+      f.technicianId = { env: 'HF_TEST_TECH_ID' };
+      f.proxy = { type: 'http', host: '10.0.0.1', port: 8080, username: 'agent', password: { env: 'HF_TEST_PROXY_PW' } };
+    });
+    const hostile = { HF_TEST_TECH_ID: 'TECH"\nINJECTED=1', HF_TEST_PROXY_PW: 'q'.repeat(10_000) };
+    const r = await validateWith(hostile, file, '--json');
+    expect(r.code, r.output).toBe(1);
+    const byPath = Object.fromEntries(JSON.parse(r.stdout)[0].issues.map((i: any) => [i.path, i]));
+    expect(byPath['/technicianId']).toMatchObject({ value: '{"env":"HF_TEST_TECH_ID"}', allowed: "4-64 letters, digits or '-'" });
+    expect(byPath['/technicianId'].message).toMatch(/^\/technicianId: the value of environment variable HF_TEST_TECH_ID is not allowed/);
+    expect(byPath['/proxy/password']).toMatchObject({ value: '{"env":"HF_TEST_PROXY_PW"}', allowed: '1-255 characters without control characters' });
+    const text = await validateWith(hostile, file);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/\/proxy\/password: the value of environment variable HF_TEST_PROXY_PW is not allowed/);
+    for (const out of [r.output, text.output]) {
+      expect(out).not.toContain('INJECTED');
+      expect(out).not.toContain('qqqqqqqq');
+    }
+    // The same values typed into the file are refused by the same rules.
+    expect(issuesOf('typed', (f) => (f.technicianId = hostile.HF_TEST_TECH_ID)).map((i) => i.path)).toContain('/technicianId');
+    // Good values pass; unset ones are fine for validate (they may come at install time).
+    expect((await validateWith({ HF_TEST_TECH_ID: 'GOOD-TECH-0001', HF_TEST_PROXY_PW: 'fine pass phrase' }, file)).code).toBe(0);
+    expect((await validateWith({ HF_TEST_TECH_ID: '', HF_TEST_PROXY_PW: '' }, file)).code).toBe(0);
+  });
+
+  it('generate resolves secrets with the same checks: a signing password with a line break is refused, named by its variable', () => {
+    const f = structuredClone(demo);
+    f.signing = { windows: { certificate: 'c.pem', key: 'k.pem', password: { env: 'HF_TEST_SIGN_PW' } } };
+    const fleet = parseFleet(JSON.stringify(f));
+    let err: unknown;
+    try {
+      resolveSecrets(fleet, { HF_TEST_SIGN_PW: 'line1\nline2' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(FleetValidationError);
+    const issue = (err as FleetValidationError).issues[0];
+    expect(issue).toMatchObject({
+      path: '/signing/windows/password',
+      value: '{"env":"HF_TEST_SIGN_PW"}',
+      allowed: '1-1024 characters without control characters',
+    });
+    expect((err as Error).message).not.toContain('line1');
+    expect(resolveSecrets(fleet, { HF_TEST_SIGN_PW: 'a good one' }).signingPassword).toBe('a good one');
   });
 
   it('reports unreadable and non-JSON files without stopping at the first', async () => {

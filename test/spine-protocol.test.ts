@@ -13,7 +13,9 @@ import { makeAgent } from './helpers/agent.js';
 import { registeredDevice } from './helpers/device.js';
 import { DEMO_CERT, DEMO_KEY, removeTempDirs, runServerCli, startTestServer, tempDir } from './helpers/server.js';
 import { runProcess } from './helpers/process.js';
-import { serverBin } from './helpers/paths.js';
+import { repoRoot, serverBin } from './helpers/paths.js';
+import { validateServerConfig } from '../server/config.js';
+import { DEFAULT_REGISTRATION_LIMITS } from '../server/registration-limits.js';
 import { startServer } from '../server/index.js';
 import { readIntoReusedBuffer, takeReusedReads } from '../protocol/reused-reads.js';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
@@ -251,6 +253,22 @@ describe('server config and admin commands', () => {
     expect(r.stderr).toContain('/technicianIds: expected a non-empty list');
     expect(r.stderr).toContain('/assign/primary: "x" is not allowed');
     expect(r.stderr).toContain('/extra: unknown field');
+  });
+
+  it('registration limits: examples/server.json shows the defaults; bad values are refused naming the field', async () => {
+    const example = JSON.parse(readFileSync(join(repoRoot, 'examples', 'server.json'), 'utf8'));
+    expect(validateServerConfig(example, 'server.json', repoRoot).limits?.registration).toEqual(DEFAULT_REGISTRATION_LIMITS);
+    expect(example.limits.registration).toEqual(DEFAULT_REGISTRATION_LIMITS);
+    const dir = await tempDir();
+    const cfg = join(dir, 'server.json');
+    const registration = { attemptsPerAddress: { burst: 0, perHour: 10 }, lockoutMs: 'soon', maxLockoutMs: 200, failuresPerAddres: 1 };
+    await writeFile(cfg, JSON.stringify({ technicianIds: ['TECH-0001'], limits: { registration } }));
+    const r = await runProcess(process.execPath, [serverBin, '--data', join(dir, 'd'), '--config', cfg]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('/limits/registration/attemptsPerAddress: {"burst":0,"perHour":10} is not allowed; expected { "burst": 1-1000000');
+    expect(r.stderr).toContain('/limits/registration/lockoutMs: "soon" is not allowed; expected milliseconds from 100 to 86400000');
+    expect(r.stderr).toContain('/limits/registration/failuresPerAddres: unknown field (allowed: attemptsPerAddress');
+    expect(r.stderr).toContain('/limits/registration/maxLockoutMs: 200 is not allowed; expected at least lockoutMs (60000)');
   });
 
   it('without a configured certificate it makes one, prints its pin, keeps it across restarts, and agents pinning it register', async () => {

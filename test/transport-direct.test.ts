@@ -115,3 +115,46 @@ describe('proxy settings checks', () => {
     expect(message).toMatch(/IPv4 addresses only/);
   });
 });
+
+describe('proxy passwords in messages', () => {
+  /** A hostile HTTP proxy on 127.0.0.1 whose 407 status line says `statusText`. */
+  async function echoingProxy(statusText: string): Promise<{ port: number; close(): Promise<void> }> {
+    const { createServer } = await import('node:net');
+    const srv = createServer((socket) => {
+      socket.once('data', () => socket.end(`HTTP/1.1 407 ${statusText}\r\n\r\n`));
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    return { port: (srv.address() as { port: number }).port, close: () => new Promise((r) => srv.close(() => r())) };
+  }
+
+  it('a short password does not garble the message: only our own words, nothing masked', async () => {
+    const port = await closedPort();
+    const [kind, message] = await kindOf(server.endpoint, { proxy: { type: 'socks5', host: '127.0.0.1', port, username: 'u', password: 'on' } });
+    expect(kind).toBe('proxy-unreachable');
+    expect(message).toBe(`${server.endpoint} via socks5 proxy 127.0.0.1:${port}: proxy unreachable: connection refused`);
+    const [, http] = await kindOf(server.endpoint, { proxy: { type: 'http', host: '127.0.0.1', port, username: 'u', password: 'proxy' } });
+    expect(http).toBe(`${server.endpoint} via HTTP CONNECT proxy 127.0.0.1:${port}: proxy unreachable: connection refused`);
+  });
+
+  it("a proxy's own text that echoes the password is masked: a long one anywhere, a short one only as a whole word", async () => {
+    const long = 'Echo-Pa55word-991';
+    const p1 = await echoingProxy(`wrong password ${long} (was x${long}x)`);
+    const p2 = await echoingProxy('password on rejected: connection closed');
+    try {
+      const [kind, message] = await kindOf(server.endpoint, { proxy: { type: 'http', host: '127.0.0.1', port: p1.port, username: 'agent', password: long } });
+      expect(kind).toBe('proxy-auth');
+      expect(message).not.toContain(long);
+      expect(message).toContain('HTTP 407 wrong password *** (was x***x)');
+      expect(message).toContain('wrong user or password for user "agent"');
+      const [, short] = await kindOf(server.endpoint, { proxy: { type: 'http', host: '127.0.0.1', port: p2.port, username: 'agent', password: 'on' } });
+      expect(short).toContain('HTTP 407 password *** rejected: connection closed');
+      // A user name that holds the password is not printed either.
+      const [, same] = await kindOf(server.endpoint, { proxy: { type: 'http', host: '127.0.0.1', port: p1.port, username: long, password: long } });
+      expect(same).not.toContain(long);
+      expect(same).toContain('wrong user or password for the configured user');
+    } finally {
+      await Promise.all([p1.close(), p2.close()]);
+    }
+  });
+});

@@ -33,11 +33,32 @@ export function describeProxy(proxy: AgentProxy): string {
   return `${kind} proxy ${shown}:${proxy.port ?? '?'}`;
 }
 
-/** Defence in depth: a message must never carry the proxy password, whatever a library put in it. */
-export function redact(message: string, secrets: Array<string | undefined>): string {
-  let out = message;
+/**
+ * Messages are built from our own words and fields that are not secret (addresses, the user name), so they never
+ * hold the proxy password. Text from elsewhere (a SOCKS library's error, an HTTP proxy's status line, a socket
+ * error) goes through this first, in case it echoes a secret: a secret of MASK_ANYWHERE_LENGTH characters or more
+ * is masked wherever it occurs, a shorter one only where it stands as a whole token (not inside a word). Masking
+ * every occurrence of a short password would garble the text and reveal the password (with "on": "c***necti***").
+ */
+export function maskForeign(text: string, secrets: Array<string | undefined>): string {
+  let out = text;
   for (const secret of secrets) {
-    if (secret && secret.length >= 1) out = out.split(secret).join('***');
+    if (!secret) continue;
+    if (secret.length >= MASK_ANYWHERE_LENGTH) out = out.split(secret).join('***');
+    else out = out.replace(new RegExp(`(?<![\\p{L}\\p{N}_])${escapeRegExp(secret)}(?![\\p{L}\\p{N}_])`, 'gu'), '***');
   }
   return out;
+}
+
+/** A secret this long is never a coincidence inside other text. */
+export const MASK_ANYWHERE_LENGTH = 8;
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
+}
+
+/** `user "name"`, how messages name the proxy user, unless the password is part of the name (user = password). */
+export function describeUser(proxy: AgentProxy): string {
+  const user = proxy.username ?? '';
+  return maskForeign(user, [proxy.password]) === user ? `user ${JSON.stringify(user)}` : 'the configured user';
 }

@@ -1,17 +1,19 @@
 // HTTP CONNECT (RFC 9110 §9.3.6) with optional basic auth, over an already open TCP socket to the proxy.
 import type { Socket } from 'node:net';
 import type { AgentProxy } from '../config-types.js';
-import { TransportError, type TransportErrorKind } from './errors.js';
+import { describeUser, maskForeign, TransportError, type TransportErrorKind } from './errors.js';
 import { joinHostPort, type HostPort } from './address.js';
 
 const maxHeaderBytes = 16 * 1024;
 
 function classify(status: number, statusText: string, proxy: AgentProxy): { kind: TransportErrorKind; reason: string } {
-  const said = `HTTP ${status}${statusText ? ` ${statusText}` : ''}`;
+  // The status text is the proxy's own words: masked in case it echoes the password.
+  const shown = maskForeign(statusText, [proxy.password]);
+  const said = `HTTP ${status}${shown ? ` ${shown}` : ''}`;
   // 407 is the standard answer; tinyproxy answers a wrong BasicAuth password with 401.
   if (status === 407 || status === 401) {
     return proxy.username
-      ? { kind: 'proxy-auth', reason: `proxy authentication failed (wrong user or password for user ${JSON.stringify(proxy.username)}; ${said})` }
+      ? { kind: 'proxy-auth', reason: `proxy authentication failed (wrong user or password for ${describeUser(proxy)}; ${said})` }
       : { kind: 'proxy-auth', reason: `proxy requires authentication but no username/password is configured (${said})` };
   }
   if (status === 403) return { kind: 'proxy-refused', reason: `proxy refused the destination (not allowed by its rule set; ${said})` };
@@ -42,7 +44,8 @@ export function httpConnectTunnel(socket: Socket, proxy: AgentProxy, target: Hos
       }
     };
     const timer = setTimeout(() => done(new TransportError(`${label}: proxy did not answer the CONNECT request within ${timeoutMs} ms`, 'timeout')), timeoutMs);
-    const onError = (err: Error) => done(new TransportError(`${label}: connection to the proxy failed: ${err.message}`, 'proxy-error'));
+    const onError = (err: Error) =>
+      done(new TransportError(`${label}: connection to the proxy failed: ${maskForeign(err.message, [proxy.password])}`, 'proxy-error'));
     const onClose = () => done(new TransportError(`${label}: proxy closed the connection before answering CONNECT (wrong proxy type or port?)`, 'proxy-error'));
     const onData = (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);

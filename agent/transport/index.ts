@@ -4,7 +4,7 @@ import { isIPv4, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { AgentProxy } from '../config-types.js';
 import { inWords, PROXY_TYPES } from '../config-schema.js';
-import { describeProxy, redact, TransportError } from './errors.js';
+import { describeProxy, maskForeign, TransportError } from './errors.js';
 import { proxyHost, splitEndpoint } from './address.js';
 import { openTcp } from './tcp.js';
 import { httpConnectTunnel } from './http-connect.js';
@@ -64,8 +64,9 @@ export async function openTunnel(endpoint: string, options: Omit<ConnectOptions,
       : // Loaded on first use: most agents never use a SOCKS proxy, and every run pays for start-up.
         await (await import('./socks.js')).socksTunnel(socket, proxy, target, label, timeoutMs);
   } catch (err) {
-    if (err instanceof TransportError) throw new TransportError(redact(err.message, [proxy.password]), err.kind);
-    throw new TransportError(redact(`${label}: ${(err as Error).message}`, [proxy.password]), 'proxy-error');
+    // Our own messages carry no secret; only text from elsewhere is masked (errors.ts, maskForeign).
+    if (err instanceof TransportError) throw err;
+    throw new TransportError(`${label}: ${maskForeign((err as Error).message, [proxy.password])}`, 'proxy-error');
   }
 }
 

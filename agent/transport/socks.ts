@@ -2,13 +2,13 @@
 import type { Socket } from 'node:net';
 import { SocksClient, type SocksProxy } from 'socks';
 import type { AgentProxy } from '../config-types.js';
-import { TransportError, type TransportErrorKind } from './errors.js';
+import { describeUser, maskForeign, TransportError, type TransportErrorKind } from './errors.js';
 import type { HostPort } from './address.js';
 
 /** How a SOCKS library error reads to an admin, and which kind it is. */
 function classify(message: string, proxy: AgentProxy): { kind: TransportErrorKind; reason: string } {
   if (message.startsWith('Socks5 Authentication failed')) {
-    return { kind: 'proxy-auth', reason: `proxy authentication failed (wrong user or password for user ${JSON.stringify(proxy.username ?? '')})` };
+    return { kind: 'proxy-auth', reason: `proxy authentication failed (wrong user or password for ${describeUser(proxy)})` };
   }
   if (message.includes('no accepted authentication type')) {
     return proxy.username
@@ -41,7 +41,7 @@ function classify(message: string, proxy: AgentProxy): { kind: TransportErrorKin
   if (message.startsWith('Proxy connection timed out')) return { kind: 'timeout', reason: 'proxy did not complete the SOCKS handshake in time' };
   if (message.startsWith('Socket closed'))
     return { kind: 'proxy-error', reason: 'proxy closed the connection during the SOCKS handshake (wrong proxy type or port?)' };
-  return { kind: 'proxy-error', reason: `SOCKS handshake failed: ${message}` };
+  return { kind: 'proxy-error', reason: `SOCKS handshake failed: ${maskForeign(message, [proxy.password])}` };
 }
 
 export async function socksTunnel(socket: Socket, proxy: AgentProxy, target: HostPort, label: string, timeoutMs: number): Promise<Socket> {

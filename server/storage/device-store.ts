@@ -2,19 +2,15 @@
 // A chunk exists once its index line is on disk; the pack bytes are fsynced before the line is written,
 // so after kill -9 or power loss the index never points at missing data (torn tails are ignored).
 // Several server processes may share a data folder (a primary and an alternate): each writes its own
-// pack files and re-reads the shared index log when asked for an id it does not know yet.
+// pack files and re-reads the shared index log when asked for an id it does not know yet. Lookups go through
+// chunk-index.ts, which keeps the index on disk (sorted runs) with only a bounded part in memory.
 import { fstatSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../common/fs-atomic.js';
 import type { SnapshotEntry } from '../../protocol/messages.js';
-
-interface Location {
-  pack: string;
-  offset: number;
-  length: number;
-}
+import { ChunkIndex, type Location, type MemtableBudget } from './chunk-index.js';
 
 interface PendingPut {
   ids: string[];
@@ -24,13 +20,10 @@ interface PendingPut {
 }
 
 const PACK_LIMIT = 1024 * 1024 * 1024;
-const INDEX_LINE = /^([0-9a-f]{16,128}) ([A-Za-z0-9._-]+\.pack) (\d+) (\d+)$/;
 const MAX_OPEN_PACKS = 16;
 
 export class DeviceStore {
-  private readonly index = new Map<string, Location>();
-  private indexRead = 0;
-  private chunkBytes = 0;
+  private index!: ChunkIndex;
   private otherBytes = 0;
   private queue: PendingPut[] = [];
   private flushing = false;
@@ -40,65 +33,44 @@ export class DeviceStore {
 
   private constructor(readonly dir: string) {}
 
-  static async open(dir: string): Promise<DeviceStore> {
+  /** `budget`: bounds the in-memory part of the chunk indexes sharing it (default: one per process). */
+  static async open(dir: string, budget?: MemtableBudget): Promise<DeviceStore> {
     const s = new DeviceStore(dir);
     await Promise.all(['packs', 'snapshots', 'blobs'].map((d) => mkdir(join(dir, d), { recursive: true })));
-    await s.refreshIndex();
+    s.index = await ChunkIndex.open(dir, budget);
     s.otherBytes = (await sumSizes(join(dir, 'snapshots'), (n) => n.endsWith('.snap'))) + (await sumSizes(join(dir, 'blobs'), (n) => !n.startsWith('.')));
     return s;
   }
 
   get storedBytes(): number {
-    return this.chunkBytes + this.otherBytes;
+    return this.index.bytes + this.otherBytes;
   }
 
   get chunkCount(): number {
-    return this.index.size;
+    return this.index.count;
   }
 
   /**
-   * Reads index lines another process (the alternate server on the same data folder) appended since the last
-   * read. Refreshes run one at a time: two overlapping ones would both read from the same offset.
+   * Where each id is stored. Ids not found send the index to read lines another process (the alternate server
+   * on the same data folder) appended since, then are looked up once more.
    */
-  private refreshIndex(): Promise<void> {
-    const next = this.refreshing.then(() => this.readNewIndexLines());
-    this.refreshing = next.catch(() => undefined);
-    return next;
-  }
-
-  private refreshing: Promise<void> = Promise.resolve();
-
-  private async readNewIndexLines(): Promise<void> {
-    let fh: FileHandle;
-    try {
-      fh = await this.indexReader();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    // fstat on the open reader is a few microseconds; an async stat() per lookup was ~0.25 s per 1.5 GB backup.
-    const from = this.indexRead;
-    const size = fstatSync(fh.fd).size;
-    if (size <= from) return;
-    const buf = Buffer.allocUnsafe(size - from);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, from);
-    const text = buf.toString('latin1', 0, bytesRead);
-    const end = text.lastIndexOf('\n');
-    if (end < 0) return;
-    for (const line of text.slice(0, end).split('\n')) {
-      const m = INDEX_LINE.exec(line);
-      if (!m || this.index.has(m[1])) continue;
-      const loc = { pack: m[2], offset: Number(m[3]), length: Number(m[4]) };
-      this.index.set(m[1], loc);
-      this.chunkBytes += loc.length;
-    }
-    // commit() may have moved indexRead past its own lines while this read was in flight.
-    this.indexRead = Math.max(this.indexRead, from + end + 1);
+  private async find(ids: string[]): Promise<Array<Location | undefined>> {
+    const generation = this.index.generation;
+    const found = await this.index.lookup(ids);
+    const missing: number[] = [];
+    for (let i = 0; i < ids.length; i++) if (!found[i]) missing.push(i);
+    if (missing.length === 0) return found;
+    await this.index.refresh();
+    if (this.index.generation === generation) return found;
+    const again = await this.index.lookup(missing.map((i) => ids[i]));
+    missing.forEach((i, j) => {
+      found[i] = again[j];
+    });
+    return found;
   }
 
   async has(ids: string[]): Promise<boolean[]> {
-    if (ids.some((id) => !this.index.has(id))) await this.refreshIndex();
-    return ids.map((id) => this.index.has(id));
+    return (await this.find(ids)).map((l) => l !== undefined);
   }
 
   /** Stores chunks durably; concurrent calls are committed together (one fsync pair per group). */
@@ -126,13 +98,18 @@ export class DeviceStore {
   }
 
   private async commit(group: PendingPut[]): Promise<Array<{ stored: number; duplicates: number }>> {
-    if (group.some((p) => p.ids.some((id) => !this.index.has(id)))) await this.refreshIndex();
+    await this.index.roomForMore();
+    const known = new Set<string>();
+    const asked = group.flatMap((p) => p.ids);
+    (await this.find(asked)).forEach((loc, i) => {
+      if (loc) known.add(asked[i]);
+    });
     const fresh = new Map<string, Buffer>();
     const results = group.map((p) => {
       let stored = 0;
       let duplicates = 0;
       p.ids.forEach((id, i) => {
-        if (this.index.has(id) || fresh.has(id)) duplicates++;
+        if (known.has(id) || fresh.has(id)) duplicates++;
         else {
           fresh.set(id, p.data[i]);
           stored++;
@@ -166,18 +143,11 @@ export class DeviceStore {
       if (last[0] !== 0x0a) prefix = '\n';
     }
     const text = prefix + lines.join('');
-    const written = Buffer.byteLength(text, 'latin1');
     await indexFh.write(text, null, 'latin1');
     await indexFh.datasync();
-    // Our own lines go straight into the map below; skip re-reading them on the next refresh, but only when
-    // no other process appended before or during our write (the file then ends exactly where ours does).
-    if (size === this.indexRead && fstatSync(indexFh.fd).size === size + written) this.indexRead = size + written;
-    for (const [id, loc] of located) {
-      if (!this.index.has(id)) {
-        this.index.set(id, loc);
-        this.chunkBytes += loc.length;
-      }
-    }
+    // Our own lines count at once; the index skips re-reading them only when no other process appended
+    // before or during our write (the file then ends exactly where ours does).
+    this.index.addOwn(located, size, text, fstatSync(indexFh.fd).size);
     if (pack.size >= PACK_LIMIT) {
       await pack.fh.close();
       this.pack = undefined;
@@ -210,12 +180,12 @@ export class DeviceStore {
    * missing id. With readInto(), the server reads a reply straight into the buffer it sends.
    */
   async locate(ids: string[], maxBytes: number): Promise<{ locs: Location[] } | { missing: string }> {
-    if (ids.some((id) => !this.index.has(id))) await this.refreshIndex();
+    const found = await this.find(ids);
     const locs: Location[] = [];
     let total = 0;
-    for (const id of ids) {
-      const loc = this.index.get(id);
-      if (!loc) return { missing: id };
+    for (let i = 0; i < ids.length; i++) {
+      const loc = found[i];
+      if (!loc) return { missing: ids[i] };
       if (locs.length > 0 && total + loc.length > maxBytes) break;
       locs.push(loc);
       total += loc.length;
@@ -302,6 +272,7 @@ export class DeviceStore {
   }
 
   async close(): Promise<void> {
+    await this.index.close();
     const handles: Array<Promise<FileHandle> | FileHandle | undefined> = [
       this.pack?.fh,
       this.indexFh,

@@ -30,6 +30,14 @@ export class RegistrationError extends Error {
   }
 }
 
+/** Hooks of the caller (the server's throttle); each may throw to refuse. */
+export interface RegistrationChecks {
+  /** The Technician ID (by its hash) is known. */
+  known?: (technicianHash: string) => void;
+  /** A new device is about to be created (not a re-registration). */
+  beforeCreate?: (technicianHash: string) => void;
+}
+
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
 function sameHash(a: string, b: string): boolean {
@@ -84,13 +92,17 @@ export class DeviceRegistry {
    * Registers a device, or re-registers the one that already holds this identity (same device id,
    * new credential). Throws RegistrationError for an unknown Technician ID or a wrong identity secret.
    */
-  async register(req: Omit<RegisterRequest, 'agentVersion'>): Promise<{ record: DeviceRecord; credential: string; existing: boolean }> {
+  async register(
+    req: Omit<RegisterRequest, 'agentVersion'>,
+    checks: RegistrationChecks = {},
+  ): Promise<{ record: DeviceRecord; credential: string; existing: boolean }> {
     const technicianHash = sha256(req.technicianId.trim());
     if (!this.technicianHashes.has(technicianHash))
       throw new RegistrationError('unknown-technician', 'unknown Technician ID: check the ID in the agent config or installer');
+    checks.known?.(technicianHash);
     const identityHash = sha256(req.identityId);
     const prev = this.locks.get(identityHash) ?? Promise.resolve();
-    const run = prev.catch(() => undefined).then(() => this.registerLocked(req, technicianHash, identityHash));
+    const run = prev.catch(() => undefined).then(() => this.registerLocked(req, technicianHash, identityHash, checks));
     this.locks.set(identityHash, run);
     try {
       return await run;
@@ -103,6 +115,7 @@ export class DeviceRegistry {
     req: { identitySecret: string; hostname?: string; platform?: string },
     technicianHash: string,
     identityHash: string,
+    checks: RegistrationChecks,
   ): Promise<{ record: DeviceRecord; credential: string; existing: boolean }> {
     const credential = randomBytes(32).toString('base64url');
     const identityFile = join(this.dataDir, 'identities', `${identityHash}.json`);
@@ -128,6 +141,7 @@ export class DeviceRegistry {
       await this.write(record);
       return { record, credential, existing: true };
     }
+    checks.beforeCreate?.(technicianHash);
     const record: DeviceRecord = {
       deviceId: `dev-${randomBytes(12).toString('hex')}`,
       technicianHash,

@@ -39,6 +39,8 @@ export interface StartTestServerOptions {
   /** TLS files; 'generate' lets the server create its own certificate. Default: the demo certificate. */
   tls?: { cert: string; key: string } | 'generate';
   env?: NodeJS.ProcessEnv;
+  /** The config's `limits` (server/limits.ts, server/registration-limits.ts); default: none, the server's defaults. */
+  limits?: Record<string, unknown>;
   /** How long to wait for "listening on"; default 30 s. */
   timeoutMs?: number;
 }
@@ -70,6 +72,7 @@ export async function startTestServer(options: StartTestServerOptions = {}): Pro
       ...(tls && { tls }),
       technicianIds: options.technicianIds ?? [TEST_TECHNICIAN_ID],
       ...(options.assign && { assign: options.assign }),
+      ...(options.limits && { limits: options.limits }),
     }),
   );
   const proc = startProcess(process.execPath, [serverBin, '--data', dataDir, '--config', configPath], {
