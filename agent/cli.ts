@@ -1,6 +1,6 @@
 // holdfast-agent: the backup agent's command line. Each subcommand lives in agent/commands/.
 import { Command } from 'commander';
-import { visible } from '../common/visible.js';
+import { escapeForTerminal } from '../common/terminal-text.js';
 import { AGENT_VERSION } from './version.js';
 import { agentCommands } from './commands/index.js';
 
@@ -20,7 +20,7 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   // Messages can carry file names: nothing in them may act on the terminal (line breaks between lines stay).
-  const message = ((err as Error).message ?? String(err)).split('\n').map((line) => visible(line, false));
+  const message = ((err as Error).message ?? String(err)).split('\n').map((line) => escapeForTerminal(line, false));
   process.stderr.write(`holdfast-agent: ${message.join('\n')}\n`);
   process.exitCode = process.exitCode || 1;
 });

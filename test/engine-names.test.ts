@@ -17,7 +17,7 @@ import { openSnapshot, sealSnapshot } from '../agent/engine/codec.js';
 import { decodeName, encodeName } from '../agent/engine/names.js';
 import { ChangeCache } from '../agent/engine/change-cache.js';
 import { FULL_FORMAT, loadSnapshot, newSnapshotId } from '../agent/engine/snapshot.js';
-import { visible } from '../common/visible.js';
+import { escapeForTerminal } from '../common/terminal-text.js';
 
 const NO_SERVER = { primary: '127.0.0.1:1', alternate: '127.0.0.1:2' };
 const PIN = Array(32).fill('AB').join(':');
@@ -58,10 +58,10 @@ describe('the lossless name form', () => {
     expect(decodeName(Buffer.from([0x61, 0xff]))).toBe('a\udcff');
   });
 
-  it('visible() escapes controls, separators, bidi controls and non-UTF-8 bytes, and nothing else', () => {
-    expect(visible('plain ünï©ødé 😀')).toBe('plain ünï©ødé 😀');
-    expect(visible('a\nb\tc\rd\x1b[31m\x07\x7f\u009b\u202e\u2028\udcff\\', true)).toBe('a\\nb\\tc\\rd\\x1b[31m\\x07\\x7f\\u009b\\u202e\\u2028\\xff\\\\');
-    expect(visible('C:\\Users\\ann', false)).toBe('C:\\Users\\ann');
+  it('names reach a terminal with controls, separators, bidi controls and non-UTF-8 bytes escaped, and nothing else', () => {
+    expect(escapeForTerminal('plain ünï©ødé 😀')).toBe('plain ünï©ødé 😀');
+    expect(escapeForTerminal('a\nb\tc\rd\x1b[31m\x07\x7f\u009b\u202e\u2028\udcff\\')).toBe('a\\nb\\tc\\rd\\x1b[31m\\x07\\x7f\\x9b\\u{202e}\\u{2028}\\xff\\\\');
+    expect(escapeForTerminal('C:\\Users\\ann', false)).toBe('C:\\Users\\ann');
   });
 });
 

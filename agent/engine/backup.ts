@@ -10,7 +10,8 @@ import { newSnapshotId, storeSnapshot } from './snapshot.js';
 import { matchCache, planSnapshot, type FileOutcome } from './snapshot-delta.js';
 import { walkAsync, type WalkEntry } from './walker.js';
 import { leanHeap } from './lean-heap.js';
-import { visible } from '../../common/visible.js';
+import { escapeForTerminal } from '../../common/terminal-text.js';
+import { showName } from './names.js';
 
 export interface BackupProgress {
   phase: 'scan' | 'backup' | 'snapshot' | 'done';
@@ -159,7 +160,7 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
         threads,
         (f, done) => {
           if (done.error) {
-            const warning = `${visible(f.source)}: ${visible(done.error, false)}`;
+            const warning = `${showName(f.source)}: ${escapeForTerminal(done.error, false)}`;
             warnings.push(warning);
             opts.onWarning?.(warning);
           } else {
@@ -167,7 +168,7 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
             bytesRead += done.bytesRead;
             if (done.changed) {
               changedDuringBackup.push(f.source);
-              const warning = `${visible(f.source)}: changed during backup (stored as last read; the next backup reads it again)`;
+              const warning = `${showName(f.source)}: changed during backup (stored as last read; the next backup reads it again)`;
               warnings.push(warning);
               opts.onWarning?.(warning);
             }

@@ -10,6 +10,7 @@
 // Windows names are UTF-16 and may hold lone surrogates; libuv hands them to Node as WTF-8 bytes, which are not
 // valid UTF-8, so those bytes are escaped like any other and handed back unchanged on restore (docs/design.md).
 import { isUtf8 } from 'node:buffer';
+import { escapeForTerminal } from '../../common/terminal-text.js';
 
 const wellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
@@ -87,6 +88,11 @@ export function encodeName(s: string): Buffer {
 /** What to hand the fs module for a path string: the string itself, or its bytes when it holds escaped bytes. */
 export function fsPath(s: string): string | Buffer {
   return wellFormed(s) ? s : encodeName(s);
+}
+
+/** A name or path as it may be shown on a terminal: controls and non-UTF-8 bytes escaped (\n, \x1b, \xe9). */
+export function showName(s: string): string {
+  return escapeForTerminal(s, process.platform !== 'win32');
 }
 
 /** Length in bytes of a name string as the file system stores it. */

@@ -10,14 +10,13 @@
 import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, renameSync, symlinkSync, unlinkSync, utimesSync, chmodSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
-import { visible } from '../../common/visible.js';
 import { ChunkMissingError, type ChunkStore } from '../store.js';
 import { deriveKeys } from './keys.js';
 import { leanHeap } from './lean-heap.js';
 import { RestoreWorkerPool, type FileTask, type UnitResult } from './restore-worker.js';
 import { portablePath, isSameOrInside } from './patterns.js';
 import { splitIds } from './change-cache.js';
-import { fsPath } from './names.js';
+import { fsPath, showName } from './names.js';
 import { loadSnapshot, type Snapshot, type SnapshotEntry } from './snapshot.js';
 
 /**
@@ -73,7 +72,7 @@ export class PathEscapeError extends Error {
     readonly entryPath: string,
     reason: string,
   ) {
-    super(`refusing to restore "${visible(entryPath)}": ${reason}`);
+    super(`refusing to restore "${showName(entryPath)}": ${reason}`);
     this.name = 'PathEscapeError';
   }
 }
@@ -86,7 +85,7 @@ export interface FileFailure {
 
 /** How a failure reads in RestoreError's message (names escaped: nothing raw reaches a terminal). */
 function failureLine(f: FileFailure): string {
-  return f.message.startsWith('refusing to restore') ? f.message : `${visible(f.path)}: ${f.message}`;
+  return f.message.startsWith('refusing to restore') ? f.message : `${showName(f.path)}: ${f.message}`;
 }
 
 /** Some files could not be restored (the others were). Nothing wrong was written in their place. */

@@ -3,8 +3,7 @@
 // names carried in the engine's lossless string form (names.ts). Times are exact integers (bigint stat).
 import { type BigIntStats, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { basename, resolve, sep } from 'node:path';
-import { visible } from '../../common/visible.js';
-import { decodeName, fsPath } from './names.js';
+import { decodeName, fsPath, showName } from './names.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink';
 
@@ -87,7 +86,7 @@ function readNames(dir: string): string[] {
 /** The path exclusion patterns see: "/"-separated (Windows separators turned around; elsewhere "\\" is a character). */
 const patternPath = process.platform === 'win32' ? (p: string) => p.replace(/\\/g, '/') : (p: string) => p;
 
-const problem = (path: string, err: unknown): string => `${visible(path)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+const problem = (path: string, err: unknown): string => `${showName(path)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
 
 /** Walk synchronously. */
 export function walk(rootPaths: string[], isExcluded?: (portable: string) => boolean): WalkResult {
@@ -155,7 +154,7 @@ function* walkSteps(rootPaths: string[], isExcluded?: (portable: string) => bool
       continue;
     }
     if (e?.type !== 'dir') {
-      warnings.push(`${visible(root.path)}: not a folder`);
+      warnings.push(`${showName(root.path)}: not a folder`);
       continue;
     }
     entries.push(e);
