@@ -203,40 +203,47 @@ describe('change cache file', () => {
     const path = join(work, 'unit-cache.bin');
     const w = new ChangeCacheWriter();
     const ids = 'ab'.repeat(32) + 'cd'.repeat(32);
-    w.add(['Docs', 'd', 0o755, 1000.5, 0, null], 11);
-    w.add(['Docs/Ærø ✓.txt', 'f', 0o644, 1732540000123.25, 4096, ids], 12);
-    w.add(['Docs/empty', 'f', 0o600, 5, 0, ''], 13);
-    w.add(['Docs/link', 'l', 0o777, 6, 0, '../målet'], 14);
-    w.add(['Docs/changing.log', 'f', 0o644, 7, 10, 'ef'.repeat(32)], 15, false);
+    // Entries hold exact µs; each is added with the plain stat mtimeMs a walk compares it by.
+    w.add(['Docs', 'd', 0o755, 1000500, 0, null], 1000.5, 11);
+    w.add(['Docs/Ærø ✓.txt', 'f', 0o644, 1732540000123250, 4096, ids], 1732540000123.25, 12);
+    w.add(['Docs/empty', 'f', 0o600, 5000, 0, ''], 5, 13);
+    w.add(['Docs/link\udcff', 'l', 0o777, 6000, 0, '../målet\udcfe'], 6, 14);
+    w.add(['Docs/changing.log', 'f', 0o644, 7000, 10, 'ef'.repeat(32)], 7, 15, false);
     w.save(path, 'snap-1', 3, [{ name: 'Docs', path: '/home/ann/Docs' }]);
 
     const c = ChangeCache.load(path);
     expect(c).toMatchObject({ snapshotId: 'snap-1', depth: 3, roots: [{ name: 'Docs', path: '/home/ann/Docs' }], count: 5 });
     expect([0, 1, 2, 3, 4].map((i) => c.entry(i))).toEqual([
-      ['Docs', 'd', 0o755, 1000.5, 0, null],
-      ['Docs/Ærø ✓.txt', 'f', 0o644, 1732540000123.25, 4096, ids],
-      ['Docs/empty', 'f', 0o600, 5, 0, ''],
-      ['Docs/link', 'l', 0o777, 6, 0, '../målet'],
-      ['Docs/changing.log', 'f', 0o644, 7, 10, 'ef'.repeat(32)],
+      ['Docs', 'd', 0o755, 1000500, 0, null],
+      ['Docs/Ærø ✓.txt', 'f', 0o644, 1732540000123250, 4096, ids],
+      ['Docs/empty', 'f', 0o600, 5000, 0, ''],
+      ['Docs/link\udcff', 'l', 0o777, 6000, 0, '../målet\udcfe'],
+      ['Docs/changing.log', 'f', 0o644, 7000, 10, 'ef'.repeat(32)],
     ]);
-    expect(c.indexOf('Docs/link', 0)).toBe(3);
+    expect(c.indexOf('Docs/link\udcff', 0)).toBe(3);
     expect(c.indexOf('Docs/missing', 0)).toBe(-1);
     expect(c.unchanged(1, 4096, 1732540000123.25, 12)).toBe(true);
     expect(c.unchanged(1, 4096, 1732540000123.25, 99)).toBe(false);
     expect(c.unchanged(1, 4097, 1732540000123.25, 12)).toBe(false);
     expect(c.unchanged(4, 10, 7, 15)).toBe(false);
-    expect(c.same(3, 'l', 0o777, 6, 0, '../målet')).toBe(true);
+    expect(c.same(3, 'l', 0o777, 6, 0, '../målet\udcfe')).toBe(true);
     expect(c.same(3, 'l', 0o777, 6, 0, '../other')).toBe(false);
     expect(c.same(1, 'f', 0o600, 1732540000123.25, 4096, undefined)).toBe(false);
 
     // A new cache built from runs of this one plus a new entry.
     const w2 = new ChangeCacheWriter();
     w2.copyRun(c, 2, 2);
-    w2.add(['Docs/new', 'f', 0o644, 8, 3, 'cd'.repeat(32)], 16);
+    w2.add(['Docs/new', 'f', 0o644, 8000, 3, 'cd'.repeat(32)], 8, 16);
     w2.copyRun(c, 0, 2);
     w2.save(path, 'snap-2', 0, []);
     const c2 = ChangeCache.load(path);
-    expect([0, 1, 2, 3, 4].map((i) => c2.entry(i))).toEqual([c.entry(2), c.entry(3), ['Docs/new', 'f', 0o644, 8, 3, 'cd'.repeat(32)], c.entry(0), c.entry(1)]);
+    expect([0, 1, 2, 3, 4].map((i) => c2.entry(i))).toEqual([
+      c.entry(2),
+      c.entry(3),
+      ['Docs/new', 'f', 0o644, 8000, 3, 'cd'.repeat(32)],
+      c.entry(0),
+      c.entry(1),
+    ]);
     expect(c2.unchanged(4, 4096, 1732540000123.25, 12)).toBe(true);
   });
 

@@ -228,18 +228,19 @@ describe('formats from before', () => {
     const a = await localAgent([dir]);
     const st = join(work, 'store-old-cache');
     await backupJson(a, st);
-    // Turn the cache into format 2: magic byte 2, each entry's time as Node's double mtimeMs.
+    // Turn the cache into format 2, as an agent before exact times wrote it: the same columns but the last (exact µs).
     const cachePath = join(a.stateDir, 'change-cache.bin');
     const buf = readFileSync(cachePath);
-    const cache = ChangeCache.parse(buf);
     const headerLen = buf.readUInt32LE(8);
     const numAt = (12 + headerLen + 7) & ~7;
-    buf[4] = 2;
-    for (let i = 0; i < cache.count; i++) {
-      const rel = cache.paths[i].slice('C'.length);
-      buf.writeDoubleLE(lstatSync(dir + rel).mtimeMs, numAt + (i * 7 + 2) * 8);
-    }
-    writeFileSync(cachePath, buf);
+    const { count } = JSON.parse(buf.toString('utf8', 12, 12 + headerLen)) as { count: number };
+    const num = new Float64Array(buf.buffer.slice(buf.byteOffset + numAt, buf.byteOffset + numAt + count * 64));
+    const old = new Float64Array(count * 7);
+    for (let i = 0; i < count; i++) old.set(num.subarray(i * 8, i * 8 + 7), i * 7);
+    writeFileSync(
+      cachePath,
+      Buffer.concat([Buffer.from('HFCC\x02\0\0\0', 'latin1'), buf.subarray(8, numAt), Buffer.from(old.buffer), buf.subarray(numAt + count * 64)]),
+    );
     expect(ChangeCache.load(cachePath).legacy).toBe(true);
 
     const upgraded = await backupJson(a, st);

@@ -134,7 +134,7 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
       progress.filesTotal++;
       progress.bytesTotal += f.size;
       const i = cacheIdx[j];
-      if (f.size === 0 || (i >= 0 && cache.unchanged(i, f.size, f.mtime, f.ino, f.mtimeNs))) {
+      if (f.size === 0 || (i >= 0 && cache.unchanged(i, f.size, f.mtimeMs, f.ino))) {
         cached[j] = 1;
         progress.filesDone++;
         progress.bytesDone += f.size;

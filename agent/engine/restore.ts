@@ -17,19 +17,8 @@ import { RestoreWorkerPool, type FileTask, type UnitResult } from './restore-wor
 import { portablePath, isSameOrInside } from './patterns.js';
 import { splitIds } from './change-cache.js';
 import { fsPath, showName } from './names.js';
+import { utimeTime } from './times.js';
 import { loadSnapshot, type Snapshot, type SnapshotEntry } from './snapshot.js';
-
-/**
- * The time to hand utimes for a snapshot mtime (whole µs). Node takes seconds as a double and libuv keeps whole
- * microseconds of it (it drops the rest), so the double aims at the middle of the microsecond: its rounding error
- * (~0.12 µs today) can then never cross into a neighbour. Node turns a negative number into "now": times before
- * 1970 go as a Date (milliseconds).
- */
-export function utimeTime(us: number): number | Date {
-  const sec = Math.floor(us / 1e6);
-  if (sec < 0) return new Date(Math.floor(us / 1000));
-  return sec + (us - sec * 1e6 + 0.5) / 1e6;
-}
 
 /** A temporary name in the destination's folder, short enough for any name there (a name can be 255 bytes). */
 export function temporaryBeside(dest: string, tag: string): string {

@@ -1,7 +1,8 @@
 // Walk the selected folders: what to back up, with the stat data the change cache compares.
 // Names are read as the file system has them: a folder whose names are not all UTF-8 is read again as bytes and its
-// names carried in the engine's lossless string form (names.ts). Times are exact integers (bigint stat).
-import { type BigIntStats, lstatSync, readdirSync, readlinkSync } from 'node:fs';
+// names carried in the engine's lossless string form (names.ts). Times are Node's plain stat doubles here; entries
+// that go into a snapshot as new get their exact time later (times.ts).
+import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { basename, resolve, sep } from 'node:path';
 import { decodeName, fsPath, showName } from './names.js';
 
@@ -14,11 +15,9 @@ export interface WalkEntry {
   source: string;
   type: EntryType;
   mode: number;
-  /** Modification time, whole microseconds since 1970 (exact; what snapshots store). */
-  mtime: number;
-  /** Modification and change times in nanoseconds, as stat gave them (change detection while a file is read). */
-  mtimeNs: bigint;
-  ctimeNs: bigint;
+  /** Modification and change times as Node's plain stat gives them (what the change cache compares). */
+  mtimeMs: number;
+  ctimeMs: number;
   size: number;
   ino: number;
   linkTarget?: string;
@@ -50,25 +49,18 @@ export function nameRoots(paths: string[]): WalkRoot[] {
   });
 }
 
-/** Whole microseconds of a nanosecond time (rounded down, also before 1970). */
-export function microseconds(ns: bigint): number {
-  const us = ns / 1000n;
-  return Number(us * 1000n > ns ? us - 1n : us);
-}
-
-function entryOf(path: string, source: string, st: BigIntStats): WalkEntry | undefined {
+function entryOf(path: string, source: string, st: Stats): WalkEntry | undefined {
   const type: EntryType | undefined = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : undefined;
   if (!type) return undefined; // sockets, devices, fifos: not backed up
   const e: WalkEntry = {
     path,
     source,
     type,
-    mode: Number(st.mode) & 0o7777,
-    mtime: microseconds(st.mtimeNs),
-    mtimeNs: st.mtimeNs,
-    ctimeNs: st.ctimeNs,
-    size: type === 'file' ? Number(st.size) : 0,
-    ino: Number(st.ino),
+    mode: st.mode & 0o7777,
+    mtimeMs: st.mtimeMs,
+    ctimeMs: st.ctimeMs,
+    size: type === 'file' ? st.size : 0,
+    ino: st.ino,
   };
   if (type === 'symlink') e.linkTarget = decodeName(readlinkSync(fsPath(source), { encoding: 'buffer' }));
   return e;
@@ -132,7 +124,7 @@ function* walkSteps(rootPaths: string[], isExcluded?: (portable: string) => bool
       if (isExcluded?.(patternPath(child))) continue;
       let e: WalkEntry | undefined;
       try {
-        e = entryOf(`${path}/${name}`, child, lstatSync(fsPath(child), { bigint: true }));
+        e = entryOf(`${path}/${name}`, child, lstatSync(fsPath(child)));
       } catch (err) {
         warnings.push(problem(child, err));
         continue;
@@ -148,7 +140,7 @@ function* walkSteps(rootPaths: string[], isExcluded?: (portable: string) => bool
   for (const root of roots) {
     let e: WalkEntry | undefined;
     try {
-      e = entryOf(root.name, root.path, lstatSync(root.path, { bigint: true }));
+      e = entryOf(root.name, root.path, lstatSync(root.path));
     } catch (err) {
       warnings.push(problem(root.path, err));
       continue;
