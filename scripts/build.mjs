@@ -30,8 +30,10 @@ function writeAtomically(path, contents) {
   renameSync(tmp, path);
 }
 
-// Restore workers run from source text and get fzstd (zstd on a Node without it) as text (agent/engine/zstd.ts).
-const fzstdSource = readFileSync(createRequire(import.meta.url).resolve('fzstd'), 'utf8');
+// Worker threads run from source text (agent/engine/bundled-worker.ts): each is bundled on its own first, and the
+// text goes into the bundles as a constant.
+const { bundleWorker, workerNames } = createRequire(import.meta.url)('./worker-bundle.cjs');
+const workerSources = Object.fromEntries(workerNames().map((name) => [name, bundleWorker(name)]));
 
 mkdirSync(join(root, 'dist'), { recursive: true });
 const results = await Promise.all(
@@ -50,7 +52,7 @@ const results = await Promise.all(
         logLevel: 'warning',
         // Optional native accelerators of dependencies; never needed at run time.
         external: ['bufferutil', 'utf-8-validate'],
-        define: { __HOLDFAST_FZSTD_SOURCE__: JSON.stringify(fzstdSource) },
+        define: { __HOLDFAST_WORKER_SOURCES__: JSON.stringify(workerSources) },
         write: false,
       }),
     ),

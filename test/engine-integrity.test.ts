@@ -91,7 +91,7 @@ describe('restore integrity', () => {
     expect(existsSync(join(out, 'src', 'big.bin'))).toBe(false);
   });
 
-  it('stored chunks follow the documented format: the reference codec opens them; a chunk under another id fails', async () => {
+  it('stored chunks follow the documented format: codec.ts opens them; a chunk under another id fails', async () => {
     const store = await freshStore('store-format');
     const keys = deriveKeys(parseDeviceKeyFile(readFileSync(join(agent.stateDir, 'device.key'), 'utf8'), 'device.key'));
     const local = LocalStore.open(store);
