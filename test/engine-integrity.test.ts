@@ -98,7 +98,7 @@ describe('restore integrity', () => {
     const snap = await loadSnapshot(local, keys, 'latest');
     const ids = splitIds(snap.entries.find((e) => e[0] === 'src/big.bin')![5] as string);
     expect(ids.length).toBeGreaterThan(1);
-    const sealed = await local.get(ids);
+    const sealed = (await local.get(ids)).chunks();
     const plain = Buffer.concat(sealed.map((c) => openChunk(keys, c.id, c.data)));
     expect(plain.equals(readFileSync(join(src, 'big.bin')))).toBe(true);
     for (const c of sealed) expect(c.data[0]).toBe(1); // format version

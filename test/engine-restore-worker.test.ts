@@ -10,6 +10,7 @@ import { deriveKeys } from '../agent/engine/keys.js';
 import { openChunk } from '../agent/engine/codec.js';
 import { RestoreWorkerPool, type FileTask, type RestoreUnit } from '../agent/engine/restore-worker.js';
 import { tempDir } from './helpers/server.js';
+import { ChunkLease } from '../agent/store.js';
 
 const keys = deriveKeys(randomBytes(32));
 const pool = new RestoreWorkerPool(keys, 2);
@@ -52,8 +53,15 @@ function task(dest: string, size: number, chunks: number[], extra: Partial<FileT
   return { key: nextKey++, dest, mode: 0o644, mtime: 1_600_000_000.1234565, size, chunks, first: true, last: true, ...extra };
 }
 
+/** A unit as a restore hands it over: the fetched chunks in a lease (of the caller's buffers), the missing ones with their message. */
 function unit(chunks: Array<{ id: string; data: Buffer | string }>, files: FileTask[]): RestoreUnit {
-  return { ids: chunks.map((c) => c.id), data: chunks.map((c) => c.data), files };
+  const fetched = chunks.filter((c): c is { id: string; data: Buffer } => typeof c.data !== 'string');
+  const failed = new Map(chunks.flatMap((c) => (typeof c.data === 'string' ? [[c.id, c.data] as const] : [])));
+  const lease = new ChunkLease(
+    fetched.map((c) => c.id),
+    fetched.map((c) => c.data),
+  );
+  return { ids: chunks.map((c) => c.id), leases: [lease], failed, files };
 }
 
 describe('restore workers', () => {

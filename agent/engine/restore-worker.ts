@@ -4,6 +4,7 @@
 // ArrayBuffer, which comes back (for reuse) with per-file results and no data.
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
+import { ChunkLease, ChunkMissingError } from '../store.js';
 import { startBundledWorker } from './bundled-worker.js';
 import type { EngineKeys } from './keys.js';
 
@@ -28,8 +29,10 @@ export interface FileTask {
 export interface RestoreUnit {
   /** The unit's chunks (each once). */
   ids: string[];
-  /** Sealed bytes of each chunk, or why it could not be fetched (the message the file fails with). */
-  data: Array<Uint8Array | string>;
+  /** The leases the unit's chunks were fetched in: run() moves them to the worker. */
+  leases: ChunkLease[];
+  /** Chunks that could not be fetched, and the message their files fail with. */
+  failed?: Map<string, string>;
   files: FileTask[];
 }
 
@@ -79,9 +82,6 @@ export interface UnitReply {
 
 export type WorkerReply = UnitReply | { t: 'closed' };
 
-const SPARE_MIN = 4 * 1024 * 1024;
-const MAX_SPARE = 2;
-
 interface PoolWorker {
   worker: Worker;
   /** Sealed bytes posted and not yet answered. */
@@ -96,17 +96,16 @@ interface PoolWorker {
  */
 export class RestoreWorkerPool {
   private readonly workers: PoolWorker[] = [];
-  private readonly waiting = new Map<number, { w: PoolWorker; bytes: number; taken: boolean; resolve: (r: UnitResult) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<
+    number,
+    { w: PoolWorker; bytes: number; giveBack: (memory: ArrayBuffer) => void; resolve: (r: UnitResult) => void; reject: (e: Error) => void }
+  >();
   private seq = 0;
   private failed: Error | undefined;
-  /** Unit buffers the workers handed back, for reuse (fresh ones per unit were ~2 GB of garbage per 1.5 GB restore). */
-  private spare: ArrayBuffer[] = [];
 
   constructor(
     private readonly keys: EngineKeys,
     readonly size = availableParallelism(),
-    /** Where memory handed to run() comes back once its worker is done with it (the store's reuse()). */
-    private readonly giveBack?: (memory: ArrayBuffer) => void,
   ) {
     this.size = Math.max(1, Math.floor(size));
   }
@@ -146,48 +145,30 @@ export class RestoreWorkerPool {
 
   /**
    * Authenticate the unit's chunks and write its files on worker `index` (units on one worker run in order).
-   * `memory`: the buffer every chunk of the unit is a view of, handed over by the store (take()); it moves to
-   * the worker as it is, and comes back through `giveBack`. Without it the chunks are copied into a buffer the
-   * worker can own (received data may share memory with other frames).
+   * The unit's chunks move to the worker in one transferred buffer: a GET reply's own memory when the lease can
+   * hand it over as it is, else a copy (ChunkLease.moveAll). The buffer comes back with the results and goes
+   * back to the store for reuse (fresh buffers per unit were ~2 GB of garbage per 1.5 GB restore).
    */
-  run(unit: RestoreUnit, index: number, memory?: ArrayBuffer): Promise<UnitResult> {
-    if (this.failed) return Promise.reject(this.failed);
-    const w = this.worker(index);
-    let total = 0;
-    for (const d of unit.data) if (typeof d !== 'string') total += d.byteLength;
-    let buf: ArrayBuffer;
-    let spans: UnitRequest['spans'];
-    if (memory) {
-      buf = memory;
-      spans = unit.data.map((d) => (typeof d === 'string' ? d : [d.byteOffset, d.byteLength]));
-    } else {
-      const copy = new Uint8Array(this.buffer(total));
-      let at = 0;
-      spans = unit.data.map((d) => {
-        if (typeof d === 'string') return d;
-        copy.set(d, at);
-        at += d.byteLength;
-        return [at - d.byteLength, d.byteLength];
-      });
-      buf = copy.buffer as ArrayBuffer;
+  run(unit: RestoreUnit, index: number): Promise<UnitResult> {
+    if (this.failed) {
+      for (const lease of unit.leases) lease.release();
+      return Promise.reject(this.failed);
     }
+    const w = this.worker(index);
+    const moved = ChunkLease.moveAll(unit.leases);
+    let total = 0;
+    const spans = unit.ids.map((id): [number, number] | string => {
+      const span = moved.spans.get(id);
+      if (span) total += span[1];
+      return span ?? unit.failed?.get(id) ?? new ChunkMissingError(id).message;
+    });
     const seq = this.seq++;
     w.queued += total;
     return new Promise((resolve, reject) => {
-      this.waiting.set(seq, { w, bytes: total, taken: memory !== undefined, resolve, reject });
-      const req: UnitRequest = { t: 'unit', seq, buf, ids: unit.ids, spans, files: unit.files };
-      w.worker.postMessage(req, [buf]);
+      this.waiting.set(seq, { w, bytes: total, giveBack: moved.giveBack, resolve, reject });
+      const req: UnitRequest = { t: 'unit', seq, buf: moved.memory, ids: unit.ids, spans, files: unit.files };
+      w.worker.postMessage(req, [moved.memory]);
     });
-  }
-
-  /** The smallest spare buffer that fits, or a new one (at least SPARE_MIN, so it can serve later units). */
-  private buffer(size: number): ArrayBuffer {
-    let best = -1;
-    this.spare.forEach((b, i) => {
-      if (b.byteLength >= size && (best < 0 || b.byteLength < this.spare[best].byteLength)) best = i;
-    });
-    if (best >= 0) return this.spare.splice(best, 1)[0];
-    return new ArrayBuffer(Math.max(size, SPARE_MIN));
   }
 
   private onReply(w: PoolWorker, m: WorkerReply): void {
@@ -196,9 +177,8 @@ export class RestoreWorkerPool {
       return;
     }
     const p = this.waiting.get(m.seq);
-    if (p?.taken) this.giveBack?.(m.buf);
-    else if (this.spare.length < MAX_SPARE) this.spare.push(m.buf);
     if (!p) return;
+    p.giveBack(m.buf);
     this.waiting.delete(m.seq);
     w.queued -= p.bytes;
     p.resolve({
