@@ -490,7 +490,11 @@ interface FetchedChunks {
   failed: Map<string, string>;
 }
 
-/** Fetches chunks (sealed); a chunk the store does not have becomes a failure of its id only. */
+/**
+ * Fetches chunks (sealed); a chunk the store does not have becomes a failure of its id only. Any other error
+ * (servers unreachable, a refused credential, a lost connection that could not be resumed) is not about one
+ * chunk: it rejects, and the restore stops with it.
+ */
 class ChunkFetcher {
   constructor(private readonly store: ChunkStore) {}
 
@@ -501,11 +505,11 @@ class ChunkFetcher {
       out.leases.push(await this.store.get(ids));
       return out;
     } catch (err) {
+      if (!(err instanceof ChunkMissingError)) throw err;
       if (ids.length === 1) {
-        out.failed.set(ids[0], (err as Error).message);
+        out.failed.set(ids[0], err.message);
         return out;
       }
-      if (!(err instanceof ChunkMissingError)) throw err;
     }
     // Find out which ids are missing, one by one.
     try {
