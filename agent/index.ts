@@ -17,7 +17,8 @@ export {
 } from './state.js';
 export { AGENT_VERSION } from './version.js';
 export type { AgentConfig } from './config-types.js';
-export type { ChunkStore, StoredChunk, SnapshotInfo } from './store.js';
+export type { ChunkStore, StoredChunk, SnapshotInfo, MovedChunks } from './store.js';
+export { ChunkLease, LeaseSpentError } from './store.js';
 // Engine (backup, restore, snapshots, escrow).
 export {
   runBackup,

@@ -2,11 +2,11 @@
 // failover (primary unreachable or dropping mid-backup -> the alternate) and resumption (after a lost
 // connection, unacknowledged chunk batches are re-sent, minus what the server already holds).
 import type { TLSSocket } from 'node:tls';
-import { ChunkMissingError, type ChunkStore, type SnapshotInfo, type StoredChunk } from './store.js';
+import { ChunkLease, ChunkMissingError, type ChunkStore, type SnapshotInfo, type StoredChunk } from './store.js';
 import type { AgentProxy } from './config-types.js';
 import { openConnection, TransportError } from './transport/index.js';
 import { ConnectionLostError, RemoteError, RpcConnection, type Reply } from '../protocol/connection.js';
-import { recycle, splitBody } from '../protocol/frame.js';
+import { recycle, splitBody, takeBuffer } from '../protocol/frame.js';
 import { MessageType, type ServerPair, type SnapshotEntry } from '../protocol/messages.js';
 import { endpointProblem, type LoadedAgentConfig } from './config.js';
 import { readRegistration, updateServers } from './state.js';
@@ -319,50 +319,26 @@ export class RemoteStore implements ChunkStore {
     });
   }
 
-  async get(ids: string[]): Promise<StoredChunk[]> {
-    const out: StoredChunk[] = [];
+  async get(ids: string[]): Promise<ChunkLease> {
+    const views: Uint8Array[] = [];
+    /** Replies assembled in a buffer of their own (Reply.exclusive): the lease may move that memory as it is. */
+    const own: ArrayBuffer[] = [];
     let at = 0;
     while (at < ids.length) {
       const slice = ids.slice(at, at + ID_BATCH);
-      const { header, body, release, exclusive } = await this.call(MessageType.GET, { ids: slice });
-      this.replies.set(body.buffer, { release, exclusive });
+      const { header, body, exclusive } = await this.call(MessageType.GET, { ids: slice });
+      if (exclusive) own.push(body.buffer as ArrayBuffer);
       const got = header.ids as string[];
       const parts = splitBody(body, header.sizes as number[]);
       if (got.length === 0) throw new ServerRefusedError('bad-request', 'server returned no chunks for a GET');
       got.forEach((id, i) => {
         if (id !== slice[i]) throw new ServerRefusedError('bad-request', `server returned chunk ${id} where ${slice[i]} was asked for`);
-        out.push({ id, data: parts[i] });
+        views.push(parts[i]);
       });
       at += got.length;
     }
-    return out;
-  }
-
-  /**
-   * Replies of get() not yet released or taken, by the memory their chunks are views of; `exclusive`: only this
-   * reply uses that memory (Reply.exclusive), so take() may hand it over.
-   */
-  private readonly replies = new WeakMap<ArrayBufferLike, Pick<Reply, 'release' | 'exclusive'>>();
-
-  take(chunks: Uint8Array[]): ArrayBuffer | undefined {
-    const memory = chunks[0]?.buffer;
-    if (!(memory instanceof ArrayBuffer) || !this.replies.get(memory)?.exclusive) return undefined;
-    if (chunks.some((c) => c.buffer !== memory)) return undefined;
-    this.replies.delete(memory);
-    return memory;
-  }
-
-  reuse(memory: ArrayBuffer): void {
-    recycle(Buffer.from(memory));
-  }
-
-  release(chunks: Iterable<Uint8Array>): void {
-    for (const c of chunks) {
-      const reply = this.replies.get(c.buffer);
-      if (!reply) continue;
-      this.replies.delete(c.buffer);
-      reply.release();
-    }
+    // Released or moved memory goes back to the frame pool, which later replies (and copies) are received into.
+    return new ChunkLease(ids, views, { own, alloc: (size) => takeBuffer(size).buffer as ArrayBuffer, recycle: (m) => recycle(Buffer.from(m)) });
   }
 
   async putSnapshot(id: string, time: string, data: Uint8Array): Promise<void> {

@@ -30,11 +30,10 @@ export class ConnectionLostError extends Error {
 export interface Reply {
   header: Record<string, unknown>;
   body: Buffer;
-  /** The caller is done with `body` and every view of it: its memory may take a later reply (optional). */
-  release(): void;
   /**
    * `body` lies in a buffer of its own (the frame was assembled from several socket reads) that nothing else
-   * uses: the caller may take that memory over (e.g. transfer it to a worker) instead of release()-ing it.
+   * uses: the caller may take that memory over (e.g. transfer it to a worker), and give it back to the frame
+   * pool (frame.ts recycle()) when done.
    */
   exclusive: boolean;
 }
@@ -132,7 +131,7 @@ export class RpcConnection {
     } else if (frame.type !== (p.type | MessageType.REPLY)) {
       p.reject(new RemoteError('bad-request', `${this.endpoint}: expected ${messageName(p.type | MessageType.REPLY)}, got ${messageName(frame.type)}`));
     } else {
-      p.resolve({ header: frame.header, body: frame.body, release: () => this.decoder.release(frame), exclusive: frame.owned !== undefined });
+      p.resolve({ header: frame.header, body: frame.body, exclusive: frame.owned !== undefined });
     }
   }
 

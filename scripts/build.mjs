@@ -32,8 +32,10 @@ function writeAtomically(path, contents) {
   renameSync(tmp, path);
 }
 
-// Restore workers run from source text and get fzstd (zstd on a Node without it) as text (agent/engine/zstd.ts).
-const fzstdSource = readFileSync(createRequire(import.meta.url).resolve('fzstd'), 'utf8');
+// Worker threads run from source text (agent/engine/bundled-worker.ts): each is bundled on its own first, and the
+// text goes into the bundles as a constant.
+const { bundleWorker, workerNames } = createRequire(import.meta.url)('./worker-bundle.cjs');
+const workerSources = Object.fromEntries(workerNames().map((name) => [name, bundleWorker(name)]));
 
 mkdirSync(join(root, 'dist'), { recursive: true });
 const results = await Promise.all(
@@ -55,7 +57,7 @@ const results = await Promise.all(
         // jsonc-parser's "main" is a UMD build whose requires esbuild cannot follow; its ESM build bundles.
         alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
         plugins: [schemaValidatorsPlugin(root)],
-        define: { __HOLDFAST_FZSTD_SOURCE__: JSON.stringify(fzstdSource) },
+        define: { __HOLDFAST_WORKER_SOURCES__: JSON.stringify(workerSources) },
         write: false,
       }),
     ),

@@ -91,14 +91,14 @@ describe('restore integrity', () => {
     expect(existsSync(join(out, 'src', 'big.bin'))).toBe(false);
   });
 
-  it('stored chunks follow the documented format: the reference codec opens them; a chunk under another id fails', async () => {
+  it('stored chunks follow the documented format: codec.ts opens them; a chunk under another id fails', async () => {
     const store = await freshStore('store-format');
     const keys = deriveKeys(parseDeviceKeyFile(readFileSync(join(agent.stateDir, 'device.key'), 'utf8'), 'device.key'));
     const local = LocalStore.open(store);
     const snap = await loadSnapshot(local, keys, 'latest');
     const ids = splitIds(snap.entries.find((e) => e[0] === 'src/big.bin')![5] as string);
     expect(ids.length).toBeGreaterThan(1);
-    const sealed = await local.get(ids);
+    const sealed = (await local.get(ids)).chunks();
     const plain = Buffer.concat(sealed.map((c) => openChunk(keys, c.id, c.data)));
     expect(plain.equals(readFileSync(join(src, 'big.bin')))).toBe(true);
     for (const c of sealed) expect(c.data[0]).toBe(1); // format version

@@ -1,8 +1,8 @@
 // The lean young generation (agent/engine/lean-heap.ts) must survive the start of worker threads: starting one
 // puts V8's growth factor back to its default, and the main thread's young generation then grew to 32 MiB in every
-// backup. Checked in a fresh process (this test process's heap has a history of its own): a small program that
-// turns the lean heap on, starts a source worker like the engine does, and then allocates with some survival.
-import { build } from 'esbuild';
+// backup. Checked in a fresh process (this test process's heap has a history of its own): a small program, run
+// from source with tsx, that turns the lean heap on, starts a chunk worker as a backup does, and then allocates
+// with some survival.
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -11,15 +11,17 @@ import { runProcess } from './helpers/process.js';
 import { tempDir } from './helpers/server.js';
 
 const program = (engine: string): string => `
+import { randomBytes } from 'node:crypto';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { leanHeap } from ${JSON.stringify(join(engine, 'lean-heap.ts'))};
-import { startSourceWorker } from ${JSON.stringify(join(engine, 'source-worker.ts'))};
+import { startChunkWorker } from ${JSON.stringify(join(engine, 'chunk-worker.ts'))};
+import { deriveKeys } from ${JSON.stringify(join(engine, 'keys.ts'))};
 
 const newSpaceMiB = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 2 ** 20;
 leanHeap();
-const worker = startSourceWorker((mods) => mods.wt.parentPort.postMessage('up'), {});
-worker.once('message', async () => {
-  // 'online' comes before the worker's first message; let its handlers run first.
+const { worker } = startChunkWorker(deriveKeys(randomBytes(32)), new SharedArrayBuffer(4), 1024);
+worker.once('online', async () => {
+  // The engine's own 'online' handler was added first; let any work it queued run too.
   await new Promise((r) => setImmediate(r));
   const kept = [];
   let max = 0;
@@ -37,11 +39,9 @@ worker.once('message', async () => {
 describe('lean heap', () => {
   it("keeps the main thread's young generation small after a worker starts", async () => {
     const dir = await tempDir('holdfast-lean-heap-');
-    const entry = join(dir, 'entry.mjs');
+    const entry = join(dir, 'program.ts');
     writeFileSync(entry, program(join(repoRoot, 'agent', 'engine')));
-    const out = join(dir, 'program.mjs');
-    await build({ entryPoints: [entry], outfile: out, bundle: true, platform: 'node', format: 'esm', logLevel: 'warning' });
-    const r = await runProcess(process.execPath, [out], { cwd: dir });
+    const r = await runProcess(process.execPath, ['--import', 'tsx', entry], { cwd: repoRoot });
     expect(r.code, r.output).toBe(0);
     const { max } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { max: number };
     // Lean: the initial 1-2 MiB semi-space. Reset by the worker's start: it doubles up to 32 MiB.

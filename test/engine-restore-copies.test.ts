@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { backupFolders } from '../agent/engine/backup.js';
 import { LocalStore } from '../agent/engine/local-store.js';
 import { RestoreError, restoreSnapshot } from '../agent/engine/restore.js';
-import type { StoredChunk } from '../agent/store.js';
+import type { ChunkLease } from '../agent/store.js';
 import { snapshotTree } from './helpers/engine-corpus.js';
 import { tempDir } from './helpers/server.js';
 
@@ -22,7 +22,7 @@ const fetched = new Map<string, number>();
 function countingStore(dir: string): LocalStore {
   const s = LocalStore.open(dir);
   const get = s.get.bind(s);
-  s.get = (ids: string[]): Promise<StoredChunk[]> => {
+  s.get = (ids: string[]): Promise<ChunkLease> => {
     for (const id of ids) fetched.set(id, (fetched.get(id) ?? 0) + 1);
     return get(ids);
   };

@@ -86,8 +86,8 @@ describe('capacity', () => {
       expect(held.size).toBe(4);
       await store.put(chunks.filter((c) => !held.has(c.id)));
       expect((await store.has(chunks.map((c) => c.id))).size).toBe(8);
-      const [back] = await store.get([chunks[7].id]);
-      expect(Buffer.from(back.data).equals(pieces[3])).toBe(true);
+      const back = await store.get([chunks[7].id]);
+      expect(Buffer.from(back.data(0)).equals(pieces[3])).toBe(true);
     };
     await Promise.all(Array.from({ length: AGENTS }, (_, n) => one(n).catch((e: Error) => void errors.push(e.message))));
     const seconds = (Date.now() - started) / 1000;

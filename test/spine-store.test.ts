@@ -3,7 +3,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { connect as tlsConnect } from 'node:tls';
-import { ChunkMissingError } from '../agent/store.js';
+import { ChunkLease, ChunkMissingError, LeaseSpentError } from '../agent/store.js';
 import { RemoteStore, ServerRefusedError, ServersUnreachableError } from '../agent/remote-store.js';
 import { openConnection } from '../agent/transport/index.js';
 import { RpcConnection, RemoteError } from '../protocol/connection.js';
@@ -35,7 +35,7 @@ describe('remote store', () => {
       const held = await store.has([...chunks.map((c) => c.id), unknown]);
       expect(held.size).toBe(50);
       expect(held.has(unknown)).toBe(false);
-      const got = await store.get(chunks.map((c) => c.id).reverse());
+      const got = (await store.get(chunks.map((c) => c.id).reverse())).chunks();
       expect(got.map((c) => c.id)).toEqual(chunks.map((c) => c.id).reverse());
       got.forEach((c, i) => {
         expect(Buffer.compare(c.data, chunks[chunks.length - 1 - i].data)).toBe(0);
@@ -52,7 +52,7 @@ describe('remote store', () => {
     try {
       const chunks = Array.from({ length: 12 }, () => ({ id: id(), data: randomBytes(4 * 1024 * 1024) }));
       await store.put(chunks);
-      const got = await store.get(chunks.map((c) => c.id));
+      const got = (await store.get(chunks.map((c) => c.id))).chunks();
       expect(got.length).toBe(12);
       got.forEach((c, i) => {
         expect(Buffer.from(c.data).equals(chunks[i].data)).toBe(true);
@@ -62,35 +62,54 @@ describe('remote store', () => {
     }
   });
 
-  it("hands a GET reply's own memory over (take) only when nothing else lives in it, and takes it back (reuse)", async () => {
+  it('a GET reply is a lease: its own memory moves out without a copy; released or moved, nothing reads it any more', async () => {
     const store = await a.store();
     try {
       const chunks = Array.from({ length: 3 }, () => ({ id: id(), data: randomBytes(300_000) }));
       await store.put(chunks);
-      // A reply spread over several socket reads is assembled in a buffer of its own.
-      const got = await store.get(chunks.map((c) => c.id));
-      const views = got.map((c) => c.data);
-      const spans = views.map((v) => [v.byteOffset, v.byteLength] as const);
-      const memory = store.take(views);
-      expect(memory).toBeInstanceOf(ArrayBuffer);
-      expect(views.every((v) => v.buffer === memory)).toBe(true);
-      expect(store.take(views)).toBeUndefined(); // handed over once
-      // Moved as a worker would get it: the chunks are where the views said.
-      const moved = structuredClone(memory!, { transfer: [memory!] });
+      // A reply spread over several socket reads is assembled in a buffer of its own: it moves as it is.
+      const lease = await store.get(chunks.map((c) => c.id));
+      const views = chunks.map((_, i) => lease.data(i));
+      const moved = lease.move();
+      expect(views.every((v) => v.buffer === moved.memory)).toBe(true);
+      expect(() => lease.data(0)).toThrow(LeaseSpentError);
+      expect(() => lease.move()).toThrow(/already moved/);
+      lease.release(); // spent already: nothing happens
+      // Moved as a worker would get it: the chunks are where the spans say, the old views are empty.
+      const back = structuredClone(moved.memory, { transfer: [moved.memory] });
       expect(views[0].byteLength).toBe(0);
-      spans.forEach(([offset, length], i) => {
-        expect(Buffer.from(moved, offset, length).equals(chunks[i].data)).toBe(true);
-      });
-      store.reuse(moved);
-      // Chunks of two replies, or of a small reply parsed in place, are not handed over.
+      for (const c of chunks) {
+        const [offset, length] = moved.spans.get(c.id)!;
+        expect(Buffer.from(back, offset, length).equals(c.data)).toBe(true);
+      }
+      moved.giveBack(back);
+      // Released, the reply's memory goes back for reuse: a view kept of it is emptied, the lease refuses, twice is a no-op.
+      const again = await store.get(chunks.map((c) => c.id));
+      const kept = again.data(1);
+      expect(Buffer.from(kept).equals(chunks[1].data)).toBe(true);
+      again.release();
+      expect(kept.byteLength).toBe(0);
+      expect(() => again.data(1)).toThrow(/already released/);
+      again.release();
+      // Chunks of two replies, or of a small reply parsed in place, are copied into one buffer.
       const first = await store.get([chunks[0].id]);
       const second = await store.get([chunks[1].id]);
-      expect(store.take([first[0].data, second[0].data])).toBeUndefined();
+      const firstView = first.data(0);
+      const both = ChunkLease.moveAll([first, second]);
+      expect(firstView.buffer).not.toBe(both.memory);
+      for (const c of chunks.slice(0, 2)) {
+        const [offset, length] = both.spans.get(c.id)!;
+        expect(Buffer.from(both.memory, offset, length).equals(c.data)).toBe(true);
+      }
+      expect(() => first.data(0)).toThrow(LeaseSpentError);
       const small = { id: id(), data: randomBytes(100) };
       await store.put([small]);
       const tiny = await store.get([small.id]);
-      expect(store.take([tiny[0].data])).toBeUndefined();
-      expect(Buffer.from(tiny[0].data).equals(small.data)).toBe(true);
+      const tinyView = tiny.data(0);
+      const tinyMoved = tiny.move();
+      expect(tinyView.buffer).not.toBe(tinyMoved.memory);
+      const [offset, length] = tinyMoved.spans.get(small.id)!;
+      expect(Buffer.from(tinyMoved.memory, offset, length).equals(small.data)).toBe(true);
     } finally {
       await store.close();
     }
@@ -135,8 +154,8 @@ describe('remote store', () => {
       expect(await sb.getBlob('key-escrow')).toBeUndefined();
       // B storing the same id keeps its own copy; A's data is untouched.
       await sb.put([{ id: secret.id, data: Buffer.from('forged') }]);
-      expect(Buffer.from((await sa.get([secret.id]))[0].data).equals(secret.data)).toBe(true);
-      expect(Buffer.from((await sb.get([secret.id]))[0].data).toString()).toBe('forged');
+      expect(Buffer.from((await sa.get([secret.id])).data(0)).equals(secret.data)).toBe(true);
+      expect(Buffer.from((await sb.get([secret.id])).data(0)).toString()).toBe('forged');
     } finally {
       await sa.close();
       await sb.close();

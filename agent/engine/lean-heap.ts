@@ -27,13 +27,13 @@ export function leanHeap(): void {
 /**
  * Starting a worker thread puts the growth factor back to V8's default (Node 20 and 22 alike, measured: the main
  * thread's young generation then grew to 32 MiB in every backup), so the flag is set again each time a worker
- * comes online (source-worker.ts).
+ * comes online (bundled-worker.ts).
  */
 export function keepLeanHeap(): void {
   if (applied) setFlagsFromString('--semi-space-growth-factor=1');
 }
 
-/** Threads created from now on get a `gc` function (source-worker.ts). */
+/** Threads created from now on get a `gc` function (bundled-worker.ts). */
 export function exposeGc(): void {
   if (gcExposed) return;
   gcExposed = true;

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ChunkMissingError, type ChunkStore, type SnapshotInfo, type StoredChunk } from '../store.js';
+import { ChunkLease, ChunkMissingError, type ChunkStore, type SnapshotInfo, type StoredChunk } from '../store.js';
 import { writeFileAtomic, writeFileAtomicSync } from '../../common/fs-atomic.js';
 
 interface Location {
@@ -60,13 +60,22 @@ export class LocalStore implements ChunkStore {
     for (const [id, off, length] of entries) this.index.set(id, { pack, offset: off, length });
   }
 
-  async get(ids: string[]): Promise<StoredChunk[]> {
+  async get(ids: string[]): Promise<ChunkLease> {
     const locs = ids.map((id) => {
       const loc = this.index.get(id);
       if (!loc) throw new ChunkMissingError(id);
       return loc;
     });
-    const out: StoredChunk[] = new Array(ids.length);
+    // All chunks in one buffer of their own, so the lease can move it to a worker thread without a copy.
+    let total = 0;
+    for (const l of locs) total += l.length;
+    const memory = Buffer.allocUnsafeSlow(total);
+    const views: Buffer[] = [];
+    let at = 0;
+    for (const l of locs) {
+      views.push(memory.subarray(at, at + l.length));
+      at += l.length;
+    }
     const byPack = new Map<string, number[]>();
     locs.forEach((l, i) => {
       const list = byPack.get(l.pack) ?? [];
@@ -84,16 +93,14 @@ export class LocalStore implements ChunkStore {
       try {
         for (const i of idxs) {
           const { offset, length } = locs[i];
-          const data = Buffer.allocUnsafeSlow(length);
-          const { bytesRead } = await fh.read(data, 0, length, offset);
+          const { bytesRead } = await fh.read(views[i], 0, length, offset);
           if (bytesRead !== length) throw new ChunkMissingError(ids[i]);
-          out[i] = { id: ids[i], data };
         }
       } finally {
         await fh.close();
       }
     }
-    return out;
+    return new ChunkLease(ids, views, { own: [memory.buffer as ArrayBuffer] });
   }
 
   async putSnapshot(id: string, time: string, data: Uint8Array): Promise<void> {

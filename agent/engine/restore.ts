@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, renameSync, symlinkSync, unlinkSync, utimesSync, chmodSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
-import { ChunkMissingError, type ChunkStore } from '../store.js';
+import { ChunkMissingError, type ChunkLease, type ChunkStore } from '../store.js';
 import { deriveKeys } from './keys.js';
 import { leanHeap } from './lean-heap.js';
 import { RestoreWorkerPool, type FileTask, type UnitResult } from './restore-worker.js';
@@ -252,7 +252,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     }
   }
 
-  const pool = new RestoreWorkerPool(keys, opts.workers, (memory) => opts.store.reuse?.(memory));
+  const pool = new RestoreWorkerPool(keys, opts.workers);
   try {
     await runPipeline(planUnits(jobs), new ChunkFetcher(opts.store), pool, {
       wrote(job, bytes) {
@@ -331,7 +331,7 @@ interface FileJob {
   /** Big files: the worker their parts go to, the next part to hand over, parts that arrived early. */
   worker: number | undefined;
   nextPart: number;
-  held: Map<number, { unit: Unit; chunks: Map<string, Uint8Array | Error> }> | undefined;
+  held: Map<number, { unit: Unit; chunks: FetchedChunks }> | undefined;
 }
 
 /** Work for one worker message: a batch of small files, or one part of a big file. */
@@ -451,7 +451,7 @@ function runPipeline(plan: Unit[], fetcher: ChunkFetcher, pool: RestoreWorkerPoo
       }
       pump();
     };
-    const post = (unit: Unit, chunks: Map<string, Uint8Array | Error>, worker: number): void => {
+    const post = (unit: Unit, chunks: FetchedChunks, worker: number): void => {
       const files: FileTask[] = unit.files.map((f) => ({
         key: f.job.key,
         dest: f.job.dest,
@@ -463,17 +463,13 @@ function runPipeline(plan: Unit[], fetcher: ChunkFetcher, pool: RestoreWorkerPoo
         first: f.first,
         last: f.last,
       }));
-      const data = unit.ids.map((id) => {
-        const c = chunks.get(id) ?? new ChunkMissingError(id);
-        return c instanceof Error ? c.message : c;
-      });
-      // The reply's own memory moves to the worker when the store can hand it over; else run() copies.
-      const memory = fetcher.take(chunks.values());
-      pool.run({ ids: unit.ids, data, files }, worker, memory).then((r) => complete(unit, r), fail);
-      if (!memory) fetcher.release(chunks.values());
+      pool.run({ ids: unit.ids, leases: chunks.leases, failed: chunks.failed, files }, worker).then((r) => complete(unit, r), fail);
     };
-    const deliver = (unit: Unit, chunks: Map<string, Uint8Array | Error>): void => {
-      if (stopped) return;
+    const deliver = (unit: Unit, chunks: FetchedChunks): void => {
+      if (stopped) {
+        for (const lease of chunks.leases) lease.release();
+        return;
+      }
       if (unit.part === undefined) return post(unit, chunks, pool.pick());
       const job = unit.files[0].job;
       if (unit.part !== job.nextPart) {
@@ -500,7 +496,7 @@ function runPipeline(plan: Unit[], fetcher: ChunkFetcher, pool: RestoreWorkerPoo
         inFlight += unit.est;
         outstanding++;
         if (unit.ids.length === 0) {
-          deliver(unit, new Map());
+          deliver(unit, { leases: [], failed: new Map() });
           continue;
         }
         requests++;
@@ -519,43 +515,44 @@ function runPipeline(plan: Unit[], fetcher: ChunkFetcher, pool: RestoreWorkerPoo
   });
 }
 
-/** Fetches chunks (sealed); a chunk the store does not have becomes an Error for its id only. */
+/** A unit's sealed chunks: the leases they came in, and the ids that could not be fetched (with the message). */
+interface FetchedChunks {
+  leases: ChunkLease[];
+  failed: Map<string, string>;
+}
+
+/**
+ * Fetches chunks (sealed); a chunk the store does not have becomes a failure of its id only. Any other error
+ * (servers unreachable, a refused credential, a lost connection that could not be resumed) is not about one
+ * chunk: it rejects, and the restore stops with it.
+ */
 class ChunkFetcher {
   constructor(private readonly store: ChunkStore) {}
 
-  async fetch(ids: string[]): Promise<Map<string, Uint8Array | Error>> {
-    const out = new Map<string, Uint8Array | Error>();
+  async fetch(ids: string[]): Promise<FetchedChunks> {
+    const out: FetchedChunks = { leases: [], failed: new Map() };
     if (ids.length === 0) return out;
-    let got;
     try {
-      got = await this.store.get(ids);
+      out.leases.push(await this.store.get(ids));
+      return out;
     } catch (err) {
+      if (!(err instanceof ChunkMissingError)) throw err;
       if (ids.length === 1) {
-        out.set(ids[0], err as Error);
+        out.failed.set(ids[0], err.message);
         return out;
       }
-      if (!(err instanceof ChunkMissingError)) throw err;
-      // Find out which ids are missing, one by one.
-      for (const id of ids) for (const [k, v] of await this.fetch([id])) out.set(k, v);
-      return out;
     }
-    for (const c of got) out.set(c.id, c.data);
+    // Find out which ids are missing, one by one.
+    try {
+      for (const id of ids) {
+        const one = await this.fetch([id]);
+        out.leases.push(...one.leases);
+        for (const [k, v] of one.failed) out.failed.set(k, v);
+      }
+    } catch (err) {
+      for (const lease of out.leases) lease.release();
+      throw err;
+    }
     return out;
   }
-
-  /** The memory all these chunks are views of, if the store can hand it over (ChunkStore.take). */
-  take(chunks: Iterable<Uint8Array | Error>): ArrayBuffer | undefined {
-    const got = fetched(chunks);
-    return got.length > 0 ? this.store.take?.(got) : undefined;
-  }
-
-  /** The chunks' bytes are copied elsewhere: the store may reuse their memory. */
-  release(chunks: Iterable<Uint8Array | Error>): void {
-    this.store.release?.(fetched(chunks));
-  }
-}
-
-/** The chunks of a fetch() result that arrived (not the errors). */
-function fetched(chunks: Iterable<Uint8Array | Error>): Uint8Array[] {
-  return [...chunks].filter((c): c is Uint8Array => !(c instanceof Error));
 }
