@@ -3,7 +3,7 @@
 import { availableParallelism, hostname } from 'node:os';
 import type { ChunkStore, StoredChunk } from '../store.js';
 import { ChangeCache } from './change-cache.js';
-import { ChunkWorkerPool, type ChunkBatch, type ChunkJob, type ChunkWorker } from './chunk-worker.js';
+import { ChunkWorkerPool, type ChunkBatch, type ChunkJob, type ChunkWorker, type ReadStat } from './chunk-worker.js';
 import { deriveKeys } from './keys.js';
 import { compilePatterns } from './patterns.js';
 import { newSnapshotId, storeSnapshot } from './snapshot.js';
@@ -11,7 +11,7 @@ import { matchCache, planSnapshot, type FileOutcome } from './snapshot-delta.js'
 import { walkAsync, type WalkEntry } from './walker.js';
 import { leanHeap } from './lean-heap.js';
 import { escapeForTerminal } from '../../common/terminal-text.js';
-import { showName } from './names.js';
+import { fsPath, showName } from './names.js';
 
 export interface BackupProgress {
   phase: 'scan' | 'backup' | 'snapshot' | 'done';
@@ -164,7 +164,8 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
             warnings.push(warning);
             opts.onWarning?.(warning);
           } else {
-            read.set(f, { ids: done.ids.join(''), bytesRead: done.bytesRead, changed: done.changed });
+            const stat = done.stat && { mtime: done.stat[0], mtimeMs: done.stat[1], ino: done.stat[2] };
+            read.set(f, { ids: done.ids.join(''), bytesRead: done.bytesRead, changed: done.changed, stat });
             bytesRead += done.bytesRead;
             if (done.changed) {
               changedDuringBackup.push(f.source);
@@ -224,6 +225,7 @@ interface FileDone {
   bytesRead: number;
   /** Every read of it saw the file change. */
   changed?: boolean;
+  stat?: ReadStat;
   error?: string;
 }
 
@@ -311,7 +313,11 @@ function chunkAndUpload(
         const job = jobs.length;
         jobs.push({ files: group, state: group.map((entry) => ({ entry, ids: [], bytesRead: 0 })), doneCount: 0 });
         outstanding[wi]++;
-        const msg: ChunkJob = { type: 'job', job, files: group.map((f) => ({ path: f.source, size: f.size })) };
+        const msg: ChunkJob = {
+          type: 'job',
+          job,
+          files: group.map((f) => ({ path: fsPath(f.source), size: f.size, mtimeMs: f.mtimeMs, ctimeMs: f.ctimeMs, ino: f.ino })),
+        };
         workers[wi].worker.postMessage(msg);
       }
     };
@@ -321,6 +327,10 @@ function chunkAndUpload(
       const ref: BatchRef = { buf: b.buf, worker: workers[wi], waiting: 1 };
       let added = 0;
       for (const [file, id, off, len] of b.chunks) {
+        if (id === '') {
+          job.state[file].ids = []; // read again from its start (it changed while it was read)
+          continue;
+        }
         job.state[file].ids.push(id);
         if (queued.has(id)) continue;
         queued.add(id);
@@ -339,9 +349,9 @@ function chunkAndUpload(
         Atomics.sub(inflight, 0, batchKiB - keptKiB);
         Atomics.notify(inflight, 0);
       }
-      for (const [file, bytesRead, error] of b.done) {
+      for (const [file, bytesRead, error, stat, changed] of b.done) {
         const st = job.state[file];
-        onFile(st.entry, { ids: st.ids, bytesRead, error: error ?? undefined });
+        onFile(st.entry, { ids: st.ids, bytesRead, error: error ?? undefined, changed, stat: stat ?? undefined });
         filesLeft--;
         job.doneCount++;
       }

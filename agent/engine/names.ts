@@ -10,6 +10,7 @@
 // Windows names are UTF-16 and may hold lone surrogates; libuv hands them to Node as WTF-8 bytes, which are not
 // valid UTF-8, so those bytes are escaped like any other and handed back unchanged on restore (docs/design.md).
 import { isUtf8 } from 'node:buffer';
+import { dirname, join } from 'node:path';
 import { escapeForTerminal } from '../../common/terminal-text.js';
 
 const wellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
@@ -93,6 +94,14 @@ export function fsPath(s: string): string | Buffer {
 /** A name or path as it may be shown on a terminal: controls and non-UTF-8 bytes escaped (\n, \x1b, \xe9). */
 export function showName(s: string): string {
   return escapeForTerminal(s, process.platform !== 'win32');
+}
+
+/**
+ * A temporary name beside `dest` (in its folder): ".hf-" and `unique`, never the destination's name plus a suffix,
+ * which would not fit beside a name of 255 bytes (the usual limit).
+ */
+export function temporaryBeside(dest: string, unique: string): string {
+  return join(dirname(dest), `.hf-${unique}`);
 }
 
 /** Length in bytes of a name string as the file system stores it. */

@@ -16,14 +16,9 @@ import { leanHeap } from './lean-heap.js';
 import { RestoreWorkerPool, type FileTask, type UnitResult } from './restore-worker.js';
 import { portablePath, isSameOrInside } from './patterns.js';
 import { splitIds } from './change-cache.js';
-import { fsPath, showName } from './names.js';
+import { fsPath, showName, temporaryBeside } from './names.js';
 import { utimeTime } from './times.js';
 import { loadSnapshot, type Snapshot, type SnapshotEntry } from './snapshot.js';
-
-/** A temporary name in the destination's folder, short enough for any name there (a name can be 255 bytes). */
-export function temporaryBeside(dest: string, tag: string): string {
-  return join(dirname(dest), `.hf-${tag}-${randomBytes(6).toString('hex')}`);
-}
 
 export interface RestoreProgress {
   filesTotal: number;
@@ -278,7 +273,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   for (const l of links) {
     try {
       ensureDir(l.base, dirname(l.dest));
-      const tmp = fsPath(temporaryBeside(l.dest, 'l'));
+      const tmp = fsPath(temporaryBeside(l.dest, `l${randomBytes(6).toString('hex')}`));
       const dest = fsPath(l.dest);
       symlinkSync(fsPath(l.entry[5] as string), tmp);
       try {
@@ -456,8 +451,7 @@ function runPipeline(plan: Unit[], fetcher: ChunkFetcher, pool: RestoreWorkerPoo
         key: f.job.key,
         dest: f.job.dest,
         mode: f.job.entry[2],
-        // A Date before 1970 (utimeTime); the worker hands it to futimes as it is.
-        mtime: utimeTime(f.job.entry[3]) as number,
+        mtime: utimeTime(f.job.entry[3]),
         size: f.job.entry[4],
         chunks: f.chunks,
         first: f.first,
