@@ -120,16 +120,14 @@ describe('restore integrity', () => {
       smallIds = base.entries.find((e) => e[0] === 'src/sub/small.txt')![5] as string;
     });
 
-    /** Store a crafted snapshot (sealed with the device key, as a malicious or buggy writer could) and restore it. */
+    /**
+     * Store a crafted snapshot (sealed with the device key, as a malicious or buggy writer could) and restore it.
+     * Format 1 (times in ms), which every agent version reads.
+     */
     async function restoreCrafted(entries: SnapshotEntry[], out: string) {
       const now = new Date();
-      const snap: Snapshot = {
-        ...base,
-        id: newSnapshotId(now),
-        time: now.toISOString(),
-        entries: [['src', 'd', 0o755, Date.now() * 1000, 0, null], ...entries],
-      };
-      await storeSnapshot(LocalStore.open(store), keys, snap);
+      const snap = { ...base, v: 1, id: newSnapshotId(now), time: now.toISOString(), entries: [['src', 'd', 0o755, Date.now(), 0, null], ...entries] };
+      await storeSnapshot(LocalStore.open(store), keys, snap as unknown as Snapshot);
       return agent.run(['restore', '--store', store, '--snapshot', snap.id, '--to', out]);
     }
 
@@ -137,11 +135,11 @@ describe('restore integrity', () => {
       const out = join(work, 'esc-dots', 'target');
       const r = await restoreCrafted(
         [
-          ['src/ok.txt', 'f', 0o644, Date.now() * 1000, 11, smallIds],
-          ['src/../../evil.txt', 'f', 0o644, Date.now() * 1000, 11, smallIds],
-          ['src/sub/../../../evil-dir', 'd', 0o755, Date.now() * 1000, 0, null],
-          ['src/..', 'l', 0o777, Date.now() * 1000, 0, '/etc'],
-          ['src/after.txt', 'f', 0o644, Date.now() * 1000, 11, smallIds],
+          ['src/ok.txt', 'f', 0o644, Date.now(), 11, smallIds],
+          ['src/../../evil.txt', 'f', 0o644, Date.now(), 11, smallIds],
+          ['src/sub/../../../evil-dir', 'd', 0o755, Date.now(), 0, null],
+          ['src/..', 'l', 0o777, Date.now(), 0, '/etc'],
+          ['src/after.txt', 'f', 0o644, Date.now(), 11, smallIds],
         ],
         out,
       );

@@ -4,7 +4,7 @@
 // modification times come back to the microsecond, and snapshots and change caches written before all this still
 // work.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { makeAgent, manualBackup, type TestAgent } from './helpers/agent.js';
@@ -100,7 +100,7 @@ describe('names of every kind', () => {
   it('a failure naming such a file reaches the terminal escaped, never raw', async () => {
     const dir = join(work, 'evil-name', 'Evil');
     mkdirSync(dir, { recursive: true });
-    const name = Buffer.from('evil\x1b]0;owned\x07\nforged: line \x1b[2J\xff', 'latin1');
+    const name = Buffer.from('evil\x1b]0;owned\x07\nforged: line \x1b[2J\u202e', 'utf8');
     writeFileSync(Buffer.concat([Buffer.from(`${dir}/`), name]), randomBytes(100_000));
     const a = await localAgent([dir]);
     const st = join(work, 'store-evil');
@@ -116,9 +116,44 @@ describe('names of every kind', () => {
     closeSync(fd);
     const r = await restore(a, st, join(work, 'out-evil'));
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('evil\\x1b]0;owned\\x07\\nforged: line \\x1b[2J\\xff: chunk');
-    expect(r.stderr).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
+    expect(r.stderr).toContain('evil\\x1b]0;owned\\x07\\nforged: line \\x1b[2J\\u{202e}: chunk');
+    expect(r.stderr).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f\u202e]/);
     expect(r.stderr).not.toContain('\nforged');
+  });
+});
+
+describe('the names issue 17 found unrestorable', () => {
+  it('a backslash in a name is an ordinary character: such files and folders restore, and so does everything else', async () => {
+    const dir = join(work, 'backslash', 'B');
+    mkdirSync(join(dir, 'dir\\with\\backslashes'), { recursive: true });
+    writeFileSync(join(dir, 'report\\2024.txt'), 'backslash in the name\n');
+    writeFileSync(join(dir, 'dir\\with\\backslashes', 'inner.txt'), 'inside\n');
+    writeFileSync(join(dir, 'plain.txt'), 'an ordinary file\n');
+    const a = await localAgent([dir]);
+    const st = join(work, 'store-backslash');
+    await backupJson(a, st);
+    const out = join(work, 'out-backslash');
+    const r = await restore(a, st, out);
+    expect(r.code, r.output).toBe(0);
+    expect(snapshotTree(join(out, 'B'))).toEqual(snapshotTree(dir));
+  });
+
+  it('names of 255 bytes (the limit) restore: files, folders, symlinks, ASCII and multibyte', async () => {
+    const dir = join(work, 'long', 'L');
+    const longDir = join(dir, 'D'.repeat(255));
+    mkdirSync(longDir, { recursive: true });
+    writeFileSync(join(dir, 'f'.repeat(255)), 'ascii\n');
+    writeFileSync(join(dir, `${'ü'.repeat(127)}x`), 'two-byte characters\n');
+    writeFileSync(join(longDir, `${'日'.repeat(85)}`), 'three-byte characters\n');
+    symlinkSync('f'.repeat(255), join(dir, 'l'.repeat(255)));
+    const a = await localAgent([dir]);
+    const st = join(work, 'store-long');
+    await backupJson(a, st);
+    const out = join(work, 'out-long');
+    const r = await restore(a, st, out);
+    expect(r.code, r.output).toBe(0);
+    expect(snapshotTree(join(out, 'L'))).toEqual(snapshotTree(dir));
+    expect(readdirSync(join(out, 'L', 'D'.repeat(255)))).toEqual(['日'.repeat(85)]);
   });
 });
 
