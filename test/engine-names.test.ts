@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { makeAgent, manualBackup, type TestAgent } from './helpers/agent.js';
 import { tempDir } from './helpers/server.js';
 import { snapshotTree } from './helpers/engine-corpus.js';
@@ -36,6 +36,21 @@ async function backupJson(a: TestAgent, store: string): Promise<Record<string, u
 
 async function restore(a: TestAgent, store: string, out: string, snapshot = 'latest') {
   return a.run(['restore', '--store', store, '--snapshot', snapshot, '--to', out]);
+}
+
+/**
+ * Back up `dir` (…/<name>) with a new agent into a new store and restore it; returns the folder it came back as.
+ * The backup must have no warning, the restore must exit 0.
+ */
+async function roundTrip(dir: string, exclude: string[] = []): Promise<{ restored: string; agent: TestAgent; store: string }> {
+  const name = basename(dir);
+  const agent = await localAgent([dir], exclude);
+  const store = join(work, `store-${basename(dirname(dir))}`);
+  expect((await backupJson(agent, store)).warnings).toEqual([]);
+  const out = join(work, `out-${basename(dirname(dir))}`);
+  const r = await restore(agent, store, out);
+  expect(r.code, r.output).toBe(0);
+  return { restored: join(out, name), agent, store };
 }
 
 function keysOf(a: TestAgent) {
@@ -129,13 +144,8 @@ describe('the names issue 17 found unrestorable', () => {
     writeFileSync(join(dir, 'report\\2024.txt'), 'backslash in the name\n');
     writeFileSync(join(dir, 'dir\\with\\backslashes', 'inner.txt'), 'inside\n');
     writeFileSync(join(dir, 'plain.txt'), 'an ordinary file\n');
-    const a = await localAgent([dir]);
-    const st = join(work, 'store-backslash');
-    await backupJson(a, st);
-    const out = join(work, 'out-backslash');
-    const r = await restore(a, st, out);
-    expect(r.code, r.output).toBe(0);
-    expect(snapshotTree(join(out, 'B'))).toEqual(snapshotTree(dir));
+    const { restored } = await roundTrip(dir);
+    expect(snapshotTree(restored)).toEqual(snapshotTree(dir));
   });
 
   it('names of 255 bytes (the limit) restore: files, folders, symlinks, ASCII and multibyte', async () => {
@@ -146,14 +156,9 @@ describe('the names issue 17 found unrestorable', () => {
     writeFileSync(join(dir, `${'ü'.repeat(127)}x`), 'two-byte characters\n');
     writeFileSync(join(longDir, `${'日'.repeat(85)}`), 'three-byte characters\n');
     symlinkSync('f'.repeat(255), join(dir, 'l'.repeat(255)));
-    const a = await localAgent([dir]);
-    const st = join(work, 'store-long');
-    await backupJson(a, st);
-    const out = join(work, 'out-long');
-    const r = await restore(a, st, out);
-    expect(r.code, r.output).toBe(0);
-    expect(snapshotTree(join(out, 'L'))).toEqual(snapshotTree(dir));
-    expect(readdirSync(join(out, 'L', 'D'.repeat(255)))).toEqual(['日'.repeat(85)]);
+    const { restored } = await roundTrip(dir);
+    expect(snapshotTree(restored)).toEqual(snapshotTree(dir));
+    expect(readdirSync(join(restored, 'D'.repeat(255)))).toEqual(['日'.repeat(85)]);
   });
 });
 
@@ -165,13 +170,8 @@ describe('exclusion patterns', () => {
     for (const f of files) writeFileSync(Buffer.concat([Buffer.from(`${dir}/`), f]), 'x');
     mkdirSync(join(dir, 'a'));
     writeFileSync(join(dir, 'a', 'b'), 'inside a');
-    const a = await localAgent([dir], ['**/*.tmp', '**/x?y', `${dir}/a/**`]);
-    const st = join(work, 'store-patterns');
-    const result = await backupJson(a, st);
-    expect(result.warnings).toEqual([]);
-    const out = join(work, 'out-patterns');
-    expect((await restore(a, st, out)).code).toBe(0);
-    expect(Object.keys(snapshotTree(join(out, 'P'))).sort()).toEqual(['a\\b', 'keep-\\xff'].sort());
+    const { restored } = await roundTrip(dir, ['**/*.tmp', '**/x?y', `${dir}/a/**`]);
+    expect(Object.keys(snapshotTree(restored)).sort()).toEqual(['a\\b', 'keep-\\xff'].sort());
   });
 });
 
@@ -189,15 +189,11 @@ describe('modification times', () => {
     }
     for (let d = 0; d < 20; d++) paths.push(Buffer.from(join(dir, `d${d}`)));
     randomNanosecondTimes(paths, join(work, 'times.sh'));
-    const a = await localAgent([dir]);
-    const st = join(work, 'store-times');
-    await backupJson(a, st);
-    const out = join(work, 'out-times');
-    expect((await restore(a, st, out)).code).toBe(0);
+    const { restored } = await roundTrip(dir);
     const off: string[] = [];
     for (const p of paths) {
       const want = lstatSync(p, { bigint: true }).mtimeNs / 1000n;
-      const got = lstatSync(join(out, 'T', p.toString().slice(dir.length)), { bigint: true }).mtimeNs;
+      const got = lstatSync(join(restored, p.toString().slice(dir.length)), { bigint: true }).mtimeNs;
       if (got !== want * 1000n) off.push(`${p}: ${got} ns, want ${want * 1000n}`);
     }
     expect(off, `${off.length} of ${paths.length} mtimes off`).toEqual([]);
