@@ -11,7 +11,6 @@ import { build } from 'plist';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { withPolicyOverrides } from '../agent/config.js';
-import type { AgentConfig } from '../agent/config-types.js';
 import { CONFIGURABLE_SETTINGS } from '../agent/configure.js';
 import { MANAGED_PREFS_DIR, managedPrefsDir, parsePlist, readManagedPrefsOverrides } from '../agent/managed-prefs.js';
 import { POLICY_EXCLUSIONS_KEY, POLICY_VALUES, readPolicyOverrides } from '../agent/policy.js';
@@ -21,6 +20,7 @@ import { loadFleet } from '../fleet/load.js';
 import { HIDDEN_PROPERTIES, PROPERTY_SETTINGS, PUBLIC_PROPERTIES } from '../installers/win/properties.js';
 import { makeAgent } from './helpers/agent.js';
 import { repoRoot } from './helpers/paths.js';
+import { policyTestConfig } from './helpers/policy-config.js';
 import { makeSampleTree } from './helpers/sample.js';
 import { tempDir, TEST_TECHNICIAN_ID, useTestServer } from './helpers/server.js';
 
@@ -28,15 +28,7 @@ const DOMAIN = 'com.acme.backup';
 const work = mkdtempSync(join(tmpdir(), 'hf-managed-prefs-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-const fileConfig: AgentConfig = {
-  fleet: 'acme',
-  technicianId: 'FILE-TECH-0001',
-  registration: { primary: '12.159.133.10:16384', alternate: '66.151.228.10:16384' },
-  tlsPin: `${'AA:'.repeat(31)}AA`,
-  proxy: { type: 'socks5', host: 'proxy.acme.example', port: 1080, username: 'file-user', password: 'file-pass' },
-  backup: { include: [], exclude: ['**/*.file'], protectedPaths: ['~/Finance'], schedule: { frequency: 'manual', at: '21:30' } },
-  policy: { vendor: 'ACME IT', product: 'ACME Backup', domain: DOMAIN },
-};
+const fileConfig = policyTestConfig;
 
 /** What an admin's profile sets (Jamf "Application & Custom Settings" or the generated mobileconfig). */
 const prefs = {
