@@ -7,16 +7,19 @@ import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bplistCreator from 'bplist-creator';
-import { build } from 'plist';
+import { build, parse } from 'plist';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { withPolicyOverrides } from '../agent/config.js';
+import type { AgentConfig } from '../agent/config-types.js';
 import { CONFIGURABLE_SETTINGS } from '../agent/configure.js';
 import { MANAGED_PREFS_DIR, managedPrefsDir, parsePlist, readManagedPrefsOverrides } from '../agent/managed-prefs.js';
 import { POLICY_EXCLUSIONS_KEY, POLICY_VALUES, readPolicyOverrides } from '../agent/policy.js';
-import { INSTALL_SETTINGS, isSecret, PLIST_SETTINGS, POLICY_SETTINGS, SETTINGS, type SettingRow, settingSchema } from '../agent/settings.js';
+import { getPath, INSTALL_SETTINGS, isSecret, PLIST_SETTINGS, POLICY_SETTINGS, SETTINGS, type SettingRow, settingSchema } from '../agent/settings.js';
 import { renderGpoFiles } from '../deployer/targets/gpo.js';
-import { loadFleet } from '../fleet/load.js';
+import { agentConfigFromFleet } from '../fleet/agent-config.js';
+import { loadFleet, parseFleet } from '../fleet/load.js';
+import { settingsProfile } from '../installers/mac/profiles.js';
 import { HIDDEN_PROPERTIES, PROPERTY_SETTINGS, PUBLIC_PROPERTIES } from '../installers/win/properties.js';
 import { makeAgent } from './helpers/agent.js';
 import { repoRoot } from './helpers/paths.js';
@@ -80,6 +83,29 @@ describe('managed preferences reader', () => {
       expect(effective.backup.protectedPaths).toEqual(['~/Finance']);
     });
   }
+
+  it('the generated mobileconfig, delivered as macOS does, gives the agent exactly the fleet values (weekly fleet: every key)', async () => {
+    const doc = JSON.parse(readFileSync(join(repoRoot, 'examples/fleets/acme.fleet.json'), 'utf8'));
+    doc.backup.schedule = { frequency: 'weekly', at: '04:45', day: 'sat' };
+    const loaded = { ...(await loadFleet(join(repoRoot, 'examples/fleets/acme.fleet.json'))), fleet: parseFleet(JSON.stringify(doc)) };
+    const fleetConfig = await agentConfigFromFleet(loaded, {});
+    const profile = parse(settingsProfile(loaded.fleet, fleetConfig)) as { PayloadContent: Array<Record<string, unknown>> };
+    // The MDM client writes the payload's settings (not the Payload* keys) to <domain>.plist.
+    const payload = Object.fromEntries(Object.entries(profile.PayloadContent[0]).filter(([k]) => !k.startsWith('Payload')));
+    expect(Object.keys(payload).sort()).toEqual(PLIST_SETTINGS.map((r) => r.plistKey).sort());
+    const dir = prefsFolder('binary', payload);
+    // An agent whose agent.json differs in every managed field ends up with the fleet's values.
+    const other: AgentConfig = {
+      ...fileConfig,
+      registration: { primary: '10.1.1.1:16384', alternate: '10.1.1.2:16384' },
+      proxy: { type: 'http', host: '10.9.9.9', port: 3128, username: 'file-user', password: 'file-pass' },
+    };
+    for (const row of PLIST_SETTINGS) expect(getPath(other, row.name), row.name).not.toEqual(getPath(fleetConfig, row.name));
+    const overrides = await readManagedPrefsOverrides(other, 'linux', { HOLDFAST_MANAGED_PREFS_DIR: dir });
+    const effective = withPolicyOverrides(other, overrides, 'agent.json');
+    for (const row of PLIST_SETTINGS) expect(getPath(effective, row.name), row.name).toEqual(getPath(fleetConfig, row.name));
+    expect(effective.proxy.password).toBe('file-pass');
+  });
 
   it('the real agent CLI shows the managed proxy over agent.json (status --json)', async () => {
     const agent = await makeAgent({
