@@ -66,16 +66,20 @@ const describeSchedule = (s: AgentSchedule) =>
 
 /**
  * Re-reads agent.json and the admin policies laid over it. On a change, logs which settings changed (names only:
- * some are secrets) and returns the new config; on an error keeps the current one and says why.
+ * some are secrets) and returns the new config; on an error keeps the current one and says why (once per problem, not
+ * at every cycle while it lasts).
  */
-async function reloadConfig(current: LoadedAgentConfig, log: (line: string) => void): Promise<LoadedAgentConfig> {
+async function reloadConfig(current: LoadedAgentConfig, log: (line: string) => void, problem: { last?: string }): Promise<LoadedAgentConfig> {
   let next: LoadedAgentConfig;
   try {
     next = await loadAgentConfig(current.path);
   } catch (err) {
-    log(`settings not reloaded, keeping the current ones: ${(err as Error).message}`);
+    const message = (err as Error).message;
+    if (message !== problem.last) log(`settings not reloaded, keeping the current ones: ${message}`);
+    problem.last = message;
     return current;
   }
+  problem.last = undefined;
   const changed = changedSettings(current.config, next.config);
   if (changed.length === 0) return current;
   log(`settings changed: ${changed.join(', ')}; schedule ${describeSchedule(next.config.backup.schedule)}`);
@@ -108,11 +112,12 @@ export async function runService(options: ServiceOptions = {}): Promise<ServiceS
   let lastCheckIn = 0;
   let retryAt = 0;
   let reloadedAt = Date.now();
+  const reloadProblem: { last?: string } = {};
   while (!signal?.aborted) {
     if (Date.now() - reloadedAt >= reloadMs) {
       // A changed file or policy applies without a restart; a change may be what a failing registration needs.
       reloadedAt = Date.now();
-      const reloaded = await reloadConfig(loaded, log);
+      const reloaded = await reloadConfig(loaded, log, reloadProblem);
       if (reloaded !== loaded) retryAt = 0;
       loaded = reloaded;
     }

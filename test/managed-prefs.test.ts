@@ -212,7 +212,7 @@ describe('the service re-reads managed preferences every cycle', () => {
         policy: fileConfig.policy,
       },
     });
-    const svc = agent.spawn(['service', '--reload', '1'], { env: { HOLDFAST_MANAGED_PREFS_DIR: dir } });
+    const svc = agent.spawn(['service', '--reload', '1', '--check-in', '1'], { env: { HOLDFAST_MANAGED_PREFS_DIR: dir } });
     try {
       await svc.waitForOutput(/service started \(config .*schedule manual\)/, 30_000);
       await svc.waitForOutput(/checked in with /, 60_000);
@@ -225,6 +225,11 @@ describe('the service re-reads managed preferences every cycle', () => {
       // A bad value is reported and the current settings stay; the service keeps running.
       writePrefs(dir, 'xml', { ScheduleFrequency: 'daily', ScheduleAt: '00:00', ProxyPort: 0 });
       await svc.waitForOutput(/settings not reloaded, keeping the current ones: .*ProxyPort: "0" is not allowed/, 30_000);
+      // Two more cycles (a check-in each, --check-in 1) with the bad file in place: the problem is logged once.
+      await svc.waitForOutput(/settings not reloaded[^\n]*\n[\s\S]*checked in with [\s\S]*checked in with /, 30_000);
+      writePrefs(dir, 'xml', { ScheduleFrequency: 'daily', ScheduleAt: '00:01' });
+      await svc.waitForOutput(/settings changed: backup\.schedule\.at; schedule daily at 00:01/, 30_000);
+      expect(svc.output().match(/settings not reloaded/g)).toHaveLength(1);
       expect(svc.child.exitCode).toBeNull();
     } finally {
       await svc.stop();
