@@ -38,6 +38,6 @@ export interface AgentConfig {
   escrowPublicKeyPem?: string;
   /** Where identity, keys and caches live; default: a "state" folder beside the config file. */
   stateDir?: string;
-  /** Registry location of GPO policies (HKLM\Software\Policies\<vendor>\<product>) on Windows. */
-  policy?: { vendor: string; product: string };
+  /** Where admin policies live: registry key HKLM\Software\Policies\<vendor>\<product> (Windows), managed preferences domain (macOS). */
+  policy?: { vendor: string; product: string; domain?: string };
 }

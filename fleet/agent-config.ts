@@ -24,7 +24,7 @@ export async function agentConfigFromFleet(loaded: LoadedFleet, secrets: FleetSe
       protectedPaths: [...fleet.backup.protectedPaths],
       schedule: { ...fleet.backup.schedule },
     },
-    policy: { vendor: fleet.branding.vendor, product: fleet.branding.product },
+    policy: { vendor: fleet.branding.vendor, product: fleet.branding.product, domain: fleet.branding.bundleId },
   };
   if (secrets.technicianId !== undefined) config.technicianId = secrets.technicianId;
   if (fleet.escrowPublicKey) config.escrowPublicKeyPem = await readFile(resolve(loaded.dir, fleet.escrowPublicKey), 'utf8');

@@ -14,6 +14,7 @@ import {
   SCHEDULE_FREQUENCIES,
 } from '../../agent/config-schema.js';
 import { POLICY_EXCLUSIONS_KEY, POLICY_VALUES } from '../../agent/policy.js';
+import { setPath } from '../../agent/settings.js';
 import type { Fleet } from '../../fleet/types.js';
 import { renderTemplate } from './mdm-templates.js';
 import { needsNoTools, type Artifact, type BuildContext, type Target } from './target.js';
@@ -26,6 +27,12 @@ export const msiName = (fleet: string) => `holdfast-${fleet}.msi`;
 
 export function policyRegistryKey(fleet: Fleet): string {
   return `Software\\Policies\\${fleet.branding.vendor}\\${fleet.branding.product}`;
+}
+
+function policyValueTree(): Record<string, unknown> {
+  const tree: Record<string, unknown> = {};
+  for (const [name, valueName] of Object.entries(POLICY_VALUES)) setPath(tree, name, valueName);
+  return tree;
 }
 
 /** The ADMX/ADML pair and the startup script, by file name (ADML under en-US/). */
@@ -44,7 +51,8 @@ export function renderGpoFiles(fleet: Fleet): Record<string, string> {
     admlName: admlName(fleet.fleet),
     key,
     exclusionsKey: `${key}\\${POLICY_EXCLUSIONS_KEY}`,
-    values: POLICY_VALUES,
+    // Value names by setting path (values.proxy.host), from the agent's settings table.
+    values: policyValueTree(),
     // The value lists and their display names come from the agent config schema (agent/config-schema.ts).
     proxyTypes: PROXY_TYPES,
     proxyTypeNames: PROXY_TYPE_LABELS,
