@@ -16,7 +16,7 @@ import {
 import { POLICY_EXCLUSIONS_KEY, POLICY_VALUES } from '../../agent/policy.js';
 import type { Fleet } from '../../fleet/types.js';
 import { renderTemplate } from './mdm-templates.js';
-import { needsNoTools, type Artifact, type BuildContext, type Target } from './target.js';
+import { installTimeArgs, installTimeSecrets, needsNoTools, type Artifact, type BuildContext, type Target } from './target.js';
 
 export const GPO_DIR = 'gpo';
 export const admxName = (fleet: string) => `holdfast-${fleet}.admx`;
@@ -77,8 +77,9 @@ export function renderGpoFiles(fleet: Fleet): Record<string, string> {
 }
 
 /** The silent msiexec line the GPO startup script runs (the MSI on a share computers can read). */
-export function gpoInstallCommand(fleet: Fleet): string {
-  return `msiexec /i "\\\\<fileserver>\\<share>\\${msiName(fleet.fleet)}" /qn /norestart /l*v "%WINDIR%\\Temp\\holdfast-${fleet.fleet}-install.log"`;
+/** `args`: placeholders of properties the admin must fill in at install (installTimeArgs). */
+export function gpoInstallCommand(fleet: Fleet, args = ''): string {
+  return `msiexec /i "\\\\<fileserver>\\<share>\\${msiName(fleet.fleet)}" /qn /norestart /l*v "%WINDIR%\\Temp\\holdfast-${fleet.fleet}-install.log"${args}`;
 }
 
 /** How the startup script is called from the GPO (Scripts > Startup, with the share path as parameter). */
@@ -105,7 +106,9 @@ export const gpoTarget: Target = {
       else if (name.endsWith('.adml')) artifact.description = 'Group Policy language file (en-US ADML): copy to PolicyDefinitions\\en-US';
       else {
         artifact.description = 'Group Policy computer startup script: installs the MSI silently once';
-        artifact.installCommands = [{ channel: 'gpo', command: gpoInstallCommand(fleet) }];
+        const atInstall = installTimeSecrets(fleet, ctx.secrets);
+        artifact.installCommands = [{ channel: 'gpo', command: gpoInstallCommand(fleet, installTimeArgs(atInstall)) }];
+        if (atInstall.length) artifact.needsAtInstall = atInstall.map((a) => a.property);
       }
       out.push(artifact);
     }
