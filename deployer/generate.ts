@@ -215,6 +215,7 @@ async function generate(files: string[], opts: GenerateOptions): Promise<Generat
     const id = loaded!.fleet.fleet;
     const required: Array<keyof FleetSecrets> = loaded!.fleet.signing?.windows?.password ? ['signingPassword'] : [];
     const secrets = resolveSecrets(loaded!.fleet, env, required);
+    for (const w of loaded!.warnings ?? []) emit(`warning: ${w.message}`, id);
     const atInstall = installTimeSecrets(loaded!.fleet, secrets);
     for (const s of atInstall) emit(`${s.variable} is not set: every install line must give ${s.property}=${s.placeholder} (marked in the manifest)`, id);
     const outDir = join(outRoot, id);

@@ -1,6 +1,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 
+import { fleetWarnings } from './addresses.js';
 import type { Fleet, FleetSecrets, LoadedFleet, SecretRef } from './types.js';
 import { agentConfigSchema } from '../agent/config-schema.js';
 import { parseCidr, parseEndpoint } from '../common/endpoint.js';
@@ -138,7 +139,7 @@ export async function loadFleet(file: string): Promise<LoadedFleet> {
   const fleet = validateFleet(doc, abs);
   const fileIssues = await referencedFileIssues(fleet, dirname(abs));
   if (fileIssues.length) throw new FleetValidationError(abs, fileIssues);
-  return { file: abs, dir: dirname(abs), fleet };
+  return { file: abs, dir: dirname(abs), fleet, warnings: fleetWarnings(fleet) };
 }
 
 /** Every *.fleet.json directly in a folder (an MSP keeps one per customer), sorted by name. */

@@ -1,6 +1,7 @@
 // The fleet file as an admin writes it; fleet/fleet.schema.json is the source of truth. The values it shares with
 // the agent config (proxy type, schedule) have the agent's types, as the schema uses the agent schema's definitions.
 import type { AgentProxyType, AgentSchedule } from '../agent/config-types.js';
+import type { SchemaIssue } from '../common/json-schema.js';
 
 export interface SecretRef {
   env: string;
@@ -61,6 +62,8 @@ export interface LoadedFleet {
   file: string;
   dir: string;
   fleet: Fleet;
+  /** Things that are allowed but probably wrong (fleet/addresses.ts fleetWarnings); same shape as errors. */
+  warnings?: SchemaIssue[];
 }
 
 /** Secret values resolved from the environment at build time. Never log these. */
