@@ -1,6 +1,6 @@
 // The addresses a fleet's agents dial, and the port warnings about them. One place: validation, the firewall
 // sheets and their test all derive from it.
-import { parseEndpoint } from '../common/endpoint.js';
+import { formatEndpoint, parseEndpoint } from '../common/endpoint.js';
 import type { SchemaIssue } from '../common/json-schema.js';
 import type { Fleet } from './types.js';
 
@@ -27,9 +27,9 @@ export function registrationAddresses(fleet: Fleet): DialAddress[] {
  */
 export function fleetWarnings(fleet: Fleet): SchemaIssue[] {
   const issues: SchemaIssue[] = [];
-  for (const a of registrationAddresses(fleet)) {
+  for (const a of [...registrationAddresses(fleet), ...mappedServers(fleet)]) {
     if (a.port === fleet.port) continue;
-    const value = JSON.stringify(fleet.registration[a.field.endsWith('primary') ? 'primary' : 'alternate']);
+    const value = JSON.stringify(formatEndpoint(a.host, a.port));
     issues.push({
       path: a.field,
       value,
@@ -42,12 +42,52 @@ export function fleetWarnings(fleet: Fleet): SchemaIssue[] {
   return issues;
 }
 
+/** The server side of each address-map entry (the key), with its field. */
+function mappedServers(fleet: Fleet): DialAddress[] {
+  const out: DialAddress[] = [];
+  for (const server of Object.keys(fleet.addressMap ?? {})) {
+    const e = parseEndpoint(server);
+    if (e) out.push({ field: `/addressMap/${pointerToken(server)}`, host: e.host, port: e.port });
+  }
+  return out;
+}
+
+/** A JSON pointer token (RFC 6901): "~" and "/" escaped. */
+export function pointerToken(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+/** One mapped-firewall forwarding: agents dial `firewall`, the firewall forwards to `server`. */
+export interface Forwarding {
+  field: string;
+  server: { host: string; port: number };
+  firewall: { host: string; port: number };
+}
+
+export function fleetForwardings(fleet: Fleet): Forwarding[] {
+  const out: Forwarding[] = [];
+  for (const [server, firewall] of Object.entries(fleet.addressMap ?? {})) {
+    const s = parseEndpoint(server);
+    const f = parseEndpoint(firewall);
+    if (s && f) out.push({ field: `/addressMap/${pointerToken(server)}`, server: s, firewall: f });
+  }
+  return out;
+}
+
 /**
- * Every address the agents connect to by name of field: the registration pair. (Backup servers assigned later lie
- * in the server subnets, on the fleet's port.)
+ * Every address the agents connect to, with the field it comes from: the registration pair, where the address map
+ * names one of them its firewall address instead, and every firewall address of the map (assigned and pushed pairs
+ * are dialled through it). Backup servers assigned without a mapping lie in the server subnets, on the fleet's port.
  */
 export function fleetDialAddresses(fleet: Fleet): DialAddress[] {
-  return registrationAddresses(fleet);
+  const forwardings = fleetForwardings(fleet);
+  const out: DialAddress[] = [];
+  for (const a of registrationAddresses(fleet)) {
+    const f = forwardings.find((x) => x.server.port === a.port && x.server.host === a.host);
+    out.push(f ? { field: f.field, ...f.firewall } : a);
+  }
+  for (const f of forwardings) if (!out.some((a) => a.host === f.firewall.host && a.port === f.firewall.port)) out.push({ field: f.field, ...f.firewall });
+  return out;
 }
 
 /** Every port the agents dial, sorted: the server port and any other port an address of the fleet uses. */

@@ -48,6 +48,8 @@ export interface Fleet {
   registration: { primary: string; alternate: string };
   serverSubnets: string[];
   port: number;
+  /** Mapped proxy firewall: server IP:port -> firewall IP:port (agents dial the firewall address). */
+  addressMap?: Record<string, string>;
   proxy: FleetProxy;
   tlsPin: string;
   escrowPublicKey?: string;

@@ -153,6 +153,51 @@ describe('firewall sheets and the ports agents dial', () => {
     }
   });
 
+  it('a mapped firewall: every sheet permits the firewall addresses agents dial, and nftables, iptables and pf forward each to its server', () => {
+    const doc = JSON.parse(readFileSync(join(repoRoot, 'examples/fleets/acme.fleet.json'), 'utf8'));
+    Object.assign(doc, { fleet: 'mapped', technicianId: 'TECH-0001', proxy: { type: 'none' } });
+    doc.addressMap = {
+      '12.159.133.10:16384': '192.168.1.1:20001',
+      '66.151.228.10:16384': '192.168.1.1:20002',
+      '12.159.133.11:16384': '192.168.1.1:20003',
+      '[2001:db8:16::5]:16384': '[fd00::1]:20004',
+    };
+    const file = join(work, 'mapped.fleet.json');
+    writeFileSync(file, JSON.stringify(doc));
+    const out = join(work, 'out-mapped');
+    const r = deploy(['generate', file, '--target', 'firewall', '--out', out]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain('warning');
+    const dir = join(out, 'mapped', 'firewall');
+    const dials: Dial[] = [20001, 20002, 20003].map((port) => ({ host: '192.168.1.1', port }));
+    dials.push({ host: 'fd00::1', port: 20004 });
+    for (const [name, read] of Object.entries(readers)) {
+      const { cidrs, ports } = read(readFileSync(join(dir, name), 'utf8'));
+      for (const d of dials) {
+        expect(inList(cidrs, d.host), `${name}: ${d.host} in ${cidrs.join(' ')}`).toBe(true);
+        expect(ports, `${name}: port ${d.port}`).toContain(d.port);
+      }
+    }
+    const sheet = (name: string) => readFileSync(join(dir, name), 'utf8');
+    expect(sheet('nftables.nft')).toContain('ip daddr 192.168.1.1 tcp dport 20001 dnat ip to 12.159.133.10:16384');
+    expect(sheet('nftables.nft')).toContain('ip6 daddr fd00::1 tcp dport 20004 dnat ip6 to [2001:db8:16::5]:16384');
+    expect(sheet('iptables.rules')).toContain('-A PREROUTING -d 192.168.1.1 -p tcp -m tcp --dport 20002 -j DNAT --to-destination 66.151.228.10:16384');
+    expect(sheet('ip6tables.rules')).toContain('-A PREROUTING -d fd00::1 -p tcp -m tcp --dport 20004 -j DNAT --to-destination [2001:db8:16::5]:16384');
+    expect(sheet('pf.conf')).toContain('rdr pass inet proto tcp from any to 192.168.1.1 port 20003 -> 12.159.133.11 port 16384');
+    expect(sheet('rules.md')).toContain('| F4 | [fd00::1]:20004 | [2001:db8:16::5]:16384 | TCP |');
+    expect(sheet('rules.csv')).toContain('F1,forward (mapped firewall),TCP,backup clients (inside),192.168.1.1:20001,20001,new,forward to 12.159.133.10:16384');
+    requireTool('nft', 'nftables');
+    requireTool('iptables-restore', 'iptables');
+    for (const [cmd, args, name] of [
+      ['nft', ['-c', '-f'], 'nftables.nft'],
+      ['iptables-restore', ['--test'], 'iptables.rules'],
+      ['ip6tables-restore', ['--test'], 'ip6tables.rules'],
+    ] as const) {
+      const c = spawnSync(cmd, [...args, join(dir, name)], { encoding: 'utf8' });
+      expect(c.status, `${cmd} ${name}: ${c.stderr}`).toBe(0);
+    }
+  });
+
   it('nftables and iptables sheets, loaded in a private network namespace, let real connections to every demo address through', () => {
     requireTool('unshare', 'util-linux');
     requireTool('ip', 'iproute2');

@@ -4,7 +4,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { fleetDialAddresses, fleetPorts } from '../../fleet/addresses.js';
+import { fleetDialAddresses, fleetForwardings, fleetPorts } from '../../fleet/addresses.js';
+import { formatEndpoint } from '../../common/endpoint.js';
 import { parseCidr } from '../../fleet/load.js';
 import type { Fleet } from '../../fleet/types.js';
 import { renderTemplate } from './mdm-templates.js';
@@ -118,6 +119,17 @@ export interface FirewallModel {
   subnets: Subnet[];
   v4: string[];
   v6: string[];
+  /** Mapped firewall: one firewall port per server address, forwarded (DNAT / rdr) to it. */
+  forwards: Array<{
+    n: number;
+    family: 4 | 6;
+    firewall: string;
+    firewallHost: string;
+    firewallPort: number;
+    server: string;
+    serverHost: string;
+    serverPort: number;
+  }>;
   /** nftables table name / iptables chain name / pf table name. */
   nftTable: string;
   chain: string;
@@ -153,6 +165,16 @@ export function firewallModel(fleet: Fleet): FirewallModel {
     subnets.push(normalizeSubnet(`${a.host}/${a.host.includes(':') ? 128 : 32}`));
   }
   const ports = fleetPorts(fleet);
+  const forwards = fleetForwardings(fleet).map((f, i) => ({
+    n: i + 1,
+    family: (f.server.host.includes(':') ? 6 : 4) as 4 | 6,
+    firewall: formatEndpoint(f.firewall.host, f.firewall.port),
+    firewallHost: f.firewall.host,
+    firewallPort: f.firewall.port,
+    server: formatEndpoint(f.server.host, f.server.port),
+    serverHost: f.server.host,
+    serverPort: f.server.port,
+  }));
   const one = ports.length === 1;
   const v4 = subnets.filter((s) => s.family === 4).map((s) => s.cidr);
   const v6 = subnets.filter((s) => s.family === 6).map((s) => s.cidr);
@@ -175,6 +197,7 @@ export function firewallModel(fleet: Fleet): FirewallModel {
       plain: ports.join(', '),
     },
     subnets,
+    forwards,
     v4,
     v6,
     nftTable: `holdfast_${id.replace(/-/g, '_')}`,
@@ -245,8 +268,16 @@ export function renderFirewallSheets(fleet: Fleet): Record<string, string> {
   const m = firewallModel(fleet);
   const sheets: Record<string, string> = {
     'nftables.nft': renderTemplate('firewall/nftables.nft.hbs', m, { escape: false }),
-    'iptables.rules': renderTemplate('firewall/iptables.rules.hbs', { ...m, family: 4, subnetsOfFamily: m.v4 }, { escape: false }),
-    'ip6tables.rules': renderTemplate('firewall/iptables.rules.hbs', { ...m, family: 6, subnetsOfFamily: m.v6 }, { escape: false }),
+    'iptables.rules': renderTemplate(
+      'firewall/iptables.rules.hbs',
+      { ...m, family: 4, subnetsOfFamily: m.v4, forwardsOfFamily: m.forwards.filter((f) => f.family === 4) },
+      { escape: false },
+    ),
+    'ip6tables.rules': renderTemplate(
+      'firewall/iptables.rules.hbs',
+      { ...m, family: 6, subnetsOfFamily: m.v6, forwardsOfFamily: m.forwards.filter((f) => f.family === 6) },
+      { escape: false },
+    ),
     'pf.conf': renderTemplate('firewall/pf.conf.hbs', m, { escape: false }),
     'windows-firewall.ps1': renderTemplate('firewall/windows-firewall.ps1.hbs', m, { escape: false }),
     'rules.md': renderTemplate(
@@ -281,6 +312,10 @@ function renderCsv(m: FirewallModel): string {
   const header = ['rule', 'direction', 'protocol', 'source', 'destination', 'port', 'state', 'action'];
   const lines = [header.join(',')];
   for (const r of m.rows) lines.push([String(r.n), r.direction, r.protocol, r.source, r.destination, r.port, r.state, r.action].map(csvField).join(','));
+  m.forwards.forEach((f) => {
+    const row = [`F${f.n}`, 'forward (mapped firewall)', 'TCP', 'backup clients (inside)', f.firewall, String(f.firewallPort), 'new', `forward to ${f.server}`];
+    lines.push(row.map(csvField).join(','));
+  });
   return `${lines.join('\r\n')}\r\n`;
 }
 
