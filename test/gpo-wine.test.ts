@@ -141,6 +141,8 @@ describe('GPO policy under Wine (Windows node.exe, reg.exe)', () => {
     const atInstall = installTimeSecrets({ ...loaded.fleet, technicianId: { env: 'DEMO_TECH_VAR' } }, {});
     const text = renderGpoFiles(loaded.fleet, atInstall)[startupScriptName('demo')];
     writeFileSync(script, text);
+    // The install test above leaves its marker (the script then skips at once): start from a machine without it.
+    rmSync(wine.fromWindows('C:\\ProgramData\\Holdfast\\demo-1.0.0.installed'), { force: true });
     const refused = await wine.run(['cmd', '/c', wine.toWindows(script), wine.toWindows(join(dir, 'never.msi'))], { timeoutMs: 120_000 });
     expect(refused.code, refused.output).toBe(wineExitCode(1603));
     expect(refused.output).toContain('TECHNICIANID is not filled in: edit this script (value of DEMO_TECH_VAR)');
