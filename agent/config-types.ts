@@ -28,6 +28,8 @@ export interface AgentConfig {
   /** SHA-256 fingerprint of the server certificate, AA:BB:... (64 hex digits). */
   tlsPin: string;
   proxy: AgentProxy;
+  /** Mapped proxy firewall: server IP:port -> the firewall IP:port the agent dials instead. */
+  addressMap?: Record<string, string>;
   backup: {
     include: string[];
     exclude: string[];

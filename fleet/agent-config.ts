@@ -18,6 +18,7 @@ export async function agentConfigFromFleet(loaded: LoadedFleet, secrets: FleetSe
       ...(fleet.proxy.username !== undefined && { username: fleet.proxy.username }),
       ...(secrets.proxyPassword !== undefined && { password: secrets.proxyPassword }),
     },
+    ...(fleet.addressMap && Object.keys(fleet.addressMap).length > 0 && { addressMap: { ...fleet.addressMap } }),
     backup: {
       include: [...fleet.backup.include],
       exclude: [...fleet.backup.exclude],

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loadFleet, parseFleet } from '../fleet/load.js';
 import { guideContext, guideTarget, renderGuide } from '../deployer/targets/guide.js';
+import { installTimeSecrets } from '../deployer/targets/target.js';
 import { repoRoot } from './helpers/paths.js';
 
 let work: string;
@@ -102,7 +103,7 @@ describe('deployment guide', () => {
     doc.proxy = { type: 'http', host: 'gw.example', port: 3128 };
     doc.branding.supportUrl = 'https://example.com/a?b=1&c=2';
     const fleet = parseFleet(JSON.stringify(doc), 'hostile.fleet.json');
-    const { markdown, html } = renderGuide(guideContext(fleet, [], false));
+    const { markdown, html } = renderGuide(guideContext(fleet, [], installTimeSecrets(fleet, {})));
     expect(html).not.toContain('<script>');
     expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt; **bold** [link](javascript:x) | pipe &#x60; tick # &amp; ]]&gt;');
     expect(html).toContain('href="https://example.com/a?b&#x3D;1&amp;c&#x3D;2"');
