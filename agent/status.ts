@@ -55,6 +55,9 @@ export function formatStatus(s: AgentStatus): string {
         `${b.finishedAt}${b.files !== undefined ? `, ${b.files} files` : ''}${b.bytes !== undefined ? `, ${b.bytes} bytes` : ''}`,
     );
   }
+  for (const k of s.lastBackup?.protectedKept ?? []) {
+    lines.push(`protected:     exclude "${k.pattern}" matched ${k.count} protected path(s), backed up anyway (e.g. ${k.paths[0]})`);
+  }
   if (s.lastError) lines.push(`last error:    ${s.lastError}`);
   return lines.join('\n');
 }

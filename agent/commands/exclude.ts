@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { loadAgentConfig } from '../config.js';
-import { addExclusion, readExclusions, removeExclusion } from '../engine/guard.js';
+import { addExclusion, describeViolation, readExclusions, removeExclusion } from '../engine/guard.js';
 
 export function excludeCommand(): Command {
   const cmd = new Command('exclude').description(
@@ -14,7 +14,7 @@ export function excludeCommand(): Command {
     .action(async (pattern: string, o: { config?: string; force?: boolean }) => {
       const loaded = await loadAgentConfig(o.config);
       const added = addExclusion(loaded.stateDir, loaded.config.backup.protectedPaths, pattern, o.force);
-      for (const v of added.violations) process.stderr.write(`warning: "${v.pattern}" excludes ${v.protectedPath} (${v.why}); forced\n`);
+      for (const v of added.violations) process.stderr.write(`warning (forced):\n${describeViolation(v)}\n`);
       process.stdout.write(`Excluded ${added.pattern}\n`);
     });
   cmd

@@ -9,7 +9,7 @@ import { readRegistration, recordBackupResult } from '../state.js';
 import type { ChunkStore, SnapshotInfo } from '../store.js';
 import { backupFolders, type BackupProgress, type BackupResult } from './backup.js';
 import { ensureEscrow, recoverDeviceKey } from './escrow.js';
-import { effectiveExcludes } from './guard.js';
+import { backupExclusions, excludeFilter, keptWarnings } from './guard.js';
 import { loadDeviceKey } from './keys.js';
 import { LocalStore } from './local-store.js';
 import { restoreSnapshot, type RestoreProgress, type RestoreResult } from './restore.js';
@@ -41,7 +41,7 @@ export function backupRoots(loaded: LoadedAgentConfig): string[] {
 }
 
 export interface RunBackupOptions extends StoreChoice {
-  /** Back up even when exclusions cover protected paths. */
+  /** Let excludes drop protected paths too (without it a backup keeps them, with a warning). */
   force?: boolean;
   threads?: number;
   onProgress?: (p: BackupProgress) => void;
@@ -55,7 +55,7 @@ export async function runBackup(loaded: LoadedAgentConfig, opts: RunBackupOption
   let store: ChunkStore | undefined;
   let owned = false;
   try {
-    const exclude = effectiveExcludes(stateDir, config.backup.exclude, config.backup.protectedPaths, opts.force);
+    const filter = excludeFilter(backupExclusions(stateDir, config.backup.exclude, config.backup.protectedPaths, opts.force));
     const deviceKey = loadDeviceKey(state.deviceKey, true);
     ({ store, owned } = await openStore(loaded, opts));
     if (config.escrowPublicKeyPem) {
@@ -66,12 +66,17 @@ export async function runBackup(loaded: LoadedAgentConfig, opts: RunBackupOption
       store,
       deviceKey,
       roots: backupRoots(loaded),
-      exclude,
+      isExcluded: filter.isExcluded,
       cachePath: state.changeCache,
       threads: opts.threads,
       onProgress: opts.onProgress,
       onWarning: opts.onWarning,
     });
+    const kept = [...filter.kept.values()];
+    for (const w of keptWarnings(kept)) {
+      result.warnings.push(w);
+      opts.onWarning?.(w);
+    }
     await recordBackupResult(state, {
       ok: true,
       startedAt,
@@ -81,6 +86,7 @@ export async function runBackup(loaded: LoadedAgentConfig, opts: RunBackupOption
       bytes: result.bytes,
       bytesUploaded: result.bytesUploaded,
       durationMs: result.durationMs,
+      ...(kept.length > 0 && { protectedKept: kept }),
     });
     return result;
   } catch (err) {
