@@ -3,6 +3,7 @@ import { loadAgentConfig, type LoadedAgentConfig } from './config.js';
 import { readLastResult, readRegistration, type LastBackup } from './state.js';
 import type { ServerPair } from '../protocol/messages.js';
 import { AGENT_VERSION } from './version.js';
+import { reportBackupSet, resolveBackupSet, type BackupSetReport } from './backup-set.js';
 
 export interface AgentStatus {
   version: string;
@@ -17,11 +18,20 @@ export interface AgentStatus {
   stateDir: string;
   registration: ServerPair;
   proxy: string;
+  /** What a backup covers now (folders per user profile, excludes, protected paths), or why it cannot be told. */
+  backupSet: BackupSetReport | { error: string };
 }
 
 export async function readStatus(options: { loaded?: LoadedAgentConfig; configPath?: string } = {}): Promise<AgentStatus> {
   const loaded = options.loaded ?? (await loadAgentConfig(options.configPath));
-  const [reg, last] = await Promise.all([readRegistration(loaded.state), readLastResult(loaded.state)]);
+  const [reg, last, backupSet] = await Promise.all([
+    readRegistration(loaded.state),
+    readLastResult(loaded.state),
+    resolveBackupSet(loaded).then(
+      (set) => reportBackupSet(loaded, set),
+      (err: Error) => ({ error: err.message }),
+    ),
+  ]);
   const p = loaded.config.proxy;
   return {
     version: AGENT_VERSION,
@@ -36,6 +46,7 @@ export async function readStatus(options: { loaded?: LoadedAgentConfig; configPa
     stateDir: loaded.stateDir,
     registration: { ...loaded.config.registration },
     proxy: !p || p.type === 'none' ? 'none' : `${p.type} ${p.host}:${p.port}`,
+    backupSet,
   };
 }
 
@@ -47,6 +58,7 @@ export function formatStatus(s: AgentStatus): string {
   ];
   if (s.servers) lines.push(`servers:       primary ${s.servers.primary}, alternate ${s.servers.alternate}`);
   lines.push(`proxy:         ${s.proxy}`);
+  lines.push(...formatBackupSet(s.backupSet));
   lines.push(`last success:  ${s.lastSuccessfulBackup ?? 'never'}`);
   if (s.lastBackup) {
     const b = s.lastBackup;
@@ -60,4 +72,15 @@ export function formatStatus(s: AgentStatus): string {
   }
   if (s.lastError) lines.push(`last error:    ${s.lastError}`);
   return lines.join('\n');
+}
+
+function formatBackupSet(b: AgentStatus['backupSet']): string[] {
+  if ('error' in b) return [`backs up:      unknown (${b.error})`];
+  const lines = [`backs up:      ${b.meaning}: ${b.include.join(', ')}`];
+  if (b.profilesFrom) lines.push(`user profiles: ${b.users.length ? b.users.join(', ') : 'none found'} (from ${b.profilesFrom})`);
+  for (const f of b.folders) lines.push(`  folder:      ${f.path} (as ${f.name})`);
+  if (b.folders.length === 0) lines.push('  folder:      none');
+  lines.push(`excludes:      ${b.exclude.length} patterns (status --json lists them)`);
+  for (const p of b.protectedPaths) lines.push(`  protected:   ${p}`);
+  return lines;
 }

@@ -1,9 +1,9 @@
 // The engine's agent-level API: what the CLI, the service and the VS Code extension call. Each takes the loaded
 // agent config; the store is the device's remote store unless one is given (tests, local store folders).
-import { homedir } from 'node:os';
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolveBackupSet } from '../backup-set.js';
 import type { LoadedAgentConfig } from '../config.js';
+import { expandProfiles } from '../profiles.js';
 import { openRemoteStore } from '../remote-store.js';
 import { readRegistration, recordBackupResult } from '../state.js';
 import type { ChunkStore, SnapshotInfo } from '../store.js';
@@ -32,14 +32,6 @@ export function openLocalStore(dir: string): ChunkStore {
   return LocalStore.open(dir);
 }
 
-/** The folders a backup covers: config include list, else the user's home folder. */
-export function backupRoots(loaded: LoadedAgentConfig): string[] {
-  const include = loaded.config.backup.include;
-  if (include.length === 0) return [homedir()];
-  // "~" is the user's home; relative folders are relative to the config file (the service has no useful cwd).
-  return include.map((p) => resolve(dirname(loaded.path), p === '~' || p.startsWith('~/') || p.startsWith('~\\') ? homedir() + p.slice(1) : p));
-}
-
 export interface RunBackupOptions extends StoreChoice {
   /** Let excludes drop protected paths too (without it a backup keeps them, with a warning). */
   force?: boolean;
@@ -55,7 +47,9 @@ export async function runBackup(loaded: LoadedAgentConfig, opts: RunBackupOption
   let store: ChunkStore | undefined;
   let owned = false;
   try {
-    const filter = excludeFilter(backupExclusions(stateDir, config.backup.exclude, config.backup.protectedPaths, opts.force));
+    const set = await resolveBackupSet(loaded);
+    const expand = (list: string[]) => expandProfiles(list, set.profiles?.profiles ?? []);
+    const filter = excludeFilter(backupExclusions(stateDir, set.exclude, set.protectedPaths, opts.force, expand));
     const deviceKey = loadDeviceKey(state.deviceKey, true);
     ({ store, owned } = await openStore(loaded, opts));
     if (config.escrowPublicKeyPem) {
@@ -65,7 +59,7 @@ export async function runBackup(loaded: LoadedAgentConfig, opts: RunBackupOption
     const result = await backupFolders({
       store,
       deviceKey,
-      roots: backupRoots(loaded),
+      roots: set.roots,
       isExcluded: filter.isExcluded,
       cachePath: state.changeCache,
       threads: opts.threads,

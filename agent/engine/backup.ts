@@ -8,7 +8,7 @@ import { deriveKeys } from './keys.js';
 import { compilePatterns } from './patterns.js';
 import { newSnapshotId, storeSnapshot } from './snapshot.js';
 import { matchCache, planSnapshot, type FileOutcome } from './snapshot-delta.js';
-import { walkAsync, type WalkEntry } from './walker.js';
+import { walkAsync, type RootSpec, type WalkEntry } from './walker.js';
 import { leanHeap } from './lean-heap.js';
 
 export interface BackupProgress {
@@ -24,8 +24,8 @@ export interface BackupProgress {
 export interface BackupOptions {
   store: ChunkStore;
   deviceKey: Uint8Array;
-  /** Folders to back up (absolute or ~). */
-  roots: string[];
+  /** Folders to back up (absolute or ~), optionally with their name inside snapshots. */
+  roots: RootSpec[];
   /** Glob patterns to skip. */
   exclude?: string[];
   /** A ready exclusion test (the guard's, which keeps protected paths); used instead of `exclude`. */

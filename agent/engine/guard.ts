@@ -165,12 +165,23 @@ function writeExclusions(stateDir: string, ex: UserExclusions): void {
   writeFileAtomicSync(exclusionsPath(stateDir), `${JSON.stringify(ex, null, 2)}\n`, 0o600);
 }
 
+/** Patterns stored as given: "**" (anywhere), "~" (home), "{profiles}" (every user profile), absolute paths. */
+function isAnchored(p: string): boolean {
+  return p.startsWith('**') || p.startsWith('~') || p.startsWith('{profiles}') || isAbsolute(p);
+}
+
 /** Add a user exclusion; throws DeselectionRefusedError (nothing saved) when it covers protected paths. */
-export function addExclusion(stateDir: string, configured: string[], given: string, force = false): { pattern: string; violations: Violation[] } {
+export function addExclusion(
+  stateDir: string,
+  configured: string[],
+  given: string,
+  force = false,
+  expand: (pattern: string) => string[] = (p) => [p],
+): { pattern: string; violations: Violation[] } {
   if (given.trim() === '') throw new Error('exclude pattern is empty');
   // Relative paths mean "from here": store them absolute, since the service runs elsewhere.
-  const pattern = given.startsWith('**') || given.startsWith('~') || isAbsolute(given) ? given : resolve(given);
-  const violations = findViolations([pattern], protectedPaths(stateDir, configured));
+  const pattern = isAnchored(given) ? given : resolve(given);
+  const violations = findViolations(expand(pattern), protectedPaths(stateDir, configured)).map((v) => ({ ...v, pattern }));
   if (violations.length > 0 && !force) throw new DeselectionRefusedError(violations);
   const ex = readExclusions(stateDir);
   if (!ex.patterns.includes(pattern)) ex.patterns.push(pattern);
@@ -181,7 +192,7 @@ export function addExclusion(stateDir: string, configured: string[], given: stri
 
 export function removeExclusion(stateDir: string, given: string): boolean {
   const ex = readExclusions(stateDir);
-  const pattern = ex.patterns.includes(given) || given.startsWith('**') || given.startsWith('~') || isAbsolute(given) ? given : resolve(given);
+  const pattern = ex.patterns.includes(given) || isAnchored(given) ? given : resolve(given);
   if (!ex.patterns.includes(pattern)) return false;
   writeExclusions(stateDir, { patterns: ex.patterns.filter((p) => p !== pattern), forced: ex.forced.filter((p) => p !== pattern) });
   return true;
@@ -196,11 +207,21 @@ export interface BackupExclusions {
   protect: string[];
 }
 
-/** The exclusions a backup applies: config excludes + user excludes, protected paths kept unless forced. */
-export function backupExclusions(stateDir: string, configExclude: string[], configured: string[], force = false): BackupExclusions {
+/**
+ * The exclusions a backup applies: config excludes (already expanded) + user excludes, protected paths kept unless
+ * forced. `expand` turns a user pattern into the patterns it stands for ({profiles}: one per user profile).
+ */
+export function backupExclusions(
+  stateDir: string,
+  configExclude: string[],
+  configured: string[],
+  force = false,
+  expand: (patterns: string[]) => string[] = (p) => p,
+): BackupExclusions {
   const ex = readExclusions(stateDir);
-  const all = [...new Set([...configExclude, ...ex.patterns])];
+  const unforced = [...new Set([...configExclude, ...expand(ex.patterns.filter((p) => !ex.forced.includes(p)))])];
+  const forced = expand(ex.forced);
   const protect = protectedPaths(stateDir, configured).map((p) => p.path);
-  if (force) return { guarded: [], forced: all, protect };
-  return { guarded: all.filter((p) => !ex.forced.includes(p)), forced: all.filter((p) => ex.forced.includes(p)), protect };
+  if (force) return { guarded: [], forced: [...unforced, ...forced], protect };
+  return { guarded: unforced, forced, protect };
 }
