@@ -153,3 +153,19 @@ export const DEFAULT_EXCLUDES: Record<'win32' | 'darwin' | 'linux', string[]> = 
 export function defaultExcludes(platform: NodeJS.Platform = process.platform): string[] {
   return DEFAULT_EXCLUDES[platform === 'win32' || platform === 'darwin' ? platform : 'linux'];
 }
+
+/** Where {profiles} finds the users on each OS, in words (guide, docs). */
+export const PROFILE_SOURCES: Record<'win32' | 'darwin' | 'linux', { os: string; where: string; example: string }> = {
+  win32: { os: 'Windows', where: 'the user profiles in the ProfileList registry key (users with S-1-5-21-* SIDs)', example: 'C:\\Users\\<user>' },
+  darwin: { os: 'macOS', where: 'the folders in /Users (not Shared or Guest)', example: '/Users/<user>' },
+  linux: { os: 'Linux', where: 'the folders in /home', example: '/home/<user>' },
+};
+
+/** One include entry in words: "Documents of every user (C:\\Users\\<user>\\Documents, /Users/<user>/Documents)". */
+export function describeIncludeEntry(p: string): string {
+  const rest = afterToken(p);
+  if (rest === undefined) return p;
+  const win = `${PROFILE_SOURCES.win32.example}${rest ? `\\${rest.replace(/\//g, '\\')}` : ''}`;
+  const mac = `${PROFILE_SOURCES.darwin.example}${rest ? `/${rest.replace(/\\/g, '/')}` : ''}`;
+  return `${rest ? `${rest.replace(/\\/g, '/')} of every user` : 'every user profile'} (${win}, ${mac})`;
+}
