@@ -1,9 +1,9 @@
 // What the agent reports about itself (status --json): read by Jamf scripts and the VS Code extension.
+import { reportBackupSet, resolveBackupSet, type BackupSetReport } from './backup-set.js';
 import { loadAgentConfig, type LoadedAgentConfig } from './config.js';
 import { readLastResult, readRegistration, type LastBackup } from './state.js';
 import type { ServerPair } from '../protocol/messages.js';
 import { AGENT_VERSION } from './version.js';
-import { reportBackupSet, resolveBackupSet, type BackupSetReport } from './backup-set.js';
 
 export interface AgentStatus {
   version: string;
@@ -58,7 +58,7 @@ export function formatStatus(s: AgentStatus): string {
   ];
   if (s.servers) lines.push(`servers:       primary ${s.servers.primary}, alternate ${s.servers.alternate}`);
   lines.push(`proxy:         ${s.proxy}`);
-  lines.push(...formatBackupSet(s.backupSet));
+  lines.push(...formatBackupSet(s.backupSet), ...formatProtectedKept(s.lastBackup));
   lines.push(`last success:  ${s.lastSuccessfulBackup ?? 'never'}`);
   if (s.lastBackup) {
     const b = s.lastBackup;
@@ -66,9 +66,6 @@ export function formatStatus(s: AgentStatus): string {
       `last backup:   ${b.ok ? 'ok' : 'FAILED'} at ` +
         `${b.finishedAt}${b.files !== undefined ? `, ${b.files} files` : ''}${b.bytes !== undefined ? `, ${b.bytes} bytes` : ''}`,
     );
-  }
-  for (const k of s.lastBackup?.protectedKept ?? []) {
-    lines.push(`protected:     exclude "${k.pattern}" matched ${k.count} protected path(s), backed up anyway (e.g. ${k.paths[0]})`);
   }
   if (s.lastError) lines.push(`last error:    ${s.lastError}`);
   return lines.join('\n');
@@ -83,4 +80,11 @@ function formatBackupSet(b: AgentStatus['backupSet']): string[] {
   lines.push(`excludes:      ${b.exclude.length} patterns (status --json lists them)`);
   for (const p of b.protectedPaths) lines.push(`  protected:   ${p}`);
   return lines;
+}
+
+/** Protected paths the last backup kept although an exclude matched them. */
+function formatProtectedKept(b: LastBackup | null): string[] {
+  return (b?.protectedKept ?? []).map(
+    (k) => `  kept:        exclude "${k.pattern}" matched ${k.count} protected path(s), backed up anyway (e.g. ${k.paths[0]})`,
+  );
 }

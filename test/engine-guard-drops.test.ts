@@ -87,7 +87,7 @@ describe('deselection guard by what a rule drops', () => {
     expect(kept.find((k) => k.pattern === '**/*.bin')).toMatchObject({ count: 13 });
     expect(kept.find((k) => k.pattern === '**/*.bin')?.paths).toHaveLength(10);
     const text = await agent.run(['status']);
-    expect(text.stdout).toContain('exclude "**/*.bin" matched 13 protected path(s), backed up anyway');
+    expect(text.stdout).toContain('kept:        exclude "**/*.bin" matched 13 protected path(s), backed up anyway');
     // backup --force lets the excludes drop protected paths too.
     const forced = await agent.run(['backup', '--store', join(work, 'store-kept-forced'), '--force', '--json']);
     expect(forced.code, forced.output).toBe(0);

@@ -73,6 +73,7 @@ export async function runBackup(loaded: LoadedAgentConfig, opts: RunBackupOption
     }
     await recordBackupResult(state, {
       ok: true,
+      ...(kept.length > 0 && { protectedKept: kept }),
       startedAt,
       finishedAt: new Date().toISOString(),
       snapshotId: result.snapshotId,
@@ -80,7 +81,6 @@ export async function runBackup(loaded: LoadedAgentConfig, opts: RunBackupOption
       bytes: result.bytes,
       bytesUploaded: result.bytesUploaded,
       durationMs: result.durationMs,
-      ...(kept.length > 0 && { protectedKept: kept }),
     });
     return result;
   } catch (err) {
