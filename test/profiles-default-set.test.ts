@@ -91,6 +91,14 @@ describe('empty include: every user profile (fake /home)', () => {
     expect(text.stdout).toContain(`user profiles: alice, bob (from ${home})`);
   });
 
+  it('no profile at all: the backup says so instead of silently backing up nothing', async () => {
+    const empty = join(work, 'empty-home');
+    mkdirSync(join(empty, 'lost+found'), { recursive: true });
+    const b = await agent.run(['backup', '--store', join(work, 'store-empty'), '--json'], { env: { ...env, HOLDFAST_PROFILES_ROOT: empty } });
+    expect(b.code, b.output).toBe(0);
+    expect(JSON.parse(b.stdout).warnings).toContain(`no user profiles found (in ${empty}): nothing to back up`);
+  });
+
   it('a user added later is in the next backup', async () => {
     put(join(home, 'carol', 'Documents', 'new.txt'), 'carol');
     const files = await backupAndRestore(agent, env, join(work, 'store-home'), join(work, 'out-home-2'));

@@ -67,7 +67,8 @@ export async function runBackup(loaded: LoadedAgentConfig, opts: RunBackupOption
       onWarning: opts.onWarning,
     });
     const kept = [...filter.kept.values()];
-    for (const w of keptWarnings(kept)) {
+    const empty = set.roots.length === 0 && set.profiles ? [`no user profiles found (in ${set.profiles.source}): nothing to back up`] : [];
+    for (const w of [...empty, ...keptWarnings(kept)]) {
       result.warnings.push(w);
       opts.onWarning?.(w);
     }

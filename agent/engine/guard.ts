@@ -9,7 +9,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { statePaths } from '../state.js';
 import { writeFileAtomicSync } from '../../common/fs-atomic.js';
 import { JsonFileError, readJsonFileSync } from '../../common/json-file.js';
-import { compilePattern, isSameOrInside, literalPrefix, portablePath } from './patterns.js';
+import { compilePattern, isSameOrInside, literalPrefix, PatternSet, portablePath } from './patterns.js';
 import { walk } from './walker.js';
 
 export interface ProtectedPath {
@@ -111,14 +111,14 @@ export interface ExcludeFilter {
  * patterns (the user accepted what they drop) apply as given.
  */
 export function excludeFilter(ex: BackupExclusions): ExcludeFilter {
-  const guarded = ex.guarded.map(compilePattern);
-  const forced = ex.forced.map(compilePattern);
+  const guarded = new PatternSet(ex.guarded);
+  const forced = new PatternSet(ex.forced);
   const kept = new Map<string, KeptProtected>();
   return {
     kept,
     isExcluded(path) {
-      if (forced.some((x) => x.matches(path))) return true;
-      const m = guarded.find((x) => x.matches(path));
+      if (forced.find(path)) return true;
+      const m = guarded.find(path);
       if (!m) return false;
       if (ex.protect.some((p) => isSameOrInside(path, p))) {
         const k = kept.get(m.pattern) ?? { pattern: m.pattern, count: 0, paths: [] };
