@@ -87,15 +87,15 @@ export function policyOverrides(tree: RegistryTree, config: AgentConfig): Partia
   );
 }
 
-/** Run `reg query <key> /s`; undefined when the key does not exist (reg exits 1). */
-function regQuery(key: string): Promise<string | undefined> {
+/** Run `reg query <key> /s`; undefined when the key does not exist (reg exits 1). `what` names the data in errors. */
+export function regQuery(key: string, what = 'group policy'): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
     execFile('reg', ['query', key, '/s'], { windowsHide: true, timeout: 15_000, maxBuffer: 4 << 20 }, (err, stdout) => {
       if (!err) return resolve(stdout);
       const code = (err as { code?: unknown }).code;
       if (code === 1) return resolve(undefined);
-      if (code === 'ENOENT') return reject(new PolicyError('cannot read group policy: reg.exe was not found'));
-      return reject(new PolicyError(`cannot read group policy at ${key}: ${err.message}`));
+      if (code === 'ENOENT') return reject(new PolicyError(`cannot read ${what}: reg.exe was not found`));
+      return reject(new PolicyError(`cannot read ${what} at ${key}: ${err.message}`));
     });
   });
 }

@@ -63,6 +63,8 @@ export interface LastBackup {
   bytesUploaded?: number;
   durationMs?: number;
   error?: string;
+  /** Protected paths an exclude matched and the backup kept anyway, per pattern (agent/engine/guard.ts). */
+  protectedKept?: { pattern: string; count: number; paths: string[] }[];
 }
 
 export interface LastResult {

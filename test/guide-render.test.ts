@@ -91,9 +91,18 @@ describe('deployment guide', () => {
       expect(doc).toContain('proxy.acme.example');
       expect(doc).toContain('status --json');
       expect(doc).toContain('no UDP and no ICMP');
+      // What the fleet backs up: every user profile (empty include), its excludes, the per-OS defaults, protected paths.
+      expect(doc).toContain('What is backed up');
+      expect(doc).toContain('Every local user profile on each machine');
+      expect(doc).toContain('the user profiles in the ProfileList registry key');
+      expect(doc).toContain('the folders in /Users');
+      expect(doc).toContain('AppData/Local/Temp');
+      expect(doc).toContain('Library/Caches');
+      expect(doc).toContain('Documents/Finance of every user (');
     }
     expect(md).toContain('| 1 | outbound | TCP | backup clients (inside) | 12.159.133.0/26, 66.151.228.0/24, 2001:db8:16::/48 | 16384 |');
     expect(md).toContain('built into the installers of this fleet');
+    expect(shown).toContain('Documents/Finance of every user (C:\\Users\\<user>\\Documents\\Finance, /Users/<user>/Documents/Finance)');
     execFileSync('xmllint', ['--html', '--noout', join(out, 'deployment-guide.html')]);
   });
 

@@ -4,6 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
 import { PROXY_KINDS_IN_WORDS } from '../../agent/config-schema.js';
+import { DEFAULT_EXCLUDES, describeIncludeEntry, PROFILE_SOURCES } from '../../agent/profiles.js';
 import type { Fleet } from '../../fleet/types.js';
 import { commentText, firewallModel, ipv4Range, markdownText } from './firewall.js';
 import { admlName, admxName, gpoInstallCommand, gpoStartupScriptCommand, msiName, policyRegistryKey, startupScriptName } from './gpo.js';
@@ -118,6 +119,15 @@ export interface GuideContext {
     none: boolean;
   };
   schedule: string;
+  /** What the fleet backs up, in words: folders, the fleet's excludes, the per-OS defaults, protected paths. */
+  backupSet: {
+    defaultInclude: boolean;
+    include: string[];
+    profileSources: Array<{ os: string; where: string }>;
+    exclude: string[];
+    defaultExcludes: Array<{ os: string; patterns: string[] }>;
+    protectedPaths: string[];
+  };
   /** The proxies agents can use, in words ("SOCKS4, ... or HTTP CONNECT"), from the agent config schema. */
   proxyKinds: string;
   technicianIdEmbedded: boolean;
@@ -160,6 +170,14 @@ export function guideContext(fleet: Fleet, previous: Artifact[], atInstall: Inst
       none: fleet.proxy.type === 'none',
     },
     schedule,
+    backupSet: {
+      defaultInclude: fleet.backup.include.length === 0,
+      include: fleet.backup.include.map(describeIncludeEntry),
+      profileSources: Object.values(PROFILE_SOURCES).map(({ os, where }) => ({ os, where })),
+      exclude: [...fleet.backup.exclude],
+      defaultExcludes: (['win32', 'darwin'] as const).map((p) => ({ os: PROFILE_SOURCES[p].os, patterns: DEFAULT_EXCLUDES[p] })),
+      protectedPaths: fleet.backup.protectedPaths.map(describeIncludeEntry),
+    },
     proxyKinds: PROXY_KINDS_IN_WORDS,
     technicianIdEmbedded: !atInstall.some((a) => a.key === 'technicianId'),
     atInstall: atInstall.map(({ property, placeholder, variable }) => ({ property, placeholder, variable })),
