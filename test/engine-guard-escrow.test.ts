@@ -1,7 +1,7 @@
 // Deselection guard (excluding what a restore needs is refused unless --force) and key escrow (an admin
 // restores a device whose key is lost, with the company private key).
 import { beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { makeAgent, type TestAgent } from './helpers/agent.js';
