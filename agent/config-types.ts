@@ -28,6 +28,8 @@ export interface AgentConfig {
   /** SHA-256 fingerprint of the server certificate, AA:BB:... (64 hex digits). */
   tlsPin: string;
   proxy: AgentProxy;
+  /** Mapped proxy firewall: server IP:port -> the firewall IP:port the agent dials instead. */
+  addressMap?: Record<string, string>;
   backup: {
     include: string[];
     exclude: string[];
@@ -38,6 +40,6 @@ export interface AgentConfig {
   escrowPublicKeyPem?: string;
   /** Where identity, keys and caches live; default: a "state" folder beside the config file. */
   stateDir?: string;
-  /** Registry location of GPO policies (HKLM\Software\Policies\<vendor>\<product>) on Windows. */
-  policy?: { vendor: string; product: string };
+  /** Where admin policies live: registry key HKLM\Software\Policies\<vendor>\<product> (Windows), managed preferences domain (macOS). */
+  policy?: { vendor: string; product: string; domain?: string };
 }

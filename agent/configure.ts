@@ -12,21 +12,15 @@ import { writeFileAtomic } from '../common/fs-atomic.js';
 import { JsonFileError, readJsonFile } from '../common/json-file.js';
 import { AgentConfigError, validateAgentConfig } from './config.js';
 import { statePaths } from './state.js';
+import { getPath, INSTALL_SETTINGS, isSecret, setPath, settingSchema } from './settings.js';
 
-/** Settings an installer property may override (MSI: TECHNICIANID, REGPRIMARY, ... in installers/win). */
-export const CONFIGURABLE_SETTINGS = [
-  'technicianId',
-  'registration.primary',
-  'registration.alternate',
-  'proxy.type',
-  'proxy.host',
-  'proxy.port',
-  'proxy.username',
-  'proxy.password',
-] as const;
-export type ConfigurableSetting = (typeof CONFIGURABLE_SETTINGS)[number];
+/** Settings an installer property may override (MSI: TECHNICIANID, REGPRIMARY, ...): the settings table's install settings. */
+export const CONFIGURABLE_SETTINGS = INSTALL_SETTINGS.map((s) => s.name);
+export type ConfigurableSetting = (typeof INSTALL_SETTINGS)[number]['name'];
 
-const SECRET_SETTINGS: ReadonlySet<string> = new Set(['technicianId', 'proxy.password']);
+const SECRET_SETTINGS: ReadonlySet<string> = new Set(INSTALL_SETTINGS.filter(isSecret).map((s) => s.name));
+/** Settings whose value is a number in agent.json. */
+const NUMERIC_SETTINGS: ReadonlySet<string> = new Set(INSTALL_SETTINGS.filter((s) => settingSchema(s).type === 'integer').map((s) => s.name));
 
 export type SettingSource = 'given' | 'previous install' | 'fleet default' | 'unset';
 
@@ -126,19 +120,12 @@ async function readJson(path: string, what: string): Promise<unknown> {
 }
 
 function getSetting(config: AgentConfig, key: ConfigurableSetting): string | undefined {
-  const [group, field] = key.split('.') as [string, string | undefined];
-  const v = field
-    ? (config as unknown as Record<string, Record<string, unknown> | undefined>)[group]?.[field]
-    : (config as unknown as Record<string, unknown>)[group];
+  const v = getPath(config, key);
   return v === undefined || v === null || v === '' ? undefined : String(v);
 }
 
 function setSetting(config: AgentConfig, key: ConfigurableSetting, value: string | undefined): void {
-  const [group, field] = key.split('.') as [string, string | undefined];
-  const target = (field ? (config as unknown as Record<string, Record<string, unknown>>)[group] : config) as Record<string, unknown>;
-  const name = field ?? group;
-  if (value === undefined) delete target[name];
-  else target[name] = key === 'proxy.port' && /^\d+$/.test(value) ? Number(value) : value;
+  setPath(config as unknown as Record<string, unknown>, key, NUMERIC_SETTINGS.has(key) && value !== undefined && /^\d+$/.test(value) ? Number(value) : value);
 }
 
 export async function configureAgent(opts: ConfigureOptions): Promise<ConfigureResult> {

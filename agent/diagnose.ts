@@ -79,7 +79,7 @@ function verdictOf(kind: TransportErrorKind): Verdict {
 /** One hop: pinned TLS through the route, then a PING so a foreign TLS service is not taken for a server. */
 export async function probeHop(
   endpoint: string,
-  config: Pick<AgentConfig, 'tlsPin' | 'proxy'>,
+  config: Pick<AgentConfig, 'tlsPin' | 'proxy' | 'addressMap'>,
   route: 'direct' | 'proxy',
   timeoutMs: number,
 ): Promise<Pick<HopResult, 'verdict' | 'kind' | 'detail' | 'elapsedMs'>> {
@@ -88,7 +88,7 @@ export async function probeHop(
   const proxy = route === 'proxy' ? config.proxy : { type: 'none' as const };
   let tls;
   try {
-    tls = await openConnection(endpoint, { tlsPin: config.tlsPin, proxy, timeoutMs });
+    tls = await openConnection(endpoint, { tlsPin: config.tlsPin, proxy, timeoutMs, addressMap: config.addressMap });
   } catch (err) {
     if (!(err instanceof TransportError)) return { verdict: 'error', kind: 'protocol', detail: (err as Error).message, elapsedMs: elapsed() };
     const prefix = route === 'proxy' ? `${endpoint} via ${describeProxy(config.proxy)}: ` : `${endpoint}: `;

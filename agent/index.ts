@@ -41,5 +41,14 @@ export {
 } from './engine/restore.js';
 export { ChunkAuthError } from './engine/codec.js';
 export { LocalStore } from './engine/local-store.js';
-export { addExclusion, removeExclusion, readExclusions, findViolations, protectedPaths, DeselectionRefusedError, type Violation } from './engine/guard.js';
+export {
+  addExclusion,
+  removeExclusion,
+  readExclusions,
+  findViolations,
+  protectedPaths,
+  describeViolation,
+  DeselectionRefusedError,
+  type Violation,
+} from './engine/guard.js';
 export { wrapDeviceKey, unwrapDeviceKey, recoverDeviceKey, EscrowError, type EscrowRecord } from './engine/escrow.js';

@@ -64,7 +64,7 @@ export async function registerDevice(options: RegisterOptions = {}): Promise<Reg
   try {
     result = await connectFirst(
       endpoints,
-      { tlsPin: config.tlsPin, proxy: config.proxy },
+      { tlsPin: config.tlsPin, proxy: config.proxy, addressMap: config.addressMap },
       async (conn) =>
         (
           await conn.request(MessageType.REGISTER, {

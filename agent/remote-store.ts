@@ -16,6 +16,8 @@ export interface EndpointOptions {
   proxy?: AgentProxy;
   /** Per connection phase; default 10 s. */
   timeoutMs?: number;
+  /** Mapped proxy firewall (config addressMap): applied to every pair, also one pushed later, at each dial. */
+  addressMap?: Record<string, string>;
 }
 
 export interface AttemptFailure {
@@ -396,6 +398,7 @@ export async function openRemoteStore(
     credential: reg.credential,
     tlsPin: loaded.config.tlsPin,
     proxy: loaded.config.proxy,
+    addressMap: loaded.config.addressMap,
     timeoutMs: options.timeoutMs,
     retryRounds: options.retryRounds,
     agentVersion: options.agentVersion,

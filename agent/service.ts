@@ -7,6 +7,7 @@ import { openRemoteStore } from './remote-store.js';
 import { readLastResult, readRegistration } from './state.js';
 import { nextBackupDue } from './schedule.js';
 import { AGENT_VERSION } from './version.js';
+import type { AgentSchedule } from './config-types.js';
 
 export interface ServiceOptions {
   loaded?: LoadedAgentConfig;
@@ -21,6 +22,8 @@ export interface ServiceOptions {
   checkInMs?: number;
   /** Wait after a failed registration/backup before trying again; default 10 min. */
   retryMs?: number;
+  /** How often, at most, the service re-reads agent.json and the admin policies (GPO, managed preferences); default 5 min. */
+  reloadMs?: number;
 }
 
 export interface ServiceSummary {
@@ -58,27 +61,69 @@ function untilAborted(signal?: AbortSignal): Promise<'aborted'> {
   });
 }
 
+const describeSchedule = (s: AgentSchedule) =>
+  `${s.frequency}${s.frequency === 'manual' ? '' : ` at ${s.at}`}${s.frequency === 'weekly' && s.day ? ` on ${s.day}` : ''}`;
+
+/**
+ * Re-reads agent.json and the admin policies laid over it. On a change, logs which settings changed (names only:
+ * some are secrets) and returns the new config; on an error keeps the current one and says why (once per problem, not
+ * at every cycle while it lasts).
+ */
+async function reloadConfig(current: LoadedAgentConfig, log: (line: string) => void, problem: { last?: string }): Promise<LoadedAgentConfig> {
+  let next: LoadedAgentConfig;
+  try {
+    next = await loadAgentConfig(current.path);
+  } catch (err) {
+    const message = (err as Error).message;
+    if (message !== problem.last) log(`settings not reloaded, keeping the current ones: ${message}`);
+    problem.last = message;
+    return current;
+  }
+  problem.last = undefined;
+  const changed = changedSettings(current.config, next.config);
+  if (changed.length === 0) return current;
+  log(`settings changed: ${changed.join(', ')}; schedule ${describeSchedule(next.config.backup.schedule)}`);
+  return next;
+}
+
+/** Dotted paths of the leaves that differ between two configs (arrays compared whole). */
+export function changedSettings(a: unknown, b: unknown, prefix = ''): string[] {
+  if (JSON.stringify(a) === JSON.stringify(b)) return [];
+  const isObject = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (!isObject(a) || !isObject(b)) return [prefix || '(config)'];
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  const keys = [...new Set([...Object.keys(ra), ...Object.keys(rb)])].sort();
+  return keys.flatMap((k) => changedSettings(ra[k], rb[k], prefix ? `${prefix}.${k}` : k));
+}
+
 export async function runService(options: ServiceOptions = {}): Promise<ServiceSummary> {
   const log = options.log ?? ((line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`));
   const signal = options.signal;
   const checkInMs = options.checkInMs ?? 3600_000;
   const retryMs = options.retryMs ?? 600_000;
-  const loaded = options.loaded ?? (await loadAgentConfig(options.configPath));
+  const reloadMs = options.reloadMs ?? 300_000;
+  let loaded = options.loaded ?? (await loadAgentConfig(options.configPath));
   const { runBackup } = await import('./engine/agent-api.js');
   const summary: ServiceSummary = { backups: 0, failures: 0 };
-  const schedule = loaded.config.backup.schedule;
-  log(
-    `holdfast-agent ${AGENT_VERSION} service started (config ${loaded.path}, schedule ` +
-      `${schedule.frequency}${schedule.frequency === 'manual' ? '' : ` at ${schedule.at}`})`,
-  );
+  log(`holdfast-agent ${AGENT_VERSION} service started (config ${loaded.path}, schedule ${describeSchedule(loaded.config.backup.schedule)})`);
 
   let backupNow = options.backupNow ?? false;
   let lastCheckIn = 0;
   let retryAt = 0;
+  let reloadedAt = Date.now();
+  const reloadProblem: { last?: string } = {};
   while (!signal?.aborted) {
+    if (Date.now() - reloadedAt >= reloadMs) {
+      // A changed file or policy applies without a restart; a change may be what a failing registration needs.
+      reloadedAt = Date.now();
+      const reloaded = await reloadConfig(loaded, log, reloadProblem);
+      if (reloaded !== loaded) retryAt = 0;
+      loaded = reloaded;
+    }
     const now = Date.now();
     if (now < retryAt) {
-      await sleep(retryAt - now, signal);
+      await sleep(Math.min(retryAt - now, reloadMs), signal);
       continue;
     }
     if (!(await readRegistration(loaded.state))) {
@@ -107,7 +152,9 @@ export async function runService(options: ServiceOptions = {}): Promise<ServiceS
       }
     }
     const last = await readLastResult(loaded.state);
-    const due = backupNow ? new Date() : nextBackupDue(schedule, last.lastSuccessfulBackup ? new Date(last.lastSuccessfulBackup) : undefined, new Date());
+    const due = backupNow
+      ? new Date()
+      : nextBackupDue(loaded.config.backup.schedule, last.lastSuccessfulBackup ? new Date(last.lastSuccessfulBackup) : undefined, new Date());
     if (due && due.getTime() <= Date.now()) {
       backupNow = false;
       log('backup started');
@@ -137,7 +184,7 @@ export async function runService(options: ServiceOptions = {}): Promise<ServiceS
       continue;
     }
     if (options.once) break;
-    const wait = Math.min(checkInMs - (Date.now() - lastCheckIn), due ? due.getTime() - Date.now() : Infinity);
+    const wait = Math.min(checkInMs - (Date.now() - lastCheckIn), due ? due.getTime() - Date.now() : Infinity, reloadMs - (Date.now() - reloadedAt));
     await sleep(Math.max(1000, wait), signal);
   }
   log(signal?.aborted ? 'service stopped' : 'service finished');

@@ -1,4 +1,5 @@
 // What the agent reports about itself (status --json): read by Jamf scripts and the VS Code extension.
+import { reportBackupSet, resolveBackupSet, type BackupSetReport } from './backup-set.js';
 import { loadAgentConfig, type LoadedAgentConfig } from './config.js';
 import { readLastResult, readRegistration, type LastBackup } from './state.js';
 import type { ServerPair } from '../protocol/messages.js';
@@ -19,11 +20,20 @@ export interface AgentStatus {
   stateDir: string;
   registration: ServerPair;
   proxy: string;
+  /** What a backup covers now (folders per user profile, excludes, protected paths), or why it cannot be told. */
+  backupSet: BackupSetReport | { error: string };
 }
 
 export async function readStatus(options: { loaded?: LoadedAgentConfig; configPath?: string } = {}): Promise<AgentStatus> {
   const loaded = options.loaded ?? (await loadAgentConfig(options.configPath));
-  const [reg, last] = await Promise.all([readRegistration(loaded.state), readLastResult(loaded.state)]);
+  const [reg, last, backupSet] = await Promise.all([
+    readRegistration(loaded.state),
+    readLastResult(loaded.state),
+    resolveBackupSet(loaded).then(
+      (set) => reportBackupSet(loaded, set),
+      (err: Error) => ({ error: err.message }),
+    ),
+  ]);
   const p = loaded.config.proxy;
   return {
     version: AGENT_VERSION,
@@ -38,6 +48,7 @@ export async function readStatus(options: { loaded?: LoadedAgentConfig; configPa
     stateDir: loaded.stateDir,
     registration: { ...loaded.config.registration },
     proxy: !p || p.type === 'none' ? 'none' : `${p.type} ${p.host}:${p.port}`,
+    backupSet,
   };
 }
 
@@ -49,6 +60,7 @@ export function formatStatus(s: AgentStatus): string {
   ];
   if (s.servers) lines.push(`servers:       primary ${s.servers.primary}, alternate ${s.servers.alternate}`);
   lines.push(`proxy:         ${s.proxy}`);
+  lines.push(...formatBackupSet(s.backupSet), ...formatProtectedKept(s.lastBackup));
   lines.push(`last success:  ${s.lastSuccessfulBackup ?? 'never'}`);
   if (s.lastBackup) {
     const b = s.lastBackup;
@@ -65,4 +77,22 @@ export function formatStatus(s: AgentStatus): string {
   }
   if (s.lastError) lines.push(...`last error:    ${s.lastError}`.split('\n').map((l) => escapeForTerminal(l, false)));
   return lines.join('\n');
+}
+
+function formatBackupSet(b: AgentStatus['backupSet']): string[] {
+  if ('error' in b) return [`backs up:      unknown (${b.error})`];
+  const lines = [`backs up:      ${b.meaning}: ${b.include.join(', ')}`];
+  if (b.profilesFrom) lines.push(`user profiles: ${b.users.length ? b.users.join(', ') : 'none found'} (from ${b.profilesFrom})`);
+  for (const f of b.folders) lines.push(`  folder:      ${f.path} (as ${f.name})`);
+  if (b.folders.length === 0) lines.push('  folder:      none');
+  lines.push(`excludes:      ${b.exclude.length} patterns (status --json lists them)`);
+  for (const p of b.protectedPaths) lines.push(`  protected:   ${p}`);
+  return lines;
+}
+
+/** Protected paths the last backup kept although an exclude matched them. */
+function formatProtectedKept(b: LastBackup | null): string[] {
+  return (b?.protectedKept ?? []).map(
+    (k) => `  kept:        exclude "${k.pattern}" matched ${k.count} protected path(s), backed up anyway (e.g. ${k.paths[0]})`,
+  );
 }

@@ -110,7 +110,8 @@ function allowedText(node: Schema | undefined): string | undefined {
 function toIssues(index: SchemaIndex, root: Schema, doc: unknown, errors: ErrorObject[]): SchemaIssue[] {
   const issues: SchemaIssue[] = [];
   for (const err of errors) {
-    if (err.keyword === 'if') continue;
+    // The `propertyNames` summary repeats the key's own error (kept below, naming the key).
+    if (err.keyword === 'if' || err.keyword === 'propertyNames') continue;
     let issue: SchemaIssue;
     if (err.keyword === 'required') {
       const path = `${err.instancePath}/${(err.params as { missingProperty: string }).missingProperty}`;
@@ -121,6 +122,15 @@ function toIssues(index: SchemaIndex, root: Schema, doc: unknown, errors: ErrorO
       const path = `${err.instancePath}/${(err.params as { additionalProperty: string }).additionalProperty}`;
       const known = Object.keys((err.parentSchema?.properties as object) ?? {}).filter((k) => k !== '$schema');
       issue = { path, allowed: `one of the known fields: ${known.join(', ')}`, message: `${path}: unknown field; allowed here: ${known.join(', ')}` };
+    } else if (err.propertyName !== undefined) {
+      // A key that breaks `propertyNames` (e.g. an address map's server address): name the key itself.
+      const key = err.propertyName;
+      const path = `${err.instancePath}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+      const allowed = allowedText(err.parentSchema as Schema | undefined) ?? describeKeyword(err);
+      const format = err.parentSchema?.format as string | undefined;
+      const detail = format ? FORMAT_DETAILS[format]?.(key) : undefined;
+      const shown = showValue(key, false);
+      issue = { path, value: shown, allowed, message: `${path}: the key ${shown} is not allowed${detail ? `: ${detail}` : ''}; expected ${allowed}` };
     } else {
       const path = err.instancePath || '/';
       const { node, secret } = index.at(root, err.instancePath);

@@ -1,5 +1,5 @@
 // The generate pipeline: fleet files -> validated fleets -> targets in dependency order -> artifacts +
-// dist/<fleet>/manifest.json. Shared work (the MSI payload, runtimes, the service wrapper) is built once per run and
+// <out>/<fleet>/manifest.json (out: holdfast-out/ by default). Shared work (the MSI payload, runtimes, the service wrapper) is built once per run and
 // cached across runs. `holdfast-deploy generate` and the VS Code extension call generateFleets. The bench
 // (`npm run bench -- --deploy`) runs the CLI as a child process on purpose: it measures a whole process under GNU
 // time (wall, CPU with the tools', peak RSS) with nothing warm in memory, which the library in-process could not.
@@ -11,7 +11,10 @@ import type { FleetSecrets, LoadedFleet } from '../fleet/types.js';
 import { buildManifest, writeManifest, type Manifest } from './manifest.js';
 import { defaultCacheDir } from '../installers/runtimes.js';
 import { targets as registeredTargets } from './targets/index.js';
-import type { Artifact, Target } from './targets/target.js';
+import { installTimeSecrets, type Artifact, type InstallTimeSecret, type Target } from './targets/target.js';
+
+/** Where generate writes when no --out is given (not dist/: that folder holds the CLI bundles). */
+export const DEFAULT_OUT_DIR = 'holdfast-out';
 
 export interface GenerateProgress {
   fleet?: string;
@@ -35,6 +38,11 @@ export interface GenerateOptions {
   available?: Target[];
   /** Cancels the run: the tool running now is stopped, and no further target starts. */
   signal?: AbortSignal;
+  /**
+   * Secrets the admin will give on each install line instead (`--technician-id-at-install`, ...). Without this, a
+   * secret whose environment variable is unset is refused: installers without it fail every install.
+   */
+  atInstall?: Array<InstallTimeSecret['key']>;
 }
 
 export interface FleetResult {
@@ -53,9 +61,12 @@ export interface GenerateResult {
 }
 
 export class GenerateError extends Error {
-  constructor(message: string) {
+  /** Secrets refused because their variable is unset: the caller may offer to build with them given at install. */
+  readonly unsetSecrets: InstallTimeSecret[];
+  constructor(message: string, unsetSecrets: InstallTimeSecret[] = []) {
     super(message);
     this.name = 'GenerateError';
+    this.unsetSecrets = unsetSecrets;
   }
 }
 
@@ -109,7 +120,7 @@ export async function validateFleets(files: string[], env: NodeJS.ProcessEnv = p
           path: '/fleet',
           value: JSON.stringify(id),
           allowed: 'a fleet id unique among the files given',
-          message: `/fleet: "${id}" is also the fleet id of ${other}; each fleet writes to dist/<fleet>, so ids must differ`,
+          message: `/fleet: "${id}" is also the fleet id of ${other}; each fleet writes to <out>/<fleet>, so ids must differ`,
         },
       ]);
       r.loaded = undefined;
@@ -149,16 +160,19 @@ export async function checkSupport(targets: Target[], cacheDir?: string): Promis
   if (problems.length) throw new GenerateError(problems.join('\n'));
 }
 
-function secretNotes(loaded: LoadedFleet, secrets: FleetSecrets): string[] {
-  const { fleet } = loaded;
-  const notes: string[] = [];
-  if (typeof fleet.technicianId === 'object' && secrets.technicianId === undefined) {
-    notes.push(`environment variable ${fleet.technicianId.env} is not set: installers carry no Technician ID; give TECHNICIANID=... at install`);
-  }
-  if (typeof fleet.proxy.password === 'object' && secrets.proxyPassword === undefined) {
-    notes.push(`environment variable ${fleet.proxy.password.env} is not set: installers carry no proxy password; give PROXYPASSWORD=... at install`);
-  }
-  return notes;
+/**
+ * Secrets whose variable is unset, refused unless the admin chose to give them at install time: an MSI without a
+ * Technician ID fails every install (1603). Names the variable and the flag, never a value.
+ */
+function refusedMissing(loaded: LoadedFleet, secrets: FleetSecrets, accepted: Array<InstallTimeSecret['key']>): InstallTimeSecret[] {
+  return installTimeSecrets(loaded.fleet, secrets).filter((s) => !accepted.includes(s.key));
+}
+
+function refusedLine(fleet: string, s: InstallTimeSecret): string {
+  return (
+    `[${fleet}] environment variable ${s.variable} is not set: installers without it fail every install (MSI error 1603). Set it, or pass ` +
+    `${s.flag} to build installers whose every install line gives ${s.property}=${s.placeholder}`
+  );
 }
 
 /**
@@ -184,6 +198,14 @@ async function generate(files: string[], opts: GenerateOptions): Promise<Generat
   const targets = resolveTargets(opts.targets, opts.available);
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
   await checkSupport(targets, cacheDir);
+  const refused = results.flatMap(({ loaded }) =>
+    refusedMissing(loaded!, resolveSecrets(loaded!.fleet, env), opts.atInstall ?? []).map((s) => ({ fleet: loaded!.fleet.fleet, s })),
+  );
+  if (refused.length)
+    throw new GenerateError(
+      refused.map((r) => refusedLine(r.fleet, r.s)).join('\n'),
+      refused.map((r) => r.s),
+    );
   const outRoot = resolve(opts.outDir);
   emit(`${results.length} fleet${results.length === 1 ? '' : 's'}, targets ${targets.map((t) => t.name).join(', ')}, output ${outRoot}`);
 
@@ -193,7 +215,9 @@ async function generate(files: string[], opts: GenerateOptions): Promise<Generat
     const id = loaded!.fleet.fleet;
     const required: Array<keyof FleetSecrets> = loaded!.fleet.signing?.windows?.password ? ['signingPassword'] : [];
     const secrets = resolveSecrets(loaded!.fleet, env, required);
-    for (const note of secretNotes(loaded!, secrets)) emit(note, id);
+    for (const w of loaded!.warnings ?? []) emit(`warning: ${w.message}`, id);
+    const atInstall = installTimeSecrets(loaded!.fleet, secrets);
+    for (const s of atInstall) emit(`${s.variable} is not set: every install line must give ${s.property}=${s.placeholder} (marked in the manifest)`, id);
     const outDir = join(outRoot, id);
     await mkdir(outDir, { recursive: true });
     const artifacts: Artifact[] = [];
@@ -217,7 +241,7 @@ async function generate(files: string[], opts: GenerateOptions): Promise<Generat
       }
       emit(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`, id, target.name);
     }
-    const manifest = await buildManifest(loaded!.fleet, outDir, artifacts, secrets.technicianId !== undefined);
+    const manifest = await buildManifest(loaded!.fleet, outDir, artifacts, atInstall);
     const manifestPath = await writeManifest(outDir, manifest);
     emit(`manifest ${manifestPath}`, id);
     fleets.push({ fleet: id, file, outDir, manifestPath, manifest, durationMs: performance.now() - fleetStarted });

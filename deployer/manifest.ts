@@ -5,7 +5,7 @@ import { createReadStream } from 'node:fs';
 import { stat, writeFile } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import type { Fleet } from '../fleet/types.js';
-import type { Artifact, InstallCommand } from './targets/target.js';
+import type { Artifact, InstallCommand, InstallTimeSecret } from './targets/target.js';
 
 export const MANIFEST_NAME = 'manifest.json';
 
@@ -17,6 +17,8 @@ export interface ManifestArtifact {
   sha256: string;
   description: string;
   installCommands?: InstallCommand[];
+  /** Installer properties its install line must give (placeholders in installCommands): generate had no value. */
+  needsAtInstall?: string[];
 }
 
 export interface Manifest {
@@ -27,6 +29,8 @@ export interface Manifest {
   generator: string;
   /** Whether the installers carry the Technician ID, or it must be given at install time. */
   technicianId: 'embedded' | 'required at install';
+  /** Every value the installers lack and each install line must give ("TECHNICIANID=<Technician ID>"); names, never values. */
+  requiredAtInstall: Array<{ property: string; placeholder: string; variable: string }>;
   artifacts: ManifestArtifact[];
   /** One command line per channel (msiexec, uninstall, intune, gpo, installer, jamf...), first artifact wins. */
   installCommands: Partial<Record<InstallCommand['channel'], string>>;
@@ -42,7 +46,7 @@ export async function buildManifest(
   fleet: Fleet,
   fleetOutDir: string,
   artifacts: Artifact[],
-  technicianIdEmbedded: boolean,
+  atInstall: InstallTimeSecret[],
   now: Date = new Date(),
 ): Promise<Manifest> {
   const entries: ManifestArtifact[] = [];
@@ -57,6 +61,7 @@ export async function buildManifest(
       sha256: await sha256File(abs),
       description: a.description,
       ...(a.installCommands?.length && { installCommands: a.installCommands }),
+      ...(a.needsAtInstall?.length && { needsAtInstall: a.needsAtInstall }),
     });
     for (const c of a.installCommands ?? []) installCommands[c.channel] ??= c.command;
   }
@@ -66,7 +71,8 @@ export async function buildManifest(
     version: fleet.version,
     generatedAt: now.toISOString(),
     generator: 'holdfast-deploy',
-    technicianId: technicianIdEmbedded ? 'embedded' : 'required at install',
+    technicianId: atInstall.some((a) => a.key === 'technicianId') ? 'required at install' : 'embedded',
+    requiredAtInstall: atInstall.map(({ property, placeholder, variable }) => ({ property, placeholder, variable })),
     artifacts: entries,
     installCommands,
   };

@@ -18,13 +18,14 @@ export async function agentConfigFromFleet(loaded: LoadedFleet, secrets: FleetSe
       ...(fleet.proxy.username !== undefined && { username: fleet.proxy.username }),
       ...(secrets.proxyPassword !== undefined && { password: secrets.proxyPassword }),
     },
+    ...(fleet.addressMap && Object.keys(fleet.addressMap).length > 0 && { addressMap: { ...fleet.addressMap } }),
     backup: {
       include: [...fleet.backup.include],
       exclude: [...fleet.backup.exclude],
       protectedPaths: [...fleet.backup.protectedPaths],
       schedule: { ...fleet.backup.schedule },
     },
-    policy: { vendor: fleet.branding.vendor, product: fleet.branding.product },
+    policy: { vendor: fleet.branding.vendor, product: fleet.branding.product, domain: fleet.branding.bundleId },
   };
   if (secrets.technicianId !== undefined) config.technicianId = secrets.technicianId;
   if (fleet.escrowPublicKey) config.escrowPublicKeyPem = await readFile(resolve(loaded.dir, fleet.escrowPublicKey), 'utf8');

@@ -1,6 +1,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 
+import { fleetWarnings, pointerToken } from './addresses.js';
 import type { Fleet, FleetSecrets, LoadedFleet, SecretRef } from './types.js';
 import { agentConfigSchema } from '../agent/config-schema.js';
 import { parseCidr, parseEndpoint } from '../common/endpoint.js';
@@ -35,6 +36,20 @@ function semanticIssues(fleet: Fleet): FleetIssue[] {
       allowed: 'an address different from the primary, so agents have somewhere to fail over to',
       message: `/registration/alternate: ${JSON.stringify(alternate)} is the same as the primary; expected a different server for failover`,
     });
+  }
+  // A mapped firewall forwards each of its ports to one server: two servers on one firewall port cannot work.
+  const seenFirewall = new Map<string, string>();
+  for (const [server, firewall] of Object.entries(fleet.addressMap ?? {})) {
+    const other = seenFirewall.get(firewall);
+    if (other !== undefined) {
+      const path = `/addressMap/${pointerToken(server)}`;
+      issues.push({
+        path,
+        value: JSON.stringify(firewall),
+        allowed: 'a firewall address used by no other server: a mapped firewall has one port per destination',
+        message: `${path}: ${JSON.stringify(firewall)} is also the firewall address of ${other}; a mapped firewall needs one port per server address`,
+      });
+    } else seenFirewall.set(firewall, server);
   }
   const proxy = fleet.proxy;
   if (proxy.type !== 'socks5' && proxy.type !== 'http' && (proxy.username !== undefined || proxy.password !== undefined)) {
@@ -138,7 +153,7 @@ export async function loadFleet(file: string): Promise<LoadedFleet> {
   const fleet = validateFleet(doc, abs);
   const fileIssues = await referencedFileIssues(fleet, dirname(abs));
   if (fileIssues.length) throw new FleetValidationError(abs, fileIssues);
-  return { file: abs, dir: dirname(abs), fleet };
+  return { file: abs, dir: dirname(abs), fleet, warnings: fleetWarnings(fleet) };
 }
 
 /** Every *.fleet.json directly in a folder (an MSP keeps one per customer), sorted by name. */

@@ -1,6 +1,7 @@
 // The fleet file as an admin writes it; fleet/fleet.schema.json is the source of truth. The values it shares with
 // the agent config (proxy type, schedule) have the agent's types, as the schema uses the agent schema's definitions.
 import type { AgentProxyType, AgentSchedule } from '../agent/config-types.js';
+import type { SchemaIssue } from '../common/json-schema.js';
 
 export interface SecretRef {
   env: string;
@@ -47,6 +48,8 @@ export interface Fleet {
   registration: { primary: string; alternate: string };
   serverSubnets: string[];
   port: number;
+  /** Mapped proxy firewall: server IP:port -> firewall IP:port (agents dial the firewall address). */
+  addressMap?: Record<string, string>;
   proxy: FleetProxy;
   tlsPin: string;
   escrowPublicKey?: string;
@@ -61,6 +64,8 @@ export interface LoadedFleet {
   file: string;
   dir: string;
   fleet: Fleet;
+  /** Things that are allowed but probably wrong (fleet/addresses.ts fleetWarnings); same shape as errors. */
+  warnings?: SchemaIssue[];
 }
 
 /** Secret values resolved from the environment at build time. Never log these. */

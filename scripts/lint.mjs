@@ -4,8 +4,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 const MAX = 160;
-const biome = spawnSync('npx', ['--no-install', 'biome', 'check', '.'], { stdio: 'inherit' });
-const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '*.ts', '*.mts', '*.mjs', '*.js'], { encoding: 'utf8' })
+const biome = spawnSync('npx', ['--no-install', 'biome', 'check', '--error-on-warnings', '.'], { stdio: 'inherit' });
+const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '*.ts', '*.mts', '*.mjs', '*.cjs', '*.js'], { encoding: 'utf8' })
   .split('\n')
   .filter((f) => f && !f.startsWith('test/') && !f.includes('/fixtures/'));
 const long = [];

@@ -1,7 +1,7 @@
 // Deselection guard (excluding what a restore needs is refused unless --force) and key escrow (an admin
 // restores a device whose key is lost, with the company private key).
 import { beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { makeAgent, type TestAgent } from './helpers/agent.js';
@@ -65,15 +65,16 @@ describe('deselection guard', () => {
     expect((await agent.run(['exclude', 'remove', finance])).code).toBe(0);
   });
 
-  it('a config exclude list covering a protected path blocks the backup unless --force', async () => {
+  it('a config exclude list covering a protected path does not stop the backup: the protected files are kept, with a warning', async () => {
     const a = await makeAgent({ registration: NO_SERVER, tlsPin: PIN, config: backupConfig([docs], ['**/Finance/**'], [finance]) });
     const store = join(work, 'store-config-guard');
-    const r = await a.run(['backup', '--store', store]);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain('refusing to exclude files a restore (Heal) needs');
-    expect(existsSync(join(store, 'snapshots')) ? readdirSync(join(store, 'snapshots')) : []).toEqual([]);
+    const r = await a.run(['backup', '--store', store, '--json']);
+    expect(r.code, r.output).toBe(0);
+    expect(JSON.parse(r.stdout).files).toBe(2);
+    expect(r.stderr).toContain('backed up anyway');
     const status = await a.status();
-    expect(String(status.lastError)).toContain('refusing to exclude');
+    expect(status.lastError).toBe(null);
+    expect(JSON.stringify(status.lastBackup)).toContain('protectedKept');
     const forced = await a.run(['backup', '--store', store, '--force', '--json']);
     expect(forced.code, forced.output).toBe(0);
     expect(JSON.parse(forced.stdout).files).toBe(1);

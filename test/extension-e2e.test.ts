@@ -230,7 +230,9 @@ describe('Holdfast extension in code-server', () => {
     await expect.poll(() => view('Fleets').innerText(), { timeout: 15_000 }).toMatch(/deployment-guide\.md/);
     const text = await view('Fleets').innerText();
     // The tree shows what the deployer's manifest lists.
-    const manifest = JSON.parse(await readFile(join(ws, 'dist', 'demo', 'manifest.json'), 'utf8')) as { artifacts: Array<{ target: string; path: string }> };
+    const manifest = JSON.parse(await readFile(join(ws, 'holdfast-out', 'demo', 'manifest.json'), 'utf8')) as {
+      artifacts: Array<{ target: string; path: string }>;
+    };
     const firewall = manifest.artifacts.filter((a) => a.target === 'firewall').length;
     expect(firewall).toBeGreaterThan(0);
     expect(manifest.artifacts.map((a) => a.path)).toEqual(expect.arrayContaining(['deployment-guide.html', 'holdfast-demo.msi']));

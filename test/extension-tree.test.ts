@@ -84,13 +84,19 @@ describe('fleets tree', () => {
     expect(rows).toMatchObject({
       'Technician ID': '••••••••0001',
       Registration: '127.0.0.1:16384 · 127.0.0.1:16385',
-      Firewall: 'TCP 16384 → 127.0.0.0/8, ::1/128',
+      Firewall: 'TCP 16384, 16385 → 127.0.0.0/8, ::1/128',
       Proxy: 'direct (no proxy)',
       Backup: 'daily 02:00 · 3 excludes',
       Artifacts: 'not generated yet',
     });
     expect(find([node], 'Artifacts')?.command).toEqual({ command: 'holdfast.generate', title: 'Generate Installers', arguments: [demo.file] });
     expect(find([node], 'Last generate')).toBeUndefined();
+    // The alternate on 16385 is off the server port: a warning row that opens the field, and a line in the tooltip.
+    expect(find([node], '/registration/alternate')).toMatchObject({
+      icon: { id: 'warning' },
+      command: { command: 'holdfast.openFleetAt', arguments: [demo.file, '/registration/alternate'] },
+    });
+    expect(node.tooltip).toMatch(/⚠ Warning: \/registration\/alternate: .* uses port 16385/);
   });
 
   it('flags a fleet whose secrets are missing for generate', async () => {

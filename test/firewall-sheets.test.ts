@@ -44,6 +44,7 @@ function hostileFleet(): Fleet {
   doc.branding.product = `Backup -- it's (ours) & co`;
   doc.fleet = 'evil--fleet';
   doc.port = 443;
+  doc.registration = { primary: '10.1.2.3:443', alternate: '192.168.7.9:443' };
   doc.serverSubnets = ['10.1.2.3/8', '2001:DB8:0:0:1::5/64', '192.168.7.0/24'];
   return parseFleet(JSON.stringify(doc), 'hostile.fleet.json');
 }

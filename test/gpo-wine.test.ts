@@ -16,7 +16,8 @@ import { nodeRuntime } from '../installers/runtimes.js';
 import { renderGpoFiles, startupScriptName } from '../deployer/targets/gpo.js';
 import { agentBin, repoRoot } from './helpers/paths.js';
 import { buildTinyMsi } from './helpers/tiny-msi.js';
-import { type WinePrefix, createWinePrefix } from './helpers/wine.js';
+import { type WinePrefix, createWinePrefix, wineExitCode } from './helpers/wine.js';
+import { installTimeSecrets } from '../deployer/targets/target.js';
 
 let work: string;
 let wine: WinePrefix;
@@ -131,5 +132,23 @@ describe('GPO policy under Wine (Windows node.exe, reg.exe)', () => {
     const second = await wine.run(['cmd', '/c', wine.toWindows(script), wine.toWindows(msi)], { timeoutMs: 120_000 });
     expect(second.code, second.output).toBe(0);
     expect(existsSync(log)).toBe(false);
+  });
+  it('a startup script generated with the Technician ID left to install time refuses (1603) until its line is filled in, then passes it', async () => {
+    const loaded = await loadFleet(join(repoRoot, 'examples/fleets/demo.fleet.json'));
+    const dir = join(work, 'gpo-at-install');
+    mkdirSync(dir, { recursive: true });
+    const script = join(dir, startupScriptName('demo'));
+    const atInstall = installTimeSecrets({ ...loaded.fleet, technicianId: { env: 'DEMO_TECH_VAR' } }, {});
+    const text = renderGpoFiles(loaded.fleet, atInstall)[startupScriptName('demo')];
+    writeFileSync(script, text);
+    // The install test above leaves its marker (the script then skips at once): start from a machine without it.
+    rmSync(wine.fromWindows('C:\\ProgramData\\Holdfast\\demo-1.0.0.installed'), { force: true });
+    const refused = await wine.run(['cmd', '/c', wine.toWindows(script), wine.toWindows(join(dir, 'never.msi'))], { timeoutMs: 120_000 });
+    expect(refused.code, refused.output).toBe(wineExitCode(1603));
+    expect(refused.output).toContain('TECHNICIANID is not filled in: edit this script (value of DEMO_TECH_VAR)');
+    // Filled in by the admin: the value reaches the msiexec line (echoed here instead of installing).
+    writeFileSync(script, text.replace('set "TECHNICIANID=<Technician ID>"', 'set "TECHNICIANID=FILLED-0042"').replace(/^msiexec /m, 'echo msiexec '));
+    const filled = await wine.run(['cmd', '/c', wine.toWindows(script), wine.toWindows(join(dir, 'never.msi'))], { timeoutMs: 120_000 });
+    expect(filled.output).toMatch(/msiexec \/i ".*never\.msi" \/qn .* TECHNICIANID="FILLED-0042"/);
   });
 });

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loadFleet, parseFleet } from '../fleet/load.js';
 import { guideContext, guideTarget, renderGuide } from '../deployer/targets/guide.js';
+import { installTimeSecrets } from '../deployer/targets/target.js';
 import { repoRoot } from './helpers/paths.js';
 
 let work: string;
@@ -90,9 +91,18 @@ describe('deployment guide', () => {
       expect(doc).toContain('proxy.acme.example');
       expect(doc).toContain('status --json');
       expect(doc).toContain('no UDP and no ICMP');
+      // What the fleet backs up: every user profile (empty include), its excludes, the per-OS defaults, protected paths.
+      expect(doc).toContain('What is backed up');
+      expect(doc).toContain('Every local user profile on each machine');
+      expect(doc).toContain('the user profiles in the ProfileList registry key');
+      expect(doc).toContain('the folders in /Users');
+      expect(doc).toContain('AppData/Local/Temp');
+      expect(doc).toContain('Library/Caches');
+      expect(doc).toContain('Documents/Finance of every user (');
     }
     expect(md).toContain('| 1 | outbound | TCP | backup clients (inside) | 12.159.133.0/26, 66.151.228.0/24, 2001:db8:16::/48 | 16384 |');
     expect(md).toContain('built into the installers of this fleet');
+    expect(shown).toContain('Documents/Finance of every user (C:\\Users\\<user>\\Documents\\Finance, /Users/<user>/Documents/Finance)');
     execFileSync('xmllint', ['--html', '--noout', join(out, 'deployment-guide.html')]);
   });
 
@@ -102,7 +112,7 @@ describe('deployment guide', () => {
     doc.proxy = { type: 'http', host: 'gw.example', port: 3128 };
     doc.branding.supportUrl = 'https://example.com/a?b=1&c=2';
     const fleet = parseFleet(JSON.stringify(doc), 'hostile.fleet.json');
-    const { markdown, html } = renderGuide(guideContext(fleet, [], false));
+    const { markdown, html } = renderGuide(guideContext(fleet, [], installTimeSecrets(fleet, {})));
     expect(html).not.toContain('<script>');
     expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt; **bold** [link](javascript:x) | pipe &#x60; tick # &amp; ]]&gt;');
     expect(html).toContain('href="https://example.com/a?b&#x3D;1&amp;c&#x3D;2"');

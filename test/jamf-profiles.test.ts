@@ -10,7 +10,9 @@ import { loadFleet, parseFleet, resolveSecrets } from '../fleet/load.js';
 import { nodeRuntime } from '../installers/runtimes.js';
 import { jamfProfilesTarget } from '../deployer/targets/jamf-profiles.js';
 import type { Artifact } from '../deployer/targets/target.js';
-import { pppcProfile, readSignature } from '../installers/mac/profiles.js';
+import { managedPreferences, pppcProfile, readSignature, settingsProfile } from '../installers/mac/profiles.js';
+import { isSecret, PLIST_SETTINGS, SETTINGS, type SettingRow } from '../agent/settings.js';
+import { agentConfigFromFleet } from '../fleet/agent-config.js';
 import { deployBin, repoRoot } from './helpers/paths.js';
 
 const work = mkdtempSync(join(tmpdir(), 'hf-jamf-profiles-'));
@@ -75,12 +77,38 @@ describe('jamf-profiles target (acme fleet)', () => {
     expect(c.PayloadType).toBe('com.acme.backup');
     expect(c.PayloadUUID).toMatch(UUID);
     expect(c.PayloadUUID).not.toBe(p.PayloadUUID);
-    expect(c.registration).toEqual({ primary: '12.159.133.10:16384', alternate: '66.151.228.10:16384' });
-    expect(c.serverSubnets).toEqual(['12.159.133.0/26', '66.151.228.0/24', '2001:db8:16::/48']);
-    expect(c.port).toBe(16384);
-    expect(c.proxy).toEqual({ type: 'socks5', host: 'proxy.acme.example', port: 1080, username: 'backup-agent' });
-    expect(c.proxyPasswordConfigured).toBe(true);
+    // The payload's keys are exactly the settings table's plist keys (every one the acme fleet gives a value: all but
+    // ScheduleDay, which a daily schedule has none of), with the agent.json values: what the agent reads back.
+    const keys = Object.keys(c).filter((k) => !k.startsWith('Payload'));
+    expect(keys.sort()).toEqual(
+      PLIST_SETTINGS.map((s) => s.plistKey)
+        .filter((k) => k !== 'ScheduleDay')
+        .sort(),
+    );
+    expect(Object.fromEntries(keys.map((k) => [k, c[k]]))).toEqual({
+      RegistrationPrimary: '12.159.133.10:16384',
+      RegistrationAlternate: '66.151.228.10:16384',
+      ProxyType: 'socks5',
+      ProxyHost: 'proxy.acme.example',
+      ProxyPort: 1080,
+      ProxyUsername: 'backup-agent',
+      ScheduleFrequency: 'daily',
+      ScheduleAt: '21:30',
+      Exclusions: ['**/*.tmp', '**/Temporary Internet Files/**', '**/Library/Caches/**'],
+    });
     expect(p.PayloadDescription).toMatch(/Technician ID and proxy password are deliberately not in this profile/);
+  });
+
+  it('secrets never go into the settings profile: no secret has a plist key, and a config holding both gives neither', async () => {
+    for (const row of SETTINGS as readonly SettingRow[]) if (isSecret(row)) expect(row.plistKey, row.name).toBeUndefined();
+    expect((SETTINGS as readonly SettingRow[]).filter(isSecret).map((s) => s.name)).toEqual(['technicianId', 'proxy.password']);
+    const loaded = await loadFleet(join(repoRoot, 'examples/fleets/acme.fleet.json'));
+    const config = await agentConfigFromFleet(loaded, resolveSecrets(loaded.fleet, SECRETS));
+    expect([config.technicianId, config.proxy.password]).toEqual([SECRETS.ACME_TECHNICIAN_ID, SECRETS.ACME_PROXY_PASSWORD]);
+    const xml = settingsProfile(loaded.fleet, config);
+    expect(xml).not.toContain(SECRETS.ACME_TECHNICIAN_ID);
+    expect(xml).not.toContain(SECRETS.ACME_PROXY_PASSWORD);
+    expect(managedPreferences(config)).not.toHaveProperty('TechnicianId');
   });
 
   it('UUIDs are stable across runs and distinct between profiles and fleets', async () => {

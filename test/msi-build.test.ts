@@ -195,10 +195,20 @@ describe('MSI build', () => {
       branding: { vendor: 'Holdfast', product: 'No Tech', upgradeCode: randomUUID() },
     });
     const lines: string[] = [];
-    const result = await generateFleets([file], { outDir: join(work, 'out-notech'), targets: ['msi'], env: {}, progress: (e) => lines.push(e.text) });
+    await expect(generateFleets([file], { outDir: join(work, 'out-notech'), targets: ['msi'], env: {} })).rejects.toThrow(
+      /HF_UNSET_TECH_VAR is not set: .*1603.*--technician-id-at-install/,
+    );
+    const result = await generateFleets([file], {
+      outDir: join(work, 'out-notech'),
+      targets: ['msi'],
+      env: {},
+      atInstall: ['technicianId'],
+      progress: (e) => lines.push(e.text),
+    });
     const [fleet] = result.fleets;
     expect(fleet.manifest.technicianId).toBe('required at install');
     expect(fleet.manifest.installCommands.msiexec).toContain('TECHNICIANID=<Technician ID>');
+    expect(fleet.manifest.artifacts[0].needsAtInstall).toEqual(['TECHNICIANID']);
     expect(lines.join('\n')).toMatch(/HF_UNSET_TECH_VAR is not set.*TECHNICIANID/);
     const defaults = (await extractFleetDefaults(join(fleet.outDir, 'holdfast-notech.msi'), await mkdtemp(join(work, 'cab-')))) as Record<string, unknown>;
     expect(defaults.technicianId).toBeUndefined();

@@ -134,11 +134,11 @@ describe('hostile fleet values', () => {
 
   it('configuration profiles carry the exact values through the plist package', async () => {
     const settings = join(work, 's.mobileconfig');
-    writeFileSync(settings, settingsProfile(loaded.fleet));
+    writeFileSync(settings, settingsProfile(loaded.fleet, await agentConfigFromFleet(loaded, resolveSecrets(loaded.fleet))));
     xmllint(settings);
-    const s = parse(readFileSync(settings, 'utf8')) as { PayloadOrganization: string; PayloadContent: Array<{ proxy: { username: string } }> };
+    const s = parse(readFileSync(settings, 'utf8')) as { PayloadOrganization: string; PayloadContent: Array<{ ProxyUsername: string }> };
     expect(s.PayloadOrganization).toBe(HOSTILE.customer);
-    expect(s.PayloadContent[0].proxy.username).toBe(HOSTILE.username);
+    expect(s.PayloadContent[0].ProxyUsername).toBe(HOSTILE.username);
     expect(readFileSync(settings, 'utf8')).not.toContain('pa$$');
     const pppc = await pppcProfile(loaded.fleet, { x86_64: join(work, 'node-x64'), arm64: join(work, 'node-arm64') });
     writeFileSync(join(work, 'p.mobileconfig'), pppc.xml);

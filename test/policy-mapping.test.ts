@@ -3,18 +3,10 @@
 import { describe, expect, it } from 'vitest';
 
 import { withPolicyOverrides } from '../agent/config.js';
-import type { AgentConfig } from '../agent/config-types.js';
+import { policyTestConfig } from './helpers/policy-config.js';
 import { PolicyError, parseRegQuery, policyKey, policyOverrides, readPolicyOverrides } from '../agent/policy.js';
 
-const config: AgentConfig = {
-  fleet: 'acme',
-  technicianId: 'FILE-TECH-0001',
-  registration: { primary: '12.159.133.10:16384', alternate: '66.151.228.10:16384' },
-  tlsPin: `${'AA:'.repeat(31)}AA`,
-  proxy: { type: 'socks5', host: 'proxy.acme.example', port: 1080, username: 'file-user', password: 'file-pass' },
-  backup: { include: [], exclude: ['**/*.file'], protectedPaths: ['~/Finance'], schedule: { frequency: 'daily', at: '21:30' } },
-  policy: { vendor: 'ACME IT', product: 'ACME Backup' },
-};
+const config = policyTestConfig;
 
 // What reg.exe prints for `reg query "HKLM\Software\Policies\ACME IT\ACME Backup" /s`.
 const regOutput = [

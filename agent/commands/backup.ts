@@ -8,7 +8,7 @@ export function backupCommand(): Command {
   return new Command('backup')
     .description('back up now ("Backup Now"): only changed files are read, only new chunks are sent')
     .option('--config <file>', 'agent config (default: HOLDFAST_CONFIG, agent.json beside the agent, platform default)')
-    .option('--force', 'back up even though exclusions cover paths a restore needs')
+    .option('--force', 'let exclusions drop paths a restore needs (without it, protected paths are backed up with a warning)')
     .option('--store <dir>', 'use a local store folder instead of the backup servers (testing, offline copies)')
     .option('--threads <n>', 'chunking threads (default: one per core)', (v) => {
       const n = Number(v);

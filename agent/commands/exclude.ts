@@ -1,6 +1,8 @@
 import { Command } from 'commander';
+import { resolveBackupSet } from '../backup-set.js';
 import { loadAgentConfig } from '../config.js';
-import { addExclusion, readExclusions, removeExclusion } from '../engine/guard.js';
+import { expandProfiles } from '../profiles.js';
+import { addExclusion, describeViolation, readExclusions, removeExclusion } from '../engine/guard.js';
 
 export function excludeCommand(): Command {
   const cmd = new Command('exclude').description(
@@ -13,8 +15,10 @@ export function excludeCommand(): Command {
     .option('--force', 'exclude even files a restore (Heal) needs')
     .action(async (pattern: string, o: { config?: string; force?: boolean }) => {
       const loaded = await loadAgentConfig(o.config);
-      const added = addExclusion(loaded.stateDir, loaded.config.backup.protectedPaths, pattern, o.force);
-      for (const v of added.violations) process.stderr.write(`warning: "${v.pattern}" excludes ${v.protectedPath} (${v.why}); forced\n`);
+      const set = await resolveBackupSet(loaded);
+      const expand = (p: string) => expandProfiles([p], set.profiles?.profiles ?? []);
+      const added = addExclusion(loaded.stateDir, set.protectedPaths, pattern, o.force, expand);
+      for (const v of added.violations) process.stderr.write(`warning (forced):\n${describeViolation(v)}\n`);
       process.stdout.write(`Excluded ${added.pattern}\n`);
     });
   cmd

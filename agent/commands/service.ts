@@ -19,7 +19,12 @@ export function serviceCommand(): Command {
     .option('--once', 'do one cycle (register, check in, back up if due) and exit')
     .option('--check-in <seconds>', 'how often to check in with the servers for address updates (default 3600)', ms('--check-in'))
     .option('--retry <seconds>', 'wait after a failed registration or backup (default 600)', ms('--retry'))
-    .action(async (o: { config?: string; backupNow?: boolean; once?: boolean; checkIn?: number; retry?: number }) => {
+    .option(
+      '--reload <seconds>',
+      're-read agent.json and the admin policies (group policy, managed preferences) at least this often (default 300)',
+      ms('--reload'),
+    )
+    .action(async (o: { config?: string; backupNow?: boolean; once?: boolean; checkIn?: number; retry?: number; reload?: number }) => {
       const controller = new AbortController();
       const stop = (sig: string) => {
         if (controller.signal.aborted) return;
@@ -35,6 +40,7 @@ export function serviceCommand(): Command {
         once: o.once,
         checkInMs: o.checkIn,
         retryMs: o.retry,
+        reloadMs: o.reload,
       });
       // Worker threads of an interrupted backup must not keep the process alive.
       process.exit(o.once && summary.failures > 0 ? 1 : 0);

@@ -1,15 +1,15 @@
 // The engine's agent-level API: what the CLI, the service and the VS Code extension call. Each takes the loaded
 // agent config; the store is the device's remote store unless one is given (tests, local store folders).
-import { homedir } from 'node:os';
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolveBackupSet } from '../backup-set.js';
 import type { LoadedAgentConfig } from '../config.js';
+import { expandProfiles } from '../profiles.js';
 import { openRemoteStore } from '../remote-store.js';
 import { readRegistration, recordBackupResult } from '../state.js';
 import type { ChunkStore, SnapshotInfo } from '../store.js';
 import { backupFolders, type BackupProgress, type BackupResult } from './backup.js';
 import { ensureEscrow, recoverDeviceKey } from './escrow.js';
-import { effectiveExcludes } from './guard.js';
+import { backupExclusions, excludeFilter, keptWarnings } from './guard.js';
 import { loadDeviceKey } from './keys.js';
 import { LocalStore } from './local-store.js';
 import { restoreSnapshot, type RestoreProgress, type RestoreResult } from './restore.js';
@@ -32,16 +32,8 @@ export function openLocalStore(dir: string): ChunkStore {
   return LocalStore.open(dir);
 }
 
-/** The folders a backup covers: config include list, else the user's home folder. */
-export function backupRoots(loaded: LoadedAgentConfig): string[] {
-  const include = loaded.config.backup.include;
-  if (include.length === 0) return [homedir()];
-  // "~" is the user's home; relative folders are relative to the config file (the service has no useful cwd).
-  return include.map((p) => resolve(dirname(loaded.path), p === '~' || p.startsWith('~/') || p.startsWith('~\\') ? homedir() + p.slice(1) : p));
-}
-
 export interface RunBackupOptions extends StoreChoice {
-  /** Back up even when exclusions cover protected paths. */
+  /** Let excludes drop protected paths too (without it a backup keeps them, with a warning). */
   force?: boolean;
   threads?: number;
   onProgress?: (p: BackupProgress) => void;
@@ -58,7 +50,9 @@ export async function runBackup(loaded: LoadedAgentConfig, opts: RunBackupOption
   let store: ChunkStore | undefined;
   let owned = false;
   try {
-    const exclude = effectiveExcludes(stateDir, config.backup.exclude, config.backup.protectedPaths, opts.force);
+    const set = await resolveBackupSet(loaded);
+    const expand = (list: string[]) => expandProfiles(list, set.profiles?.profiles ?? []);
+    const filter = excludeFilter(backupExclusions(stateDir, set.exclude, set.protectedPaths, opts.force, expand));
     const deviceKey = loadDeviceKey(state.deviceKey, true);
     ({ store, owned } = await openStore(loaded, opts));
     if (config.escrowPublicKeyPem) {
@@ -68,15 +62,22 @@ export async function runBackup(loaded: LoadedAgentConfig, opts: RunBackupOption
     const result = await backupFolders({
       store,
       deviceKey,
-      roots: backupRoots(loaded),
-      exclude,
+      roots: set.roots,
+      isExcluded: filter.isExcluded,
       cachePath: state.changeCache,
       threads: opts.threads,
       onProgress: opts.onProgress,
       onWarning: opts.onWarning,
     });
+    const kept = [...filter.kept.values()];
+    const empty = set.roots.length === 0 && set.profiles ? [`no user profiles found (in ${set.profiles.source}): nothing to back up`] : [];
+    for (const w of [...empty, ...keptWarnings(kept)]) {
+      result.warnings.push(w);
+      opts.onWarning?.(w);
+    }
     await recordBackupResult(state, {
       ok: true,
+      ...(kept.length > 0 && { protectedKept: kept }),
       startedAt,
       finishedAt: new Date().toISOString(),
       snapshotId: result.snapshotId,

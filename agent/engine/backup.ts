@@ -8,7 +8,7 @@ import { deriveKeys } from './keys.js';
 import { compilePatterns } from './patterns.js';
 import { newSnapshotId, storeSnapshot } from './snapshot.js';
 import { matchCache, planSnapshot, type FileOutcome } from './snapshot-delta.js';
-import { walkAsync, type WalkEntry } from './walker.js';
+import { walkAsync, type RootSpec, type WalkEntry } from './walker.js';
 import { leanHeap } from './lean-heap.js';
 import { escapeForTerminal } from '../../common/terminal-text.js';
 import { fsPath, showName } from './names.js';
@@ -26,10 +26,12 @@ export interface BackupProgress {
 export interface BackupOptions {
   store: ChunkStore;
   deviceKey: Uint8Array;
-  /** Folders to back up (absolute or ~). */
-  roots: string[];
+  /** Folders to back up (absolute or ~), optionally with their name inside snapshots. */
+  roots: RootSpec[];
   /** Glob patterns to skip. */
   exclude?: string[];
+  /** A ready exclusion test (the guard's, which keeps protected paths); used instead of `exclude`. */
+  isExcluded?: (portable: string) => boolean;
   /** Change cache file; without it every file is read. */
   cachePath?: string;
   /** Worker threads (default: one per core). */
@@ -117,7 +119,7 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
   const pool = new ChunkWorkerPool(keys, INFLIGHT_LIMIT_KIB);
   if (!cache.snapshotId) pool.warm(defaultThreads);
   try {
-    const walked = await walkAsync(opts.roots, opts.exclude?.length ? compilePatterns(opts.exclude) : undefined);
+    const walked = await walkAsync(opts.roots, opts.isExcluded ?? (opts.exclude?.length ? compilePatterns(opts.exclude) : undefined));
     for (const w of walked.warnings) opts.onWarning?.(w);
     if (listing && !(await listing).some((s) => s.id === cache.snapshotId)) cache = ChangeCache.empty();
     const cacheIdx = matchCache(cache, walked);

@@ -66,9 +66,43 @@ export function compilePattern(pattern: string): PathMatcher {
   return { pattern, matches: (p) => re.test(p) };
 }
 
+/**
+ * Many patterns, tested fast: an anchored pattern can only match a path that lies in (or is) its fixed leading
+ * folder, so patterns are filed under that folder and a path tests only those filed under one of its ancestors, plus
+ * the "**" ones. A fleet's per-user excludes are hundreds of patterns (defaults × profiles); each path meets a few.
+ */
+export class PatternSet {
+  private readonly anywhere: PathMatcher[] = [];
+  private readonly byPrefix = new Map<string, PathMatcher[]>();
+
+  constructor(patterns: string[]) {
+    for (const pattern of patterns) {
+      const m = compilePattern(pattern);
+      const prefix = literalPrefix(pattern);
+      if (prefix === '' || prefix === '/') this.anywhere.push(m);
+      else {
+        const key = caseInsensitivePaths ? prefix.toLowerCase() : prefix;
+        const list = this.byPrefix.get(key);
+        if (list) list.push(m);
+        else this.byPrefix.set(key, [m]);
+      }
+    }
+  }
+
+  /** A pattern that selects the path ("**" ones first, then by shallowest fixed folder), if any. */
+  find(path: string): PathMatcher | undefined {
+    const hit = (list: PathMatcher[] | undefined) => list?.find((m) => m.matches(path));
+    let found = hit(this.anywhere);
+    if (found || this.byPrefix.size === 0) return found;
+    const key = caseInsensitivePaths ? path.toLowerCase() : path;
+    for (let i = key.indexOf('/', 1); i > 0 && !found; i = key.indexOf('/', i + 1)) found = hit(this.byPrefix.get(key.slice(0, i)));
+    return found ?? hit(this.byPrefix.get(key));
+  }
+}
+
 export function compilePatterns(patterns: string[]): (path: string) => boolean {
-  const ms = patterns.map(compilePattern);
-  return (p) => ms.some((m) => m.matches(p));
+  const set = new PatternSet(patterns);
+  return (p) => set.find(p) !== undefined;
 }
 
 /** The fixed leading part of a pattern (before its first wildcard), as a portable path; '' if none. */

@@ -37,11 +37,15 @@ export interface WalkResult {
   warnings: string[];
 }
 
-/** Give each root a unique snapshot name (its folder name, numbered on clashes). */
-export function nameRoots(paths: string[]): WalkRoot[] {
+/** A folder to back up: its path, or its path and the name it should have inside snapshots. */
+export type RootSpec = string | { path: string; name: string };
+
+/** Give each root a unique snapshot name (the given name, else its folder name; numbered on clashes). */
+export function nameRoots(specs: RootSpec[]): WalkRoot[] {
   const used = new Set<string>();
-  return paths.map((p) => {
-    const base = basename(p.replace(/[\\/]+$/, '')) || 'root';
+  return specs.map((spec) => {
+    const p = typeof spec === 'string' ? spec : spec.path;
+    const base = typeof spec === 'string' ? basename(p.replace(/[\\/]+$/, '')) || 'root' : spec.name;
     let name = base.replace(/:/g, '');
     for (let i = 2; used.has(name.toLowerCase()); i++) name = `${base}-${i}`;
     used.add(name.toLowerCase());
@@ -81,7 +85,7 @@ const patternPath = process.platform === 'win32' ? (p: string) => p.replace(/\\/
 const problem = (path: string, err: unknown): string => `${showName(path)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
 
 /** Walk synchronously. */
-export function walk(rootPaths: string[], isExcluded?: (portable: string) => boolean): WalkResult {
+export function walk(rootPaths: RootSpec[], isExcluded?: (portable: string) => boolean): WalkResult {
   const w = walkSteps(rootPaths, isExcluded);
   let step = w.next();
   while (!step.done) step = w.next();
@@ -92,7 +96,7 @@ export function walk(rootPaths: string[], isExcluded?: (portable: string) => boo
  * Walk, giving the event loop a turn every few milliseconds (between folders), so network work started
  * before it (the backup's TLS connect and snapshot listing) proceeds during the walk.
  */
-export async function walkAsync(rootPaths: string[], isExcluded?: (portable: string) => boolean, sliceMs = 4): Promise<WalkResult> {
+export async function walkAsync(rootPaths: RootSpec[], isExcluded?: (portable: string) => boolean, sliceMs = 4): Promise<WalkResult> {
   const w = walkSteps(rootPaths, isExcluded);
   let until = performance.now() + sliceMs;
   for (let step = w.next(); ; step = w.next()) {
@@ -105,8 +109,8 @@ export async function walkAsync(rootPaths: string[], isExcluded?: (portable: str
 }
 
 /** The walk as steps: yields before each sub-folder. */
-function* walkSteps(rootPaths: string[], isExcluded?: (portable: string) => boolean): Generator<void, WalkResult, void> {
-  const roots = nameRoots(rootPaths.map((p) => resolve(p)));
+function* walkSteps(rootPaths: RootSpec[], isExcluded?: (portable: string) => boolean): Generator<void, WalkResult, void> {
+  const roots = nameRoots(rootPaths.map((p) => (typeof p === 'string' ? resolve(p) : { ...p, path: resolve(p.path) })));
   const entries: WalkEntry[] = [];
   const warnings: string[] = [];
   const visit = function* (source: string, path: string): Generator<void, void, void> {

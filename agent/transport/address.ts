@@ -1,4 +1,5 @@
 // Server endpoints are IP:port only: agents never resolve server names.
+import { BlockList, isIPv6 } from 'node:net';
 import { TransportError } from './errors.js';
 import { parseEndpoint } from '../../common/endpoint.js';
 
@@ -25,4 +26,28 @@ export { formatEndpoint as joinHostPort } from '../../common/endpoint.js';
 /** A proxy host as configured: IP (bracketed or not) or DNS name. */
 export function proxyHost(host: string): string {
   return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+/**
+ * The address to dial for a server address: its mapped-firewall address when the map names it (compared as parsed
+ * host and port, so "[::1]:1" and "[0:0::1]:1" match), else the address itself.
+ */
+export function mappedEndpoint(endpoint: string, map: Record<string, string> | undefined): string {
+  if (!map) return endpoint;
+  if (map[endpoint] !== undefined) return map[endpoint];
+  const want = parseEndpoint(endpoint);
+  if (!want) return endpoint;
+  for (const [server, firewall] of Object.entries(map)) {
+    const e = parseEndpoint(server);
+    if (e && e.port === want.port && sameHost(e.host, want.host)) return firewall;
+  }
+  return endpoint;
+}
+
+function sameHost(a: string, b: string): boolean {
+  if (a === b) return true;
+  if (!isIPv6(a) || !isIPv6(b)) return false;
+  const list = new BlockList();
+  list.addAddress(a, 'ipv6');
+  return list.check(b, 'ipv6');
 }

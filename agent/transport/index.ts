@@ -5,13 +5,13 @@ import type { TLSSocket } from 'node:tls';
 import type { AgentProxy } from '../config-types.js';
 import { inWords, PROXY_TYPES } from '../config-schema.js';
 import { describeProxy, maskForeign, TransportError } from './errors.js';
-import { proxyHost, splitEndpoint } from './address.js';
+import { mappedEndpoint, proxyHost, splitEndpoint } from './address.js';
 import { openTcp } from './tcp.js';
 import { httpConnectTunnel } from './http-connect.js';
 import { pinnedTls } from './tls.js';
 
 export { TransportError, transportErrorKinds, describeProxy, type TransportErrorKind } from './errors.js';
-export { splitEndpoint, joinHostPort } from './address.js';
+export { splitEndpoint, joinHostPort, mappedEndpoint } from './address.js';
 export { normalisePin } from './tls.js';
 
 export interface ConnectOptions {
@@ -20,6 +20,8 @@ export interface ConnectOptions {
   proxy?: AgentProxy;
   /** Deadline for each phase (TCP connect, proxy handshake, TLS handshake); default 10 s. */
   timeoutMs?: number;
+  /** Mapped proxy firewall: server address -> the firewall address dialled instead (agent-config.schema.json). */
+  addressMap?: Record<string, string>;
 }
 
 export const defaultTimeoutMs = 10_000;
@@ -47,9 +49,12 @@ export function checkProxy(proxy: AgentProxy): void {
 }
 
 /** A plain TCP stream to `endpoint`, tunnelled through the proxy when one is configured. */
-export async function openTunnel(endpoint: string, options: Omit<ConnectOptions, 'tlsPin'>): Promise<Socket> {
+export async function openTunnel(server: string, options: Omit<ConnectOptions, 'tlsPin'>): Promise<Socket> {
   const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
-  const target = splitEndpoint(endpoint);
+  // Behind a mapped firewall every server address has its own firewall port: dial that instead.
+  const dialed = mappedEndpoint(server, options.addressMap);
+  const endpoint = dialed === server ? server : `${server} via firewall ${dialed}`;
+  const target = splitEndpoint(dialed);
   const proxy = options.proxy;
   if (!usesProxy(proxy)) return openTcp({ ...target, label: endpoint, isProxy: false }, timeoutMs);
   checkProxy(proxy);

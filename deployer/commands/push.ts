@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 
 import { PUSH_ENV, pushIntuneFleet, pushJamfFleet } from '../push/index.js';
+import { DEFAULT_OUT_DIR } from '../generate.js';
 
 const log = (line: string): void => {
   process.stdout.write(`${line}\n`);
@@ -10,7 +11,7 @@ const retries = (n: number): string => `${n} retr${n === 1 ? 'y' : 'ies'}`;
 
 /** `push <name> <fleet>` with the options every destination shares first. */
 function destination(push: Command, name: string, description: string, fleetHelp: string): Command {
-  return push.command(name).description(description).argument('<fleet>', fleetHelp).option('--out <dir>', 'where generate wrote its output', 'dist');
+  return push.command(name).description(description).argument('<fleet>', fleetHelp).option('--out <dir>', 'where generate wrote its output', DEFAULT_OUT_DIR);
 }
 const DRY_RUN_HELP = 'print every request (secrets masked) and send nothing';
 

@@ -10,16 +10,26 @@ export function validateCommand(): Command {
     .action(async (args: string[], opts: { json?: boolean }) => {
       const results = await validateFleets(args);
       if (opts.json) {
-        const out = results.map((r) => ({ file: r.file, ok: !r.error, fleet: r.loaded?.fleet.fleet, issues: r.error?.issues ?? [] }));
+        const out = results.map((r) => ({
+          file: r.file,
+          ok: !r.error,
+          fleet: r.loaded?.fleet.fleet,
+          issues: r.error?.issues ?? [],
+          warnings: r.loaded?.warnings ?? [],
+        }));
         process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
       } else {
         for (const r of results) {
           if (r.error) process.stdout.write(`${r.error.message}\n`);
-          else process.stdout.write(`${r.file}: ok (fleet ${r.loaded!.fleet.fleet}, version ${r.loaded!.fleet.version})\n`);
+          else {
+            process.stdout.write(`${r.file}: ok (fleet ${r.loaded!.fleet.fleet}, version ${r.loaded!.fleet.version})\n`);
+            for (const w of r.loaded!.warnings ?? []) process.stdout.write(`${r.file}: warning: ${w.message}\n`);
+          }
         }
       }
       const bad = results.filter((r) => r.error).length;
-      if (!opts.json) process.stdout.write(`${results.length - bad} valid, ${bad} invalid\n`);
+      const warned = results.reduce((n, r) => n + (r.loaded?.warnings?.length ?? 0), 0);
+      if (!opts.json) process.stdout.write(`${results.length - bad} valid, ${bad} invalid${warned ? `, ${warned} warning${warned === 1 ? '' : 's'}` : ''}\n`);
       if (bad) process.exitCode = 1;
     });
 }

@@ -6,6 +6,7 @@ import { readJsonFile } from '../../common/json-file.js';
 import type { GraphBody } from '../../installers/intune/graph-app.js';
 import { encryptContent, readIntuneWin } from '../../installers/intune/intunewin.js';
 import { loadFleet } from '../../fleet/load.js';
+import { DEFAULT_OUT_DIR } from '../generate.js';
 import { findIntuneArtifacts, findIntuneArtifactsIfAny, findIntuneMacArtifacts, findJamfArtifacts } from './artifacts.js';
 import { GraphSession, type GraphPushOptions, type GraphPushResult, contentOfIntuneWin, pushIntuneApp, pushIntuneProfile } from './graph.js';
 import { type JamfPushOptions, type JamfPushResult, pushJamf } from './jamf.js';
@@ -63,7 +64,7 @@ export async function pushIntuneFleet(fleetFile: string, o: PushIntuneFleetOptio
   const dry = o.dryRun ?? false;
   const platform = o.platform ?? 'all';
   const { fleet } = await loadFleet(fleetFile);
-  const fleetDir = join(resolve(o.outDir ?? 'dist'), fleet.fleet);
+  const fleetDir = join(resolve(o.outDir ?? DEFAULT_OUT_DIR), fleet.fleet);
   // Find everything first: a missing file fails before anything is sent.
   const win =
     platform === 'macos'
@@ -141,7 +142,7 @@ export async function pushJamfFleet(fleetFile: string, o: PushJamfFleetOptions =
   const env = o.env ?? process.env;
   const dry = o.dryRun ?? false;
   const { fleet } = await loadFleet(fleetFile);
-  const fleetDir = join(resolve(o.outDir ?? 'dist'), fleet.fleet);
+  const fleetDir = join(resolve(o.outDir ?? DEFAULT_OUT_DIR), fleet.fleet);
   const files = await findJamfArtifacts(fleetDir);
   return pushJamf(
     {

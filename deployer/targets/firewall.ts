@@ -4,6 +4,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { fleetDialAddresses, fleetForwardings, fleetPorts } from '../../fleet/addresses.js';
+import { formatEndpoint } from '../../common/endpoint.js';
 import { parseCidr } from '../../fleet/load.js';
 import type { Fleet } from '../../fleet/types.js';
 import { renderTemplate } from './mdm-templates.js';
@@ -90,14 +92,44 @@ export function psQuote(s: string): string {
   return `'${commentText(s).replace(/['\u2018\u2019\u201a\u201b]/g, (q) => q + q)}'`;
 }
 
+/** Whether a subnet holds an address (same family only). */
+export function subnetContains(subnet: Subnet, host: string): boolean {
+  const [net, bits] = subnet.cidr.split('/');
+  const prefix = Number(bits);
+  const hostIs4 = /^\d+\.\d+\.\d+\.\d+$/.test(host);
+  if ((subnet.family === 4) !== hostIs4) return false;
+  if (subnet.family === 4) {
+    const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+    return (ipv4ToInt(host) & mask) >>> 0 === (ipv4ToInt(net) & mask) >>> 0;
+  }
+  const mask = prefix === 0 ? 0n : ((1n << 128n) - 1n) ^ ((1n << BigInt(128 - prefix)) - 1n);
+  return (ipv6ToBigInt(host) & mask) === (ipv6ToBigInt(net) & mask);
+}
+
 export interface FirewallModel {
   fleet: string;
   customer: string;
   product: string;
+  /** The fleet's server port (what the seed has every server listen on). */
   port: number;
+  /** Every port the fleet's agents dial: the server port and any other port an address of the fleet uses. */
+  ports: number[];
+  /** `ports` as each syntax writes a list ("16384" for one port, so one-port sheets stay as they were). */
+  portText: { nft: string; iptDport: string; iptSport: string; pf: string; ps: string; plain: string };
   subnets: Subnet[];
   v4: string[];
   v6: string[];
+  /** Mapped firewall: one firewall port per server address, forwarded (DNAT / rdr) to it. */
+  forwards: Array<{
+    n: number;
+    family: 4 | 6;
+    firewall: string;
+    firewallHost: string;
+    firewallPort: number;
+    server: string;
+    serverHost: string;
+    serverPort: number;
+  }>;
   /** nftables table name / iptables chain name / pf table name. */
   nftTable: string;
   chain: string;
@@ -126,6 +158,24 @@ export function firewallModel(fleet: Fleet): FirewallModel {
     const n = normalizeSubnet(s);
     if (!subnets.some((x) => x.cidr === n.cidr)) subnets.push(n);
   }
+  // Every address agents dial must pass, also one outside the server subnets (as a single-host entry).
+  const dialed = fleetDialAddresses(fleet);
+  for (const a of dialed) {
+    if (subnets.some((x) => subnetContains(x, a.host))) continue;
+    subnets.push(normalizeSubnet(`${a.host}/${a.host.includes(':') ? 128 : 32}`));
+  }
+  const ports = fleetPorts(fleet);
+  const forwards = fleetForwardings(fleet).map((f, i) => ({
+    n: i + 1,
+    family: (f.server.host.includes(':') ? 6 : 4) as 4 | 6,
+    firewall: formatEndpoint(f.firewall.host, f.firewall.port),
+    firewallHost: f.firewall.host,
+    firewallPort: f.firewall.port,
+    server: formatEndpoint(f.server.host, f.server.port),
+    serverHost: f.server.host,
+    serverPort: f.server.port,
+  }));
+  const one = ports.length === 1;
   const v4 = subnets.filter((s) => s.family === 4).map((s) => s.cidr);
   const v6 = subnets.filter((s) => s.family === 6).map((s) => s.cidr);
   const id = fleet.fleet;
@@ -137,7 +187,17 @@ export function firewallModel(fleet: Fleet): FirewallModel {
     customer: commentText(fleet.customer),
     product,
     port,
+    ports,
+    portText: {
+      nft: one ? String(ports[0]) : `{ ${ports.join(', ')} }`,
+      iptDport: one ? `-m tcp --dport ${ports[0]}` : `-m multiport --dports ${ports.join(',')}`,
+      iptSport: one ? `-m tcp --sport ${ports[0]}` : `-m multiport --sports ${ports.join(',')}`,
+      pf: one ? String(ports[0]) : `{ ${ports.join(' ')} }`,
+      ps: ports.join(','),
+      plain: ports.join(', '),
+    },
     subnets,
+    forwards,
     v4,
     v6,
     nftTable: `holdfast_${id.replace(/-/g, '_')}`,
@@ -147,7 +207,7 @@ export function firewallModel(fleet: Fleet): FirewallModel {
     ps: {
       group: psQuote(`Holdfast ${id}`),
       outName: psQuote(`Holdfast-${id}-Out-TCP`),
-      outDisplay: psQuote(`${product}: outbound TCP ${port} to the backup servers`),
+      outDisplay: psQuote(`${product}: outbound TCP ${ports.join(', ')} to the backup servers`),
       udpName: psQuote(`Holdfast-${id}-Block-UDP`),
       udpDisplay: psQuote(`${product}: no UDP to the backup servers`),
       icmp4Name: psQuote(`Holdfast-${id}-Block-ICMPv4`),
@@ -165,7 +225,7 @@ export function firewallModel(fleet: Fleet): FirewallModel {
         protocol: 'TCP',
         source: 'backup clients (inside)',
         destination: all,
-        port: String(port),
+        port: ports.join(', '),
         state: 'new, established',
         action: 'permit',
       },
@@ -173,7 +233,7 @@ export function firewallModel(fleet: Fleet): FirewallModel {
         n: 2,
         direction: 'inbound',
         protocol: 'TCP',
-        source: `${all} (source port ${port})`,
+        source: `${all} (source port ${ports.join(', ')})`,
         destination: 'backup clients (inside)',
         port: 'client port (any, ephemeral)',
         state: 'established only (replies)',
@@ -208,8 +268,16 @@ export function renderFirewallSheets(fleet: Fleet): Record<string, string> {
   const m = firewallModel(fleet);
   const sheets: Record<string, string> = {
     'nftables.nft': renderTemplate('firewall/nftables.nft.hbs', m, { escape: false }),
-    'iptables.rules': renderTemplate('firewall/iptables.rules.hbs', { ...m, family: 4, subnetsOfFamily: m.v4 }, { escape: false }),
-    'ip6tables.rules': renderTemplate('firewall/iptables.rules.hbs', { ...m, family: 6, subnetsOfFamily: m.v6 }, { escape: false }),
+    'iptables.rules': renderTemplate(
+      'firewall/iptables.rules.hbs',
+      { ...m, family: 4, subnetsOfFamily: m.v4, forwardsOfFamily: m.forwards.filter((f) => f.family === 4) },
+      { escape: false },
+    ),
+    'ip6tables.rules': renderTemplate(
+      'firewall/iptables.rules.hbs',
+      { ...m, family: 6, subnetsOfFamily: m.v6, forwardsOfFamily: m.forwards.filter((f) => f.family === 6) },
+      { escape: false },
+    ),
     'pf.conf': renderTemplate('firewall/pf.conf.hbs', m, { escape: false }),
     'windows-firewall.ps1': renderTemplate('firewall/windows-firewall.ps1.hbs', m, { escape: false }),
     'rules.md': renderTemplate(
@@ -244,6 +312,10 @@ function renderCsv(m: FirewallModel): string {
   const header = ['rule', 'direction', 'protocol', 'source', 'destination', 'port', 'state', 'action'];
   const lines = [header.join(',')];
   for (const r of m.rows) lines.push([String(r.n), r.direction, r.protocol, r.source, r.destination, r.port, r.state, r.action].map(csvField).join(','));
+  m.forwards.forEach((f) => {
+    const row = [`F${f.n}`, 'forward (mapped firewall)', 'TCP', 'backup clients (inside)', f.firewall, String(f.firewallPort), 'new', `forward to ${f.server}`];
+    lines.push(row.map(csvField).join(','));
+  });
   return `${lines.join('\r\n')}\r\n`;
 }
 

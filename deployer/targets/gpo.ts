@@ -14,9 +14,10 @@ import {
   SCHEDULE_FREQUENCIES,
 } from '../../agent/config-schema.js';
 import { POLICY_EXCLUSIONS_KEY, POLICY_VALUES } from '../../agent/policy.js';
+import { setPath } from '../../agent/settings.js';
 import type { Fleet } from '../../fleet/types.js';
 import { renderTemplate } from './mdm-templates.js';
-import { needsNoTools, type Artifact, type BuildContext, type Target } from './target.js';
+import { installTimeArgs, installTimeSecrets, needsNoTools, type Artifact, type BuildContext, type InstallTimeSecret, type Target } from './target.js';
 
 export const GPO_DIR = 'gpo';
 export const admxName = (fleet: string) => `holdfast-${fleet}.admx`;
@@ -28,8 +29,15 @@ export function policyRegistryKey(fleet: Fleet): string {
   return `Software\\Policies\\${fleet.branding.vendor}\\${fleet.branding.product}`;
 }
 
+function policyValueTree(): Record<string, unknown> {
+  const tree: Record<string, unknown> = {};
+  for (const [name, valueName] of Object.entries(POLICY_VALUES)) setPath(tree, name, valueName);
+  return tree;
+}
+
 /** The ADMX/ADML pair and the startup script, by file name (ADML under en-US/). */
-export function renderGpoFiles(fleet: Fleet): Record<string, string> {
+/** `atInstall`: values the installers lack; the startup script then takes each from a line the admin fills in. */
+export function renderGpoFiles(fleet: Fleet, atInstall: InstallTimeSecret[] = []): Record<string, string> {
   const key = policyRegistryKey(fleet);
   // ADMX revisions are major.minor; the fleet's major.minor lets a newer template replace an older one.
   const [major, minor] = fleet.version.split('.');
@@ -44,7 +52,8 @@ export function renderGpoFiles(fleet: Fleet): Record<string, string> {
     admlName: admlName(fleet.fleet),
     key,
     exclusionsKey: `${key}\\${POLICY_EXCLUSIONS_KEY}`,
-    values: POLICY_VALUES,
+    // Value names by setting path (values.proxy.host), from the agent's settings table.
+    values: policyValueTree(),
     // The value lists and their display names come from the agent config schema (agent/config-schema.ts).
     proxyTypes: PROXY_TYPES,
     proxyTypeNames: PROXY_TYPE_LABELS,
@@ -65,6 +74,7 @@ export function renderGpoFiles(fleet: Fleet): Record<string, string> {
       version: fleet.version,
       msiName: msiName(fleet.fleet),
       markerPath: `%ProgramData%\\Holdfast\\${fleet.fleet}-${fleet.version}.installed`,
+      atInstall: atInstall.map((a) => ({ property: a.property, placeholder: a.placeholder, variable: a.variable })),
     },
     { escape: false },
   );
@@ -77,8 +87,9 @@ export function renderGpoFiles(fleet: Fleet): Record<string, string> {
 }
 
 /** The silent msiexec line the GPO startup script runs (the MSI on a share computers can read). */
-export function gpoInstallCommand(fleet: Fleet): string {
-  return `msiexec /i "\\\\<fileserver>\\<share>\\${msiName(fleet.fleet)}" /qn /norestart /l*v "%WINDIR%\\Temp\\holdfast-${fleet.fleet}-install.log"`;
+/** `args`: placeholders of properties the admin must fill in at install (installTimeArgs). */
+export function gpoInstallCommand(fleet: Fleet, args = ''): string {
+  return `msiexec /i "\\\\<fileserver>\\<share>\\${msiName(fleet.fleet)}" /qn /norestart /l*v "%WINDIR%\\Temp\\holdfast-${fleet.fleet}-install.log"${args}`;
 }
 
 /** How the startup script is called from the GPO (Scripts > Startup, with the share path as parameter). */
@@ -96,7 +107,8 @@ export const gpoTarget: Target = {
     await mkdir(join(dir, 'en-US'), { recursive: true });
     ctx.progress('gpo: writing ADMX/ADML and the startup script');
     const out: Artifact[] = [];
-    for (const [name, content] of Object.entries(renderGpoFiles(fleet))) {
+    const atInstall = installTimeSecrets(fleet, ctx.secrets);
+    for (const [name, content] of Object.entries(renderGpoFiles(fleet, atInstall))) {
       const path = join(dir, name);
       await writeFile(path, content);
       const artifact: Artifact = { path, target: 'gpo', description: name };
@@ -105,7 +117,8 @@ export const gpoTarget: Target = {
       else if (name.endsWith('.adml')) artifact.description = 'Group Policy language file (en-US ADML): copy to PolicyDefinitions\\en-US';
       else {
         artifact.description = 'Group Policy computer startup script: installs the MSI silently once';
-        artifact.installCommands = [{ channel: 'gpo', command: gpoInstallCommand(fleet) }];
+        artifact.installCommands = [{ channel: 'gpo', command: gpoInstallCommand(fleet, installTimeArgs(atInstall)) }];
+        if (atInstall.length) artifact.needsAtInstall = atInstall.map((a) => a.property);
       }
       out.push(artifact);
     }

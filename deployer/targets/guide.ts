@@ -4,11 +4,21 @@ import { writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
 import { PROXY_KINDS_IN_WORDS } from '../../agent/config-schema.js';
+import { DEFAULT_EXCLUDES, describeIncludeEntry, PROFILE_SOURCES } from '../../agent/profiles.js';
 import type { Fleet } from '../../fleet/types.js';
 import { commentText, firewallModel, ipv4Range, markdownText } from './firewall.js';
 import { admlName, admxName, gpoInstallCommand, gpoStartupScriptCommand, msiName, policyRegistryKey, startupScriptName } from './gpo.js';
 import { renderTemplate } from './mdm-templates.js';
-import { needsNoTools, type Artifact, type BuildContext, type InstallCommand, type Target } from './target.js';
+import {
+  installTimeArgs,
+  installTimeSecrets,
+  needsNoTools,
+  type Artifact,
+  type BuildContext,
+  type InstallCommand,
+  type InstallTimeSecret,
+  type Target,
+} from './target.js';
 
 export const GUIDE_MD = 'deployment-guide.md';
 export const GUIDE_HTML = 'deployment-guide.html';
@@ -21,7 +31,12 @@ export interface GuideChannel {
 }
 
 /** Every channel's silent install line: from the artifacts the other targets made, or the names they use. */
-export function installChannels(fleet: Fleet, previous: Artifact[] = [], technicianIdEmbedded = true, fleetFile = `${fleet.fleet}.fleet.json`): GuideChannel[] {
+export function installChannels(
+  fleet: Fleet,
+  previous: Artifact[] = [],
+  atInstall: InstallTimeSecret[] = [],
+  fleetFile = `${fleet.fleet}.fleet.json`,
+): GuideChannel[] {
   const given = (channel: InstallCommand['channel']) =>
     previous
       .flatMap((a) => a.installCommands ?? [])
@@ -29,7 +44,7 @@ export function installChannels(fleet: Fleet, previous: Artifact[] = [], technic
       .map((c) => commentText(c.command));
   const msi = basename(previous.find((a) => a.target === 'msi' && a.path.endsWith('.msi'))?.path ?? msiName(fleet.fleet));
   const pkg = basename(previous.find((a) => a.target === 'pkg' && a.path.endsWith('.pkg'))?.path ?? `holdfast-${fleet.fleet}.pkg`);
-  const tech = technicianIdEmbedded ? '' : ' TECHNICIANID=<Technician ID>';
+  const tech = installTimeArgs(atInstall);
   const or = (list: string[], fallback: string[]) => (list.length > 0 ? list : fallback);
   return [
     {
@@ -45,7 +60,7 @@ export function installChannels(fleet: Fleet, previous: Artifact[] = [], technic
       channel: 'intune',
       title: 'Windows, Microsoft Intune (Win32 app)',
       commands: [
-        ...or(given('intune'), [`msiexec /i "${msi}" /qn /norestart`]),
+        ...or(given('intune'), [`msiexec /i "${msi}" /qn /norestart${tech}`]),
         `holdfast-deploy push intune ${fleetFile} --tenant <tenant-id> --client-id <app-id> --group <group-id>`,
       ],
       note:
@@ -55,7 +70,7 @@ export function installChannels(fleet: Fleet, previous: Artifact[] = [], technic
     {
       channel: 'gpo',
       title: 'Windows, Active Directory Group Policy',
-      commands: [...or(given('gpo'), [gpoInstallCommand(fleet)]), gpoStartupScriptCommand(fleet)],
+      commands: [...or(given('gpo'), [gpoInstallCommand(fleet, tech)]), gpoStartupScriptCommand(fleet)],
       note:
         `Either assign ${msi} under Computer Configuration > Policies > Software Settings > Software installation (from a share computers can ` +
         `read), or run gpo/${startupScriptName(fleet.fleet)} as a computer startup script with the share path as its parameter. Agent settings: copy ` +
@@ -104,15 +119,26 @@ export interface GuideContext {
     none: boolean;
   };
   schedule: string;
+  /** What the fleet backs up, in words: folders, the fleet's excludes, the per-OS defaults, protected paths. */
+  backupSet: {
+    defaultInclude: boolean;
+    include: string[];
+    profileSources: Array<{ os: string; where: string }>;
+    exclude: string[];
+    defaultExcludes: Array<{ os: string; patterns: string[] }>;
+    protectedPaths: string[];
+  };
   /** The proxies agents can use, in words ("SOCKS4, ... or HTTP CONNECT"), from the agent config schema. */
   proxyKinds: string;
   technicianIdEmbedded: boolean;
+  /** Values every install line must give because the installers carry none ("TECHNICIANID=<Technician ID>"). */
+  atInstall: Array<{ property: string; placeholder: string; variable: string }>;
   channels: GuideChannel[];
   rows: ReturnType<typeof firewallModel>['rows'];
   policyKey: string;
 }
 
-export function guideContext(fleet: Fleet, previous: Artifact[], technicianIdEmbedded: boolean, fleetFile?: string): GuideContext {
+export function guideContext(fleet: Fleet, previous: Artifact[], atInstall: InstallTimeSecret[], fleetFile?: string): GuideContext {
   const fw = firewallModel(fleet);
   const s = fleet.backup.schedule;
   const schedule =
@@ -144,17 +170,27 @@ export function guideContext(fleet: Fleet, previous: Artifact[], technicianIdEmb
       none: fleet.proxy.type === 'none',
     },
     schedule,
+    backupSet: {
+      defaultInclude: fleet.backup.include.length === 0,
+      include: fleet.backup.include.map(describeIncludeEntry),
+      profileSources: Object.values(PROFILE_SOURCES).map(({ os, where }) => ({ os, where })),
+      exclude: [...fleet.backup.exclude],
+      defaultExcludes: (['win32', 'darwin'] as const).map((p) => ({ os: PROFILE_SOURCES[p].os, patterns: DEFAULT_EXCLUDES[p] })),
+      protectedPaths: fleet.backup.protectedPaths.map(describeIncludeEntry),
+    },
     proxyKinds: PROXY_KINDS_IN_WORDS,
-    technicianIdEmbedded,
-    channels: installChannels(fleet, previous, technicianIdEmbedded, fleetFile),
+    technicianIdEmbedded: !atInstall.some((a) => a.key === 'technicianId'),
+    atInstall: atInstall.map(({ property, placeholder, variable }) => ({ property, placeholder, variable })),
+    channels: installChannels(fleet, previous, atInstall, fleetFile),
     rows: fw.rows,
     policyKey: `HKLM\\${policyRegistryKey(fleet)}`,
   };
 }
 
-/** Markdown-escape every string in a context (except command lines, which go into fenced code blocks). */
+/** Markdown-escape every string in a context (except command lines and placeholders, which go into code). */
 function markdownContext(value: unknown, key = ''): unknown {
-  if (typeof value === 'string') return key === 'commands' ? commentText(value).replace(/`{3,}/g, '` ` `') : markdownText(value);
+  if (typeof value === 'string')
+    return key === 'commands' || key === 'placeholder' || key === 'variable' ? commentText(value).replace(/`{3,}/g, '` ` `') : markdownText(value);
   if (Array.isArray(value)) return value.map((v) => markdownContext(v, key));
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, markdownContext(v, k)]));
   return value;
@@ -173,7 +209,9 @@ export const guideTarget: Target = {
   isSupported: needsNoTools,
   async make(ctx: BuildContext): Promise<Artifact[]> {
     ctx.progress('guide: rendering the deployment guide');
-    const { markdown, html } = renderGuide(guideContext(ctx.loaded.fleet, ctx.previous, ctx.secrets.technicianId !== undefined, basename(ctx.loaded.file)));
+    const { markdown, html } = renderGuide(
+      guideContext(ctx.loaded.fleet, ctx.previous, installTimeSecrets(ctx.loaded.fleet, ctx.secrets), basename(ctx.loaded.file)),
+    );
     const md = join(ctx.outDir, GUIDE_MD);
     const htmlFile = join(ctx.outDir, GUIDE_HTML);
     await writeFile(md, markdown);

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { macOSCustomConfigurationBody, macOSPkgAppBody, msiInstallCommand, win32LobAppBody } from '../../installers/intune/graph-app.js';
 import { writeIntuneWin } from '../../installers/intune/intunewin.js';
 import { readMsiInfo } from '../../installers/intune/msi-info.js';
-import { needsNoTools, type Artifact, type BuildContext, type Support, type Target } from './target.js';
+import { installTimeArgs, installTimeSecrets, needsNoTools, type Artifact, type BuildContext, type Support, type Target } from './target.js';
 
 const run = promisify(execFile);
 
@@ -67,7 +67,10 @@ export const intuneTarget: Target = {
     ctx.progress('intune: packaging and encrypting the MSI (.intunewin)');
     const outFile = join(dir, intuneWinName(fleet.fleet));
     await writeIntuneWin({ setupFile: msiPath, outFile, msi });
-    const body = win32LobAppBody({ ...describe(ctx), fileName: basename(outFile), setupFile: basename(msiPath), msi });
+    const atInstall = installTimeSecrets(fleet, ctx.secrets);
+    const installArgs = installTimeArgs(atInstall);
+    const needs = atInstall.length ? { needsAtInstall: atInstall.map((a) => a.property) } : {};
+    const body = win32LobAppBody({ ...describe(ctx), fileName: basename(outFile), setupFile: basename(msiPath), msi, installArgs });
     const jsonFile = join(dir, WIN32_APP_JSON);
     await writeJson(jsonFile, body);
     return [
@@ -75,9 +78,15 @@ export const intuneTarget: Target = {
         path: outFile,
         target: 'intune',
         description: 'Intune Win32 app package (upload with `holdfast-deploy push intune` or the Intune admin center)',
-        installCommands: [{ channel: 'intune', command: msiInstallCommand(basename(msiPath)) }],
+        installCommands: [{ channel: 'intune', command: msiInstallCommand(basename(msiPath), installArgs) }],
+        ...needs,
       },
-      { path: jsonFile, target: 'intune', description: 'Graph win32LobApp body: install/uninstall lines, MSI product-code detection, return codes' },
+      {
+        path: jsonFile,
+        target: 'intune',
+        description: 'Graph win32LobApp body: install/uninstall lines, MSI product-code detection, return codes',
+        ...needs,
+      },
     ];
   },
 };

@@ -2,6 +2,7 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { extensionAttributeScripts, pppcProfile, pppcProfileName, settingsProfile, settingsProfileName } from '../../installers/mac/index.js';
+import { agentConfigFromFleet } from '../../fleet/agent-config.js';
 import { nodeRuntime, runtimesSupport } from '../../installers/runtimes.js';
 import type { Artifact, BuildContext, Target } from './target.js';
 
@@ -15,7 +16,8 @@ export const jamfProfilesTarget: Target = {
     const { fleet } = ctx.loaded;
     await mkdir(ctx.outDir, { recursive: true });
     const settings = join(ctx.outDir, settingsProfileName(fleet.fleet));
-    await writeFile(settings, settingsProfile(fleet));
+    // The profile's values are those of the agent.json the pkg installs; secrets are dropped by the settings table.
+    await writeFile(settings, settingsProfile(fleet, await agentConfigFromFleet(ctx.loaded, ctx.secrets)));
     const pppc = await pppcProfile(fleet, { x86_64: await nodeRuntime('darwin-x64'), arm64: await nodeRuntime('darwin-arm64') });
     for (const w of pppc.warnings) ctx.progress(`warning: ${w}`);
     const pppcFile = join(ctx.outDir, pppcProfileName(fleet.fleet));
@@ -28,7 +30,7 @@ export const jamfProfilesTarget: Target = {
       {
         path: settings,
         target: 'jamf-profiles',
-        description: `Configuration profile: managed preferences for ${fleet.branding.bundleId} (servers, proxy, TLS pin; secrets omitted)`,
+        description: `Configuration profile: managed preferences for ${fleet.branding.bundleId} (servers, proxy, schedule, exclusions; secrets omitted)`,
         installCommands: profileCommands(settingsProfileName(fleet.fleet)),
       },
       {

@@ -3,16 +3,24 @@ import { basename } from 'node:path';
 import { buildFleetMsi, msiFileName } from '../../installers/win/index.js';
 import { runtimesSupport } from '../../installers/runtimes.js';
 import { hasTool, installLine } from '../../installers/win/tools.js';
-import type { Artifact, BuildContext, InstallCommand, Support, SupportContext, Target } from './target.js';
+import {
+  installTimeArgs,
+  installTimeSecrets,
+  type Artifact,
+  type BuildContext,
+  type InstallCommand,
+  type Support,
+  type SupportContext,
+  type Target,
+} from './target.js';
 
 const TOOLS = ['wixl', 'msibuild', 'msiinfo', 'gcab', 'x86_64-w64-mingw32-gcc'];
 
-/** The silent install and uninstall lines for an MSI; TECHNICIANID is a placeholder when none is embedded (never the secret). */
-export function msiInstallCommands(msiName: string, technicianIdEmbedded: boolean): InstallCommand[] {
+/** The silent install and uninstall lines for an MSI; `args` holds placeholders for secrets given at install (never a secret). */
+export function msiInstallCommands(msiName: string, args = ''): InstallCommand[] {
   const log = `${msiName.replace(/\.msi$/, '')}-install.log`;
-  const tech = technicianIdEmbedded ? '' : ' TECHNICIANID=<Technician ID>';
   return [
-    { channel: 'msiexec', command: `msiexec /i ${msiName} /qn /norestart /l*v ${log}${tech}` },
+    { channel: 'msiexec', command: `msiexec /i ${msiName} /qn /norestart /l*v ${log}${args}` },
     { channel: 'uninstall', command: `msiexec /x ${msiName} /qn /norestart` },
   ];
 }
@@ -36,7 +44,7 @@ export const msiTarget: Target = {
       throw new Error(`the fleet names a signing certificate but osslsigncode is missing: ${installLine(['osslsigncode'])}`);
     }
     const result = await buildFleetMsi({ loaded: ctx.loaded, secrets: ctx.secrets, outDir: ctx.outDir, cacheDir: ctx.cacheDir, progress: ctx.progress });
-    if (!result.technicianIdEmbedded) ctx.progress('no Technician ID embedded: give TECHNICIANID=... on the msiexec command line');
+    const atInstall = installTimeSecrets(ctx.loaded.fleet, ctx.secrets);
     const name = msiFileName(ctx.loaded.fleet.fleet);
     return [
       {
@@ -45,7 +53,8 @@ export const msiTarget: Target = {
         description: `Windows installer${result.signed ? ' (Authenticode-signed)' : ''}; ${
           result.technicianIdEmbedded ? 'Technician ID embedded' : 'no Technician ID embedded: TECHNICIANID must be given at install'
         }; ProductCode {${result.productCode}}`,
-        installCommands: msiInstallCommands(basename(name), result.technicianIdEmbedded),
+        installCommands: msiInstallCommands(basename(name), installTimeArgs(atInstall)),
+        ...(atInstall.length && { needsAtInstall: atInstall.map((a) => a.property) }),
       },
     ];
   },

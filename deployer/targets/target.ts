@@ -1,4 +1,4 @@
-import type { FleetSecrets, LoadedFleet } from '../../fleet/types.js';
+import type { Fleet, FleetSecrets, LoadedFleet } from '../../fleet/types.js';
 
 /** How an admin installs an artifact silently through one channel. */
 export interface InstallCommand {
@@ -12,6 +12,43 @@ export interface Artifact {
   target: string;
   description: string;
   installCommands?: InstallCommand[];
+  /** Installer properties this artifact needs on its install line because generate had no value for them. */
+  needsAtInstall?: string[];
+}
+
+/**
+ * A secret the fleet takes from an environment variable that was not set at generate time: the installers carry
+ * none, so each install line must give it (`TECHNICIANID=<Technician ID>`), or installs fail (MSI error 1603).
+ */
+export interface InstallTimeSecret {
+  key: 'technicianId' | 'proxyPassword';
+  /** The variable the fleet names (a name, never a value). */
+  variable: string;
+  /** The MSI public property that takes the value at install time. */
+  property: string;
+  placeholder: string;
+  /** The generate flag that accepts building without it. */
+  flag: string;
+}
+
+const INSTALL_TIME: Array<Omit<InstallTimeSecret, 'variable'> & { ref(f: Fleet): unknown }> = [
+  { key: 'technicianId', property: 'TECHNICIANID', placeholder: '<Technician ID>', flag: '--technician-id-at-install', ref: (f) => f.technicianId },
+  { key: 'proxyPassword', property: 'PROXYPASSWORD', placeholder: '<proxy password>', flag: '--proxy-password-at-install', ref: (f) => f.proxy.password },
+];
+
+/** The fleet's secrets that come from an environment variable left unset: they must be given at install time. */
+export function installTimeSecrets(fleet: Fleet, secrets: FleetSecrets): InstallTimeSecret[] {
+  const out: InstallTimeSecret[] = [];
+  for (const { ref, ...rest } of INSTALL_TIME) {
+    const r = ref(fleet);
+    if (r && typeof r === 'object' && secrets[rest.key] === undefined) out.push({ ...rest, variable: (r as { env: string }).env });
+  }
+  return out;
+}
+
+/** The placeholders an install line carries for those secrets: " TECHNICIANID=<Technician ID>" (never a value). */
+export function installTimeArgs(list: InstallTimeSecret[]): string {
+  return list.map((s) => ` ${s.property}=${s.placeholder}`).join('');
 }
 
 export type Support = { ok: true } | { ok: false; missing: string; install: string };

@@ -69,7 +69,7 @@ export class Services implements vscode.Disposable {
   }
 
   outDirFor(fleetFile: string): string {
-    const out = vscode.workspace.getConfiguration('holdfast', vscode.Uri.file(fleetFile)).get<string>('generate.outDir') || 'dist';
+    const out = vscode.workspace.getConfiguration('holdfast', vscode.Uri.file(fleetFile)).get<string>('generate.outDir') || 'holdfast-out';
     return isAbsolute(out) ? out : join(dirname(fleetFile), out);
   }
 

@@ -17,8 +17,9 @@ function quoteArg(s: string): string {
   return `"${s}"`;
 }
 
-export function msiInstallCommand(msiFileName: string): string {
-  return `msiexec /i ${quoteArg(msiFileName)} /qn /norestart`;
+/** `args`: placeholders of properties the admin must fill in at install (" TECHNICIANID=<Technician ID>"). */
+export function msiInstallCommand(msiFileName: string, args = ''): string {
+  return `msiexec /i ${quoteArg(msiFileName)} /qn /norestart${args}`;
 }
 
 export function msiUninstallCommand(productCode: string): string {
@@ -51,6 +52,8 @@ export interface Win32AppInput extends AppIdentity {
   /** The MSI inside it. */
   setupFile: string;
   msi: MsiInfo;
+  /** Placeholders the install line carries for values given at install time (installTimeArgs). */
+  installArgs?: string;
 }
 
 export type GraphBody = Record<string, unknown> & { '@odata.type': string };
@@ -63,7 +66,7 @@ export function win32LobAppBody(input: Win32AppInput): GraphBody {
     fileName: input.fileName,
     setupFilePath: input.setupFile,
     displayVersion: msi.productVersion,
-    installCommandLine: msiInstallCommand(input.setupFile),
+    installCommandLine: msiInstallCommand(input.setupFile, input.installArgs),
     uninstallCommandLine: msiUninstallCommand(msi.productCode),
     applicableArchitectures: 'x64',
     minimumSupportedWindowsRelease: '1607',

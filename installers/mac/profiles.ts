@@ -6,6 +6,8 @@ import { open, stat } from 'node:fs/promises';
 import { build, type PlistValue } from 'plist';
 
 type PlistObject = { [key: string]: PlistValue };
+import type { AgentConfig } from '../../agent/config-types.js';
+import { getPath, isSecret, PLIST_SETTINGS } from '../../agent/settings.js';
 import type { Fleet } from '../../fleet/types.js';
 import { CONFIG_FILE, LAUNCHER, MAC_ARCHES, runtimeBinary, type MacArch } from './layout.js';
 import { render } from './templates.js';
@@ -16,7 +18,8 @@ export const pppcProfileName = (fleet: string) => `holdfast-${fleet}-pppc.mobile
 
 export const SECRETS_NOTE =
   'The Technician ID and proxy password are deliberately not in this profile (any local user can read installed ' +
-  'profiles). They travel only in the pkg, whose postinstall writes them to the root-only (0600) agent.json.';
+  'profiles), and the agent does not read them from managed preferences. They travel only in the pkg, whose ' +
+  'postinstall writes them to the root-only (0600) agent.json.';
 
 function envelope(fleet: Fleet, kind: string, displayName: string, description: string, content: PlistObject[]): string {
   const id = `${fleet.branding.bundleId}.${fleet.fleet}.${kind}`;
@@ -34,12 +37,24 @@ function envelope(fleet: Fleet, kind: string, displayName: string, description: 
   });
 }
 
-/** Managed preferences for the agent's domain (branding.bundleId): servers and proxy, no secrets. */
-export function settingsProfile(fleet: Fleet): string {
-  const proxy: PlistObject = { type: fleet.proxy.type };
-  if (fleet.proxy.host !== undefined) proxy.host = fleet.proxy.host;
-  if (fleet.proxy.port !== undefined) proxy.port = fleet.proxy.port;
-  if (fleet.proxy.username !== undefined) proxy.username = fleet.proxy.username;
+/**
+ * The managed preferences a fleet sets: one key per plist setting of the agent's settings table (agent/settings.ts)
+ * that the fleet gives a value, read from the agent.json the installers lay down for it. Secrets have no plist key:
+ * a profile is readable by every local user (`profiles show`, /Library/Managed Preferences).
+ */
+export function managedPreferences(config: AgentConfig): PlistObject {
+  const prefs: PlistObject = {};
+  for (const row of PLIST_SETTINGS) {
+    if (isSecret(row)) throw new Error(`settings table: ${row.name} is a secret and must have no plist key`);
+    const value = getPath(config, row.name);
+    if (value === undefined || (Array.isArray(value) && value.length === 0)) continue;
+    prefs[row.plistKey] = value as PlistValue;
+  }
+  return prefs;
+}
+
+/** Managed preferences for the agent's domain (branding.bundleId): servers, proxy, schedule, exclusions; no secrets. */
+export function settingsProfile(fleet: Fleet, config: AgentConfig): string {
   const domain = fleet.branding.bundleId;
   return envelope(
     fleet,
@@ -53,14 +68,7 @@ export function settingsProfile(fleet: Fleet): string {
         PayloadType: domain,
         PayloadUUID: nameUuid(fleet.fleet, domain, 'settings', 'preferences'),
         PayloadVersion: 1,
-        fleet: fleet.fleet,
-        registration: { primary: fleet.registration.primary, alternate: fleet.registration.alternate },
-        serverSubnets: [...fleet.serverSubnets],
-        port: fleet.port,
-        tlsPin: fleet.tlsPin,
-        proxy,
-        proxyPasswordConfigured: fleet.proxy.password !== undefined,
-        secretsNote: SECRETS_NOTE,
+        ...managedPreferences(config),
       },
     ],
   );

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { basename, extname } from 'node:path';
 
-import { listTargets, progressMessage, runGenerate, type TargetInfo } from '../core/generate.js';
+import { listTargets, progressMessage, runGenerate, type GenerateOptions, type TargetInfo } from '../core/generate.js';
 import { readGenerateResult, type GenerateResult } from '../core/manifest.js';
 import type { NodeSpec } from '../core/tree-model.js';
 import type { Services, ValidFleet } from '../services.js';
@@ -17,7 +17,12 @@ async function targetList(_s: Services): Promise<TargetInfo[]> {
 }
 
 /** Run the deployer's generate for one fleet with progress in a notification and lines in the output channel. */
-export async function generateFleet(s: Services, entry: ValidFleet, targets: string[]): Promise<GenerateResult | undefined> {
+export async function generateFleet(
+  s: Services,
+  entry: ValidFleet,
+  targets: string[],
+  atInstall: GenerateOptions['atInstall'] = [],
+): Promise<GenerateResult | undefined> {
   const outDir = s.outDirFor(entry.file);
   const label = `${entry.fleet.fleet} → ${targets.length ? targets.join(', ') : 'all targets'}`;
   s.log(`Generate ${label} into ${outDir}`);
@@ -32,6 +37,7 @@ export async function generateFleet(s: Services, entry: ValidFleet, targets: str
           outDir,
           targets,
           signal: abort.signal,
+          atInstall,
           onLine: (line) => {
             s.log(`  ${line}`);
             const msg = progressMessage(line);
@@ -43,6 +49,19 @@ export async function generateFleet(s: Services, entry: ValidFleet, targets: str
   } catch (err) {
     const text = (err as Error).message;
     s.log(`Generate failed: ${text}`);
+    const unset = (err as { unsetSecrets?: Array<{ key: 'technicianId' | 'proxyPassword'; variable: string; property: string }> }).unsetSecrets ?? [];
+    if (unset.length) {
+      // The same choice as the CLI's --technician-id-at-install: never a silent build whose installs all fail.
+      const names = unset.map((u) => u.variable).join(', ');
+      const choice = await vscode.window.showWarningMessage(
+        `${entry.fleet.fleet}: ${names} not set. Installers built without it fail every install unless each install line gives ` +
+          `${unset.map((u) => `${u.property}=…`).join(' ')}.`,
+        { modal: true },
+        'Build for values given at install',
+      );
+      if (choice) return generateFleet(s, entry, targets, [...(atInstall ?? []), ...unset.map((u) => u.key)]);
+      return undefined;
+    }
     void vscode.window
       .showErrorMessage(`Generate ${entry.fleet.fleet} failed: ${text.split('\n').slice(-1)[0]}`, 'Show Output')
       .then((a) => a && s.output.show(true));

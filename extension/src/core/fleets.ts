@@ -6,7 +6,7 @@ import { readGenerateResult, type GenerateResult } from './manifest.js';
 
 /** A fleet file as the sidebar shows it: valid (maybe missing secrets for generate) or invalid with its issues. */
 export type FleetEntry =
-  | { kind: 'valid'; file: string; fleet: Fleet; missing: FleetIssue[]; secrets: FleetSecrets; generate?: GenerateResult }
+  | { kind: 'valid'; file: string; fleet: Fleet; missing: FleetIssue[]; secrets: FleetSecrets; generate?: GenerateResult; warnings?: FleetIssue[] }
   | { kind: 'invalid'; file: string; issues: FleetIssue[] };
 
 /** Which secret references are not resolvable from `env` (what generate would refuse or leave to install time). */
@@ -33,6 +33,7 @@ export async function describeFleetFile(file: string, outDir: string, env: NodeJ
       fleet,
       missing: missingSecrets(fleet, env),
       secrets: resolveSecrets(fleet, env),
+      warnings: loaded.warnings ?? [],
       generate: await readGenerateResult(outDir, fleet.fleet),
     };
   } catch (err) {

@@ -1,4 +1,4 @@
-import type { GenerateResult as DeployerResult } from '../../../deployer/generate.js';
+import type { GenerateOptions as DeployerOptions, GenerateResult as DeployerResult } from '../../../deployer/generate.js';
 
 export interface TargetInfo {
   name: string;
@@ -35,6 +35,8 @@ export interface GenerateOptions {
   onLine?: (line: string) => void;
   /** Cancel: stops the tool running now (wixl, msibuild, npm pack...) and starts no further target. */
   signal?: AbortSignal;
+  /** Secrets to leave for the install lines when their variable is unset (the CLI's --technician-id-at-install...). */
+  atInstall?: DeployerOptions['atInstall'];
 }
 
 /**
@@ -48,6 +50,7 @@ export async function runGenerate(o: GenerateOptions): Promise<DeployerResult> {
     targets: o.targets,
     env: o.env,
     signal: o.signal,
+    atInstall: o.atInstall,
     progress: (e) => o.onLine?.(e.text),
   });
 }

@@ -2,6 +2,8 @@
 import { basename, relative } from 'node:path';
 
 import type { Fleet } from '../../../fleet/types.js';
+import type { FleetIssue } from '../../../fleet/load.js';
+import { fleetPorts } from '../../../fleet/addresses.js';
 import type { FleetEntry } from './fleets.js';
 import { fleetLabel } from './fleets.js';
 import { formatBytes, formatWhen } from './format.js';
@@ -165,9 +167,9 @@ function validFleetNode(entry: Extract<FleetEntry, { kind: 'valid' }>, now: Date
     {
       id: `${id}/firewall`,
       label: 'Firewall',
-      description: `TCP ${fleet.port} → ${fleet.serverSubnets.join(', ')}`,
+      description: `TCP ${fleetPorts(fleet).join(', ')} → ${fleet.serverSubnets.join(', ')}`,
       icon: { id: 'shield' },
-      tooltip: `Outbound TCP to port ${fleet.port} on ${fleet.serverSubnets.map(mdEscape).join(', ')}; no UDP or ICMP, nothing inbound.`,
+      tooltip: `Outbound TCP to port ${fleetPorts(fleet).join(', ')} on ${fleet.serverSubnets.map(mdEscape).join(', ')}; no UDP or ICMP, nothing inbound.`,
       command: { command: 'holdfast.showFirewallRules', title: 'Show Firewall Rules', arguments: [entry.file] },
     },
     {
@@ -188,12 +190,15 @@ function validFleetNode(entry: Extract<FleetEntry, { kind: 'valid' }>, now: Date
     });
   }
   children.push(artifactNodes(entry, id));
+  const warnings = entry.warnings ?? [];
+  children.push(...warnings.map((w, i) => warningNode(entry.file, `${id}/warning/${i}`, w)));
   const tooltip = [
     `**${mdEscape(fleet.customer)}** — fleet \`${fleet.fleet}\` v${fleet.version}`,
     `File: ${mdEscape(entry.file)}`,
     entry.missing.length
       ? `⚠ Missing for generate: ${entry.missing.map((m) => mdEscape(m.message)).join('; ')}`
       : '✓ Valid against the fleet schema; all secrets resolvable.',
+    ...warnings.map((w) => `⚠ Warning: ${mdEscape(w.message)}`),
   ].join('\n\n');
   return {
     id,
@@ -208,6 +213,22 @@ function validFleetNode(entry: Extract<FleetEntry, { kind: 'valid' }>, now: Date
   };
 }
 
+/** A fleet issue as a row that opens the fleet file at the field; errors and warnings look alike but for the icon. */
+function issueNode(file: string, id: string, issue: FleetIssue, icon: NodeSpec['icon']): NodeSpec {
+  return {
+    id,
+    label: issue.path,
+    description: issue.message.replace(/^\S+: /, ''),
+    tooltip: `${mdEscape(issue.message)}\n\nAllowed: ${mdEscape(issue.allowed)}`,
+    icon,
+    command: { command: 'holdfast.openFleetAt', title: 'Show problem', arguments: [file, issue.path] },
+  };
+}
+
+function warningNode(file: string, id: string, issue: FleetIssue): NodeSpec {
+  return issueNode(file, id, issue, { id: 'warning', color: 'list.warningForeground' });
+}
+
 function invalidFleetNode(entry: Extract<FleetEntry, { kind: 'invalid' }>): NodeSpec {
   const id = `fleet:${entry.file}`;
   const n = entry.issues.length;
@@ -220,14 +241,7 @@ function invalidFleetNode(entry: Extract<FleetEntry, { kind: 'invalid' }>): Node
     contextValue: 'holdfast.fleet.invalid',
     collapsible: 'collapsed',
     resourcePath: entry.file,
-    children: entry.issues.map((issue, i) => ({
-      id: `${id}/issue/${i}`,
-      label: issue.path,
-      description: issue.message.replace(/^\S+: /, ''),
-      tooltip: `${mdEscape(issue.message)}\n\nAllowed: ${mdEscape(issue.allowed)}`,
-      icon: { id: 'error', color: 'list.errorForeground' },
-      command: { command: 'holdfast.openFleetAt', title: 'Show problem', arguments: [entry.file, issue.path] },
-    })),
+    children: entry.issues.map((issue, i) => issueNode(entry.file, `${id}/issue/${i}`, issue, { id: 'error', color: 'list.errorForeground' })),
   };
 }
 
