@@ -144,8 +144,18 @@ describe('the names issue 17 found unrestorable', () => {
     writeFileSync(join(dir, 'report\\2024.txt'), 'backslash in the name\n');
     writeFileSync(join(dir, 'dir\\with\\backslashes', 'inner.txt'), 'inside\n');
     writeFileSync(join(dir, 'plain.txt'), 'an ordinary file\n');
-    const { restored } = await roundTrip(dir);
+    const { restored, agent, store } = await roundTrip(dir);
     expect(snapshotTree(restored)).toEqual(snapshotTree(dir));
+    // --path names such a file as it is, by its snapshot path or its original one.
+    for (const [path, out] of [
+      ['B/report\\2024.txt', join(work, 'out-backslash-one')],
+      [join(dir, 'dir\\with\\backslashes'), join(work, 'out-backslash-dir')],
+    ]) {
+      const r = await agent.run(['restore', '--store', store, '--path', path, '--to', out]);
+      expect(r.code, r.output).toBe(0);
+    }
+    expect(readdirSync(join(work, 'out-backslash-one', 'B'))).toEqual(['report\\2024.txt']);
+    expect(readdirSync(join(work, 'out-backslash-dir', 'B'))).toEqual(['dir\\with\\backslashes']);
   });
 
   it('names of 255 bytes (the limit) restore: files, folders, symlinks, ASCII and multibyte', async () => {

@@ -132,11 +132,13 @@ function below(rootDir: string, parts: string[]): string {
 
 /** Map a --path argument to a snapshot path. */
 function snapshotSubpath(snap: Snapshot, subpath: string): string {
-  const trimmed = subpath.replace(/\\/g, '/').replace(/\/+$/, '');
+  // A backslash separates folders only on Windows; elsewhere it is a character of a name.
+  const pathForm = (p: string): string => (windows ? portablePath(p) : resolve(p));
+  const trimmed = (windows ? subpath.replace(/\\/g, '/') : subpath).replace(/\/+$/, '');
   for (const r of snap.roots) {
-    const root = portablePath(r.path);
-    if (isAbsolute(subpath) && isSameOrInside(portablePath(subpath), root)) {
-      return r.name + portablePath(subpath).slice(root.length);
+    const root = pathForm(r.path);
+    if (isAbsolute(subpath) && isSameOrInside(pathForm(subpath), root)) {
+      return r.name + pathForm(subpath).slice(root.length);
     }
   }
   return trimmed.replace(/^\/+/, '');
