@@ -1,5 +1,6 @@
 // holdfast-agent: the backup agent's command line. Each subcommand lives in agent/commands/.
 import { Command } from 'commander';
+import { escapeForTerminal } from '../common/terminal-text.js';
 import { AGENT_VERSION } from './version.js';
 import { agentCommands } from './commands/index.js';
 
@@ -18,6 +19,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`holdfast-agent: ${(err as Error).message ?? String(err)}\n`);
+  // Messages can carry file names: nothing in them may act on the terminal (line breaks between lines stay).
+  const message = ((err as Error).message ?? String(err)).split('\n').map((line) => escapeForTerminal(line, false));
+  process.stderr.write(`holdfast-agent: ${message.join('\n')}\n`);
   process.exitCode = process.exitCode || 1;
 });

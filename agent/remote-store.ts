@@ -70,12 +70,25 @@ export class NotRegisteredError extends Error {
 
 const PERMANENT_KINDS = new Set(['tls-pin', 'proxy-auth', 'bad-address']);
 
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A wait that ends early (rejecting with the signal's reason) when the signal aborts. */
+const delay = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 
 /**
  * Opens a pinned TLS connection to the first endpoint that answers and runs `handshake` on it.
  * Transport failures and lost connections move on to the next endpoint; a RemoteError from the
- * handshake (the server said no) ends the attempt at once.
+ * handshake (the server said no) ends the attempt at once. `signal` abandons the attempt: no further tries,
+ * and a connection that comes up after all is closed, never handed out (it would keep the process alive).
  */
 export async function connectFirst<T>(
   endpoints: string[],
@@ -84,6 +97,7 @@ export async function connectFirst<T>(
   role: string,
   rounds = 1,
   failures: AttemptFailure[] = [],
+  signal?: AbortSignal,
 ): Promise<{ conn: RpcConnection; endpoint: string; value: T }> {
   const unique = [...new Set(endpoints)];
   for (let round = 0; round < rounds; round++) {
@@ -91,19 +105,22 @@ export async function connectFirst<T>(
       // Waiting does not fix a wrong pin, proxy password or address: give up at once.
       const last = failures.slice(-unique.length);
       if (last.length === unique.length && last.every((f) => PERMANENT_KINDS.has(f.kind))) break;
-      await delay(Math.min(4000, 500 * 4 ** (round - 1)));
+      await delay(Math.min(4000, 500 * 4 ** (round - 1)), signal);
     }
     for (const endpoint of unique) {
+      signal?.throwIfAborted();
       let socket: TLSSocket | undefined;
       let conn: RpcConnection | undefined;
       try {
         socket = await openConnection(endpoint, options);
         conn = new RpcConnection(socket, endpoint);
         const value = await handshake(conn);
+        signal?.throwIfAborted();
         return { conn, endpoint, value };
       } catch (err) {
         conn?.close();
         socket?.destroy();
+        if (signal?.aborted) throw signal.reason;
         if (err instanceof RemoteError) throw new ServerRefusedError(err.code, `${endpoint}: ${err.message}`, err.detail);
         const kind = err instanceof TransportError ? err.kind : err instanceof ConnectionLostError ? 'closed' : 'network';
         const message = err instanceof TransportError || err instanceof ConnectionLostError ? err.message : `${endpoint}: ${(err as Error).message}`;
@@ -150,6 +167,8 @@ export class RemoteStore implements ChunkStore {
   private connecting: Promise<RpcConnection> | undefined;
   private avoid: string | undefined;
   private closed = false;
+  /** Aborted by close(): connection attempts still running stop, and one that succeeds anyway is not kept. */
+  private readonly closing = new AbortController();
   private servers: ServerPair;
   readonly stats: RemoteStoreStats = { endpoint: undefined, connections: 0, failovers: 0, chunksSent: 0, bytesSent: 0, chunksSkippedOnResume: 0 };
 
@@ -189,6 +208,8 @@ export class RemoteStore implements ChunkStore {
           .header,
       'backup',
       this.options.retryRounds ?? 3,
+      [],
+      this.closing.signal,
     );
     if (this.stats.endpoint !== undefined && this.stats.endpoint !== endpoint) {
       this.stats.failovers++;
@@ -266,8 +287,15 @@ export class RemoteStore implements ChunkStore {
     }
     if (cur.length) batches.push(cur);
     let next = 0;
+    let failed = false;
+    // Once a batch fails, put() has failed: the other loops stop instead of sending on (or reconnecting) for nothing.
     const worker = async () => {
-      while (next < batches.length) await this.putBatch(batches[next++]);
+      while (next < batches.length && !failed) {
+        await this.putBatch(batches[next++]).catch((err: unknown) => {
+          failed = true;
+          throw err;
+        });
+      }
     };
     await Promise.all(Array.from({ length: Math.min(PUT_PARALLEL, batches.length) }, worker));
   }
@@ -343,6 +371,7 @@ export class RemoteStore implements ChunkStore {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.closing.abort(new Error('remote store is closed'));
     this.conn?.close();
     this.conn = undefined;
   }

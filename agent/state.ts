@@ -62,6 +62,8 @@ export interface LastBackup {
   bytes?: number;
   bytesUploaded?: number;
   durationMs?: number;
+  /** Files that kept changing while read (stored as last read): how many, and the first paths. */
+  changedDuringBackup?: { count: number; paths: string[] };
   error?: string;
   /** Protected paths an exclude matched and the backup kept anyway, per pattern (agent/engine/guard.ts). */
   protectedKept?: { pattern: string; count: number; paths: string[] }[];

@@ -4,6 +4,8 @@ import { loadAgentConfig, type LoadedAgentConfig } from './config.js';
 import { readLastResult, readRegistration, type LastBackup } from './state.js';
 import type { ServerPair } from '../protocol/messages.js';
 import { AGENT_VERSION } from './version.js';
+import { escapeForTerminal } from '../common/terminal-text.js';
+import { showName } from './engine/names.js';
 
 export interface AgentStatus {
   version: string;
@@ -67,7 +69,13 @@ export function formatStatus(s: AgentStatus): string {
         `${b.finishedAt}${b.files !== undefined ? `, ${b.files} files` : ''}${b.bytes !== undefined ? `, ${b.bytes} bytes` : ''}`,
     );
   }
-  if (s.lastError) lines.push(`last error:    ${s.lastError}`);
+  const changed = s.lastBackup?.changedDuringBackup;
+  if (changed) {
+    lines.push(`changed during backup: ${changed.count} file${changed.count === 1 ? '' : 's'} (stored as last read; the next backup reads them again)`);
+    for (const p of changed.paths) lines.push(`  ${showName(p)}`);
+    if (changed.count > changed.paths.length) lines.push(`  ... and ${changed.count - changed.paths.length} more`);
+  }
+  if (s.lastError) lines.push(...`last error:    ${s.lastError}`.split('\n').map((l) => escapeForTerminal(l, false)));
   return lines.join('\n');
 }
 

@@ -11,7 +11,8 @@ declare -A demo_tools=( [wixl]=wixl [msiinfo]=msitools [msibuild]=msitools [gcab
   [x86_64-w64-mingw32-gcc]=gcc-mingw-w64-x86-64 [osslsigncode]=osslsigncode [openssl]=openssl )
 declare -A test_tools=( [wine]=wine [/usr/lib/wine/wine64]=wine64 [restic]=restic [danted]=dante-server [squid]=squid
   [tinyproxy]=tinyproxy [bsdtar]=libarchive-tools [7zz]=7zip [cpio]=cpio [chromium]=chromium [rg]=ripgrep
-  [nft]=nftables [iptables-restore]=iptables [xmllint]=libxml2-utils [krb5-config]=libkrb5-dev [socat]=socat )
+  [nft]=nftables [iptables-restore]=iptables [xmllint]=libxml2-utils [krb5-config]=libkrb5-dev [socat]=socat
+  [inotifywait]=inotify-tools )
 
 # shellcheck source=lib/debian.sh
 source scripts/lib/debian.sh

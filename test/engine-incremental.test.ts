@@ -11,7 +11,7 @@ import { openSnapshot } from '../agent/engine/codec.js';
 import { deriveKeys } from '../agent/engine/keys.js';
 import { LocalStore } from '../agent/engine/local-store.js';
 import { restoreSnapshot } from '../agent/engine/restore.js';
-import { loadSnapshot, MAX_DELTA_DEPTH, type Snapshot, type SnapshotDelta } from '../agent/engine/snapshot.js';
+import { DELTA_FORMAT, FULL_FORMAT, loadSnapshot, MAX_DELTA_DEPTH, type Snapshot, type SnapshotDelta } from '../agent/engine/snapshot.js';
 import { makeAgent } from './helpers/agent.js';
 import { makeCorpus, plaintextMarker, snapshotTree } from './helpers/engine-corpus.js';
 import { removeTempDirs, tempDir } from './helpers/server.js';
@@ -56,14 +56,14 @@ describe('incremental backups: delta snapshots', () => {
     const { store, cachePath, backup } = setup('same');
     const first = await backup();
     const full = await stored(store, first.snapshotId);
-    expect(full.snap.v).toBe(1);
+    expect(full.snap.v).toBe(FULL_FORMAT);
     const cacheBefore = readFileSync(cachePath);
     const cacheMtime = statSync(cachePath).mtimeMs;
 
     const again = await backup();
     expect(again).toMatchObject({ filesRead: 0, chunksUploaded: 0, files: first.files, dirs: first.dirs, bytes: first.bytes });
     const delta = await stored(store, again.snapshotId);
-    expect(delta.snap).toMatchObject({ v: 2, base: first.snapshotId, depth: 1, entries: [[0, full.snap.entries.length]] });
+    expect(delta.snap).toMatchObject({ v: DELTA_FORMAT, base: first.snapshotId, depth: 1, entries: [[0, full.snap.entries.length]] });
     expect(delta.sealedBytes).toBeLessThan(full.sealedBytes / 4);
     expect(readFileSync(cachePath).equals(cacheBefore)).toBe(true);
     expect(statSync(cachePath).mtimeMs).toBe(cacheMtime);
@@ -91,7 +91,7 @@ describe('incremental backups: delta snapshots', () => {
     expect(s2.filesRead).toBe(2); // the edited file and the new one; the chmod alone needs no read
     const tree2 = snapshotTree(src);
     const d2 = (await stored(store, s2.snapshotId)).snap as SnapshotDelta;
-    expect(d2).toMatchObject({ v: 2, base: s1.snapshotId, depth: 1 });
+    expect(d2).toMatchObject({ v: DELTA_FORMAT, base: s1.snapshotId, depth: 1 });
     const changedPaths = d2.entries.filter((e) => typeof e[0] === 'string').map((e) => e[0]);
     expect(changedPaths.sort()).toEqual(
       ['src', 'src/docs/deep/er', 'src/docs/notes.txt', 'src/link-to-notes', 'src/new-dir', 'src/new-dir/fresh.bin', 'src/run.sh'].sort(),
@@ -100,7 +100,7 @@ describe('incremental backups: delta snapshots', () => {
     writeFileSync(join(src, 'media', 'empty'), 'no longer empty');
     const s3 = await backup();
     const d3 = (await stored(store, s3.snapshotId)).snap as SnapshotDelta;
-    expect(d3).toMatchObject({ v: 2, base: s2.snapshotId, depth: 2 });
+    expect(d3).toMatchObject({ v: DELTA_FORMAT, base: s2.snapshotId, depth: 2 });
     const tree3 = snapshotTree(src);
 
     expect(await restoredTree(store, s1.snapshotId, 'c1', 'src')).toEqual(tree1);
@@ -117,8 +117,8 @@ describe('incremental backups: delta snapshots', () => {
       const r = await backup();
       versions.push(r.snapshotId);
       const s = (await stored(store, r.snapshotId)).snap;
-      if (i <= MAX_DELTA_DEPTH) expect(s).toMatchObject({ v: 2, depth: i });
-      else expect(s.v).toBe(1);
+      if (i <= MAX_DELTA_DEPTH) expect(s).toMatchObject({ v: DELTA_FORMAT, depth: i });
+      else expect(s.v).toBe(FULL_FORMAT);
     }
     // The deepest delta still restores the version it recorded.
     const deepest = await restoredTree(store, versions[MAX_DELTA_DEPTH - 1], 'deep', 'src');
@@ -127,7 +127,7 @@ describe('incremental backups: delta snapshots', () => {
 
     for (let i = 0; i < 40; i++) writeFileSync(join(src, `many-${i}.txt`), `file ${i}\n`);
     const big = await backup();
-    expect((await stored(store, big.snapshotId)).snap.v).toBe(1);
+    expect((await stored(store, big.snapshotId)).snap.v).toBe(FULL_FORMAT);
     expect(await restoredTree(store, 'latest', 'many', 'src')).toEqual(snapshotTree(src));
   });
 
@@ -138,7 +138,7 @@ describe('incremental backups: delta snapshots', () => {
     const r = await backupFolders({ store: other, deviceKey, roots: [src], cachePath, threads: 1 });
     expect(r.filesCached).toBe(1); // only the empty file, which is never read
     expect(r.filesRead).toBe(r.files - 1);
-    expect((await stored(other, r.snapshotId)).snap.v).toBe(1);
+    expect((await stored(other, r.snapshotId)).snap.v).toBe(FULL_FORMAT);
     expect(await restoredTree(other, 'latest', 'foreign', 'src')).toEqual(snapshotTree(src));
   });
 
@@ -203,40 +203,47 @@ describe('change cache file', () => {
     const path = join(work, 'unit-cache.bin');
     const w = new ChangeCacheWriter();
     const ids = 'ab'.repeat(32) + 'cd'.repeat(32);
-    w.add(['Docs', 'd', 0o755, 1000.5, 0, null], 11);
-    w.add(['Docs/Ærø ✓.txt', 'f', 0o644, 1732540000123.25, 4096, ids], 12);
-    w.add(['Docs/empty', 'f', 0o600, 5, 0, ''], 13);
-    w.add(['Docs/link', 'l', 0o777, 6, 0, '../målet'], 14);
-    w.add(['Docs/changing.log', 'f', 0o644, 7, 10, 'ef'.repeat(32)], 15, false);
+    // Entries hold exact µs; each is added with the plain stat mtimeMs a walk compares it by.
+    w.add(['Docs', 'd', 0o755, 1000500, 0, null], 1000.5, 11);
+    w.add(['Docs/Ærø ✓.txt', 'f', 0o644, 1732540000123250, 4096, ids], 1732540000123.25, 12);
+    w.add(['Docs/empty', 'f', 0o600, 5000, 0, ''], 5, 13);
+    w.add(['Docs/link\udcff', 'l', 0o777, 6000, 0, '../målet\udcfe'], 6, 14);
+    w.add(['Docs/changing.log', 'f', 0o644, 7000, 10, 'ef'.repeat(32)], 7, 15, false);
     w.save(path, 'snap-1', 3, [{ name: 'Docs', path: '/home/ann/Docs' }]);
 
     const c = ChangeCache.load(path);
     expect(c).toMatchObject({ snapshotId: 'snap-1', depth: 3, roots: [{ name: 'Docs', path: '/home/ann/Docs' }], count: 5 });
     expect([0, 1, 2, 3, 4].map((i) => c.entry(i))).toEqual([
-      ['Docs', 'd', 0o755, 1000.5, 0, null],
-      ['Docs/Ærø ✓.txt', 'f', 0o644, 1732540000123.25, 4096, ids],
-      ['Docs/empty', 'f', 0o600, 5, 0, ''],
-      ['Docs/link', 'l', 0o777, 6, 0, '../målet'],
-      ['Docs/changing.log', 'f', 0o644, 7, 10, 'ef'.repeat(32)],
+      ['Docs', 'd', 0o755, 1000500, 0, null],
+      ['Docs/Ærø ✓.txt', 'f', 0o644, 1732540000123250, 4096, ids],
+      ['Docs/empty', 'f', 0o600, 5000, 0, ''],
+      ['Docs/link\udcff', 'l', 0o777, 6000, 0, '../målet\udcfe'],
+      ['Docs/changing.log', 'f', 0o644, 7000, 10, 'ef'.repeat(32)],
     ]);
-    expect(c.indexOf('Docs/link', 0)).toBe(3);
+    expect(c.indexOf('Docs/link\udcff', 0)).toBe(3);
     expect(c.indexOf('Docs/missing', 0)).toBe(-1);
     expect(c.unchanged(1, 4096, 1732540000123.25, 12)).toBe(true);
     expect(c.unchanged(1, 4096, 1732540000123.25, 99)).toBe(false);
     expect(c.unchanged(1, 4097, 1732540000123.25, 12)).toBe(false);
     expect(c.unchanged(4, 10, 7, 15)).toBe(false);
-    expect(c.same(3, 'l', 0o777, 6, 0, '../målet')).toBe(true);
+    expect(c.same(3, 'l', 0o777, 6, 0, '../målet\udcfe')).toBe(true);
     expect(c.same(3, 'l', 0o777, 6, 0, '../other')).toBe(false);
     expect(c.same(1, 'f', 0o600, 1732540000123.25, 4096, undefined)).toBe(false);
 
     // A new cache built from runs of this one plus a new entry.
     const w2 = new ChangeCacheWriter();
     w2.copyRun(c, 2, 2);
-    w2.add(['Docs/new', 'f', 0o644, 8, 3, 'cd'.repeat(32)], 16);
+    w2.add(['Docs/new', 'f', 0o644, 8000, 3, 'cd'.repeat(32)], 8, 16);
     w2.copyRun(c, 0, 2);
     w2.save(path, 'snap-2', 0, []);
     const c2 = ChangeCache.load(path);
-    expect([0, 1, 2, 3, 4].map((i) => c2.entry(i))).toEqual([c.entry(2), c.entry(3), ['Docs/new', 'f', 0o644, 8, 3, 'cd'.repeat(32)], c.entry(0), c.entry(1)]);
+    expect([0, 1, 2, 3, 4].map((i) => c2.entry(i))).toEqual([
+      c.entry(2),
+      c.entry(3),
+      ['Docs/new', 'f', 0o644, 8000, 3, 'cd'.repeat(32)],
+      c.entry(0),
+      c.entry(1),
+    ]);
     expect(c2.unchanged(4, 4096, 1732540000123.25, 12)).toBe(true);
   });
 

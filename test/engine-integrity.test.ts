@@ -120,28 +120,38 @@ describe('restore integrity', () => {
       smallIds = base.entries.find((e) => e[0] === 'src/sub/small.txt')![5] as string;
     });
 
-    /** Store a crafted snapshot (sealed with the device key, as a malicious or buggy writer could) and restore it. */
+    /**
+     * Store a crafted snapshot (sealed with the device key, as a malicious or buggy writer could) and restore it.
+     * Format 1 (times in ms), which every agent version reads.
+     */
     async function restoreCrafted(entries: SnapshotEntry[], out: string) {
       const now = new Date();
-      const snap: Snapshot = { ...base, id: newSnapshotId(now), time: now.toISOString(), entries: [['src', 'd', 0o755, Date.now(), 0, null], ...entries] };
-      await storeSnapshot(LocalStore.open(store), keys, snap);
+      const snap = { ...base, v: 1, id: newSnapshotId(now), time: now.toISOString(), entries: [['src', 'd', 0o755, Date.now(), 0, null], ...entries] };
+      await storeSnapshot(LocalStore.open(store), keys, snap as unknown as Snapshot);
       return agent.run(['restore', '--store', store, '--snapshot', snap.id, '--to', out]);
     }
 
-    it('refuses ".." before writing anything', async () => {
+    it('refuses ".." names on their own: nothing written outside, the other entries restored, exit non-zero', async () => {
       const out = join(work, 'esc-dots', 'target');
       const r = await restoreCrafted(
         [
           ['src/ok.txt', 'f', 0o644, Date.now(), 11, smallIds],
           ['src/../../evil.txt', 'f', 0o644, Date.now(), 11, smallIds],
+          ['src/sub/../../../evil-dir', 'd', 0o755, Date.now(), 0, null],
+          ['src/..', 'l', 0o777, Date.now(), 0, '/etc'],
+          ['src/after.txt', 'f', 0o644, Date.now(), 11, smallIds],
         ],
         out,
       );
       expect(r.code).not.toBe(0);
       expect(r.stderr).toContain('refusing to restore "src/../../evil.txt"');
+      expect(r.stderr).toContain('refusing to restore "src/sub/../../../evil-dir"');
       expect(existsSync(join(work, 'esc-dots', 'evil.txt'))).toBe(false);
       expect(existsSync(join(work, 'evil.txt'))).toBe(false);
-      expect(existsSync(join(out, 'src', 'ok.txt'))).toBe(false);
+      expect(existsSync(join(work, 'evil-dir'))).toBe(false);
+      // One bad entry never makes the others unrestorable.
+      expect(readFileSync(join(out, 'src', 'ok.txt'), 'utf8')).toBe('small file\n');
+      expect(readFileSync(join(out, 'src', 'after.txt'), 'utf8')).toBe('small file\n');
     });
 
     it('refuses absolute names', async () => {

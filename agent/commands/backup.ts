@@ -36,7 +36,12 @@ export function backupCommand(): Command {
           `  ${result.files} files, ${result.dirs} folders, ${formatBytes(result.bytes)}\n` +
           `  ${result.filesRead} files read, ${result.filesCached} unchanged (not read)\n` +
           `  ${result.chunksUploaded} new chunks, ${formatBytes(result.bytesUploaded)} uploaded in ${(result.durationMs / 1000).toFixed(1)} s\n` +
-          (result.warnings.length ? `  ${result.warnings.length} path(s) could not be read (see warnings above)\n` : ''),
+          (result.changedDuringBackup.length
+            ? `  ${result.changedDuringBackup.length} file(s) changed during backup, stored as last read (see warnings above)\n`
+            : '') +
+          (result.warnings.length > result.changedDuringBackup.length
+            ? `  ${result.warnings.length - result.changedDuringBackup.length} path(s) could not be read (see warnings above)\n`
+            : ''),
       );
     });
 }

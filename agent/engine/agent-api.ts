@@ -40,6 +40,9 @@ export interface RunBackupOptions extends StoreChoice {
   onWarning?: (message: string) => void;
 }
 
+/** Paths of files that changed during a backup kept for status (the count is always complete). */
+const CHANGED_PATHS_KEPT = 20;
+
 /** "Backup Now": guard check, device key (created on first use), key escrow, backup, result recorded for status. */
 export async function runBackup(loaded: LoadedAgentConfig, opts: RunBackupOptions = {}): Promise<BackupResult> {
   const startedAt = new Date().toISOString();
@@ -82,6 +85,9 @@ export async function runBackup(loaded: LoadedAgentConfig, opts: RunBackupOption
       bytes: result.bytes,
       bytesUploaded: result.bytesUploaded,
       durationMs: result.durationMs,
+      ...(result.changedDuringBackup.length > 0 && {
+        changedDuringBackup: { count: result.changedDuringBackup.length, paths: result.changedDuringBackup.slice(0, CHANGED_PATHS_KEPT) },
+      }),
     });
     return result;
   } catch (err) {

@@ -3,13 +3,15 @@
 import { availableParallelism, hostname } from 'node:os';
 import type { ChunkStore, StoredChunk } from '../store.js';
 import { ChangeCache } from './change-cache.js';
-import { ChunkWorkerPool, type ChunkBatch, type ChunkJob, type ChunkWorker } from './chunk-worker.js';
+import { ChunkWorkerPool, type ChunkBatch, type ChunkJob, type ChunkWorker, type ReadStat } from './chunk-worker.js';
 import { deriveKeys } from './keys.js';
 import { compilePatterns } from './patterns.js';
 import { newSnapshotId, storeSnapshot } from './snapshot.js';
 import { matchCache, planSnapshot, type FileOutcome } from './snapshot-delta.js';
 import { walkAsync, type RootSpec, type WalkEntry } from './walker.js';
 import { leanHeap } from './lean-heap.js';
+import { escapeForTerminal } from '../../common/terminal-text.js';
+import { fsPath, showName } from './names.js';
 
 export interface BackupProgress {
   phase: 'scan' | 'backup' | 'snapshot' | 'done';
@@ -53,6 +55,11 @@ export interface BackupResult {
   chunksUploaded: number;
   bytesUploaded: number;
   warnings: string[];
+  /**
+   * Files that kept changing while they were read (every read saw another change): stored as last read, which may
+   * mix versions, and read again by the next backup. Paths as walked (names in the form of names.ts).
+   */
+  changedDuringBackup: string[];
   durationMs: number;
 }
 
@@ -142,6 +149,7 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
     report(true);
 
     const read = new Map<WalkEntry, FileOutcome>();
+    const changedDuringBackup: string[] = [];
     let chunksUploaded = 0;
     let bytesRead = 0;
     if (toRead.length > 0) {
@@ -154,11 +162,19 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
         threads,
         (f, done) => {
           if (done.error) {
-            warnings.push(`${f.source}: ${done.error}`);
-            opts.onWarning?.(`${f.source}: ${done.error}`);
+            const warning = `${showName(f.source)}: ${escapeForTerminal(done.error, false)}`;
+            warnings.push(warning);
+            opts.onWarning?.(warning);
           } else {
-            read.set(f, { ids: done.ids.join(''), bytesRead: done.bytesRead });
+            const stat = done.stat && { mtime: done.stat[0], mtimeMs: done.stat[1], ino: done.stat[2] };
+            read.set(f, { ids: done.ids.join(''), bytesRead: done.bytesRead, changed: done.changed, stat });
             bytesRead += done.bytesRead;
+            if (done.changed) {
+              changedDuringBackup.push(f.source);
+              const warning = `${showName(f.source)}: changed during backup (stored as last read; the next backup reads it again)`;
+              warnings.push(warning);
+              opts.onWarning?.(warning);
+            }
           }
           progress.filesDone++;
           progress.bytesDone += f.size;
@@ -198,6 +214,7 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
       chunksUploaded,
       bytesUploaded: progress.bytesUploaded,
       warnings,
+      changedDuringBackup,
       durationMs: Date.now() - started,
     };
   } finally {
@@ -208,6 +225,9 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
 interface FileDone {
   ids: string[];
   bytesRead: number;
+  /** Every read of it saw the file change. */
+  changed?: boolean;
+  stat?: ReadStat;
   error?: string;
 }
 
@@ -295,7 +315,11 @@ function chunkAndUpload(
         const job = jobs.length;
         jobs.push({ files: group, state: group.map((entry) => ({ entry, ids: [], bytesRead: 0 })), doneCount: 0 });
         outstanding[wi]++;
-        const msg: ChunkJob = { type: 'job', job, files: group.map((f) => ({ path: f.source, size: f.size })) };
+        const msg: ChunkJob = {
+          type: 'job',
+          job,
+          files: group.map((f) => ({ path: fsPath(f.source), size: f.size, mtimeMs: f.mtimeMs, ctimeMs: f.ctimeMs, ino: f.ino })),
+        };
         workers[wi].worker.postMessage(msg);
       }
     };
@@ -305,6 +329,10 @@ function chunkAndUpload(
       const ref: BatchRef = { buf: b.buf, worker: workers[wi], waiting: 1 };
       let added = 0;
       for (const [file, id, off, len] of b.chunks) {
+        if (id === '') {
+          job.state[file].ids = []; // read again from its start (it changed while it was read)
+          continue;
+        }
         job.state[file].ids.push(id);
         if (queued.has(id)) continue;
         queued.add(id);
@@ -323,9 +351,9 @@ function chunkAndUpload(
         Atomics.sub(inflight, 0, batchKiB - keptKiB);
         Atomics.notify(inflight, 0);
       }
-      for (const [file, bytesRead, error] of b.done) {
+      for (const [file, bytesRead, error, stat, changed] of b.done) {
         const st = job.state[file];
-        onFile(st.entry, { ids: st.ids, bytesRead, error: error ?? undefined });
+        onFile(st.entry, { ids: st.ids, bytesRead, error: error ?? undefined, changed, stat: stat ?? undefined });
         filesLeft--;
         job.doneCount++;
       }

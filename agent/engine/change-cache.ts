@@ -4,12 +4,19 @@
 // native calls and a lookup in walk order allocates nothing (docs/design.md, "Change cache").
 import { readFileSync } from 'node:fs';
 import { writeFileAtomicSync } from '../../common/fs-atomic.js';
+import { decodeName, encodeName, nameByteLength } from './names.js';
 import type { SnapshotEntry } from './snapshot.js';
 import type { WalkRoot } from './walker.js';
 
-const MAGIC = Buffer.from('HFCC\x02\0\0\0', 'latin1');
-/** Numbers per entry: type, mode, mtimeMs, size, ino, data offset, data length (data: raw chunk ids or link target). */
-const COLS = 7;
+const MAGIC = Buffer.from('HFCC\x03\0\0\0', 'latin1');
+/** Numbers per entry: type, mode, mtimeMs, size, ino, data offset, data length, mtime (data: raw chunk ids or link target). */
+const COLS = 8;
+/** Format 2 (before exact times): the first 7 of those columns; still matched, see `legacy`. */
+const MAGIC_2 = Buffer.from('HFCC\x02\0\0\0', 'latin1');
+const COLS_2 = 7;
+/** Columns: mtimeMs is Node's plain stat double (what a walk is compared with), mtime the exact µs (what snapshots hold). */
+const MTIME_MS = 2;
+const MTIME_US = 7;
 const TYPES = ['f', 'd', 'l'] as const;
 const TYPE_NUM: Record<SnapshotEntry[1], number> = { f: 0, d: 1, l: 2 };
 /** Inode stored for a file that must be read again (it changed while it was read). */
@@ -42,7 +49,17 @@ export class ChangeCache {
     readonly paths: string[],
     private readonly num: Float64Array,
     private readonly data: Buffer,
-  ) {}
+    /**
+     * A format-2 cache (written before times were exact): files still match it (same mtimeMs), so an upgraded agent
+     * reads nothing again, but it has no exact times, so none of its entries is reused as it is: the next snapshot
+     * is a full one with exact times.
+     */
+    readonly legacy = false,
+  ) {
+    this.cols = legacy ? COLS_2 : COLS;
+  }
+
+  private readonly cols: number;
 
   static empty(): ChangeCache {
     return new ChangeCache(null, 0, [], [], new Float64Array(0), Buffer.alloc(0));
@@ -58,11 +75,13 @@ export class ChangeCache {
   }
 
   static parse(buf: Buffer): ChangeCache {
-    if (buf.length < 12 || !buf.subarray(0, 8).equals(MAGIC)) return ChangeCache.empty();
+    const legacy = buf.length >= 12 && buf.subarray(0, 8).equals(MAGIC_2);
+    if (buf.length < 12 || !(legacy || buf.subarray(0, 8).equals(MAGIC))) return ChangeCache.empty();
+    const cols = legacy ? COLS_2 : COLS;
     const headerLen = buf.readUInt32LE(8);
     const h = JSON.parse(buf.toString('utf8', 12, 12 + headerLen)) as Header;
     const numAt = align8(12 + headerLen);
-    const numLen = h.count * COLS * 8;
+    const numLen = h.count * cols * 8;
     const pathsAt = numAt + numLen;
     const dataAt = pathsAt + h.pathsLen;
     if (typeof h.snapshotId !== 'string' || !Array.isArray(h.roots) || !Number.isInteger(h.count) || dataAt + h.dataLen !== buf.length)
@@ -70,16 +89,16 @@ export class ChangeCache {
     // Float64Array needs an 8-byte aligned offset; a Buffer from readFileSync normally is, else copy.
     const num =
       (buf.byteOffset + numAt) % 8 === 0
-        ? new Float64Array(buf.buffer, buf.byteOffset + numAt, h.count * COLS)
+        ? new Float64Array(buf.buffer, buf.byteOffset + numAt, h.count * cols)
         : new Float64Array(buf.buffer.slice(buf.byteOffset + numAt, buf.byteOffset + pathsAt));
-    const paths = h.count === 0 ? [] : buf.toString('utf8', pathsAt, dataAt).split('\0');
+    const paths = h.count === 0 ? [] : decodeName(buf.subarray(pathsAt, dataAt)).split('\0');
     if (paths.length !== h.count) return ChangeCache.empty();
     const data = buf.subarray(dataAt);
     for (let i = 0; i < h.count; i++) {
-      const o = i * COLS;
+      const o = i * cols;
       if (!(num[o] >= 0 && num[o] <= 2) || num[o + 5] + num[o + 6] > data.length) return ChangeCache.empty();
     }
-    return new ChangeCache(h.snapshotId, h.depth | 0, h.roots, paths, num, data);
+    return new ChangeCache(h.snapshotId, h.depth | 0, h.roots, paths, num, data, legacy);
   }
 
   get count(): number {
@@ -96,51 +115,63 @@ export class ChangeCache {
   private byPath: Map<string, number> | undefined;
 
   type(i: number): SnapshotEntry[1] {
-    return TYPES[this.num[i * COLS]];
+    return TYPES[this.num[i * this.cols]];
   }
 
   mode(i: number): number {
-    return this.num[i * COLS + 1];
+    return this.num[i * this.cols + 1];
   }
 
+  /** Node's plain stat mtimeMs of entry i when it was backed up. */
   mtimeMs(i: number): number {
-    return this.num[i * COLS + 2];
+    return this.num[i * this.cols + MTIME_MS];
+  }
+
+  /** The exact mtime (µs) of entry i; undefined in a legacy cache. */
+  mtime(i: number): number | undefined {
+    return this.legacy ? undefined : this.num[i * COLS + MTIME_US];
   }
 
   size(i: number): number {
-    return this.num[i * COLS + 3];
+    return this.num[i * this.cols + 3];
   }
 
   /** Chunk ids (file, hex) or link target (symlink); '' for a folder. */
   dataOf(i: number): string {
-    const o = i * COLS;
-    return this.data.toString(this.num[o] === 0 ? 'hex' : 'utf8', this.num[o + 5], this.num[o + 5] + this.num[o + 6]);
+    const o = i * this.cols;
+    const from = this.num[o + 5];
+    const to = from + this.num[o + 6];
+    return this.num[o] === 0 ? this.data.toString('hex', from, to) : decodeName(this.data.subarray(from, to));
   }
 
-  /** Is entry i this file, unchanged (same size, mtime and inode, and not marked to be read again)? */
+  /** Is entry i this file, unchanged (same size, mtimeMs and inode, and not marked to be read again)? */
   unchanged(i: number, size: number, mtimeMs: number, ino: number): boolean {
-    const o = i * COLS;
-    return this.num[o] === 0 && this.num[o + 3] === size && this.num[o + 2] === mtimeMs && this.num[o + 4] === ino && ino !== NO_REUSE;
+    const o = i * this.cols;
+    return this.num[o] === 0 && this.num[o + 3] === size && this.num[o + MTIME_MS] === mtimeMs && this.num[o + 4] === ino && ino !== NO_REUSE;
   }
 
-  /** Is entry i exactly this snapshot entry (path compared by the caller)? `data` undefined: the ids are the cached ones. */
+  /**
+   * Is entry i exactly this entry (path compared by the caller; time as a plain stat's mtimeMs)? `data` undefined:
+   * the ids are the cached ones. Never in a legacy cache (its entries lack exact times).
+   */
   same(i: number, type: SnapshotEntry[1], mode: number, mtimeMs: number, size: number, data: string | null | undefined): boolean {
-    const o = i * COLS;
-    if (this.num[o] !== TYPE_NUM[type] || this.num[o + 1] !== mode || this.num[o + 2] !== mtimeMs || this.num[o + 3] !== size) return false;
+    const o = i * this.cols;
+    if (this.legacy) return false;
+    if (this.num[o] !== TYPE_NUM[type] || this.num[o + 1] !== mode || this.num[o + MTIME_MS] !== mtimeMs || this.num[o + 3] !== size) return false;
     if (data === undefined) return true;
     const d = data ?? '';
-    return this.num[o + 6] === (type === 'f' ? d.length / 2 : Buffer.byteLength(d)) && this.dataOf(i) === d;
+    return this.num[o + 6] === (type === 'f' ? d.length / 2 : nameByteLength(d)) && this.dataOf(i) === d;
   }
 
-  /** Snapshot entry i as stored in the snapshot. */
+  /** Snapshot entry i as stored in the snapshot (not for a legacy cache). */
   entry(i: number): SnapshotEntry {
     const type = this.type(i);
-    return [this.paths[i], type, this.mode(i), this.mtimeMs(i), this.size(i), type === 'd' ? null : this.dataOf(i)];
+    return [this.paths[i], type, this.mode(i), this.mtime(i) ?? Math.floor(this.mtimeMs(i) * 1000), this.size(i), type === 'd' ? null : this.dataOf(i)];
   }
 
   /** @internal for ChangeCacheWriter */
   raw(i: number): { num: Float64Array; data: Buffer } {
-    return { num: this.num.subarray(i * COLS, (i + 1) * COLS), data: this.data };
+    return { num: this.num.subarray(i * this.cols, (i + 1) * this.cols), data: this.data };
   }
 }
 
@@ -166,6 +197,7 @@ export class ChangeCacheWriter {
   /** Entries [start, start+count) of `from`, unchanged. */
   copyRun(from: ChangeCache, start: number, count: number): void {
     if (count === 0) return;
+    if (from.legacy) throw new Error('entries of a format-2 change cache are never copied (their times are not exact)');
     const first = from.raw(start).num;
     const last = from.raw(start + count - 1).num;
     const dataStart = first[5];
@@ -185,14 +217,18 @@ export class ChangeCacheWriter {
     this.dataLen += dataEnd - dataStart;
   }
 
-  /** A new entry; `reusable` false stores a file so that the next backup reads it again. */
-  add(e: SnapshotEntry, ino: number, reusable = true): void {
+  /**
+   * A new entry (its time exact, in µs) with the plain stat mtimeMs a walk will compare it by; `reusable` false
+   * stores a file so that the next backup reads it again.
+   */
+  add(e: SnapshotEntry, mtimeMs: number, ino: number, reusable = true): void {
     this.grow();
-    const d = Buffer.from(e[5] ?? '', e[1] === 'f' ? 'hex' : 'utf8');
+    const d = e[1] === 'f' ? Buffer.from(e[5] ?? '', 'hex') : encodeName(e[5] ?? '');
     const o = this.n * COLS;
     this.num[o] = TYPE_NUM[e[1]];
     this.num[o + 1] = e[2];
-    this.num[o + 2] = e[3];
+    this.num[o + MTIME_MS] = mtimeMs;
+    this.num[o + MTIME_US] = e[3];
     this.num[o + 3] = e[4];
     this.num[o + 4] = reusable ? ino : NO_REUSE;
     this.num[o + 5] = this.dataLen;
@@ -204,7 +240,7 @@ export class ChangeCacheWriter {
   }
 
   save(path: string, snapshotId: string, depth: number, roots: WalkRoot[]): void {
-    const pathsBuf = Buffer.from(this.paths.join('\0'), 'utf8');
+    const pathsBuf = encodeName(this.paths.join('\0'));
     const header = Buffer.from(JSON.stringify({ snapshotId, depth, roots, count: this.n, pathsLen: pathsBuf.length, dataLen: this.dataLen } satisfies Header));
     const len = Buffer.alloc(4);
     len.writeUInt32LE(header.length);

@@ -1,12 +1,13 @@
 // A chunk worker thread (started by chunk-worker.ts): read files in large sync blocks, cut them with FastCDC,
 // give each chunk its keyed id, and seal it (codec.ts: compressed when that pays, AES-256-GCM) straight into
 // a batch buffer that is transferred to the main thread and comes back for reuse.
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { chunkIdBytes, compressChunk, SEAL_OVERHEAD, sealInto } from './codec.js';
 import { CHUNK_AVG, CHUNK_MAX, CHUNK_MIN, type EngineKeys } from './keys.js';
 import type { ChunkBatch, ChunkJob, ChunkThreadInit } from './chunk-worker.js';
+import { microseconds, statMs } from './times.js';
 
 if (!parentPort) throw new Error('chunk-thread.ts runs on a worker thread (chunk-worker.ts starts it)');
 const port = parentPort;
@@ -124,44 +125,84 @@ function flush(job: number): void {
   outBytes = 0;
 }
 
-function chunkFile(job: number, file: number, path: string): void {
+/** Read the whole file from its start and chunk it; returns the bytes read. */
+function readAll(job: number, file: number, fd: number): number {
+  let start = 0;
+  let end = 0;
+  let eof = false;
+  let total = 0;
+  for (;;) {
+    if (!eof && end - start < CHUNK_MAX) {
+      if (start > 0) {
+        buf.copyWithin(0, start, end);
+        end -= start;
+        start = 0;
+      }
+      while (!eof && end < buf.length) {
+        const n = readSync(fd, buf, end, buf.length - end, total);
+        if (n === 0) eof = true;
+        end += n;
+        total += n;
+      }
+    }
+    if (end === start) return total;
+    const len = cut(start, end);
+    // The chunk is copied out of the read buffer by the cipher, so the buffer can be reused at once.
+    seal(job, file, buf.subarray(start, start + len));
+    start += len;
+    if (outBytes >= FLUSH_AT) flush(job);
+  }
+}
+
+/** Reads of a file that keeps changing before it is stored as last read and reported. */
+const MAX_READS = 3;
+/** Never through a symlink put in the file's place after the walk (the agent may run as root among users). */
+const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0);
+
+/** What a read is checked with: size, mtime, ctime (as plain stat doubles) and inode. */
+type Version = [number, number, number, number];
+const versionOf = (st: { size: bigint; mtimeNs: bigint; ctimeNs: bigint; ino: bigint }): Version => [
+  Number(st.size),
+  statMs(st.mtimeNs),
+  statMs(st.ctimeNs),
+  Number(st.ino),
+];
+const sameVersion = (a: Version, b: Version): boolean => a[0] === b[0] && a[1] === b[1] && a[2] === b[2] && a[3] === b[3];
+
+/**
+ * Chunk one file. A read saw one version when the file's size, mtime, ctime and inode after it are what they were
+ * before it: the walk's lstat stands for "before" (no extra stat on the common path), an fstat of its own after a
+ * change. A changed file is read again from its start (its chunks so far are dropped); after MAX_READS reads it is
+ * stored as last read and reported changed (the next backup reads it again).
+ */
+function chunkFile(job: number, file: number, f: ChunkJob['files'][number]): void {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    // A Buffer path arrives as a plain Uint8Array.
+    fd = openSync(typeof f.path === 'string' ? f.path : Buffer.from(f.path.buffer, f.path.byteOffset, f.path.byteLength), OPEN_FLAGS);
   } catch (err) {
-    outDone.push([file, 0, (err as Error).message]);
+    outDone.push([file, 0, (err as Error).message, null, false]);
     return;
   }
   try {
-    let start = 0;
-    let end = 0;
-    let eof = false;
-    let total = 0;
-    for (;;) {
-      if (!eof && end - start < CHUNK_MAX) {
-        if (start > 0) {
-          buf.copyWithin(0, start, end);
-          end -= start;
-          start = 0;
-        }
-        while (!eof && end < buf.length) {
-          const n = readSync(fd, buf, end, buf.length - end, null);
-          if (n === 0) eof = true;
-          end += n;
-          total += n;
-        }
+    let before: Version = [f.size, f.mtimeMs, f.ctimeMs, f.ino];
+    for (let read = 1; ; read++) {
+      if (read > 1) {
+        outChunks.push([file, '', 0, 0]);
+        before = versionOf(fstatSync(fd, { bigint: true }));
       }
-      if (end === start) break;
-      const len = cut(start, end);
-      // The chunk is copied out of the read buffer by the cipher, so the buffer can be reused at once.
-      seal(job, file, buf.subarray(start, start + len));
-      start += len;
-      if (outBytes >= FLUSH_AT) flush(job);
+      const total = readAll(job, file, fd);
+      const st = fstatSync(fd, { bigint: true });
+      const after = versionOf(st);
+      const same = sameVersion(before, after) && total === after[0];
+      if (same || read === MAX_READS) {
+        outDone.push([file, total, null, [microseconds(st.mtimeNs), after[1], after[3]], !same]);
+        return;
+      }
     }
-    outDone.push([file, total, null]);
   } catch (err) {
     // Chunks already sent for this file are harmless: the file is left out of the snapshot.
-    outDone.push([file, 0, (err as Error).message]);
+    outDone.push([file, 0, (err as Error).message, null, false]);
   } finally {
     closeSync(fd);
   }
@@ -169,7 +210,7 @@ function chunkFile(job: number, file: number, path: string): void {
 
 port.on('message', (msg: ChunkJob) => {
   msg.files.forEach((f, i) => {
-    chunkFile(msg.job, i, f.path);
+    chunkFile(msg.job, i, f);
   });
   flush(msg.job);
 });

@@ -8,8 +8,15 @@ import type { EngineKeys } from './keys.js';
 export interface ChunkJob {
   type: 'job';
   job: number;
-  files: Array<{ path: string; size: number }>;
+  /**
+   * Each file's path as fs takes it (names.ts fsPath) and the walk's plain lstat of it: a read that ends with the
+   * file still as the walk saw it read one version.
+   */
+  files: Array<{ path: string | Uint8Array; size: number; mtimeMs: number; ctimeMs: number; ino: number }>;
 }
+
+/** The stat of a file as of the read that was stored: [mtime (exact µs), mtimeMs (plain stat double), inode]. */
+export type ReadStat = [number, number, number];
 
 /**
  * Results of one worker, batched across files (one message per ~2 MB or per job end): the sealed chunks lie
@@ -22,10 +29,16 @@ export interface ChunkBatch {
   buf: ArrayBuffer;
   /** Bytes of `buf` in use. */
   used: number;
-  /** [file index within the job, chunk id, offset in buf, length] */
+  /**
+   * [file index within the job, chunk id, offset in buf, length]; an empty id means the file changed while it was
+   * read and is read again from its start: its chunks so far do not count.
+   */
   chunks: Array<[number, string, number, number]>;
-  /** Files finished in this batch: [file index, bytes read, error or null]. */
-  done: Array<[number, number, string | null]>;
+  /**
+   * Files finished in this batch: [file index, bytes read, error or null, stat of the read stored, changed: every
+   * read saw the file change (stored as last read)].
+   */
+  done: Array<[number, number, string | null, ReadStat | null, boolean]>;
 }
 
 /** What a chunk worker thread starts with (its workerData). */

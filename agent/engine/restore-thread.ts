@@ -5,6 +5,7 @@ import { closeSync, fchmodSync, futimesSync, lstatSync, openSync, renameSync, un
 import { randomBytes } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { type CodecKeys, type GarbageCount, openChunk } from './codec.js';
+import { fsPath, showName, temporaryBeside } from './names.js';
 import type { RestoreThreadInit, UnitReply, UnitRequest, WorkerReply } from './restore-worker.js';
 
 if (!parentPort) throw new Error('restore-thread.ts runs on a worker thread (restore-worker.ts starts it)');
@@ -37,10 +38,12 @@ class ChunkFailure extends Error {
 
 interface OpenFile {
   fd: number;
-  tmp: string;
+  /** The temporary file, as handed to fs (names.ts fsPath). */
+  tmp: string | Buffer;
   size: number;
 }
-// Temporary names: a random prefix per worker and a counter (O_EXCL makes a planted name fail, never followed).
+// Temporary names: a random prefix per worker and a counter (O_EXCL makes a planted name fail, never followed),
+// short and beside the destination (names.ts temporaryBeside), whatever the length of its name.
 const tmpPrefix = randomBytes(6).toString('hex');
 let tmpCount = 0;
 
@@ -63,7 +66,7 @@ function discard(f: OpenFile): void {
   }
 }
 
-function isDir(p: string): boolean {
+function isDir(p: string | Buffer): boolean {
   try {
     return lstatSync(p).isDirectory();
   } catch {
@@ -113,7 +116,7 @@ function runUnit(req: UnitRequest): UnitReply {
     }
     try {
       if (!f) {
-        const tmp = `${t.dest}.hf-${tmpPrefix}${(tmpCount++).toString(36)}`;
+        const tmp = fsPath(temporaryBeside(t.dest, `${tmpPrefix}${(tmpCount++).toString(36)}`));
         // "wx" = O_CREAT|O_EXCL: fails rather than following a symlink planted at the temporary name.
         // Created with the file's permission bits (never wider than the final file); fchmod before the rename
         // only when the umask takes bits away or special bits (setuid, setgid, sticky) are set.
@@ -138,13 +141,14 @@ function runUnit(req: UnitRequest): UnitReply {
       futimesSync(f.fd, t.mtime, t.mtime);
       closeSync(f.fd);
       f.fd = -1;
+      const dest = fsPath(t.dest);
       try {
         // rename replaces a file or a symlink at dest (never following it); a folder in the way makes it fail.
-        renameSync(f.tmp, t.dest);
+        renameSync(f.tmp, dest);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR' || (windows && code === 'EPERM' && isDir(t.dest))) {
-          throw new Error(`refusing to restore ${JSON.stringify(t.dest)}: a folder is in the way of a file`);
+        if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR' || (windows && code === 'EPERM' && isDir(dest))) {
+          throw new Error(`refusing to restore "${showName(t.dest)}": a folder is in the way of a file`);
         }
         throw err;
       }

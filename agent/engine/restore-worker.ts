@@ -15,8 +15,8 @@ export interface FileTask {
   dest: string;
   /** Snapshot mode (permission bits are applied; type bits ignored). */
   mode: number;
-  /** mtime for utimes, in seconds. */
-  mtime: number;
+  /** mtime for futimes: seconds, or a Date before 1970 (times.ts utimeTime). */
+  mtime: number | Date;
   /** Expected size of the whole file. */
   size: number;
   /** The file's chunks in this unit, in file order, as indices into the unit's chunk list. */

@@ -16,16 +16,9 @@ import { leanHeap } from './lean-heap.js';
 import { RestoreWorkerPool, type FileTask, type UnitResult } from './restore-worker.js';
 import { portablePath, isSameOrInside } from './patterns.js';
 import { splitIds } from './change-cache.js';
+import { fsPath, showName, temporaryBeside } from './names.js';
+import { utimeTime } from './times.js';
 import { loadSnapshot, type Snapshot, type SnapshotEntry } from './snapshot.js';
-
-/**
- * Seconds for utimes from a snapshot's mtimeMs, exact to the microsecond. libuv truncates the double to
- * nanoseconds, and ms / 1000 can land a hair below the original (…267.9999 for …268.0001 ms), so aim at the
- * middle of the original microsecond.
- */
-function utimeSeconds(mtimeMs: number): number {
-  return (Math.floor(mtimeMs * 1000) + 0.5) / 1e6;
-}
 
 export interface RestoreProgress {
   filesTotal: number;
@@ -63,7 +56,7 @@ export class PathEscapeError extends Error {
     readonly entryPath: string,
     reason: string,
   ) {
-    super(`refusing to restore ${JSON.stringify(entryPath)}: ${reason}`);
+    super(`refusing to restore "${showName(entryPath)}": ${reason}`);
     this.name = 'PathEscapeError';
   }
 }
@@ -74,6 +67,11 @@ export interface FileFailure {
   message: string;
 }
 
+/** How a failure reads in RestoreError's message (names escaped: nothing raw reaches a terminal). */
+function failureLine(f: FileFailure): string {
+  return f.message.startsWith('refusing to restore') ? f.message : `${showName(f.path)}: ${f.message}`;
+}
+
 /** Some files could not be restored (the others were). Nothing wrong was written in their place. */
 export class RestoreError extends Error {
   constructor(
@@ -82,7 +80,7 @@ export class RestoreError extends Error {
   ) {
     const shown = failures
       .slice(0, 10)
-      .map((f) => `  ${f.path}: ${f.message}`)
+      .map((f) => `  ${failureLine(f)}`)
       .join('\n');
     const more = failures.length > 10 ? `\n  ... and ${failures.length - 10} more` : '';
     super(`${failures.length} file(s) could not be restored:\n${shown}${more}`);
@@ -101,15 +99,23 @@ const IN_FLIGHT_BYTES = 16 * 1024 * 1024;
 /** GET requests outstanding at once (the server serves 16 per connection at a time). */
 const MAX_REQUESTS = 6;
 
-function checkName(entryPath: string, rootNames: Set<string>): string[] {
-  if (isAbsolute(entryPath) || /^[A-Za-z]:/.test(entryPath)) throw new PathEscapeError(entryPath, 'absolute path');
+const windows = process.platform === 'win32';
+
+/**
+ * The names of a snapshot path, or why it may not be restored: it must stay below its root, so no absolute path or
+ * drive letter, no "", "." or ".." name, no NUL; on Windows no "\\" or ":" in a name either (there they would be
+ * separators or a drive; on macOS and Linux they are ordinary characters).
+ */
+function checkName(entryPath: string, rootNames: Set<string>): string[] | PathEscapeError {
+  if (isAbsolute(entryPath) || entryPath.startsWith('/') || /^[A-Za-z]:/.test(entryPath)) return new PathEscapeError(entryPath, 'absolute path');
   const parts = entryPath.split('/');
   for (const p of parts) {
-    if (p === '' || p === '.' || p === '..') throw new PathEscapeError(entryPath, `path component ${JSON.stringify(p)}`);
-    if (p.includes('\\') || p.includes('\0')) throw new PathEscapeError(entryPath, 'backslash or NUL in a name');
-    if (process.platform === 'win32' && p.includes(':')) throw new PathEscapeError(entryPath, 'colon in a name');
+    if (p === '' || p === '.' || p === '..') return new PathEscapeError(entryPath, `path component ${JSON.stringify(p)}`);
+    if (p.includes('\0')) return new PathEscapeError(entryPath, 'NUL in a name');
+    if (windows && p.includes('\\')) return new PathEscapeError(entryPath, 'backslash in a name (a folder separator on Windows)');
+    if (windows && p.includes(':')) return new PathEscapeError(entryPath, 'colon in a name');
   }
-  if (!rootNames.has(parts[0])) throw new PathEscapeError(entryPath, 'not under a root of the snapshot');
+  if (!rootNames.has(parts[0])) return new PathEscapeError(entryPath, 'not under a root of the snapshot');
   return parts;
 }
 
@@ -126,11 +132,13 @@ function below(rootDir: string, parts: string[]): string {
 
 /** Map a --path argument to a snapshot path. */
 function snapshotSubpath(snap: Snapshot, subpath: string): string {
-  const trimmed = subpath.replace(/\\/g, '/').replace(/\/+$/, '');
+  // A backslash separates folders only on Windows; elsewhere it is a character of a name.
+  const pathForm = (p: string): string => (windows ? portablePath(p) : resolve(p));
+  const trimmed = (windows ? subpath.replace(/\\/g, '/') : subpath).replace(/\/+$/, '');
   for (const r of snap.roots) {
-    const root = portablePath(r.path);
-    if (isAbsolute(subpath) && isSameOrInside(portablePath(subpath), root)) {
-      return r.name + portablePath(subpath).slice(root.length);
+    const root = pathForm(r.path);
+    if (isAbsolute(subpath) && isSameOrInside(pathForm(subpath), root)) {
+      return r.name + pathForm(subpath).slice(root.length);
     }
   }
   return trimmed.replace(/^\/+/, '');
@@ -152,39 +160,48 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
       throw new Error(`snapshot ${snap.id} has nothing at ${JSON.stringify(opts.subpath)} (paths look like "${snap.roots[0]?.name ?? 'Documents'}/...")`);
   }
 
-  // Validate every name before writing anything.
+  // Every name is checked before anything is written; an entry that may not be restored is refused on its own
+  // (reported, nothing written for it) and never stops the others.
+  const failures: FileFailure[] = [];
   const base = opts.target ? resolve(opts.target) : undefined;
   const rootDirs = new Map<string, string>();
-  const placed = selected.map((e) => {
+  const placed: Array<{ entry: SnapshotEntry; dest: string; base: string }> = [];
+  for (const e of selected) {
     const parts = checkName(e[0], rootNames);
-    if (e[1] === 'f' && (typeof e[5] !== 'string' || !/^(?:[0-9a-f]{64})*$/.test(e[5])))
-      throw new Error(`snapshot ${snap.id}: malformed chunk list for ${JSON.stringify(e[0])}`);
-    if (e[1] === 'l' && typeof e[5] !== 'string') throw new Error(`snapshot ${snap.id}: malformed symlink ${JSON.stringify(e[0])}`);
+    let problem = parts instanceof PathEscapeError ? parts.message : undefined;
+    if (e[1] === 'f' && (typeof e[5] !== 'string' || !/^(?:[0-9a-f]{64})*$/.test(e[5]))) problem ??= `snapshot ${snap.id}: malformed chunk list`;
+    if (e[1] === 'l' && typeof e[5] !== 'string') problem ??= `snapshot ${snap.id}: malformed symlink`;
+    if (problem !== undefined || parts instanceof PathEscapeError) {
+      failures.push({ path: e[0], message: problem! });
+      continue;
+    }
     let rootDir = rootDirs.get(parts[0]);
     if (rootDir === undefined) {
       rootDir = base ? join(base, parts[0]) : join(rootByName.get(parts[0])!);
       rootDirs.set(parts[0], rootDir);
     }
-    return { entry: e, dest: below(rootDir, parts), base: base ?? rootDir };
-  });
+    placed.push({ entry: e, dest: below(rootDir, parts), base: base ?? rootDir });
+  }
 
   const verified = new Set<string>();
   /** Create a directory chain below `top`, refusing to pass through anything that is not a real directory. */
   const ensureDir = (top: string, dir: string): void => {
     if (verified.has(dir)) return;
     mkdirSync(top, { recursive: true });
-    const rel = dir.slice(top.length).split(/[\\/]/).filter(Boolean);
+    // Only the separator splits: "\\" is an ordinary character in a macOS or Linux name.
+    const rel = dir.slice(top.length).split(sep).filter(Boolean);
     let cur = top;
     for (const part of rel) {
-      cur = join(cur, part);
+      cur = cur.endsWith(sep) ? cur + part : cur + sep + part;
       if (verified.has(cur)) continue;
+      const at = fsPath(cur);
       let st;
       try {
-        st = lstatSync(cur);
+        st = lstatSync(at);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        mkdirSync(cur);
-        st = lstatSync(cur);
+        mkdirSync(at);
+        st = lstatSync(at);
       }
       if (st.isSymbolicLink()) throw new PathEscapeError(cur, 'a symlink is in the way (restore never writes through symlinks)');
       if (!st.isDirectory()) throw new PathEscapeError(cur, 'a file is in the way of a folder');
@@ -192,10 +209,18 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     }
   };
 
-  const dirs = placed.filter((p) => p.entry[1] === 'd');
+  const dirs = placed.filter((d) => {
+    if (d.entry[1] !== 'd') return false;
+    try {
+      ensureDir(d.base, d.dest);
+      return true;
+    } catch (err) {
+      failures.push({ path: d.dest, message: (err as Error).message });
+      return false;
+    }
+  });
   const files = placed.filter((p) => p.entry[1] === 'f');
   const links = placed.filter((p) => p.entry[1] === 'l');
-  for (const d of dirs) ensureDir(d.base, d.dest);
 
   const progress: RestoreProgress = { filesTotal: files.length, filesDone: 0, bytesTotal: 0, bytesDone: 0 };
   for (const f of files) progress.bytesTotal += f.entry[4];
@@ -210,7 +235,6 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   };
   report(true);
 
-  const failures: FileFailure[] = [];
   let filesFailed = 0;
   const jobs: FileJob[] = [];
   for (const f of files) {
@@ -251,12 +275,13 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   for (const l of links) {
     try {
       ensureDir(l.base, dirname(l.dest));
-      const tmp = `${l.dest}.hf-${randomBytes(4).toString('hex')}`;
-      symlinkSync(l.entry[5] as string, tmp);
+      const tmp = fsPath(temporaryBeside(l.dest, `l${randomBytes(6).toString('hex')}`));
+      const dest = fsPath(l.dest);
+      symlinkSync(fsPath(l.entry[5] as string), tmp);
       try {
-        const st = lstatSync(l.dest, { throwIfNoEntry: false });
+        const st = lstatSync(dest, { throwIfNoEntry: false });
         if (st?.isDirectory()) throw new PathEscapeError(l.dest, 'a folder is in the way of a symlink');
-        renameSync(tmp, l.dest);
+        renameSync(tmp, dest);
       } catch (err) {
         unlinkSync(tmp);
         throw err;
@@ -270,8 +295,10 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   // Folder modes and times last (deepest first): writing inside would change them again.
   for (const d of [...dirs].reverse()) {
     try {
-      if (process.platform !== 'win32') chmodSync(d.dest, d.entry[2]);
-      utimesSync(d.dest, utimeSeconds(d.entry[3]), utimeSeconds(d.entry[3]));
+      const at = fsPath(d.dest);
+      const time = utimeTime(d.entry[3]);
+      if (!windows) chmodSync(at, d.entry[2]);
+      utimesSync(at, time, time);
     } catch (err) {
       failures.push({ path: d.dest, message: (err as Error).message });
     }
@@ -426,7 +453,7 @@ function runPipeline(plan: Unit[], fetcher: ChunkFetcher, pool: RestoreWorkerPoo
         key: f.job.key,
         dest: f.job.dest,
         mode: f.job.entry[2],
-        mtime: utimeSeconds(f.job.entry[3]),
+        mtime: utimeTime(f.job.entry[3]),
         size: f.job.entry[4],
         chunks: f.chunks,
         first: f.first,

@@ -2,7 +2,9 @@
 // snapshot (a delta snapshot), or the whole entry list when a full snapshot is due; and the next change cache.
 import type { ChangeCache } from './change-cache.js';
 import { ChangeCacheWriter } from './change-cache.js';
-import { MAX_DELTA_DEPTH, typeCode, type BaseRun, type Snapshot, type SnapshotDelta, type SnapshotEntry } from './snapshot.js';
+import { DELTA_FORMAT, FULL_FORMAT, MAX_DELTA_DEPTH, typeCode, type BaseRun, type Snapshot, type SnapshotDelta, type SnapshotEntry } from './snapshot.js';
+import { fsPath } from './names.js';
+import { exactMtime } from './times.js';
 import type { WalkEntry, WalkResult } from './walker.js';
 
 /** For each walked entry, its index in the cache (same snapshot path under the same root folder), or -1. */
@@ -28,6 +30,10 @@ export function matchCache(cache: ChangeCache, walked: WalkResult): Int32Array {
 export interface FileOutcome {
   ids: string;
   bytesRead: number;
+  /** It changed during every read: what was stored may mix versions, so the next backup must read it again. */
+  changed?: boolean;
+  /** The file's stat as of the read that was stored (the chunk worker's fstat): exact mtime (µs), plain mtimeMs, inode. */
+  stat?: { mtime: number; mtimeMs: number; ino: number };
 }
 
 export interface SnapshotMeta {
@@ -62,6 +68,12 @@ export function planSnapshot(
 ): PlannedSnapshot {
   const items: Array<SnapshotEntry | BaseRun> = [];
   const inos: number[] = []; // per new entry in items: inode, -1 = read it again next time
+  const stamps: number[] = []; // per new entry in items: the plain stat mtimeMs the next walk compares
+  // The exact time of a new entry: the cached one when the walk saw the cached time, else a stat of its own.
+  const exact = (e: WalkEntry, i: number): number => {
+    const cachedTime = i >= 0 && cache.mtimeMs(i) === e.mtimeMs ? cache.mtime(i) : undefined;
+    return cachedTime ?? exactMtime(fsPath(e.source), e.mtimeMs);
+  };
   let run: BaseRun | undefined;
   let changed = 0;
   let files = 0;
@@ -75,24 +87,27 @@ export function planSnapshot(
     let entry: SnapshotEntry | undefined;
     let same = false;
     let ino = e.ino;
+    let stamp = e.mtimeMs;
     if (e.type === 'file') {
       if (cached[j]) {
         same = i >= 0 && cache.same(i, 'f', e.mode, e.mtimeMs, e.size, e.size === 0 ? '' : undefined);
-        if (!same) entry = [e.path, 'f', e.mode, e.mtimeMs, e.size, e.size === 0 ? '' : cache.dataOf(i)];
+        if (!same) entry = [e.path, 'f', e.mode, exact(e, i), e.size, e.size === 0 ? '' : cache.dataOf(i)];
         bytes += e.size;
       } else {
         const r = read.get(e);
         if (!r) continue; // unreadable: warned already
-        entry = [e.path, 'f', e.mode, e.mtimeMs, r.bytesRead, r.ids];
+        // Time and inode of the version read: the next walk matches them when the file stays as it was read.
+        entry = [e.path, 'f', e.mode, r.stat?.mtime ?? exact(e, -1), r.bytesRead, r.ids];
+        if (r.stat) ({ mtimeMs: stamp, ino } = r.stat);
         // A file that changed while it was read is stored as read, but read again next time.
-        if (r.bytesRead !== e.size) ino = -1;
+        if ((!r.stat && r.bytesRead !== e.size) || r.changed) ino = -1;
         bytes += r.bytesRead;
       }
       files++;
     } else {
       const data = e.type === 'symlink' ? (e.linkTarget ?? '') : null;
       same = i >= 0 && cache.same(i, typeCode[e.type], e.mode, e.mtimeMs, 0, data);
-      if (!same) entry = [e.path, typeCode[e.type], e.mode, e.mtimeMs, 0, data];
+      if (!same) entry = [e.path, typeCode[e.type], e.mode, exact(e, i), 0, data];
       if (e.type === 'dir') dirs++;
     }
     count++;
@@ -103,17 +118,18 @@ export function planSnapshot(
       run = undefined;
       items.push(entry!);
       inos.push(ino);
+      stamps.push(stamp);
       changed++;
     }
   }
 
-  const useDelta = cache.snapshotId !== null && cache.depth < MAX_DELTA_DEPTH && changed * 4 <= count;
+  const useDelta = cache.snapshotId !== null && !cache.legacy && cache.depth < MAX_DELTA_DEPTH && changed * 4 <= count;
   const rootsSame = JSON.stringify(walked.roots) === JSON.stringify(cache.roots);
   const unchanged = useDelta && rootsSame && changed === 0 && items.length === 1 && (items[0] as BaseRun)[1] === cache.count;
   const common = { id: meta.id, time: meta.time, host: meta.host, platform: meta.platform, roots: walked.roots };
   const snapshot: Snapshot | SnapshotDelta = useDelta
-    ? { v: 2, ...common, base: cache.snapshotId!, depth: cache.depth + 1, entries: items }
-    : { v: 1, ...common, entries: expand(cache, items) };
+    ? { v: DELTA_FORMAT, ...common, base: cache.snapshotId!, depth: cache.depth + 1, entries: items }
+    : { v: FULL_FORMAT, ...common, entries: expand(cache, items) };
   return {
     snapshot,
     files,
@@ -125,8 +141,8 @@ export function planSnapshot(
       let k = 0;
       for (const item of items) {
         if (typeof item[0] === 'string') {
-          const ino = inos[k++];
-          w.add(item as SnapshotEntry, ino, ino !== -1);
+          const ino = inos[k];
+          w.add(item as SnapshotEntry, stamps[k++], ino, ino !== -1);
         } else w.copyRun(cache, item[0], item[1] as number);
       }
       w.save(path, meta.id, useDelta ? cache.depth + 1 : 0, walked.roots);

@@ -1,16 +1,22 @@
 // The snapshot: the tree and metadata of one backup. Stored as JSON, brotli-compressed and AES-256-GCM sealed,
-// either in full (v 1) or as a delta (v 2) that takes runs of entries from a base snapshot by index.
+// either in full (v 3) or as a delta (v 4) that takes runs of entries from a base snapshot by index. Names are in
+// the lossless string form of names.ts, times whole microseconds. Snapshots before that (v 1 full, v 2 delta: times
+// as the double mtimeMs) still load: their times are read as whole microseconds, as their restore always did.
 import { randomBytes } from 'node:crypto';
 import type { ChunkStore, SnapshotInfo } from '../store.js';
 import { openSnapshot, sealSnapshot } from './codec.js';
 import type { EngineKeys } from './keys.js';
 import type { EntryType, WalkRoot } from './walker.js';
 
-/** [path, type, mode, mtimeMs, size, concatenated chunk ids (file) | link target (symlink) | null (dir)] */
+/** [path, type, mode, mtime (µs since 1970), size, concatenated chunk ids (file) | link target (symlink) | null (dir)] */
 export type SnapshotEntry = [string, 'f' | 'd' | 'l', number, number, number, string | null];
 
+/** Format of full snapshots written now; DELTA_FORMAT for deltas. 1 and 2 are their predecessors (times in ms). */
+export const FULL_FORMAT = 3;
+export const DELTA_FORMAT = 4;
+
 export interface Snapshot {
-  v: 1;
+  v: typeof FULL_FORMAT;
   id: string;
   time: string;
   host: string;
@@ -24,7 +30,7 @@ export type BaseRun = [number, number];
 
 /** A snapshot stored as a delta: its entries, in order, are new entries or runs of the base's entries. */
 export interface SnapshotDelta {
-  v: 2;
+  v: typeof DELTA_FORMAT;
   id: string;
   time: string;
   host: string;
@@ -95,15 +101,22 @@ async function loadResolved(store: ChunkStore, keys: EngineKeys, id: string, cha
     throw new Error(`snapshot ${chain[0]} needs snapshot ${id}, which the store cannot provide (${(err as Error).message})`);
   }
   const plain = openSnapshot(keys, id, sealed);
-  const snap = JSON.parse(plain.toString('utf8')) as Snapshot | SnapshotDelta;
-  if (snap.id !== id || !Array.isArray(snap.entries) || (snap.v !== 1 && snap.v !== 2)) throw new Error(`snapshot ${id} has an unknown format`);
-  if (snap.v === 1) return snap;
+  const snap = JSON.parse(plain.toString('utf8')) as Omit<Snapshot | SnapshotDelta, 'v'> & { v: number; base?: unknown };
+  if (snap.id !== id || !Array.isArray(snap.entries) || ![1, 2, FULL_FORMAT, DELTA_FORMAT].includes(snap.v))
+    throw new Error(`snapshot ${id} has an unknown format`);
+  // Formats 1 and 2 hold mtimeMs: read as whole microseconds (what their restore set).
+  const msTimes = snap.v < FULL_FORMAT;
+  const own = (e: SnapshotEntry): SnapshotEntry => (msTimes ? [e[0], e[1], e[2], Math.floor(e[3] * 1000), e[4], e[5]] : e);
+  if (snap.v === 1 || snap.v === FULL_FORMAT) {
+    const entries = snap.entries as SnapshotEntry[];
+    return { ...(snap as Snapshot), v: FULL_FORMAT, entries: msTimes ? entries.map(own) : entries };
+  }
   if (typeof snap.base !== 'string') throw new Error(`snapshot ${id} has an unknown format`);
   const base = await loadResolved(store, keys, snap.base, [...chain, id]);
   const entries: SnapshotEntry[] = [];
   for (const item of snap.entries) {
     if (typeof item[0] === 'string') {
-      entries.push(item as SnapshotEntry);
+      entries.push(own(item as SnapshotEntry));
       continue;
     }
     const [start, count] = item as BaseRun;
@@ -112,5 +125,5 @@ async function loadResolved(store: ChunkStore, keys: EngineKeys, id: string, cha
     }
     for (let i = start; i < start + count; i++) entries.push(base.entries[i]);
   }
-  return { v: 1, id, time: snap.time, host: snap.host, platform: snap.platform, roots: snap.roots, entries };
+  return { v: FULL_FORMAT, id, time: snap.time, host: snap.host, platform: snap.platform, roots: snap.roots, entries };
 }

@@ -1,18 +1,23 @@
 // Walk the selected folders: what to back up, with the stat data the change cache compares.
+// Names are read as the file system has them: a folder whose names are not all UTF-8 is read again as bytes and its
+// names carried in the engine's lossless string form (names.ts). Times are Node's plain stat doubles here; entries
+// that go into a snapshot as new get their exact time later (times.ts).
 import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { basename, resolve, sep } from 'node:path';
-import { portablePath } from './patterns.js';
+import { decodeName, fsPath, showName } from './names.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink';
 
 export interface WalkEntry {
-  /** Snapshot path: "<root name>/<relative path>", "/"-separated. */
+  /** Snapshot path: "<root name>/<relative path>", "/"-separated (names in the form of names.ts). */
   path: string;
-  /** Path on this machine. */
+  /** Path on this machine (same form: hand it to fs through fsPath()). */
   source: string;
   type: EntryType;
   mode: number;
+  /** Modification and change times as Node's plain stat gives them (what the change cache compares). */
   mtimeMs: number;
+  ctimeMs: number;
   size: number;
   ino: number;
   linkTarget?: string;
@@ -49,12 +54,35 @@ export function nameRoots(specs: RootSpec[]): WalkRoot[] {
 }
 
 function entryOf(path: string, source: string, st: Stats): WalkEntry | undefined {
-  const mode = st.mode & 0o7777;
-  if (st.isFile()) return { path, source, type: 'file', mode, mtimeMs: st.mtimeMs, size: st.size, ino: st.ino };
-  if (st.isDirectory()) return { path, source, type: 'dir', mode, mtimeMs: st.mtimeMs, size: 0, ino: st.ino };
-  if (st.isSymbolicLink()) return { path, source, type: 'symlink', mode, mtimeMs: st.mtimeMs, size: 0, ino: st.ino, linkTarget: readlinkSync(source) };
-  return undefined; // sockets, devices, fifos: not backed up
+  const type: EntryType | undefined = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : undefined;
+  if (!type) return undefined; // sockets, devices, fifos: not backed up
+  const e: WalkEntry = {
+    path,
+    source,
+    type,
+    mode: st.mode & 0o7777,
+    mtimeMs: st.mtimeMs,
+    ctimeMs: st.ctimeMs,
+    size: type === 'file' ? st.size : 0,
+    ino: st.ino,
+  };
+  if (type === 'symlink') e.linkTarget = decodeName(readlinkSync(fsPath(source), { encoding: 'buffer' }));
+  return e;
 }
+
+/** Names in a folder, in the engine's string form; one read as strings unless a name did not survive it. */
+function readNames(dir: string): string[] {
+  const path = fsPath(dir);
+  const names = readdirSync(path);
+  // Node turns bytes that are not UTF-8 into U+FFFD: such a folder is read again as bytes.
+  if (!names.some((n) => n.includes('\uFFFD'))) return names;
+  return readdirSync(path, { encoding: 'buffer' }).map(decodeName);
+}
+
+/** The path exclusion patterns see: "/"-separated (Windows separators turned around; elsewhere "\\" is a character). */
+const patternPath = process.platform === 'win32' ? (p: string) => p.replace(/\\/g, '/') : (p: string) => p;
+
+const problem = (path: string, err: unknown): string => `${showName(path)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
 
 /** Walk synchronously. */
 export function walk(rootPaths: RootSpec[], isExcluded?: (portable: string) => boolean): WalkResult {
@@ -88,24 +116,23 @@ function* walkSteps(rootPaths: RootSpec[], isExcluded?: (portable: string) => bo
   const visit = function* (source: string, path: string): Generator<void, void, void> {
     let names: string[];
     try {
-      names = readdirSync(source);
+      names = readNames(source);
     } catch (err) {
-      warnings.push(`${source}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      warnings.push(problem(source, err));
       return;
     }
     names.sort();
     const prefix = source.endsWith(sep) ? source : source + sep; // source is normalized
     for (const name of names) {
       const child = prefix + name;
-      if (isExcluded?.(portablePath(child))) continue;
-      let st: Stats;
+      if (isExcluded?.(patternPath(child))) continue;
+      let e: WalkEntry | undefined;
       try {
-        st = lstatSync(child);
+        e = entryOf(`${path}/${name}`, child, lstatSync(fsPath(child)));
       } catch (err) {
-        warnings.push(`${child}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        warnings.push(problem(child, err));
         continue;
       }
-      const e = entryOf(`${path}/${name}`, child, st);
       if (!e) continue;
       entries.push(e);
       if (e.type === 'dir') {
@@ -115,18 +142,18 @@ function* walkSteps(rootPaths: RootSpec[], isExcluded?: (portable: string) => bo
     }
   };
   for (const root of roots) {
-    let st: Stats;
+    let e: WalkEntry | undefined;
     try {
-      st = lstatSync(root.path);
+      e = entryOf(root.name, root.path, lstatSync(root.path));
     } catch (err) {
-      warnings.push(`${root.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      warnings.push(problem(root.path, err));
       continue;
     }
-    if (!st.isDirectory()) {
-      warnings.push(`${root.path}: not a folder`);
+    if (e?.type !== 'dir') {
+      warnings.push(`${showName(root.path)}: not a folder`);
       continue;
     }
-    entries.push({ path: root.name, source: root.path, type: 'dir', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, size: 0, ino: st.ino });
+    entries.push(e);
     yield* visit(root.path, root.name);
   }
   return { roots, entries, warnings };

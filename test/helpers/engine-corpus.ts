@@ -2,6 +2,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isUtf8 } from 'node:buffer';
 
 /** A marker placed inside incompressible data: if the store ever held plaintext, it would be there verbatim. */
 export function plaintextMarker(): string {
@@ -32,28 +33,39 @@ export function makeCorpus(root: string, marker: string): void {
 export interface TreeEntry {
   type: 'file' | 'dir' | 'symlink';
   mode: number;
-  mtimeMs: number;
-  /** File: SHA-256 of the bytes; symlink: its target. */
+  /** Whole microseconds (what a restore reproduces exactly); 0 for symlinks (their own times are not restored). */
+  mtimeUs: number;
+  /** File: SHA-256 of the bytes; symlink: its target's bytes, hex. */
   content?: string;
 }
 
-/** Everything that a restore must reproduce, keyed by relative path. mtimes to the millisecond. */
+/** A relative path's bytes as a readable key: UTF-8 as it is, any other byte as \xHH. */
+function pathKey(bytes: Buffer): string {
+  if (isUtf8(bytes)) return bytes.toString('utf8');
+  return [...bytes].map((b) => (b < 0x80 ? String.fromCharCode(b) : `\\x${b.toString(16)}`)).join('');
+}
+
+/**
+ * Everything a restore must reproduce, keyed by relative path: names byte for byte (read as bytes, so names that
+ * are not UTF-8 count too), contents, modes, modification times to the microsecond, symlink targets' bytes.
+ */
 export function snapshotTree(root: string): Record<string, TreeEntry> {
   const out: Record<string, TreeEntry> = {};
-  const visit = (dir: string, rel: string): void => {
-    for (const name of readdirSync(dir).sort()) {
-      const p = join(dir, name);
-      const r = rel ? `${rel}/${name}` : name;
-      const st = lstatSync(p);
-      const base = { mode: st.mode & 0o7777, mtimeMs: Math.floor(st.mtimeMs) };
-      if (st.isSymbolicLink()) out[r] = { type: 'symlink', ...base, mtimeMs: 0, content: readlinkSync(p) };
+  const visit = (dir: Buffer, rel: Buffer | undefined): void => {
+    for (const name of readdirSync(dir, { encoding: 'buffer' }).sort(Buffer.compare)) {
+      const p = Buffer.concat([dir, Buffer.from('/'), name]);
+      const r = rel ? Buffer.concat([rel, Buffer.from('/'), name]) : name;
+      const st = lstatSync(p, { bigint: true });
+      const base = { mode: Number(st.mode) & 0o7777, mtimeUs: Number(st.mtimeNs / 1000n) };
+      const key = pathKey(r);
+      if (st.isSymbolicLink()) out[key] = { type: 'symlink', ...base, mtimeUs: 0, content: readlinkSync(p, { encoding: 'buffer' }).toString('hex') };
       else if (st.isDirectory()) {
-        out[r] = { type: 'dir', ...base };
+        out[key] = { type: 'dir', ...base };
         visit(p, r);
-      } else out[r] = { type: 'file', ...base, content: createHash('sha256').update(readFileSync(p)).digest('hex') };
+      } else out[key] = { type: 'file', ...base, content: createHash('sha256').update(readFileSync(p)).digest('hex') };
     }
   };
-  visit(root, '');
+  visit(Buffer.from(root), undefined);
   return out;
 }
 
