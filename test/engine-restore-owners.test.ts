@@ -1,0 +1,143 @@
+// Restores that belong to their users (issue 14, point 8), through the real CLI and a real server: the service
+// restores as root into users' folders, so files, folders and symlinks come back with the owner and group they had
+// (--owner original, the default as root), or the restoring user's (--owner me); hard links come back as links and
+// sparse files with their holes. Tests run as root (they chown to uids that need no account).
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  chownSync,
+  closeSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { makeAgent, manualBackup, type TestAgent } from './helpers/agent.js';
+import { tempDir, useTestServer } from './helpers/server.js';
+
+const server = useTestServer();
+let agent: TestAgent;
+let work: string;
+let src: string;
+const SPARSE_SIZE = 100 * 1024 * 1024;
+
+/** Every entry below `dir` (relative path → uid:gid), symlinks not followed. */
+function owners(dir: string, rel: string[]): Record<string, string> {
+  return Object.fromEntries(rel.map((r) => [r, ((st) => `${st.uid}:${st.gid}`)(lstatSync(join(dir, r)))]));
+}
+
+const ENTRIES = ['.', 'ann', 'ann/letter.txt', 'ann/run.sh', 'ann/latest', 'bob', 'bob/notes.txt', 'shared.txt'];
+
+beforeAll(async () => {
+  expect(process.getuid?.(), 'these tests chown files: run them as root').toBe(0);
+  work = await tempDir('holdfast-owners-');
+  src = join(work, 'Users');
+  mkdirSync(join(src, 'ann'), { recursive: true });
+  mkdirSync(join(src, 'bob'));
+  writeFileSync(join(src, 'ann', 'letter.txt'), 'dear bob\n');
+  writeFileSync(join(src, 'ann', 'run.sh'), '#!/bin/sh\n', { mode: 0o755 });
+  symlinkSync('letter.txt', join(src, 'ann', 'latest'));
+  writeFileSync(join(src, 'bob', 'notes.txt'), 'hello ann\n');
+  writeFileSync(join(src, 'shared.txt'), 'for all\n');
+  chownSync(src, 0, 0);
+  chownSync(join(src, 'ann'), 1501, 2501);
+  chownSync(join(src, 'ann', 'letter.txt'), 1501, 2501);
+  chownSync(join(src, 'ann', 'run.sh'), 1501, 2502);
+  lchownSync(join(src, 'ann', 'latest'), 1501, 2501);
+  chownSync(join(src, 'bob'), 1502, 2502);
+  chownSync(join(src, 'bob', 'notes.txt'), 1502, 2502);
+  chownSync(join(src, 'shared.txt'), 1503, 2501);
+
+  // Hard links: one file under three names (two folders); a second pair.
+  mkdirSync(join(src, 'links', 'a'), { recursive: true });
+  mkdirSync(join(src, 'links', 'b'));
+  writeFileSync(join(src, 'links', 'a', 'one'), 'the same file\n');
+  linkSync(join(src, 'links', 'a', 'one'), join(src, 'links', 'b', 'one-again'));
+  linkSync(join(src, 'links', 'a', 'one'), join(src, 'links', 'a', 'third'));
+  writeFileSync(join(src, 'links', 'pair-1'), 'another file\n');
+  linkSync(join(src, 'links', 'pair-1'), join(src, 'links', 'pair-2'));
+  writeFileSync(join(src, 'links', 'alone'), 'another file\n'); // same content, not a link
+
+  // A sparse 100 MiB file: a few bytes at three places, holes between.
+  const fd = openSync(join(src, 'sparse.img'), 'w');
+  for (const at of [0, 37 * 1024 * 1024 + 5, SPARSE_SIZE - 10]) writeSync(fd, Buffer.from('0123456789'), 0, 10, at);
+  closeSync(fd);
+  expect(statSync(join(src, 'sparse.img')).blocks * 512).toBeLessThan(1024 * 1024);
+
+  agent = await makeAgent({ server, config: { backup: manualBackup([src]) } });
+  const r = await agent.run(['register']);
+  expect(r.code, r.output).toBe(0);
+  const b = await agent.run(['backup']);
+  expect(b.code, b.output).toBe(0);
+}, 120_000);
+
+describe('restores that belong to their users', () => {
+  it('as root, files, folders and symlinks get back their owner and group (--owner original, and by default)', async () => {
+    for (const [name, args] of [
+      ['original', ['--owner', 'original']],
+      ['default', []],
+    ] as const) {
+      const out = join(work, `out-${name}`);
+      const r = await agent.run(['restore', '--to', out, ...args]);
+      expect(r.code, r.output).toBe(0);
+      expect(owners(join(out, 'Users'), ENTRIES)).toEqual(owners(src, ENTRIES));
+      expect(lstatSync(join(out, 'Users', 'ann', 'run.sh')).mode & 0o7777).toBe(0o755);
+    }
+  });
+
+  it('--owner me gives every restored entry to the restoring user', async () => {
+    const out = join(work, 'out-me');
+    const r = await agent.run(['restore', '--to', out, '--owner', 'me']);
+    expect(r.code, r.output).toBe(0);
+    const me = `${process.getuid?.()}:${process.getgid?.()}`;
+    expect(owners(join(out, 'Users'), ENTRIES)).toEqual(Object.fromEntries(ENTRIES.map((e) => [e, me])));
+  });
+
+  it('--owner with another value is refused, naming the allowed ones', async () => {
+    const r = await agent.run(['restore', '--to', join(work, 'out-bad'), '--owner', 'root']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/--owner.*root.*original, me/s);
+  });
+
+  it('a chown alone (same content and time) reaches the next snapshot', async () => {
+    chownSync(join(src, 'bob', 'notes.txt'), 1504, 2504);
+    const b = await agent.run(['backup', '--json']);
+    expect(b.code, b.output).toBe(0);
+    const out = join(work, 'out-chown');
+    const r = await agent.run(['restore', '--to', out, '--path', 'Users/bob']);
+    expect(r.code, r.output).toBe(0);
+    expect(owners(join(out, 'Users'), ['bob/notes.txt'])).toEqual({ 'bob/notes.txt': '1504:2504' });
+  });
+
+  it('hard links come back as links: one inode per file, whatever folder its names are in', async () => {
+    const out = join(work, 'out-links');
+    const r = await agent.run(['restore', '--to', out, '--path', 'Users/links']);
+    expect(r.code, r.output).toBe(0);
+    const at = (p: string) => lstatSync(join(out, 'Users', 'links', p));
+    expect(at('b/one-again').ino).toBe(at('a/one').ino);
+    expect(at('a/third').ino).toBe(at('a/one').ino);
+    expect(at('a/one').nlink).toBe(3);
+    expect(at('pair-2').ino).toBe(at('pair-1').ino);
+    expect(at('pair-1').ino).not.toBe(at('a/one').ino);
+    expect(at('alone').ino).not.toBe(at('pair-1').ino);
+    expect(at('alone').nlink).toBe(1);
+    expect(readFileSync(join(out, 'Users', 'links', 'b', 'one-again'), 'utf8')).toBe('the same file\n');
+  });
+
+  it('a sparse 100 MiB file comes back sparse, byte-identical', async () => {
+    const out = join(work, 'out-sparse');
+    const r = await agent.run(['restore', '--to', out, '--path', 'Users/sparse.img']);
+    expect(r.code, r.output).toBe(0);
+    const file = join(out, 'Users', 'sparse.img');
+    const st = statSync(file);
+    expect(st.size).toBe(SPARSE_SIZE);
+    expect(st.blocks * 512).toBeLessThan(1024 * 1024);
+    expect(readFileSync(file).equals(readFileSync(join(src, 'sparse.img')))).toBe(true);
+  });
+});
