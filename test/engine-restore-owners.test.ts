@@ -20,6 +20,10 @@ import {
 import { join } from 'node:path';
 import { makeAgent, manualBackup, type TestAgent } from './helpers/agent.js';
 import { tempDir, useTestServer } from './helpers/server.js';
+import { LocalStore } from '../agent/engine/local-store.js';
+import { deriveKeys, parseDeviceKeyFile } from '../agent/engine/keys.js';
+import { sealSnapshot } from '../agent/engine/codec.js';
+import { FULL_FORMAT, loadSnapshot, newSnapshotId } from '../agent/engine/snapshot.js';
 
 const server = useTestServer();
 let agent: TestAgent;
@@ -139,5 +143,37 @@ describe('restores that belong to their users', () => {
     expect(st.size).toBe(SPARSE_SIZE);
     expect(st.blocks * 512).toBeLessThan(1024 * 1024);
     expect(readFileSync(file).equals(readFileSync(join(src, 'sparse.img')))).toBe(true);
+  });
+
+  it('snapshots from before owners (v 3 full, v 4 delta) still restore, to the restoring user', async () => {
+    const dir = join(work, 'old', 'Old');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'a.txt'), 'alpha\n');
+    chownSync(join(dir, 'a.txt'), 1601, 2601);
+    const a = await makeAgent({
+      registration: { primary: '127.0.0.1:1', alternate: '127.0.0.1:2' },
+      tlsPin: Array(32).fill('AB').join(':'),
+      config: { backup: manualBackup([dir]) },
+    });
+    const st = join(work, 'old-store');
+    expect((await a.run(['backup', '--store', st])).code).toBe(0);
+    const keys = deriveKeys(parseDeviceKeyFile(readFileSync(join(a.stateDir, 'device.key'), 'utf8'), 'device.key'));
+    const local = LocalStore.open(st);
+    const now = await loadSnapshot(local, keys, 'latest');
+    expect(now.v).toBe(FULL_FORMAT);
+    expect(now.entries.find((e) => e[0] === 'Old/a.txt')?.slice(6, 8)).toEqual([1601, 2601]);
+    const t3 = new Date('2026-01-02T03:04:05Z');
+    const v3 = { ...now, v: 3, id: newSnapshotId(t3), time: t3.toISOString(), entries: now.entries.map((e) => e.slice(0, 6)) };
+    const t4 = new Date('2026-01-03T03:04:05Z');
+    const v4 = { ...v3, v: 4, id: newSnapshotId(t4), time: t4.toISOString(), base: v3.id, depth: 1, entries: [[0, v3.entries.length]] };
+    for (const snap of [v3, v4]) await local.putSnapshot(snap.id, snap.time, sealSnapshot(keys, snap.id, Buffer.from(JSON.stringify(snap))));
+    await local.close();
+    for (const snap of [v3, v4]) {
+      const out = join(work, `out-v${snap.v}`);
+      const r = await a.run(['restore', '--store', st, '--snapshot', snap.id, '--to', out, '--owner', 'original']);
+      expect(r.code, r.output).toBe(0);
+      expect(readFileSync(join(out, 'Old', 'a.txt'), 'utf8')).toBe('alpha\n');
+      expect(owners(join(out, 'Old'), ['a.txt'])).toEqual({ 'a.txt': `${process.getuid?.()}:${process.getgid?.()}` });
+    }
   });
 });
