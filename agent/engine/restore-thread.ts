@@ -79,6 +79,15 @@ function writeSparse(fd: number, p: Buffer, pos: number): void {
   }
 }
 
+function giveAway(fd: number, [uid, gid]: [number, number]): void {
+  try {
+    fchownSync(fd, uid, gid);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+    throw new Error(`cannot give the file to its owner (uid ${uid}, gid ${gid}): only root can; restore with --owner me to keep it yours`);
+  }
+}
+
 function isDir(p: string | Buffer): boolean {
   try {
     return lstatSync(p).isDirectory();
@@ -158,7 +167,7 @@ function runUnit(req: UnitRequest): UnitReply {
       if (t.sparse) ftruncateSync(f.fd, f.size);
       const mode = t.mode & 0o7777;
       // Owner first: a chown clears setuid/setgid, which the fchmod then sets (special bits always fchmod).
-      if (t.owner) fchownSync(f.fd, t.owner[0], t.owner[1]);
+      if (t.owner) giveAway(f.fd, t.owner);
       if (!windows && ((mode & 0o777 & umask) !== 0 || mode & 0o7000)) fchmodSync(f.fd, mode);
       futimesSync(f.fd, t.mtime, t.mtime);
       closeSync(f.fd);
