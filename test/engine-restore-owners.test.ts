@@ -145,7 +145,7 @@ describe('restores that belong to their users', () => {
     expect(readFileSync(file).equals(readFileSync(join(src, 'sparse.img')))).toBe(true);
   });
 
-  it('snapshots from before owners (v 3 full, v 4 delta) still restore, to the restoring user', async () => {
+  it('snapshots from before owners (v 3 full, v 4 delta) and from Windows restore to the restoring user', async () => {
     const dir = join(work, 'old', 'Old');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'a.txt'), 'alpha\n');
@@ -166,10 +166,13 @@ describe('restores that belong to their users', () => {
     const v3 = { ...now, v: 3, id: newSnapshotId(t3), time: t3.toISOString(), entries: now.entries.map((e) => e.slice(0, 6)) };
     const t4 = new Date('2026-01-03T03:04:05Z');
     const v4 = { ...v3, v: 4, id: newSnapshotId(t4), time: t4.toISOString(), base: v3.id, depth: 1, entries: [[0, v3.entries.length]] };
-    for (const snap of [v3, v4]) await local.putSnapshot(snap.id, snap.time, sealSnapshot(keys, snap.id, Buffer.from(JSON.stringify(snap))));
+    // A Windows snapshot's uid/gid are not owners (lstat reports zeros there): never applied, whatever they hold.
+    const t5 = new Date('2026-01-04T03:04:05Z');
+    const win = { ...now, id: newSnapshotId(t5), time: t5.toISOString(), platform: 'win32', entries: now.entries.map((e) => [...e.slice(0, 6), 1700, 1700]) };
+    for (const snap of [v3, v4, win]) await local.putSnapshot(snap.id, snap.time, sealSnapshot(keys, snap.id, Buffer.from(JSON.stringify(snap))));
     await local.close();
-    for (const snap of [v3, v4]) {
-      const out = join(work, `out-v${snap.v}`);
+    for (const snap of [v3, v4, win]) {
+      const out = join(work, `out-v${snap.v}-${snap.platform}`);
       const r = await a.run(['restore', '--store', st, '--snapshot', snap.id, '--to', out, '--owner', 'original']);
       expect(r.code, r.output).toBe(0);
       expect(readFileSync(join(out, 'Old', 'a.txt'), 'utf8')).toBe('alpha\n');

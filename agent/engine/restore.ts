@@ -168,10 +168,12 @@ function snapshotSubpath(snap: Snapshot, subpath: string): string {
 export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResult> {
   leanHeap();
   const started = Date.now();
-  const owner = opts.owner ?? defaultOwner();
-  if (!OWNER_CHOICES.includes(owner)) throw new Error(`owner: ${JSON.stringify(owner)} is not one of ${OWNER_CHOICES.join(', ')}`);
+  const asked = opts.owner ?? defaultOwner();
+  if (!OWNER_CHOICES.includes(asked)) throw new Error(`owner: ${JSON.stringify(asked)} is not one of ${OWNER_CHOICES.join(', ')}`);
   const keys = deriveKeys(opts.deviceKey);
   const snap = await loadSnapshot(opts.store, keys, opts.snapshot);
+  // A Windows snapshot's uid/gid are lstat's zeros, not owners.
+  const owner: OwnerChoice = snap.platform === 'win32' ? 'me' : asked;
   const rootNames = new Set(snap.roots.map((r) => r.name));
   const rootByName = new Map(snap.roots.map((r) => [r.name, r.path]));
 
