@@ -262,40 +262,51 @@ describe('formats from before', () => {
     expect((lstatSync(join(out, 'Old', 'a.txt')).mode & 0o777).toString(8)).toBe('640');
   });
 
-  it('a change cache from before (format 2, mtimeMs) still spares reading; the next snapshot is full with exact times', async () => {
-    const dir = join(work, 'old-cache', 'C');
-    mkdirSync(join(dir, 'sub'), { recursive: true });
-    for (let i = 0; i < 10; i++) writeFileSync(join(dir, i % 2 ? 'sub' : '', `f${i}`), randomBytes(10_000));
-    const a = await localAgent([dir]);
-    const st = join(work, 'store-old-cache');
-    await backupJson(a, st);
-    // Turn the cache into format 2, as an agent before exact times wrote it: the same columns but the last (exact µs).
-    const cachePath = join(a.stateDir, 'change-cache.bin');
-    const buf = readFileSync(cachePath);
-    const headerLen = buf.readUInt32LE(8);
-    const numAt = (12 + headerLen + 7) & ~7;
-    const { count } = JSON.parse(buf.toString('utf8', 12, 12 + headerLen)) as { count: number };
-    const num = new Float64Array(buf.buffer.slice(buf.byteOffset + numAt, buf.byteOffset + numAt + count * 64));
-    const old = new Float64Array(count * 7);
-    for (let i = 0; i < count; i++) old.set(num.subarray(i * 8, i * 8 + 7), i * 7);
-    writeFileSync(
-      cachePath,
-      Buffer.concat([Buffer.from('HFCC\x02\0\0\0', 'latin1'), buf.subarray(8, numAt), Buffer.from(old.buffer), buf.subarray(numAt + count * 64)]),
-    );
-    expect(ChangeCache.load(cachePath).legacy).toBe(true);
+  it.each([
+    [2, 7],
+    [3, 8],
+  ])(
+    'a change cache from before (format %i: before exact times / owners) still spares reading; the next snapshot is full with exact times',
+    async (format, cols) => {
+      const dir = join(work, `old-cache-${format}`, 'C');
+      mkdirSync(join(dir, 'sub'), { recursive: true });
+      for (let i = 0; i < 10; i++) writeFileSync(join(dir, i % 2 ? 'sub' : '', `f${i}`), randomBytes(10_000));
+      const a = await localAgent([dir]);
+      const st = join(work, `store-old-cache-${format}`);
+      await backupJson(a, st);
+      // Turn the cache into an older format, as an agent before it wrote it: the first `cols` of today's 13 columns.
+      const cachePath = join(a.stateDir, 'change-cache.bin');
+      const buf = readFileSync(cachePath);
+      const headerLen = buf.readUInt32LE(8);
+      const numAt = (12 + headerLen + 7) & ~7;
+      const { count } = JSON.parse(buf.toString('utf8', 12, 12 + headerLen)) as { count: number };
+      const num = new Float64Array(buf.buffer.slice(buf.byteOffset + numAt, buf.byteOffset + numAt + count * 13 * 8));
+      const old = new Float64Array(count * cols);
+      for (let i = 0; i < count; i++) old.set(num.subarray(i * 13, i * 13 + cols), i * cols);
+      writeFileSync(
+        cachePath,
+        Buffer.concat([
+          Buffer.from(`HFCC${String.fromCharCode(format)}\0\0\0`, 'latin1'),
+          buf.subarray(8, numAt),
+          Buffer.from(old.buffer),
+          buf.subarray(numAt + count * 13 * 8),
+        ]),
+      );
+      expect(ChangeCache.load(cachePath).legacy).toBe(true);
 
-    const upgraded = await backupJson(a, st);
-    expect(upgraded).toMatchObject({ filesRead: 0, chunksUploaded: 0 });
-    const sealed = await LocalStore.open(st).getSnapshot(upgraded.snapshotId as string);
-    const snap = JSON.parse(openSnapshot(keysOf(a), upgraded.snapshotId as string, sealed).toString('utf8'));
-    expect(snap.v).toBe(FULL_FORMAT);
-    const f0 = snap.entries.find((e: unknown[]) => e[0] === 'C/f0');
-    expect(f0[3]).toBe(Number(lstatSync(join(dir, 'f0'), { bigint: true }).mtimeNs / 1000n));
-    expect(readFileSync(cachePath)[4]).toBe(3);
-    expect(ChangeCache.load(cachePath).legacy).toBe(false);
-    expect(await backupJson(a, st)).toMatchObject({ filesRead: 0, chunksUploaded: 0 });
-    const out = join(work, 'out-old-cache');
-    expect((await restore(a, st, out)).code).toBe(0);
-    expect(snapshotTree(join(out, 'C'))).toEqual(snapshotTree(dir));
-  });
+      const upgraded = await backupJson(a, st);
+      expect(upgraded).toMatchObject({ filesRead: 0, chunksUploaded: 0 });
+      const sealed = await LocalStore.open(st).getSnapshot(upgraded.snapshotId as string);
+      const snap = JSON.parse(openSnapshot(keysOf(a), upgraded.snapshotId as string, sealed).toString('utf8'));
+      expect(snap.v).toBe(FULL_FORMAT);
+      const f0 = snap.entries.find((e: unknown[]) => e[0] === 'C/f0');
+      expect(f0[3]).toBe(Number(lstatSync(join(dir, 'f0'), { bigint: true }).mtimeNs / 1000n));
+      expect(readFileSync(cachePath)[4]).toBe(4);
+      expect(ChangeCache.load(cachePath).legacy).toBe(false);
+      expect(await backupJson(a, st)).toMatchObject({ filesRead: 0, chunksUploaded: 0 });
+      const out = join(work, `out-old-cache-${format}`);
+      expect((await restore(a, st, out)).code).toBe(0);
+      expect(snapshotTree(join(out, 'C'))).toEqual(snapshotTree(dir));
+    },
+  );
 });

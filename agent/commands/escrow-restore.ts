@@ -6,6 +6,8 @@ import { restoreProgressPrinter } from '../engine/cli-output.js';
 import { formatBytes } from '../../common/format.js';
 import { LocalStore } from '../engine/local-store.js';
 import type { ChunkStore } from '../store.js';
+import type { OwnerChoice } from '../engine/restore.js';
+import { ownerOption } from './restore.js';
 
 export function escrowRestoreCommand(): Command {
   return new Command('escrow-restore')
@@ -17,6 +19,7 @@ export function escrowRestoreCommand(): Command {
     .option('--store <dir>', "a local copy of the device's store instead of the backup servers")
     .option('--snapshot <id>', 'snapshot id (or unique prefix), or "latest"', 'latest')
     .option('--path <subpath>', 'only this file or folder')
+    .addOption(ownerOption())
     .option('--quiet', 'no progress output')
     .action(
       async (o: {
@@ -27,6 +30,7 @@ export function escrowRestoreCommand(): Command {
         store?: string;
         snapshot: string;
         path?: string;
+        owner?: OwnerChoice;
         quiet?: boolean;
       }) => {
         let passphrase: string | undefined;
@@ -45,6 +49,7 @@ export function escrowRestoreCommand(): Command {
             snapshot: o.snapshot,
             subpath: o.path,
             target: o.to,
+            owner: o.owner,
             onProgress: restoreProgressPrinter(o.quiet),
           });
           process.stdout.write(`Escrow restore complete: snapshot ${r.snapshotId}, ${r.files} files, ${formatBytes(r.bytes)} into ${o.to}\n`);

@@ -1,8 +1,17 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { loadAgentConfig } from '../config.js';
 import { openLocalStore, runRestore } from '../engine/agent-api.js';
 import { restoreProgressPrinter } from '../engine/cli-output.js';
+import { OWNER_CHOICES, type OwnerChoice } from '../engine/restore.js';
 import { formatBytes } from '../../common/format.js';
+
+/** --owner, for every restore command. */
+export function ownerOption(): Option {
+  return new Option(
+    '--owner <who>',
+    'who the restored files belong to: "original" (owner and group at backup) or "me" (default: original as root, else me)',
+  ).choices(OWNER_CHOICES);
+}
 
 export function restoreCommand(): Command {
   return new Command('restore')
@@ -13,10 +22,21 @@ export function restoreCommand(): Command {
     .option('--to <dir>', 'restore into this folder, as <dir>/<backed-up folder name>/...')
     .option('--original', 'restore to the original place, replacing the files there')
     .option('--store <dir>', 'use a local store folder instead of the backup servers')
+    .addOption(ownerOption())
     .option('--json', 'print the result as JSON')
     .option('--quiet', 'no progress output')
     .action(
-      async (o: { config?: string; snapshot: string; path?: string; to?: string; original?: boolean; store?: string; json?: boolean; quiet?: boolean }) => {
+      async (o: {
+        config?: string;
+        snapshot: string;
+        path?: string;
+        to?: string;
+        original?: boolean;
+        store?: string;
+        owner?: OwnerChoice;
+        json?: boolean;
+        quiet?: boolean;
+      }) => {
         if (!o.to && !o.original) throw new Error('say where to restore: --to <dir>, or --original to heal the files in place');
         if (o.to && o.original) throw new Error('--to and --original exclude each other');
         const loaded = await loadAgentConfig(o.config);
@@ -24,6 +44,7 @@ export function restoreCommand(): Command {
           snapshot: o.snapshot,
           subpath: o.path,
           target: o.to,
+          owner: o.owner,
           store: o.store ? openLocalStore(o.store) : undefined,
           log: o.quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
           onProgress: restoreProgressPrinter(o.quiet || o.json),

@@ -12,7 +12,7 @@ import { ensureEscrow, recoverDeviceKey } from './escrow.js';
 import { backupExclusions, excludeFilter, keptWarnings } from './guard.js';
 import { loadDeviceKey } from './keys.js';
 import { LocalStore } from './local-store.js';
-import { restoreSnapshot, type RestoreProgress, type RestoreResult } from './restore.js';
+import { restoreSnapshot, type OwnerChoice, type RestoreProgress, type RestoreResult } from './restore.js';
 import { listSnapshots } from './snapshot.js';
 
 export interface StoreChoice {
@@ -103,6 +103,7 @@ export interface RunRestoreOptions extends StoreChoice {
   subpath?: string;
   /** Restore into this folder; without it, to the original place. */
   target?: string;
+  owner?: OwnerChoice;
   onProgress?: (p: RestoreProgress) => void;
 }
 
@@ -117,6 +118,7 @@ export async function runRestore(loaded: LoadedAgentConfig, opts: RunRestoreOpti
       snapshot: opts.snapshot ?? 'latest',
       subpath: opts.subpath,
       target: opts.target,
+      owner: opts.owner,
       onProgress: opts.onProgress,
     });
   } finally {
@@ -143,6 +145,7 @@ export interface EscrowRestoreOptions {
   snapshot?: string;
   subpath?: string;
   target: string;
+  owner?: OwnerChoice;
   onProgress?: (p: RestoreProgress) => void;
 }
 
@@ -156,6 +159,7 @@ export async function runEscrowRestore(opts: EscrowRestoreOptions): Promise<Rest
     snapshot: opts.snapshot ?? 'latest',
     subpath: opts.subpath,
     target: opts.target,
+    owner: opts.owner,
     onProgress: opts.onProgress,
   });
 }

@@ -5,18 +5,33 @@
 import { readFileSync } from 'node:fs';
 import { writeFileAtomicSync } from '../../common/fs-atomic.js';
 import { decodeName, encodeName, nameByteLength } from './names.js';
-import type { SnapshotEntry } from './snapshot.js';
+import type { EntryExtra, SnapshotEntry } from './snapshot.js';
 import type { WalkRoot } from './walker.js';
 
-const MAGIC = Buffer.from('HFCC\x03\0\0\0', 'latin1');
-/** Numbers per entry: type, mode, mtimeMs, size, ino, data offset, data length, mtime (data: raw chunk ids or link target). */
-const COLS = 8;
-/** Format 2 (before exact times): the first 7 of those columns; still matched, see `legacy`. */
+const MAGIC = Buffer.from('HFCC\x04\0\0\0', 'latin1');
+/**
+ * Numbers per entry: type, mode, mtimeMs, size, ino, data offset, data length, mtime, uid, gid, flags (1 sparse,
+ * 2 hard link), hard-link dev, hard-link ino (data: raw chunk ids or link target).
+ */
+const COLS = 13;
+/**
+ * Format 3 (before owners: the first 8 columns) and format 2 (before exact times: the first 7): still matched, see
+ * `legacy`.
+ */
+const MAGIC_3 = Buffer.from('HFCC\x03\0\0\0', 'latin1');
+const COLS_3 = 8;
 const MAGIC_2 = Buffer.from('HFCC\x02\0\0\0', 'latin1');
 const COLS_2 = 7;
 /** Columns: mtimeMs is Node's plain stat double (what a walk is compared with), mtime the exact µs (what snapshots hold). */
 const MTIME_MS = 2;
 const MTIME_US = 7;
+const UID = 8;
+const GID = 9;
+const FLAGS = 10;
+const LINK_DEV = 11;
+const LINK_INO = 12;
+const SPARSE = 1;
+const HARD_LINK = 2;
 const TYPES = ['f', 'd', 'l'] as const;
 const TYPE_NUM: Record<SnapshotEntry[1], number> = { f: 0, d: 1, l: 2 };
 /** Inode stored for a file that must be read again (it changed while it was read). */
@@ -49,17 +64,18 @@ export class ChangeCache {
     readonly paths: string[],
     private readonly num: Float64Array,
     private readonly data: Buffer,
-    /**
-     * A format-2 cache (written before times were exact): files still match it (same mtimeMs), so an upgraded agent
-     * reads nothing again, but it has no exact times, so none of its entries is reused as it is: the next snapshot
-     * is a full one with exact times.
-     */
-    readonly legacy = false,
+    /** Numbers per entry: COLS, or fewer in a legacy cache. */
+    private readonly cols = COLS,
   ) {
-    this.cols = legacy ? COLS_2 : COLS;
+    this.legacy = cols !== COLS;
   }
 
-  private readonly cols: number;
+  /**
+   * A format-2 or 3 cache (written before times were exact, or before owners): files still match it (same mtimeMs),
+   * so an upgraded agent reads nothing again, but none of its entries is reused as it is: the next snapshot is a
+   * full one with exact times and owners.
+   */
+  readonly legacy: boolean;
 
   static empty(): ChangeCache {
     return new ChangeCache(null, 0, [], [], new Float64Array(0), Buffer.alloc(0));
@@ -75,9 +91,10 @@ export class ChangeCache {
   }
 
   static parse(buf: Buffer): ChangeCache {
-    const legacy = buf.length >= 12 && buf.subarray(0, 8).equals(MAGIC_2);
-    if (buf.length < 12 || !(legacy || buf.subarray(0, 8).equals(MAGIC))) return ChangeCache.empty();
-    const cols = legacy ? COLS_2 : COLS;
+    if (buf.length < 12) return ChangeCache.empty();
+    const magic = buf.subarray(0, 8);
+    const cols = magic.equals(MAGIC) ? COLS : magic.equals(MAGIC_3) ? COLS_3 : magic.equals(MAGIC_2) ? COLS_2 : 0;
+    if (cols === 0) return ChangeCache.empty();
     const headerLen = buf.readUInt32LE(8);
     const h = JSON.parse(buf.toString('utf8', 12, 12 + headerLen)) as Header;
     const numAt = align8(12 + headerLen);
@@ -98,7 +115,7 @@ export class ChangeCache {
       const o = i * cols;
       if (!(num[o] >= 0 && num[o] <= 2) || num[o + 5] + num[o + 6] > data.length) return ChangeCache.empty();
     }
-    return new ChangeCache(h.snapshotId, h.depth | 0, h.roots, paths, num, data, legacy);
+    return new ChangeCache(h.snapshotId, h.depth | 0, h.roots, paths, num, data, cols);
   }
 
   get count(): number {
@@ -129,7 +146,7 @@ export class ChangeCache {
 
   /** The exact mtime (µs) of entry i; undefined in a legacy cache. */
   mtime(i: number): number | undefined {
-    return this.legacy ? undefined : this.num[i * COLS + MTIME_US];
+    return this.cols < COLS_3 ? undefined : this.num[i * this.cols + MTIME_US];
   }
 
   size(i: number): number {
@@ -154,10 +171,13 @@ export class ChangeCache {
    * Is entry i exactly this entry (path compared by the caller; time as a plain stat's mtimeMs)? `data` undefined:
    * the ids are the cached ones. Never in a legacy cache (its entries lack exact times).
    */
-  same(i: number, type: SnapshotEntry[1], mode: number, mtimeMs: number, size: number, data: string | null | undefined): boolean {
+  same(i: number, type: SnapshotEntry[1], mode: number, mtimeMs: number, size: number, data: string | null | undefined, meta: EntryMeta = NO_META): boolean {
     const o = i * this.cols;
     if (this.legacy) return false;
-    if (this.num[o] !== TYPE_NUM[type] || this.num[o + 1] !== mode || this.num[o + MTIME_MS] !== mtimeMs || this.num[o + 3] !== size) return false;
+    const n = this.num;
+    if (n[o] !== TYPE_NUM[type] || n[o + 1] !== mode || n[o + MTIME_MS] !== mtimeMs || n[o + 3] !== size) return false;
+    if (n[o + UID] !== meta.uid || n[o + GID] !== meta.gid || n[o + FLAGS] !== flagsOf(meta.extra)) return false;
+    if (meta.extra?.h !== undefined && `${n[o + LINK_DEV]}:${n[o + LINK_INO]}` !== meta.extra.h) return false;
     if (data === undefined) return true;
     const d = data ?? '';
     return this.num[o + 6] === (type === 'f' ? d.length / 2 : nameByteLength(d)) && this.dataOf(i) === d;
@@ -166,13 +186,46 @@ export class ChangeCache {
   /** Snapshot entry i as stored in the snapshot (not for a legacy cache). */
   entry(i: number): SnapshotEntry {
     const type = this.type(i);
-    return [this.paths[i], type, this.mode(i), this.mtime(i) ?? Math.floor(this.mtimeMs(i) * 1000), this.size(i), type === 'd' ? null : this.dataOf(i)];
+    const o = i * this.cols;
+    const n = this.num;
+    const e: SnapshotEntry = [
+      this.paths[i],
+      type,
+      this.mode(i),
+      this.mtime(i) ?? Math.floor(this.mtimeMs(i) * 1000),
+      this.size(i),
+      type === 'd' ? null : this.dataOf(i),
+    ];
+    if (this.legacy) return e;
+    const flags = n[o + FLAGS];
+    if (flags === 0) return n[o + UID] < 0 ? e : [...e, n[o + UID], n[o + GID]];
+    const extra: EntryExtra = {};
+    if (flags & HARD_LINK) extra.h = `${n[o + LINK_DEV]}:${n[o + LINK_INO]}`;
+    if (flags & SPARSE) extra.s = 1;
+    return [...e, n[o + UID], n[o + GID], extra];
   }
 
   /** @internal for ChangeCacheWriter */
   raw(i: number): { num: Float64Array; data: Buffer } {
     return { num: this.num.subarray(i * this.cols, (i + 1) * this.cols), data: this.data };
   }
+}
+
+/** An entry's owner, group and extras (what format-5 entries add); -1 for an entry that has none. */
+export interface EntryMeta {
+  uid: number;
+  gid: number;
+  extra?: EntryExtra;
+}
+
+const NO_META: EntryMeta = { uid: -1, gid: -1 };
+
+export function entryMeta(e: SnapshotEntry): EntryMeta {
+  return { uid: e[6] ?? -1, gid: e[7] ?? -1, extra: e[8] };
+}
+
+function flagsOf(extra: EntryExtra | undefined): number {
+  return extra === undefined ? 0 : (extra.s ? SPARSE : 0) | (extra.h !== undefined ? HARD_LINK : 0);
 }
 
 function align8(n: number): number {
@@ -233,6 +286,15 @@ export class ChangeCacheWriter {
     this.num[o + 4] = reusable ? ino : NO_REUSE;
     this.num[o + 5] = this.dataLen;
     this.num[o + 6] = d.length;
+    const meta = entryMeta(e);
+    this.num[o + UID] = meta.uid;
+    this.num[o + GID] = meta.gid;
+    this.num[o + FLAGS] = flagsOf(meta.extra);
+    if (meta.extra?.h !== undefined) {
+      const [dev, ino] = meta.extra.h.split(':');
+      this.num[o + LINK_DEV] = Number(dev);
+      this.num[o + LINK_INO] = Number(ino);
+    }
     this.paths.push(e[0]);
     this.dataParts.push(d);
     this.dataLen += d.length;

@@ -1,7 +1,7 @@
 // A restore worker thread (started by restore-worker.ts): opens a unit's sealed chunks (codec.ts openChunk:
 // decrypt, brotli or zstd, keyed-id check) and writes the files that use them with synchronous fs calls, keeping
 // the restore guarantees of restore.ts (temporary name opened O_EXCL, rename into place only when complete).
-import { closeSync, fchmodSync, futimesSync, lstatSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lstatSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { type CodecKeys, type GarbageCount, openChunk } from './codec.js';
@@ -66,6 +66,28 @@ function discard(f: OpenFile): void {
   }
 }
 
+// Sparse files: all-zero blocks are not written, so a hole at backup stays a hole (the file's length is set before
+// it is closed). 64 KiB: fine enough to keep the holes of a chunk that holds some data, coarse enough to be cheap.
+const HOLE_BLOCK = 64 * 1024;
+const zeros = Buffer.alloc(HOLE_BLOCK);
+
+function writeSparse(fd: number, p: Buffer, pos: number): void {
+  for (let at = 0; at < p.length; at += HOLE_BLOCK) {
+    const block = p.subarray(at, at + HOLE_BLOCK);
+    if (block.equals(zeros.subarray(0, block.length))) continue;
+    for (let off = 0; off < block.length; ) off += writeSync(fd, block, off, block.length - off, pos + at + off);
+  }
+}
+
+function giveAway(fd: number, [uid, gid]: [number, number]): void {
+  try {
+    fchownSync(fd, uid, gid);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+    throw new Error(`cannot give the file to its owner (uid ${uid}, gid ${gid}): only root can; restore with --owner me to keep it yours`);
+  }
+}
+
 function isDir(p: string | Buffer): boolean {
   try {
     return lstatSync(p).isDirectory();
@@ -125,6 +147,12 @@ function runUnit(req: UnitRequest): UnitReply {
       for (const c of t.chunks) {
         const p = chunk(c);
         if (!Buffer.isBuffer(p)) throw new ChunkFailure(p.message, req.ids[c]);
+        if (t.sparse) {
+          writeSparse(f.fd, p, f.size);
+          f.size += p.length;
+          wrote += p.length;
+          continue;
+        }
         for (let off = 0; off < p.length; ) off += writeSync(f.fd, p, off, p.length - off, f.size + off);
         f.size += p.length;
         wrote += p.length;
@@ -136,7 +164,10 @@ function runUnit(req: UnitRequest): UnitReply {
       }
       openFiles.delete(t.key);
       if (f.size !== t.size) throw new Error(`restored size ${f.size} differs from the snapshot's ${t.size}`);
+      if (t.sparse) ftruncateSync(f.fd, f.size);
       const mode = t.mode & 0o7777;
+      // Owner first: a chown clears setuid/setgid, which the fchmod then sets (special bits always fchmod).
+      if (t.owner) giveAway(f.fd, t.owner);
       if (!windows && ((mode & 0o777 & umask) !== 0 || mode & 0o7000)) fchmodSync(f.fd, mode);
       futimesSync(f.fd, t.mtime, t.mtime);
       closeSync(f.fd);

@@ -19,6 +19,10 @@ export interface FileTask {
   mtime: number | Date;
   /** Expected size of the whole file. */
   size: number;
+  /** Give the file this owner and group (restore --owner original); absent: the restoring user's. */
+  owner?: [number, number];
+  /** Sparse at backup: all-zero chunks are skipped (left as holes), not written. */
+  sparse?: boolean;
   /** The file's chunks in this unit, in file order, as indices into the unit's chunk list. */
   chunks: number[];
   /** Create the temporary file (first part) / check size, set mode and time, rename into place (last part). */

@@ -8,7 +8,7 @@
 // flight (bounded by bytes), and hands each fetched unit to a restore worker (restore-worker.ts), which
 // authenticates the chunks and writes the files itself.
 import { randomBytes } from 'node:crypto';
-import { lstatSync, mkdirSync, renameSync, symlinkSync, unlinkSync, utimesSync, chmodSync } from 'node:fs';
+import { chmodSync, chownSync, lchownSync, linkSync, lstatSync, mkdirSync, renameSync, symlinkSync, unlinkSync, utimesSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { ChunkMissingError, type ChunkLease, type ChunkStore } from '../store.js';
 import { deriveKeys } from './keys.js';
@@ -38,7 +38,28 @@ export interface RestoreOptions {
   target?: string;
   /** Restore worker threads (default: os.availableParallelism()). */
   workers?: number;
+  /** Whose files they become (default: defaultOwner()). */
+  owner?: OwnerChoice;
   onProgress?: (p: RestoreProgress) => void;
+}
+
+/**
+ * `original`: restored files get the owner and group they had at backup (snapshots from format 5 on; the service,
+ * running as root, restores users' files as theirs). `me`: they belong to the user who restores. Not applied on
+ * Windows (owners and ACLs are not in snapshots yet).
+ */
+export const OWNER_CHOICES = ['original', 'me'] as const;
+export type OwnerChoice = (typeof OWNER_CHOICES)[number];
+
+/** Original owners when running as root (only root may give files away), else the restoring user. */
+export function defaultOwner(): OwnerChoice {
+  return process.getuid?.() === 0 ? 'original' : 'me';
+}
+
+/** The owner and group to give an entry, or undefined (keep the restoring user's). */
+function ownerOf(e: SnapshotEntry, choice: OwnerChoice): [number, number] | undefined {
+  if (choice !== 'original' || windows || e[6] === undefined || e[7] === undefined || e[6] < 0) return undefined;
+  return [e[6], e[7]];
 }
 
 export interface RestoreResult {
@@ -147,8 +168,12 @@ function snapshotSubpath(snap: Snapshot, subpath: string): string {
 export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResult> {
   leanHeap();
   const started = Date.now();
+  const asked = opts.owner ?? defaultOwner();
+  if (!OWNER_CHOICES.includes(asked)) throw new Error(`owner: ${JSON.stringify(asked)} is not one of ${OWNER_CHOICES.join(', ')}`);
   const keys = deriveKeys(opts.deviceKey);
   const snap = await loadSnapshot(opts.store, keys, opts.snapshot);
+  // A Windows snapshot's uid/gid are lstat's zeros, not owners.
+  const owner: OwnerChoice = snap.platform === 'win32' ? 'me' : asked;
   const rootNames = new Set(snap.roots.map((r) => r.name));
   const rootByName = new Map(snap.roots.map((r) => [r.name, r.path]));
 
@@ -240,7 +265,8 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   for (const f of files) {
     try {
       ensureDir(f.base, dirname(f.dest));
-      jobs.push({ key: jobs.length, dest: f.dest, entry: f.entry, written: 0, failed: false, worker: undefined, nextPart: 0, held: undefined });
+      const o = ownerOf(f.entry, owner);
+      jobs.push({ key: jobs.length, dest: f.dest, entry: f.entry, owner: o, written: 0, failed: false, worker: undefined, nextPart: 0, held: undefined });
     } catch (err) {
       failures.push({ path: f.dest, message: (err as Error).message });
       filesFailed++;
@@ -271,6 +297,8 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     await pool.close();
   }
 
+  relinkHardLinks(jobs, failures);
+
   let symlinks = 0;
   for (const l of links) {
     try {
@@ -279,6 +307,8 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
       const dest = fsPath(l.dest);
       symlinkSync(fsPath(l.entry[5] as string), tmp);
       try {
+        const o = ownerOf(l.entry, owner);
+        if (o) lchownSync(tmp, o[0], o[1]);
         const st = lstatSync(dest, { throwIfNoEntry: false });
         if (st?.isDirectory()) throw new PathEscapeError(l.dest, 'a folder is in the way of a symlink');
         renameSync(tmp, dest);
@@ -297,6 +327,8 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     try {
       const at = fsPath(d.dest);
       const time = utimeTime(d.entry[3]);
+      const o = ownerOf(d.entry, owner);
+      if (o) chownSync(at, o[0], o[1]);
       if (!windows) chmodSync(at, d.entry[2]);
       utimesSync(at, time, time);
     } catch (err) {
@@ -317,11 +349,44 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   return result;
 }
 
+/**
+ * Names of one file at backup (same hard-link identity) become one file again: every name was restored as a copy
+ * (so each stands alone if another fails), then each later name is replaced by a hard link to the first, the same
+ * way a file is put in place (a link under a temporary name, renamed over). Across file systems they stay copies.
+ */
+function relinkHardLinks(jobs: FileJob[], failures: FileFailure[]): void {
+  const first = new Map<string, FileJob>();
+  for (const job of jobs) {
+    const id = job.entry[8]?.h;
+    if (id === undefined || job.failed) continue;
+    const leader = first.get(id);
+    if (!leader) {
+      first.set(id, job);
+      continue;
+    }
+    const tmp = fsPath(temporaryBeside(job.dest, `h${randomBytes(6).toString('hex')}`));
+    try {
+      linkSync(fsPath(leader.dest), tmp);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV')
+        failures.push({ path: job.dest, message: `hard link to "${showName(leader.dest)}": ${(err as Error).message}` });
+      continue;
+    }
+    try {
+      renameSync(tmp, fsPath(job.dest));
+    } catch (err) {
+      unlinkSync(tmp);
+      failures.push({ path: job.dest, message: (err as Error).message });
+    }
+  }
+}
+
 /** A file to restore, and its progress through the pipeline. */
 interface FileJob {
   key: number;
   dest: string;
   entry: SnapshotEntry;
+  owner: [number, number] | undefined;
   /** Plaintext bytes the workers have written so far (progress). */
   written: number;
   failed: boolean;
@@ -455,6 +520,8 @@ function runPipeline(plan: Unit[], fetcher: ChunkFetcher, pool: RestoreWorkerPoo
         mode: f.job.entry[2],
         mtime: utimeTime(f.job.entry[3]),
         size: f.job.entry[4],
+        ...(f.job.owner ? { owner: f.job.owner } : {}),
+        ...(f.job.entry[8]?.s ? { sparse: true } : {}),
         chunks: f.chunks,
         first: f.first,
         last: f.last,

@@ -1,8 +1,18 @@
 // Turning a walk into the next snapshot: entries the change cache shows unchanged become runs of the cached
 // snapshot (a delta snapshot), or the whole entry list when a full snapshot is due; and the next change cache.
 import type { ChangeCache } from './change-cache.js';
-import { ChangeCacheWriter } from './change-cache.js';
-import { DELTA_FORMAT, FULL_FORMAT, MAX_DELTA_DEPTH, typeCode, type BaseRun, type Snapshot, type SnapshotDelta, type SnapshotEntry } from './snapshot.js';
+import { ChangeCacheWriter, type EntryMeta } from './change-cache.js';
+import {
+  DELTA_FORMAT,
+  FULL_FORMAT,
+  MAX_DELTA_DEPTH,
+  typeCode,
+  type BaseRun,
+  type EntryExtra,
+  type Snapshot,
+  type SnapshotDelta,
+  type SnapshotEntry,
+} from './snapshot.js';
 import { fsPath } from './names.js';
 import { exactMtime } from './times.js';
 import type { WalkEntry, WalkResult } from './walker.js';
@@ -88,16 +98,17 @@ export function planSnapshot(
     let same = false;
     let ino = e.ino;
     let stamp = e.mtimeMs;
+    const meta = walkMeta(e);
     if (e.type === 'file') {
       if (cached[j]) {
-        same = i >= 0 && cache.same(i, 'f', e.mode, e.mtimeMs, e.size, e.size === 0 ? '' : undefined);
-        if (!same) entry = [e.path, 'f', e.mode, exact(e, i), e.size, e.size === 0 ? '' : cache.dataOf(i)];
+        same = i >= 0 && cache.same(i, 'f', e.mode, e.mtimeMs, e.size, e.size === 0 ? '' : undefined, meta);
+        if (!same) entry = withMeta([e.path, 'f', e.mode, exact(e, i), e.size, e.size === 0 ? '' : cache.dataOf(i)], meta);
         bytes += e.size;
       } else {
         const r = read.get(e);
         if (!r) continue; // unreadable: warned already
         // Time and inode of the version read: the next walk matches them when the file stays as it was read.
-        entry = [e.path, 'f', e.mode, r.stat?.mtime ?? exact(e, -1), r.bytesRead, r.ids];
+        entry = withMeta([e.path, 'f', e.mode, r.stat?.mtime ?? exact(e, -1), r.bytesRead, r.ids], meta);
         if (r.stat) ({ mtimeMs: stamp, ino } = r.stat);
         // A file that changed while it was read is stored as read, but read again next time.
         if ((!r.stat && r.bytesRead !== e.size) || r.changed) ino = -1;
@@ -106,8 +117,8 @@ export function planSnapshot(
       files++;
     } else {
       const data = e.type === 'symlink' ? (e.linkTarget ?? '') : null;
-      same = i >= 0 && cache.same(i, typeCode[e.type], e.mode, e.mtimeMs, 0, data);
-      if (!same) entry = [e.path, typeCode[e.type], e.mode, exact(e, i), 0, data];
+      same = i >= 0 && cache.same(i, typeCode[e.type], e.mode, e.mtimeMs, 0, data, meta);
+      if (!same) entry = withMeta([e.path, typeCode[e.type], e.mode, exact(e, i), 0, data], meta);
       if (e.type === 'dir') dirs++;
     }
     count++;
@@ -148,6 +159,19 @@ export function planSnapshot(
       w.save(path, meta.id, useDelta ? cache.depth + 1 : 0, walked.roots);
     },
   };
+}
+
+/** Owner, group and extras of a walked entry, as a snapshot entry holds them. */
+function walkMeta(e: WalkEntry): EntryMeta {
+  if (e.hardLink === undefined && !e.sparse) return { uid: e.uid, gid: e.gid };
+  const extra: EntryExtra = {};
+  if (e.hardLink !== undefined) extra.h = e.hardLink;
+  if (e.sparse) extra.s = 1;
+  return { uid: e.uid, gid: e.gid, extra };
+}
+
+function withMeta(e: [string, SnapshotEntry[1], number, number, number, string | null], m: EntryMeta): SnapshotEntry {
+  return m.extra ? [...e, m.uid, m.gid, m.extra] : [...e, m.uid, m.gid];
 }
 
 function expand(cache: ChangeCache, items: Array<SnapshotEntry | BaseRun>): SnapshotEntry[] {

@@ -1,6 +1,7 @@
 // The snapshot: the tree and metadata of one backup. Stored as JSON, brotli-compressed and AES-256-GCM sealed,
-// either in full (v 3) or as a delta (v 4) that takes runs of entries from a base snapshot by index. Names are in
-// the lossless string form of names.ts, times whole microseconds. Snapshots before that (v 1 full, v 2 delta: times
+// either in full (v 5) or as a delta (v 6) that takes runs of entries from a base snapshot by index. Names are in
+// the lossless string form of names.ts, times whole microseconds; entries carry owner, group, hard-link identity and
+// sparseness. v 3 and v 4 (no owners) still load as they are; snapshots before those (v 1 full, v 2 delta: times
 // as the double mtimeMs) still load: their times are read as whole microseconds, as their restore always did.
 import { randomBytes } from 'node:crypto';
 import type { ChunkStore, SnapshotInfo } from '../store.js';
@@ -8,12 +9,25 @@ import { openSnapshot, sealSnapshot } from './codec.js';
 import type { EngineKeys } from './keys.js';
 import type { EntryType, WalkRoot } from './walker.js';
 
-/** [path, type, mode, mtime (µs since 1970), size, concatenated chunk ids (file) | link target (symlink) | null (dir)] */
-export type SnapshotEntry = [string, 'f' | 'd' | 'l', number, number, number, string | null];
+/** What a file entry has beyond the basics: `h` its hard-link identity ("dev:ino", shared by its names), `s` 1 when sparse. */
+export interface EntryExtra {
+  h?: string;
+  s?: 1;
+}
 
-/** Format of full snapshots written now; DELTA_FORMAT for deltas. 1 and 2 are their predecessors (times in ms). */
-export const FULL_FORMAT = 3;
-export const DELTA_FORMAT = 4;
+/**
+ * [path, type, mode, mtime (µs since 1970), size, concatenated chunk ids (file) | link target (symlink) | null (dir),
+ * uid, gid, extra?]. Entries of formats 1-4 end after the data: they carry no owner.
+ */
+export type SnapshotEntry =
+  | [string, 'f' | 'd' | 'l', number, number, number, string | null]
+  | [string, 'f' | 'd' | 'l', number, number, number, string | null, number, number]
+  | [string, 'f' | 'd' | 'l', number, number, number, string | null, number, number, EntryExtra];
+
+/** Format of full snapshots written now; DELTA_FORMAT for deltas. 1-4 are their predecessors (3, 4: no owners; 1, 2: times in ms). */
+export const FULL_FORMAT = 5;
+export const DELTA_FORMAT = 6;
+const OLD_FORMATS = [1, 2, 3, 4];
 
 export interface Snapshot {
   v: typeof FULL_FORMAT;
@@ -102,12 +116,12 @@ async function loadResolved(store: ChunkStore, keys: EngineKeys, id: string, cha
   }
   const plain = openSnapshot(keys, id, sealed);
   const snap = JSON.parse(plain.toString('utf8')) as Omit<Snapshot | SnapshotDelta, 'v'> & { v: number; base?: unknown };
-  if (snap.id !== id || !Array.isArray(snap.entries) || ![1, 2, FULL_FORMAT, DELTA_FORMAT].includes(snap.v))
+  if (snap.id !== id || !Array.isArray(snap.entries) || ![...OLD_FORMATS, FULL_FORMAT, DELTA_FORMAT].includes(snap.v))
     throw new Error(`snapshot ${id} has an unknown format`);
   // Formats 1 and 2 hold mtimeMs: read as whole microseconds (what their restore set).
-  const msTimes = snap.v < FULL_FORMAT;
+  const msTimes = snap.v < 3;
   const own = (e: SnapshotEntry): SnapshotEntry => (msTimes ? [e[0], e[1], e[2], Math.floor(e[3] * 1000), e[4], e[5]] : e);
-  if (snap.v === 1 || snap.v === FULL_FORMAT) {
+  if (snap.v === 1 || snap.v === 3 || snap.v === FULL_FORMAT) {
     const entries = snap.entries as SnapshotEntry[];
     return { ...(snap as Snapshot), v: FULL_FORMAT, entries: msTimes ? entries.map(own) : entries };
   }

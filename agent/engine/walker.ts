@@ -20,6 +20,13 @@ export interface WalkEntry {
   ctimeMs: number;
   size: number;
   ino: number;
+  /** Owner and group (0 on Windows, where they are not restored). */
+  uid: number;
+  gid: number;
+  /** A file with more than one name: "dev:ino", the same for every name of it (restored as hard links). */
+  hardLink?: string;
+  /** A file that takes fewer blocks than its size (it has holes): restored with holes. */
+  sparse?: true;
   linkTarget?: string;
 }
 
@@ -65,7 +72,14 @@ function entryOf(path: string, source: string, st: Stats): WalkEntry | undefined
     ctimeMs: st.ctimeMs,
     size: type === 'file' ? st.size : 0,
     ino: st.ino,
+    uid: st.uid,
+    gid: st.gid,
   };
+  if (type === 'file') {
+    if (st.nlink > 1) e.hardLink = `${st.dev}:${st.ino}`;
+    // Windows reports no blocks (0): never sparse there.
+    if (st.blocks > 0 && st.blocks * 512 < st.size) e.sparse = true;
+  }
   if (type === 'symlink') e.linkTarget = decodeName(readlinkSync(fsPath(source), { encoding: 'buffer' }));
   return e;
 }
