@@ -82,6 +82,15 @@ describe('test server and test agent', () => {
     await writeFile(restored, 'tampered\n');
     expect((await compareTrees(source, join(target, 'sample'))).problems).toEqual(['differs: Documents/readme.txt']);
 
+    // A source folder that is gone: the agent skips it and exits 3 (snapshot stored, completed with warnings); the
+    // sidebar's agent gets a result with the skipped path and its reason, not a failure.
+    const gone = join(dir, 'gone-source');
+    await agent.prepare(demo, endpoint, gone);
+    const warned = await agent.backup();
+    expect(warned.snapshot).toMatch(/\S/);
+    expect(warned.skipped).toEqual([{ path: gone, reason: 'vanished' }]);
+    expect(warned.warnings).toEqual([`${gone}: ENOENT`]);
+
     await server.refreshStats();
     expect(server.state.devices).toBe(1);
     expect(server.state.storedBytes).toBeGreaterThan(200 * 1024);
