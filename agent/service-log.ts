@@ -57,3 +57,11 @@ function rotate(path: string, files: number): void {
   if (files > 1) renameSync(path, `${path}.1`);
   else rmSync(path, { force: true });
 }
+
+/** Windows: the service log the agent writes (`service --log`) and the wrapper's own (its lines and the agent's stray output), in the data folder. */
+export const WINDOWS_LOG_NAMES = { agent: 'agent.log', wrapper: 'service.log' } as const;
+
+/** A log file and every rotated copy it can have (for uninstall). */
+export function logFileSet(path: string): string[] {
+  return [path, ...Array.from({ length: LOG_LIMITS.maxFiles - 1 }, (_, i) => `${path}.${i + 1}`)];
+}
