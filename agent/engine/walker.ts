@@ -154,7 +154,9 @@ function* walkSteps(rootPaths: RootSpec[], isExcluded?: (portable: string) => bo
     try {
       e = entryOf(root.name, root.path, lstatSync(root.path));
     } catch (err) {
-      skip(root.path, err);
+      // A folder to back up that does not exist (a user without a Desktop) held nothing to skip: a warning only.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') warnings.push(problem(root.path, err));
+      else skip(root.path, err);
       continue;
     }
     if (e?.type !== 'dir') {
