@@ -3,6 +3,7 @@
 // Precedence per installer setting: a value given now (msiexec property) > the value of an earlier install >
 // the fleet default. Everything else (TLS pin, backup policy, escrow key) always comes from the fleet defaults,
 // so a newer installer updates policy but keeps what was set at the first install.
+import { logFileSet, WINDOWS_LOG_NAMES } from './service-log.js';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readdir, rm, rmdir } from 'node:fs/promises';
@@ -217,7 +218,8 @@ export async function unconfigureAgent(opts: {
   }
   const removed: string[] = [];
   const kept: string[] = [];
-  for (const f of [configPath, join(dataDir, 'agent.log'), join(dataDir, CONFIGURE_LOG), ownerFile]) {
+  const logs = [...logFileSet(join(dataDir, WINDOWS_LOG_NAMES.agent)), join(dataDir, WINDOWS_LOG_NAMES.wrapper)];
+  for (const f of [configPath, ...logs, join(dataDir, CONFIGURE_LOG), ownerFile]) {
     if (existsSync(f)) {
       await rm(f, { force: true });
       removed.push(f);

@@ -7,6 +7,7 @@ import { openRemoteStore } from './remote-store.js';
 import { readLastResult, readRegistration } from './state.js';
 import { nextBackupDue } from './schedule.js';
 import { AGENT_VERSION } from './version.js';
+import { outcomeOf } from './engine/skipped.js';
 import type { AgentSchedule } from './config-types.js';
 
 export interface ServiceOptions {
@@ -159,7 +160,7 @@ export async function runService(options: ServiceOptions = {}): Promise<ServiceS
       backupNow = false;
       log('backup started');
       const outcome = await Promise.race([
-        runBackup(loaded, { log }).then(
+        runBackup(loaded, { log, onWarning: (w) => log(`backup warning: ${w}`) }).then(
           (r) => ({ ok: true as const, r }),
           (err: Error) => ({ ok: false as const, err }),
         ),
@@ -171,9 +172,12 @@ export async function runService(options: ServiceOptions = {}): Promise<ServiceS
       }
       if (outcome.ok) {
         summary.backups++;
+        const r = outcome.r;
+        const warned = outcomeOf(r) === 'completed with warnings';
         log(
-          `backup complete: snapshot ${outcome.r.snapshotId}, ${outcome.r.files} files, ${outcome.r.chunksUploaded} new chunks, ` +
-            `${outcome.r.bytesUploaded} bytes uploaded`,
+          `${warned ? 'backup completed with warnings' : 'backup complete'}: snapshot ${r.snapshotId}, ${r.files} files, ` +
+            `${r.chunksUploaded} new chunks, ${r.bytesUploaded} bytes uploaded` +
+            (warned ? `; ${r.warnings.length} warning(s), ${r.skipped.length} path(s) skipped (status lists them)` : ''),
         );
       } else {
         summary.failures++;

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../common/fs-atomic.js';
 import { JsonFileError, readJsonFile } from '../common/json-file.js';
 import type { ServerPair } from '../protocol/messages.js';
+import type { SkippedPath } from './engine/skipped.js';
 
 export interface StatePaths {
   dir: string;
@@ -53,8 +54,17 @@ export interface Registration {
   serversUpdatedAt?: string;
 }
 
+/** How a backup ended: "completed with warnings" when it skipped paths or has other warnings (snapshot stored). */
+export type BackupOutcome = 'completed' | 'completed with warnings' | 'failed';
+
 export interface LastBackup {
+  /** True when a snapshot was stored (also with warnings). */
   ok: boolean;
+  outcome?: BackupOutcome;
+  /** Number of warnings (skipped paths, files changed while read, protected paths kept, no profiles found). */
+  warnings?: number;
+  /** Paths not backed up (permission denied, locked, vanished): how many, and the first ones with their reason. */
+  skipped?: { count: number; paths: SkippedPath[] };
   startedAt: string;
   finishedAt: string;
   snapshotId?: string;
@@ -137,6 +147,11 @@ export async function updateServers(paths: StatePaths, servers: ServerPair): Pro
 
 export async function readLastResult(paths: StatePaths): Promise<LastResult> {
   return (await readJson<LastResult>(paths.lastResult)) ?? { lastSuccessfulBackup: null, lastBackup: null, lastError: null };
+}
+
+/** The outcome a last-backup record stands for (records written before outcomes existed say only ok). */
+export function backupOutcome(b: LastBackup): BackupOutcome {
+  return b.outcome ?? (b.ok ? 'completed' : 'failed');
 }
 
 /** Records a backup outcome for `status` (errors must already be free of secrets). */

@@ -1,7 +1,8 @@
 // What the agent reports about itself (status --json): read by Jamf scripts and the VS Code extension.
 import { reportBackupSet, resolveBackupSet, type BackupSetReport } from './backup-set.js';
 import { loadAgentConfig, type LoadedAgentConfig } from './config.js';
-import { readLastResult, readRegistration, type LastBackup } from './state.js';
+import { backupOutcome, readLastResult, readRegistration, type LastBackup } from './state.js';
+import { describeSkipped } from './engine/skipped.js';
 import type { ServerPair } from '../protocol/messages.js';
 import { AGENT_VERSION } from './version.js';
 import { escapeForTerminal } from '../common/terminal-text.js';
@@ -65,7 +66,7 @@ export function formatStatus(s: AgentStatus): string {
   if (s.lastBackup) {
     const b = s.lastBackup;
     lines.push(
-      `last backup:   ${b.ok ? 'ok' : 'FAILED'} at ` +
+      `last backup:   ${backupOutcome(b) === 'failed' ? 'FAILED' : backupOutcome(b)} at ` +
         `${b.finishedAt}${b.files !== undefined ? `, ${b.files} files` : ''}${b.bytes !== undefined ? `, ${b.bytes} bytes` : ''}`,
     );
   }
@@ -75,8 +76,16 @@ export function formatStatus(s: AgentStatus): string {
     for (const p of changed.paths) lines.push(`  ${showName(p)}`);
     if (changed.count > changed.paths.length) lines.push(`  ... and ${changed.count - changed.paths.length} more`);
   }
+  if (s.lastBackup?.skipped) lines.push(...formatSkipped(s.lastBackup.skipped));
   if (s.lastError) lines.push(...`last error:    ${s.lastError}`.split('\n').map((l) => escapeForTerminal(l, false)));
   return lines.join('\n');
+}
+
+function formatSkipped(k: NonNullable<LastBackup['skipped']>): string[] {
+  const lines = [`skipped:       ${k.count} path${k.count === 1 ? '' : 's'} not backed up`];
+  for (const p of k.paths) lines.push(`  ${describeSkipped(p)}`);
+  if (k.count > k.paths.length) lines.push(`  ... and ${k.count - k.paths.length} more`);
+  return lines;
 }
 
 function formatBackupSet(b: AgentStatus['backupSet']): string[] {

@@ -1,6 +1,6 @@
 // The extension's process-running logic against the real bundled CLIs (no editor): the test server it starts,
 // the test agent's register / backup / restore-and-verify, and generate through the deployer's generateFleets.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,6 +81,26 @@ describe('test server and test agent', () => {
     const restored = join(target, 'sample', 'Documents', 'readme.txt');
     await writeFile(restored, 'tampered\n');
     expect((await compareTrees(source, join(target, 'sample'))).problems).toEqual(['differs: Documents/readme.txt']);
+
+    // A file the agent cannot read (mode 000, the agent run as root without the capabilities that let root read it):
+    // the agent exits 3 (snapshot stored, completed with warnings); the sidebar's agent gets a result with the
+    // skipped path and its reason, not a failure.
+    const locked = join(source, 'Documents', 'locked.db');
+    await writeFile(locked, 'locked');
+    await chmod(locked, 0o000);
+    const shim = join(dir, 'unprivileged-agent.mjs');
+    const noDac = ['--bounding-set', '-dac_override,-dac_read_search', '--inh-caps', '-dac_override,-dac_read_search'];
+    await writeFile(
+      shim,
+      `import { spawnSync } from 'node:child_process';\n` +
+        `const r = spawnSync('setpriv', ${JSON.stringify(noDac)}.concat([process.execPath, ${JSON.stringify(agentBin)}], process.argv.slice(2)), { stdio: 'inherit' });\n` +
+        `process.exit(r.status ?? 1);\n`,
+    );
+    const unprivileged = new TestAgent({ agentBin: shim, workDir: join(dir, 'agent') });
+    const warned = await unprivileged.backup();
+    expect(warned.snapshot).toMatch(/\S/);
+    expect(warned.skipped).toEqual([{ path: locked, reason: 'permission denied' }]);
+    expect(warned.warnings).toEqual([expect.stringMatching(/locked\.db: EACCES/)]);
 
     await server.refreshStats();
     expect(server.state.devices).toBe(1);

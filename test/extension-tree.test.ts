@@ -230,6 +230,22 @@ describe('test server and agent trees', () => {
     ]);
     expect(agentTree({ history: [] }, false)[0].description).toBe('none selected');
   });
+
+  it('a backup that skipped paths is shown as completed with warnings, each path and its reason in the tooltip', () => {
+    const at = new Date('2026-11-24T10:00:00Z');
+    const last = {
+      action: 'backup' as const,
+      ok: true,
+      summary: 'backed up 2 files, 2 paths skipped',
+      at,
+      warnings: ['/home/ann/locked.db: EACCES: permission denied', '/home/ann/*bold*: ENOENT'],
+    };
+    const node = agentTree({ last, history: [last] }, true, at).at(-1)!;
+    expect(node.description).toBe('⚠ backed up 2 files, 2 paths skipped — completed with warnings (2)');
+    expect(node.icon).toEqual({ id: 'warning', color: 'list.warningForeground' });
+    expect(node.tooltip).toContain('**Completed with warnings:**\n- /home/ann/locked\\.db: EACCES: permission denied\n- /home/ann/\\*bold\\*: ENOENT');
+    expect(node.tooltip).toContain('- ⚠ **backup** backed up 2 files, 2 paths skipped');
+  });
 });
 
 describe('helpers', () => {

@@ -60,8 +60,13 @@ const status = (over: Record<string, unknown>) =>
 const daysAgo = (d: number) => new Date(Date.now() - d * 86_400_000).toISOString();
 
 describe('Jamf extension-attribute scripts', () => {
-  it('ship three stable, syntactically valid POSIX sh scripts', () => {
-    expect(Object.keys(scripts).sort()).toEqual(['holdfast-ea-agent-version.sh', 'holdfast-ea-health.sh', 'holdfast-ea-last-backup.sh']);
+  it('ship four stable, syntactically valid POSIX sh scripts', () => {
+    expect(Object.keys(scripts).sort()).toEqual([
+      'holdfast-ea-agent-version.sh',
+      'holdfast-ea-health.sh',
+      'holdfast-ea-last-backup.sh',
+      'holdfast-ea-skipped.sh',
+    ]);
     for (const f of Object.keys(scripts)) execFileSync('sh', ['-n', join(work, f)]);
     for (const s of Object.values(scripts)) expect(s.contents).toContain("DEFAULT_AGENT='/Library/Application Support/Holdfast/bin/holdfast-agent'");
   });
@@ -90,6 +95,26 @@ describe('Jamf extension-attribute scripts', () => {
     expect(runEa('holdfast-ea-agent-version.sh')).toBe('1.4.2');
   });
 
+  it('skipped files: None, or the count and the first three paths with their reason, cleaned for Jamf', () => {
+    const finished = { ok: true, startedAt: daysAgo(0.1), finishedAt: daysAgo(0.1) };
+    status({ lastBackup: { ...finished, outcome: 'completed' } });
+    expect(runEa('holdfast-ea-skipped.sh')).toBe('None');
+    status({ lastBackup: null });
+    expect(runEa('holdfast-ea-skipped.sh')).toBe('None');
+    const paths = [
+      { path: '/Users/ann/Mail/locked.db', reason: 'locked' },
+      { path: '/Users/ann/red\x1b[31m<b>', reason: 'permission denied' },
+      { path: '/Users/bob/gone.txt', reason: 'vanished' },
+      { path: '/Users/bob/fourth.txt', reason: 'vanished' },
+    ];
+    status({ lastBackup: { ...finished, outcome: 'completed with warnings', skipped: { count: 41, paths } } });
+    expect(runEa('holdfast-ea-skipped.sh')).toBe(
+      '41 skipped: /Users/ann/Mail/locked.db (locked); /Users/ann/red[31mb (permission denied); /Users/bob/gone.txt (vanished); ...',
+    );
+    writeFileSync(statusFile, 'garbage');
+    expect(runEa('holdfast-ea-skipped.sh')).toBe('Unknown');
+  });
+
   it('a missing agent, garbage output or a hostile version string give safe answers', () => {
     const none = { HOLDFAST_AGENT: join(work, 'no-such-agent') };
     expect(runEa('holdfast-ea-agent-version.sh', none)).toBe('Not installed');
@@ -114,5 +139,6 @@ describe('Jamf extension-attribute scripts', () => {
     expect(runEa('holdfast-ea-agent-version.sh', env)).toBe(real.version);
     expect(runEa('holdfast-ea-last-backup.sh', env)).toBe('Never');
     expect(runEa('holdfast-ea-health.sh', env)).toBe('Critical');
+    expect(runEa('holdfast-ea-skipped.sh', env)).toBe('None');
   });
 });

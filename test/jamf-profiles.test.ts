@@ -48,7 +48,7 @@ async function makeAcme(outDir: string, progress: string[] = []): Promise<Artifa
 }
 
 describe('jamf-profiles target (acme fleet)', () => {
-  it('writes the settings and PPPC profiles and three EA scripts under stable names, without secrets', async () => {
+  it('writes the settings and PPPC profiles and four EA scripts under stable names, without secrets', async () => {
     const progress: string[] = [];
     const artifacts = await makeAcme(join(work, 'a'), progress);
     expect(artifacts.map((a) => a.path.split('/').at(-1))).toEqual([
@@ -57,6 +57,7 @@ describe('jamf-profiles target (acme fleet)', () => {
       'holdfast-ea-agent-version.sh',
       'holdfast-ea-last-backup.sh',
       'holdfast-ea-health.sh',
+      'holdfast-ea-skipped.sh',
     ]);
     for (const a of artifacts) {
       const text = readFileSync(a.path, 'utf8');
@@ -176,7 +177,7 @@ describe('jamf-profiles target (acme fleet)', () => {
 });
 
 describe('holdfast-deploy generate --target jamf-profiles', () => {
-  it('writes the five artifacts into the manifest', () => {
+  it('writes the six artifacts into the manifest', () => {
     const out = join(work, 'cli');
     const r = spawnSync(
       process.execPath,
@@ -188,7 +189,7 @@ describe('holdfast-deploy generate --target jamf-profiles', () => {
     );
     expect(r.status, r.stderr).toBe(0);
     const manifest = JSON.parse(readFileSync(r.stdout.trim().split('\n')[0], 'utf8')) as { artifacts: Array<{ path: string; target: string }> };
-    expect(manifest.artifacts.filter((a) => a.target === 'jamf-profiles').length).toBe(5);
+    expect(manifest.artifacts.filter((a) => a.target === 'jamf-profiles').length).toBe(6);
     expect(r.stdout + r.stderr).not.toMatch(/ACME-TECH-4242|hunter2/);
   });
 });

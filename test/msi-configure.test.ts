@@ -179,7 +179,8 @@ describe('holdfast-agent configure', () => {
     const state = join(data, 'state');
     await mkdir(state, { recursive: true });
     for (const f of ['identity.json', 'registration.json', 'device.key', 'change-cache.bin', 'last-result.json']) await writeFile(join(state, f), '{}');
-    await writeFile(join(data, 'agent.log'), 'log');
+    // The agent's rotated service log and the service wrapper's log go too.
+    for (const f of ['agent.log', 'agent.log.1', 'agent.log.4', 'service.log']) await writeFile(join(data, f), 'log');
 
     // An upgrade handed the config to a newer product: the older product's uninstall leaves it.
     await writeFile(join(data, 'installer.json'), JSON.stringify({ owner: '{NEW}' }));
@@ -191,7 +192,7 @@ describe('holdfast-agent configure', () => {
     const r = await configure('--msi-uninstall', '--owner', '{new}', '--config', config, '--keep-identity', '1');
     expect(r.code, r.output).toBe(0);
     expect(existsSync(config)).toBe(false);
-    expect(existsSync(join(data, 'agent.log'))).toBe(false);
+    for (const f of ['agent.log', 'agent.log.1', 'agent.log.4', 'service.log']) expect(existsSync(join(data, f)), f).toBe(false);
     expect(existsSync(join(data, 'installer.json'))).toBe(false);
     for (const f of ['identity.json', 'registration.json', 'device.key']) expect(existsSync(join(state, f)), f).toBe(true);
     for (const f of ['change-cache.bin', 'last-result.json']) expect(existsSync(join(state, f)), f).toBe(false);

@@ -222,8 +222,10 @@ describe('fleet MSI under Wine', () => {
     expect(svc!.ImagePath).toContain('holdfast-service.exe');
     expect(svc!.ImagePath).toContain(' service --config ');
     expect(await wine.serviceState(SERVICE)).toBe('RUNNING');
-    // The wrapper started the agent under the service (node.exe + bundle + --config).
-    expect(await readFile(join(dataDir(), 'agent.log'), 'utf8')).toContain('[holdfast-service] agent process started');
+    // The wrapper started the agent under the service (node.exe + bundle + --config) and logs to service.log; the
+    // agent writes (and rotates) its own agent.log.
+    expect(svc!.ImagePath).toMatch(/ service --config .* --log .*agent\.log/);
+    expect(await readFile(join(dataDir(), 'service.log'), 'utf8')).toContain('[holdfast-service] agent process started');
 
     const config = await agentJson();
     expect(config.technicianId).toBe(TEST_TECHNICIAN_ID);

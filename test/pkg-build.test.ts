@@ -119,7 +119,13 @@ describe('holdfast-deploy generate --target pkg (demo fleet)', () => {
       'service',
       '--config',
       '/Library/Application Support/Holdfast/agent.json',
+      '--log',
+      '/Library/Logs/holdfast-agent.log',
     ]);
+    expect(parse(daemon)).toMatchObject({
+      StandardOutPath: '/Library/Logs/holdfast-agent.stderr.log',
+      StandardErrorPath: '/Library/Logs/holdfast-agent.stderr.log',
+    });
     const daemonFile = join(p, 'Library/LaunchDaemons/com.holdfast.agent.plist');
     xmllint(daemonFile);
 

@@ -126,8 +126,15 @@ describe('hostile fleet values', () => {
     expect(existsSync(join(root, 'Library/LaunchDaemons/com.evil-corp.backup.plist'))).toBe(false);
     expect(['bin', 'lib', 'runtime'].map((d) => existsSync(join(hf, d)))).toEqual([false, false, false]);
     expect(existsSync(join(hf, 'agent.json'))).toBe(true);
+    // --purge also removes the service log with its rotated copies and launchd's stderr log.
+    const logs = join(root, 'Library/Logs');
+    mkdirSync(logs, { recursive: true });
+    const logFiles = ['holdfast-agent.log', 'holdfast-agent.log.1', 'holdfast-agent.log.4', 'holdfast-agent.stderr.log'];
+    for (const f of [...logFiles, 'other.log']) writeFileSync(join(logs, f), 'log');
     expect(spawnSync('sh', [uninstallScript, '--purge'], { cwd, env }).status).toBe(0);
     expect(existsSync(hf)).toBe(false);
+    expect(logFiles.filter((f) => existsSync(join(logs, f)))).toEqual([]);
+    expect(existsSync(join(logs, 'other.log'))).toBe(true);
     expect(existsSync(join(root, 'Library'))).toBe(true);
     noPwn();
   });

@@ -88,7 +88,12 @@ describe('push jamf (Jamf Pro contract test server)', () => {
     expect(policy).toContain('<computer_group><id>7</id></computer_group>');
 
     const eas = r.extensionAttributeIds.map((id) => server.extensionAttributes.get(id)!);
-    expect(eas.map((e) => e.name).sort()).toEqual(['Holdfast Agent Version', 'Holdfast Backup Health', 'Holdfast Last Successful Backup']);
+    expect(eas.map((e) => e.name).sort()).toEqual([
+      'Holdfast Agent Version',
+      'Holdfast Backup Health',
+      'Holdfast Last Successful Backup',
+      'Holdfast Skipped Files',
+    ]);
     for (const ea of eas) expect(ea).toMatchObject({ inputType: 'SCRIPT', dataType: 'STRING', enabled: true, scriptContents: expect.stringMatching(/^#!/) });
     // Bearer token on every call after the token request.
     expect(server.requests.filter((q) => q.path !== '/api/oauth/token').every((q) => /^Bearer /.test(q.headers.authorization ?? ''))).toBe(true);

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { loadAgentConfig } from '../config.js';
 import { openLocalStore, runBackup } from '../engine/agent-api.js';
 import { backupProgressPrinter } from '../engine/cli-output.js';
+import { EXIT_SKIPPED, outcomeOf, skippedLines } from '../engine/skipped.js';
 import { formatBytes } from '../../common/format.js';
 
 export function backupCommand(): Command {
@@ -27,21 +28,23 @@ export function backupCommand(): Command {
         onProgress: backupProgressPrinter(o.quiet || o.json),
         onWarning: (w) => process.stderr.write(`warning: ${w}\n`),
       });
+      const outcome = outcomeOf(result);
+      if (result.skipped.length > 0) process.exitCode = EXIT_SKIPPED;
       if (o.json) {
-        process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ outcome, ...result }, null, 2)}\n`);
         return;
       }
       process.stdout.write(
-        `Backup complete: snapshot ${result.snapshotId}\n` +
+        `${outcome === 'completed' ? 'Backup complete' : 'Backup completed with warnings'}: snapshot ${result.snapshotId}\n` +
           `  ${result.files} files, ${result.dirs} folders, ${formatBytes(result.bytes)}\n` +
           `  ${result.filesRead} files read, ${result.filesCached} unchanged (not read)\n` +
           `  ${result.chunksUploaded} new chunks, ${formatBytes(result.bytesUploaded)} uploaded in ${(result.durationMs / 1000).toFixed(1)} s\n` +
           (result.changedDuringBackup.length
             ? `  ${result.changedDuringBackup.length} file(s) changed during backup, stored as last read (see warnings above)\n`
             : '') +
-          (result.warnings.length > result.changedDuringBackup.length
-            ? `  ${result.warnings.length - result.changedDuringBackup.length} path(s) could not be read (see warnings above)\n`
-            : ''),
+          skippedLines(result.skipped, '    ')
+            .map((l) => `  ${l}\n`)
+            .join(''),
       );
     });
 }

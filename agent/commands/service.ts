@@ -1,5 +1,14 @@
 import { Command } from 'commander';
 import { runService } from '../service.js';
+import { LOG_DEFAULTS, LOG_LIMITS, openServiceLog } from '../service-log.js';
+
+function whole(flag: string, min: number, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${flag} ${JSON.stringify(v)}: expected a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
 
 function ms(flag: string) {
   return (v: string): number => {
@@ -24,11 +33,25 @@ export function serviceCommand(): Command {
       're-read agent.json and the admin policies (group policy, managed preferences) at least this often (default 300)',
       ms('--reload'),
     )
-    .action(async (o: { config?: string; backupNow?: boolean; once?: boolean; checkIn?: number; retry?: number; reload?: number }) => {
+    .option('--log <file>', 'write the log to this file, rotated by size (default: standard output)')
+    .option(
+      '--log-max-bytes <n>',
+      `with --log: largest size of one log file (default ${LOG_DEFAULTS.maxBytes}, 5 MiB)`,
+      whole('--log-max-bytes', LOG_LIMITS.minBytes, 2 ** 40),
+    )
+    .option(
+      '--log-files <n>',
+      `with --log: log files kept, the current one included (default ${LOG_DEFAULTS.files})`,
+      whole('--log-files', 1, LOG_LIMITS.maxFiles),
+    )
+    .action(async (o: ServiceFlags) => {
+      const log = o.log
+        ? openServiceLog({ path: o.log, maxBytes: o.logMaxBytes, files: o.logFiles })
+        : (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
       const controller = new AbortController();
       const stop = (sig: string) => {
         if (controller.signal.aborted) return;
-        process.stdout.write(`${new Date().toISOString()} ${sig} received, stopping\n`);
+        log(`${sig} received, stopping`);
         controller.abort();
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
@@ -41,8 +64,21 @@ export function serviceCommand(): Command {
         checkInMs: o.checkIn,
         retryMs: o.retry,
         reloadMs: o.reload,
+        log,
       });
       // Worker threads of an interrupted backup must not keep the process alive.
       process.exit(o.once && summary.failures > 0 ? 1 : 0);
     });
+}
+
+interface ServiceFlags {
+  config?: string;
+  backupNow?: boolean;
+  once?: boolean;
+  checkIn?: number;
+  retry?: number;
+  reload?: number;
+  log?: string;
+  logMaxBytes?: number;
+  logFiles?: number;
 }

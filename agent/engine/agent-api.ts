@@ -12,6 +12,7 @@ import { ensureEscrow, recoverDeviceKey } from './escrow.js';
 import { backupExclusions, excludeFilter, keptWarnings } from './guard.js';
 import { loadDeviceKey } from './keys.js';
 import { LocalStore } from './local-store.js';
+import { outcomeOf, SKIPPED_PATHS_KEPT, summarizeSkipped } from './skipped.js';
 import { restoreSnapshot, type OwnerChoice, type RestoreProgress, type RestoreResult } from './restore.js';
 import { listSnapshots } from './snapshot.js';
 
@@ -39,9 +40,6 @@ export interface RunBackupOptions extends StoreChoice {
   onProgress?: (p: BackupProgress) => void;
   onWarning?: (message: string) => void;
 }
-
-/** Paths of files that changed during a backup kept for status (the count is always complete). */
-const CHANGED_PATHS_KEPT = 20;
 
 /** "Backup Now": guard check, device key (created on first use), key escrow, backup, result recorded for status. */
 export async function runBackup(loaded: LoadedAgentConfig, opts: RunBackupOptions = {}): Promise<BackupResult> {
@@ -77,6 +75,9 @@ export async function runBackup(loaded: LoadedAgentConfig, opts: RunBackupOption
     }
     await recordBackupResult(state, {
       ok: true,
+      outcome: outcomeOf(result),
+      ...(result.warnings.length > 0 && { warnings: result.warnings.length }),
+      ...(result.skipped.length > 0 && { skipped: summarizeSkipped(result.skipped) }),
       ...(kept.length > 0 && { protectedKept: kept }),
       startedAt,
       finishedAt: new Date().toISOString(),
@@ -86,12 +87,14 @@ export async function runBackup(loaded: LoadedAgentConfig, opts: RunBackupOption
       bytesUploaded: result.bytesUploaded,
       durationMs: result.durationMs,
       ...(result.changedDuringBackup.length > 0 && {
-        changedDuringBackup: { count: result.changedDuringBackup.length, paths: result.changedDuringBackup.slice(0, CHANGED_PATHS_KEPT) },
+        changedDuringBackup: { count: result.changedDuringBackup.length, paths: result.changedDuringBackup.slice(0, SKIPPED_PATHS_KEPT) },
       }),
     });
     return result;
   } catch (err) {
-    await recordBackupResult(state, { ok: false, startedAt, finishedAt: new Date().toISOString(), error: (err as Error).message }).catch(() => undefined);
+    await recordBackupResult(state, { ok: false, outcome: 'failed', startedAt, finishedAt: new Date().toISOString(), error: (err as Error).message }).catch(
+      () => undefined,
+    );
     throw err;
   } finally {
     if (owned) await store?.close();

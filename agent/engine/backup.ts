@@ -12,6 +12,7 @@ import { walkAsync, type RootSpec, type WalkEntry } from './walker.js';
 import { leanHeap } from './lean-heap.js';
 import { escapeForTerminal } from '../../common/terminal-text.js';
 import { fsPath, showName } from './names.js';
+import { type SkippedPath, skipReason } from './skipped.js';
 
 export interface BackupProgress {
   phase: 'scan' | 'backup' | 'snapshot' | 'done';
@@ -60,6 +61,8 @@ export interface BackupResult {
    * mix versions, and read again by the next backup. Paths as walked (names in the form of names.ts).
    */
   changedDuringBackup: string[];
+  /** Paths not backed up (could not be walked or read), with a reason each: all of them. */
+  skipped: SkippedPath[];
   durationMs: number;
 }
 
@@ -128,6 +131,7 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
     const entries = walked.entries;
     const cached = new Uint8Array(entries.length);
     const warnings = [...walked.warnings];
+    const skipped = [...walked.skipped];
     const toRead: WalkEntry[] = [];
     let bytesToRead = 0;
     for (let j = 0; j < entries.length; j++) {
@@ -164,6 +168,7 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
           if (done.error) {
             const warning = `${showName(f.source)}: ${escapeForTerminal(done.error, false)}`;
             warnings.push(warning);
+            skipped.push({ path: f.source, reason: skipReason(done.error) });
             opts.onWarning?.(warning);
           } else {
             const stat = done.stat && { mtime: done.stat[0], mtimeMs: done.stat[1], ino: done.stat[2] };
@@ -215,6 +220,7 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
       bytesUploaded: progress.bytesUploaded,
       warnings,
       changedDuringBackup,
+      skipped,
       durationMs: Date.now() - started,
     };
   } finally {

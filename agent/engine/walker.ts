@@ -5,6 +5,7 @@
 import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { basename, resolve, sep } from 'node:path';
 import { decodeName, fsPath, showName } from './names.js';
+import { type SkippedPath, skipReason } from './skipped.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink';
 
@@ -42,6 +43,8 @@ export interface WalkResult {
   entries: WalkEntry[];
   /** Paths that could not be read (reported, not fatal). */
   warnings: string[];
+  /** The same paths with their reason (agent/engine/skipped.ts). */
+  skipped: SkippedPath[];
 }
 
 /** A folder to back up: its path, or its path and the name it should have inside snapshots. */
@@ -127,12 +130,17 @@ function* walkSteps(rootPaths: RootSpec[], isExcluded?: (portable: string) => bo
   const roots = nameRoots(rootPaths.map((p) => (typeof p === 'string' ? resolve(p) : { ...p, path: resolve(p.path) })));
   const entries: WalkEntry[] = [];
   const warnings: string[] = [];
+  const skipped: SkippedPath[] = [];
+  const skip = (path: string, err: unknown) => {
+    warnings.push(problem(path, err));
+    skipped.push({ path, reason: skipReason(err) });
+  };
   const visit = function* (source: string, path: string): Generator<void, void, void> {
     let names: string[];
     try {
       names = readNames(source);
     } catch (err) {
-      warnings.push(problem(source, err));
+      skip(source, err);
       return;
     }
     names.sort();
@@ -144,7 +152,7 @@ function* walkSteps(rootPaths: RootSpec[], isExcluded?: (portable: string) => bo
       try {
         e = entryOf(`${path}/${name}`, child, lstatSync(fsPath(child)));
       } catch (err) {
-        warnings.push(problem(child, err));
+        skip(child, err);
         continue;
       }
       if (!e) continue;
@@ -160,15 +168,18 @@ function* walkSteps(rootPaths: RootSpec[], isExcluded?: (portable: string) => bo
     try {
       e = entryOf(root.name, root.path, lstatSync(root.path));
     } catch (err) {
-      warnings.push(problem(root.path, err));
+      // A folder to back up that does not exist (a user without a Desktop) held nothing to skip: a warning only.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') warnings.push(problem(root.path, err));
+      else skip(root.path, err);
       continue;
     }
     if (e?.type !== 'dir') {
       warnings.push(`${showName(root.path)}: not a folder`);
+      skipped.push({ path: root.path, reason: 'not a folder' });
       continue;
     }
     entries.push(e);
     yield* visit(root.path, root.name);
   }
-  return { roots, entries, warnings };
+  return { roots, entries, warnings, skipped };
 }

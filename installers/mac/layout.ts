@@ -5,6 +5,8 @@ export const LAUNCHER = `${PRODUCT_DIR}/bin/holdfast-agent`;
 export const AGENT_BUNDLE = `${PRODUCT_DIR}/lib/holdfast-agent.mjs`;
 export const CONFIG_FILE = `${PRODUCT_DIR}/agent.json`;
 export const LOG_FILE = '/Library/Logs/holdfast-agent.log';
+/** launchd's stdout/stderr of the service: only what the runtime prints outside the agent's own log (a crash). */
+export const STDERR_LOG_FILE = '/Library/Logs/holdfast-agent.stderr.log';
 export const MAC_ARCHES = ['arm64', 'x86_64'] as const;
 export type MacArch = (typeof MAC_ARCHES)[number];
 

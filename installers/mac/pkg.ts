@@ -9,7 +9,19 @@ import { nodeRuntime } from '../runtimes.js';
 import { writeBom } from './bom.js';
 import type { CpioEntry } from './cpio.js';
 import { launchDaemonPlist } from './launchd.js';
-import { AGENT_BUNDLE, COMPONENT, CONFIG_FILE, LAUNCHER, LOG_FILE, PRODUCT_DIR, archivePath, daemonPlist, runtimeBinary, type MacArch } from './layout.js';
+import {
+  AGENT_BUNDLE,
+  COMPONENT,
+  CONFIG_FILE,
+  LAUNCHER,
+  LOG_FILE,
+  PRODUCT_DIR,
+  STDERR_LOG_FILE,
+  archivePath,
+  daemonPlist,
+  runtimeBinary,
+  type MacArch,
+} from './layout.js';
 import { sharedPayload, smallArchiveGz, writePayload } from './payload.js';
 import { findUp, render } from './templates.js';
 import { writeXar } from './xar.js';
@@ -155,6 +167,7 @@ export async function buildMacPkg(opts: MacPkgOptions): Promise<MacPkgResult> {
         productDir: PRODUCT_DIR,
         plist: daemonPlist(label),
         logFile: LOG_FILE,
+        stderrLogFile: STDERR_LOG_FILE,
       }),
     );
     await chmod(uninstallScript, 0o755);

@@ -195,6 +195,14 @@ export async function extensionAttributeScripts(thresholds = EA_THRESHOLDS): Pro
         `Healthy if the last successful backup is under ${thresholds.warnDays} days old, Warning under ${thresholds.critDays} days, else ` +
         `(or never) Critical.`,
     },
+    {
+      file: 'holdfast-ea-skipped.sh',
+      mode: 'skipped',
+      name: 'Holdfast Skipped Files',
+      description:
+        'Paths the last backup could not read (permission denied, locked, vanished): "None", or the count and the first ' +
+        'paths with their reason ("2 skipped: /Users/a/x.db (locked); ..."). Such a backup completed with warnings.',
+    },
   ];
   return Promise.all(
     defs.map(async (d) => ({

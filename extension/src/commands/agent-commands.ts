@@ -50,7 +50,10 @@ async function prepare(s: Services, progress: Run['progress'], signal: AbortSign
   return { entry, agent, server, source };
 }
 
-async function runAgentAction(s: Services, action: Action, title: string, body: (run: Run) => Promise<string>): Promise<void> {
+/** What an action reports: a summary, or a summary and the warnings of a run that completed with warnings. */
+type Outcome = string | { summary: string; warnings: string[] };
+
+async function runAgentAction(s: Services, action: Action, title: string, body: (run: Run) => Promise<Outcome>): Promise<void> {
   if (s.agent.busy) {
     void vscode.window.showWarningMessage(`Holdfast: the test agent is busy (${s.agent.busy}).`);
     return;
@@ -69,10 +72,19 @@ async function runAgentAction(s: Services, action: Action, title: string, body: 
           if (!prepared) return;
           run = { ...prepared, progress };
           s.log(`${title} — fleet ${run.entry.fleet.fleet}, test server ${run.server.addresses.join(' / ')}`);
-          const summary = await body(run);
-          s.log(`${title}: ✓ ${summary}`);
-          s.recordAgentResult({ action, ok: true, summary, at: new Date() });
-          void vscode.window.showInformationMessage(`Holdfast ${title}: ${summary}`);
+          const outcome = await body(run);
+          const { summary, warnings } = typeof outcome === 'string' ? { summary: outcome, warnings: [] } : outcome;
+          s.recordAgentResult({ action, ok: true, summary, at: new Date(), ...(warnings.length > 0 && { warnings }) });
+          if (warnings.length > 0) {
+            s.log(`${title}: ⚠ ${summary} — completed with warnings:`);
+            for (const w of warnings) s.log(`  ${w}`);
+            void vscode.window
+              .showWarningMessage(`Holdfast ${title}: ${summary} — completed with warnings (${warnings.length})`, 'Show Output')
+              .then((a) => a && s.output.show(true));
+          } else {
+            s.log(`${title}: ✓ ${summary}`);
+            void vscode.window.showInformationMessage(`Holdfast ${title}: ${summary}`);
+          }
         } catch (err) {
           const msg = err instanceof AgentRunError ? err.message : (err as Error).message;
           s.log(`${title}: ✗ ${msg}`);
@@ -121,7 +133,10 @@ export function registerAgentCommands(s: Services): vscode.Disposable[] {
         run.progress.report({ message: `backing up ${run.source}` });
         const b = await run.agent.backup();
         const parts = [b.files !== undefined ? `${b.files} files` : undefined, b.bytes !== undefined ? formatBytes(b.bytes) : undefined].filter(Boolean);
-        return `backed up ${parts.length ? parts.join(', ') : run.source}${b.snapshot ? ` (snapshot ${b.snapshot})` : ''}`;
+        const summary = `backed up ${parts.length ? parts.join(', ') : run.source}${b.snapshot ? ` (snapshot ${b.snapshot})` : ''}`;
+        // The agent's warnings name each skipped path with its reason (and files changed while read, protected paths kept).
+        const skipped = b.skipped.length > 0 ? `, ${b.skipped.length} path${b.skipped.length === 1 ? '' : 's'} skipped` : '';
+        return { summary: `${summary}${skipped}`, warnings: b.warnings };
       }),
     ),
 

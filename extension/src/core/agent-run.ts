@@ -3,6 +3,7 @@ import { basename, join } from 'node:path';
 
 import { agentConfigFromFleet } from '../../../fleet/agent-config.js';
 import type { AgentConfig } from '../../../agent/config-types.js';
+import { EXIT_SKIPPED, type SkippedPath } from '../../../agent/engine/skipped.js';
 import type { FleetEntry } from './fleets.js';
 import { parseJsonOutput, runNode, type RunResult } from './process.js';
 import { compareTrees, makeSampleData, type TreeDiff } from './verify.js';
@@ -73,11 +74,11 @@ export class TestAgent {
     return source;
   }
 
-  private async run(action: string, args: string[]): Promise<Record<string, unknown>> {
+  private async run(action: string, args: string[], okCodes: number[] = [0]): Promise<Record<string, unknown>> {
     // With --json, stdout is the result document (parsed below); stderr carries the progress lines.
     const onLine = this.opts.onLine && ((line: string, stream: 'stdout' | 'stderr') => stream === 'stderr' && this.opts.onLine?.(line, stream));
     const result = await runNode(this.opts.agentBin, [...args], { onLine, signal: this.opts.signal, cwd: this.opts.workDir });
-    if (result.code !== 0) throw new AgentRunError(action, result);
+    if (!okCodes.includes(result.code)) throw new AgentRunError(action, result);
     return parseJsonOutput<Record<string, unknown>>(result.stdout) ?? {};
   }
 
@@ -108,14 +109,17 @@ export class TestAgent {
     return this.run('status', ['status', '--config', this.configFile, '--json']);
   }
 
-  async backup(): Promise<{ files?: number; bytes?: number; snapshot?: string; raw: Record<string, unknown> }> {
-    const out = await this.run('backup', ['backup', '--config', this.configFile, '--json']);
+  /** A backup that skipped paths still stored a snapshot (exit EXIT_SKIPPED): a result with its warnings, not a failure. */
+  async backup(): Promise<{ files?: number; bytes?: number; snapshot?: string; warnings: string[]; skipped: SkippedPath[]; raw: Record<string, unknown> }> {
+    const out = await this.run('backup', ['backup', '--config', this.configFile, '--json'], [0, EXIT_SKIPPED]);
     const num = (...keys: string[]) => keys.map((k) => out[k]).find((v): v is number => typeof v === 'number');
     const snap = out.snapshot ?? out.snapshotId ?? out.id;
     return {
       files: num('files', 'fileCount', 'filesTotal'),
       bytes: num('bytes', 'bytesTotal', 'totalBytes', 'size'),
       snapshot: typeof snap === 'string' ? snap : undefined,
+      warnings: Array.isArray(out.warnings) ? (out.warnings as string[]) : [],
+      skipped: Array.isArray(out.skipped) ? (out.skipped as SkippedPath[]) : [],
       raw: out,
     };
   }

@@ -326,6 +326,8 @@ export interface AgentResult {
   ok: boolean;
   summary: string;
   at: Date;
+  /** Done, but with these warnings (e.g. the paths a backup skipped, with their reason): shown as "completed with warnings". */
+  warnings?: string[];
 }
 
 export interface AgentViewState {
@@ -381,16 +383,25 @@ export function agentTree(s: AgentViewState, serverRunning: boolean, now: Date =
     ),
   );
   if (s.last) {
+    const mark = (r: AgentResult) => (!r.ok ? '✗' : r.warnings?.length ? '⚠' : '✓');
+    const warned = s.last.ok && (s.last.warnings?.length ?? 0) > 0;
+    const warnings = warned ? s.last.warnings! : [];
     nodes.push({
       id: 'agent/last',
       label: 'Last result',
-      description: `${s.last.ok ? '✓' : '✗'} ${s.last.summary}`,
-      icon: s.last.ok ? { id: 'pass-filled', color: 'testing.iconPassed' } : { id: 'error', color: 'testing.iconFailed' },
-      tooltip: s.history
-        .slice(-8)
-        .reverse()
-        .map((r) => `- ${r.ok ? '✓' : '✗'} **${r.action}** ${mdEscape(r.summary)} — ${formatWhen(r.at, now)}`)
-        .join('\n'),
+      description: `${mark(s.last)} ${s.last.summary}${warned ? ` — completed with warnings (${warnings.length})` : ''}`,
+      icon: !s.last.ok
+        ? { id: 'error', color: 'testing.iconFailed' }
+        : warned
+          ? { id: 'warning', color: 'list.warningForeground' }
+          : { id: 'pass-filled', color: 'testing.iconPassed' },
+      tooltip: [
+        ...(warned ? ['**Completed with warnings:**', ...warnings.slice(0, 20).map((w) => `- ${mdEscape(w)}`), ''] : []),
+        ...s.history
+          .slice(-8)
+          .reverse()
+          .map((r) => `- ${mark(r)} **${r.action}** ${mdEscape(r.summary)} — ${formatWhen(r.at, now)}`),
+      ].join('\n'),
       command: { command: 'holdfast.showOutput', title: 'Show Output' },
     });
   }
