@@ -7,9 +7,8 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeRuntime } from '../installers/runtimes.js';
 import { agentBin } from './helpers/paths.js';
-import { type WinePrefix, createWinePrefix } from './helpers/wine.js';
+import { PROFILE_LIST, type WinePrefix, createWinePrefix, replaceProfileList } from './helpers/wine.js';
 
-const PROFILE_LIST = 'HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\ProfileList';
 const PIN = Array(32).fill('AB').join(':');
 
 let work: string;
@@ -32,11 +31,6 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-async function regAdd(subkey: string, name: string, type: string, data: string): Promise<void> {
-  const r = await wine.run(['reg', 'add', subkey, '/v', name, '/t', type, '/d', data, '/f']);
-  expect(r.code, r.output).toBe(0);
-}
-
 async function agent(args: string[]): Promise<string> {
   const r = await wine.run([nodeExe, wine.toWindows(agentBin), ...args, '--config', wine.toWindows(join(work, 'agent.json'))], { timeoutMs: 180_000 });
   expect(r.code, r.output).toBe(0);
@@ -53,13 +47,12 @@ describe('default backup set under Wine (ProfileList via reg.exe)', () => {
     put(wine.fromWindows('C:\\Users\\bob\\Desktop\\todo.txt'), 'bob todo');
     put(wine.fromWindows('C:\\Users\\carol\\Documents\\old.txt'), 'a profile Windows could not load');
     put(wine.fromWindows('C:\\windows\\system32\\config\\systemprofile\\Documents\\system.txt'), 'service account');
-    // The machine's ProfileList is ours alone: Wine's own user profile (whose folders lead into the Linux home) goes.
-    const del = await wine.run(['reg', 'delete', PROFILE_LIST, '/f']);
-    expect(del.code, del.output).toBe(0);
-    await regAdd(`${PROFILE_LIST}\\S-1-5-21-1111111111-2222222222-3333333333-1001`, 'ProfileImagePath', 'REG_EXPAND_SZ', '%SystemDrive%\\Users\\alice');
-    await regAdd(`${PROFILE_LIST}\\S-1-5-21-1111111111-2222222222-3333333333-1002`, 'ProfileImagePath', 'REG_EXPAND_SZ', 'C:\\Users\\bob');
-    await regAdd(`${PROFILE_LIST}\\S-1-5-21-1111111111-2222222222-3333333333-1003.bak`, 'ProfileImagePath', 'REG_EXPAND_SZ', 'C:\\Users\\carol');
-    await regAdd(`${PROFILE_LIST}\\S-1-5-18`, 'ProfileImagePath', 'REG_EXPAND_SZ', '%systemroot%\\system32\\config\\systemprofile');
+    await replaceProfileList(wine, {
+      'S-1-5-21-1111111111-2222222222-3333333333-1001': '%SystemDrive%\\Users\\alice',
+      'S-1-5-21-1111111111-2222222222-3333333333-1002': 'C:\\Users\\bob',
+      'S-1-5-21-1111111111-2222222222-3333333333-1003.bak': 'C:\\Users\\carol',
+      'S-1-5-18': '%systemroot%\\system32\\config\\systemprofile',
+    });
     const config = {
       fleet: 'test',
       registration: { primary: '127.0.0.1:1', alternate: '127.0.0.1:2' },

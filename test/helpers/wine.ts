@@ -210,3 +210,19 @@ export async function createWinePrefix(opts: { parentDir?: string } = {}): Promi
     },
   };
 }
+
+export const PROFILE_LIST = 'HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\ProfileList';
+
+/**
+ * Makes the prefix's ProfileList hold exactly `profiles` (SID -> ProfileImagePath, REG_EXPAND_SZ). Wine's own user
+ * profile goes: its folders lead into the Linux home, which a test must never back up.
+ */
+export async function replaceProfileList(wine: WinePrefix, profiles: Record<string, string>): Promise<void> {
+  const must = (r: WineRun, what: string) => {
+    if (r.code !== 0) throw new Error(`${what} failed (${r.code}): ${r.output}`);
+  };
+  must(await wine.run(['reg', 'delete', PROFILE_LIST, '/f']), `reg delete ${PROFILE_LIST}`);
+  for (const [sid, path] of Object.entries(profiles)) {
+    must(await wine.run(['reg', 'add', `${PROFILE_LIST}\\${sid}`, '/v', 'ProfileImagePath', '/t', 'REG_EXPAND_SZ', '/d', path, '/f']), `reg add ${sid}`);
+  }
+}
