@@ -110,20 +110,20 @@ export interface RunRestoreOptions extends StoreChoice {
   onProgress?: (p: RestoreProgress) => void;
 }
 
+/** What a restore was asked for, the same for the device's own key and an escrowed one. */
+type RestoreRequest = Pick<RunRestoreOptions, 'snapshot' | 'subpath' | 'target' | 'owner' | 'onProgress'>;
+
+function restoreWithKey(store: ChunkStore, deviceKey: Uint8Array, r: RestoreRequest): Promise<RestoreResult> {
+  const { snapshot = 'latest', subpath, target, owner, onProgress } = r;
+  return restoreSnapshot({ store, deviceKey, snapshot, subpath, target, owner, onProgress });
+}
+
 /** "Heal": restore a snapshot (or part of it) with this device's key. */
 export async function runRestore(loaded: LoadedAgentConfig, opts: RunRestoreOptions = {}): Promise<RestoreResult> {
   const deviceKey = loadDeviceKey(loaded.state.deviceKey, false);
   const { store, owned } = await openStore(loaded, opts);
   try {
-    return await restoreSnapshot({
-      store,
-      deviceKey,
-      snapshot: opts.snapshot ?? 'latest',
-      subpath: opts.subpath,
-      target: opts.target,
-      owner: opts.owner,
-      onProgress: opts.onProgress,
-    });
+    return await restoreWithKey(store, deviceKey, opts);
   } finally {
     if (owned) await store.close();
   }
@@ -156,13 +156,5 @@ export interface EscrowRestoreOptions {
 export async function runEscrowRestore(opts: EscrowRestoreOptions): Promise<RestoreResult> {
   const pem = readFileSync(opts.companyKeyFile, 'utf8');
   const deviceKey = await recoverDeviceKey(opts.store, pem, opts.passphrase);
-  return restoreSnapshot({
-    store: opts.store,
-    deviceKey,
-    snapshot: opts.snapshot ?? 'latest',
-    subpath: opts.subpath,
-    target: opts.target,
-    owner: opts.owner,
-    onProgress: opts.onProgress,
-  });
+  return restoreWithKey(opts.store, deviceKey, opts);
 }
