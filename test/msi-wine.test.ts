@@ -87,6 +87,13 @@ async function uninstallEntries(): Promise<string[]> {
   return names;
 }
 
+/** A silent install of `path` that registers with the test server: its pair and the Technician ID as properties. */
+function installForTestServer(path: string, extra: string[] = []) {
+  const [primary, alternate] = server.addresses;
+  const properties = [`TECHNICIANID=${TEST_TECHNICIAN_ID}`, `REGPRIMARY=${primary}`, `REGALTERNATE=${alternate}`, ...extra];
+  return wine.msiexec(['/i', wine.toWindows(path), '/qn', '/norestart', ...properties]);
+}
+
 beforeAll(async () => {
   work = await tempDir('holdfast-msi-wine-');
   // The prefix starts while the MSIs build.
@@ -188,16 +195,7 @@ describe('fleet MSI under Wine', () => {
   it('installs silently with overriding properties: files, registry, running service, config', async () => {
     const [primary, alternate] = server.addresses;
     const recorder = wine.recordCommandLines();
-    const r = await wine.msiexec([
-      '/i',
-      wine.toWindows(msi.v1),
-      '/qn',
-      '/norestart',
-      `TECHNICIANID=${TEST_TECHNICIAN_ID}`,
-      `REGPRIMARY=${primary}`,
-      `REGALTERNATE=${alternate}`,
-      `PROXYPASSWORD=${PROXY_SECRET}`,
-    ]);
+    const r = await installForTestServer(msi.v1, [`PROXYPASSWORD=${PROXY_SECRET}`]);
     const commandLines = recorder.stop();
     expect(r.code, r.output + r.log.slice(-3000)).toBe(0);
     // Process auditing saw the configure action's process: its command line holds no secret, nor does any other,
@@ -328,16 +326,7 @@ describe('fleet MSI under Wine', () => {
 
   it('a reinstall registers as the same device, not a duplicate', async () => {
     const before = JSON.parse(await readFile(join(dataDir(), 'state', 'registration.json'), 'utf8'));
-    const [primary, alternate] = server.addresses;
-    const r = await wine.msiexec([
-      '/i',
-      wine.toWindows(msi.v2),
-      '/qn',
-      '/norestart',
-      `TECHNICIANID=${TEST_TECHNICIAN_ID}`,
-      `REGPRIMARY=${primary}`,
-      `REGALTERNATE=${alternate}`,
-    ]);
+    const r = await installForTestServer(msi.v2);
     expect(r.code, r.output + r.log.slice(-3000)).toBe(0);
     const configWin = `C:\\ProgramData\\${VENDOR}\\${PRODUCT}\\agent.json`;
     const reg = await wine.run([`${installDirWin}\\node.exe`, `${installDirWin}\\holdfast-agent.mjs`, 'register', '--force', '--config', configWin, '--json'], {
