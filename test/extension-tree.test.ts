@@ -285,27 +285,21 @@ describe('helpers', () => {
     expect(checkAnswer('technicianId', 'env:ACME_ID')).toBeUndefined();
     expect(checkAnswer('fleet', 'Contoso')).toMatch(/lower-case/);
     // Same address twice passes each prompt but not the fleet's own rule: the error names the field.
-    expect(() =>
-      newFleetText({
-        fleet: 'x1',
-        customer: 'X',
-        technicianId: 'TECH-0001',
-        primary: '203.0.113.10:16384',
-        alternate: '203.0.113.10:16384',
-        subnets: '203.0.113.0/24',
-      }),
-    ).toThrow(FleetValidationError);
+    const sameAddressTwice = {
+      fleet: 'x1',
+      customer: 'X',
+      technicianId: 'TECH-0001',
+      primary: '203.0.113.10:16384',
+      alternate: '203.0.113.10:16384',
+      subnets: '203.0.113.0/24',
+    };
+    let thrown: unknown;
     try {
-      newFleetText({
-        fleet: 'x1',
-        customer: 'X',
-        technicianId: 'TECH-0001',
-        primary: '203.0.113.10:16384',
-        alternate: '203.0.113.10:16384',
-        subnets: '203.0.113.0/24',
-      });
+      newFleetText(sameAddressTwice);
     } catch (err) {
-      expect((err as FleetValidationError).issues[0].path).toBe('/registration/alternate');
+      thrown = err;
     }
+    expect(thrown).toBeInstanceOf(FleetValidationError);
+    expect((thrown as FleetValidationError).issues[0].path).toBe('/registration/alternate');
   });
 });

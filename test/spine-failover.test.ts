@@ -13,6 +13,10 @@ let agent: TestAgent;
 let sample: string;
 let deviceId: string;
 
+/** Push a new backup-server pair to the device with the server's admin command. */
+const reassign = (newPrimary: string, newAlternate: string) =>
+  runServerCli(['reassign', '--data', primary.dataDir, '--device', deviceId, '--primary', newPrimary, '--alternate', newAlternate]);
+
 async function registration(): Promise<{ servers: { primary: string; alternate: string } }> {
   return JSON.parse(await readFile(join(agent.stateDir, 'registration.json'), 'utf8'));
 }
@@ -32,17 +36,7 @@ describe('failover and address updates', () => {
   it('the server pushes a reassigned pair; the agent persists it at its next session and reports it', async () => {
     // Registration via a single-address server assigned that address twice.
     expect((await registration()).servers).toEqual({ primary: primary.addresses[0], alternate: primary.addresses[0] });
-    const re = await runServerCli([
-      'reassign',
-      '--data',
-      primary.dataDir,
-      '--device',
-      deviceId,
-      '--primary',
-      primary.addresses[0],
-      '--alternate',
-      alternate.addresses[0],
-    ]);
+    const re = await reassign(primary.addresses[0], alternate.addresses[0]);
     expect(re.code, re.output).toBe(0);
     const r = await agent.run(['backup']);
     expect(r.code, r.output).toBe(0);
@@ -52,24 +46,14 @@ describe('failover and address updates', () => {
   });
 
   it('the agent uses the pushed pair: swapped primary/alternate -> it connects to the new primary', async () => {
-    const re = await runServerCli([
-      'reassign',
-      '--data',
-      primary.dataDir,
-      '--device',
-      deviceId,
-      '--primary',
-      alternate.addresses[0],
-      '--alternate',
-      primary.addresses[0],
-    ]);
+    const re = await reassign(alternate.addresses[0], primary.addresses[0]);
     expect(re.code, re.output).toBe(0);
     expect((await agent.run(['backup'])).code).toBe(0); // learns the swap (connected to the old primary)
     const sessionsOnAlternate = alternate.output().split(`session start ${deviceId}`).length;
     expect((await agent.run(['backup'])).code).toBe(0);
     expect(alternate.output().split(`session start ${deviceId}`).length).toBe(sessionsOnAlternate + 1);
     // Back to the original order for the next tests.
-    await runServerCli(['reassign', '--data', primary.dataDir, '--device', deviceId, '--primary', primary.addresses[0], '--alternate', alternate.addresses[0]]);
+    await reassign(primary.addresses[0], alternate.addresses[0]);
     expect((await agent.run(['backup'])).code).toBe(0);
     expect((await registration()).servers.primary).toBe(primary.addresses[0]);
   });
