@@ -6,7 +6,7 @@ import type { Fleet, FleetSecrets, LoadedFleet, SecretRef } from './types.js';
 import { agentConfigSchema } from '../agent/config-schema.js';
 import { parseCidr, parseEndpoint } from '../common/endpoint.js';
 import { JsonFileError, parseJson, readJsonFile } from '../common/json-file.js';
-import { schemaCheck, SchemaIssuesError, type SchemaIssue } from '../common/json-schema.js';
+import { schemaCheck, SchemaIssuesError, schemaNode, type SchemaIssue } from '../common/json-schema.js';
 
 /** Endpoint and subnet syntax (common/endpoint.ts), re-exported for every face. */
 export { parseCidr, parseEndpoint };
@@ -192,18 +192,17 @@ function envValue(ref: string | SecretRef | undefined, env: NodeJS.ProcessEnv): 
   return value === undefined || value === '' ? undefined : { name: ref.env, value };
 }
 
-function schemaNode(pointer: string): Record<string, unknown> {
-  let node: unknown = fleetSchema;
-  for (const key of pointer.replace(/^#\//, '').split('/')) node = (node as Record<string, unknown>)[key];
-  return node as Record<string, unknown>;
-}
+/** The keywords an env-only rule may use: the ones meetsEnvOnlyRule reads. */
+const ENV_RULE_KEYWORDS = new Set(['type', 'minLength', 'maxLength', 'pattern', 'x-allowed']);
 
 /**
- * Whether a value meets an env-only field's "x-env-value" rule. Those rules hold only type, length and pattern
- * (a test keeps it so), so they are read here rather than compiled: the bundles carry generated validators of whole
- * schemas only.
+ * Whether a value meets an env-only field's "x-env-value" rule. The bundles carry generated validators of whole
+ * schemas only, so the rule is read here; it may use only type (string), length and pattern, and a rule that uses
+ * anything else is refused rather than half-checked.
  */
 function meetsEnvOnlyRule(rule: Record<string, unknown>, value: string): boolean {
+  const unread = Object.keys(rule).filter((k) => !ENV_RULE_KEYWORDS.has(k));
+  if (unread.length || rule.type !== 'string') throw new Error(`an x-env-value rule may use only ${[...ENV_RULE_KEYWORDS].join(', ')}`);
   const length = [...value].length;
   if (typeof rule.minLength === 'number' && length < rule.minLength) return false;
   if (typeof rule.maxLength === 'number' && length > rule.maxLength) return false;
@@ -237,7 +236,7 @@ export function envSecretIssues(fleet: Fleet, env: NodeJS.ProcessEnv = process.e
     const got = envValue(field.ref(fleet), env);
     if (!got) continue;
     if (field.envOnlyRule) {
-      const rule = schemaNode(field.envOnlyRule);
+      const rule = schemaNode(fleetSchema, field.envOnlyRule);
       if (!meetsEnvOnlyRule(rule, got.value)) refused(field, got.name, String(rule['x-allowed']));
       continue;
     }
