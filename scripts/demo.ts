@@ -4,13 +4,14 @@
 // work folder), --dir <folder> (work there instead of a temp folder), --any-port (free ports, not 16384/16385).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadFleet, resolveSecrets } from '../fleet/load.js';
 import { agentConfigFromFleet } from '../fleet/agent-config.js';
+import { diffTrees } from './lib/tree-diff.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const serverBin = join(root, 'dist', 'holdfast-server.mjs');
@@ -98,35 +99,6 @@ async function makeSample(dir: string): Promise<{ files: number; bytes: number }
   await symlink('big-a.dat', join(dir, 'Projects', 'link-to-big-a'));
   await utimes(join(dir, 'Documents', 'notes', 'note-0.txt'), new Date('2020-01-02T03:04:05Z'), new Date('2020-01-02T03:04:05Z'));
   return { files, bytes };
-}
-
-async function diffTrees(a: string, b: string): Promise<string[]> {
-  const diffs: string[] = [];
-  let checked = 0;
-  async function walk(d: string): Promise<void> {
-    for (const name of await readdir(d)) {
-      const pa = join(d, name);
-      const rel = relative(a, pa);
-      const pb = join(b, rel);
-      const [sa, sb] = [await lstat(pa), await lstat(pb).catch(() => undefined)];
-      if (!sb) {
-        diffs.push(`missing ${rel}`);
-        continue;
-      }
-      if ((sa.mode & 0o7777) !== (sb.mode & 0o7777)) diffs.push(`mode ${rel}`);
-      if (sa.isDirectory()) await walk(pa);
-      else if (sa.isSymbolicLink()) {
-        if ((await readlink(pa)) !== (await readlink(pb))) diffs.push(`symlink ${rel}`);
-      } else {
-        checked++;
-        if (Math.floor(sa.mtimeMs) !== Math.floor(sb.mtimeMs)) diffs.push(`mtime ${rel}`);
-        if (!(await readFile(pa)).equals(await readFile(pb))) diffs.push(`content ${rel}`);
-      }
-    }
-  }
-  await walk(a);
-  if (checked === 0) diffs.push('nothing compared');
-  return diffs;
 }
 
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
