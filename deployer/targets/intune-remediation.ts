@@ -4,7 +4,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Fleet } from '../../fleet/types.js';
-import { psQuote } from './firewall.js';
+import { commentText, psQuote } from './firewall.js';
 import { INTUNE_DIR } from './intune.js';
 import { renderTemplate } from './mdm-templates.js';
 import { needsNoTools, type Artifact, type BuildContext, type Target } from './target.js';
@@ -16,7 +16,8 @@ export const DETECTION_STALE_HOURS = 72;
 /** The detection script's text; values go in as PowerShell single-quoted strings or checked numbers. */
 export function renderDetectionScript(fleet: Fleet, staleHours = DETECTION_STALE_HOURS): string {
   if (!Number.isSafeInteger(staleHours) || staleHours < 1) throw new Error(`stale hours ${staleHours}: expected a whole number from 1`);
-  const text = (s: string) => s.replace(/[\u0000-\u001f\u007f\u2028\u2029'\u2018\u2019\u201a\u201b"`$]/g, '');
+  // Names go into single-quoted strings and comments: no line breaks, quotes, backticks or dollars.
+  const text = (s: string) => commentText(s).replace(/['\u2018\u2019\u201a\u201b"`$]/g, '');
   return renderTemplate(
     'intune/detect-backup-age.ps1.hbs',
     {
