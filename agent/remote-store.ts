@@ -12,6 +12,7 @@ import { endpointProblem, type LoadedAgentConfig } from './config.js';
 import { readRegistration, updateServers } from './state.js';
 import type { HealthReport } from '../protocol/health.js';
 import { UploadLimit } from './upload-limit.js';
+import { abortableDelay } from '../common/cancel.js';
 
 export interface EndpointOptions {
   tlsPin: string;
@@ -72,20 +73,6 @@ export class NotRegisteredError extends Error {
 
 const PERMANENT_KINDS = new Set(['tls-pin', 'proxy-auth', 'bad-address']);
 
-/** A wait that ends early (rejecting with the signal's reason) when the signal aborts. */
-const delay = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    const done = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-
 /**
  * Opens a pinned TLS connection to the first endpoint that answers and runs `handshake` on it.
  * Transport failures and lost connections move on to the next endpoint; a RemoteError from the
@@ -107,7 +94,7 @@ export async function connectFirst<T>(
       // Waiting does not fix a wrong pin, proxy password or address: give up at once.
       const last = failures.slice(-unique.length);
       if (last.length === unique.length && last.every((f) => PERMANENT_KINDS.has(f.kind))) break;
-      await delay(Math.min(4000, 500 * 4 ** (round - 1)), signal);
+      await abortableDelay(Math.min(4000, 500 * 4 ** (round - 1)), signal);
     }
     for (const endpoint of unique) {
       signal?.throwIfAborted();

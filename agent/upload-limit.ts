@@ -2,6 +2,8 @@
 // a token bucket over the bytes the agent uploads. Tokens refill at the limit and hold at most one second's worth;
 // an upload takes its bytes up front and, when that leaves the bucket in debt, waits until the debt is paid, so
 // over any stretch the average stays at the limit while single uploads go out whole.
+import { abortableDelay } from '../common/cancel.js';
+
 export class UploadLimit {
   private tokens: number;
   private last = performance.now();
@@ -31,17 +33,7 @@ export class UploadLimit {
     this.tokens -= bytes;
     if (this.tokens >= 0) return;
     const waitMs = (-this.tokens / this.bytesPerSecond) * 1000;
-    await new Promise<void>((resolve, reject) => {
-      const done = () => {
-        clearTimeout(timer);
-        reject(signal!.reason);
-      };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', done);
-        resolve();
-      }, waitMs);
-      signal?.addEventListener('abort', done, { once: true });
-    });
+    await abortableDelay(waitMs, signal);
   }
 }
 

@@ -222,4 +222,15 @@ describe('the fleet quota', () => {
     const again = await first.run(['backup', '--quiet']);
     expect(again.code, again.output).toBe(0);
   });
+
+  it('a backup that fails before it reaches the store (an unreadable device key) is reported too', async () => {
+    const broken = await makeAgent({ server, config: { backup: manualBackup([await randomFolder(10 * KiB)]) } });
+    const id = await broken.register();
+    await mkdir(join(broken.stateDir, 'device.key'));
+    const r = await broken.run(['backup', '--quiet']);
+    expect(r.code, r.output).toBe(1);
+    const row = (await reportJson(server.dataDir)).find((d) => d.deviceId === id)!;
+    expect(row).toMatchObject({ lastOutcome: 'failed', failures: 1, stale: true });
+    expect(row.lastError).toMatch(/device\.key|EISDIR/);
+  });
 });

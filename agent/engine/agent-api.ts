@@ -40,6 +40,16 @@ async function reportAttempt(loaded: LoadedAgentConfig, store: ChunkStore | unde
   await sendHealthReport(store, await buildHealthReport(loaded, recorded), log);
 }
 
+/** A failure before the store was opened (backup set, device key) is reported over a short-lived connection of its own. */
+async function reportEarlyFailure(loaded: LoadedAgentConfig, recorded: LastResult | undefined, log?: (line: string) => void) {
+  const store = await openRemoteStore(loaded, { log, retryRounds: 1 }).catch(() => undefined);
+  try {
+    await reportAttempt(loaded, store, recorded, log);
+  } finally {
+    await store?.close();
+  }
+}
+
 /** Open a local store folder (`--store DIR` on the command line). */
 export function openLocalStore(dir: string): ChunkStore {
   return LocalStore.open(dir);
@@ -113,7 +123,9 @@ export async function runBackup(loaded: LoadedAgentConfig, opts: RunBackupOption
       error: (err as Error).message,
     }).catch(() => undefined);
     // Servers out of reach take no report either: trying would only hold the failure up.
-    if (!(err instanceof ServersUnreachableError) && !(err instanceof ConnectionLostError)) await reportAttempt(loaded, store, recorded, opts.log);
+    if (err instanceof ServersUnreachableError || err instanceof ConnectionLostError) throw err;
+    if (store) await reportAttempt(loaded, store, recorded, opts.log);
+    else if (!opts.store) await reportEarlyFailure(loaded, recorded, opts.log);
     throw err;
   } finally {
     if (owned) await store?.close();

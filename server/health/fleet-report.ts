@@ -1,9 +1,9 @@
 // `holdfast-server report`: every device with its last success, storage, failures and the rest of its last health
 // report, stale ones flagged. One function builds the rows (the CLI's text, --json and --csv, and the sidebar's
 // Devices view through --json); text output escapes every string that came from a device.
-import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
+import { folderBytes } from '../../common/folder-size.js';
 import { formatBytes } from '../../common/format.js';
 import { escapeForTerminal } from '../../common/terminal-text.js';
 import type { DeviceHealthRow } from '../../protocol/health.js';
@@ -21,22 +21,6 @@ export function parseDuration(value: string, field = '--stale'): number {
   if (!m || Number(m[1]) === 0)
     throw new Error(`${field} ${JSON.stringify(value)} is not allowed: expected a positive whole number and a unit s, m, h, d or w (e.g. 3d, 12h)`);
   return Number(m[1]) * UNITS[m[2]];
-}
-
-async function folderBytes(dir: string): Promise<number> {
-  let total = 0;
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return 0;
-  }
-  for (const e of entries) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) total += await folderBytes(p);
-    else if (e.isFile()) total += (await stat(p).catch(() => ({ size: 0 }))).size;
-  }
-  return total;
 }
 
 /** What a device's data takes on the server: its packs, snapshots and blobs. */
