@@ -9,34 +9,60 @@ import { fleetIdOf } from './health/device-health.js';
 import type { DeviceRegistry } from './storage/registry.js';
 import type { DeviceStore } from './storage/device-store.js';
 
-export interface QuotaConfig {
+export interface QuotaLimits {
   /** Bytes one device may keep on the server. */
   deviceBytes?: number;
   /** Bytes all devices of one fleet (one Technician ID) may keep together. */
   fleetBytes?: number;
 }
 
+export interface QuotaConfig extends QuotaLimits {
+  /** Per fleet, by the fleet id `holdfast-server report` shows (fleet-<10 hex>): limits that replace the ones above. */
+  fleets?: Record<string, QuotaLimits>;
+}
+
 const QUOTA_KEYS = ['deviceBytes', 'fleetBytes'] as const;
 const MAX_QUOTA = 2 ** 53 - 1;
+const FLEET_ID_RE = /^fleet-[0-9a-f]{10}$/;
+
+const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+
+function validateLimitsAt(raw: Record<string, unknown>, path: string, extra: string[], problems: string[]): QuotaLimits {
+  const out: QuotaLimits = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (extra.includes(k)) continue;
+    if (!(QUOTA_KEYS as readonly string[]).includes(k)) {
+      problems.push(`${path}/${k}: unknown field (allowed: ${[...QUOTA_KEYS, ...extra].join(', ')})`);
+      continue;
+    }
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
+      problems.push(`${path}/${k}: ${JSON.stringify(v)?.slice(0, 80)} is not allowed; expected a whole number of bytes from 1 to ${MAX_QUOTA}`);
+      continue;
+    }
+    out[k as keyof QuotaLimits] = v;
+  }
+  return out;
+}
 
 /** Checks the config's `quotas` object; problems name the JSON path, the value and what is allowed. */
 export function validateQuotas(raw: unknown, problems: string[]): QuotaConfig | undefined {
   if (raw === undefined) return undefined;
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
-    problems.push(`/quotas: ${JSON.stringify(raw)?.slice(0, 80)} is not allowed; expected an object with any of ${QUOTA_KEYS.join(', ')}`);
+  if (!isObject(raw)) {
+    problems.push(`/quotas: ${JSON.stringify(raw)?.slice(0, 80)} is not allowed; expected an object with any of ${QUOTA_KEYS.join(', ')}, fleets`);
     return undefined;
   }
-  const out: QuotaConfig = {};
-  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
-    if (!(QUOTA_KEYS as readonly string[]).includes(k)) {
-      problems.push(`/quotas/${k}: unknown field (allowed: ${QUOTA_KEYS.join(', ')})`);
-      continue;
-    }
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
-      problems.push(`/quotas/${k}: ${JSON.stringify(v)?.slice(0, 80)} is not allowed; expected a whole number of bytes from 1 to ${MAX_QUOTA}`);
-      continue;
-    }
-    out[k as keyof QuotaConfig] = v;
+  const out: QuotaConfig = validateLimitsAt(raw, '/quotas', ['fleets'], problems);
+  if (raw.fleets === undefined) return out;
+  if (!isObject(raw.fleets)) {
+    problems.push('/quotas/fleets: expected an object of fleet ids (fleet-<10 hex digits>, as `holdfast-server report` shows them)');
+    return out;
+  }
+  out.fleets = {};
+  for (const [id, limits] of Object.entries(raw.fleets)) {
+    if (!FLEET_ID_RE.test(id))
+      problems.push(`/quotas/fleets/${id.slice(0, 40)}: not a fleet id; expected fleet-<10 hex digits>, as \`holdfast-server report\` shows it`);
+    else if (!isObject(limits)) problems.push(`/quotas/fleets/${id}: expected an object with any of ${QUOTA_KEYS.join(', ')}`);
+    else out.fleets[id] = validateLimitsAt(limits, `/quotas/fleets/${id}`, [], problems);
   }
   return out;
 }
@@ -64,12 +90,24 @@ export class QuotaGuard {
   ) {}
 
   get active(): boolean {
-    return this.config.deviceBytes !== undefined || this.config.fleetBytes !== undefined;
+    const set = (l: QuotaLimits) => l.deviceBytes !== undefined || l.fleetBytes !== undefined;
+    return set(this.config) || Object.values(this.config.fleets ?? {}).some(set);
+  }
+
+  /** The limits of a fleet and the config key each comes from. */
+  private limitsOf(fleet: string): { deviceBytes?: number; fleetBytes?: number; key: (k: keyof QuotaLimits) => string } {
+    const id = fleetIdOf(fleet);
+    const own = this.config.fleets?.[id] ?? {};
+    return {
+      deviceBytes: own.deviceBytes ?? this.config.deviceBytes,
+      fleetBytes: own.fleetBytes ?? this.config.fleetBytes,
+      key: (k) => (own[k] !== undefined ? `quotas.fleets.${id}.${k}` : `quotas.${k}`),
+    };
   }
 
   /** Learns every device's fleet (only needed for a fleet quota). */
   async load(): Promise<void> {
-    if (this.config.fleetBytes === undefined) return;
+    if (!this.active) return;
     for (const id of await this.registry.listDeviceIds()) {
       const rec = await this.registry.read(id);
       if (rec) this.fleetOf.set(id, rec.technicianHash);
@@ -88,17 +126,17 @@ export class QuotaGuard {
 
   /** The first quota `bytes` more would break, as the message the agent shows; undefined when it fits. */
   private async exceeded(deviceId: string, fleet: string, bytes: number): Promise<string | undefined> {
-    const { deviceBytes, fleetBytes } = this.config;
-    const over = (who: string, used: number, quota: number, key: string) =>
+    const { deviceBytes, fleetBytes, key } = this.limitsOf(fleet);
+    const over = (who: string, used: number, quota: number, name: string) =>
       `storage quota exceeded: ${who} holds ${formatBytes(used)} on the server and this upload of ${formatBytes(bytes)} would take it over its ` +
-      `quota of ${formatBytes(quota)} (${key} in the server config); the upload was refused and nothing of it was stored`;
+      `quota of ${formatBytes(quota)} (${name} in the server config); the upload was refused and nothing of it was stored`;
     if (deviceBytes !== undefined) {
       const used = await this.used(deviceId);
-      if (used + bytes > deviceBytes) return over(`device ${deviceId}`, used, deviceBytes, 'quotas.deviceBytes');
+      if (used + bytes > deviceBytes) return over(`device ${deviceId}`, used, deviceBytes, key('deviceBytes'));
     }
     if (fleetBytes !== undefined) {
       const used = await this.fleetUsed(fleet);
-      if (used + bytes > fleetBytes) return over(`fleet ${fleetIdOf(fleet)}`, used, fleetBytes, 'quotas.fleetBytes');
+      if (used + bytes > fleetBytes) return over(`fleet ${fleetIdOf(fleet)}`, used, fleetBytes, key('fleetBytes'));
     }
     return undefined;
   }

@@ -4,11 +4,12 @@
 // keeps nothing of the refused upload. The sidebar's Devices view is built from the same report.
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RemoteStore, ServerRefusedError } from '../agent/remote-store.js';
 import type { DeviceHealthRow } from '../protocol/health.js';
+import { validateServerConfig } from '../server/config.js';
 import { devicesTree, loadDeviceReport } from '../extension/src/core/devices.js';
 import { makeAgent, manualBackup, type TestAgent } from './helpers/agent.js';
 import { serverBin, repoRoot } from './helpers/paths.js';
@@ -232,5 +233,37 @@ describe('the fleet quota', () => {
     const row = (await reportJson(server.dataDir)).find((d) => d.deviceId === id)!;
     expect(row).toMatchObject({ lastOutcome: 'failed', failures: 1, stale: true });
     expect(row.lastError).toMatch(/device\.key|EISDIR/);
+  });
+});
+
+describe('per-fleet quota overrides', () => {
+  const fleetId = `fleet-${createHash('sha256').update(TEST_TECHNICIAN_ID).digest('hex').slice(0, 10)}`;
+  const server = useTestServer({ quotas: { deviceBytes: 64 * 1024 * KiB, fleets: { [fleetId]: { deviceBytes: 100 * KiB } } } });
+
+  it("a fleet's own device quota replaces the default and the error names it", async () => {
+    const agent = await makeAgent({ server, config: { backup: manualBackup([await randomFolder(300 * KiB)]) } });
+    await agent.register();
+    const r = await agent.run(['backup', '--quiet']);
+    expect(r.code, r.output).toBe(1);
+    expect(r.stderr).toContain(`over its quota of 100 KiB (quotas.fleets.${fleetId}.deviceBytes in the server config)`);
+    const rows = await reportJson(server.dataDir);
+    expect(rows.map((d) => d.fleetId)).toEqual([fleetId]);
+  });
+
+  it('bad quota settings are refused naming the JSON path, the value and what is allowed', () => {
+    const bad = (quotas: unknown) => {
+      try {
+        validateServerConfig({ technicianIds: [TEST_TECHNICIAN_ID], quotas }, 'server.json', '.');
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return 'accepted';
+    };
+    expect(bad({ deviceBytes: 0 })).toContain('/quotas/deviceBytes: 0 is not allowed; expected a whole number of bytes from 1 to');
+    expect(bad({ fleetBytes: '1GB' })).toContain('/quotas/fleetBytes: "1GB" is not allowed');
+    expect(bad({ devices: 1 })).toContain('/quotas/devices: unknown field (allowed: deviceBytes, fleetBytes, fleets)');
+    expect(bad({ fleets: { [TEST_TECHNICIAN_ID]: { deviceBytes: 1 } } })).toContain('not a fleet id; expected fleet-<10 hex digits>');
+    expect(bad({ fleets: { [fleetId]: { deviceBytes: -5 } } })).toContain(`/quotas/fleets/${fleetId}/deviceBytes: -5 is not allowed`);
+    expect(bad({ deviceBytes: 1024, fleets: { [fleetId]: { fleetBytes: 4096 } } })).toBe('accepted');
   });
 });

@@ -9,7 +9,7 @@ export function reportCommand(): Command {
     .requiredOption('--data <dir>', 'data folder of the server')
     .option('--fleet <fleet>', 'only this fleet: its fleet id (fleet-…, as the report shows it) or the fleet name the agents report')
     .option('--stale <duration>', 'flag devices without a successful backup for this long (s, m, h, d, w)', DEFAULT_STALE)
-    .addOption(new Option('--now <iso>', 'judge staleness as of this time instead of now (ISO 8601)').hideHelp())
+    .option('--now <iso>', 'judge staleness as of this time instead of now (ISO 8601)')
     .addOption(new Option('--json', 'print JSON').conflicts('csv'))
     .option('--csv', 'print CSV (one row per device, header first)')
     .action(async (o: { data: string; fleet?: string; stale: string; now?: string; json?: boolean; csv?: boolean }) => {
