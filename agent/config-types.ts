@@ -35,6 +35,8 @@ export interface AgentConfig {
     exclude: string[];
     protectedPaths: string[];
     schedule: AgentSchedule;
+    /** Upload bandwidth limit in KiB/s (agent/upload-limit.ts); absent or 0: none. */
+    uploadLimitKiBps?: number;
   };
   /** Company public key (PEM) for key escrow. */
   escrowPublicKeyPem?: string;

@@ -10,6 +10,9 @@ import { recycle, splitBody, takeBuffer } from '../protocol/frame.js';
 import { MessageType, type ServerPair, type SnapshotEntry } from '../protocol/messages.js';
 import { endpointProblem, type LoadedAgentConfig } from './config.js';
 import { readRegistration, updateServers } from './state.js';
+import type { HealthReport } from '../protocol/health.js';
+import { UploadLimit } from './upload-limit.js';
+import { abortableDelay } from '../common/cancel.js';
 
 export interface EndpointOptions {
   tlsPin: string;
@@ -70,20 +73,6 @@ export class NotRegisteredError extends Error {
 
 const PERMANENT_KINDS = new Set(['tls-pin', 'proxy-auth', 'bad-address']);
 
-/** A wait that ends early (rejecting with the signal's reason) when the signal aborts. */
-const delay = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    const done = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-
 /**
  * Opens a pinned TLS connection to the first endpoint that answers and runs `handshake` on it.
  * Transport failures and lost connections move on to the next endpoint; a RemoteError from the
@@ -105,7 +94,7 @@ export async function connectFirst<T>(
       // Waiting does not fix a wrong pin, proxy password or address: give up at once.
       const last = failures.slice(-unique.length);
       if (last.length === unique.length && last.every((f) => PERMANENT_KINDS.has(f.kind))) break;
-      await delay(Math.min(4000, 500 * 4 ** (round - 1)), signal);
+      await abortableDelay(Math.min(4000, 500 * 4 ** (round - 1)), signal);
     }
     for (const endpoint of unique) {
       signal?.throwIfAborted();
@@ -144,6 +133,8 @@ export interface RemoteStoreOptions extends EndpointOptions {
   /** Reconnects per operation after lost connections; default 6. */
   maxReconnects?: number;
   agentVersion?: string;
+  /** Upload bandwidth limit (agent/upload-limit.ts); none: as fast as the link goes. */
+  uploadLimit?: UploadLimit;
 }
 
 export interface RemoteStoreStats {
@@ -276,8 +267,9 @@ export class RemoteStore implements ChunkStore {
     const batches: StoredChunk[][] = [];
     let cur: StoredChunk[] = [];
     let bytes = 0;
+    const batchBytes = Math.min(PUT_BATCH_BYTES, this.options.uploadLimit?.batchBytes ?? PUT_BATCH_BYTES);
     for (const c of chunks) {
-      if (cur.length && (bytes + c.data.byteLength > PUT_BATCH_BYTES || cur.length >= PUT_BATCH_CHUNKS)) {
+      if (cur.length && (bytes + c.data.byteLength > batchBytes || cur.length >= PUT_BATCH_CHUNKS)) {
         batches.push(cur);
         cur = [];
         bytes = 0;
@@ -311,6 +303,7 @@ export class RemoteStore implements ChunkStore {
         todo = todo.filter((c) => !held.has(c.id));
         if (todo.length === 0) return;
       }
+      await this.paced(todo.reduce((n, c) => n + c.data.byteLength, 0));
       await conn.request(
         MessageType.PUT,
         { ids: todo.map((c) => c.id), sizes: todo.map((c) => c.data.byteLength) },
@@ -343,7 +336,13 @@ export class RemoteStore implements ChunkStore {
     return new ChunkLease(ids, views, { own, alloc: (size) => takeBuffer(size).buffer as ArrayBuffer, recycle: (m) => recycle(Buffer.from(m)) });
   }
 
+  /** Waits until `bytes` may go out under the upload limit. */
+  private paced(bytes: number): Promise<void> {
+    return this.options.uploadLimit?.take(bytes, this.closing.signal) ?? Promise.resolve();
+  }
+
   async putSnapshot(id: string, time: string, data: Uint8Array): Promise<void> {
+    await this.paced(data.byteLength);
     await this.call(MessageType.PUT_SNAPSHOT, { id, time }, data);
   }
 
@@ -357,12 +356,18 @@ export class RemoteStore implements ChunkStore {
   }
 
   async putBlob(name: string, data: Uint8Array): Promise<void> {
+    await this.paced(data.byteLength);
     await this.call(MessageType.PUT_BLOB, { name }, data);
   }
 
   async getBlob(name: string): Promise<Uint8Array | undefined> {
     const { header, body } = await this.call(MessageType.GET_BLOB, { name });
     return header.found ? body : undefined;
+  }
+
+  /** Fleet health: how the last backup attempt went (protocol/health.ts). */
+  async report(report: HealthReport): Promise<void> {
+    await this.call(MessageType.REPORT, { report });
   }
 
   async ping(): Promise<void> {
@@ -388,7 +393,7 @@ function translate(err: unknown): Error {
 /** The remote store for a registered agent; pushed address pairs are persisted in its state folder. */
 export async function openRemoteStore(
   loaded: LoadedAgentConfig,
-  options: { log?: (line: string) => void; timeoutMs?: number; retryRounds?: number; agentVersion?: string } = {},
+  options: { log?: (line: string) => void; timeoutMs?: number; retryRounds?: number; agentVersion?: string; uploadLimitKiBps?: number } = {},
 ): Promise<RemoteStore> {
   const reg = await readRegistration(loaded.state);
   if (!reg) throw new NotRegisteredError(loaded.stateDir);
@@ -403,6 +408,7 @@ export async function openRemoteStore(
     retryRounds: options.retryRounds,
     agentVersion: options.agentVersion,
     log: options.log,
+    ...(options.uploadLimitKiBps && { uploadLimit: new UploadLimit(options.uploadLimitKiBps) }),
     onServers: async (servers) => {
       await updateServers(loaded.state, servers);
     },

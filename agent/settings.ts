@@ -47,6 +47,7 @@ export const SETTINGS = [
   { name: 'backup.schedule.at', schema: '#/definitions/scheduleAt', policyValue: 'ScheduleAt', plistKey: 'ScheduleAt' },
   { name: 'backup.schedule.day', schema: '#/definitions/scheduleDay', policyValue: 'ScheduleDay', plistKey: 'ScheduleDay' },
   { name: 'backup.exclude', schema: '#/definitions/pathList', policyValue: 'Exclusions', plistKey: 'Exclusions', list: true },
+  { name: 'backup.uploadLimitKiBps', schema: '#/definitions/uploadLimitKiBps', policyValue: 'UploadLimitKiBps', plistKey: 'UploadLimitKiBps' },
 ] as const satisfies readonly SettingRow[];
 
 export type Setting = (typeof SETTINGS)[number];

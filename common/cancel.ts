@@ -14,3 +14,18 @@ export function withCancel<T>(signal: AbortSignal | undefined, work: () => Promi
 export function cancelSignal(): AbortSignal | undefined {
   return scope.getStore();
 }
+
+/** Waits `ms`; rejects with the signal's reason as soon as `signal` aborts. */
+export function abortableDelay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

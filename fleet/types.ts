@@ -24,6 +24,8 @@ export interface FleetBackupPolicy {
   exclude: string[];
   protectedPaths: string[];
   schedule: FleetSchedule;
+  /** Upload bandwidth limit in KiB/s; absent or 0: none. */
+  uploadLimitKiBps?: number;
 }
 
 export interface FleetBranding {

@@ -15,6 +15,8 @@ export const MessageType = {
   PUT_BLOB: 9,
   GET_BLOB: 10,
   PING: 11,
+  /** Fleet health: the agent's status after a backup attempt (protocol/health.ts). */
+  REPORT: 20,
   REPLY: 0x80,
   ERROR: 0xff,
 } as const;
@@ -120,6 +122,7 @@ export type ErrorCode =
   | 'not-found'
   | 'too-large'
   | 'timeout'
+  | 'quota-exceeded'
   | 'internal';
 
 export interface ErrorReply {

@@ -171,6 +171,13 @@ async function main(): Promise<number> {
     const r3 = await step('restore', ['restore', '--snapshot', 'latest', '--to', restored, '--quiet']);
     const diffs = await diffTrees(sample, join(restored, 'sample'));
     const status = JSON.parse((await step('status', ['status', '--json'])).stdout);
+    // demo: retention pass (h-prune)
+    // Fleet health: what the agent reported after each backup, as the admin lists it on the server.
+    const rep = await run(serverBin, ['report', '--data', join(work, 'server-data'), '--json'], process.env);
+    if (rep.code !== 0) throw new Error(`holdfast-server report failed (exit ${rep.code}):\n${rep.stderr}${rep.stdout}`);
+    const devices = JSON.parse(rep.stdout) as Array<{ deviceId: string; lastSuccess: string | null; storedBytes: number; failures: number; stale: boolean }>;
+    const me = devices.find((d) => d.deviceId === status.deviceId);
+    say(`report done in ${(rep.ms / 1000).toFixed(2)} s: ${devices.length} device(s), ${devices.filter((d) => d.stale).length} stale`);
 
     process.stdout.write(
       [
@@ -187,6 +194,8 @@ async function main(): Promise<number> {
         `  second backup    ${(b2.ms / 1000).toFixed(2)} s, ${second.filesRead} files read, ${mb(second.bytesUploaded)} uploaded`,
         `  restore          ${(r3.ms / 1000).toFixed(2)} s to ${restored}${keep || dirArg ? '' : ' (work folder removed; --keep keeps it)'}`,
         `  verification     ${diffs.length === 0 ? 'byte-identical (content, modes, mtimes, symlinks)' : `DIFFERENT: ${diffs.slice(0, 5).join(', ')}`}`,
+        `  fleet report     ${devices.length} device${devices.length === 1 ? '' : 's'}, ${devices.filter((d) => d.stale).length} stale: ${status.deviceId} ` +
+          `last success ${me?.lastSuccess ?? 'never'}, ${mb(me?.storedBytes ?? 0)} stored, ${me?.failures ?? 0} failures (holdfast-server report)`,
         '',
       ].join('\n'),
     );

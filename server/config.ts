@@ -7,6 +7,7 @@ import { problemsMessage } from '../common/problems.js';
 import type { ServerPair } from '../protocol/messages.js';
 import { type ConnectionLimits, validateLimits } from './limits.js';
 import { validateRegistrationLimits, type RegistrationLimits } from './registration-limits.js';
+import { validateQuotas, type QuotaConfig } from './quota.js';
 
 export interface ServerConfig {
   /** IP:port addresses to listen on; port 0 picks a free port. Default ["127.0.0.1:16384"]. */
@@ -19,6 +20,8 @@ export interface ServerConfig {
   assign?: ServerPair;
   /** Connection, memory and registration limits (server/limits.ts, server/registration-limits.ts); a key left out keeps its default. */
   limits?: Partial<ConnectionLimits> & { registration?: RegistrationLimits };
+  /** Storage quotas per device and per fleet (server/quota.ts); none: unlimited. */
+  quotas?: QuotaConfig;
 }
 
 function registrationOf(limits: unknown): unknown {
@@ -37,8 +40,8 @@ export function validateServerConfig(raw: unknown, file: string, baseDir: string
   const problems: string[] = [];
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ServerConfigError(file, ['the file must hold a JSON object']);
   const r = raw as Record<string, unknown>;
-  const known = new Set(['$schema', 'listen', 'tls', 'technicianIds', 'assign', 'limits']);
-  for (const k of Object.keys(r)) if (!known.has(k)) problems.push(`/${k}: unknown field (allowed: listen, tls, technicianIds, assign, limits)`);
+  const known = new Set(['$schema', 'listen', 'tls', 'technicianIds', 'assign', 'limits', 'quotas']);
+  for (const k of Object.keys(r)) if (!known.has(k)) problems.push(`/${k}: unknown field (allowed: listen, tls, technicianIds, assign, limits, quotas)`);
 
   const listen = r.listen ?? ['127.0.0.1:16384'];
   if (!Array.isArray(listen) || listen.length === 0) problems.push(`/listen: ${JSON.stringify(listen)} is not allowed; expected a non-empty list of IP:port`);
@@ -75,8 +78,9 @@ export function validateServerConfig(raw: unknown, file: string, baseDir: string
   }
   const registration = validateRegistrationLimits(registrationOf(r.limits), '/limits/registration', problems);
   const limits = { ...validateLimits(r.limits, problems), registration };
+  const quotas = validateQuotas(r.quotas, problems);
   if (problems.length) throw new ServerConfigError(file, problems);
-  return { listen: listen as string[], tls, technicianIds: ids as string[], assign, limits };
+  return { listen: listen as string[], tls, technicianIds: ids as string[], assign, limits, ...(quotas && { quotas }) };
 }
 
 export async function loadServerConfig(file: string): Promise<ServerConfig> {

@@ -14,6 +14,7 @@ import { defaultLimits } from './limits.js';
 import { RegistrationThrottle } from './registration-throttle.js';
 import { DEFAULT_REGISTRATION_LIMITS } from './registration-limits.js';
 import { readIntoReusedBuffer } from '../protocol/reused-reads.js';
+import { QuotaGuard } from './quota.js';
 import type { ServerPair } from '../protocol/messages.js';
 
 export { loadServerConfig, validateServerConfig, ServerConfigError, type ServerConfig } from './config.js';
@@ -71,6 +72,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   for (const id of await registry.listDeviceIds()) await openStore(id);
   let deviceCount = (await registry.listDeviceIds()).length;
 
+  const quota = new QuotaGuard(options.config.quotas ?? {}, registry, openStore);
+  await quota.load();
+
   const limits = { ...defaultLimits(), ...options.config.limits };
   const gate = new ConnectionGate(limits, log);
   const sockets = new Set<TLSSocket>();
@@ -78,6 +82,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     registry,
     throttle: new RegistrationThrottle(options.config.limits?.registration ?? DEFAULT_REGISTRATION_LIMITS),
     openStore,
+    quota,
     log,
     onNewDevice: () => {
       deviceCount++;

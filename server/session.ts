@@ -20,6 +20,9 @@ import type { ConnectionTicket } from './connection-gate.js';
 import type { ConnectionLimits } from './limits.js';
 import { addressKey, RateLimitedError, type ConnectionRegistrations, type RegistrationThrottle } from './registration-throttle.js';
 import { hasUnsafeText } from '../common/terminal-text.js';
+import { RefusedRequest } from './refused.js';
+import type { QuotaGuard } from './quota.js';
+import { receiveHealthReport } from './health/receive-report.js';
 
 export interface SessionContext {
   registry: DeviceRegistry;
@@ -27,6 +30,8 @@ export interface SessionContext {
   openStore(deviceId: string): Promise<DeviceStore>;
   log(line: string): void;
   onNewDevice(): void;
+  /** Storage quotas (server/quota.ts): every upload is admitted before anything of it is written. */
+  quota?: QuotaGuard;
 }
 
 class RequestError extends Error {
@@ -78,6 +83,8 @@ export class Session {
   private readonly decoder = new FrameDecoder();
   private readonly writer: FrameWriter;
   private deviceId: string | undefined;
+  /** The authenticated device's fleet: the hash of its Technician ID. */
+  private fleet = '';
   private store: DeviceStore | undefined;
   private inFlight = 0;
   /** Size of the requests started and not yet answered. */
@@ -290,7 +297,7 @@ export class Session {
       let code: ErrorCode = 'internal';
       let message = 'internal server error';
       let extra: Record<string, unknown> = {};
-      if (err instanceof RequestError) ({ code, message, extra } = err);
+      if (err instanceof RequestError || err instanceof RefusedRequest) ({ code, message, extra } = err);
       else if (err instanceof RateLimitedError)
         ({ code, message, extra } = { code: err.code, message: err.message, extra: { retryAfterMs: err.retryAfterMs } });
       else if (err instanceof RegistrationError) ({ code, message } = err);
@@ -354,6 +361,11 @@ export class Session {
     return whole;
   }
 
+  /** Admits an upload under the storage quotas (none configured: at once); call the result once it is stored. */
+  private admit(upload: { bytes: number } | { ids: string[]; sizes: unknown[] }): Promise<() => void> {
+    return this.ctx.quota?.admit(this.deviceId!, this.fleet, upload) ?? Promise.resolve(() => undefined);
+  }
+
   private authed(): DeviceStore {
     if (!this.store) throw new RequestError('not-authenticated', 'authenticate first (AUTH with device id and credential)');
     return this.store;
@@ -403,6 +415,7 @@ export class Session {
       case MessageType.AUTH: {
         const rec = await this.ctx.registry.authenticate(str(h.deviceId, 'deviceId', 64), str(h.credential, 'credential', 256));
         this.deviceId = rec.deviceId;
+        this.fleet = rec.technicianHash;
         this.store = await this.ctx.openStore(rec.deviceId);
         this.decoder.maxFrameBytes = MAX_FRAME_BYTES;
         this.ticket?.authenticated();
@@ -424,8 +437,9 @@ export class Session {
         const ids = idList(h.ids, 'ids', CHUNK_ID_RE);
         const sizes = h.sizes;
         if (!Array.isArray(sizes) || sizes.length !== ids.length) throw new RequestError('bad-request', 'sizes must list one size per id');
+        const release = await this.admit({ ids, sizes });
         const data = splitBody(frame.body, sizes as number[]);
-        const r = await store.put(ids, data);
+        const r = await store.put(ids, data).finally(release);
         this.counters.chunksReceived += ids.length;
         this.counters.chunksStored += r.stored;
         this.counters.chunksDuplicate += r.duplicates;
@@ -437,7 +451,8 @@ export class Session {
         const id = idOf(h.id, 'id', SNAPSHOT_ID_RE);
         const time = str(h.time, 'time', 64);
         if (Number.isNaN(Date.parse(time))) throw new RequestError('bad-request', `time ${JSON.stringify(time)} is not an ISO 8601 date`);
-        await store.putSnapshot(id, time, frame.body);
+        const release = await this.admit({ bytes: frame.body.length });
+        await store.putSnapshot(id, time, frame.body).finally(release);
         return { header: {} };
       }
       case MessageType.GET_SNAPSHOT: {
@@ -452,7 +467,9 @@ export class Session {
         return { header: { snapshots: await this.authed().listSnapshots() } };
       case MessageType.PUT_BLOB: {
         const store = this.authed();
-        await store.putBlob(idOf(h.name, 'name', BLOB_NAME_RE), frame.body);
+        const name = idOf(h.name, 'name', BLOB_NAME_RE);
+        const release = await this.admit({ bytes: frame.body.length });
+        await store.putBlob(name, frame.body).finally(release);
         return { header: {} };
       }
       case MessageType.GET_BLOB: {
@@ -462,6 +479,9 @@ export class Session {
         const data = await store.getBlob(name);
         return { header: { found: data !== undefined }, body: data ? [data] : [] };
       }
+      case MessageType.REPORT:
+        this.authed();
+        return { header: await receiveHealthReport(this.ctx.registry, this.deviceId!, h) };
       default:
         throw new RequestError('bad-request', `unknown message type ${frame.type}`);
     }

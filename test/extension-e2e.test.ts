@@ -301,6 +301,17 @@ describe('Holdfast extension in code-server', () => {
     await shot('09-backup-now');
   });
 
+  it('lists the backed-up device in the Devices view, with its last success and storage (holdfast-server report)', async () => {
+    const header = view('Devices').locator('.pane-header');
+    if ((await header.getAttribute('aria-expanded')) === 'false') await header.click();
+    await expect.poll(() => view('Devices').innerText(), { timeout: 30_000 }).toMatch(/last success today \d\d:\d\d:\d\d \(just now\) · \d+ KiB/);
+    expect(await view('Devices').innerText()).not.toMatch(/STALE/);
+    await shot('09b-devices');
+    // Collapsed again (as it starts), so the other views keep their room.
+    await header.click();
+    await expect.poll(() => header.getAttribute('aria-expanded')).toBe('false');
+  });
+
   it('runs Restore & verify from the Agent view and reads success', async () => {
     await clearToasts();
     await row('Agent', 'Restore & verify').click();

@@ -48,9 +48,10 @@ describe('extension manifest', () => {
       'onView:holdfast.fleets',
       'onView:holdfast.testServer',
       'onView:holdfast.agent',
+      'onView:holdfast.devices',
     ]);
     expect(manifest.contributes.viewsContainers.activitybar).toEqual([{ id: 'holdfast', title: 'Holdfast', icon: 'media/holdfast.svg' }]);
-    expect(manifest.contributes.views.holdfast.map((v) => v.id)).toEqual(['holdfast.fleets', 'holdfast.testServer', 'holdfast.agent']);
+    expect(manifest.contributes.views.holdfast.map((v) => v.id)).toEqual(['holdfast.fleets', 'holdfast.testServer', 'holdfast.agent', 'holdfast.devices']);
     expect(manifest.contributes.jsonValidation).toEqual([{ fileMatch: '*.fleet.json', url: './dist/schema/fleet.schema.json' }]);
   });
 

@@ -87,6 +87,7 @@ describe('managed preferences reader', () => {
   it('the generated mobileconfig, delivered as macOS does, gives the agent exactly the fleet values (weekly fleet: every key)', async () => {
     const doc = JSON.parse(readFileSync(join(repoRoot, 'examples/fleets/acme.fleet.json'), 'utf8'));
     doc.backup.schedule = { frequency: 'weekly', at: '04:45', day: 'sat' };
+    doc.backup.uploadLimitKiBps = 2048;
     const loaded = { ...(await loadFleet(join(repoRoot, 'examples/fleets/acme.fleet.json'))), fleet: parseFleet(JSON.stringify(doc)) };
     const fleetConfig = await agentConfigFromFleet(loaded, {});
     const profile = parse(settingsProfile(loaded.fleet, fleetConfig)) as { PayloadContent: Array<Record<string, unknown>> };

@@ -13,6 +13,7 @@ describe('demo', () => {
     expect(r.stdout).toMatch(/installers +holdfast-demo\.msi, holdfast-demo\.pkg, holdfast-demo\.intunewin and \d+ more/);
     expect(r.stdout).toMatch(/second backup +[\d.]+ s, 0 files read, 0\.0 MB uploaded/);
     expect(r.stdout).toContain('verification     byte-identical (content, modes, mtimes, symlinks)');
+    expect(r.stdout).toMatch(/fleet report +1 device, 0 stale: dev-[0-9a-f]{24} last success \d{4}-\d\d-\d\dT\S+, [\d.]+ MB stored, 0 failures/);
     expect(r.output).not.toContain('DEMO-TECH-0001');
   }, 300_000);
 });

@@ -4,6 +4,7 @@ import { openLocalStore, runBackup } from '../engine/agent-api.js';
 import { backupProgressPrinter } from '../engine/cli-output.js';
 import { EXIT_SKIPPED, outcomeOf, skippedLines } from '../engine/skipped.js';
 import { formatBytes } from '../../common/format.js';
+import { parseUploadLimit } from '../upload-limit.js';
 
 export function backupCommand(): Command {
   return new Command('backup')
@@ -16,13 +17,17 @@ export function backupCommand(): Command {
       if (!Number.isInteger(n) || n < 1 || n > 16) throw new Error(`--threads ${v}: a whole number from 1 to 16`);
       return n;
     })
+    .option('--limit-upload <KiB/s>', 'upload at most this many KiB per second (0: no limit; default: backup.uploadLimitKiBps of the config)', (v) =>
+      parseUploadLimit(v),
+    )
     .option('--json', 'print the result as JSON')
     .option('--quiet', 'no progress output')
-    .action(async (o: { config?: string; force?: boolean; store?: string; threads?: number; json?: boolean; quiet?: boolean }) => {
+    .action(async (o: { config?: string; force?: boolean; store?: string; threads?: number; json?: boolean; quiet?: boolean; limitUpload?: number }) => {
       const loaded = await loadAgentConfig(o.config);
       const result = await runBackup(loaded, {
         force: o.force,
         threads: o.threads,
+        uploadLimitKiBps: o.limitUpload,
         store: o.store ? openLocalStore(o.store) : undefined,
         log: o.quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
         onProgress: backupProgressPrinter(o.quiet || o.json),

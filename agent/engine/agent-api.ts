@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { resolveBackupSet } from '../backup-set.js';
 import type { LoadedAgentConfig } from '../config.js';
 import { expandProfiles } from '../profiles.js';
-import { openRemoteStore } from '../remote-store.js';
+import { openRemoteStore, ServersUnreachableError } from '../remote-store.js';
+import { ConnectionLostError } from '../../protocol/connection.js';
 import { readRegistration, recordBackupResult } from '../state.js';
 import type { ChunkStore, SnapshotInfo } from '../store.js';
 import { backupFolders, type BackupProgress, type BackupResult } from './backup.js';
@@ -15,17 +16,38 @@ import { LocalStore } from './local-store.js';
 import { outcomeOf, SKIPPED_PATHS_KEPT, summarizeSkipped } from './skipped.js';
 import { restoreSnapshot, type OwnerChoice, type RestoreProgress, type RestoreResult } from './restore.js';
 import { listSnapshots } from './snapshot.js';
+import { buildHealthReport, canReport, sendHealthReport } from '../health-report.js';
+import type { LastResult } from '../state.js';
 
 export interface StoreChoice {
   /** Use this store (e.g. a LocalStore) instead of the device's servers. */
   store?: ChunkStore;
   /** Progress/failover notes from the remote store (no secrets). */
   log?: (line: string) => void;
+  /** Upload limit in KiB/s for this run (backup --limit-upload); default: backup.uploadLimitKiBps of the config; 0: none. */
+  uploadLimitKiBps?: number;
 }
 
 async function openStore(loaded: LoadedAgentConfig, choice: StoreChoice): Promise<{ store: ChunkStore; owned: boolean }> {
   if (choice.store) return { store: choice.store, owned: false };
-  return { store: await openRemoteStore(loaded, { log: choice.log }), owned: true };
+  const uploadLimitKiBps = choice.uploadLimitKiBps ?? loaded.config.backup.uploadLimitKiBps;
+  return { store: await openRemoteStore(loaded, { log: choice.log, uploadLimitKiBps }), owned: true };
+}
+
+/** Tells the device's backup server how the attempt went (fleet health); a store that cannot carry it is skipped. */
+async function reportAttempt(loaded: LoadedAgentConfig, store: ChunkStore | undefined, recorded: LastResult | undefined, log?: (line: string) => void) {
+  if (!recorded || !canReport(store)) return;
+  await sendHealthReport(store, await buildHealthReport(loaded, recorded), log);
+}
+
+/** A failure before the store was opened (backup set, device key) is reported over a short-lived connection of its own. */
+async function reportEarlyFailure(loaded: LoadedAgentConfig, recorded: LastResult | undefined, log?: (line: string) => void) {
+  const store = await openRemoteStore(loaded, { log, retryRounds: 1 }).catch(() => undefined);
+  try {
+    await reportAttempt(loaded, store, recorded, log);
+  } finally {
+    await store?.close();
+  }
 }
 
 /** Open a local store folder (`--store DIR` on the command line). */
@@ -73,7 +95,7 @@ export async function runBackup(loaded: LoadedAgentConfig, opts: RunBackupOption
       result.warnings.push(w);
       opts.onWarning?.(w);
     }
-    await recordBackupResult(state, {
+    const recorded = await recordBackupResult(state, {
       ok: true,
       outcome: outcomeOf(result),
       ...(result.warnings.length > 0 && { warnings: result.warnings.length }),
@@ -90,11 +112,20 @@ export async function runBackup(loaded: LoadedAgentConfig, opts: RunBackupOption
         changedDuringBackup: { count: result.changedDuringBackup.length, paths: result.changedDuringBackup.slice(0, SKIPPED_PATHS_KEPT) },
       }),
     });
+    await reportAttempt(loaded, store, recorded, opts.log);
     return result;
   } catch (err) {
-    await recordBackupResult(state, { ok: false, outcome: 'failed', startedAt, finishedAt: new Date().toISOString(), error: (err as Error).message }).catch(
-      () => undefined,
-    );
+    const recorded = await recordBackupResult(state, {
+      ok: false,
+      outcome: 'failed',
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      error: (err as Error).message,
+    }).catch(() => undefined);
+    // Servers out of reach take no report either: trying would only hold the failure up.
+    if (err instanceof ServersUnreachableError || err instanceof ConnectionLostError) throw err;
+    if (store) await reportAttempt(loaded, store, recorded, opts.log);
+    else if (!opts.store) await reportEarlyFailure(loaded, recorded, opts.log);
     throw err;
   } finally {
     if (owned) await store?.close();

@@ -10,6 +10,7 @@ import { Services } from './services.js';
 import { registerAgentView } from './views/agent-view.js';
 import { registerFleetsView } from './views/fleets-view.js';
 import { registerTestServerView } from './views/test-server-view.js';
+import { registerDevicesView } from './views/devices-view.js';
 
 let services: Services | undefined;
 
@@ -21,6 +22,7 @@ export function activate(context: vscode.ExtensionContext): void {
     registerFleetsView(s),
     registerTestServerView(s),
     registerAgentView(s),
+    registerDevicesView(s),
     ...registerFleetCommands(s),
     ...registerGenerateCommands(s),
     ...registerHandoffCommands(s),

@@ -41,6 +41,8 @@ export interface StartTestServerOptions {
   env?: NodeJS.ProcessEnv;
   /** The config's `limits` (server/limits.ts, server/registration-limits.ts); default: none, the server's defaults. */
   limits?: Record<string, unknown>;
+  /** The config's `quotas` (server/quota.ts); default: none. */
+  quotas?: Record<string, unknown>;
   /** How long to wait for "listening on"; default 30 s. */
   timeoutMs?: number;
 }
@@ -73,6 +75,7 @@ export async function startTestServer(options: StartTestServerOptions = {}): Pro
       technicianIds: options.technicianIds ?? [TEST_TECHNICIAN_ID],
       ...(options.assign && { assign: options.assign }),
       ...(options.limits && { limits: options.limits }),
+      ...(options.quotas && { quotas: options.quotas }),
     }),
   );
   const proc = startProcess(process.execPath, [serverBin, '--data', dataDir, '--config', configPath], {

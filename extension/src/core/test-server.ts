@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { ChildProcess } from 'node:child_process';
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+
+import { folderBytes } from '../../../common/folder-size.js';
 import { join } from 'node:path';
 
 import { killTree, runNode, spawnNode, parseJsonOutput } from './process.js';
@@ -31,22 +33,6 @@ export function parseListening(line: string): string[] | undefined {
   if (!/listening/i.test(line)) return undefined;
   const found = line.match(/(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d{1,5}/g);
   return found && found.length ? found : undefined;
-}
-
-async function dirBytes(dir: string): Promise<number> {
-  let total = 0;
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return 0;
-  }
-  for (const e of entries) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) total += await dirBytes(p);
-    else if (e.isFile()) total += (await stat(p).catch(() => ({ size: 0 }))).size;
-  }
-  return total;
 }
 
 /** The test server the sidebar starts and stops: a real holdfast-server process on 127.0.0.1. */
@@ -153,7 +139,7 @@ export class TestServer extends EventEmitter<{ change: [TestServerState] }> {
   async refreshStats(): Promise<void> {
     const [list, storedBytes] = await Promise.all([
       runNode(this.opts.serverBin, ['devices', '--data', this.dataDir, '--json']).catch(() => undefined),
-      dirBytes(this.dataDir),
+      folderBytes(this.dataDir),
     ]);
     const json = list && list.code === 0 ? parseJsonOutput<unknown>(list.stdout) : undefined;
     const devices = Array.isArray(json) ? json.length : (this.current.devices ?? 0);
