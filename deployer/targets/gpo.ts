@@ -13,7 +13,7 @@ import {
   SCHEDULE_DAYS,
   SCHEDULE_FREQUENCIES,
 } from '../../agent/config-schema.js';
-import { POLICY_EXCLUSIONS_KEY, POLICY_VALUES } from '../../agent/policy.js';
+import { POLICY_ADDRESS_MAP_KEY, POLICY_EXCLUSIONS_KEY, POLICY_VALUES } from '../../agent/policy.js';
 import { setPath } from '../../agent/settings.js';
 import type { Fleet } from '../../fleet/types.js';
 import { renderTemplate } from './mdm-templates.js';
@@ -52,6 +52,7 @@ export function renderGpoFiles(fleet: Fleet, atInstall: InstallTimeSecret[] = []
     admlName: admlName(fleet.fleet),
     key,
     exclusionsKey: `${key}\\${POLICY_EXCLUSIONS_KEY}`,
+    addressMapKey: `${key}\\${POLICY_ADDRESS_MAP_KEY}`,
     // Value names by setting path (values.proxy.host), from the agent's settings table.
     values: policyValueTree(),
     // The value lists and their display names come from the agent config schema (agent/config-schema.ts).
