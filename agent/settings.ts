@@ -49,6 +49,8 @@ export const SETTINGS = [
   { name: 'backup.schedule.at', schema: '#/definitions/scheduleAt', policyValue: 'ScheduleAt', plistKey: 'ScheduleAt' },
   { name: 'backup.schedule.day', schema: '#/definitions/scheduleDay', policyValue: 'ScheduleDay', plistKey: 'ScheduleDay' },
   { name: 'backup.exclude', schema: '#/definitions/pathList', policyValue: 'Exclusions', plistKey: 'Exclusions', list: true },
+  { name: 'serviceLog.maxBytes', schema: '#/definitions/logMaxBytes', policyValue: 'LogMaxBytes', plistKey: 'LogMaxBytes' },
+  { name: 'serviceLog.files', schema: '#/definitions/logFiles', policyValue: 'LogFiles', plistKey: 'LogFiles' },
   // Mapped proxy firewall: server IP:port → firewall IP:port (keys and values both endpoints).
   { name: 'addressMap', schema: '#/definitions/addressMap', policyValue: 'AddressMap', plistKey: 'AddressMap', map: true },
 ] as const satisfies readonly SettingRow[];
@@ -68,6 +70,14 @@ export function settingSchema(row: SettingRow): Record<string, unknown> {
 const mapLimit = (row: SettingRow): number => (schemaNode(agentConfigSchema, row.schema).maxProperties as number | undefined) ?? Number.POSITIVE_INFINITY;
 
 export const isSecret = (row: SettingRow): boolean => settingSchema(row)['x-secret'] === true;
+
+/** The allowed range of an integer setting, from its schema (for templates that show or enforce it). */
+export function settingRange(name: string): { minimum: number; maximum: number } {
+  const row = (SETTINGS as readonly SettingRow[]).find((r) => r.name === name);
+  const node = row && settingSchema(row);
+  if (node?.type !== 'integer') throw new Error(`settings table: ${name} is not an integer setting`);
+  return { minimum: node.minimum as number, maximum: node.maximum as number };
+}
 
 /** Settings an installer may set (configure --set, MSI properties), in table order. */
 export const INSTALL_SETTINGS = SETTINGS.filter((s): s is Extract<Setting, { msiProperty: string }> => 'msiProperty' in s);

@@ -88,6 +88,7 @@ describe('managed preferences reader', () => {
     const doc = JSON.parse(readFileSync(join(repoRoot, 'examples/fleets/acme.fleet.json'), 'utf8'));
     doc.backup.schedule = { frequency: 'weekly', at: '04:45', day: 'sat' };
     doc.addressMap = { [doc.registration.primary]: '192.168.1.1:20001' };
+    doc.serviceLog = { maxBytes: 2097152, files: 3 };
     const loaded = { ...(await loadFleet(join(repoRoot, 'examples/fleets/acme.fleet.json'))), fleet: parseFleet(JSON.stringify(doc)) };
     const fleetConfig = await agentConfigFromFleet(loaded, {});
     const profile = parse(settingsProfile(loaded.fleet, fleetConfig)) as { PayloadContent: Array<Record<string, unknown>> };

@@ -121,8 +121,12 @@ export async function readXattrs(roots: string[]): Promise<XattrReading> {
   try {
     const r = await run('getfattr', ['-R', '-h', '-d', '-m', '-', '-e', 'base64', '--absolute-names', '--', ...usable]);
     if (!r) return none(warnings);
-    // Exit 1 with output: some paths could not be read (the walk reports those); no output and an error: say so.
-    if (r.code !== 0 && r.out.length === 0) warnings.push(`extended attributes not read: ${firstLine(r.err)}`);
+    // "getfattr: PATH: REASON" lines are paths it could not read (the walk reports those); anything else is a failure.
+    const other = r.err
+      .toString('latin1')
+      .split('\n')
+      .filter((l) => l !== '' && !/^getfattr: .+: [^:]+$/.test(l));
+    if (r.code !== 0 && other.length > 0) warnings.push(`extended attributes not read: ${firstLine(Buffer.from(other[0], 'latin1'))}`);
     return { tool: 'getfattr', byPath: parseDump(r.out), warnings };
   } catch (err) {
     return none([...warnings, `extended attributes not read: ${(err as Error).message}`]);
