@@ -30,6 +30,8 @@ export interface AgentConfig {
   proxy: AgentProxy;
   /** Mapped proxy firewall: server IP:port -> the firewall IP:port the agent dials instead. */
   addressMap?: Record<string, string>;
+  /** The service log's rotation (agent/service-log.ts); absent fields take LOG_DEFAULTS. */
+  serviceLog?: { maxBytes?: number; files?: number };
   backup: {
     include: string[];
     exclude: string[];

@@ -218,7 +218,9 @@ export async function unconfigureAgent(opts: {
   }
   const removed: string[] = [];
   const kept: string[] = [];
-  const logs = [...logFileSet(join(dataDir, WINDOWS_LOG_NAMES.agent)), join(dataDir, WINDOWS_LOG_NAMES.wrapper)];
+  const wrapperLog = join(dataDir, WINDOWS_LOG_NAMES.wrapper);
+  // The wrapper keeps one older copy of its log (holdfast-service.c, rotate_log).
+  const logs = [...logFileSet(join(dataDir, WINDOWS_LOG_NAMES.agent)), wrapperLog, `${wrapperLog}.1`];
   for (const f of [configPath, ...logs, join(dataDir, CONFIGURE_LOG), ownerFile]) {
     if (existsSync(f)) {
       await rm(f, { force: true });

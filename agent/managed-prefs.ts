@@ -42,6 +42,11 @@ export function managedPrefsOverrides(prefs: Record<string, unknown>, config: Ag
       read(row, key) {
         const v = prefs[key];
         if (v === undefined) return undefined;
+        if (row.map) {
+          const plain = v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date) && !Buffer.isBuffer(v);
+          if (!plain || Object.values(v).some((item) => typeof item !== 'string')) return JSON.stringify(v);
+          return Object.keys(v).length === 0 ? undefined : (v as Record<string, string>);
+        }
         if (row.list) {
           if (!Array.isArray(v) || v.some((item) => typeof item !== 'string')) return String(v);
           const list = (v as string[]).map((s) => s.trim()).filter((s) => s.length > 0);

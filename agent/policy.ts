@@ -9,10 +9,12 @@ import { POLICY_SETTINGS, PolicyError, policyOverridesFrom } from './settings.js
 
 /** Registry value names under the policy key (from the settings table); the ADMX writes exactly these. */
 export const POLICY_VALUES: Readonly<Record<string, string>> = Object.fromEntries(
-  POLICY_SETTINGS.filter((s) => !('list' in s)).map((s) => [s.name, s.policyValue]),
+  POLICY_SETTINGS.filter((s) => !('list' in s) && !('map' in s)).map((s) => [s.name, s.policyValue]),
 );
 /** Subkey holding the exclusion list (ADMX <list>: values named 1, 2, 3...). */
 export const POLICY_EXCLUSIONS_KEY = POLICY_SETTINGS.find((s) => s.name === 'backup.exclude')!.policyValue;
+/** Subkey holding the address map (ADMX <list explicitValue>: value name = server IP:port, data = firewall IP:port). */
+export const POLICY_ADDRESS_MAP_KEY = POLICY_SETTINGS.find((s) => s.name === 'addressMap')!.policyValue;
 
 export { PolicyError };
 
@@ -66,6 +68,11 @@ export function policyOverrides(tree: RegistryTree, config: AgentConfig): Partia
       what: 'policy value',
       key: (row) => row.policyValue,
       read(row, name) {
+        if (row.map) {
+          const sub = findKey(tree, `${base}\\${name}`);
+          if (!sub || sub.size === 0) return undefined;
+          return Object.fromEntries([...sub.entries()].map(([k, v]) => [k.trim(), String(v.value).trim()]));
+        }
         if (row.list) {
           // ADMX list values are named 1, 2, 3...: keep their order. An empty or missing subkey sets nothing.
           const sub = findKey(tree, `${base}\\${name}`);

@@ -18,14 +18,21 @@ export const LOG_DEFAULTS = { maxBytes: 5 * 1024 * 1024, files: 5 } as const;
 /** Limits a command line or a setting may give (a file under 1 KiB would hold no backup's lines). */
 export const LOG_LIMITS = { minBytes: 1024, maxFiles: 100 } as const;
 
+/** The service log: `log(line)`, and new limits (agent.json or a policy changed: serviceLog in the settings table). */
+export interface ServiceLog {
+  (line: string): void;
+  /** Absent fields go back to LOG_DEFAULTS. Fewer files: the copies beyond the new count are deleted at once. */
+  setLimits(limits: Omit<ServiceLogOptions, 'path'>): void;
+}
+
 /** A `log(line)` that timestamps each line and appends it to the rotating file. */
-export function openServiceLog(options: ServiceLogOptions): (line: string) => void {
+export function openServiceLog(options: ServiceLogOptions): ServiceLog {
   const { path } = options;
-  const maxBytes = options.maxBytes ?? LOG_DEFAULTS.maxBytes;
-  const files = options.files ?? LOG_DEFAULTS.files;
+  let maxBytes = options.maxBytes ?? LOG_DEFAULTS.maxBytes;
+  let files = options.files ?? LOG_DEFAULTS.files;
   mkdirSync(dirname(path), { recursive: true });
   let size = sizeOf(path);
-  return (line: string) => {
+  const log = (line: string) => {
     const text = `${new Date().toISOString()} ${line}\n`;
     const bytes = Buffer.byteLength(text);
     if (size > 0 && size + bytes > maxBytes) {
@@ -35,6 +42,14 @@ export function openServiceLog(options: ServiceLogOptions): (line: string) => vo
     appendFileSync(path, text, { mode: 0o644 });
     size += bytes;
   };
+  return Object.assign(log, {
+    setLimits(limits: Omit<ServiceLogOptions, 'path'>) {
+      const nextFiles = limits.files ?? LOG_DEFAULTS.files;
+      for (let i = Math.max(nextFiles, 1); i < files; i++) rmSync(`${path}.${i}`, { force: true });
+      files = nextFiles;
+      maxBytes = limits.maxBytes ?? LOG_DEFAULTS.maxBytes;
+    },
+  });
 }
 
 function sizeOf(path: string): number {

@@ -8,7 +8,7 @@ import { readLastResult, readRegistration } from './state.js';
 import { nextBackupDue } from './schedule.js';
 import { AGENT_VERSION } from './version.js';
 import { outcomeOf } from './engine/skipped.js';
-import type { AgentSchedule } from './config-types.js';
+import type { AgentConfig, AgentSchedule } from './config-types.js';
 
 export interface ServiceOptions {
   loaded?: LoadedAgentConfig;
@@ -25,6 +25,8 @@ export interface ServiceOptions {
   retryMs?: number;
   /** How often, at most, the service re-reads agent.json and the admin policies (GPO, managed preferences); default 5 min. */
   reloadMs?: number;
+  /** Called with the settings at start and whenever a reload changed them (the CLI applies the log's rotation). */
+  onSettings?: (config: AgentConfig) => void;
 }
 
 export interface ServiceSummary {
@@ -105,6 +107,7 @@ export async function runService(options: ServiceOptions = {}): Promise<ServiceS
   const retryMs = options.retryMs ?? 600_000;
   const reloadMs = options.reloadMs ?? 300_000;
   let loaded = options.loaded ?? (await loadAgentConfig(options.configPath));
+  options.onSettings?.(loaded.config);
   const { runBackup } = await import('./engine/agent-api.js');
   const summary: ServiceSummary = { backups: 0, failures: 0 };
   log(`holdfast-agent ${AGENT_VERSION} service started (config ${loaded.path}, schedule ${describeSchedule(loaded.config.backup.schedule)})`);
@@ -119,7 +122,10 @@ export async function runService(options: ServiceOptions = {}): Promise<ServiceS
       // A changed file or policy applies without a restart; a change may be what a failing registration needs.
       reloadedAt = Date.now();
       const reloaded = await reloadConfig(loaded, log, reloadProblem);
-      if (reloaded !== loaded) retryAt = 0;
+      if (reloaded !== loaded) {
+        retryAt = 0;
+        options.onSettings?.(reloaded.config);
+      }
       loaded = reloaded;
     }
     const now = Date.now();

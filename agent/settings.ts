@@ -19,6 +19,8 @@ export interface SettingRow {
   plistKey?: string;
   /** An array of strings (policy: values 1, 2, 3... of a subkey; plist: an array). */
   list?: boolean;
+  /** A map of strings to strings (policy: value name → data in a subkey, an ADMX explicitValue list; plist: a dictionary). */
+  map?: boolean;
 }
 
 export const SETTINGS = [
@@ -48,19 +50,35 @@ export const SETTINGS = [
   { name: 'backup.schedule.day', schema: '#/definitions/scheduleDay', policyValue: 'ScheduleDay', plistKey: 'ScheduleDay' },
   { name: 'backup.exclude', schema: '#/definitions/pathList', policyValue: 'Exclusions', plistKey: 'Exclusions', list: true },
   { name: 'backup.uploadLimitKiBps', schema: '#/definitions/uploadLimitKiBps', policyValue: 'UploadLimitKiBps', plistKey: 'UploadLimitKiBps' },
+  { name: 'serviceLog.maxBytes', schema: '#/definitions/logMaxBytes', policyValue: 'LogMaxBytes', plistKey: 'LogMaxBytes' },
+  { name: 'serviceLog.files', schema: '#/definitions/logFiles', policyValue: 'LogFiles', plistKey: 'LogFiles' },
+  // Mapped proxy firewall: server IP:port → firewall IP:port (keys and values both endpoints).
+  { name: 'addressMap', schema: '#/definitions/addressMap', policyValue: 'AddressMap', plistKey: 'AddressMap', map: true },
 ] as const satisfies readonly SettingRow[];
 
 export type Setting = (typeof SETTINGS)[number];
 export type SettingName = Setting['name'];
 
-/** The schema node of a setting's value (for a list: of one item). */
+/** The schema node of a setting's value (for a list: of one item; for a map: of one value, keys are checked alike). */
 export function settingSchema(row: SettingRow): Record<string, unknown> {
   const node = schemaNode(agentConfigSchema, row.schema);
+  if (row.map) return schemaNode(agentConfigSchema, (node.additionalProperties as { $ref: string }).$ref);
   if (!row.list) return node;
   return schemaNode(agentConfigSchema, (node.items as { $ref: string }).$ref);
 }
 
+/** Most entries a map setting may have (its schema's maxProperties). */
+const mapLimit = (row: SettingRow): number => (schemaNode(agentConfigSchema, row.schema).maxProperties as number | undefined) ?? Number.POSITIVE_INFINITY;
+
 export const isSecret = (row: SettingRow): boolean => settingSchema(row)['x-secret'] === true;
+
+/** The allowed range of an integer setting, from its schema (for templates that show or enforce it). */
+export function settingRange(name: string): { minimum: number; maximum: number } {
+  const row = (SETTINGS as readonly SettingRow[]).find((r) => r.name === name);
+  const node = row && settingSchema(row);
+  if (node?.type !== 'integer') throw new Error(`settings table: ${name} is not an integer setting`);
+  return { minimum: node.minimum as number, maximum: node.maximum as number };
+}
 
 /** Settings an installer may set (configure --set, MSI properties), in table order. */
 export const INSTALL_SETTINGS = SETTINGS.filter((s): s is Extract<Setting, { msiProperty: string }> => 'msiProperty' in s);
@@ -128,8 +146,8 @@ export interface PolicyStore {
   what: string;
   /** The setting's name in this store (policyValue or plistKey). */
   key(row: SettingRow): string | undefined;
-  /** A list setting yields the list; blank strings count as unset. */
-  read(row: SettingRow, key: string): string | number | string[] | undefined;
+  /** A list setting yields the list, a map setting the map; blank strings count as unset. */
+  read(row: SettingRow, key: string): string | number | string[] | Record<string, string> | undefined;
 }
 
 /**
@@ -146,11 +164,19 @@ export function policyOverridesFrom<C extends object>(store: PolicyStore, config
     if (raw === undefined) continue;
     const fail = (shown: string, allowed: string) => new PolicyError(`${store.what} ${key}: ${shown} is not allowed; expected ${allowed}`);
     let value: unknown;
-    if (row.list) {
+    if (row.map) {
+      if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw fail(JSON.stringify(String(raw).slice(0, 80)), 'a map (name → value)');
+      const entries = Object.entries(raw);
+      if (entries.length > mapLimit(row)) throw fail(`${entries.length} entries`, `at most ${mapLimit(row)}`);
+      const item = (what: string) => (shown: string, allowed: string) => fail(`${what} ${shown}`, allowed);
+      value = Object.fromEntries(
+        entries.map(([k, v]) => [checkSettingValue(row, k, item('name')), checkSettingValue(row, v, item(`value of ${JSON.stringify(k)}:`))]),
+      );
+    } else if (row.list) {
       if (!Array.isArray(raw)) throw fail(JSON.stringify(String(raw).slice(0, 80)), 'a list of strings');
       value = raw.map((item) => checkSettingValue(row, item, (shown, allowed) => fail(`item ${shown}`, allowed)));
     } else {
-      if (Array.isArray(raw)) throw fail('a list', 'a single value');
+      if (typeof raw === 'object') throw fail(Array.isArray(raw) ? 'a list' : 'a map', 'a single value');
       value = checkSettingValue(row, raw, fail);
     }
     const top = row.name.split('.')[0]!;

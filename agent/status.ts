@@ -7,6 +7,7 @@ import type { ServerPair } from '../protocol/messages.js';
 import { AGENT_VERSION } from './version.js';
 import { escapeForTerminal } from '../common/terminal-text.js';
 import { showName } from './engine/names.js';
+import { dialRoutes, formatDialRoutes, type DialRoute } from './dial-plan.js';
 
 export interface AgentStatus {
   version: string;
@@ -21,6 +22,10 @@ export interface AgentStatus {
   stateDir: string;
   registration: ServerPair;
   proxy: string;
+  /** Mapped proxy firewall (server -> firewall address), from agent.json or policy; null without one. */
+  addressMap: Record<string, string> | null;
+  /** The address each known server is dialled at (through the map). */
+  dials: DialRoute[];
   /** What a backup covers now (folders per user profile, excludes, protected paths), or why it cannot be told. */
   backupSet: BackupSetReport | { error: string };
 }
@@ -49,6 +54,8 @@ export async function readStatus(options: { loaded?: LoadedAgentConfig; configPa
     stateDir: loaded.stateDir,
     registration: { ...loaded.config.registration },
     proxy: !p || p.type === 'none' ? 'none' : `${p.type} ${p.host}:${p.port}`,
+    addressMap: loaded.config.addressMap && Object.keys(loaded.config.addressMap).length > 0 ? { ...loaded.config.addressMap } : null,
+    dials: dialRoutes(loaded.config, reg?.servers ?? null),
     backupSet,
   };
 }
@@ -60,7 +67,7 @@ export function formatStatus(s: AgentStatus): string {
     `registered:    ${s.registered ? `yes, device ${s.deviceId}` : 'no (run "holdfast-agent register")'}`,
   ];
   if (s.servers) lines.push(`servers:       primary ${s.servers.primary}, alternate ${s.servers.alternate}`);
-  lines.push(`proxy:         ${s.proxy}`);
+  lines.push(`proxy:         ${s.proxy}`, ...formatDialRoutes(s.addressMap, s.dials));
   lines.push(...formatBackupSet(s.backupSet), ...formatProtectedKept(s.lastBackup));
   lines.push(`last success:  ${s.lastSuccessfulBackup ?? 'never'}`);
   if (s.lastBackup) {

@@ -19,6 +19,7 @@ export async function agentConfigFromFleet(loaded: LoadedFleet, secrets: FleetSe
       ...(secrets.proxyPassword !== undefined && { password: secrets.proxyPassword }),
     },
     ...(fleet.addressMap && Object.keys(fleet.addressMap).length > 0 && { addressMap: { ...fleet.addressMap } }),
+    ...(fleet.serviceLog && Object.keys(fleet.serviceLog).length > 0 && { serviceLog: { ...fleet.serviceLog } }),
     backup: {
       include: [...fleet.backup.include],
       exclude: [...fleet.backup.exclude],

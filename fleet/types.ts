@@ -52,6 +52,8 @@ export interface Fleet {
   port: number;
   /** Mapped proxy firewall: server IP:port -> firewall IP:port (agents dial the firewall address). */
   addressMap?: Record<string, string>;
+  /** The agents' service log rotation (copied into agent.json). */
+  serviceLog?: { maxBytes?: number; files?: number };
   proxy: FleetProxy;
   tlsPin: string;
   escrowPublicKey?: string;

@@ -265,8 +265,9 @@ describe('formats from before', () => {
   it.each([
     [2, 7],
     [3, 8],
+    [4, 13],
   ])(
-    'a change cache from before (format %i: before exact times / owners) still spares reading; the next snapshot is full with exact times',
+    'a change cache from before (format %i: before exact times / owners / extended attributes) still spares reading; the next snapshot is full with exact times',
     async (format, cols) => {
       const dir = join(work, `old-cache-${format}`, 'C');
       mkdirSync(join(dir, 'sub'), { recursive: true });
@@ -274,22 +275,22 @@ describe('formats from before', () => {
       const a = await localAgent([dir]);
       const st = join(work, `store-old-cache-${format}`);
       await backupJson(a, st);
-      // Turn the cache into an older format, as an agent before it wrote it: the first `cols` of today's 13 columns.
+      // Turn the cache into an older format, as an agent before it wrote it: the first `cols` of today's 14 columns.
       const cachePath = join(a.stateDir, 'change-cache.bin');
       const buf = readFileSync(cachePath);
       const headerLen = buf.readUInt32LE(8);
       const numAt = (12 + headerLen + 7) & ~7;
       const { count } = JSON.parse(buf.toString('utf8', 12, 12 + headerLen)) as { count: number };
-      const num = new Float64Array(buf.buffer.slice(buf.byteOffset + numAt, buf.byteOffset + numAt + count * 13 * 8));
+      const num = new Float64Array(buf.buffer.slice(buf.byteOffset + numAt, buf.byteOffset + numAt + count * 14 * 8));
       const old = new Float64Array(count * cols);
-      for (let i = 0; i < count; i++) old.set(num.subarray(i * 13, i * 13 + cols), i * cols);
+      for (let i = 0; i < count; i++) old.set(num.subarray(i * 14, i * 14 + cols), i * cols);
       writeFileSync(
         cachePath,
         Buffer.concat([
           Buffer.from(`HFCC${String.fromCharCode(format)}\0\0\0`, 'latin1'),
           buf.subarray(8, numAt),
           Buffer.from(old.buffer),
-          buf.subarray(numAt + count * 13 * 8),
+          buf.subarray(numAt + count * 14 * 8),
         ]),
       );
       expect(ChangeCache.load(cachePath).legacy).toBe(true);
@@ -301,7 +302,7 @@ describe('formats from before', () => {
       expect(snap.v).toBe(FULL_FORMAT);
       const f0 = snap.entries.find((e: unknown[]) => e[0] === 'C/f0');
       expect(f0[3]).toBe(Number(lstatSync(join(dir, 'f0'), { bigint: true }).mtimeNs / 1000n));
-      expect(readFileSync(cachePath)[4]).toBe(4);
+      expect(readFileSync(cachePath)[4]).toBe(5);
       expect(ChangeCache.load(cachePath).legacy).toBe(false);
       expect(await backupJson(a, st)).toMatchObject({ filesRead: 0, chunksUploaded: 0 });
       const out = join(work, `out-old-cache-${format}`);

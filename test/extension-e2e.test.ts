@@ -1,5 +1,5 @@
 // End to end: the packaged .vsix installed into a real code-server, driven by playwright-core in Debian's
-// Chromium. Each step saves a screenshot under test-results/extension-e2e/.
+// Chromium (generate with unset secret variables: the modal, then a build for values given at install). Each step saves a screenshot under test-results/extension-e2e/.
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -370,4 +370,36 @@ describe('Holdfast extension in code-server', () => {
     });
     await shot('14-new-fleet');
   });
+
+  it('generating a fleet whose secret variables are unset asks first, then builds for values given at install', async () => {
+    await clearToasts();
+    // The new fleet's editor from the test before may still take the focus (closing the picker): a quiet workbench first.
+    await runCommand(page, 'View: Close All Editors');
+    await expect.poll(() => page.locator('.tabs-container .tab').count(), { timeout: 15_000 }).toBe(0);
+    await runCommand(page, 'Holdfast: Generate Installers');
+    await quickPick(page, 'acme');
+    const input = page.locator('.quick-input-widget input');
+    await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'firewall' }).first().waitFor();
+    await input.press('Enter');
+    // ACME_TECHNICIAN_ID and ACME_PROXY_PASSWORD are empty in the editor's environment: a modal names both, nothing is built.
+    const dialog = page.locator('.monaco-dialog-box', { hasText: 'ACME_TECHNICIAN_ID' });
+    await dialog.waitFor({ state: 'visible', timeout: 60_000 });
+    await expect(dialog.innerText()).resolves.toMatch(/ACME_TECHNICIAN_ID, ACME_PROXY_PASSWORD not set[\s\S]*TECHNICIANID=… PROXYPASSWORD=…/);
+    await expect(readFile(join(ws, 'holdfast-out', 'acme', 'manifest.json'), 'utf8')).rejects.toThrow(/ENOENT/);
+    await shot('15-generate-at-install-dialog');
+    await dialog.locator('.monaco-button', { hasText: 'Build for values given at install' }).click();
+    await toast(/Generated \d+ artifacts? for acme/, 200_000);
+    const manifest = JSON.parse(await readFile(join(ws, 'holdfast-out', 'acme', 'manifest.json'), 'utf8')) as {
+      requiredAtInstall: Array<{ property: string; variable: string }>;
+      artifacts: Array<{ target: string; installCommands?: Array<{ command: string }>; needsAtInstall?: string[] }>;
+    };
+    expect(manifest.requiredAtInstall.map((r) => [r.property, r.variable])).toEqual([
+      ['TECHNICIANID', 'ACME_TECHNICIAN_ID'],
+      ['PROXYPASSWORD', 'ACME_PROXY_PASSWORD'],
+    ]);
+    const msi = manifest.artifacts.find((a) => a.target === 'msi' && a.installCommands?.length);
+    expect(msi?.needsAtInstall).toEqual(['TECHNICIANID', 'PROXYPASSWORD']);
+    expect(msi?.installCommands?.[0].command).toContain('TECHNICIANID=<Technician ID> PROXYPASSWORD=<proxy password>');
+    await shot('16-generated-at-install');
+  }, 300_000);
 });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { POLICY_EXCLUSIONS_KEY, POLICY_VALUES } from '../agent/policy.js';
+import { POLICY_ADDRESS_MAP_KEY, POLICY_EXCLUSIONS_KEY, POLICY_VALUES } from '../agent/policy.js';
 import { loadFleet, parseFleet } from '../fleet/load.js';
 import type { Fleet } from '../fleet/types.js';
 import { gpoTarget, renderGpoFiles } from '../deployer/targets/gpo.js';
@@ -83,7 +83,10 @@ describe('GPO templates', () => {
     expect(xpath(admx, `//${el('policy')}/@class`).every((c) => c === 'Machine')).toBe(true);
     const valueNames = xpath(admx, `//${el('elements')}/*/@valueName`).sort();
     expect(valueNames).toEqual(Object.values(POLICY_VALUES).sort());
-    expect(xpath(admx, `//${el('list')}/@key`)).toEqual([`Software\\Policies\\ACME IT\\ACME Backup\\${POLICY_EXCLUSIONS_KEY}`]);
+    expect(xpath(admx, `//${el('list')}/@key`)).toEqual([
+      `Software\\Policies\\ACME IT\\ACME Backup\\${POLICY_EXCLUSIONS_KEY}`,
+      `Software\\Policies\\ACME IT\\ACME Backup\\${POLICY_ADDRESS_MAP_KEY}`,
+    ]);
     const admxText = readFileSync(admx, 'utf8');
     for (const t of ['none', 'socks4', 'socks4a', 'socks5', 'http']) expect(admxText).toContain(`<string>${t}</string>`);
     // The ADML defaults show this fleet's values.

@@ -1,5 +1,6 @@
 // Group Policy for real, under Wine (one prefix for the file):
-// - "the agent honours policy values over its config": `reg add` writes the GPO keys the ADMX defines, and the
+// - "the agent honours policy values over its config": `reg add` writes the GPO keys the ADMX defines (the address
+//   map too: `status --json` shows it and the address dialled), and the
 //   agent bundle run by the Windows node.exe reads them with reg.exe and lets them win over agent.json
 //   (`holdfast-agent exclude list --json` prints the effective admin exclusions); a small bundle of
 //   agent/policy.ts shows every other mapped value from the same registry;
@@ -90,6 +91,12 @@ describe('GPO policy under Wine (Windows node.exe, reg.exe)', () => {
       proxy: { type: 'socks5', host: '127.0.0.1', port: 1080 },
       backup: { exclude: ['**/*.from-policy', 'C:\\Users\\*\\Videos'], schedule: { frequency: 'weekly', at: '03:15', day: 'sun' } },
     });
+
+    // The ADMX's AddressMap list (value name = server, data = firewall): status shows the map and the address dialled.
+    await regAdd(`${key}\\AddressMap`, '127.0.0.1:17000', 'REG_SZ', '127.0.0.1:20001');
+    const status = lastJson(await node([wine.toWindows(agentBin), 'status', '--json', '--config', wine.toWindows(configFile)]));
+    expect(status.addressMap).toEqual({ '127.0.0.1:17000': '127.0.0.1:20001' });
+    expect(status.dials[0]).toEqual({ role: 'registration primary', server: '127.0.0.1:17000', dials: '127.0.0.1:20001' });
 
     // A bad policy value stops the agent with an error naming the value, what it found and what is allowed.
     await regAdd(key, 'ProxyType', 'REG_SZ', 'ftp');

@@ -79,12 +79,12 @@ describe('jamf-profiles target (acme fleet)', () => {
     expect(c.PayloadUUID).toMatch(UUID);
     expect(c.PayloadUUID).not.toBe(p.PayloadUUID);
     // The payload's keys are exactly the settings table's plist keys (every one the acme fleet gives a value: all but
-    // ScheduleDay, which a daily schedule has none of, and UploadLimitKiBps, which acme leaves unset), with the agent.json
-    // values: what the agent reads back.
+    // ScheduleDay, which a daily schedule has none of, UploadLimitKiBps, which acme leaves unset, AddressMap and the log's:
+    // no mapped firewall, default log), with the agent.json values.
     const keys = Object.keys(c).filter((k) => !k.startsWith('Payload'));
     expect(keys.sort()).toEqual(
       PLIST_SETTINGS.map((s) => s.plistKey)
-        .filter((k) => k !== 'ScheduleDay' && k !== 'UploadLimitKiBps')
+        .filter((k) => !['ScheduleDay', 'UploadLimitKiBps', 'AddressMap', 'LogMaxBytes', 'LogFiles'].includes(k))
         .sort(),
     );
     expect(Object.fromEntries(keys.map((k) => [k, c[k]]))).toEqual({

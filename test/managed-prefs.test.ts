@@ -88,6 +88,8 @@ describe('managed preferences reader', () => {
     const doc = JSON.parse(readFileSync(join(repoRoot, 'examples/fleets/acme.fleet.json'), 'utf8'));
     doc.backup.schedule = { frequency: 'weekly', at: '04:45', day: 'sat' };
     doc.backup.uploadLimitKiBps = 2048;
+    doc.addressMap = { [doc.registration.primary]: '192.168.1.1:20001' };
+    doc.serviceLog = { maxBytes: 2097152, files: 3 };
     const loaded = { ...(await loadFleet(join(repoRoot, 'examples/fleets/acme.fleet.json'))), fleet: parseFleet(JSON.stringify(doc)) };
     const fleetConfig = await agentConfigFromFleet(loaded, {});
     const profile = parse(settingsProfile(loaded.fleet, fleetConfig)) as { PayloadContent: Array<Record<string, unknown>> };
@@ -188,7 +190,7 @@ describe('the settings table drives every face', () => {
     const { fleet } = await loadFleet(join(repoRoot, 'examples/fleets/acme.fleet.json'));
     const admx = Object.entries(renderGpoFiles(fleet)).find(([n]) => n.endsWith('.admx'))![1];
     const valueNames = [...admx.matchAll(/valueName="([^"]+)"/g)].map((m) => m[1]).sort();
-    const table = POLICY_SETTINGS.filter((s) => !('list' in s)).map((s) => s.policyValue);
+    const table = POLICY_SETTINGS.filter((s) => !('list' in s) && !('map' in s)).map((s) => s.policyValue);
     expect(valueNames).toEqual([...table].sort());
     expect(Object.values(POLICY_VALUES).sort()).toEqual([...table].sort());
     expect(POLICY_EXCLUSIONS_KEY).toBe('Exclusions');

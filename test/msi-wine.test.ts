@@ -282,6 +282,8 @@ describe('fleet MSI under Wine', () => {
   }, 240_000);
 
   it('upgrades to a newer build in place, keeping the settings of the first install', async () => {
+    // A wrapper log past 1 MiB (years of restarts) is rotated when the upgraded service starts the agent.
+    await writeFile(join(dataDir(), 'service.log'), `${'old wrapper line\r\n'.repeat(60_000)}`, { flag: 'a' });
     const r = await wine.msiexec(['/i', wine.toWindows(msi.v2), '/qn', '/norestart']);
     expect(r.code, r.output + r.log.slice(-3000)).toBe(0);
     expect(await uninstallEntries()).toEqual([expect.stringMatching(/ 1\.1\.0$/)]);
@@ -292,6 +294,12 @@ describe('fleet MSI under Wine', () => {
     expect(config.backup.exclude).toEqual(['**/*.tmp', '**/*.bak']); // policy comes from the newer fleet
     expect(existsSync(join(dataDir(), 'state', 'registration.json'))).toBe(true);
     expect(await wine.serviceState(SERVICE)).toBe('RUNNING');
+    const older = await readFile(join(dataDir(), 'service.log.1'), 'utf8');
+    expect(older).toContain('old wrapper line');
+    expect(older.length).toBeGreaterThan(1024 * 1024);
+    const current = await readFile(join(dataDir(), 'service.log'), 'utf8');
+    expect(current).not.toContain('old wrapper line');
+    expect(current).toContain('[holdfast-service] agent process started');
   }, 240_000);
 
   it('a rebuilt MSI of the same version replaces the installed one (one entry, settings kept)', async () => {
@@ -320,6 +328,7 @@ describe('fleet MSI under Wine', () => {
     expect(await wine.regValues(keyPath)).toBeUndefined();
     expect(existsSync(installDir())).toBe(false);
     expect(existsSync(join(dataDir(), 'agent.json'))).toBe(false);
+    for (const log of ['service.log', 'service.log.1', 'agent.log']) expect(existsSync(join(dataDir(), log)), log).toBe(false);
     expect(await uninstallEntries()).toEqual([]);
     expect(existsSync(join(dataDir(), 'state', 'identity.json'))).toBe(true);
   }, 240_000);

@@ -4,6 +4,7 @@ import { openLocalStore, runRestore } from '../engine/agent-api.js';
 import { restoreProgressPrinter } from '../engine/cli-output.js';
 import { OWNER_CHOICES, type OwnerChoice } from '../engine/restore.js';
 import { formatBytes } from '../../common/format.js';
+import { xattrSkipLines } from '../engine/cli-output.js';
 
 /** --owner, for every restore command. */
 export function ownerOption(): Option {
@@ -50,11 +51,13 @@ export function restoreCommand(): Command {
           onProgress: restoreProgressPrinter(o.quiet || o.json),
         });
         if (o.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-        else
+        else {
+          for (const line of xattrSkipLines(result.xattrsSkipped)) process.stderr.write(`${line}\n`);
           process.stdout.write(
             `Restore complete: snapshot ${result.snapshotId}, ${result.files} files, ${result.dirs} folders, ` +
               `${result.symlinks} symlinks, ${formatBytes(result.bytes)} in ${(result.durationMs / 1000).toFixed(1)} s (all chunks verified)\n`,
           );
+        }
       },
     );
 }

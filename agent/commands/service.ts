@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { runService } from '../service.js';
+import type { AgentConfig } from '../config-types.js';
 import { LOG_DEFAULTS, LOG_LIMITS, openServiceLog } from '../service-log.js';
 
 function whole(flag: string, min: number, max: number) {
@@ -36,18 +37,19 @@ export function serviceCommand(): Command {
     .option('--log <file>', 'write the log to this file, rotated by size (default: standard output)')
     .option(
       '--log-max-bytes <n>',
-      `with --log: largest size of one log file (default ${LOG_DEFAULTS.maxBytes}, 5 MiB)`,
+      `with --log: largest size of one log file (default: serviceLog.maxBytes of agent.json or policy, else ${LOG_DEFAULTS.maxBytes}, 5 MiB)`,
       whole('--log-max-bytes', LOG_LIMITS.minBytes, 2 ** 40),
     )
     .option(
       '--log-files <n>',
-      `with --log: log files kept, the current one included (default ${LOG_DEFAULTS.files})`,
+      `with --log: log files kept, the current one included (default: serviceLog.files, else ${LOG_DEFAULTS.files})`,
       whole('--log-files', 1, LOG_LIMITS.maxFiles),
     )
     .action(async (o: ServiceFlags) => {
-      const log = o.log
-        ? openServiceLog({ path: o.log, maxBytes: o.logMaxBytes, files: o.logFiles })
-        : (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
+      const file = o.log ? openServiceLog({ path: o.log, maxBytes: o.logMaxBytes, files: o.logFiles }) : undefined;
+      const log = file ?? ((line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`));
+      // Flags win over the settings (agent.json, policy), which win over the defaults.
+      const onSettings = (c: AgentConfig) => file?.setLimits({ maxBytes: o.logMaxBytes ?? c.serviceLog?.maxBytes, files: o.logFiles ?? c.serviceLog?.files });
       const controller = new AbortController();
       const stop = (sig: string) => {
         if (controller.signal.aborted) return;
@@ -65,6 +67,7 @@ export function serviceCommand(): Command {
         retryMs: o.retry,
         reloadMs: o.reload,
         log,
+        onSettings,
       });
       // Worker threads of an interrupted backup must not keep the process alive.
       process.exit(o.once && summary.failures > 0 ? 1 : 0);

@@ -13,6 +13,8 @@ import { leanHeap } from './lean-heap.js';
 import { escapeForTerminal } from '../../common/terminal-text.js';
 import { fsPath, showName } from './names.js';
 import { type SkippedPath, skipReason } from './skipped.js';
+import { readXattrs } from './xattrs.js';
+import { resolve } from 'node:path';
 
 export interface BackupProgress {
   phase: 'scan' | 'backup' | 'snapshot' | 'done';
@@ -63,6 +65,8 @@ export interface BackupResult {
   changedDuringBackup: string[];
   /** Paths not backed up (could not be walked or read), with a reason each: all of them. */
   skipped: SkippedPath[];
+  /** Extended attributes: the tool that read them (null: none recorded, e.g. getfattr not installed), entries having some. */
+  xattrs: { tool: string | null; entries: number };
   durationMs: number;
 }
 
@@ -122,7 +126,19 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
   const pool = new ChunkWorkerPool(keys, INFLIGHT_LIMIT_KIB);
   if (!cache.snapshotId) pool.warm(defaultThreads);
   try {
+    // One getfattr for all roots, beside the walk (xattrs.ts).
+    const xattrReading = readXattrs(opts.roots.map((r) => resolve(typeof r === 'string' ? r : r.path)));
     const walked = await walkAsync(opts.roots, opts.isExcluded ?? (opts.exclude?.length ? compilePatterns(opts.exclude) : undefined));
+    const xattrs = await xattrReading;
+    let xattrEntries = 0;
+    for (const e of walked.entries) {
+      const x = xattrs.byPath.get(e.source);
+      if (x) {
+        e.xattrs = x;
+        xattrEntries++;
+      }
+    }
+    walked.warnings.push(...xattrs.warnings);
     for (const w of walked.warnings) opts.onWarning?.(w);
     if (listing && !(await listing).some((s) => s.id === cache.snapshotId)) cache = ChangeCache.empty();
     const cacheIdx = matchCache(cache, walked);
@@ -221,6 +237,7 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
       warnings,
       changedDuringBackup,
       skipped,
+      xattrs: { tool: xattrs.tool, entries: xattrEntries },
       durationMs: Date.now() - started,
     };
   } finally {

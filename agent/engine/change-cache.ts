@@ -8,16 +8,19 @@ import { decodeName, encodeName, nameByteLength } from './names.js';
 import type { EntryExtra, SnapshotEntry } from './snapshot.js';
 import type { WalkRoot } from './walker.js';
 
-const MAGIC = Buffer.from('HFCC\x04\0\0\0', 'latin1');
+const MAGIC = Buffer.from('HFCC\x05\0\0\0', 'latin1');
 /**
  * Numbers per entry: type, mode, mtimeMs, size, ino, data offset, data length, mtime, uid, gid, flags (1 sparse,
- * 2 hard link), hard-link dev, hard-link ino (data: raw chunk ids or link target).
+ * 2 hard link, 4 extended attributes), hard-link dev, hard-link ino, length of the extended attributes (data: raw
+ * chunk ids or link target, then the extended attributes as JSON).
  */
-const COLS = 13;
+const COLS = 14;
 /**
- * Format 3 (before owners: the first 8 columns) and format 2 (before exact times: the first 7): still matched, see
- * `legacy`.
+ * Format 4 (before extended attributes: the first 13 columns), format 3 (before owners: the first 8) and format 2
+ * (before exact times: the first 7): still matched, see `legacy`.
  */
+const MAGIC_4 = Buffer.from('HFCC\x04\0\0\0', 'latin1');
+const COLS_4 = 13;
 const MAGIC_3 = Buffer.from('HFCC\x03\0\0\0', 'latin1');
 const COLS_3 = 8;
 const MAGIC_2 = Buffer.from('HFCC\x02\0\0\0', 'latin1');
@@ -30,8 +33,10 @@ const GID = 9;
 const FLAGS = 10;
 const LINK_DEV = 11;
 const LINK_INO = 12;
+const XATTR_LEN = 13;
 const SPARSE = 1;
 const HARD_LINK = 2;
+const XATTRS = 4;
 const TYPES = ['f', 'd', 'l'] as const;
 const TYPE_NUM: Record<SnapshotEntry[1], number> = { f: 0, d: 1, l: 2 };
 /** Inode stored for a file that must be read again (it changed while it was read). */
@@ -71,9 +76,9 @@ export class ChangeCache {
   }
 
   /**
-   * A format-2 or 3 cache (written before times were exact, or before owners): files still match it (same mtimeMs),
-   * so an upgraded agent reads nothing again, but none of its entries is reused as it is: the next snapshot is a
-   * full one with exact times and owners.
+   * A format-2, 3 or 4 cache (written before times were exact, owners or extended attributes): files still match it
+   * (same mtimeMs), so an upgraded agent reads nothing again, but none of its entries is reused as it is: the next
+   * snapshot is a full one with exact times, owners and extended attributes.
    */
   readonly legacy: boolean;
 
@@ -93,7 +98,7 @@ export class ChangeCache {
   static parse(buf: Buffer): ChangeCache {
     if (buf.length < 12) return ChangeCache.empty();
     const magic = buf.subarray(0, 8);
-    const cols = magic.equals(MAGIC) ? COLS : magic.equals(MAGIC_3) ? COLS_3 : magic.equals(MAGIC_2) ? COLS_2 : 0;
+    const cols = magic.equals(MAGIC) ? COLS : magic.equals(MAGIC_4) ? COLS_4 : magic.equals(MAGIC_3) ? COLS_3 : magic.equals(MAGIC_2) ? COLS_2 : 0;
     if (cols === 0) return ChangeCache.empty();
     const headerLen = buf.readUInt32LE(8);
     const h = JSON.parse(buf.toString('utf8', 12, 12 + headerLen)) as Header;
@@ -113,7 +118,8 @@ export class ChangeCache {
     const data = buf.subarray(dataAt);
     for (let i = 0; i < h.count; i++) {
       const o = i * cols;
-      if (!(num[o] >= 0 && num[o] <= 2) || num[o + 5] + num[o + 6] > data.length) return ChangeCache.empty();
+      const xattrLen = cols > XATTR_LEN ? num[o + XATTR_LEN] : 0;
+      if (!(num[o] >= 0 && num[o] <= 2) || num[o + 5] + num[o + 6] + xattrLen > data.length) return ChangeCache.empty();
     }
     return new ChangeCache(h.snapshotId, h.depth | 0, h.roots, paths, num, data, cols);
   }
@@ -178,6 +184,7 @@ export class ChangeCache {
     if (n[o] !== TYPE_NUM[type] || n[o + 1] !== mode || n[o + MTIME_MS] !== mtimeMs || n[o + 3] !== size) return false;
     if (n[o + UID] !== meta.uid || n[o + GID] !== meta.gid || n[o + FLAGS] !== flagsOf(meta.extra)) return false;
     if (meta.extra?.h !== undefined && `${n[o + LINK_DEV]}:${n[o + LINK_INO]}` !== meta.extra.h) return false;
+    if (meta.extra?.x !== undefined && !this.xattrBytes(i).equals(xattrJson(meta.extra.x))) return false;
     if (data === undefined) return true;
     const d = data ?? '';
     return this.num[o + 6] === (type === 'f' ? d.length / 2 : nameByteLength(d)) && this.dataOf(i) === d;
@@ -202,7 +209,15 @@ export class ChangeCache {
     const extra: EntryExtra = {};
     if (flags & HARD_LINK) extra.h = `${n[o + LINK_DEV]}:${n[o + LINK_INO]}`;
     if (flags & SPARSE) extra.s = 1;
+    if (flags & XATTRS) extra.x = JSON.parse(this.xattrBytes(i).toString('utf8')) as Record<string, string>;
     return [...e, n[o + UID], n[o + GID], extra];
+  }
+
+  /** The extended attributes of entry i as stored (JSON; empty when it has none). */
+  private xattrBytes(i: number): Buffer {
+    const o = i * this.cols;
+    const from = this.num[o + 5] + this.num[o + 6];
+    return this.data.subarray(from, from + this.num[o + XATTR_LEN]);
   }
 
   /** @internal for ChangeCacheWriter */
@@ -225,7 +240,12 @@ export function entryMeta(e: SnapshotEntry): EntryMeta {
 }
 
 function flagsOf(extra: EntryExtra | undefined): number {
-  return extra === undefined ? 0 : (extra.s ? SPARSE : 0) | (extra.h !== undefined ? HARD_LINK : 0);
+  return extra === undefined ? 0 : (extra.s ? SPARSE : 0) | (extra.h !== undefined ? HARD_LINK : 0) | (extra.x !== undefined ? XATTRS : 0);
+}
+
+/** Extended attributes as the cache stores them (their names are already sorted: xattrs.ts). */
+function xattrJson(x: Record<string, string>): Buffer {
+  return Buffer.from(JSON.stringify(x), 'utf8');
 }
 
 function align8(n: number): number {
@@ -254,7 +274,7 @@ export class ChangeCacheWriter {
     const first = from.raw(start).num;
     const last = from.raw(start + count - 1).num;
     const dataStart = first[5];
-    const dataEnd = last[5] + last[6];
+    const dataEnd = last[5] + last[6] + last[XATTR_LEN];
     const shift = this.dataLen - dataStart;
     for (let i = start; i < start + count; i++) {
       this.grow();
@@ -277,6 +297,7 @@ export class ChangeCacheWriter {
   add(e: SnapshotEntry, mtimeMs: number, ino: number, reusable = true): void {
     this.grow();
     const d = e[1] === 'f' ? Buffer.from(e[5] ?? '', 'hex') : encodeName(e[5] ?? '');
+    const x = e[8]?.x === undefined ? undefined : xattrJson(e[8].x);
     const o = this.n * COLS;
     this.num[o] = TYPE_NUM[e[1]];
     this.num[o + 1] = e[2];
@@ -295,9 +316,14 @@ export class ChangeCacheWriter {
       this.num[o + LINK_DEV] = Number(dev);
       this.num[o + LINK_INO] = Number(ino);
     }
+    this.num[o + XATTR_LEN] = x?.length ?? 0;
     this.paths.push(e[0]);
     this.dataParts.push(d);
     this.dataLen += d.length;
+    if (x) {
+      this.dataParts.push(x);
+      this.dataLen += x.length;
+    }
     this.n++;
   }
 

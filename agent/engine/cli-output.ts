@@ -3,6 +3,8 @@ import type { BackupProgress } from './backup.js';
 import type { RestoreProgress } from './restore.js';
 
 import { formatBytes } from '../../common/format.js';
+import { showName } from './names.js';
+import type { XattrSkip } from './xattrs.js';
 
 function writer(quiet: boolean): (line: string, final?: boolean) => void {
   const tty = process.stderr.isTTY;
@@ -37,4 +39,9 @@ export function restoreProgressPrinter(quiet = false): (p: RestoreProgress) => v
     const pct = p.bytesTotal > 0 ? Math.floor((p.bytesDone / p.bytesTotal) * 100) : 100;
     write(`Restoring: ${p.filesDone}/${p.filesTotal} files, ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)} (${pct}%)`, p.filesDone === p.filesTotal);
   };
+}
+
+/** Warning lines for extended attributes a restore did not set (names escaped like every name shown). */
+export function xattrSkipLines(skipped: XattrSkip[]): string[] {
+  return skipped.map((s) => `warning: ${showName(s.path)}: extended attributes ${s.names.map(showName).join(', ') || '(all)'} not restored: ${s.reason}`);
 }

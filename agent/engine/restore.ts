@@ -19,6 +19,7 @@ import { splitIds } from './change-cache.js';
 import { fsPath, showName, temporaryBeside } from './names.js';
 import { utimeTime } from './times.js';
 import { loadSnapshot, type Snapshot, type SnapshotEntry } from './snapshot.js';
+import { writeXattrs, type XattrSkip, type XattrTarget } from './xattrs.js';
 
 export interface RestoreProgress {
   filesTotal: number;
@@ -68,6 +69,8 @@ export interface RestoreResult {
   dirs: number;
   symlinks: number;
   bytes: number;
+  /** Extended attributes not restored (only root may set them, or the file system refused): entry, names, why. */
+  xattrsSkipped: XattrSkip[];
   durationMs: number;
 }
 
@@ -299,6 +302,10 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
 
   relinkHardLinks(jobs, failures);
 
+  const withXattrs: XattrTarget[] = [];
+  for (const j of jobs) if (!j.failed && j.entry[8]?.x) withXattrs.push({ path: j.dest, xattrs: j.entry[8].x, mode: j.entry[2] });
+  for (const d of dirs) if (d.entry[8]?.x) withXattrs.push({ path: d.dest, xattrs: d.entry[8].x });
+
   let symlinks = 0;
   for (const l of links) {
     try {
@@ -317,10 +324,14 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
         throw err;
       }
       symlinks++;
+      if (l.entry[8]?.x) withXattrs.push({ path: l.dest, xattrs: l.entry[8].x });
     } catch (err) {
       failures.push({ path: l.dest, message: (err as Error).message });
     }
   }
+
+  // Attributes after contents and owners (a chown clears security.capability), before folder modes: one setfattr.
+  const xattrsSkipped = await writeXattrs(withXattrs);
 
   // Folder modes and times last (deepest first): writing inside would change them again.
   for (const d of [...dirs].reverse()) {
@@ -343,6 +354,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
     dirs: dirs.length,
     symlinks,
     bytes: progress.bytesDone,
+    xattrsSkipped,
     durationMs: Date.now() - started,
   };
   if (failures.length > 0) throw new RestoreError(failures, result);

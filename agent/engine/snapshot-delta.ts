@@ -163,10 +163,11 @@ export function planSnapshot(
 
 /** Owner, group and extras of a walked entry, as a snapshot entry holds them. */
 function walkMeta(e: WalkEntry): EntryMeta {
-  if (e.hardLink === undefined && !e.sparse) return { uid: e.uid, gid: e.gid };
+  if (e.hardLink === undefined && !e.sparse && e.xattrs === undefined) return { uid: e.uid, gid: e.gid };
   const extra: EntryExtra = {};
   if (e.hardLink !== undefined) extra.h = e.hardLink;
   if (e.sparse) extra.s = 1;
+  if (e.xattrs !== undefined) extra.x = e.xattrs;
   return { uid: e.uid, gid: e.gid, extra };
 }
 

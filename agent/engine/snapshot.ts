@@ -1,18 +1,23 @@
 // The snapshot: the tree and metadata of one backup. Stored as JSON, brotli-compressed and AES-256-GCM sealed,
-// either in full (v 5) or as a delta (v 6) that takes runs of entries from a base snapshot by index. Names are in
-// the lossless string form of names.ts, times whole microseconds; entries carry owner, group, hard-link identity and
-// sparseness. v 3 and v 4 (no owners) still load as they are; snapshots before those (v 1 full, v 2 delta: times
-// as the double mtimeMs) still load: their times are read as whole microseconds, as their restore always did.
+// either in full (v 7) or as a delta (v 8) that takes runs of entries from a base snapshot by index. Names are in
+// the lossless string form of names.ts, times whole microseconds; entries carry owner, group, hard-link identity,
+// sparseness and extended attributes. v 5 and v 6 (no extended attributes), v 3 and v 4 (no owners) still load as
+// they are; snapshots before those (v 1 full, v 2 delta: times as the double mtimeMs) still load: their times are
+// read as whole microseconds, as their restore always did.
 import { randomBytes } from 'node:crypto';
 import type { ChunkStore, SnapshotInfo } from '../store.js';
 import { openSnapshot, sealSnapshot } from './codec.js';
 import type { EngineKeys } from './keys.js';
 import type { EntryType, WalkRoot } from './walker.js';
 
-/** What a file entry has beyond the basics: `h` its hard-link identity ("dev:ino", shared by its names), `s` 1 when sparse. */
+/**
+ * What an entry has beyond the basics: `h` its hard-link identity ("dev:ino", shared by its names), `s` 1 when sparse,
+ * `x` its extended attributes (name in the string form of names.ts → value in base64; agent/engine/xattrs.ts).
+ */
 export interface EntryExtra {
   h?: string;
   s?: 1;
+  x?: Record<string, string>;
 }
 
 /**
@@ -24,10 +29,13 @@ export type SnapshotEntry =
   | [string, 'f' | 'd' | 'l', number, number, number, string | null, number, number]
   | [string, 'f' | 'd' | 'l', number, number, number, string | null, number, number, EntryExtra];
 
-/** Format of full snapshots written now; DELTA_FORMAT for deltas. 1-4 are their predecessors (3, 4: no owners; 1, 2: times in ms). */
-export const FULL_FORMAT = 5;
-export const DELTA_FORMAT = 6;
-const OLD_FORMATS = [1, 2, 3, 4];
+/**
+ * Format of full snapshots written now; DELTA_FORMAT for deltas. 1-6 are their predecessors, odd ones full, even ones
+ * deltas (5, 6: no extended attributes; 3, 4: no owners; 1, 2: times in ms).
+ */
+export const FULL_FORMAT = 7;
+export const DELTA_FORMAT = 8;
+const OLD_FORMATS = [1, 2, 3, 4, 5, 6];
 
 export interface Snapshot {
   v: typeof FULL_FORMAT;
@@ -121,7 +129,7 @@ async function loadResolved(store: ChunkStore, keys: EngineKeys, id: string, cha
   // Formats 1 and 2 hold mtimeMs: read as whole microseconds (what their restore set).
   const msTimes = snap.v < 3;
   const own = (e: SnapshotEntry): SnapshotEntry => (msTimes ? [e[0], e[1], e[2], Math.floor(e[3] * 1000), e[4], e[5]] : e);
-  if (snap.v === 1 || snap.v === 3 || snap.v === FULL_FORMAT) {
+  if (snap.v % 2 === 1) {
     const entries = snap.entries as SnapshotEntry[];
     return { ...(snap as Snapshot), v: FULL_FORMAT, entries: msTimes ? entries.map(own) : entries };
   }

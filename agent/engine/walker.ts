@@ -29,6 +29,8 @@ export interface WalkEntry {
   /** A file that takes fewer blocks than its size (it has holes): restored with holes. */
   sparse?: true;
   linkTarget?: string;
+  /** Extended attributes (set by the backup from xattrs.ts, not by the walk). */
+  xattrs?: Record<string, string>;
 }
 
 export interface WalkRoot {

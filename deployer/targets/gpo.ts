@@ -13,8 +13,9 @@ import {
   SCHEDULE_DAYS,
   SCHEDULE_FREQUENCIES,
 } from '../../agent/config-schema.js';
-import { POLICY_EXCLUSIONS_KEY, POLICY_VALUES } from '../../agent/policy.js';
-import { setPath } from '../../agent/settings.js';
+import { POLICY_ADDRESS_MAP_KEY, POLICY_EXCLUSIONS_KEY, POLICY_VALUES } from '../../agent/policy.js';
+import { setPath, settingRange } from '../../agent/settings.js';
+import { LOG_DEFAULTS } from '../../agent/service-log.js';
 import type { Fleet } from '../../fleet/types.js';
 import { renderTemplate } from './mdm-templates.js';
 import { installTimeArgs, installTimeSecrets, needsNoTools, type Artifact, type BuildContext, type InstallTimeSecret, type Target } from './target.js';
@@ -52,6 +53,14 @@ export function renderGpoFiles(fleet: Fleet, atInstall: InstallTimeSecret[] = []
     admlName: admlName(fleet.fleet),
     key,
     exclusionsKey: `${key}\\${POLICY_EXCLUSIONS_KEY}`,
+    addressMapKey: `${key}\\${POLICY_ADDRESS_MAP_KEY}`,
+    logDefaults: LOG_DEFAULTS,
+    // The ranges the agent's schema allows (agent-config.schema.json), so the policy editor refuses what the agent would.
+    logLimits: {
+      minBytes: settingRange('serviceLog.maxBytes').minimum,
+      maxBytes: settingRange('serviceLog.maxBytes').maximum,
+      maxFiles: settingRange('serviceLog.files').maximum,
+    },
     // Value names by setting path (values.proxy.host), from the agent's settings table.
     values: policyValueTree(),
     // The value lists and their display names come from the agent config schema (agent/config-schema.ts).

@@ -48,6 +48,7 @@ export function managedPreferences(config: AgentConfig): PlistObject {
     if (isSecret(row)) throw new Error(`settings table: ${row.name} is a secret and must have no plist key`);
     const value = getPath(config, row.name);
     if (value === undefined || (Array.isArray(value) && value.length === 0)) continue;
+    if (typeof value === 'object' && value !== null && Object.keys(value).length === 0) continue;
     prefs[row.plistKey] = value as PlistValue;
   }
   return prefs;

@@ -11,6 +11,9 @@
  * the MSI wrote it. The child's stdout/stderr go to the log file. If the child exits while the service
  * is running, it is restarted with a growing delay (1 s doubling up to 60 s). Stopping the service
  * terminates the child through a kill-on-close job object, so no agent process outlives the service.
+ * The log is the wrapper's lines and the child's stray output (the agent writes and rotates its own agent.log):
+ * before each (re)start of the child, a log past LOG_ROTATE_BYTES becomes <log>.1 (replacing the older one), so it
+ * never grows without bound, even in a crash loop.
  *
  * Built with Debian's mingw-w64: x86_64-w64-mingw32-gcc -municode -O2 -s -o holdfast-service.exe holdfast-service.c -lshell32
  */
@@ -73,8 +76,26 @@ static BOOL parse_command_line(void)
     return child_cmdline[0] != 0;
 }
 
+#define LOG_ROTATE_BYTES (1024 * 1024)
+
+/* Called while no child holds the log open. */
+static void rotate_log(void)
+{
+    WIN32_FILE_ATTRIBUTE_DATA attrs;
+    if (!log_path || !GetFileAttributesExW(log_path, GetFileExInfoStandard, &attrs)) return;
+    if (attrs.nFileSizeHigh == 0 && attrs.nFileSizeLow < LOG_ROTATE_BYTES) return;
+    size_t n = wcslen(log_path) + 3;
+    wchar_t *older = (wchar_t *)calloc(n, sizeof(wchar_t));
+    if (!older) return;
+    wcscpy(older, log_path);
+    wcscat(older, L".1");
+    MoveFileExW(log_path, older, MOVEFILE_REPLACE_EXISTING);
+    free(older);
+}
+
 static HANDLE start_child(void)
 {
+    rotate_log();
     SECURITY_ATTRIBUTES sa = {sizeof(sa), NULL, TRUE};
     HANDLE out = INVALID_HANDLE_VALUE;
     if (log_path) {
