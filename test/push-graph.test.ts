@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { decryptContent, readIntuneWin } from '../installers/intune/intunewin.js';
 import { loadFleet } from '../fleet/load.js';
-import { HttpError, contentOfIntuneWin, pushIntuneApp, pushIntuneFleet } from '../deployer/push/index.js';
+import { HttpError, type PushFleetResult, contentOfIntuneWin, pushIntuneApp, pushIntuneFleet } from '../deployer/push/index.js';
 import { intuneMacosTarget, intuneTarget } from '../deployer/targets/intune.js';
 import { jamfProfilesTarget } from '../deployer/targets/jamf-profiles.js';
 import { type GraphContractServer, startGraphContractServer } from './helpers/graph-contract-server.js';
@@ -60,6 +60,8 @@ afterAll(async () => {
 });
 
 const fast = { pollIntervalMs: 5, http: { baseDelayMs: 5, maxDelayMs: 50 } };
+const idOf = (r: PushFleetResult, kind: string) => r.outcome.items.find((i) => i.kind === kind)!.id;
+const itemsOf = (r: PushFleetResult, kind: string) => r.outcome.items.filter((i) => i.kind === kind);
 
 describe('push intune (Graph contract test server)', () => {
   it('runs the documented flow, retries 429 and 503, and commits bytes that match Detection.xml', async () => {
@@ -79,13 +81,13 @@ describe('push intune (Graph contract test server)', () => {
       log: (l) => lines.push(l),
       ...fast,
     });
-    expect(all.macos).toBeUndefined();
-    expect(all.retries).toBe(2);
-    const result = all.windows!;
+    expect(itemsOf(all, 'macOS pkg app')).toEqual([]);
+    expect(all.outcome.retries).toBe(2);
     expect(lines.some((l) => /answered 429/.test(l))).toBe(true);
     expect(lines.some((l) => /answered 503/.test(l))).toBe(true);
-    const app = server.apps.get(result.appId)!;
-    expect(app.committedContentVersion).toBe(result.contentVersionId);
+    const app = server.apps.get(idOf(all, 'Win32 app'))!;
+    const result = { contentVersionId: app.committedContentVersion!, blocks: server.requests.filter((r) => r.query.get('comp') === 'block').length - 1 };
+    expect(result.contentVersionId).toBe('1');
     expect(app.assignments).toEqual([
       expect.objectContaining({ intent: 'required', target: expect.objectContaining({ groupId: 'a6b2c3d4-0000-4000-8000-000000000001' }) }),
     ]);
@@ -96,6 +98,7 @@ describe('push intune (Graph contract test server)', () => {
     const file = [...app.contentVersions.get(result.contentVersionId)!.values()][0];
     expect(file.uploadState).toBe('commitFileSuccess');
     const pkg = await readIntuneWin(join(outDir, 'demo/intune/holdfast-demo.intunewin'));
+    // One block was answered 503 and sent again.
     expect(result.blocks).toBe(Math.ceil(pkg.encrypted.length / 4096));
     expect(result.blocks).toBeGreaterThan(1);
     expect(file.committedBlob!.equals(pkg.encrypted)).toBe(true);
@@ -156,7 +159,8 @@ describe('push intune (Graph contract test server)', () => {
     expect((err as Error).message).toMatch(/token: 401 Unauthorized .*client secret/);
     expect((err as Error).message).not.toContain(wrong);
 
-    server.fail('POST', /\/contentVersions$/, 401);
+    // A token rejected once is renewed; rejected again, the push stops with the step named.
+    server.fail('GET', /\/deviceAppManagement\/mobileApps$/, 401, { times: 2 });
     const err2 = await pushIntuneFleet(fleetFile, {
       outDir,
       graphUrl: server.graphUrl,
@@ -167,7 +171,7 @@ describe('push intune (Graph contract test server)', () => {
       ...fast,
     }).catch((e: unknown) => e);
     expect((err2 as HttpError).status).toBe(401);
-    expect((err2 as Error).message).toMatch(/content version: 401/);
+    expect((err2 as Error).message).toMatch(/find apps: 401/);
   });
 
   it('pushes the macOS pkg app (pkg encrypted like a .intunewin) and the custom configuration profiles', async () => {
@@ -183,21 +187,20 @@ describe('push intune (Graph contract test server)', () => {
       blockSize: 64 * 1024,
       ...fast,
     });
-    expect(r.windows).toBeUndefined();
-    const app = server.apps.get(r.macos!.appId)!;
+    expect(itemsOf(r, 'Win32 app')).toEqual([]);
+    const app = server.apps.get(idOf(r, 'macOS pkg app'))!;
     expect(app.body).toMatchObject({ '@odata.type': '#microsoft.graph.macOSPkgApp', fileName: 'holdfast-demo.pkg', primaryBundleId: 'com.holdfast.agent' });
-    expect(app.committedContentVersion).toBe(r.macos!.contentVersionId);
-    const file = [...app.contentVersions.get(r.macos!.contentVersionId)!.values()][0];
+    const file = [...app.contentVersions.get(app.committedContentVersion!)!.values()][0];
     expect(file.uploadState).toBe('commitFileSuccess');
-    expect(r.macos!.blocks).toBe(Math.ceil(file.committedBlob!.length / (64 * 1024)));
+    expect(file.committedBlob!.length).toBeGreaterThan(2 * 64 * 1024);
     const info = file.fileEncryptionInfo!;
     expect(
       decryptContent(file.committedBlob!, { ...info, profileIdentifier: 'ProfileVersion1', fileDigestAlgorithm: 'SHA256' } as Parameters<
         typeof decryptContent
       >[1]).equals(pkgBytes),
     ).toBe(true);
-    expect(r.profiles).toHaveLength(2);
-    for (const p of r.profiles) {
+    expect(itemsOf(r, 'macOS profile')).toHaveLength(2);
+    for (const p of itemsOf(r, 'macOS profile')) {
       const conf = server.configurations.get(p.id)!;
       expect(conf.body['@odata.type']).toBe('#microsoft.graph.macOSCustomConfiguration');
       const source = join(outDir, 'demo', String(conf.body.payloadFileName));
@@ -206,43 +209,46 @@ describe('push intune (Graph contract test server)', () => {
     }
   });
 
-  it('--dry-run prints every request with secrets masked and sends nothing', async () => {
-    const before = server.requests.length;
-    const secret = 'super-secret-value-42';
-    const { stdout } = await run(
-      process.execPath,
-      [
-        deployBin,
-        'push',
-        'intune',
-        fleetFile,
-        '--out',
-        outDir,
-        '--dry-run',
-        '--graph-url',
-        server.graphUrl,
-        '--authority-url',
-        server.authorityUrl,
-        '--tenant',
-        't-1',
-        '--client-id',
-        'c-1',
-        '--group',
-        'g-1',
-      ],
-      {
-        env: { ...process.env, HOLDFAST_GRAPH_CLIENT_SECRET: secret },
-      },
-    );
-    expect(server.requests.length).toBe(before);
-    expect(stdout).not.toContain(secret);
-    for (const step of ['token', 'create app', 'content version', 'file entry', 'upload block 1/1', 'block list', 'commit', 'committed version', 'assign']) {
-      expect(stdout).toContain(`[dry-run] ${step}: `);
+  it('--dry-run reads the state, prints the plan and every change with secrets masked, and changes nothing', async () => {
+    const fresh = await startGraphContractServer();
+    try {
+      const { stdout } = await run(
+        process.execPath,
+        [
+          deployBin,
+          'push',
+          'intune',
+          fleetFile,
+          '--out',
+          outDir,
+          '--dry-run',
+          '--graph-url',
+          fresh.graphUrl,
+          '--authority-url',
+          fresh.authorityUrl,
+          '--tenant',
+          fresh.tenantId,
+          '--client-id',
+          fresh.clientId,
+          '--group',
+          'g-1',
+        ],
+        { env: { ...process.env, HOLDFAST_GRAPH_CLIENT_SECRET: fresh.clientSecret } },
+      );
+      expect(fresh.writes()).toBe(0);
+      expect(fresh.requests.filter((r) => r.method === 'GET').length).toBeGreaterThan(0);
+      expect(stdout).not.toContain(fresh.clientSecret);
+      expect(stdout).toMatch(/plan for Microsoft Intune, fleet demo: 8 to create, 0 to update, 0 unchanged/);
+      expect(stdout).toMatch(/create +Win32 app +Holdfast Backup: not found/);
+      for (const step of ['create app', 'content version', 'file entry', 'upload block 1/1', 'block list', 'commit', 'committed version', 'assign']) {
+        expect(stdout).toContain(`[dry-run] ${step}: `);
+      }
+      expect(stdout).toMatch(/"encryptionKey":"\*\*\*"/);
+      expect(stdout).toMatch(/authorization: Bearer \*\*\*/);
+      expect(stdout).toContain('dry run: nothing was changed');
+    } finally {
+      await fresh.close();
     }
-    expect(stdout).toMatch(/client_secret=\*\*\*/);
-    expect(stdout).toMatch(/"encryptionKey":"\*\*\*"/);
-    expect(stdout).toMatch(/authorization: Bearer \*\*\*/);
-    expect(stdout).toContain('dry run: nothing was sent');
   });
 
   it('push --help documents the flags and the secret variable', async () => {

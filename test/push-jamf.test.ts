@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loadFleet } from '../fleet/load.js';
-import { HttpError, pushJamfFleet } from '../deployer/push/index.js';
+import { HttpError, type PushFleetResult, pushJamfFleet } from '../deployer/push/index.js';
 import { intuneMacosTarget } from '../deployer/targets/intune.js';
 import { jamfProfilesTarget } from '../deployer/targets/jamf-profiles.js';
 import type { Artifact } from '../deployer/targets/target.js';
@@ -24,6 +24,9 @@ let fleetFile: string;
 let server: JamfContractServer;
 let pkgBytes: Buffer;
 let artifacts: Artifact[];
+
+const idOf = (r: PushFleetResult, kind: string) => r.outcome.items.find((i) => i.kind === kind)!.id;
+const idsOf = (r: PushFleetResult, kind: string) => r.outcome.items.filter((i) => i.kind === kind).map((i) => i.id);
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'hf-push-jamf-'));
@@ -64,30 +67,31 @@ describe('push jamf (Jamf Pro contract test server)', () => {
       log: (l) => lines.push(l),
       http: { baseDelayMs: 5 },
     });
-    expect(r.retries).toBe(1);
+    expect(r.outcome.retries).toBe(1);
     expect(lines.some((l) => /answered 429/.test(l))).toBe(true);
-    const pkg = server.packages.get(r.packageId)!;
-    expect(pkg.body).toMatchObject({ packageName: "R&D Backup's", fileName: 'holdfast-acme.pkg' });
+    const packageId = idOf(r, 'package');
+    const pkg = server.packages.get(packageId)!;
+    expect(pkg.body).toMatchObject({ packageName: "R&D Backup's (acme)", fileName: 'holdfast-acme.pkg', hashType: 'SHA_512' });
     expect(pkg.uploaded!.filename).toBe('holdfast-acme.pkg');
     expect(pkg.uploaded!.bytes.equals(pkgBytes)).toBe(true);
 
     // Profiles: the mobileconfig goes escaped inside <payloads> and comes back byte-identical; scoped to group 7.
     const mobileconfigs = artifacts.filter((a) => a.path.endsWith('.mobileconfig')).sort((a, b) => a.path.localeCompare(b.path));
-    expect(r.profileIds).toHaveLength(mobileconfigs.length);
-    for (const [i, id] of r.profileIds.entries()) {
+    expect(idsOf(r, 'profile')).toHaveLength(mobileconfigs.length);
+    for (const [i, id] of idsOf(r, 'profile').entries()) {
       const xml = server.profiles.get(id)!;
       const payload = xmlDecode(/<payloads>([\s\S]*)<\/payloads>/.exec(xml)![1]);
       expect(payload).toBe(readFileSync(mobileconfigs[i].path, 'utf8'));
       expect(xml).toContain('<computer_groups><computer_group><id>7</id></computer_group></computer_groups>');
-      expect(xmlDecode(/<name>([^<]*)<\/name>/.exec(xml)![1])).toMatch(/^R&D Backup's – /);
+      expect(xmlDecode(/<name>([^<]*)<\/name>/.exec(xml)![1])).toMatch(/^R&D Backup's \(acme\) – /);
     }
-    const policy = server.policies.get(r.policyId)!;
-    expect(xmlDecode(/<name>([^<]*)<\/name>/.exec(policy)![1])).toBe("Install R&D Backup's");
-    expect(policy).toContain(`<package><id>${r.packageId}</id><action>Install</action></package>`);
+    const policy = server.policies.get(idOf(r, 'policy'))!;
+    expect(xmlDecode(/<name>([^<]*)<\/name>/.exec(policy)![1])).toBe("Install R&D Backup's (acme)");
+    expect(policy).toContain(`<package><id>${packageId}</id><action>Install</action></package>`);
     expect(policy).toContain('<trigger_other>holdfast-acme</trigger_other>');
     expect(policy).toContain('<computer_group><id>7</id></computer_group>');
 
-    const eas = r.extensionAttributeIds.map((id) => server.extensionAttributes.get(id)!);
+    const eas = idsOf(r, 'extension attribute').map((id) => server.extensionAttributes.get(id)!);
     expect(eas.map((e) => e.name).sort()).toEqual([
       'Holdfast Agent Version',
       'Holdfast Backup Health',
@@ -115,11 +119,10 @@ describe('push jamf (Jamf Pro contract test server)', () => {
     expect((err as Error).message).not.toContain(wrong);
   });
 
-  it('renews an expired token once on a 401 and carries on', async () => {
-    server.fail('POST', /^\/api\/v1\/packages$/, 401);
+  it('renews an expired token once on a 401 and carries on, updating the scope in place', async () => {
+    server.fail('GET', /^\/api\/v1\/packages$/, 401);
     const tokensBefore = server.requests.filter((q) => q.path === '/api/oauth/token').length;
     const lines: string[] = [];
-    // Names must be new: the contract server answers 409 to duplicates, as Jamf does.
     const r = await pushJamfFleet(fleetFile, {
       outDir,
       url: server.url,
@@ -128,12 +131,14 @@ describe('push jamf (Jamf Pro contract test server)', () => {
       env: { HOLDFAST_JAMF_CLIENT_SECRET: server.clientSecret },
       log: (l) => lines.push(l),
       http: { baseDelayMs: 5 },
-    }).catch((e: unknown) => e);
+    });
     expect(lines.some((l) => /token rejected; renewing it once/.test(l))).toBe(true);
     expect(server.requests.filter((q) => q.path === '/api/oauth/token').length - tokensBefore).toBe(2);
-    // The second run collides with the first run's names: Jamf's 409 comes back as a clear error.
-    expect((r as HttpError).status).toBe(409);
-    expect((r as Error).message).toMatch(/create package: 409 .*packageName must be unique/);
+    // Same names: found and updated (scope 7 -> 8), not duplicated.
+    expect(r.outcome.items.filter((i) => i.kind === 'profile').map((i) => i.action)).toEqual(['update', 'update']);
+    expect(r.outcome.items.find((i) => i.kind === 'package')!.action).toBe('unchanged');
+    expect(server.packages.size).toBe(1);
+    expect(server.policies.get(idOf(r, 'policy'))).toContain('<computer_group><id>8</id></computer_group>');
   });
 
   it('rejects a non-numeric group id with a clear error', async () => {
@@ -148,27 +153,31 @@ describe('push jamf (Jamf Pro contract test server)', () => {
     ).rejects.toThrow(/--group: "All Macs" is not allowed; expected the numeric id/);
   });
 
-  it('--dry-run prints every request with the secret masked and sends nothing', async () => {
-    const before = server.requests.length;
-    const secret = 'jamf-dry-secret-777';
-    const { stdout } = await run(
-      process.execPath,
-      [deployBin, 'push', 'jamf', fleetFile, '--out', outDir, '--url', server.url, '--client-id', 'cid', '--group', '7', '--dry-run'],
-      { env: { ...process.env, HOLDFAST_JAMF_CLIENT_SECRET: secret } },
-    );
-    expect(server.requests.length).toBe(before);
-    expect(stdout).not.toContain(secret);
-    expect(stdout).toContain('client_secret=***');
-    for (const step of [
-      'token',
-      'create package',
-      'upload package',
-      'profile holdfast-acme-settings.mobileconfig',
-      'policy',
-      'extension attribute Holdfast Agent Version',
-    ])
-      expect(stdout).toContain(`[dry-run] ${step}: `);
-    expect(stdout).toContain('multipart file=holdfast-acme.pkg <300000 bytes>');
+  it('--dry-run reads the state, prints the plan and every change with the secret masked, and changes nothing', async () => {
+    const fresh = await startJamfContractServer();
+    try {
+      const { stdout } = await run(
+        process.execPath,
+        [deployBin, 'push', 'jamf', fleetFile, '--out', outDir, '--url', fresh.url, '--client-id', fresh.clientId, '--group', '7', '--dry-run'],
+        { env: { ...process.env, HOLDFAST_JAMF_CLIENT_SECRET: fresh.clientSecret } },
+      );
+      expect(fresh.writes()).toBe(0);
+      expect(stdout).not.toContain(fresh.clientSecret);
+      expect(stdout).toMatch(/plan for Jamf Pro, fleet acme: \d+ to create, 0 to update, 0 unchanged/);
+      for (const step of [
+        'create package',
+        'upload package',
+        'package checksum',
+        'profile holdfast-acme-settings.mobileconfig',
+        'policy',
+        'extension attribute Holdfast Agent Version',
+      ])
+        expect(stdout).toContain(`[dry-run] ${step}: `);
+      expect(stdout).toContain('multipart file=holdfast-acme.pkg <300000 bytes>');
+      expect(stdout).toContain('dry run: nothing was changed');
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('intune-macos writes macOSPkgApp and macOSCustomConfiguration bodies for the same pkg and profiles', async () => {
