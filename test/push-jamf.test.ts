@@ -2,8 +2,8 @@
 // upload (file name = fileName), profiles and policy as escaped Classic XML scoped to the group, extension
 // attributes; a 429 retry, a 401 error, --dry-run. Also the Intune macOS bodies for the same pkg and profiles.
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,6 +14,8 @@ import { HttpError, type PushFleetResult, pushJamfFleet } from '../deployer/push
 import { intuneMacosTarget } from '../deployer/targets/intune.js';
 import { jamfProfilesTarget } from '../deployer/targets/jamf-profiles.js';
 import type { Artifact } from '../deployer/targets/target.js';
+import { LOG_FILE, PRODUCT_DIR, STDERR_LOG_FILE, daemonPlist } from '../installers/mac/layout.js';
+import { render } from '../installers/mac/templates.js';
 import { type JamfContractServer, startJamfContractServer, xmlDecode } from './helpers/jamf-contract-server.js';
 import { deployBin, repoRoot } from './helpers/paths.js';
 
@@ -45,6 +47,21 @@ beforeAll(async () => {
   pkgBytes = randomBytes(300_000);
   writeFileSync(join(fleetDir, 'holdfast-acme.pkg'), pkgBytes);
   artifacts.unshift({ target: 'pkg', path: join(fleetDir, 'holdfast-acme.pkg'), description: 'pkg' });
+  // The pkg target's real uninstall script (rendered from its template), which the uninstall policy runs.
+  const label = loaded.fleet.branding.bundleId;
+  const uninstall = await render('uninstall.sh.hbs', {
+    label,
+    identifier: label,
+    product: loaded.fleet.branding.product,
+    scriptName: 'holdfast-acme-uninstall.sh',
+    keepIdentity: true,
+    productDir: PRODUCT_DIR,
+    plist: daemonPlist(label),
+    logFile: LOG_FILE,
+    stderrLogFile: STDERR_LOG_FILE,
+  });
+  writeFileSync(join(fleetDir, 'holdfast-acme-uninstall.sh'), uninstall, { mode: 0o755 });
+  artifacts.push({ target: 'pkg', path: join(fleetDir, 'holdfast-acme-uninstall.sh'), description: 'Uninstall script' });
   writeFileSync(join(fleetDir, 'manifest.json'), JSON.stringify({ fleet: 'acme', artifacts: artifacts.map((a) => ({ ...a, path: basename(a.path) })) }));
   server = await startJamfContractServer();
 });
@@ -200,5 +217,158 @@ describe('push jamf (Jamf Pro contract test server)', () => {
       const source = artifacts.find((a) => basename(a.path) === body.payloadFileName)!;
       expect(Buffer.from(body.payload, 'base64').equals(readFileSync(source.path))).toBe(true);
     }
+  });
+});
+
+describe('push jamf is a plan, then an update (sequences on one contract server)', () => {
+  let seq: JamfContractServer;
+  const pkgFile = () => join(outDir, 'acme', 'holdfast-acme.pkg');
+  const push = (lines: string[] = []) =>
+    pushJamfFleet(fleetFile, {
+      outDir,
+      url: seq.url,
+      clientId: seq.clientId,
+      groupId: '7',
+      uninstallGroupId: '9',
+      env: { HOLDFAST_JAMF_CLIENT_SECRET: seq.clientSecret },
+      log: (l) => lines.push(l),
+      http: { baseDelayMs: 5 },
+    });
+  const actions = (r: PushFleetResult) => r.plan.items.map((i) => `${i.action} ${i.kind}`);
+  /** The push's result and the requests that changed something on the server meanwhile (its own write count). */
+  const writesDuring = async <T>(fn: () => Promise<T>): Promise<{ result: T; writes: Array<{ method: string; path: string }> }> => {
+    const [from, count] = [seq.requests.length, seq.writes()];
+    const result = await fn();
+    const writes = seq.requests.slice(from).filter((q) => q.method !== 'GET' && q.path !== '/api/oauth/token');
+    expect(writes.length).toBe(seq.writes() - count);
+    return { result, writes: writes.map(({ method, path }) => ({ method, path })) };
+  };
+  let first: PushFleetResult;
+
+  beforeAll(async () => {
+    seq = await startJamfContractServer();
+  });
+  afterAll(async () => {
+    await seq?.close();
+    writeFileSync(pkgFile(), pkgBytes);
+  });
+
+  it('first push creates every object, with the uninstall script and policy', async () => {
+    first = await push();
+    expect(actions(first)).toEqual([
+      'create package',
+      'create script',
+      'create profile',
+      'create profile',
+      'create policy',
+      'create uninstall policy',
+      'create extension attribute',
+      'create extension attribute',
+      'create extension attribute',
+      'create extension attribute',
+    ]);
+    const scriptId = idOf(first, 'script');
+    const script = seq.scripts.get(scriptId)!;
+    expect(script).toMatchObject({ name: "Uninstall R&D Backup's (acme)", priority: 'AFTER' });
+    expect(String(script.scriptContents)).toMatch(/^#!\/bin\/sh\n# Jamf Pro: .*\nset -- \$\{4:\+"\$4"\}\n/);
+    const uninstallPolicy = seq.policies.get(idOf(first, 'uninstall policy'))!;
+    expect(uninstallPolicy).toContain(`<script><id>${scriptId}</id><priority>After</priority><parameter4></parameter4></script>`);
+    expect(uninstallPolicy).toContain('<computer_groups><computer_group><id>9</id></computer_group></computer_groups>');
+    expect(uninstallPolicy).toContain('<trigger_other>holdfast-acme-uninstall</trigger_other>');
+    // The install policy leaves the uninstall group out, or it would reinstall what the uninstall removed.
+    expect(seq.policies.get(idOf(first, 'policy'))).toContain(
+      '<exclusions><computer_groups><computer_group><id>9</id></computer_group></computer_groups></exclusions>',
+    );
+    const pkg = seq.packages.get(idOf(first, 'package'))!;
+    expect(pkg.body.hashValue).toBe(createHash('sha512').update(pkgBytes).digest('hex'));
+  });
+
+  it('the same push again leaves everything unchanged and writes nothing', async () => {
+    const { result, writes } = await writesDuring(() => push());
+    expect(new Set(actions(result))).toEqual(
+      new Set([
+        'unchanged package',
+        'unchanged script',
+        'unchanged profile',
+        'unchanged policy',
+        'unchanged uninstall policy',
+        'unchanged extension attribute',
+      ]),
+    );
+    expect(writes).toEqual([]);
+    expect(result.outcome.items.map((i) => i.id)).toEqual(first.outcome.items.map((i) => i.id));
+  });
+
+  it('a new pkg is re-uploaded into the same package record: two writes, nothing else touched', async () => {
+    const next = randomBytes(310_000);
+    writeFileSync(pkgFile(), next);
+    const { result, writes } = await writesDuring(() => push());
+    expect(result.plan.items.filter((i) => i.action !== 'unchanged').map((i) => `${i.action} ${i.kind}`)).toEqual(['update package']);
+    expect(result.plan.items[0].reason).toMatch(/pkg checksum differs/);
+    const id = idOf(first, 'package');
+    expect(writes).toEqual([
+      { method: 'POST', path: `/api/v1/packages/${id}/upload` },
+      { method: 'PUT', path: `/api/v1/packages/${id}` },
+    ]);
+    expect(seq.packages.get(id)!.uploaded!.bytes.equals(next)).toBe(true);
+    expect(seq.packages.get(id)!.body.hashValue).toBe(createHash('sha512').update(next).digest('hex'));
+  });
+
+  it('objects deleted by hand are recreated; the rest stay', async () => {
+    seq.policies.delete(idOf(first, 'policy'));
+    seq.profiles.delete(idsOf(first, 'profile')[0]);
+    seq.extensionAttributes.delete(idsOf(first, 'extension attribute')[1]);
+    const { result, writes } = await writesDuring(() => push());
+    expect(result.plan.items.filter((i) => i.action !== 'unchanged').map((i) => `${i.action} ${i.kind}`)).toEqual([
+      'create profile',
+      'create policy',
+      'create extension attribute',
+    ]);
+    expect(writes.map((w) => w.method)).toEqual(['POST', 'POST', 'POST']);
+    expect(seq.policies.size).toBe(2);
+    expect(seq.profiles.size).toBe(2);
+    expect(seq.extensionAttributes.size).toBe(4);
+  });
+
+  it('a 429, a 503 and an expired token in the middle of an update still succeed', async () => {
+    const next = randomBytes(320_000);
+    writeFileSync(pkgFile(), next);
+    seq.fail('POST', /\/upload$/, 503, { retryAfter: '0' });
+    seq.fail('PUT', /^\/api\/v1\/packages\/\d+$/, 429, { retryAfter: '0' });
+    seq.expireTokensAt('POST', /\/upload$/);
+    const tokens = seq.requests.filter((q) => q.path === '/api/oauth/token').length;
+    const lines: string[] = [];
+    const r = await push(lines);
+    expect(r.outcome.retries).toBe(2);
+    expect(lines.some((l) => /token rejected; renewing it once/.test(l))).toBe(true);
+    // One token for this push, one renewal mid-update.
+    expect(seq.requests.filter((q) => q.path === '/api/oauth/token').length - tokens).toBe(2);
+    const pkg = seq.packages.get(idOf(first, 'package'))!;
+    expect(pkg.uploaded!.bytes.equals(next)).toBe(true);
+    expect(pkg.body.hashValue).toBe(createHash('sha512').update(next).digest('hex'));
+  });
+
+  it('the uninstall script runs as Jamf calls it ($1-$3 volume, computer, user; parameter 4 --purge)', async () => {
+    const contents = String(seq.scripts.get(idOf(first, 'script'))!.scriptContents);
+    const script = join(work, 'jamf-uninstall.sh');
+    writeFileSync(script, contents);
+    const root = join(work, 'mac-root');
+    const installed = () => {
+      for (const d of ['bin', 'lib', 'runtime']) mkdirSync(join(root, PRODUCT_DIR, d), { recursive: true });
+      mkdirSync(join(root, '/Library/LaunchDaemons'), { recursive: true });
+      writeFileSync(join(root, daemonPlist('com.acme.backup')), '<plist/>');
+      writeFileSync(join(root, PRODUCT_DIR, 'agent.json'), '{}');
+    };
+    installed();
+    const env = { ...process.env, HOLDFAST_UNINSTALL_ROOT: root };
+    const kept = await run('sh', [script, '/', 'Mac-042', 'alice', ''], { env });
+    expect(kept.stdout).toMatch(/removed the agent; kept/);
+    expect(existsSync(join(root, PRODUCT_DIR, 'bin'))).toBe(false);
+    expect(existsSync(join(root, daemonPlist('com.acme.backup')))).toBe(false);
+    expect(existsSync(join(root, PRODUCT_DIR, 'agent.json'))).toBe(true);
+    installed();
+    const purged = await run('sh', [script, '/', 'Mac-042', 'alice', '--purge'], { env });
+    expect(purged.stdout).toMatch(/removed the agent, its config and its state/);
+    expect(existsSync(join(root, PRODUCT_DIR))).toBe(false);
   });
 });
