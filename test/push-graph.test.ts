@@ -3,7 +3,7 @@
 // profiles, and --dry-run.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -11,15 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { decryptContent, readIntuneWin } from '../installers/intune/intunewin.js';
 import { loadFleet } from '../fleet/load.js';
-import type { FleetSecrets, LoadedFleet } from '../fleet/types.js';
+import type { LoadedFleet } from '../fleet/types.js';
 import { buildManifest, writeManifest } from '../deployer/manifest.js';
-import { type Artifact, installTimeSecrets } from '../deployer/targets/target.js';
+import { installTimeSecrets } from '../deployer/targets/target.js';
 import { HttpError, type PushFleetResult, contentOfIntuneWin, pushIntuneApp, pushIntuneFleet } from '../deployer/push/index.js';
-import { intuneMacosTarget, intuneTarget } from '../deployer/targets/intune.js';
-import { jamfProfilesTarget } from '../deployer/targets/jamf-profiles.js';
 import { type GraphContractServer, startGraphContractServer } from './helpers/graph-contract-server.js';
 import { deployBin, repoRoot } from './helpers/paths.js';
-import { buildTinyMsi } from './helpers/tiny-msi.js';
+import { makeMac, makeWindows } from './helpers/push-fixtures.js';
 
 const run = promisify(execFile);
 const fleetFile = join(repoRoot, 'examples/fleets/demo.fleet.json');
@@ -28,30 +26,13 @@ let outDir: string;
 let server: GraphContractServer;
 let pkgBytes: Buffer;
 
-/** generate --target intune for a tiny MSI of `version` (a new product code each time, as a new build has). */
-async function makeWindows(loaded: LoadedFleet, fleetDir: string, version: string, secrets: FleetSecrets = {}): Promise<Artifact[]> {
-  const dir = join(work, `msi-${loaded.fleet.fleet}-${version}`);
-  mkdirSync(dir, { recursive: true });
-  const msi = buildTinyMsi(dir, { fileName: `holdfast-${loaded.fleet.fleet}.msi`, version });
-  const ctx = { loaded, secrets, outDir: fleetDir, cacheDir: work, progress: () => {} };
-  return intuneTarget.make({ ...ctx, previous: [{ target: 'msi', path: msi, description: 'msi' }] });
-}
-
-/** generate --target jamf-profiles,intune-macos with a stand-in pkg (the real one is 77 MB; the upload is the same). */
-async function makeMac(loaded: LoadedFleet, fleetDir: string, pkg: Buffer): Promise<void> {
-  const ctx = { loaded, secrets: {}, outDir: fleetDir, cacheDir: work, progress: () => {} };
-  const profiles = await jamfProfilesTarget.make({ ...ctx, previous: [] });
-  writeFileSync(join(fleetDir, 'holdfast-demo.pkg'), pkg);
-  await intuneMacosTarget.make({ ...ctx, previous: [{ target: 'pkg', path: join(fleetDir, 'holdfast-demo.pkg'), description: 'pkg' }, ...profiles] });
-}
-
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'hf-push-graph-'));
   outDir = join(work, 'dist');
   const loaded = await loadFleet(fleetFile);
-  await makeWindows(loaded, join(outDir, 'demo'), '1.2.0');
+  await makeWindows(work, loaded, join(outDir, 'demo'), '1.2.0');
   pkgBytes = randomBytes(200_000);
-  await makeMac(loaded, join(outDir, 'demo'), pkgBytes);
+  await makeMac(work, loaded, join(outDir, 'demo'), pkgBytes);
   server = await startGraphContractServer();
 });
 
@@ -296,8 +277,8 @@ describe('push intune is a plan, then an update (sequences on one contract serve
     seq = await startGraphContractServer();
     seqOut = join(work, 'seq');
     loaded = await loadFleet(fleetFile);
-    await makeWindows(loaded, fleetDir(), '2.0.0');
-    await makeMac(loaded, fleetDir(), randomBytes(50_000));
+    await makeWindows(work, loaded, fleetDir(), '2.0.0');
+    await makeMac(work, loaded, fleetDir(), randomBytes(50_000));
   });
   afterAll(async () => {
     await seq?.close();
@@ -337,7 +318,7 @@ describe('push intune is a plan, then an update (sequences on one contract serve
     const app = winApp(first);
     app.assignments!.push({ id: 'by-hand', intent: 'available', target: { '@odata.type': '#microsoft.graph.groupAssignmentTarget', groupId: 'helpdesk' } });
     const assignmentsBefore = structuredClone(app.assignments);
-    await makeWindows(loaded, fleetDir(), '2.1.0');
+    await makeWindows(work, loaded, fleetDir(), '2.1.0');
     const { result, writes } = await writesDuring(() => push());
     expect(changes(result)).toEqual(['update Win32 app']);
     expect(result.plan.items[0].reason).toMatch(/content changed \(sha256 [0-9a-f]{12} -> [0-9a-f]{12}\), settings changed/);
@@ -375,7 +356,7 @@ describe('push intune is a plan, then an update (sequences on one contract serve
   });
 
   it('a 429, a 503 and an expired token in the middle of an update still succeed', async () => {
-    await makeWindows(loaded, fleetDir(), '2.2.0');
+    await makeWindows(work, loaded, fleetDir(), '2.2.0');
     seq.fail('PUT', /^\/blob\//, 503);
     seq.fail('PATCH', /^\/beta\/deviceAppManagement\/mobileApps\/[^/]+$/, 429, { retryAfter: '0' });
     seq.expireTokensAt('POST', /\/commit$/);
@@ -400,7 +381,7 @@ describe('push intune is a plan, then an update (sequences on one contract serve
     writeFileSync(acmeFile, JSON.stringify(doc));
     const acme = await loadFleet(acmeFile);
     const dir = join(work, 'at-install', 'acme');
-    const made = await makeWindows(acme, dir, '1.0.0');
+    const made = await makeWindows(work, acme, dir, '1.0.0');
     await writeManifest(dir, await buildManifest(acme.fleet, dir, made, installTimeSecrets(acme.fleet, {})));
     const options = {
       outDir: join(work, 'at-install'),

@@ -2,13 +2,12 @@
 // update / unchanged per object), then apply it; --dry-run prints the plan and the changes without sending them.
 import { Command, Option } from 'commander';
 
-import { ALLOW_AT_INSTALL_FLAG, PUSH_ENV, type PushFleetResult, planCounts, pushIntuneFleet, pushJamfFleet } from '../push/index.js';
+import { ALLOW_AT_INSTALL_FLAG, PUSH_ENV, type PushFleetResult, formatOutcome, pushIntuneFleet, pushJamfFleet } from '../push/index.js';
 import { DEFAULT_OUT_DIR } from '../generate.js';
 
 const log = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
-const retries = (n: number): string => `${n} retr${n === 1 ? 'y' : 'ies'}`;
 
 /** `push <name> <fleet>` with the options every destination shares first. */
 function destination(push: Command, name: string, description: string, fleetHelp: string): Command {
@@ -22,10 +21,7 @@ function destination(push: Command, name: string, description: string, fleetHelp
 const DRY_RUN_HELP = 'read what the service holds and print the plan and every change it would send (secrets masked); change nothing';
 
 function summary({ plan, outcome }: PushFleetResult): void {
-  if (plan.dryRun) return log('dry run: nothing was changed');
-  const c = planCounts(outcome.items);
-  for (const i of outcome.items) if (i.action !== 'unchanged') log(`${i.action === 'create' ? 'created' : 'updated'} ${i.kind} ${i.name}: id ${i.id}`);
-  log(`done: ${c.create} created, ${c.update} updated, ${c.unchanged} unchanged; ${retries(outcome.retries)}`);
+  for (const line of formatOutcome(plan, outcome)) log(line);
 }
 
 export function pushCommand(): Command {

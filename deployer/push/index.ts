@@ -16,6 +16,7 @@ import { GraphSession, type GraphPushOptions, contentOfIntuneWin } from './graph
 import { type IntuneAppInput, planIntune } from './intune-plan.js';
 import { type JamfPushOptions, planJamf } from './jamf.js';
 import { type PushOutcome, type PushPlan, formatPlan, sha256Hex } from './plan.js';
+import { PUSH_ENV, pushSetting } from './settings.js';
 
 export {
   GraphSession,
@@ -29,29 +30,10 @@ export {
 export { planJamf, type JamfPushInput, type JamfPushOptions } from './jamf.js';
 export { planIntune } from './intune-plan.js';
 export { ALLOW_AT_INSTALL_FLAG } from './at-install.js';
-export { formatPlan, planCounts, type AppliedItem, type PlanAction, type PlanItem, type PushOutcome, type PushPlan } from './plan.js';
+export { formatOutcome, formatPlan, planCounts, type AppliedItem, type PlanAction, type PlanItem, type PushOutcome, type PushPlan } from './plan.js';
 export { HttpClient, HttpError } from './http.js';
 
-/** Environment variables the push reads (secrets only from here). */
-export const PUSH_ENV = {
-  graphTenant: 'HOLDFAST_GRAPH_TENANT_ID',
-  graphClientId: 'HOLDFAST_GRAPH_CLIENT_ID',
-  graphClientSecret: 'HOLDFAST_GRAPH_CLIENT_SECRET',
-  graphGroup: 'HOLDFAST_GRAPH_GROUP_ID',
-  graphUrl: 'HOLDFAST_GRAPH_URL',
-  graphAuthority: 'HOLDFAST_GRAPH_AUTHORITY_URL',
-  jamfUrl: 'HOLDFAST_JAMF_URL',
-  jamfClientId: 'HOLDFAST_JAMF_CLIENT_ID',
-  jamfClientSecret: 'HOLDFAST_JAMF_CLIENT_SECRET',
-  jamfGroup: 'HOLDFAST_JAMF_GROUP_ID',
-  jamfUninstallGroup: 'HOLDFAST_JAMF_UNINSTALL_GROUP_ID',
-} as const;
-
-/** A setting the push cannot do without (a dry run too: it reads the service's state to make the plan). */
-function need(value: string | undefined, what: string, flag: string, env: string): string {
-  if (value) return value;
-  throw new Error(`${what} is missing: pass ${flag} or set ${env}`);
-}
+export { PUSH_ENV, PUSH_SETTINGS, missingPushSettings, type PushService, type PushSetting } from './settings.js';
 
 export type IntunePlatform = 'windows' | 'macos' | 'all';
 
@@ -128,12 +110,12 @@ export async function planIntuneFleet(fleetFile: string, o: PushIntuneFleetOptio
   }
   const profiles: GraphBody[] = [];
   for (const file of mac.profiles) profiles.push(await readBody(file, '#microsoft.graph.macOSCustomConfiguration'));
-  const groupId = o.groupId ?? env[PUSH_ENV.graphGroup];
+  const groupId = pushSetting('intune', 'groupId', o.groupId, env);
   const options: GraphPushOptions = {
     ...o,
-    tenantId: need(o.tenantId ?? env[PUSH_ENV.graphTenant], 'the Entra tenant id', '--tenant', PUSH_ENV.graphTenant),
-    clientId: need(o.clientId ?? env[PUSH_ENV.graphClientId], 'the app (client) id', '--client-id', PUSH_ENV.graphClientId),
-    clientSecret: need(env[PUSH_ENV.graphClientSecret], 'the client secret', 'no flag (secrets come from the environment only)', PUSH_ENV.graphClientSecret),
+    tenantId: pushSetting('intune', 'tenantId', o.tenantId, env)!,
+    clientId: pushSetting('intune', 'clientId', o.clientId, env)!,
+    clientSecret: pushSetting('intune', 'clientSecret', undefined, env)!,
     graphUrl: o.graphUrl ?? env[PUSH_ENV.graphUrl],
     authorityUrl: o.authorityUrl ?? env[PUSH_ENV.graphAuthority],
     ...(groupId && { groupId }),
@@ -170,7 +152,7 @@ export async function planJamfFleet(fleetFile: string, o: PushJamfFleetOptions =
   const { fleet } = await loadFleet(fleetFile);
   const fleetDir = join(resolve(o.outDir ?? DEFAULT_OUT_DIR), fleet.fleet);
   const files = await findJamfArtifacts(fleetDir, fleet.fleet);
-  const uninstallGroupId = o.uninstallGroupId ?? env[PUSH_ENV.jamfUninstallGroup];
+  const uninstallGroupId = pushSetting('jamf', 'uninstallGroupId', o.uninstallGroupId, env);
   return planJamf(
     {
       fleet: fleet.fleet,
@@ -185,15 +167,10 @@ export async function planJamfFleet(fleetFile: string, o: PushJamfFleetOptions =
     },
     {
       ...o,
-      url: need(o.url ?? env[PUSH_ENV.jamfUrl], 'the Jamf Pro URL', '--url', PUSH_ENV.jamfUrl),
-      clientId: need(o.clientId ?? env[PUSH_ENV.jamfClientId], 'the API client id', '--client-id', PUSH_ENV.jamfClientId),
-      clientSecret: need(
-        env[PUSH_ENV.jamfClientSecret],
-        'the API client secret',
-        'no flag (secrets come from the environment only)',
-        PUSH_ENV.jamfClientSecret,
-      ),
-      groupId: need(o.groupId ?? env[PUSH_ENV.jamfGroup], 'the computer group id', '--group', PUSH_ENV.jamfGroup),
+      url: pushSetting('jamf', 'url', o.url, env)!,
+      clientId: pushSetting('jamf', 'clientId', o.clientId, env)!,
+      clientSecret: pushSetting('jamf', 'clientSecret', undefined, env)!,
+      groupId: pushSetting('jamf', 'groupId', o.groupId, env)!,
       ...(uninstallGroupId && { uninstallGroupId }),
     },
   );

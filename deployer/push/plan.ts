@@ -75,6 +75,17 @@ export function formatPlan(plan: Pick<PushPlan, 'service' | 'fleet' | 'items'>):
   ];
 }
 
+/** What applying a plan did, as lines; the last one sums it up. */
+export function formatOutcome(plan: Pick<PushPlan, 'service' | 'fleet' | 'dryRun'>, outcome: PushOutcome): string[] {
+  if (plan.dryRun) return [`dry run: nothing was changed in ${plan.service}`];
+  const c = planCounts(outcome.items);
+  const retries = `${outcome.retries} retr${outcome.retries === 1 ? 'y' : 'ies'}`;
+  return [
+    ...outcome.items.filter((i) => i.action !== 'unchanged').map((i) => `${i.action === 'create' ? 'created' : 'updated'} ${i.kind} ${i.name}: id ${i.id}`),
+    `${plan.service}, fleet ${plan.fleet}: ${c.create} created, ${c.update} updated, ${c.unchanged} unchanged; ${retries}`,
+  ];
+}
+
 /** JSON with object keys sorted, so equal settings hash equally whatever order they were built in. */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
