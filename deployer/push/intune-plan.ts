@@ -42,7 +42,21 @@ export interface IntunePlanInput {
 
 type Found = Record<string, unknown> & { id: string };
 
-const hasGroup = (list: GraphAssignment[], groupId: string) => list.some((a) => a.target?.groupId === groupId);
+/** The group's assignment of an app or profile: unchanged when there, else assigned with the others kept. */
+function assignmentStep(name: string, groupId: string, kept: GraphAssignment[], assign: () => Promise<void>): PlanStep {
+  const assigned = kept.some((a) => a.target?.groupId === groupId);
+  return {
+    kind: 'assignment',
+    name: `${name} -> group ${groupId}`,
+    action: assigned ? 'unchanged' : 'create',
+    ...(assigned && { id: groupId }),
+    reason: assigned ? 'already assigned' : `not assigned yet${kept.length ? ` (the ${kept.length} other assignment(s) are kept)` : ''}`,
+    run: async () => {
+      await assign();
+      return groupId;
+    },
+  };
+}
 
 /** Objects of this fleet in a listing, by marker object name (first one wins; the plan says when there are more). */
 function byMarker(list: Array<Record<string, unknown>>, fleet: string, field: string): Map<string, Found[]> {
@@ -116,18 +130,7 @@ export async function planIntune(session: GraphSession, input: IntunePlanInput):
     }
     if (groupId) {
       const kept = existing ? await intuneAppAssignments(session, existing.id) : [];
-      const assigned = hasGroup(kept, groupId);
-      steps.push({
-        kind: 'assignment',
-        name: `${name} -> group ${groupId}`,
-        action: assigned ? 'unchanged' : 'create',
-        ...(assigned && { id: groupId }),
-        reason: assigned ? 'already assigned' : `not assigned yet${kept.length ? ` (the ${kept.length} other assignment(s) are kept)` : ''}`,
-        run: async () => {
-          await assignIntuneApp(session, appId, groupId, kept);
-          return groupId;
-        },
-      });
+      steps.push(assignmentStep(name, groupId, kept, () => assignIntuneApp(session, appId, groupId, kept)));
     }
   }
 
@@ -171,18 +174,7 @@ export async function planIntune(session: GraphSession, input: IntunePlanInput):
     }
     if (groupId) {
       const kept = existing ? await intuneProfileAssignments(session, existing.id) : [];
-      const assigned = hasGroup(kept, groupId);
-      steps.push({
-        kind: 'assignment',
-        name: `${name} -> group ${groupId}`,
-        action: assigned ? 'unchanged' : 'create',
-        ...(assigned && { id: groupId }),
-        reason: assigned ? 'already assigned' : `not assigned yet${kept.length ? ` (the ${kept.length} other assignment(s) are kept)` : ''}`,
-        run: async () => {
-          await assignIntuneProfile(session, profileId, groupId, kept);
-          return groupId;
-        },
-      });
+      steps.push(assignmentStep(name, groupId, kept, () => assignIntuneProfile(session, profileId, groupId, kept)));
     }
   }
   return makePlan('Microsoft Intune', fleet, session.dryRun, steps, () => session.http.retries.length);
