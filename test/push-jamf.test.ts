@@ -168,6 +168,16 @@ describe('push jamf (Jamf Pro contract test server)', () => {
         env: { HOLDFAST_JAMF_CLIENT_SECRET: server.clientSecret },
       }),
     ).rejects.toThrow(/--group: "All Macs" is not allowed; expected the numeric id/);
+    await expect(
+      pushJamfFleet(fleetFile, {
+        outDir,
+        url: server.url,
+        clientId: server.clientId,
+        groupId: '7',
+        uninstallGroupId: '7',
+        env: { HOLDFAST_JAMF_CLIENT_SECRET: server.clientSecret },
+      }),
+    ).rejects.toThrow(/--uninstall-group: 7 is not allowed; it must differ from --group/);
   });
 
   it('--dry-run reads the state, prints the plan and every change with the secret masked, and changes nothing', async () => {

@@ -157,6 +157,8 @@ export async function planJamf(input: JamfPushInput, options: JamfPushOptions): 
     throw new Error(`--group: ${JSON.stringify(options.groupId)} is not allowed; expected the numeric id of a Jamf Pro computer group`);
   if (options.uninstallGroupId !== undefined && !/^\d+$/.test(options.uninstallGroupId))
     throw new Error(`--uninstall-group: ${JSON.stringify(options.uninstallGroupId)} is not allowed; expected the numeric id of a Jamf Pro computer group`);
+  if (options.uninstallGroupId !== undefined && options.uninstallGroupId === options.groupId)
+    throw new Error(`--uninstall-group: ${options.uninstallGroupId} is not allowed; it must differ from --group (the install policy excludes it)`);
   const s = new JamfSession(options);
   const names = jamfNames(input.product, input.fleet);
   const steps: PlanStep[] = [];
