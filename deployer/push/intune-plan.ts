@@ -112,15 +112,15 @@ export async function planIntune(session: GraphSession, input: IntunePlanInput):
         },
       });
     } else {
-      const found = readMarker(existing.notes);
-      const why = existing.committedContentVersion ? markerDifference(found, want) : 'no committed content';
-      const contentDue = !existing.committedContentVersion || found?.content !== want.content;
+      const marker = readMarker(existing.notes);
+      const why = existing.committedContentVersion ? markerDifference(marker, want) : 'no committed content';
+      const contentDue = !existing.committedContentVersion || marker?.content !== want.content;
       steps.push({
         kind: app.kind,
         name,
         id: appId,
         action: why ? 'update' : 'unchanged',
-        reason: (why ?? 'same content and settings') + duplicates(apps.get(app.object)),
+        reason: (why ?? 'same content and settings') + duplicates(found),
         run: async () => {
           if (contentDue) await commitAll(appId);
           else await commitIntuneApp(session, appId, type, { ...settings, notes: formatMarker(want) });
