@@ -20,7 +20,10 @@ import {
   webviewShows,
   type CodeServer,
 } from './helpers/code-server.js';
+import { loadFleet } from '../fleet/load.js';
+import { type GraphContractServer, startGraphContractServer } from './helpers/graph-contract-server.js';
 import { repoRoot } from './helpers/paths.js';
+import { makeWindows } from './helpers/push-fixtures.js';
 
 const shots = join(repoRoot, 'test-results', 'extension-e2e');
 let ws: string;
@@ -30,6 +33,7 @@ let browser: Browser | undefined;
 let page: Page;
 let testServerPid: number | undefined;
 let vsixEntries: string[];
+let graph: GraphContractServer;
 const ext = join(repoRoot, 'extension');
 
 function zipEntries(file: string): Promise<string[]> {
@@ -99,6 +103,9 @@ beforeAll(async () => {
   delete broken.tlsPin;
   await writeFile(join(ws, 'broken.fleet.json'), `${JSON.stringify(broken, null, 2)}\n`);
 
+  // The push command's Microsoft Graph: the contract test server; the extension host gets its settings from the
+  // environment, as an admin's editor would (so no prompts).
+  graph = await startGraphContractServer();
   server = await startCodeServer({
     folder: ws,
     vsix,
@@ -112,6 +119,12 @@ beforeAll(async () => {
       ACME_PROXY_PASSWORD: '',
       // The deployer's shared cache (Node runtimes, MSI payload) of this machine, not the hermetic HOME's.
       HOLDFAST_CACHE_DIR: process.env.HOLDFAST_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'holdfast'),
+      HOLDFAST_GRAPH_TENANT_ID: graph.tenantId,
+      HOLDFAST_GRAPH_CLIENT_ID: graph.clientId,
+      HOLDFAST_GRAPH_CLIENT_SECRET: graph.clientSecret,
+      HOLDFAST_GRAPH_GROUP_ID: 'e2e-group',
+      HOLDFAST_GRAPH_URL: graph.graphUrl,
+      HOLDFAST_GRAPH_AUTHORITY_URL: graph.authorityUrl,
     },
   });
   browser = await launchChromium();
@@ -121,6 +134,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await server?.stop();
+  await graph?.close();
   // The extension's test server goes down with the editor; make sure of it (it is a process this test started).
   if (testServerPid) {
     try {
@@ -274,6 +288,38 @@ describe('Holdfast extension in code-server', () => {
     await page.locator('.tabs-container .tab', { hasText: 'deployment-guide.md' }).first().waitFor({ state: 'visible', timeout: 30_000 });
     await runCommand(page, 'View: Close All Editors');
   });
+
+  it('pushes to Intune with the plan first: a modal shows it, Apply creates, a second push is up to date', async () => {
+    // generate --target intune's output (a tiny real MSI) beside what the generate step wrote.
+    const work = await mkdtemp(join(tmpdir(), 'hf-e2e-push-'));
+    await makeWindows(work, await loadFleet(join(ws, 'demo.fleet.json')), join(ws, 'holdfast-out', 'demo'), '1.0.0');
+    await rm(work, { recursive: true, force: true });
+    await clearToasts();
+    await runCommand(page, 'Holdfast: Push to Intune/Jamf (plan first)');
+    await quickPick(page, 'demo');
+    await quickPick(page, 'Microsoft Intune');
+    const dialog = page.locator('.monaco-dialog-box');
+    await dialog.waitFor({ state: 'visible', timeout: 60_000 });
+    await expect(dialog.innerText()).resolves.toMatch(/Apply to Microsoft Intune for demo\? 2 to create, 0 to update, 0 unchanged/);
+    await expect(dialog.innerText()).resolves.toMatch(/create +Win32 app/);
+    expect(graph.writes()).toBe(0);
+    await shot('08-push-plan');
+    await dialog.locator('.monaco-button', { hasText: 'Apply' }).click();
+    await toast(/Microsoft Intune, fleet demo: 2 created, 0 updated, 0 unchanged/, 60_000);
+    expect(graph.apps.size).toBe(1);
+    const app = [...graph.apps.values()][0];
+    expect(app.committedContentVersion).toBe('1');
+    expect(app.assignments).toEqual([expect.objectContaining({ target: expect.objectContaining({ groupId: 'e2e-group' }) })]);
+    await clearToasts();
+    const writes = graph.writes();
+    await runCommand(page, 'Holdfast: Push to Intune/Jamf (plan first)');
+    await quickPick(page, 'demo');
+    await quickPick(page, 'Microsoft Intune');
+    await toast('Microsoft Intune is up to date for demo: 2 object(s) unchanged.', 60_000);
+    expect(graph.writes()).toBe(writes);
+    await shot('08-push-up-to-date');
+    await clearToasts();
+  }, 180_000);
 
   it('starts the test server from its view', async () => {
     await row('Test Server', 'Start test server').click();

@@ -2,7 +2,7 @@
 // every silent install line, values from the other targets' artifacts, no secrets, hostile values escaped
 // in Markdown and HTML.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -124,5 +124,28 @@ describe('deployment guide', () => {
     // Not embedded: the guide tells admins to give the Technician ID at install time.
     expect(markdown).toContain('TECHNICIANID=<Technician ID>');
     expect(markdown).toMatch(/CONNECT method to port 16384/);
+  });
+
+  it("documents uninstalling through Intune (the app's msiexec /x line) and Jamf (the uninstall policy the push creates)", async () => {
+    const loaded = await loadFleet(join(repoRoot, 'examples/fleets/acme.fleet.json'));
+    const out = mkdtempSync(join(work, 'uninstall-'));
+    const appJson = join(out, 'win32LobApp.json');
+    writeFileSync(appJson, JSON.stringify({ uninstallCommandLine: 'msiexec /x "{0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0}" /qn /norestart' }));
+    const previous = [
+      { target: 'intune', path: appJson, description: 'Graph win32LobApp body' },
+      { target: 'pkg', path: join(out, 'holdfast-acme-uninstall.sh'), description: 'Uninstall script' },
+    ];
+    const { markdown } = renderGuide(guideContext(loaded.fleet, previous, [], 'acme.fleet.json'));
+    const section = markdown.slice(markdown.indexOf('## Uninstalling through your MDM'), markdown.indexOf('## Configuring your firewall'));
+    expect(section).toContain('### Windows, Microsoft Intune');
+    expect(section).toContain('msiexec /x "{0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0}" /qn /norestart');
+    expect(section).toMatch(/add the devices' group under Uninstall/);
+    expect(section).toContain('### macOS, Jamf Pro');
+    expect(section).toContain('--uninstall-group <computer-group-id>');
+    expect(section).toContain('sudo jamf policy -event holdfast-acme-uninstall');
+    expect(section).toContain('"Uninstall ACME Backup (acme)"');
+    expect(section).toContain('holdfast-acme-uninstall.sh');
+    // keepOnUninstall: the guide says how to purge.
+    expect(section).toContain('parameter 4 to "--purge"');
   });
 });

@@ -89,7 +89,20 @@ describe('every XML writer follows the rule', () => {
     expect(() => execFileSync('xmllint', ['--noout', '-'], { input: body })).not.toThrow();
     expect(body).toContain('<name>A&amp;B &lt;&quot;x&quot;&gt;</name>');
     expect(body).toContain('<payloads>&lt;?xml version=&quot;1.0&quot;?&gt;&lt;plist/&gt;</payloads>');
-    expect(() => policyXml('Install\u0001', 't', '1', '2')).toThrow(/^Jamf policy name: control characters/);
+    expect(() =>
+      policyXml({
+        name: 'Install\u0001',
+        enabled: true,
+        triggerCheckin: true,
+        trigger: 't',
+        frequency: 'Once per computer',
+        groupIds: ['2'],
+        excludedGroupIds: [],
+        packages: [{ id: '1', action: 'Install' }],
+        scripts: [],
+        recon: true,
+      }),
+    ).toThrow(/^Jamf policy name: control characters/);
   });
 
   it('pkg templates and GPO ADMX/ADML name the context value that cannot go into XML', async () => {

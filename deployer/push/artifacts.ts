@@ -5,6 +5,7 @@ import { readdir } from 'node:fs/promises';
 import { basename, join, relative, resolve } from 'node:path';
 
 import { readJsonFile } from '../../common/json-file.js';
+import { uninstallFileName } from '../../installers/mac/index.js';
 import { INTUNE_DIR, MAC_PKG_APP_JSON, WIN32_APP_JSON, intuneWinName } from '../targets/intune.js';
 
 export interface ManifestArtifact {
@@ -80,13 +81,15 @@ export async function findIntuneMacArtifacts(fleetDir: string): Promise<IntuneMa
 export interface JamfArtifacts {
   pkg: string;
   profiles: string[];
+  /** The pkg target's uninstall script, when it is there. */
+  uninstallScript?: string;
   /** Script files, with the display name the pkg target gave them (manifest description) when known. */
   extensionAttributes: Array<{ file: string; name?: string }>;
 }
 
 const EA_SCRIPT = /(extension[-_ ]?attribute|(^|[-_/])ea[-_])[^/]*\.(sh|zsh)$/i;
 
-export async function findJamfArtifacts(fleetDir: string): Promise<JamfArtifacts> {
+export async function findJamfArtifacts(fleetDir: string, fleetId: string): Promise<JamfArtifacts> {
   const listed = await manifestArtifacts(fleetDir);
   const files = listed ? listed.map((a) => a.path) : await walk(fleetDir);
   const rel = (f: string) => relative(fleetDir, f);
@@ -95,8 +98,10 @@ export async function findJamfArtifacts(fleetDir: string): Promise<JamfArtifacts
     throw new Error(
       `no .pkg in ${fleetDir}: run \`holdfast-deploy generate <fleet file> --target pkg,jamf-profiles\` first (or pass --out where generate wrote)`,
     );
+  const uninstallScript = files.find((f) => basename(f) === uninstallFileName(fleetId) && existsSync(f));
   return {
     pkg,
+    ...(uninstallScript && { uninstallScript }),
     profiles: files.filter((f) => f.endsWith('.mobileconfig')).sort(),
     extensionAttributes: files
       .filter((f) => EA_SCRIPT.test(rel(f)) || EA_SCRIPT.test(basename(f)))

@@ -6,6 +6,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 
 import type { GraphBody } from '../../installers/intune/graph-app.js';
 import type { EncryptionInfo, IntuneWinPackage } from '../../installers/intune/intunewin.js';
+import { BearerSession, type IssuedToken } from './bearer.js';
 import { HttpClient, HttpError, type HttpRequest, type HttpResponse } from './http.js';
 
 export interface GraphPushOptions {
@@ -51,17 +52,23 @@ export function contentOfIntuneWin(pkg: IntuneWinPackage): IntuneContent {
   return { name: pkg.info.fileName, size: pkg.info.unencryptedContentSize, encrypted: pkg.encrypted, encryptionInfo: pkg.info.encryptionInfo };
 }
 
-/** One authenticated Graph conversation: a client-credentials token and the retrying HTTP client. */
+/** One authenticated Graph conversation: a client-credentials token (renewed on expiry) and the retrying HTTP client. */
 export class GraphSession {
   readonly http: HttpClient;
   readonly graph: string;
   private readonly authority: string;
-  private token?: { value: string; expiresAt: number };
+  private readonly bearer: BearerSession;
 
-  constructor(private readonly options: GraphPushOptions) {
+  constructor(readonly options: GraphPushOptions) {
     this.http = new HttpClient({ service: 'Microsoft Graph', dryRun: options.dryRun, log: options.log, ...options.http });
     this.graph = (options.graphUrl ?? 'https://graph.microsoft.com/beta').replace(/\/+$/, '');
     this.authority = (options.authorityUrl ?? 'https://login.microsoftonline.com').replace(/\/+$/, '');
+    this.bearer = new BearerSession(
+      this.http,
+      () => this.issue(),
+      (l) => this.log(l),
+      60_000,
+    );
   }
 
   get dryRun(): boolean {
@@ -72,13 +79,13 @@ export class GraphSession {
     this.options.log?.(line);
   }
 
-  /** The documented v2.0 client-credentials request (docs/mdm.md: why not msal-node here); renewed before expiry. */
-  private async bearer(): Promise<string> {
-    if (this.token && Date.now() < this.token.expiresAt - 60_000) return this.token.value;
+  /** The documented v2.0 client-credentials request (docs/mdm.md: why not msal-node here). */
+  private async issue(): Promise<IssuedToken> {
     this.log('graph: requesting a token (client credentials)');
     const res = await this.http.request({
       step: 'token',
       method: 'POST',
+      read: true,
       url: `${this.authority}/${encodeURIComponent(this.options.tenantId)}/oauth2/v2.0/token`,
       body: {
         form: {
@@ -89,50 +96,68 @@ export class GraphSession {
         },
       },
     });
-    if (this.dryRun) {
-      this.token = { value: 'DRY-RUN-TOKEN', expiresAt: Number.POSITIVE_INFINITY };
-      return this.token.value;
-    }
-    const body = res.json as { access_token?: string; expires_in?: number } | undefined;
-    if (!body?.access_token) throw new HttpError('Microsoft Graph: token: the response carries no access_token', res.status, 'token');
-    this.token = { value: body.access_token, expiresAt: Date.now() + (body.expires_in ?? 3600) * 1000 };
-    return this.token.value;
+    return BearerSession.read('Microsoft Graph', res, 3600);
   }
 
   /** A Graph call (path below the API root) with the bearer token. */
   async call(req: Omit<HttpRequest, 'url' | 'headers'> & { path: string }): Promise<HttpResponse> {
     const { path, ...rest } = req;
-    return this.http.request({ ...rest, url: `${this.graph}${path}`, headers: { authorization: `Bearer ${await this.bearer()}` } });
+    return this.bearer.call({ ...rest, url: `${this.graph}${path}` });
+  }
+
+  /** Every object of a collection, following @odata.nextLink pages. */
+  async list(step: string, path: string): Promise<Array<Record<string, unknown>>> {
+    const out: Array<Record<string, unknown>> = [];
+    let url: string | undefined = `${this.graph}${path}`;
+    while (url) {
+      const res = await this.bearer.call({ step, method: 'GET', url });
+      const page = (res.json ?? {}) as { value?: Array<Record<string, unknown>>; '@odata.nextLink'?: string };
+      if (!Array.isArray(page.value)) throw new HttpError(`Microsoft Graph: ${step}: the response carries no value array`, res.status, step);
+      out.push(...page.value);
+      url = page['@odata.nextLink'];
+    }
+    return out;
   }
 
   /** The id of a created object, or a placeholder in a dry run. */
   id(res: HttpResponse, step: string, placeholder: string): string {
-    if (this.dryRun) return placeholder;
+    if (res.dryRun) return placeholder;
     const v = (res.json as Record<string, unknown> | undefined)?.id;
     if (typeof v !== 'string' || v === '') throw new HttpError(`Microsoft Graph: ${step}: the response has no id`, res.status, step);
     return v;
   }
 }
 
-/**
- * Create the app described by `app` (a win32LobApp or macOSPkgApp body), upload `content` into a new content
- * version, commit it, make it the app's committed version, and assign the app when a group is given.
- */
-export async function pushIntuneApp(
-  content: IntuneContent,
-  app: GraphBody,
-  options: GraphPushOptions,
-  session = new GraphSession(options),
-): Promise<GraphPushResult> {
+/** The app types whose content goes up through content versions. */
+export function contentAppType(app: GraphBody): 'microsoft.graph.win32LobApp' | 'microsoft.graph.macOSPkgApp' {
   const type = app['@odata.type'].replace(/^#/, '');
   if (type !== 'microsoft.graph.win32LobApp' && type !== 'microsoft.graph.macOSPkgApp') throw new Error(`cannot push an app of type ${app['@odata.type']}`);
+  return type;
+}
+
+/** Create the app (no content yet); returns its id. */
+export async function createIntuneApp(session: GraphSession, app: GraphBody): Promise<string> {
+  const type = contentAppType(app);
+  session.log(`graph: creating the app ${JSON.stringify(String(app.displayName ?? ''))} (${type.slice('microsoft.graph.'.length)})`);
+  const created = await session.call({ step: 'create app', method: 'POST', path: '/deviceAppManagement/mobileApps', body: { json: app } });
+  return session.id(created, 'create app', '{appId}');
+}
+
+export interface UploadedContent {
+  contentVersionId: string;
+  fileId: string;
+  blocks: number;
+}
+
+/**
+ * Upload `content` into a new content version of the app and commit it (the documented flow: content version,
+ * file entry, storage URI, blocks + block list, commit, commit state). The app's committed version is not changed.
+ */
+export async function uploadIntuneContent(session: GraphSession, appId: string, type: string, content: IntuneContent): Promise<UploadedContent> {
+  const options = session.options;
   const dry = session.dryRun;
   const pollInterval = options.pollIntervalMs ?? 5000;
   const pollTimeout = options.pollTimeoutMs ?? 10 * 60_000;
-
-  session.log(`graph: creating the app ${JSON.stringify(String(app.displayName ?? ''))} (${type.slice('microsoft.graph.'.length)})`);
-  const created = await session.call({ step: 'create app', method: 'POST', path: '/deviceAppManagement/mobileApps', body: { json: app } });
-  const appId = session.id(created, 'create app', '{appId}');
   const appPath = `/deviceAppManagement/mobileApps/${appId}`;
 
   const version = await session.call({ step: 'content version', method: 'POST', path: `${appPath}/${type}/contentVersions`, body: { json: {} } });
@@ -229,36 +254,75 @@ export async function pushIntuneApp(
   });
   await poll('commit state', 'commitFileSuccess');
 
-  await session.call({
-    step: 'committed version',
-    method: 'PATCH',
-    path: appPath,
-    body: { json: { '@odata.type': `#${type}`, committedContentVersion: contentVersionId } },
-  });
+  return { contentVersionId, fileId, blocks: total };
+}
 
-  let assigned = false;
-  if (options.groupId) {
-    session.log(`graph: assigning the app to group ${options.groupId}`);
-    await session.call({
-      step: 'assign',
-      method: 'POST',
-      path: `${appPath}/assign`,
-      body: {
-        json: {
-          mobileAppAssignments: [
-            {
-              '@odata.type': '#microsoft.graph.mobileAppAssignment',
-              intent: options.intent ?? 'required',
-              target: { '@odata.type': '#microsoft.graph.groupAssignmentTarget', groupId: options.groupId },
-              settings: null,
-            },
-          ],
-        },
+/** Make `contentVersionId` the app's committed content, writing `settings` (display version, rules...) with it. */
+export async function commitIntuneApp(
+  session: GraphSession,
+  appId: string,
+  type: string,
+  settings: Record<string, unknown>,
+  contentVersionId?: string,
+): Promise<void> {
+  await session.call({
+    step: contentVersionId ? 'committed version' : 'update app',
+    method: 'PATCH',
+    path: `/deviceAppManagement/mobileApps/${appId}`,
+    body: { json: { ...settings, '@odata.type': `#${type}`, ...(contentVersionId && { committedContentVersion: contentVersionId }) } },
+  });
+}
+
+export interface GraphAssignment {
+  target?: { '@odata.type'?: string; groupId?: string };
+  [k: string]: unknown;
+}
+
+/** The app's assignments as Graph lists them. */
+export async function intuneAppAssignments(session: GraphSession, appId: string): Promise<GraphAssignment[]> {
+  return (await session.list('read assignments', `/deviceAppManagement/mobileApps/${appId}/assignments`)) as GraphAssignment[];
+}
+
+/** POST /assign replaces every assignment: send the ones kept together with the group's new one. */
+export async function assignIntuneApp(session: GraphSession, appId: string, groupId: string, kept: GraphAssignment[] = []): Promise<void> {
+  session.log(`graph: assigning the app to group ${groupId}`);
+  const keep = kept.map(({ id: _id, ...a }) => a);
+  await session.call({
+    step: 'assign',
+    method: 'POST',
+    path: `/deviceAppManagement/mobileApps/${appId}/assign`,
+    body: {
+      json: {
+        mobileAppAssignments: [
+          ...keep,
+          {
+            '@odata.type': '#microsoft.graph.mobileAppAssignment',
+            intent: session.options.intent ?? 'required',
+            target: { '@odata.type': '#microsoft.graph.groupAssignmentTarget', groupId },
+            settings: null,
+          },
+        ],
       },
-    });
-    assigned = true;
-  }
-  return { appId, contentVersionId, fileId, blocks: total, retries: session.http.retries.length, assigned };
+    },
+  });
+}
+
+/**
+ * Create the app described by `app` (a win32LobApp or macOSPkgApp body), upload `content` into a new content
+ * version, commit it, make it the app's committed version, and assign the app when a group is given.
+ */
+export async function pushIntuneApp(
+  content: IntuneContent,
+  app: GraphBody,
+  options: GraphPushOptions,
+  session = new GraphSession(options),
+): Promise<GraphPushResult> {
+  const type = contentAppType(app);
+  const appId = await createIntuneApp(session, app);
+  const up = await uploadIntuneContent(session, appId, type, content);
+  await commitIntuneApp(session, appId, type, {}, up.contentVersionId);
+  if (options.groupId) await assignIntuneApp(session, appId, options.groupId);
+  return { appId, ...up, retries: session.http.retries.length, assigned: Boolean(options.groupId) };
 }
 
 /** Create a device configuration (e.g. macOSCustomConfiguration) and assign it when a group is given. */
@@ -276,6 +340,27 @@ export async function pushIntuneProfile(
   });
   const id = session.id(res, 'profile', '{deviceConfigurationId}');
   if (!options.groupId) return { id, assigned: false };
+  await assignIntuneProfile(session, id, options.groupId);
+  return { id, assigned: true };
+}
+
+/** Write a configuration's settings and payload in place (its assignments stay). */
+export async function updateIntuneProfile(session: GraphSession, id: string, body: GraphBody): Promise<void> {
+  session.log(`graph: updating the configuration ${JSON.stringify(String(body.displayName ?? ''))}`);
+  await session.call({
+    step: `update profile ${String(body.payloadFileName ?? body.displayName ?? '')}`,
+    method: 'PATCH',
+    path: `/deviceManagement/deviceConfigurations/${id}`,
+    body: { json: body },
+  });
+}
+
+export async function intuneProfileAssignments(session: GraphSession, id: string): Promise<GraphAssignment[]> {
+  return (await session.list('read profile assignments', `/deviceManagement/deviceConfigurations/${id}/assignments`)) as GraphAssignment[];
+}
+
+/** POST /assign replaces every assignment: the kept ones go with the group's new one. */
+export async function assignIntuneProfile(session: GraphSession, id: string, groupId: string, kept: GraphAssignment[] = []): Promise<void> {
   await session.call({
     step: 'assign profile',
     method: 'POST',
@@ -283,13 +368,13 @@ export async function pushIntuneProfile(
     body: {
       json: {
         assignments: [
+          ...kept.map(({ id: _id, ...a }) => a),
           {
             '@odata.type': '#microsoft.graph.deviceConfigurationAssignment',
-            target: { '@odata.type': '#microsoft.graph.groupAssignmentTarget', groupId: options.groupId },
+            target: { '@odata.type': '#microsoft.graph.groupAssignmentTarget', groupId },
           },
         ],
       },
     },
   });
-  return { id, assigned: true };
 }

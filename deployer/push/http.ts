@@ -19,6 +19,8 @@ export interface HttpRequest {
   step: string;
   /** Overrides the client's timeout, e.g. for large uploads. */
   timeoutMs?: number;
+  /** Changes nothing on the service (a token request): sent in a dry run too, like every GET. */
+  read?: boolean;
 }
 
 export interface HttpResponse {
@@ -134,7 +136,8 @@ export class HttpClient {
   }
 
   async request(req: HttpRequest): Promise<HttpResponse> {
-    if (this.dryRun) {
+    // A dry run reads the service's state (the plan needs it) and prints every change instead of sending it.
+    if (this.dryRun && req.method !== 'GET' && !req.read) {
       this.log(`[dry-run] ${req.step}: ${this.describe(req)}`);
       return { status: 0, headers: new Headers(), text: '', json: undefined, dryRun: true };
     }

@@ -1,4 +1,6 @@
 // `holdfast-deploy push intune|jamf`: what the command, the extension and tests call.
+import { Buffer } from 'node:buffer';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 
@@ -7,9 +9,14 @@ import type { GraphBody } from '../../installers/intune/graph-app.js';
 import { encryptContent, readIntuneWin } from '../../installers/intune/intunewin.js';
 import { loadFleet } from '../../fleet/load.js';
 import { DEFAULT_OUT_DIR } from '../generate.js';
+import { MANIFEST_NAME } from '../manifest.js';
+import { type AtInstallManifest, missingAtInstall, refuseAtInstall } from './at-install.js';
 import { findIntuneArtifacts, findIntuneArtifactsIfAny, findIntuneMacArtifacts, findJamfArtifacts } from './artifacts.js';
-import { GraphSession, type GraphPushOptions, type GraphPushResult, contentOfIntuneWin, pushIntuneApp, pushIntuneProfile } from './graph.js';
-import { type JamfPushOptions, type JamfPushResult, pushJamf } from './jamf.js';
+import { GraphSession, type GraphPushOptions, contentOfIntuneWin } from './graph.js';
+import { type IntuneAppInput, planIntune } from './intune-plan.js';
+import { type JamfPushOptions, planJamf } from './jamf.js';
+import { type PushOutcome, type PushPlan, formatPlan, sha256Hex } from './plan.js';
+import { PUSH_ENV, pushSetting } from './settings.js';
 
 export {
   GraphSession,
@@ -20,28 +27,13 @@ export {
   type GraphPushResult,
   type IntuneContent,
 } from './graph.js';
-export { pushJamf, type JamfPushOptions, type JamfPushResult } from './jamf.js';
+export { planJamf, type JamfPushInput, type JamfPushOptions } from './jamf.js';
+export { planIntune } from './intune-plan.js';
+export { ALLOW_AT_INSTALL_FLAG } from './at-install.js';
+export { formatOutcome, formatPlan, planCounts, type AppliedItem, type PlanAction, type PlanItem, type PushOutcome, type PushPlan } from './plan.js';
 export { HttpClient, HttpError } from './http.js';
 
-/** Environment variables the push reads (secrets only from here). */
-export const PUSH_ENV = {
-  graphTenant: 'HOLDFAST_GRAPH_TENANT_ID',
-  graphClientId: 'HOLDFAST_GRAPH_CLIENT_ID',
-  graphClientSecret: 'HOLDFAST_GRAPH_CLIENT_SECRET',
-  graphGroup: 'HOLDFAST_GRAPH_GROUP_ID',
-  graphUrl: 'HOLDFAST_GRAPH_URL',
-  graphAuthority: 'HOLDFAST_GRAPH_AUTHORITY_URL',
-  jamfUrl: 'HOLDFAST_JAMF_URL',
-  jamfClientId: 'HOLDFAST_JAMF_CLIENT_ID',
-  jamfClientSecret: 'HOLDFAST_JAMF_CLIENT_SECRET',
-  jamfGroup: 'HOLDFAST_JAMF_GROUP_ID',
-} as const;
-
-function need(value: string | undefined, what: string, flag: string, env: string, dryRun: boolean, placeholder: string): string {
-  if (value) return value;
-  if (dryRun) return placeholder;
-  throw new Error(`${what} is missing: pass ${flag} or set ${env}`);
-}
+export { PUSH_ENV, PUSH_SETTINGS, missingPushSettings, type PushService, type PushSetting } from './settings.js';
 
 export type IntunePlatform = 'windows' | 'macos' | 'all';
 
@@ -50,18 +42,19 @@ export interface PushIntuneFleetOptions extends Partial<Omit<GraphPushOptions, '
   env?: NodeJS.ProcessEnv;
   /** What to push: the Win32 app, the macOS pkg app and profiles, or everything generate made (default). */
   platform?: IntunePlatform;
+  /** Push a Win32 app whose install line still carries a placeholder (generate --technician-id-at-install). */
+  allowInstallTimePlaceholders?: boolean;
 }
 
-export interface PushIntuneFleetResult {
-  windows?: GraphPushResult;
-  macos?: GraphPushResult;
-  profiles: Array<{ file: string; id: string; assigned: boolean }>;
-  retries: number;
+/** What a push did: the plan it showed and, unless it was a dry run, what applying it wrote. */
+export interface PushFleetResult {
+  plan: PushPlan;
+  outcome: PushOutcome;
 }
 
-export async function pushIntuneFleet(fleetFile: string, o: PushIntuneFleetOptions = {}): Promise<PushIntuneFleetResult> {
+/** Find what Intune holds for the fleet and plan the push (reads only: a token and GETs). */
+export async function planIntuneFleet(fleetFile: string, o: PushIntuneFleetOptions = {}): Promise<PushPlan> {
   const env = o.env ?? process.env;
-  const dry = o.dryRun ?? false;
   const platform = o.platform ?? 'all';
   const { fleet } = await loadFleet(fleetFile);
   const fleetDir = join(resolve(o.outDir ?? DEFAULT_OUT_DIR), fleet.fleet);
@@ -81,49 +74,64 @@ export async function pushIntuneFleet(fleetFile: string, o: PushIntuneFleetOptio
       `nothing to push in ${fleetDir}: run \`holdfast-deploy generate <fleet file> --target intune,intune-macos\` first (or pass --out where generate wrote)`,
     );
   }
-  const groupId = o.groupId ?? env[PUSH_ENV.graphGroup];
+  const apps: IntuneAppInput[] = [];
+  if (win) {
+    const app = await readBody(win.appJson, '#microsoft.graph.win32LobApp');
+    app.fileName = basename(win.intunewin);
+    const manifestFile = join(fleetDir, MANIFEST_NAME);
+    const manifest = existsSync(manifestFile) ? ((await readJsonFile(manifestFile, 'the manifest')) as AtInstallManifest) : undefined;
+    const missing = missingAtInstall(String(app.installCommandLine ?? ''), manifest, [win.intunewin, win.appJson]);
+    refuseAtInstall(win.appJson, missing, manifest, o.allowInstallTimePlaceholders ?? false);
+    const pkg = await readIntuneWin(win.intunewin);
+    apps.push({
+      object: 'windows-app',
+      kind: 'Win32 app',
+      body: app,
+      // The digest of the unencrypted setup zip (Detection.xml): the same MSI gives the same digest whatever the keys.
+      contentHash: Buffer.from(pkg.info.encryptionInfo.fileDigest, 'base64').toString('hex'),
+      content: async () => contentOfIntuneWin(pkg),
+    });
+  }
+  if (mac.pkgApp) {
+    const app = await readBody(mac.pkgApp.appJson, '#microsoft.graph.macOSPkgApp');
+    const pkgFile = mac.pkgApp.pkg;
+    const bytes = await readFile(pkgFile);
+    app.fileName = basename(pkgFile);
+    apps.push({
+      object: 'macos-app',
+      kind: 'macOS pkg app',
+      body: app,
+      contentHash: sha256Hex(bytes),
+      content: async () => {
+        const encrypted = encryptContent(bytes);
+        return { name: basename(pkgFile), size: bytes.length, encrypted: encrypted.data, encryptionInfo: encrypted.info };
+      },
+    });
+  }
+  const profiles: GraphBody[] = [];
+  for (const file of mac.profiles) profiles.push(await readBody(file, '#microsoft.graph.macOSCustomConfiguration'));
+  const groupId = pushSetting('intune', 'groupId', o.groupId, env);
   const options: GraphPushOptions = {
     ...o,
-    tenantId: need(o.tenantId ?? env[PUSH_ENV.graphTenant], 'the Entra tenant id', '--tenant', PUSH_ENV.graphTenant, dry, '{tenantId}'),
-    clientId: need(o.clientId ?? env[PUSH_ENV.graphClientId], 'the app (client) id', '--client-id', PUSH_ENV.graphClientId, dry, '{clientId}'),
-    clientSecret: need(
-      env[PUSH_ENV.graphClientSecret],
-      'the client secret',
-      'no flag (secrets come from the environment only)',
-      PUSH_ENV.graphClientSecret,
-      dry,
-      '***',
-    ),
+    tenantId: pushSetting('intune', 'tenantId', o.tenantId, env)!,
+    clientId: pushSetting('intune', 'clientId', o.clientId, env)!,
+    clientSecret: pushSetting('intune', 'clientSecret', undefined, env)!,
     graphUrl: o.graphUrl ?? env[PUSH_ENV.graphUrl],
     authorityUrl: o.authorityUrl ?? env[PUSH_ENV.graphAuthority],
     ...(groupId && { groupId }),
   };
-  const session = new GraphSession(options);
-  const result: PushIntuneFleetResult = { profiles: [], retries: 0 };
-  if (win) {
-    const pkg = await readIntuneWin(win.intunewin);
-    const app = await readBody(win.appJson, '#microsoft.graph.win32LobApp');
-    app.fileName = basename(win.intunewin);
-    result.windows = await pushIntuneApp(contentOfIntuneWin(pkg), app, options, session);
-  }
-  if (mac.pkgApp) {
-    const app = await readBody(mac.pkgApp.appJson, '#microsoft.graph.macOSPkgApp');
-    const bytes = await readFile(mac.pkgApp.pkg);
-    const encrypted = encryptContent(bytes);
-    app.fileName = basename(mac.pkgApp.pkg);
-    result.macos = await pushIntuneApp(
-      { name: basename(mac.pkgApp.pkg), size: bytes.length, encrypted: encrypted.data, encryptionInfo: encrypted.info },
-      app,
-      options,
-      session,
-    );
-  }
-  for (const file of mac.profiles) {
-    const body = await readBody(file, '#microsoft.graph.macOSCustomConfiguration');
-    result.profiles.push({ file, ...(await pushIntuneProfile(body, options, session)) });
-  }
-  result.retries = session.http.retries.length;
-  return result;
+  return planIntune(new GraphSession(options), { fleet: fleet.fleet, apps, profiles, ...(groupId && { groupId }) });
+}
+
+/** Print the plan, then apply it (a dry run prints each change instead of sending it). */
+export async function runPlan(plan: PushPlan, log: (line: string) => void = () => {}): Promise<PushFleetResult> {
+  for (const line of formatPlan(plan)) log(line);
+  const outcome = await plan.apply();
+  return { plan, outcome };
+}
+
+export async function pushIntuneFleet(fleetFile: string, o: PushIntuneFleetOptions = {}): Promise<PushFleetResult> {
+  return runPlan(await planIntuneFleet(fleetFile, o), o.log);
 }
 
 async function readBody(file: string, type: string): Promise<GraphBody> {
@@ -138,36 +146,36 @@ export interface PushJamfFleetOptions extends Partial<Omit<JamfPushOptions, 'cli
   env?: NodeJS.ProcessEnv;
 }
 
-export async function pushJamfFleet(fleetFile: string, o: PushJamfFleetOptions = {}): Promise<JamfPushResult> {
+/** Find what Jamf Pro holds for the fleet and plan the push (reads only: a token and GETs). */
+export async function planJamfFleet(fleetFile: string, o: PushJamfFleetOptions = {}): Promise<PushPlan> {
   const env = o.env ?? process.env;
-  const dry = o.dryRun ?? false;
   const { fleet } = await loadFleet(fleetFile);
   const fleetDir = join(resolve(o.outDir ?? DEFAULT_OUT_DIR), fleet.fleet);
-  const files = await findJamfArtifacts(fleetDir);
-  return pushJamf(
+  const files = await findJamfArtifacts(fleetDir, fleet.fleet);
+  const uninstallGroupId = pushSetting('jamf', 'uninstallGroupId', o.uninstallGroupId, env);
+  return planJamf(
     {
-      name: fleet.branding.product,
+      fleet: fleet.fleet,
+      product: fleet.branding.product,
       pkgFile: files.pkg,
       profiles: files.profiles,
+      ...(files.uninstallScript && { uninstallScript: files.uninstallScript }),
       extensionAttributes: files.extensionAttributes.map((ea) => ({
         name: ea.name ?? `${fleet.branding.product}: ${basename(ea.file).replace(/\.(sh|zsh)$/, '')}`,
         file: ea.file,
       })),
-      trigger: `holdfast-${fleet.fleet}`,
     },
     {
       ...o,
-      url: need(o.url ?? env[PUSH_ENV.jamfUrl], 'the Jamf Pro URL', '--url', PUSH_ENV.jamfUrl, dry, 'https://{your-instance}.jamfcloud.com'),
-      clientId: need(o.clientId ?? env[PUSH_ENV.jamfClientId], 'the API client id', '--client-id', PUSH_ENV.jamfClientId, dry, '{clientId}'),
-      clientSecret: need(
-        env[PUSH_ENV.jamfClientSecret],
-        'the API client secret',
-        'no flag (secrets come from the environment only)',
-        PUSH_ENV.jamfClientSecret,
-        dry,
-        '***',
-      ),
-      groupId: need(o.groupId ?? env[PUSH_ENV.jamfGroup], 'the computer group id', '--group', PUSH_ENV.jamfGroup, dry, '0'),
+      url: pushSetting('jamf', 'url', o.url, env)!,
+      clientId: pushSetting('jamf', 'clientId', o.clientId, env)!,
+      clientSecret: pushSetting('jamf', 'clientSecret', undefined, env)!,
+      groupId: pushSetting('jamf', 'groupId', o.groupId, env)!,
+      ...(uninstallGroupId && { uninstallGroupId }),
     },
   );
+}
+
+export async function pushJamfFleet(fleetFile: string, o: PushJamfFleetOptions = {}): Promise<PushFleetResult> {
+  return runPlan(await planJamfFleet(fleetFile, o), o.log);
 }

@@ -9,6 +9,7 @@ import type { Fleet } from '../../fleet/types.js';
 import { commentText, firewallModel, ipv4Range, markdownText } from './firewall.js';
 import { admlName, admxName, gpoInstallCommand, gpoStartupScriptCommand, msiName, policyRegistryKey, startupScriptName } from './gpo.js';
 import { renderTemplate } from './mdm-templates.js';
+import { type UninstallChannel, uninstallChannels } from './uninstall-channels.js';
 import {
   installTimeArgs,
   installTimeSecrets,
@@ -134,6 +135,7 @@ export interface GuideContext {
   /** Values every install line must give because the installers carry none ("TECHNICIANID=<Technician ID>"). */
   atInstall: Array<{ property: string; placeholder: string; variable: string }>;
   channels: GuideChannel[];
+  uninstall: UninstallChannel[];
   rows: ReturnType<typeof firewallModel>['rows'];
   policyKey: string;
 }
@@ -182,6 +184,7 @@ export function guideContext(fleet: Fleet, previous: Artifact[], atInstall: Inst
     technicianIdEmbedded: !atInstall.some((a) => a.key === 'technicianId'),
     atInstall: atInstall.map(({ property, placeholder, variable }) => ({ property, placeholder, variable })),
     channels: installChannels(fleet, previous, atInstall, fleetFile),
+    uninstall: uninstallChannels(fleet, previous, fleetFile),
     rows: fw.rows,
     policyKey: `HKLM\\${policyRegistryKey(fleet)}`,
   };

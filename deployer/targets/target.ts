@@ -36,6 +36,11 @@ const INSTALL_TIME: Array<Omit<InstallTimeSecret, 'variable'> & { ref(f: Fleet):
   { key: 'proxyPassword', property: 'PROXYPASSWORD', placeholder: '<proxy password>', flag: '--proxy-password-at-install', ref: (f) => f.proxy.password },
 ];
 
+/** Every secret that may be left for the install line: its property, placeholder and generate flag (no fleet needed). */
+export function installTimeKinds(): Array<Omit<InstallTimeSecret, 'variable'>> {
+  return INSTALL_TIME.map(({ ref: _ref, ...rest }) => rest);
+}
+
 /** The fleet's secrets that come from an environment variable left unset: they must be given at install time. */
 export function installTimeSecrets(fleet: Fleet, secrets: FleetSecrets): InstallTimeSecret[] {
   const out: InstallTimeSecret[] = [];

@@ -5,6 +5,7 @@ import { registerAgentCommands } from './commands/agent-commands.js';
 import { registerFleetCommands } from './commands/fleet-commands.js';
 import { registerGenerateCommands } from './commands/generate-commands.js';
 import { registerHandoffCommands } from './commands/handoff-commands.js';
+import { registerPushCommands } from './commands/push-commands.js';
 import { registerServerCommands } from './commands/server-commands.js';
 import { Services } from './services.js';
 import { registerAgentView } from './views/agent-view.js';
@@ -26,6 +27,7 @@ export function activate(context: vscode.ExtensionContext): void {
     ...registerFleetCommands(s),
     ...registerGenerateCommands(s),
     ...registerHandoffCommands(s),
+    ...registerPushCommands(s),
     ...registerServerCommands(s),
     ...registerAgentCommands(s),
   );

@@ -33,6 +33,28 @@ export class FaultPlan {
   }
 }
 
+/** One-shot actions on the next request matching method and path (e.g. expire every token as it arrives). */
+export class RequestTriggers {
+  private readonly triggers: Array<{ method: string; path: RegExp; action: () => void; done: boolean }> = [];
+
+  add(method: string, path: RegExp, action: () => void): void {
+    this.triggers.push({ method, path, action, done: false });
+  }
+
+  fire(method: string, path: string): void {
+    for (const t of this.triggers) {
+      if (t.done || t.method !== method || !t.path.test(path)) continue;
+      t.done = true;
+      t.action();
+    }
+  }
+}
+
+/** Requests that change something on the service: every one but GETs and the token request. */
+export function countWrites(requests: Array<{ method: string; path: string }>, tokenPath: RegExp): number {
+  return requests.filter((r) => r.method !== 'GET' && !tokenPath.test(r.path)).length;
+}
+
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(body === undefined ? '' : JSON.stringify(body));

@@ -2,11 +2,13 @@
 // Not Microsoft's service: it implements the documented contract (status codes, JSON shapes, upload states,
 // SAS block upload with comp=block / comp=blocklist, Retry-After on 429) and verifies what the client sends:
 // the committed block list must reassemble the encrypted file, whose MAC and digest must match the
-// fileEncryptionInfo of the commit, or the upload state becomes commitFileFailed.
+// fileEncryptionInfo of the commit, or the upload state becomes commitFileFailed. It keeps state across calls
+// (apps, content versions, assignments, configurations), lists collections in @odata.nextLink pages, takes
+// PATCH updates (read-only properties refused, as Graph does) and can expire its tokens mid-flow.
 import { Buffer } from 'node:buffer';
 import { createDecipheriv, createHash, createHmac, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { FaultPlan, listenContractServer, sendJson as json, type FaultOptions } from './contract-http.js';
+import { FaultPlan, RequestTriggers, countWrites, listenContractServer, sendJson as json, type FaultOptions } from './contract-http.js';
 
 export interface RecordedRequest {
   method: string;
@@ -33,7 +35,7 @@ export interface GraphContractApp {
   body: Record<string, unknown>;
   contentVersions: Map<string, Map<string, GraphContractFile>>;
   committedContentVersion?: string;
-  assignments?: unknown;
+  assignments?: Array<Record<string, unknown>>;
 }
 
 export interface GraphContractServer {
@@ -45,11 +47,21 @@ export interface GraphContractServer {
   clientSecret: string;
   requests: RecordedRequest[];
   apps: Map<string, GraphContractApp>;
-  configurations: Map<string, { body: Record<string, unknown>; assignments?: unknown }>;
+  configurations: Map<string, { body: Record<string, unknown>; assignments?: Array<Record<string, unknown>> }>;
   /** Answer the next `times` matching requests with `status` (429/503 carry Retry-After). */
   fail(method: string, path: RegExp, status: number, options?: FaultOptions): void;
+  /** Expire every issued token when the next matching request arrives (that request already gets 401). */
+  expireTokensAt(method: string, path: RegExp): void;
+  /** Requests that changed something (every one but GETs and token requests), since the start. */
+  writes(): number;
   close(): Promise<void>;
 }
+
+/** Items per page of a collection GET (small, so clients must follow @odata.nextLink). */
+const PAGE_SIZE = 2;
+
+/** Properties Graph computes; a PATCH that sets them is refused. */
+const READ_ONLY = ['id', 'size', 'createdDateTime', 'lastModifiedDateTime', 'uploadState', 'publishingState', 'isAssigned', 'dependentAppCount'];
 
 const TOKEN_TTL_S = 3599;
 
@@ -78,8 +90,33 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
   const requests: RecordedRequest[] = [];
   const faults = new FaultPlan();
   const files = new Map<string, GraphContractFile>();
-  const configurations = new Map<string, { body: Record<string, unknown>; assignments?: unknown }>();
+  const configurations = new Map<string, { body: Record<string, unknown>; assignments?: Array<Record<string, unknown>> }>();
+  const triggers = new RequestTriggers();
   let base = '';
+
+  const appView = (app: GraphContractApp) => ({
+    ...app.body,
+    id: app.id,
+    committedContentVersion: app.committedContentVersion ?? null,
+    isAssigned: Boolean(app.assignments?.length),
+    publishingState: app.committedContentVersion ? 'published' : 'notPublished',
+  });
+
+  /** One page of a collection, with @odata.nextLink to the next (skiptoken = offset). */
+  const page = (res: ServerResponse, url: URL, items: unknown[]) => {
+    const skip = Number(url.searchParams.get('$skiptoken') ?? '0');
+    const next = new URL(url.href);
+    next.searchParams.set('$skiptoken', String(skip + PAGE_SIZE));
+    return json(res, 200, {
+      '@odata.context': `${base}/beta/$metadata`,
+      value: items.slice(skip, skip + PAGE_SIZE),
+      ...(skip + PAGE_SIZE < items.length && { '@odata.nextLink': next.href }),
+    });
+  };
+
+  /** Graph keeps assignments with ids of their own. */
+  const withIds = (list: unknown): Array<Record<string, unknown>> =>
+    (Array.isArray(list) ? list : []).map((a: Record<string, unknown>) => ({ ...a, id: `${randomUUID()}` }));
 
   const graphError = (res: ServerResponse, status: number, code: string, message: string) => json(res, status, { error: { code, message } });
 
@@ -112,6 +149,7 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
     const path = url.pathname;
     const method = req.method ?? 'GET';
     requests.push({ method, path, query: url.searchParams, headers: req.headers, body });
+    triggers.fire(method, path);
 
     const fault = faults.take(method, path);
     if (fault) {
@@ -194,6 +232,19 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
       }
     }
 
+    if (graphPath === '/deviceAppManagement/mobileApps' && method === 'GET') {
+      const filter = url.searchParams.get('$filter');
+      const isof = filter === null ? undefined : /^isof\('([\w.]+)'\)$/.exec(filter)?.[1];
+      if (filter !== null && !isof) return graphError(res, 400, 'BadRequest', `unsupported $filter ${filter}`);
+      return page(res, url, [...apps.values()].filter((a) => !isof || a.body['@odata.type'] === `#${isof}`).map(appView));
+    }
+    if (graphPath === '/deviceManagement/deviceConfigurations' && method === 'GET') {
+      return page(
+        res,
+        url,
+        [...configurations.entries()].map(([id, c]) => ({ ...c.body, id })),
+      );
+    }
     if (graphPath === '/deviceAppManagement/mobileApps' && method === 'POST') {
       const required = REQUIRED_APP_FIELDS[String(parsed['@odata.type'])];
       if (!required) return graphError(res, 400, 'BadRequest', `@odata.type must be one of ${Object.keys(REQUIRED_APP_FIELDS).join(', ')}`);
@@ -213,18 +264,32 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
       configurations.set(id, { body: parsed });
       return json(res, 201, { ...parsed, id, version: 1, createdDateTime: new Date().toISOString() });
     }
-    const confMatch = /^\/deviceManagement\/deviceConfigurations\/([^/]+)\/assign$/.exec(graphPath);
-    if (confMatch && method === 'POST') {
-      const conf = configurations.get(confMatch[1]);
-      if (!conf) return graphError(res, 404, 'ResourceNotFound', 'configuration not found');
-      conf.assignments = parsed.assignments;
-      return json(res, 200, { value: parsed.assignments });
+    const confMatch = /^\/deviceManagement\/deviceConfigurations\/([^/]+)(\/assign|\/assignments)?$/.exec(graphPath);
+    const conf = confMatch ? configurations.get(confMatch[1]) : undefined;
+    if (confMatch && !conf) return graphError(res, 404, 'ResourceNotFound', 'configuration not found');
+    if (conf && confMatch?.[2] === '/assign' && method === 'POST') {
+      conf.assignments = withIds(parsed.assignments);
+      return json(res, 200, { value: conf.assignments });
+    }
+    if (conf && confMatch?.[2] === '/assignments' && method === 'GET') return page(res, url, conf.assignments ?? []);
+    if (conf && !confMatch?.[2] && method === 'PATCH') {
+      if (parsed['@odata.type'] !== conf.body['@odata.type']) return graphError(res, 400, 'BadRequest', '@odata.type must name the configuration type');
+      const ro = READ_ONLY.filter((k) => k in parsed);
+      if (ro.length) return graphError(res, 400, 'BadRequest', `read-only properties: ${ro.join(', ')}`);
+      conf.body = { ...conf.body, ...parsed };
+      res.writeHead(204);
+      return void res.end();
     }
     const appMatch = /^\/deviceAppManagement\/mobileApps\/([^/]+)(\/.*)?$/.exec(graphPath);
     const app = appMatch ? apps.get(appMatch[1]) : undefined;
     if (appMatch && !app) return graphError(res, 404, 'ResourceNotFound', 'app not found');
     const rest = appMatch?.[2] ?? '';
+    if (app && rest === '' && method === 'GET') return json(res, 200, appView(app));
+    if (app && rest === '/assignments' && method === 'GET') return page(res, url, app.assignments ?? []);
     if (app && rest === '' && method === 'PATCH') {
+      if (parsed['@odata.type'] !== app.body['@odata.type']) return graphError(res, 400, 'BadRequest', '@odata.type must name the app type');
+      const ro = READ_ONLY.filter((k) => k in parsed);
+      if (ro.length) return graphError(res, 400, 'BadRequest', `read-only properties: ${ro.join(', ')}`);
       const v = parsed.committedContentVersion as string | undefined;
       if (v !== undefined) {
         const files = app.contentVersions.get(v);
@@ -238,7 +303,7 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
     }
     if (app && rest === '/assign' && method === 'POST') {
       if (!app.committedContentVersion) return graphError(res, 400, 'BadRequest', 'app has no committed content');
-      app.assignments = parsed.mobileAppAssignments;
+      app.assignments = withIds(parsed.mobileAppAssignments);
       res.writeHead(204);
       return void res.end();
     }
@@ -326,6 +391,8 @@ export async function startGraphContractServer(): Promise<GraphContractServer> {
     apps,
     configurations,
     fail: (method, path, status, options) => faults.add(method, path, status, options),
+    expireTokensAt: (method, path) => triggers.add(method, path, () => tokens.clear()),
+    writes: () => countWrites(requests, /\/oauth2\/v2\.0\/token$/),
     close: http.close,
   };
 }

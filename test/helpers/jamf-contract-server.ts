@@ -2,26 +2,33 @@
 // JSON + multipart upload), configuration profiles and policies (Classic API, XML), computer extension
 // attributes. Not Jamf's service: it implements the documented contract and verifies what the client
 // sends (bearer token on every call, upload file name = fileName, well-formed escaped Classic XML:
-// 409 on an unescaped & or <, as Jamf answers).
+// 409 on an unescaped & or <, as Jamf answers). It keeps state across calls: Jamf Pro API collections answer
+// `filter` (RSQL equality) GETs and PUT updates, Classic API objects are read by name and replaced by id, and
+// names are unique per collection (409 on a duplicate, as Jamf does).
 import { Buffer } from 'node:buffer';
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { FaultPlan, listenContractServer, sendJson as json, type FaultOptions } from './contract-http.js';
+import { FaultPlan, RequestTriggers, countWrites, listenContractServer, sendJson as json, type FaultOptions } from './contract-http.js';
 
 export interface JamfContractServer {
   url: string;
   clientId: string;
   clientSecret: string;
-  requests: Array<{ method: string; path: string; headers: IncomingMessage['headers'] }>;
+  requests: Array<{ method: string; path: string; query: URLSearchParams; headers: IncomingMessage['headers'] }>;
   packages: Map<string, { body: Record<string, unknown>; uploaded?: { filename: string; bytes: Buffer } }>;
   profiles: Map<string, string>;
   policies: Map<string, string>;
   extensionAttributes: Map<string, Record<string, unknown>>;
+  scripts: Map<string, Record<string, unknown>>;
   /** Answer the next `times` matching requests with `status`. */
   fail(method: string, path: RegExp, status: number, options?: FaultOptions): void;
   /** Expire every issued token (the next call gets 401). */
   expireTokens(): void;
+  /** Expire every issued token when the next matching request arrives (that request already gets 401). */
+  expireTokensAt(method: string, path: RegExp): void;
+  /** Requests that changed something (every one but GETs and token requests), since the start. */
+  writes(): number;
   close(): Promise<void>;
 }
 
@@ -59,6 +66,19 @@ function multipartFile(body: Buffer, contentType: string): { name: string; filen
   return undefined;
 }
 
+/** `field=="value"` (or unquoted) as the Jamf Pro API's RSQL filter takes it; undefined when not that form. */
+function rsqlEquals(filter: string): { field: string; value: string } | undefined {
+  const m = /^(\w+)==("(?:[^"\\]|\\.)*"|[^;,"]+)$/.exec(filter);
+  if (!m) return undefined;
+  return { field: m[1], value: m[2].startsWith('"') ? (JSON.parse(m[2]) as string) : m[2] };
+}
+
+/** The <name> inside a Classic document's <general> (or its root), decoded. */
+function classicName(xml: string): string | undefined {
+  const m = /<name>([^<]*)<\/name>/.exec(xml);
+  return m ? xmlDecode(m[1]) : undefined;
+}
+
 export async function startJamfContractServer(): Promise<JamfContractServer> {
   const clientId = randomUUID();
   const clientSecret = `jamf-secret-${randomUUID()}`;
@@ -69,7 +89,34 @@ export async function startJamfContractServer(): Promise<JamfContractServer> {
   const profiles = new Map<string, string>();
   const policies = new Map<string, string>();
   const extensionAttributes = new Map<string, Record<string, unknown>>();
+  const scripts = new Map<string, Record<string, unknown>>();
+  const triggers = new RequestTriggers();
   let nextId = 1;
+
+  /** A Jamf Pro API collection: list with filter, create, read, replace; `unique` names the field that must be unique. */
+  const collections: Array<{
+    path: string;
+    items: Map<string, Record<string, unknown>>;
+    unique: string;
+    validate(b: Record<string, unknown>): string | undefined;
+  }> = [
+    {
+      path: '/api/v1/computer-extension-attributes',
+      items: extensionAttributes,
+      unique: 'name',
+      validate: (ea) =>
+        ea.inputType !== 'SCRIPT' || typeof ea.scriptContents !== 'string' || !ea.name ? 'name, inputType SCRIPT and scriptContents are required' : undefined,
+    },
+    {
+      path: '/api/v1/scripts',
+      items: scripts,
+      unique: 'name',
+      validate: (sc) =>
+        !sc.name || typeof sc.scriptContents !== 'string' || !['BEFORE', 'AFTER', 'AT_REBOOT'].includes(String(sc.priority))
+          ? 'name, scriptContents and priority (BEFORE, AFTER, AT_REBOOT) are required'
+          : undefined,
+    },
+  ];
 
   const apiError = (res: ServerResponse, status: number, code: string, description: string) =>
     json(res, status, { httpStatus: status, errors: [{ code, description, id: '0', field: null }] });
@@ -79,9 +126,11 @@ export async function startJamfContractServer(): Promise<JamfContractServer> {
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse, body: Buffer): void => {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const url = new URL(req.url ?? '/', 'http://x');
+    const path = url.pathname;
     const method = req.method ?? 'GET';
-    requests.push({ method, path, headers: req.headers });
+    requests.push({ method, path, query: url.searchParams, headers: req.headers });
+    triggers.fire(method, path);
     const fault = faults.take(method, path);
     if (fault) {
       return json(
@@ -104,6 +153,49 @@ export async function startJamfContractServer(): Promise<JamfContractServer> {
     const expiry = auth.startsWith('Bearer ') ? tokens.get(auth.slice(7)) : undefined;
     if (expiry === undefined || expiry < Date.now()) return apiError(res, 401, 'INVALID_TOKEN', 'Unauthorized');
 
+    const listFiltered = (items: Map<string, Record<string, unknown>>) => {
+      const filter = url.searchParams.get('filter');
+      const eq = filter ? rsqlEquals(filter) : undefined;
+      if (filter && !eq) return apiError(res, 400, 'INVALID_RSQL', `unsupported filter ${filter}`);
+      const results = [...items.entries()].map(([id, b]): Record<string, unknown> => ({ ...b, id })).filter((b) => !eq || String(b[eq.field]) === eq.value);
+      return json(res, 200, { totalCount: results.length, results });
+    };
+    const packageBodies = new Map([...packages.entries()].map(([id, p]) => [id, p.body]));
+    if (path === '/api/v1/packages' && method === 'GET') return listFiltered(packageBodies);
+    const pkgItem = /^\/api\/v1\/packages\/(\d+)$/.exec(path);
+    if (pkgItem && (method === 'GET' || method === 'PUT')) {
+      const pkg = packages.get(pkgItem[1]);
+      if (!pkg) return apiError(res, 404, 'NOT_FOUND', 'package not found');
+      if (method === 'GET') return json(res, 200, { ...pkg.body, id: pkgItem[1] });
+      const p = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+      for (const f of ['packageName', 'fileName', 'categoryId', 'priority'])
+        if (p[f] === undefined) return apiError(res, 400, 'INVALID_FIELD', `${f} is required`);
+      if ([...packages.entries()].some(([id, x]) => id !== pkgItem[1] && x.body.packageName === p.packageName))
+        return apiError(res, 409, 'DUPLICATE_FIELD', 'packageName must be unique');
+      pkg.body = { ...p };
+      delete pkg.body.id;
+      return json(res, 200, { ...pkg.body, id: pkgItem[1] });
+    }
+    for (const c of collections) {
+      if (path === c.path && method === 'GET') return listFiltered(c.items);
+      const item = path.startsWith(`${c.path}/`) ? path.slice(c.path.length + 1) : undefined;
+      if ((path === c.path && method === 'POST') || (item && method === 'PUT')) {
+        const b = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+        delete b.id;
+        const bad = c.validate(b);
+        if (bad) return apiError(res, 400, 'INVALID_FIELD', bad);
+        if (item && !c.items.has(item)) return apiError(res, 404, 'NOT_FOUND', 'not found');
+        if ([...c.items.entries()].some(([id, x]) => id !== item && x[c.unique] === b[c.unique]))
+          return apiError(res, 409, 'DUPLICATE_FIELD', `${c.unique} must be unique`);
+        const id = item ?? String(nextId++);
+        c.items.set(id, b);
+        return json(res, item ? 200 : 201, item ? { ...b, id } : { id, href: `${c.path}/${id}` });
+      }
+      if (item && method === 'GET') {
+        const found = c.items.get(item);
+        return found ? json(res, 200, { ...found, id: item }) : apiError(res, 404, 'NOT_FOUND', 'not found');
+      }
+    }
     if (path === '/api/v1/packages' && method === 'POST') {
       const p = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
       for (const f of ['packageName', 'fileName', 'categoryId', 'priority'])
@@ -124,27 +216,34 @@ export async function startJamfContractServer(): Promise<JamfContractServer> {
       pkg.uploaded = { filename: part.filename, bytes: part.bytes };
       return json(res, 201, { id: upload[1], href: `/api/v1/packages/${upload[1]}` });
     }
-    if ((path === '/JSSResource/osxconfigurationprofiles/id/0' || path === '/JSSResource/policies/id/0') && method === 'POST') {
-      const xml = body.toString('utf8');
-      if (!/xml/.test(req.headers['content-type'] ?? '') || !wellFormed(xml)) {
-        return classic(res, 409, '<html><body><p>Error: Problem with request: XML is not well-formed</p></body></html>');
+    const classicMatch = /^\/JSSResource\/(osxconfigurationprofiles|policies)\/(id|name)\/([^/]+)$/.exec(path);
+    if (classicMatch) {
+      const [, kind, by, ref] = classicMatch;
+      const store = kind === 'policies' ? policies : profiles;
+      const root = kind === 'policies' ? 'policy' : 'os_x_configuration_profile';
+      const key = decodeURIComponent(ref);
+      const id = by === 'id' ? key : [...store.entries()].find(([, x]) => classicName(x) === key)?.[0];
+      if (method === 'GET') {
+        const xml = id ? store.get(id) : undefined;
+        if (!xml) return classic(res, 404, '<html><body><p>The server has not found anything matching the request URI</p></body></html>');
+        // Jamf answers with the object's id inside <general>.
+        return classic(res, 200, xml.replace(/^<\?xml[^>]*>/, '').replace('<general>', `<general><id>${id}</id>`));
       }
-      const isProfile = path.includes('osxconfigurationprofiles');
-      const root = isProfile ? 'os_x_configuration_profile' : 'policy';
-      if (!new RegExp(`<${root}>[\\s\\S]*<name>[^<]+</name>[\\s\\S]*</${root}>`).test(xml))
-        return classic(res, 409, '<html><body><p>Error: name is required</p></body></html>');
-      const id = String(nextId++);
-      (isProfile ? profiles : policies).set(id, xml);
-      return classic(res, 201, `<?xml version="1.0" encoding="UTF-8"?><${root}><id>${id}</id></${root}>`);
-    }
-    if (path === '/api/v1/computer-extension-attributes' && method === 'POST') {
-      const ea = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
-      if (ea.inputType !== 'SCRIPT' || typeof ea.scriptContents !== 'string' || !ea.name)
-        return apiError(res, 400, 'INVALID_FIELD', 'name, inputType SCRIPT and scriptContents are required');
-      if ([...extensionAttributes.values()].some((x) => x.name === ea.name)) return apiError(res, 409, 'DUPLICATE_FIELD', 'name must be unique');
-      const id = String(nextId++);
-      extensionAttributes.set(id, ea);
-      return json(res, 201, { id, href: `/api/v1/computer-extension-attributes/${id}` });
+      if (method === 'POST' || method === 'PUT') {
+        const xml = body.toString('utf8');
+        if (!/xml/.test(req.headers['content-type'] ?? '') || !wellFormed(xml)) {
+          return classic(res, 409, '<html><body><p>Error: Problem with request: XML is not well-formed</p></body></html>');
+        }
+        if (!new RegExp(`<${root}>[\\s\\S]*<name>[^<]+</name>[\\s\\S]*</${root}>`).test(xml))
+          return classic(res, 409, '<html><body><p>Error: name is required</p></body></html>');
+        if (method === 'POST' && !(by === 'id' && key === '0')) return classic(res, 409, '<html><body><p>Error: create with POST .../id/0</p></body></html>');
+        if (method === 'PUT' && (!id || !store.has(id))) return classic(res, 404, '<html><body><p>Not Found</p></body></html>');
+        const newId = method === 'POST' ? String(nextId++) : id!;
+        if ([...store.entries()].some(([other, x]) => other !== newId && classicName(x) === classicName(xml)))
+          return classic(res, 409, '<html><body><p>Error: Duplicate name</p></body></html>');
+        store.set(newId, xml);
+        return classic(res, 201, `<?xml version="1.0" encoding="UTF-8"?><${root}><id>${newId}</id></${root}>`);
+      }
     }
     return apiError(res, 404, 'NOT_FOUND', `no route ${method} ${path}`);
   };
@@ -161,9 +260,16 @@ export async function startJamfContractServer(): Promise<JamfContractServer> {
     policies,
     extensionAttributes,
     fail: (method, path, status, options) => faults.add(method, path, status, options),
+    scripts,
     expireTokens() {
       for (const k of tokens.keys()) tokens.set(k, 0);
     },
+    expireTokensAt(method, path) {
+      triggers.add(method, path, () => {
+        for (const k of tokens.keys()) tokens.set(k, 0);
+      });
+    },
+    writes: () => countWrites(requests, /^\/api\/oauth\/token$/),
     close: http.close,
   };
 }
