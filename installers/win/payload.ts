@@ -13,10 +13,21 @@ import { repoFile, runTool } from './tools.js';
 import { renderWxs, wxsTemplateText, type WxsValues } from './wxs.js';
 
 /** Raise when the payload layout or the patching contract changes, so old cached payloads are not reused. */
-const PAYLOAD_FORMAT = 4;
+const PAYLOAD_FORMAT = 5;
 
 /** Tables patch.ts rewrites per fleet; exported once with the payload. */
-export const PATCHED_TABLES = ['Property', 'Upgrade', 'Directory', 'Registry', 'ServiceInstall', 'ServiceControl', 'Component', 'File', 'Media'] as const;
+export const PATCHED_TABLES = [
+  'Property',
+  'Upgrade',
+  'Directory',
+  'Registry',
+  'ServiceInstall',
+  'ServiceControl',
+  'MsiServiceConfigFailureActions',
+  'Component',
+  'File',
+  'Media',
+] as const;
 
 const KEPT_IN_CACHE = ['payload.msi', 'tables.json', 'product.wxs'];
 
