@@ -58,7 +58,10 @@ function processes(prefix: string): Array<{ pid: number; cmdline: string }> {
     try {
       if (!Buffer.concat([Buffer.from([0]), readFileSync(`/proc/${pid}/environ`)]).includes(marker)) continue;
       // A process still being loaded shows the loader first ("/usr/lib/wine/wine64 C:\..."): compare the Windows part.
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim().replace(/^\/\S*wine\S*\s+/, '');
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+        .replace(/\0/g, ' ')
+        .trim()
+        .replace(/^\/\S*wine\S*\s+/, '');
       found.push({ pid: Number(pid), cmdline });
     } catch {
       // Ended meanwhile.
