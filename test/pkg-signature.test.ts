@@ -5,6 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse } from 'plist';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pkgTarget } from '../deployer/targets/pkg.js';
 import { loadFleet, resolveSecrets } from '../fleet/load.js';
@@ -150,6 +151,14 @@ describe('pkg target with signing.macos.installer', () => {
     expect(report.problems).toEqual([]);
     expect(execFileSync(sevenZip(), ['t', pkg], { encoding: 'utf8' })).toContain('Everything is Ok');
     expect(JSON.stringify({ artifacts, messages })).not.toContain(pki.password);
+
+    // Recovery on macOS: launchd restarts the daemon when it fails (non-zero exit or a signal), at most every 30 s.
+    const x = join(work, 'x');
+    mkdirSync(x);
+    execFileSync(tool('bsdtar'), ['-xf', pkg, '-C', x, 'agent.pkg/Payload']);
+    execFileSync('sh', ['-c', `gzip -dc agent.pkg/Payload | ${tool('cpio')} -i -d -H odc --quiet ./Library/LaunchDaemons/*`], { cwd: x });
+    const daemon = parse(readFileSync(join(x, 'Library/LaunchDaemons/com.holdfast.agent.plist'), 'utf8')) as Record<string, unknown>;
+    expect(daemon).toMatchObject({ Label: 'com.holdfast.agent', RunAtLoad: true, KeepAlive: { SuccessfulExit: false }, ThrottleInterval: 30 });
 
     // The wrong password stops the build before any payload work, naming the file and not the password.
     const bad = resolveSecrets(loaded.fleet, { HF_TEST_PKG_PW: 'wrong-password-123' });
