@@ -99,6 +99,23 @@ describe('xar signature (productsign layout)', () => {
     }
   });
 
+  it('a flipped byte at every 37th position of a small signed archive breaks it (header, TOC, checksum, signature, data)', async () => {
+    const identity = await loadInstallerIdentity({ certificate: pki.chainCert, key: pki.leafKey });
+    const pkg = join(work, 'small.pkg');
+    await writeXar(pkg, [{ path: 'Distribution', data: Buffer.from('<installer-gui-script minSpecVersion="2"/>\n') }], { signer: xarSigner(identity) });
+    const good = readFileSync(pkg);
+    expect(checkXarSignature(pkg, pki.rootCert, work).ok).toBe(true);
+    const passed: number[] = [];
+    for (let at = 0; at < good.length; at += 37) {
+      const bad = Buffer.from(good);
+      bad[at] ^= 0x01;
+      writeFileSync(join(work, 'small-flipped.pkg'), bad);
+      if (checkXarSignature(join(work, 'small-flipped.pkg'), pki.rootCert, work).ok) passed.push(at);
+    }
+    expect(good.length).toBeGreaterThan(2000);
+    expect(passed).toEqual([]);
+  }, 300_000);
+
   it('reads PKCS#12 and PEM identities alike; a wrong password or a key of another certificate is refused without echoing secrets', async () => {
     const fromP12 = await loadInstallerIdentity({ pkcs12: pki.pkcs12 }, pki.password);
     const fromPem = await loadInstallerIdentity({ certificate: pki.chainCert, key: pki.leafKey });

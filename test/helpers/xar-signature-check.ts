@@ -33,6 +33,8 @@ export function checkXarSignature(file: string, caFile: string, workRoot: string
     const data = readFileSync(file);
     if (data.subarray(0, 4).toString('latin1') !== 'xar!') return { ok: false, problems: ['no xar magic'], subjects };
     const headerSize = data.readUInt16BE(4);
+    // The header is outside what the signature covers; readers accept only this one.
+    if (headerSize !== 28 || data.readUInt16BE(6) !== 1) return { ok: false, problems: ['not a version 1 xar header of 28 bytes'], subjects };
     const tocLength = Number(data.readBigUInt64BE(8));
     if (data.readUInt32BE(24) !== 1) problems.push('checksum algorithm is not SHA-1');
     const tocZ = data.subarray(headerSize, headerSize + tocLength);
