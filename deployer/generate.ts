@@ -213,7 +213,11 @@ async function generate(files: string[], opts: GenerateOptions): Promise<Generat
   for (const { loaded, file } of results) {
     const fleetStarted = performance.now();
     const id = loaded!.fleet.fleet;
-    const required: Array<keyof FleetSecrets> = loaded!.fleet.signing?.windows?.password ? ['signingPassword'] : [];
+    const signing = loaded!.fleet.signing;
+    const required: Array<keyof FleetSecrets> = [
+      ...(signing?.windows?.password ? (['signingPassword'] as const) : []),
+      ...(signing?.macos?.installer?.password ? (['installerSigningPassword'] as const) : []),
+    ];
     const secrets = resolveSecrets(loaded!.fleet, env, required);
     for (const w of loaded!.warnings ?? []) emit(`warning: ${w.message}`, id);
     const atInstall = installTimeSecrets(loaded!.fleet, secrets);

@@ -2,6 +2,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 
 import { fleetWarnings, pointerToken } from './addresses.js';
+import { signingFiles, signingIssues, type ReferencedFile } from './signing.js';
 import type { Fleet, FleetSecrets, LoadedFleet, SecretRef } from './types.js';
 import { agentConfigSchema } from '../agent/config-schema.js';
 import { parseCidr, parseEndpoint } from '../common/endpoint.js';
@@ -95,39 +96,29 @@ function validateFleet(doc: unknown, file: string): Fleet {
   fleet.branding.bundleId ??= 'com.holdfast.agent';
   fleet.branding.upgradeCode = fleet.branding.upgradeCode.replace(/[{}]/g, '').toUpperCase();
   fleet.tlsPin = fleet.tlsPin.toUpperCase();
-  const extra = semanticIssues(fleet);
+  const extra = [...semanticIssues(fleet), ...signingIssues(fleet)];
   if (extra.length) throw new FleetValidationError(file, extra);
   return fleet;
 }
 
-/** Files a fleet names (escrow key, signing certificate and key), checked so generate never fails half-way on them. */
+/** Files a fleet names (escrow key, signing identities), checked so generate never fails half-way on them. */
 async function referencedFileIssues(fleet: Fleet, dir: string): Promise<FleetIssue[]> {
-  const checks: Array<{ path: string; rel: string | undefined; marker: RegExp; allowed: string }> = [
+  const checks: ReferencedFile[] = [
     {
       path: '/escrowPublicKey',
       rel: fleet.escrowPublicKey,
-      marker: /-----BEGIN PUBLIC KEY-----/,
+      accepts: (content) => content.toString('latin1').includes('-----BEGIN PUBLIC KEY-----'),
+      format: 'PEM',
       allowed: 'a readable PEM public key file (-----BEGIN PUBLIC KEY-----), relative to the fleet file',
     },
-    {
-      path: '/signing/windows/certificate',
-      rel: fleet.signing?.windows?.certificate,
-      marker: /-----BEGIN CERTIFICATE-----/,
-      allowed: 'a readable PEM certificate file, relative to the fleet file',
-    },
-    {
-      path: '/signing/windows/key',
-      rel: fleet.signing?.windows?.key,
-      marker: /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
-      allowed: 'a readable PEM private key file, relative to the fleet file',
-    },
+    ...signingFiles(fleet),
   ];
   const issues: FleetIssue[] = [];
   for (const c of checks) {
     if (c.rel === undefined) continue;
     let problem: string | undefined;
     try {
-      if (!c.marker.test(await readFile(resolve(dir, c.rel), 'utf8'))) problem = 'is not in the expected PEM format';
+      if (!c.accepts(await readFile(resolve(dir, c.rel)))) problem = `is not in the expected ${c.format} format`;
     } catch (err) {
       problem = `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
     }
@@ -181,6 +172,12 @@ const SECRET_FIELDS: SecretField[] = [
     key: 'signingPassword',
     pointer: '/signing/windows/password',
     ref: (f) => f.signing?.windows?.password,
+    envOnlyRule: '#/definitions/signing/properties/windows/properties/password/x-env-value',
+  },
+  {
+    key: 'installerSigningPassword',
+    pointer: '/signing/macos/installer/password',
+    ref: (f) => f.signing?.macos?.installer?.password,
     envOnlyRule: '#/definitions/signing/properties/windows/properties/password/x-env-value',
   },
 ];
@@ -277,7 +274,7 @@ function readSecret(field: SecretField, fleet: Fleet, env: NodeJS.ProcessEnv): s
 export function resolveSecrets(fleet: Fleet, env: NodeJS.ProcessEnv = process.env, required: Array<keyof FleetSecrets> = []): FleetSecrets {
   const bad = envSecretIssues(fleet, env);
   if (bad.length) throw new FleetValidationError('environment', bad);
-  const secrets: FleetSecrets = { technicianId: undefined, proxyPassword: undefined, signingPassword: undefined };
+  const secrets: FleetSecrets = { technicianId: undefined, proxyPassword: undefined, signingPassword: undefined, installerSigningPassword: undefined };
   for (const field of SECRET_FIELDS) {
     try {
       secrets[field.key] = readSecret(field, fleet, env);

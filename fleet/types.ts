@@ -36,9 +36,19 @@ export interface FleetBranding {
   supportUrl?: string;
 }
 
+/** Either certificate + key (PEM) or pkcs12; fleet/signing.ts checks the combination. */
+export interface SigningIdentity {
+  certificate?: string;
+  key?: string;
+  pkcs12?: string;
+  /** Key password, PKCS#12 password or token PIN: from the environment only. */
+  password?: SecretRef;
+}
+
 export interface FleetSigning {
-  windows?: { certificate: string; key: string; password?: SecretRef };
-  macos?: { codeRequirement?: string };
+  /** Authenticode: `key` may be a pkcs11: URI of a key on a token reached through pkcs11Module. */
+  windows?: SigningIdentity & { pkcs11Module?: string; pkcs11Engine?: string; timestampUrl?: string };
+  macos?: { codeRequirement?: string; installer?: SigningIdentity };
 }
 
 /** A fleet after validation, with every default filled in. */
@@ -77,4 +87,6 @@ export interface FleetSecrets {
   technicianId?: string;
   proxyPassword?: string;
   signingPassword?: string;
+  /** Password of the macOS Developer ID Installer key or PKCS#12 file. */
+  installerSigningPassword?: string;
 }

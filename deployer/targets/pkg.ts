@@ -24,6 +24,7 @@ export const pkgTarget: Target = {
     });
     const embedded = ctx.secrets.technicianId !== undefined;
     if (!embedded) ctx.progress('pkg: no Technician ID embedded: run `holdfast-agent register` on each Mac or set the environment variable the fleet names');
+    const signature = r.signedBy ? `signed by ${r.signedBy}, not notarized` : 'unsigned';
     const pkgName = basename(r.pkg);
     const unName = basename(r.uninstallScript);
     return [
@@ -31,7 +32,7 @@ export const pkgTarget: Target = {
         path: r.pkg,
         target: 'pkg',
         description:
-          `macOS installer package ${r.identifier} ${r.version} (unsigned; x86_64 + arm64, macOS 11+); ` +
+          `macOS installer package ${r.identifier} ${r.version} (${signature}; x86_64 + arm64, macOS 11+); ` +
           `${embedded ? 'Technician ID embedded in its Scripts (distribute privately)' : 'no Technician ID embedded'}; ${r.numberOfFiles} payload ` +
           `entries, ${r.installKBytes} KB installed`,
         installCommands: [

@@ -1,8 +1,9 @@
 // Product archive assembly: one component package (Bom, Payload, Scripts, PackageInfo) plus Distribution,
 // in a xar, in the member order productbuild writes. See docs/pkg.md.
+import { X509Certificate } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { agentConfigFromFleet } from '../../fleet/agent-config.js';
 import type { FleetSecrets, LoadedFleet } from '../../fleet/types.js';
 import { nodeRuntime } from '../runtimes.js';
@@ -24,7 +25,8 @@ import {
 } from './layout.js';
 import { sharedPayload, smallArchiveGz, writePayload } from './payload.js';
 import { findUp, render } from './templates.js';
-import { writeXar } from './xar.js';
+import { loadInstallerIdentity, xarSigner } from './pkg-signature.js';
+import { writeXar, type XarSigner } from './xar.js';
 
 export const MIN_MACOS = '11.0';
 export const DEFAULT_GZIP_LEVEL = 6;
@@ -52,6 +54,8 @@ export interface MacPkgResult {
   installKBytes: number;
   /** The shared payload came from the cache (no recompression). */
   payloadCached: boolean;
+  /** Subject of the Developer ID Installer certificate the pkg is signed with; undefined when unsigned. */
+  signedBy?: string;
 }
 
 export const pkgFileName = (fleet: string) => `holdfast-${fleet}.pkg`;
@@ -70,6 +74,15 @@ export function defaultAgentBundle(): string {
 
 const rel = (abs: string) => abs.replace(/^\//, '');
 
+/** The signer of the fleet's Developer ID Installer identity (signing.macos.installer), if it names one. */
+async function installerSigner(loaded: LoadedFleet, secrets: FleetSecrets): Promise<{ signer: XarSigner; subject: string } | undefined> {
+  const id = loaded.fleet.signing?.macos?.installer;
+  if (!id) return undefined;
+  const at = (rel?: string) => (rel === undefined ? undefined : resolve(loaded.dir, rel));
+  const identity = await loadInstallerIdentity({ certificate: at(id.certificate), key: at(id.key), pkcs12: at(id.pkcs12) }, secrets.installerSigningPassword);
+  return { signer: xarSigner(identity), subject: new X509Certificate(identity.chain[0]).subject.replaceAll('\n', ', ') };
+}
+
 /** Builds dist/<fleet>/holdfast-<fleet>.pkg and its uninstall script. */
 export async function buildMacPkg(opts: MacPkgOptions): Promise<MacPkgResult> {
   const progress = opts.progress ?? (() => {});
@@ -84,6 +97,8 @@ export async function buildMacPkg(opts: MacPkgOptions): Promise<MacPkgResult> {
     arm64: opts.runtimes?.arm64 ?? (await nodeRuntime('darwin-arm64')),
   };
   const launcher = Buffer.from(await render('launcher.sh.hbs', {}));
+  // Read before the long payload work, so a wrong password or a mismatched key fails at once.
+  const signer = await installerSigner(opts.loaded, opts.secrets);
 
   const dir = (path: string, mode = 0o755): CpioEntry => ({ path: archivePath(path), kind: 'dir', mode, mtime: 0 });
   const file = (path: string, mode: number, data: CpioEntry['data']): CpioEntry => ({ path: archivePath(path), kind: 'file', mode, mtime: 0, data });
@@ -146,13 +161,17 @@ export async function buildMacPkg(opts: MacPkgOptions): Promise<MacPkgResult> {
 
     const pkg = join(opts.outDir, pkgFileName(fleet.fleet));
     const partial = join(work, 'product.pkg');
-    await writeXar(partial, [
-      { path: `${COMPONENT}/Bom`, data: bom, compress: true },
-      { path: `${COMPONENT}/Payload`, data: { file: payloadFile } },
-      { path: `${COMPONENT}/Scripts`, data: scripts },
-      { path: `${COMPONENT}/PackageInfo`, data: Buffer.from(packageInfo), compress: true },
-      { path: 'Distribution', data: Buffer.from(distribution), compress: true },
-    ]);
+    await writeXar(
+      partial,
+      [
+        { path: `${COMPONENT}/Bom`, data: bom, compress: true },
+        { path: `${COMPONENT}/Payload`, data: { file: payloadFile } },
+        { path: `${COMPONENT}/Scripts`, data: scripts },
+        { path: `${COMPONENT}/PackageInfo`, data: Buffer.from(packageInfo), compress: true },
+        { path: 'Distribution', data: Buffer.from(distribution), compress: true },
+      ],
+      { signer: signer?.signer },
+    );
     await rename(partial, pkg); // atomic: a reader never sees a half-written pkg
 
     const uninstallScript = join(opts.outDir, uninstallFileName(fleet.fleet));
@@ -172,7 +191,16 @@ export async function buildMacPkg(opts: MacPkgOptions): Promise<MacPkgResult> {
     );
     await chmod(uninstallScript, 0o755);
     progress(`pkg: wrote ${pkg} (${((await stat(pkg)).size / 1048576).toFixed(1)} MB)`);
-    return { pkg, uninstallScript, identifier, version: fleet.version, numberOfFiles: bomEntries.length, installKBytes, payloadCached: head.cached };
+    return {
+      pkg,
+      uninstallScript,
+      identifier,
+      version: fleet.version,
+      numberOfFiles: bomEntries.length,
+      installKBytes,
+      payloadCached: head.cached,
+      signedBy: signer?.subject,
+    };
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -1,6 +1,7 @@
 // xar writer: the outer container of a flat package. Layout: 28-byte big-endian header ("xar!"),
 // zlib-compressed XML table of contents, then the heap. The heap starts with the SHA-1 of the compressed
-// TOC; each file's data follows in TOC order with its archived and extracted SHA-1 in the TOC.
+// TOC; each file's data follows in TOC order with its archived and extracted SHA-1 in the TOC. A signed archive
+// (productsign's layout) carries an RSA signature over that checksum right after it, and its certificates in the TOC.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -18,14 +19,25 @@ export interface XarFile {
   compress?: boolean;
 }
 
+/** What signs the TOC checksum (installers/mac/pkg-signature.ts makes one from a Developer ID Installer identity). */
+export interface XarSigner {
+  /** DER certificates, signing certificate first, then its issuers. */
+  certificates: Buffer[];
+  /** Length of every signature `sign` returns (the RSA modulus length in bytes); reserved in the heap. */
+  length: number;
+  sign(tocChecksum: Buffer): Buffer;
+}
+
 export interface XarOptions {
   /** Mode of implied directories (default 0o755). */
   dirMode?: number;
   mtime?: Date;
+  signer?: XarSigner;
 }
 
 export const XAR_HEADER_SIZE = 28;
 const CKSUM_SHA1 = 1;
+const SHA1_LENGTH = 20;
 
 interface Prepared {
   file: XarFile;
@@ -77,14 +89,25 @@ function fileXml(p: Prepared, id: number, indent: string, times: string): string
   );
 }
 
+/** The TOC's `<signature>`: where the RSA signature lies in the heap, and the certificates that check it. */
+function signatureXml(signer: XarSigner): string {
+  if (!signer.certificates.length) throw new Error('xar: a signature needs at least the signing certificate');
+  const certs = signer.certificates.map((der) => `     <X509Certificate>${der.toString('base64')}</X509Certificate>\n`).join('');
+  return (
+    `  <signature style="RSA">\n   <offset>${SHA1_LENGTH}</offset>\n   <size>${signer.length}</size>\n` +
+    `   <KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#">\n    <X509Data>\n${certs}    </X509Data>\n   </KeyInfo>\n  </signature>\n`
+  );
+}
+
 /** Writes a xar archive of `files` (heap order = given order) to `out`. */
 export async function writeXar(out: string, files: XarFile[], opts: XarOptions = {}): Promise<void> {
   const when = (opts.mtime ?? new Date()).toISOString().replace(/\.\d{3}Z$/, 'Z');
   const times = `@ <ctime>${when}</ctime>\n@ <mtime>${when}</mtime>\n@ <atime>${when}</atime>\n`;
   const dirMode = (opts.dirMode ?? 0o755).toString(8).padStart(4, '0');
 
-  // Heap offsets start after the TOC checksum.
-  let offset = 20;
+  // Heap: the TOC checksum, the signature (if any), then the members.
+  const signer = opts.signer;
+  let offset = SHA1_LENGTH + (signer?.length ?? 0);
   const prepared: Prepared[] = [];
   const seen = new Set<string>();
   for (const file of files) {
@@ -149,7 +172,8 @@ export async function writeXar(out: string, files: XarFile[], opts: XarOptions =
   const toc =
     '<?xml version="1.0" encoding="UTF-8"?>\n<xar>\n <toc>\n' +
     `  <creation-time>${when}</creation-time>\n` +
-    '  <checksum style="sha1">\n   <offset>0</offset>\n   <size>20</size>\n  </checksum>\n' +
+    `  <checksum style="sha1">\n   <offset>0</offset>\n   <size>${SHA1_LENGTH}</size>\n  </checksum>\n` +
+    (signer ? signatureXml(signer) : '') +
     render(root, '  ') +
     ' </toc>\n</xar>\n';
   const tocRaw = Buffer.from(toc, 'utf8');
@@ -171,7 +195,13 @@ export async function writeXar(out: string, files: XarFile[], opts: XarOptions =
   try {
     await write(header);
     await write(tocZ);
-    await write(createHash('sha1').update(tocZ).digest());
+    const checksum = createHash('sha1').update(tocZ).digest();
+    await write(checksum);
+    if (signer) {
+      const signature = signer.sign(checksum);
+      if (signature.length !== signer.length) throw new Error(`xar: the signature has ${signature.length} bytes, ${signer.length} were reserved`);
+      await write(signature);
+    }
     for (const p of prepared) {
       if (Buffer.isBuffer(p.archived)) await write(p.archived);
       else {

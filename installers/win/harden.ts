@@ -1,6 +1,15 @@
 // Post-processing of the wixl-built payload MSI with msibuild: custom-action rows, bits and tables wixl 0.101 cannot write.
 import { column, exportTable, importArgs, rowWhere, type MsiTable } from './msi-tables.js';
 import { CONFIGURE_ACTION, HIDDEN_PROPERTIES, PROPERTY_SETTINGS, PUBLIC_PROPERTIES } from './properties.js';
+import {
+  CONFIGURE_SERVICES_SEQUENCE,
+  SERVICE_NAME_PROPERTY,
+  SERVICE_RECOVERY_ACTION,
+  SERVICE_RECOVERY_SEQUENCE,
+  SERVICE_RECOVERY_TYPE,
+  failureActionsTable,
+  scFailureArgs,
+} from './service-recovery.js';
 import { runTool } from './tools.js';
 
 // https://learn.microsoft.com/windows/win32/msi/custom-action-in-script-execution-options
@@ -57,6 +66,7 @@ function lockTable(): MsiTable {
  *   command line that process auditing records;
  * - HideTarget on HF_Unconfigure;
  * - HF_Handoff (see the template), since wixl drops a CustomAction with BinaryKey + ExeCommand;
+ * - the service's failure actions (restart; service-recovery.ts) and the MsiConfigureServices action applying them;
  * - MsiLockPermissionsEx rows limiting fleet-defaults.json and the data folder to SYSTEM and Administrators;
  * - actions that drop the hidden properties as soon as HF_Configure is scheduled (its CustomActionData is then in
  *   the install script), so the property dump at the end of a /l*v log cannot show them even where
@@ -80,7 +90,20 @@ export async function hardenPayload(msi: string, dir: string): Promise<void> {
     ca.rows.push(row(ca, { Action: action, Type: String(CA_SET_PROPERTY), Source: property }));
     seq.rows.push(row(seq, { Action: action, Sequence: String(scheduled + 1 + i) }));
   });
-  await runTool('msibuild', [msi, ...(await importArgs(dir, [ca, seq, lockTable()]))], { cwd: dir });
+  seq.rows.push(row(seq, { Action: 'MsiConfigureServices', Condition: 'VersionNT', Sequence: String(CONFIGURE_SERVICES_SEQUENCE) }));
+  ca.rows.push(
+    row(ca, {
+      Action: SERVICE_RECOVERY_ACTION,
+      Type: String(SERVICE_RECOVERY_TYPE),
+      Source: 'INSTALLDIR',
+      Target: `"[System64Folder]sc.exe" ${scFailureArgs(`[${SERVICE_NAME_PROPERTY}]`)}`,
+    }),
+  );
+  seq.rows.push(row(seq, { Action: SERVICE_RECOVERY_ACTION, Condition: 'VersionNT AND NOT REMOVE="ALL"', Sequence: String(SERVICE_RECOVERY_SEQUENCE) }));
+  const services = await exportTable(msi, 'ServiceInstall');
+  const service = rowWhere(services, 'ServiceInstall', 'AgentService');
+  const failureActions = failureActionsTable(service[column(services, 'Name')], service[column(services, 'Component_')]);
+  await runTool('msibuild', [msi, ...(await importArgs(dir, [ca, seq, lockTable(), failureActions]))], { cwd: dir });
   const data = configureActionData();
   if (data.includes("'")) throw new Error(`${CONFIGURE_DATA_ACTION}: the action data must not contain a single quote (SQL literal)`);
   await runTool('msibuild', [msi, '-q', `UPDATE CustomAction SET Target = '${data}' WHERE Action = '${CONFIGURE_DATA_ACTION}'`], { cwd: dir });

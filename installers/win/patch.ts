@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { column, formattedLiteral, importArgs, setCell, type MsiTable } from './msi-tables.js';
 import type { Payload } from './payload.js';
 import { HIDDEN_PROPERTIES, PUBLIC_PROPERTIES } from './properties.js';
+import { FAILURE_ACTIONS_KEY, FAILURE_ACTIONS_TABLE, SERVICE_NAME_PROPERTY } from './service-recovery.js';
 import { runTool } from './tools.js';
 
 // https://learn.microsoft.com/windows/win32/msi/upgrade-table
@@ -52,6 +53,7 @@ export function fleetTables(payload: Payload, v: FleetMsiValues, fleetDefaultsSi
   setProperty(prop, 'ProductVersion', v.version);
   setProperty(prop, 'HF_FLEET', v.fleet);
   setProperty(prop, 'HF_KEEPIDENTITY', v.keepIdentity ? '1' : '0');
+  setProperty(prop, SERVICE_NAME_PROPERTY, v.serviceName);
   setProperty(prop, 'ARPCOMMENTS', `${v.product} for ${v.customer}`);
   if (v.supportUrl) {
     setProperty(prop, 'ARPHELPLINK', v.supportUrl);
@@ -96,6 +98,7 @@ export function fleetTables(payload: Payload, v: FleetMsiValues, fleetDefaultsSi
   setCell(t.ServiceInstall, 'ServiceInstall', 'AgentService', 'DisplayName', v.product);
   setCell(t.ServiceInstall, 'ServiceInstall', 'AgentService', 'Description', `${v.product} backup agent`);
   setCell(t.ServiceControl, 'ServiceControl', 'AgentServiceControl', 'Name', v.serviceName);
+  setCell(t.MsiServiceConfigFailureActions, FAILURE_ACTIONS_TABLE, FAILURE_ACTIONS_KEY, 'Name', v.serviceName);
 
   for (const [component, guid] of Object.entries(v.componentGuids)) setCell(t.Component, 'Component', component, 'ComponentId', braced(guid));
   setCell(t.Component, 'Component', 'FleetComponent', 'KeyPath', 'FleetDefaults');

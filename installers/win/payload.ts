@@ -3,19 +3,31 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { nodeRuntime } from '../runtimes.js';
 import { exportTable, type MsiTable } from './msi-tables.js';
 import { hardenPayload } from './harden.js';
 import { buildConfigureDll, buildServiceWrapper } from './service-wrapper.js';
+import { signerFingerprint, signFile, type SignOptions } from './sign.js';
 import { repoFile, runTool } from './tools.js';
 import { renderWxs, wxsTemplateText, type WxsValues } from './wxs.js';
 
 /** Raise when the payload layout or the patching contract changes, so old cached payloads are not reused. */
-const PAYLOAD_FORMAT = 4;
+const PAYLOAD_FORMAT = 5;
 
 /** Tables patch.ts rewrites per fleet; exported once with the payload. */
-export const PATCHED_TABLES = ['Property', 'Upgrade', 'Directory', 'Registry', 'ServiceInstall', 'ServiceControl', 'Component', 'File', 'Media'] as const;
+export const PATCHED_TABLES = [
+  'Property',
+  'Upgrade',
+  'Directory',
+  'Registry',
+  'ServiceInstall',
+  'ServiceControl',
+  'MsiServiceConfigFailureActions',
+  'Component',
+  'File',
+  'Media',
+] as const;
 
 const KEPT_IN_CACHE = ['payload.msi', 'tables.json', 'product.wxs'];
 
@@ -33,6 +45,8 @@ export interface PayloadOptions {
   /** The agent bundle to ship; default dist/holdfast-agent.mjs (HOLDFAST_AGENT_BUNDLE overrides). */
   agentBundle?: string;
   progress?: (message: string) => void;
+  /** Authenticode identity the executables inside are signed with before packaging (the payload is then per signer). */
+  sign?: SignOptions;
 }
 
 // Neutral values the payload is built with; every one of them is overwritten per fleet.
@@ -78,13 +92,41 @@ async function hashFile(path: string): Promise<string> {
 
 const inProcess = new Map<string, Promise<Payload>>();
 
+/**
+ * `file` Authenticode-signed by `sign`, cached by file and signer: a fleet signed like the last one reuses the signed
+ * executables (timestamp included), and with them the payload built from them.
+ */
+async function signedCopy(cacheDir: string, file: string, sign: SignOptions, progress: (message: string) => void): Promise<string> {
+  const name = basename(file);
+  const dir = join(
+    cacheDir,
+    'signed',
+    createHash('sha256')
+      .update(`${await hashFile(file)}\0${await signerFingerprint(sign)}`)
+      .digest('hex')
+      .slice(0, 20),
+  );
+  const signed = join(dir, name);
+  if (existsSync(signed)) return signed;
+  progress(`signing ${name} before packaging${sign.timestampUrl ? ' (timestamped)' : ''}`);
+  await mkdir(dir, { recursive: true });
+  const partial = `${signed}.${process.pid}.partial`;
+  await signFile(file, partial, sign, dir);
+  await rename(partial, signed);
+  return signed;
+}
+
 /** The payload for the current agent bundle, runtime, wrapper and template: from the cache, or built now. */
 export async function ensurePayload(opts: PayloadOptions): Promise<Payload> {
   const progress = opts.progress ?? (() => {});
   const agent = agentBundlePath(opts.agentBundle);
   const nodeExe = await nodeRuntime('win-x64', opts.cacheDir);
-  const serviceExe = await buildServiceWrapper(opts.cacheDir);
-  const configureDll = await buildConfigureDll(opts.cacheDir);
+  let serviceExe = await buildServiceWrapper(opts.cacheDir);
+  let configureDll = await buildConfigureDll(opts.cacheDir);
+  if (opts.sign) {
+    serviceExe = await signedCopy(opts.cacheDir, serviceExe, opts.sign, progress);
+    configureDll = await signedCopy(opts.cacheDir, configureDll, opts.sign, progress);
+  }
   const parts = [
     `format ${PAYLOAD_FORMAT}`,
     await hashFile(agent),

@@ -12,7 +12,7 @@ export type FleetEntry =
 /** Which secret references are not resolvable from `env` (what generate would refuse or leave to install time). */
 export function missingSecrets(fleet: Fleet, env: NodeJS.ProcessEnv): FleetIssue[] {
   const missing: FleetIssue[] = [];
-  for (const key of ['technicianId', 'proxyPassword', 'signingPassword'] as const) {
+  for (const key of ['technicianId', 'proxyPassword', 'signingPassword', 'installerSigningPassword'] as const) {
     try {
       resolveSecrets(fleet, env, [key]);
     } catch (err) {
