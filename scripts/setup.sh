@@ -12,7 +12,7 @@ declare -A demo_tools=( [wixl]=wixl [msiinfo]=msitools [msibuild]=msitools [gcab
 declare -A test_tools=( [wine]=wine [/usr/lib/wine/wine64]=wine64 [restic]=restic [danted]=dante-server [squid]=squid
   [tinyproxy]=tinyproxy [bsdtar]=libarchive-tools [7zz]=7zip [cpio]=cpio [chromium]=chromium [rg]=ripgrep
   [nft]=nftables [iptables-restore]=iptables [xmllint]=libxml2-utils [krb5-config]=libkrb5-dev [socat]=socat
-  [inotifywait]=inotify-tools [softhsm2-util]=softhsm2 [pkcs11-tool]=opensc
+  [inotifywait]=inotify-tools [softhsm2-util]=softhsm2 [pkcs11-tool]=opensc [getfattr]=attr
   [/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so]=libengine-pkcs11-openssl )
 
 # shellcheck source=lib/debian.sh
