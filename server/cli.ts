@@ -5,6 +5,7 @@ import { loadServerConfig, type ServerConfig } from './config.js';
 import { parseEndpoint } from '../common/endpoint.js';
 import { AGENT_VERSION } from '../agent/version.js';
 import { escapeForTerminal } from '../common/terminal-text.js';
+import { addAdminCommands } from './admin/admin-cli.js';
 
 function collect(value: string, prev: string[] = []): string[] {
   return [...prev, value];
@@ -95,6 +96,8 @@ program
         process.stdout.write(`${cols.map((c) => escapeForTerminal(String(c))).join('  ')}\n`);
       }
   });
+
+addAdminCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`holdfast-server: ${(err as Error).message ?? String(err)}\n`);

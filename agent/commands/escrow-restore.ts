@@ -1,4 +1,7 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command } from 'commander';
+import { openAdminStore } from '../admin-store.js';
 import { loadAgentConfig } from '../config.js';
 import { openRemoteStore } from '../remote-store.js';
 import { runEscrowRestore } from '../engine/agent-api.js';
@@ -8,6 +11,7 @@ import { LocalStore } from '../engine/local-store.js';
 import type { ChunkStore } from '../store.js';
 import type { OwnerChoice } from '../engine/restore.js';
 import { ownerOption } from './restore.js';
+import { passphraseFromEnv } from './passphrase.js';
 
 export function escrowRestoreCommand(): Command {
   return new Command('escrow-restore')
@@ -15,6 +19,17 @@ export function escrowRestoreCommand(): Command {
     .requiredOption('--company-key <file>', 'company private key (PEM) matching the escrowPublicKey of the fleet')
     .requiredOption('--to <dir>', 'restore into this folder')
     .option('--passphrase-env <name>', 'environment variable holding the private key passphrase (never pass it on the command line)')
+    .option(
+      '--admin <file>',
+      "admin credential file (holdfast-server admin-credential): read the device's data from the servers, nothing from the device needed",
+    )
+    .option('--device <id>', 'with --admin: the device to restore (holdfast-server devices)')
+    .option(
+      '--server <ip:port>',
+      'with --admin: server to connect to (repeatable; default: the ones in the credential file)',
+      (v: string, p: string[] = []) => [...p, v],
+    )
+    .option('--tls-pin <pin>', "with --admin: the server certificate's pin (default: the one in the credential file)")
     .option('--config <file>', "the device's agent config; its state folder must hold the device's registration")
     .option('--store <dir>', "a local copy of the device's store instead of the backup servers")
     .option('--snapshot <id>', 'snapshot id (or unique prefix), or "latest"', 'latest')
@@ -26,6 +41,10 @@ export function escrowRestoreCommand(): Command {
         companyKey: string;
         to: string;
         passphraseEnv?: string;
+        admin?: string;
+        device?: string;
+        server?: string[];
+        tlsPin?: string;
         config?: string;
         store?: string;
         snapshot: string;
@@ -33,14 +52,16 @@ export function escrowRestoreCommand(): Command {
         owner?: OwnerChoice;
         quiet?: boolean;
       }) => {
-        let passphrase: string | undefined;
-        if (o.passphraseEnv) {
-          passphrase = process.env[o.passphraseEnv];
-          if (passphrase === undefined) throw new Error(`--passphrase-env ${o.passphraseEnv}: that environment variable is not set`);
-        }
+        const passphrase = passphraseFromEnv(o.passphraseEnv);
+        const log = o.quiet ? undefined : (l: string) => process.stderr.write(`${l}\n`);
+        if ([o.admin, o.store, o.config].filter(Boolean).length > 1) throw new Error('say where the data is with one of --admin, --store or --config');
+        if (o.admin && !o.device) throw new Error('--admin needs --device <id> (holdfast-server devices lists them)');
+        if (o.store && existsSync(join(o.store, 'index.log')))
+          throw new Error(`${o.store} is a backup server's device folder, not a store copy: use --admin <credential file> --device <id> against the server`);
         let store: ChunkStore;
-        if (o.store) store = LocalStore.open(o.store);
-        else store = await openRemoteStore(await loadAgentConfig(o.config), { log: o.quiet ? undefined : (l) => process.stderr.write(`${l}\n`) });
+        if (o.admin) store = await openAdminStore({ credentialFile: o.admin, deviceId: o.device!, servers: o.server, tlsPin: o.tlsPin, log });
+        else if (o.store) store = LocalStore.open(o.store);
+        else store = await openRemoteStore(await loadAgentConfig(o.config), { log });
         try {
           const r = await runEscrowRestore({
             store,

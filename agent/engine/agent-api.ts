@@ -23,7 +23,7 @@ export interface StoreChoice {
   log?: (line: string) => void;
 }
 
-async function openStore(loaded: LoadedAgentConfig, choice: StoreChoice): Promise<{ store: ChunkStore; owned: boolean }> {
+export async function openStore(loaded: LoadedAgentConfig, choice: StoreChoice): Promise<{ store: ChunkStore; owned: boolean }> {
   if (choice.store) return { store: choice.store, owned: false };
   return { store: await openRemoteStore(loaded, { log: choice.log }), owned: true };
 }
