@@ -35,7 +35,7 @@ export function versionsCommand(): Command {
           process.stdout.write(`${showName(r.path)}: ${r.versions.length} version(s)\n`);
           for (const v of r.versions)
             process.stdout.write(
-              `  ${String(v.version).padStart(3)}  ${v.mtime}  ${formatBytes(v.size).padStart(10)}  snapshot ${v.snapshot}` +
+              `  ${String(v.version).padStart(3)}  ${v.mtime}  ${formatBytes(v.size).padStart(10)} (${v.size} bytes)  snapshot ${v.snapshot}` +
                 `${v.snapshots.length > 1 ? ` (in ${v.snapshots.length} snapshots)` : ''}\n`,
             );
         }
