@@ -6,6 +6,7 @@ import { registerFleetCommands } from './commands/fleet-commands.js';
 import { registerGenerateCommands } from './commands/generate-commands.js';
 import { registerHandoffCommands } from './commands/handoff-commands.js';
 import { registerServerCommands } from './commands/server-commands.js';
+import { registerVersionsCommands } from './commands/versions-commands.js';
 import { Services } from './services.js';
 import { registerAgentView } from './views/agent-view.js';
 import { registerFleetsView } from './views/fleets-view.js';
@@ -26,6 +27,7 @@ export function activate(context: vscode.ExtensionContext): void {
     ...registerHandoffCommands(s),
     ...registerServerCommands(s),
     ...registerAgentCommands(s),
+    ...registerVersionsCommands(s),
   );
   void s.refresh();
 }
