@@ -61,6 +61,8 @@ describe('sidebar snapshots and versions (core functions over the agent CLI)', (
       [`88 KiB · snapshot ${snaps[0].id}`, 'holdfast.restoreFileVersion', ['Reports/q3.xlsx', 1]],
       [`117 KiB · snapshot ${snaps[1].id}`, 'holdfast.restoreFileVersion', ['Reports/q3.xlsx', 2]],
     ]);
+    const busy = agentTree({ history: [], busy: 'versions', versions: { snapshots: snaps } }, true).find((n) => n.id === 'agent/snapshots')!;
+    expect([busy.description, busy.icon?.id]).toEqual(['running…', 'loading~spin']);
     // Nothing listed yet: the view is as before.
     expect(agentTree({ history: [] }, true).some((n) => n.id === 'agent/snapshots')).toBe(false);
   });

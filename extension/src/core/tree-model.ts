@@ -385,7 +385,7 @@ export function agentTree(s: AgentViewState, serverRunning: boolean, now: Date =
       'Restore the latest snapshot into a fresh folder and compare it byte for byte with the source.',
     ),
   );
-  nodes.push(...versionsNodes(s.versions, now));
+  nodes.push(...versionsNodes(s.versions, now, s.busy === 'versions'));
   if (s.last) {
     const mark = (r: AgentResult) => (!r.ok ? '✗' : r.warnings?.length ? '⚠' : '✓');
     const warned = s.last.ok && (s.last.warnings?.length ?? 0) > 0;

@@ -10,14 +10,19 @@ export interface VersionsViewState {
   versions?: FileVersions;
 }
 
-export function versionsNodes(v: VersionsViewState | undefined, now: Date = new Date()): NodeSpec[] {
+/** `busy`: a snapshots or versions action of the agent is running (shown on the Snapshots row). */
+export function versionsNodes(v: VersionsViewState | undefined, now: Date = new Date(), busy = false): NodeSpec[] {
   if (!v) return [];
   const nodes: NodeSpec[] = [
     {
       id: 'agent/snapshots',
       label: 'Snapshots',
-      description: v.snapshots.length === 0 ? 'none yet' : `${v.snapshots.length} · latest ${formatWhen(new Date(v.snapshots[0].time), now)}`,
-      icon: { id: 'history' },
+      description: busy
+        ? 'running…'
+        : v.snapshots.length === 0
+          ? 'none yet'
+          : `${v.snapshots.length} · latest ${formatWhen(new Date(v.snapshots[0].time), now)}`,
+      icon: { id: busy ? 'loading~spin' : 'history' },
       collapsible: v.snapshots.length > 0 ? 'collapsed' : undefined,
       tooltip: 'Snapshots of the test agent, newest first. Click one to pick a file in it and see every stored version of that file.',
       children: v.snapshots.map((s) => ({
