@@ -5,17 +5,14 @@
 // old snapshots restore here. Nothing is written locally unless the server accepted and the key opened.
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFileSync, renameSync, rmSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { escapeForTerminal } from '../common/terminal-text.js';
 import { MessageType } from '../protocol/messages.js';
 import { readReplaceToken } from './admin-files.js';
 import { loadAgentConfig, type LoadedAgentConfig } from './config.js';
 import { companyKeyFingerprint, parseEscrowRecord, unwrapDeviceKey } from './engine/escrow.js';
 import { writeDeviceKey } from './engine/keys.js';
-import { RegistrationFailedError, type RegisterResult } from './register.js';
+import { RegistrationFailedError, registrationFields, technicianIdOf, type RegisterResult } from './register.js';
 import { connectFirst, ServerRefusedError } from './remote-store.js';
 import { newIdentity, readIdentity, writeIdentity, writeRegistration } from './state.js';
-import { AGENT_VERSION } from './version.js';
 
 export interface ReplaceOptions {
   loaded?: LoadedAgentConfig;
@@ -35,9 +32,7 @@ export async function replaceDevice(o: ReplaceOptions): Promise<RegisterResult &
   const { config, state } = loaded;
   const token = await readReplaceToken(o.tokenFile);
   if (token.deviceId !== o.deviceId) throw new Error(`${o.tokenFile} is a replace token for ${token.deviceId}, not for --replace ${o.deviceId}`);
-  const technicianId = (o.technicianId ?? config.technicianId ?? process.env.HOLDFAST_TECHNICIAN_ID ?? '').trim();
-  if (!technicianId)
-    throw new RegistrationFailedError('no-technician-id', `${loaded.path}: no Technician ID: set "technicianId", HOLDFAST_TECHNICIAN_ID or --technician-id`);
+  const technicianId = technicianIdOf(loaded, o.technicianId);
   const pem = readFileSync(o.companyKeyFile, 'utf8');
   let companyKey: string;
   try {
@@ -57,12 +52,7 @@ export async function replaceDevice(o: ReplaceOptions): Promise<RegisterResult &
       { tlsPin: config.tlsPin, proxy: config.proxy, addressMap: config.addressMap },
       (conn) =>
         conn.request(MessageType.REPLACE, {
-          technicianId,
-          identityId: identity.identityId,
-          identitySecret: identity.identitySecret,
-          hostname: escapeForTerminal(hostname()).slice(0, 255) || undefined,
-          platform: `${process.platform}-${process.arch}`,
-          agentVersion: AGENT_VERSION,
+          ...registrationFields(technicianId, identity),
           deviceId: o.deviceId,
           token: token.token,
           companyKey,

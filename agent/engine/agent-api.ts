@@ -23,9 +23,19 @@ export interface StoreChoice {
   log?: (line: string) => void;
 }
 
-export async function openStore(loaded: LoadedAgentConfig, choice: StoreChoice): Promise<{ store: ChunkStore; owned: boolean }> {
+async function openStore(loaded: LoadedAgentConfig, choice: StoreChoice): Promise<{ store: ChunkStore; owned: boolean }> {
   if (choice.store) return { store: choice.store, owned: false };
   return { store: await openRemoteStore(loaded, { log: choice.log }), owned: true };
+}
+
+/** Runs `work` on the device's store (or the one given), closing a store it opened. */
+export async function withStore<T>(loaded: LoadedAgentConfig, choice: StoreChoice, work: (store: ChunkStore) => Promise<T>): Promise<T> {
+  const { store, owned } = await openStore(loaded, choice);
+  try {
+    return await work(store);
+  } finally {
+    if (owned) await store.close();
+  }
 }
 
 /** Open a local store folder (`--store DIR` on the command line). */
