@@ -14,7 +14,7 @@ import { MessageType } from '../protocol/messages.js';
 import { makeAgent, manualBackup, runAgent, type TestAgent } from './helpers/agent.js';
 import { registeredDevice, type TestDevice } from './helpers/device.js';
 import { snapshotTree } from './helpers/engine-corpus.js';
-import { runServerCli, storedChunkIds, tempDir, useTestServer } from './helpers/server.js';
+import { runServerCli, startTestServer, storedChunkIds, tempDir, useTestServer } from './helpers/server.js';
 
 const server = useTestServer();
 
@@ -287,5 +287,36 @@ describe('register --replace: a new machine takes over the lost device', () => {
     const mismatch = await desk.run(['register', '--replace', laptopId, '--replace-token', tokenFile, '--company-key', companyKeyFile]);
     expect(mismatch.code).toBe(1);
     expect(mismatch.stderr).toContain(`is a replace token for ${otherId}, not for --replace ${laptopId}`);
+  });
+});
+
+describe('REPLACE is a registration: guessing tokens locks the address out', () => {
+  it('after 11 wrong tokens from one address (10 failures allowed) even the right one is refused with rate-limited', async () => {
+    const own = await startTestServer();
+    try {
+      const machine = await makeAgent({ server: own, config: { backup: manualBackup([src]), escrowPublicKeyPem: companyPub } });
+      const deviceId = await machine.register();
+      expect((await machine.run(['backup', '--quiet'])).code).toBe(0);
+      const tokenFile = join(work, 'locked-token.json');
+      expect((await runServerCli(['replace-token', '--data', own.dataDir, '--device', deviceId, '--out', tokenFile])).code).toBe(0);
+      const forged = join(work, 'forged-token.json');
+      const real = JSON.parse(readFileSync(tokenFile, 'utf8')) as { token: string };
+      writeFileSync(forged, JSON.stringify({ ...real, token: `hfr1-${randomBytes(32).toString('base64url')}` }), { mode: 0o600 });
+      const newPc = await makeAgent({ server: own, config: { escrowPublicKeyPem: companyPub } });
+      const codes: string[] = [];
+      for (let i = 0; i < 11; i++) {
+        const r = await newPc.run(['register', '--replace', deviceId, '--replace-token', forged, '--company-key', companyKeyFile]);
+        expect(r.code).toBe(1);
+        codes.push(/replace token not accepted/.test(r.stderr) ? 'refused' : /try again in \d+ s/.test(r.stderr) ? 'rate-limited' : r.stderr);
+      }
+      expect(codes).toEqual(Array(11).fill('refused'));
+      const right = await newPc.run(['register', '--replace', deviceId, '--replace-token', tokenFile, '--company-key', companyKeyFile]);
+      expect(right.code).toBe(1);
+      expect(right.stderr).toMatch(/too many registration attempts from this network address; try again in \d+ s/);
+      // The right token was not spent by the refusals: the device still has it.
+      expect(existsSync(join(own.dataDir, 'devices', deviceId, 'replace-token.json'))).toBe(true);
+    } finally {
+      await own.stop();
+    }
   });
 });
