@@ -98,9 +98,7 @@ export class DeviceRegistry {
     req: Omit<RegisterRequest, 'agentVersion'>,
     checks: RegistrationChecks = {},
   ): Promise<{ record: DeviceRecord; credential: string; existing: boolean }> {
-    const technicianHash = sha256(req.technicianId.trim());
-    if (!this.technicianHashes.has(technicianHash))
-      throw new RegistrationError('unknown-technician', 'unknown Technician ID: check the ID in the agent config or installer');
+    const technicianHash = this.technicianHashOf(req.technicianId);
     checks.known?.(technicianHash);
     const identityHash = sha256(req.identityId);
     const prev = this.locks.get(identityHash) ?? Promise.resolve();
