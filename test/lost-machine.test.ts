@@ -229,7 +229,7 @@ describe('register --replace: a new machine takes over the lost device', () => {
     const er = await runAgent(['escrow-restore', '--admin', credFile, '--device', laptopId, '--company-key', companyKeyFile, '--to', restored]);
     expect(er.code, er.output).toBe(0);
     cpSync(join(restored, 'Documents'), newSrc, { recursive: true, preserveTimestamps: true });
-    const fresh = randomBytes(700 * 1024);
+    const fresh = randomBytes(200 * 1024); // below the 256 KiB minimum chunk: exactly one chunk
     writeFileSync(join(newSrc, 'new-report.bin'), fresh);
     const desk = await fleetMachine(newSrc);
 
@@ -251,7 +251,7 @@ describe('register --replace: a new machine takes over the lost device', () => {
 
     const chunksBefore = (await storedChunkIds(server.dataDir, laptopId)).length;
     const b = await backupJson(desk);
-    // Only the new file travels: 1 chunk of ~700 KiB, not the 3 MiB the device already stored.
+    // Only the new file travels: 1 chunk of 200 KiB, not the 3 MiB the device already stored.
     expect(b.files).toBe(4);
     expect(b.chunksUploaded).toBe(1);
     expect(b.bytesUploaded).toBeGreaterThan(fresh.length);
