@@ -71,13 +71,20 @@ describe('an admin restores a lost device with the company key and an admin cred
     expect(readFileSync(kept, 'utf8')).toMatch(/"credentialHash": "[0-9a-f]{64}"/);
   });
 
-  it('escrow-restore --admin --device restores byte-identical onto a fresh machine folder, with no file from the device', async () => {
+  it('snapshots and escrow-restore with --admin --device list and restore byte-identical onto a fresh machine folder, with no file from the device', async () => {
     const fresh = await tempDir('holdfast-newpc-');
     const out = join(fresh, 'restored');
     const env = { ...process.env, HOLDFAST_CONFIG: join(fresh, 'no-agent.json') };
-    const r = await runAgent(['escrow-restore', '--admin', credFile, '--device', laptopId, '--company-key', companyKeyFile, '--to', out], { env, cwd: fresh });
+    const listed = await runAgent(['snapshots', '--admin', credFile, '--device', laptopId, '--json'], { env, cwd: fresh });
+    expect(listed.code, listed.output).toBe(0);
+    const snaps = JSON.parse(listed.stdout) as Array<{ id: string }>;
+    expect(snaps).toHaveLength(1);
+    const r = await runAgent(
+      ['escrow-restore', '--admin', credFile, '--device', laptopId, '--company-key', companyKeyFile, '--snapshot', snaps[0].id, '--to', out],
+      { env, cwd: fresh },
+    );
     expect(r.code, r.output).toBe(0);
-    expect(r.stdout).toMatch(/Escrow restore complete: snapshot \S+, 3 files/);
+    expect(r.stdout).toContain(`Escrow restore complete: snapshot ${snaps[0].id}, 3 files`);
     expect(snapshotTree(join(out, 'Documents'))).toEqual(snapshotTree(src));
     const cred = JSON.parse(readFileSync(credFile, 'utf8')) as { credential: string };
     expect(r.output).not.toContain(cred.credential);

@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { openAdminStore } from '../admin-store.js';
 import { loadAgentConfig } from '../config.js';
 import { openRemoteStore } from '../remote-store.js';
 import { runEscrowRestore } from '../engine/agent-api.js';
@@ -12,24 +11,14 @@ import type { ChunkStore } from '../store.js';
 import type { OwnerChoice } from '../engine/restore.js';
 import { ownerOption } from './restore.js';
 import { passphraseFromEnv } from './passphrase.js';
+import { addAdminOptions, adminStoreFrom, type AdminOptions } from './admin-options.js';
 
 export function escrowRestoreCommand(): Command {
-  return new Command('escrow-restore')
+  return addAdminOptions(new Command('escrow-restore'), "read the device's data from the servers")
     .description("admin: restore a device's data without its device key, using the company private key its key was escrowed for")
     .requiredOption('--company-key <file>', 'company private key (PEM) matching the escrowPublicKey of the fleet')
     .requiredOption('--to <dir>', 'restore into this folder')
     .option('--passphrase-env <name>', 'environment variable holding the private key passphrase (never pass it on the command line)')
-    .option(
-      '--admin <file>',
-      "admin credential file (holdfast-server admin-credential): read the device's data from the servers, nothing from the device needed",
-    )
-    .option('--device <id>', 'with --admin: the device to restore (holdfast-server devices)')
-    .option(
-      '--server <ip:port>',
-      'with --admin: server to connect to (repeatable; default: the ones in the credential file)',
-      (v: string, p: string[] = []) => [...p, v],
-    )
-    .option('--tls-pin <pin>', "with --admin: the server certificate's pin (default: the one in the credential file)")
     .option('--config <file>', "the device's agent config; its state folder must hold the device's registration")
     .option('--store <dir>', "a local copy of the device's store instead of the backup servers")
     .option('--snapshot <id>', 'snapshot id (or unique prefix), or "latest"', 'latest')
@@ -37,31 +26,26 @@ export function escrowRestoreCommand(): Command {
     .addOption(ownerOption())
     .option('--quiet', 'no progress output')
     .action(
-      async (o: {
-        companyKey: string;
-        to: string;
-        passphraseEnv?: string;
-        admin?: string;
-        device?: string;
-        server?: string[];
-        tlsPin?: string;
-        config?: string;
-        store?: string;
-        snapshot: string;
-        path?: string;
-        owner?: OwnerChoice;
-        quiet?: boolean;
-      }) => {
+      async (
+        o: AdminOptions & {
+          companyKey: string;
+          to: string;
+          passphraseEnv?: string;
+          config?: string;
+          store?: string;
+          snapshot: string;
+          path?: string;
+          owner?: OwnerChoice;
+          quiet?: boolean;
+        },
+      ) => {
         const passphrase = passphraseFromEnv(o.passphraseEnv);
         const log = o.quiet ? undefined : (l: string) => process.stderr.write(`${l}\n`);
         if ([o.admin, o.store, o.config].filter(Boolean).length > 1) throw new Error('say where the data is with one of --admin, --store or --config');
-        if (o.admin && !o.device) throw new Error('--admin needs --device <id> (holdfast-server devices lists them)');
         if (o.store && existsSync(join(o.store, 'index.log')))
           throw new Error(`${o.store} is a backup server's device folder, not a store copy: use --admin <credential file> --device <id> against the server`);
-        let store: ChunkStore;
-        if (o.admin) store = await openAdminStore({ credentialFile: o.admin, deviceId: o.device!, servers: o.server, tlsPin: o.tlsPin, log });
-        else if (o.store) store = LocalStore.open(o.store);
-        else store = await openRemoteStore(await loadAgentConfig(o.config), { log });
+        const store: ChunkStore =
+          (await adminStoreFrom(o, log)) ?? (o.store ? LocalStore.open(o.store) : await openRemoteStore(await loadAgentConfig(o.config), { log }));
         try {
           const r = await runEscrowRestore({
             store,
