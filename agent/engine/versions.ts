@@ -4,7 +4,7 @@
 import type { ChunkStore } from '../store.js';
 import { deriveKeys } from './keys.js';
 import { snapshotSubpath } from './restore.js';
-import { listSnapshots, loadSnapshot, type Snapshot, type SnapshotEntry } from './snapshot.js';
+import { listSnapshots, loadSnapshot, MAX_DELTA_DEPTH, type Snapshot, type SnapshotEntry } from './snapshot.js';
 
 const TYPE_NAMES = { f: 'file', d: 'folder', l: 'symlink' } as const;
 export type ListedType = (typeof TYPE_NAMES)[keyof typeof TYPE_NAMES];
@@ -43,6 +43,19 @@ export interface FileVersion {
 export interface FileVersions {
   path: string;
   versions: FileVersion[];
+}
+
+/**
+ * Resolved snapshots kept while walking the history: the most recent ones, where the next delta's base (the
+ * snapshot before it, or a few back) is found; bounded, so a long history does not pile up in memory.
+ */
+class RecentSnapshots extends Map<string, Snapshot> {
+  override set(id: string, snap: Snapshot): this {
+    super.delete(id);
+    super.set(id, snap);
+    if (this.size > 2 * MAX_DELTA_DEPTH) this.delete(this.keys().next().value as string);
+    return this;
+  }
 }
 
 /** µs since 1970 → ISO 8601. */
@@ -105,7 +118,7 @@ export async function listSnapshotFiles(
 export async function fileVersions(store: ChunkStore, deviceKey: Uint8Array, path: string): Promise<FileVersions> {
   const keys = deriveKeys(deviceKey);
   const list = (await listSnapshots(store)).reverse();
-  const cache = new Map<string, Snapshot>();
+  const cache = new RecentSnapshots();
   const found: Array<Omit<FileVersion, 'version'> & { key: string }> = [];
   let shownPath: string | undefined;
   for (const info of list) {
