@@ -1,10 +1,10 @@
 // Registration: Technician ID -> device id, credential and the device's own backup-server pair,
 // at the registration pair (primary, then alternate). Nothing is stored unless the server accepts.
 import { hostname } from 'node:os';
-import { MessageType, type ServerPair } from '../protocol/messages.js';
+import { MessageType, type RegisterRequest, type ServerPair } from '../protocol/messages.js';
 import { connectFirst, ServerRefusedError } from './remote-store.js';
 import { loadAgentConfig, type LoadedAgentConfig } from './config.js';
-import { newIdentity, readIdentity, readRegistration, writeIdentity, writeRegistration } from './state.js';
+import { newIdentity, readIdentity, readRegistration, writeIdentity, writeRegistration, type Identity } from './state.js';
 import { AGENT_VERSION } from './version.js';
 import { escapeForTerminal } from '../common/terminal-text.js';
 
@@ -41,6 +41,31 @@ export class RegistrationFailedError extends Error {
   }
 }
 
+/** The Technician ID to register with: --technician-id, the config's, or HOLDFAST_TECHNICIAN_ID. */
+export function technicianIdOf(loaded: LoadedAgentConfig, override?: string): string {
+  const technicianId = (override ?? loaded.config.technicianId ?? process.env.HOLDFAST_TECHNICIAN_ID ?? '').trim();
+  if (!technicianId) {
+    throw new RegistrationFailedError(
+      'no-technician-id',
+      `${loaded.path}: no Technician ID to register with: set "technicianId" in the config, HOLDFAST_TECHNICIAN_ID, or pass --technician-id`,
+    );
+  }
+  return technicianId;
+}
+
+/** What REGISTER (and REPLACE) tell the server about this machine. */
+export function registrationFields(technicianId: string, identity: Identity): Omit<RegisterRequest, 'hostname'> & { hostname?: string } {
+  return {
+    technicianId,
+    identityId: identity.identityId,
+    identitySecret: identity.identitySecret,
+    // The server refuses control characters in it (an admin's terminal shows it): send them escaped.
+    hostname: escapeForTerminal(hostname()).slice(0, 255) || undefined,
+    platform: `${process.platform}-${process.arch}`,
+    agentVersion: AGENT_VERSION,
+  };
+}
+
 export async function registerDevice(options: RegisterOptions = {}): Promise<RegisterResult> {
   const loaded = options.loaded ?? (await loadAgentConfig(options.configPath));
   const { config, state } = loaded;
@@ -48,13 +73,7 @@ export async function registerDevice(options: RegisterOptions = {}): Promise<Reg
   if (existing && !options.force) {
     return { deviceId: existing.deviceId, servers: existing.servers, existingDevice: true, alreadyRegistered: true, registeredVia: existing.registeredVia };
   }
-  const technicianId = (options.technicianId ?? config.technicianId ?? process.env.HOLDFAST_TECHNICIAN_ID ?? '').trim();
-  if (!technicianId) {
-    throw new RegistrationFailedError(
-      'no-technician-id',
-      `${loaded.path}: no Technician ID to register with: set "technicianId" in the config, HOLDFAST_TECHNICIAN_ID, or pass --technician-id`,
-    );
-  }
+  const technicianId = technicianIdOf(loaded, options.technicianId);
   // A kept identity (reinstall) maps back to the same device; a new one is written only on success.
   const storedIdentity = await readIdentity(state);
   const identity = storedIdentity ?? newIdentity();
@@ -65,18 +84,7 @@ export async function registerDevice(options: RegisterOptions = {}): Promise<Reg
     result = await connectFirst(
       endpoints,
       { tlsPin: config.tlsPin, proxy: config.proxy, addressMap: config.addressMap },
-      async (conn) =>
-        (
-          await conn.request(MessageType.REGISTER, {
-            technicianId,
-            identityId: identity.identityId,
-            identitySecret: identity.identitySecret,
-            // The server refuses control characters in it (an admin's terminal shows it): send them escaped.
-            hostname: escapeForTerminal(hostname()).slice(0, 255) || undefined,
-            platform: `${process.platform}-${process.arch}`,
-            agentVersion: AGENT_VERSION,
-          })
-        ).header,
+      async (conn) => (await conn.request(MessageType.REGISTER, registrationFields(technicianId, identity))).header,
       'registration',
       2,
     );

@@ -124,6 +124,8 @@ export interface RemoteStoreOptions extends EndpointOptions {
   servers: ServerPair;
   deviceId: string;
   credential: string;
+  /** An admin's name: `credential` is that admin's (agent/admin-files.ts), the session reads `deviceId`'s data (ADMIN_AUTH). */
+  admin?: string;
   /** Called when the server pushes a new backup-server pair (persist it). */
   onServers?: (servers: ServerPair) => Promise<void> | void;
   /** Progress/failover notes, one line each, no secrets. */
@@ -194,9 +196,14 @@ export class RemoteStore implements ChunkStore {
     const { conn, endpoint, value } = await connectFirst(
       order,
       this.options,
-      async (c) =>
-        (await c.request(MessageType.AUTH, { deviceId: this.options.deviceId, credential: this.options.credential, agentVersion: this.options.agentVersion }))
-          .header,
+      async (c) => {
+        const { deviceId, credential, admin, agentVersion } = this.options;
+        const auth =
+          admin === undefined
+            ? c.request(MessageType.AUTH, { deviceId, credential, agentVersion })
+            : c.request(MessageType.ADMIN_AUTH, { admin, credential, deviceId });
+        return (await auth).header;
+      },
       'backup',
       this.options.retryRounds ?? 3,
       [],

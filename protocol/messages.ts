@@ -15,6 +15,10 @@ export const MessageType = {
   PUT_BLOB: 9,
   GET_BLOB: 10,
   PING: 11,
+  /** An admin credential opens one device's data, read-only (escrow restore of a lost device). */
+  ADMIN_AUTH: 16,
+  /** REGISTER that takes over an existing device with a one-time replace token the admin issued. */
+  REPLACE: 17,
   /** Fleet health: the agent's status after a backup attempt (protocol/health.ts). */
   REPORT: 20,
   REPLY: 0x80,
@@ -120,6 +124,7 @@ export type ErrorCode =
   | 'not-authenticated'
   | 'missing-chunk'
   | 'not-found'
+  | 'forbidden'
   | 'too-large'
   | 'timeout'
   | 'quota-exceeded'
@@ -136,3 +141,5 @@ export const CHUNK_ID_RE = /^[0-9a-f]{16,128}$/;
 export const SNAPSHOT_ID_RE = /^[0-9A-Za-z][0-9A-Za-z_-]{0,127}$/;
 export const BLOB_NAME_RE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 export const DEVICE_ID_RE = /^dev-[0-9a-f]{24}$/;
+/** Admin names (holdfast-server admin-credential --name). */
+export const ADMIN_NAME_RE = /^[a-z0-9][a-z0-9._-]{0,63}$/;

@@ -6,6 +6,7 @@ import { parseEndpoint } from '../common/endpoint.js';
 import { AGENT_VERSION } from '../agent/version.js';
 import { escapeForTerminal } from '../common/terminal-text.js';
 import { reportCommand } from './health/report-command.js';
+import { addAdminCommands } from './admin/admin-cli.js';
 
 function collect(value: string, prev: string[] = []): string[] {
   return [...prev, value];
@@ -98,6 +99,7 @@ program
   });
 
 program.addCommand(reportCommand());
+addAdminCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`holdfast-server: ${(err as Error).message ?? String(err)}\n`);

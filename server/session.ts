@@ -23,6 +23,7 @@ import { hasUnsafeText } from '../common/terminal-text.js';
 import { RefusedRequest } from './refused.js';
 import type { QuotaGuard } from './quota.js';
 import { receiveHealthReport } from './health/receive-report.js';
+import { ADMIN_READS, adminAuthenticate, replaceRequest } from './admin/admin-requests.js';
 
 export interface SessionContext {
   registry: DeviceRegistry;
@@ -86,6 +87,8 @@ export class Session {
   /** The authenticated device's fleet: the hash of its Technician ID. */
   private fleet = '';
   private store: DeviceStore | undefined;
+  /** The admin whose read-only session this is (ADMIN_AUTH), else undefined. */
+  private admin: string | undefined;
   private inFlight = 0;
   /** Size of the requests started and not yet answered. */
   private requestBytes = 0;
@@ -284,6 +287,7 @@ export class Session {
       if (frame.version !== PROTOCOL_VERSION) {
         throw new RequestError('unsupported-version', `this server speaks protocol version ${PROTOCOL_VERSION}, not ${frame.version}`);
       }
+      if (this.admin !== undefined && !ADMIN_READS.has(frame.type)) throw new RequestError('forbidden', 'an admin session is read-only');
       if (frame.type === MessageType.GET) {
         const whole = await this.getReply(frame, reserve);
         parts = [whole];
@@ -305,7 +309,9 @@ export class Session {
       else this.ctx.log(`${this.peer}: internal error on ${frame.type}: ${(err as Error).message}`);
       parts = encodeFrame(MessageType.ERROR, frame.requestId, { code, message, ...extra });
       // A failed or refused registration ends the connection: every further guess costs a new TLS handshake.
-      end = code === 'unsupported-version' || (frame.type === MessageType.REGISTER && code !== 'bad-request');
+      end =
+        code === 'unsupported-version' ||
+        ((frame.type === MessageType.REGISTER || frame.type === MessageType.REPLACE || frame.type === MessageType.ADMIN_AUTH) && code !== 'bad-request');
     } finally {
       // The store has written the body (or the request failed): its buffer may take the next frame.
       this.decoder.release(frame);
@@ -416,12 +422,25 @@ export class Session {
         const rec = await this.ctx.registry.authenticate(str(h.deviceId, 'deviceId', 64), str(h.credential, 'credential', 256));
         this.deviceId = rec.deviceId;
         this.fleet = rec.technicianHash;
+        this.admin = undefined;
         this.store = await this.ctx.openStore(rec.deviceId);
         this.decoder.maxFrameBytes = MAX_FRAME_BYTES;
         this.ticket?.authenticated();
         this.ctx.log(`${this.peer}: session start ${rec.deviceId}`);
         return { header: { deviceId: rec.deviceId, servers: rec.servers satisfies ServerPair } };
       }
+      case MessageType.ADMIN_AUTH: {
+        const { admin, deviceId } = await adminAuthenticate(this.ctx, h);
+        this.deviceId = deviceId;
+        this.admin = admin;
+        this.store = await this.ctx.openStore(deviceId);
+        this.decoder.maxFrameBytes = MAX_FRAME_BYTES;
+        this.ticket?.authenticated();
+        this.ctx.log(`${this.peer}: admin session start ${deviceId} (admin ${admin}, read-only)`);
+        return { header: { deviceId, readOnly: true } };
+      }
+      case MessageType.REPLACE:
+        return replaceRequest(this.ctx, h, this.socket.remoteAddress, this.registrations, this.peer);
       case MessageType.HAS: {
         const store = this.authed();
         const ids = idList(h.ids, 'ids', CHUNK_ID_RE);

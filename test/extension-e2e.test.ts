@@ -368,6 +368,23 @@ describe('Holdfast extension in code-server', () => {
     await shot('10-restore-verified');
   });
 
+  it('lists snapshots and a file’s versions in the Agent view and restores one version', async () => {
+    await clearToasts();
+    await runCommand(page, 'Holdfast: Show File Versions');
+    await quickPick(page, '20'); // the one snapshot (ids start with the year)
+    await quickPick(page, 'Documents/readme.txt');
+    await expect.poll(() => view('Agent').innerText(), { timeout: 60_000 }).toMatch(/Versions of readme\.txt\s*1 version/);
+    await expect.poll(() => view('Agent').innerText(), { timeout: 15_000 }).not.toMatch(/running…/);
+    expect(await view('Agent').innerText()).toMatch(/Snapshots\s*1 · latest/);
+    await shot('10b-file-versions');
+    await row('Agent', /^1\. /).click();
+    const out = await outputContains(/Restore version: [✓✗]/, 60_000);
+    // The output panel wraps long lines: joined again, the line names the restored file.
+    const restored = /Restore version: ✓ restored version 1 of sample\/Documents\/readme\.txt to (\S+readme\.txt)/.exec(out.replace(/\n/g, ''))?.[1];
+    expect(restored, out).toBeDefined();
+    expect(await readFile(restored!, 'utf8')).toBe('Holdfast sample data: backed up by the test agent and restored to verify.\n');
+  });
+
   it('stops the test server from its view', async () => {
     await row('Test Server', 'Stop test server').click();
     await expect.poll(() => view('Test Server').innerText(), { timeout: 30_000 }).toMatch(/State\s*stopped/);

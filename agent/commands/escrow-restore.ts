@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { loadAgentConfig } from '../config.js';
 import { openRemoteStore } from '../remote-store.js';
@@ -8,9 +10,11 @@ import { LocalStore } from '../engine/local-store.js';
 import type { ChunkStore } from '../store.js';
 import type { OwnerChoice } from '../engine/restore.js';
 import { ownerOption } from './restore.js';
+import { passphraseFromEnv } from './passphrase.js';
+import { addAdminOptions, adminStoreFrom, type AdminOptions } from './admin-options.js';
 
 export function escrowRestoreCommand(): Command {
-  return new Command('escrow-restore')
+  return addAdminOptions(new Command('escrow-restore'), "read the device's data from the servers")
     .description("admin: restore a device's data without its device key, using the company private key its key was escrowed for")
     .requiredOption('--company-key <file>', 'company private key (PEM) matching the escrowPublicKey of the fleet')
     .requiredOption('--to <dir>', 'restore into this folder')
@@ -22,25 +26,26 @@ export function escrowRestoreCommand(): Command {
     .addOption(ownerOption())
     .option('--quiet', 'no progress output')
     .action(
-      async (o: {
-        companyKey: string;
-        to: string;
-        passphraseEnv?: string;
-        config?: string;
-        store?: string;
-        snapshot: string;
-        path?: string;
-        owner?: OwnerChoice;
-        quiet?: boolean;
-      }) => {
-        let passphrase: string | undefined;
-        if (o.passphraseEnv) {
-          passphrase = process.env[o.passphraseEnv];
-          if (passphrase === undefined) throw new Error(`--passphrase-env ${o.passphraseEnv}: that environment variable is not set`);
-        }
-        let store: ChunkStore;
-        if (o.store) store = LocalStore.open(o.store);
-        else store = await openRemoteStore(await loadAgentConfig(o.config), { log: o.quiet ? undefined : (l) => process.stderr.write(`${l}\n`) });
+      async (
+        o: AdminOptions & {
+          companyKey: string;
+          to: string;
+          passphraseEnv?: string;
+          config?: string;
+          store?: string;
+          snapshot: string;
+          path?: string;
+          owner?: OwnerChoice;
+          quiet?: boolean;
+        },
+      ) => {
+        const passphrase = passphraseFromEnv(o.passphraseEnv);
+        const log = o.quiet ? undefined : (l: string) => process.stderr.write(`${l}\n`);
+        if ([o.admin, o.store, o.config].filter(Boolean).length > 1) throw new Error('say where the data is with one of --admin, --store or --config');
+        if (o.store && existsSync(join(o.store, 'index.log')))
+          throw new Error(`${o.store} is a backup server's device folder, not a store copy: use --admin <credential file> --device <id> against the server`);
+        const store: ChunkStore =
+          (await adminStoreFrom(o, log)) ?? (o.store ? LocalStore.open(o.store) : await openRemoteStore(await loadAgentConfig(o.config), { log }));
         try {
           const r = await runEscrowRestore({
             store,

@@ -50,6 +50,16 @@ async function reportEarlyFailure(loaded: LoadedAgentConfig, recorded: LastResul
   }
 }
 
+/** Runs `work` on the device's store (or the one given), closing a store it opened. */
+export async function withStore<T>(loaded: LoadedAgentConfig, choice: StoreChoice, work: (store: ChunkStore) => Promise<T>): Promise<T> {
+  const { store, owned } = await openStore(loaded, choice);
+  try {
+    return await work(store);
+  } finally {
+    if (owned) await store.close();
+  }
+}
+
 /** Open a local store folder (`--store DIR` on the command line). */
 export function openLocalStore(dir: string): ChunkStore {
   return LocalStore.open(dir);

@@ -50,6 +50,12 @@ export function parseDeviceKeyFile(text: string, path: string): Buffer {
   return Buffer.from(hex, 'hex');
 }
 
+/** Writes a device key file (0600, atomically). */
+export function writeDeviceKey(path: string, key: Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileAtomicSync(path, `${KEY_FILE_MAGIC} ${Buffer.from(key).toString('hex')}\n`, 0o600);
+}
+
 /** Read the device key; with `create`, make one (0600) if there is none yet. */
 export function loadDeviceKey(path: string, create: boolean): Buffer {
   let text: string;
@@ -59,8 +65,7 @@ export function loadDeviceKey(path: string, create: boolean): Buffer {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     if (!create) throw new DeviceKeyError(`no device key at ${path}: this device has not backed up yet`);
     const key = randomBytes(32);
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileAtomicSync(path, `${KEY_FILE_MAGIC} ${key.toString('hex')}\n`, 0o600);
+    writeDeviceKey(path, key);
     return key;
   }
   return parseDeviceKeyFile(text, path);

@@ -155,7 +155,7 @@ function below(rootDir: string, parts: string[]): string {
 }
 
 /** Map a --path argument to a snapshot path. */
-function snapshotSubpath(snap: Snapshot, subpath: string): string {
+export function snapshotSubpath(snap: Pick<Snapshot, 'roots'>, subpath: string): string {
   // A backslash separates folders only on Windows; elsewhere it is a character of a name.
   const pathForm = (p: string): string => (windows ? portablePath(p) : resolve(p));
   const trimmed = (windows ? subpath.replace(/\\/g, '/') : subpath).replace(/\/+$/, '');

@@ -107,13 +107,24 @@ export async function resolveSnapshotId(store: ChunkStore, which: string): Promi
   return hits[0].id;
 }
 
-/** The snapshot with every entry (a delta is resolved against its bases). */
-export async function loadSnapshot(store: ChunkStore, keys: EngineKeys, which: string): Promise<Snapshot> {
+/**
+ * The snapshot with every entry (a delta is resolved against its bases). `cache` (by id) lets a caller that loads
+ * many snapshots of one chain (versions of a file) open each stored snapshot once.
+ */
+export async function loadSnapshot(store: ChunkStore, keys: EngineKeys, which: string, cache?: Map<string, Snapshot>): Promise<Snapshot> {
   const id = await resolveSnapshotId(store, which);
-  return loadResolved(store, keys, id, []);
+  return loadResolved(store, keys, id, [], cache);
 }
 
-async function loadResolved(store: ChunkStore, keys: EngineKeys, id: string, chain: string[]): Promise<Snapshot> {
+async function loadResolved(store: ChunkStore, keys: EngineKeys, id: string, chain: string[], cache?: Map<string, Snapshot>): Promise<Snapshot> {
+  const cached = cache?.get(id);
+  if (cached) return cached;
+  const snap = await loadUncached(store, keys, id, chain, cache);
+  cache?.set(id, snap);
+  return snap;
+}
+
+async function loadUncached(store: ChunkStore, keys: EngineKeys, id: string, chain: string[], cache?: Map<string, Snapshot>): Promise<Snapshot> {
   if (chain.includes(id) || chain.length >= LOAD_DEPTH_LIMIT) throw new Error(`snapshot ${chain[0]} has a base chain that loops or is too long`);
   let sealed: Uint8Array;
   try {
@@ -134,7 +145,7 @@ async function loadResolved(store: ChunkStore, keys: EngineKeys, id: string, cha
     return { ...(snap as Snapshot), v: FULL_FORMAT, entries: msTimes ? entries.map(own) : entries };
   }
   if (typeof snap.base !== 'string') throw new Error(`snapshot ${id} has an unknown format`);
-  const base = await loadResolved(store, keys, snap.base, [...chain, id]);
+  const base = await loadResolved(store, keys, snap.base, [...chain, id], cache);
   const entries: SnapshotEntry[] = [];
   for (const item of snap.entries) {
     if (typeof item[0] === 'string') {

@@ -7,6 +7,7 @@ import { registerGenerateCommands } from './commands/generate-commands.js';
 import { registerHandoffCommands } from './commands/handoff-commands.js';
 import { registerPushCommands } from './commands/push-commands.js';
 import { registerServerCommands } from './commands/server-commands.js';
+import { registerVersionsCommands } from './commands/versions-commands.js';
 import { Services } from './services.js';
 import { registerAgentView } from './views/agent-view.js';
 import { registerFleetsView } from './views/fleets-view.js';
@@ -30,6 +31,7 @@ export function activate(context: vscode.ExtensionContext): void {
     ...registerPushCommands(s),
     ...registerServerCommands(s),
     ...registerAgentCommands(s),
+    ...registerVersionsCommands(s),
   );
   void s.refresh();
 }

@@ -18,11 +18,13 @@ export interface DeviceRecord {
   platform?: string;
   registeredAt: string;
   reregisteredAt?: string;
+  /** When a new machine took the device over (holdfast-agent register --replace). */
+  replacedAt?: string;
 }
 
 export class RegistrationError extends Error {
   constructor(
-    readonly code: 'unknown-technician' | 'identity-mismatch' | 'bad-credential' | 'bad-request',
+    readonly code: 'unknown-technician' | 'identity-mismatch' | 'bad-credential' | 'bad-request' | 'not-found',
     message: string,
   ) {
     super(message);
@@ -82,7 +84,7 @@ export class DeviceRegistry {
     }
   }
 
-  private async write(rec: DeviceRecord): Promise<void> {
+  async write(rec: DeviceRecord): Promise<void> {
     const dir = this.deviceDir(rec.deviceId);
     await mkdir(dir, { recursive: true });
     await writeFileAtomic(join(dir, 'device.json'), JSON.stringify(rec, null, 2));
@@ -96,9 +98,7 @@ export class DeviceRegistry {
     req: Omit<RegisterRequest, 'agentVersion'>,
     checks: RegistrationChecks = {},
   ): Promise<{ record: DeviceRecord; credential: string; existing: boolean }> {
-    const technicianHash = sha256(req.technicianId.trim());
-    if (!this.technicianHashes.has(technicianHash))
-      throw new RegistrationError('unknown-technician', 'unknown Technician ID: check the ID in the agent config or installer');
+    const technicianHash = this.technicianHashOf(req.technicianId);
     checks.known?.(technicianHash);
     const identityHash = sha256(req.identityId);
     const prev = this.locks.get(identityHash) ?? Promise.resolve();
@@ -118,7 +118,7 @@ export class DeviceRegistry {
     checks: RegistrationChecks,
   ): Promise<{ record: DeviceRecord; credential: string; existing: boolean }> {
     const credential = randomBytes(32).toString('base64url');
-    const identityFile = join(this.dataDir, 'identities', `${identityHash}.json`);
+    const identityFile = this.identityFile(identityHash);
     let known: string | undefined;
     try {
       known = (JSON.parse(await readFile(identityFile, 'utf8')) as { deviceId: string }).deviceId;
@@ -156,6 +156,19 @@ export class DeviceRegistry {
     await this.write(record);
     await writeFileAtomic(identityFile, JSON.stringify({ deviceId: record.deviceId }));
     return { record, credential, existing: false };
+  }
+
+  /** Where an identity (by its hash) is mapped to its device. */
+  identityFile(identityHash: string): string {
+    return join(this.dataDir, 'identities', `${identityHash}.json`);
+  }
+
+  /** The Technician ID's hash when the server accepts it; RegistrationError('unknown-technician') otherwise. */
+  technicianHashOf(technicianId: string): string {
+    const hash = sha256(technicianId.trim());
+    if (!this.technicianHashes.has(hash))
+      throw new RegistrationError('unknown-technician', 'unknown Technician ID: check the ID in the agent config or installer');
+    return hash;
   }
 
   /** The device record when the credential matches; RegistrationError('bad-credential') otherwise. */

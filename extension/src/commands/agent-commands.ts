@@ -10,7 +10,7 @@ import { startTestServer } from './server-commands.js';
 
 type Action = AgentResult['action'];
 
-interface Run {
+export interface Run {
   entry: ValidFleet;
   agent: TestAgent;
   server: ServerEndpoint;
@@ -53,7 +53,7 @@ async function prepare(s: Services, progress: Run['progress'], signal: AbortSign
 /** What an action reports: a summary, or a summary and the warnings of a run that completed with warnings. */
 type Outcome = string | { summary: string; warnings: string[] };
 
-async function runAgentAction(s: Services, action: Action, title: string, body: (run: Run) => Promise<Outcome>): Promise<void> {
+export async function runAgentAction(s: Services, action: Action, title: string, body: (run: Run) => Promise<Outcome>): Promise<void> {
   if (s.agent.busy) {
     void vscode.window.showWarningMessage(`Holdfast: the test agent is busy (${s.agent.busy}).`);
     return;
@@ -101,7 +101,7 @@ async function runAgentAction(s: Services, action: Action, title: string, body: 
   }
 }
 
-async function register(s: Services, run: Run): Promise<string> {
+export async function register(s: Services, run: Run): Promise<string> {
   run.progress.report({ message: 'registering' });
   const r = await run.agent.ensureRegistered(run.server);
   s.agent.device = r.device ?? 'registered';

@@ -74,7 +74,7 @@ export class TestAgent {
     return source;
   }
 
-  private async run(action: string, args: string[], okCodes: number[] = [0]): Promise<Record<string, unknown>> {
+  async run(action: string, args: string[], okCodes: number[] = [0]): Promise<Record<string, unknown>> {
     // With --json, stdout is the result document (parsed below); stderr carries the progress lines.
     const onLine = this.opts.onLine && ((line: string, stream: 'stdout' | 'stderr') => stream === 'stderr' && this.opts.onLine?.(line, stream));
     const result = await runNode(this.opts.agentBin, [...args], { onLine, signal: this.opts.signal, cwd: this.opts.workDir });

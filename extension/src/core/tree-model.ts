@@ -8,6 +8,7 @@ import type { FleetEntry } from './fleets.js';
 import { fleetLabel } from './fleets.js';
 import { formatBytes, formatWhen } from './format.js';
 import { maskSecret } from './mask.js';
+import { versionsNodes, type VersionsViewState } from './versions-tree.js';
 
 export interface NodeIcon {
   /** A codicon id (e.g. "error") or a file under the extension's media/ folder (e.g. "media/fleet.svg"). */
@@ -322,7 +323,7 @@ export function testServerTree(s: TestServerState, now: Date = new Date()): Node
 }
 
 export interface AgentResult {
-  action: 'register' | 'backup' | 'restore';
+  action: 'register' | 'backup' | 'restore' | 'versions';
   ok: boolean;
   summary: string;
   at: Date;
@@ -337,6 +338,8 @@ export interface AgentViewState {
   busy?: string;
   last?: AgentResult;
   history: AgentResult[];
+  /** Listed snapshots and one file's versions (Holdfast: Snapshots & Versions). */
+  versions?: VersionsViewState;
 }
 
 export function agentTree(s: AgentViewState, serverRunning: boolean, now: Date = new Date()): NodeSpec[] {
@@ -382,6 +385,7 @@ export function agentTree(s: AgentViewState, serverRunning: boolean, now: Date =
       'Restore the latest snapshot into a fresh folder and compare it byte for byte with the source.',
     ),
   );
+  nodes.push(...versionsNodes(s.versions, now, s.busy === 'versions'));
   if (s.last) {
     const mark = (r: AgentResult) => (!r.ok ? '✗' : r.warnings?.length ? '⚠' : '✓');
     const warned = s.last.ok && (s.last.warnings?.length ?? 0) > 0;
