@@ -10,6 +10,7 @@ import { parseCidr } from '../../fleet/load.js';
 import type { Fleet } from '../../fleet/types.js';
 import { renderTemplate } from './mdm-templates.js';
 import { needsNoTools, type Artifact, type BuildContext, type Target } from './target.js';
+import { csvTable } from '../../common/csv.js';
 
 export const FIREWALL_DIR = 'firewall';
 
@@ -302,21 +303,13 @@ function escapeRow(r: FirewallModel['rows'][number]): FirewallModel['rows'][numb
   return { ...r, source: r.source.replace(/\|/g, '\\|'), destination: r.destination.replace(/\|/g, '\\|') };
 }
 
-function csvField(s: string): string {
-  // A leading = + - @ makes spreadsheets evaluate a cell: prefix it with a quote (OWASP CSV injection).
-  const safe = /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
-  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
-}
-
 function renderCsv(m: FirewallModel): string {
   const header = ['rule', 'direction', 'protocol', 'source', 'destination', 'port', 'state', 'action'];
-  const lines = [header.join(',')];
-  for (const r of m.rows) lines.push([String(r.n), r.direction, r.protocol, r.source, r.destination, r.port, r.state, r.action].map(csvField).join(','));
-  m.forwards.forEach((f) => {
-    const row = [`F${f.n}`, 'forward (mapped firewall)', 'TCP', 'backup clients (inside)', f.firewall, String(f.firewallPort), 'new', `forward to ${f.server}`];
-    lines.push(row.map(csvField).join(','));
-  });
-  return `${lines.join('\r\n')}\r\n`;
+  const rows = m.rows.map((r) => [String(r.n), r.direction, r.protocol, r.source, r.destination, r.port, r.state, r.action]);
+  for (const f of m.forwards) {
+    rows.push([`F${f.n}`, 'forward (mapped firewall)', 'TCP', 'backup clients (inside)', f.firewall, String(f.firewallPort), 'new', `forward to ${f.server}`]);
+  }
+  return csvTable(header, rows, 'windows');
 }
 
 export const firewallTarget: Target = {

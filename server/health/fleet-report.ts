@@ -2,7 +2,7 @@
 // report, stale ones flagged. One function builds the rows (the CLI's text, --json and --csv, and the sidebar's
 // Devices view through --json); text output escapes every string that came from a device.
 import { join } from 'node:path';
-import { stringify } from 'csv-stringify/sync';
+import { csvTable } from '../../common/csv.js';
 import { folderBytes } from '../../common/folder-size.js';
 import { formatBytes } from '../../common/format.js';
 import { escapeForTerminal } from '../../common/terminal-text.js';
@@ -144,15 +144,10 @@ const CSV_COLUMNS = [
   'lastError',
 ] as const satisfies ReadonlyArray<keyof DeviceHealthRow>;
 
-/** CSV with a header row (RFC 4180 quoting by csv-stringify); formula-leading cells are quoted with a ' so spreadsheets show them as text. */
+/** CSV with a header row (common/csv.ts: RFC 4180 quoting, formula-leading text shown as text). */
 export function formatReportCsv(rows: DeviceHealthRow[]): string {
-  const cell = (v: unknown) => {
-    if (v === null || v === undefined) return '';
-    const s = String(v);
-    return /^[=+\-@\t\r]/.test(s) && typeof v === 'string' ? `'${s}` : s;
-  };
-  return stringify(
-    rows.map((r) => CSV_COLUMNS.map((c) => cell(r[c]))),
-    { header: true, columns: [...CSV_COLUMNS] },
+  return csvTable(
+    CSV_COLUMNS,
+    rows.map((r) => CSV_COLUMNS.map((c) => r[c])),
   );
 }
