@@ -35,6 +35,8 @@ export interface AgentConfig {
     exclude: string[];
     protectedPaths: string[];
     schedule: AgentSchedule;
+    /** Snapshots the agent keeps after each backup (forget + prune); none: keep all. */
+    retention?: { keepLast?: number; keepDaily?: number; keepWeekly?: number; keepMonthly?: number };
   };
   /** Company public key (PEM) for key escrow. */
   escrowPublicKeyPem?: string;

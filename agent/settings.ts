@@ -47,6 +47,10 @@ export const SETTINGS = [
   { name: 'backup.schedule.at', schema: '#/definitions/scheduleAt', policyValue: 'ScheduleAt', plistKey: 'ScheduleAt' },
   { name: 'backup.schedule.day', schema: '#/definitions/scheduleDay', policyValue: 'ScheduleDay', plistKey: 'ScheduleDay' },
   { name: 'backup.exclude', schema: '#/definitions/pathList', policyValue: 'Exclusions', plistKey: 'Exclusions', list: true },
+  { name: 'backup.retention.keepLast', schema: '#/definitions/keepCount', msiProperty: 'KEEPLAST' },
+  { name: 'backup.retention.keepDaily', schema: '#/definitions/keepCount', msiProperty: 'KEEPDAILY' },
+  { name: 'backup.retention.keepWeekly', schema: '#/definitions/keepCount', msiProperty: 'KEEPWEEKLY' },
+  { name: 'backup.retention.keepMonthly', schema: '#/definitions/keepCount', msiProperty: 'KEEPMONTHLY' },
 ] as const satisfies readonly SettingRow[];
 
 export type Setting = (typeof SETTINGS)[number];

@@ -24,6 +24,7 @@ export async function agentConfigFromFleet(loaded: LoadedFleet, secrets: FleetSe
       exclude: [...fleet.backup.exclude],
       protectedPaths: [...fleet.backup.protectedPaths],
       schedule: { ...fleet.backup.schedule },
+      ...(fleet.backup.retention && { retention: { ...fleet.backup.retention } }),
     },
     policy: { vendor: fleet.branding.vendor, product: fleet.branding.product, domain: fleet.branding.bundleId },
   };

@@ -1,6 +1,6 @@
 // The fleet file as an admin writes it; fleet/fleet.schema.json is the source of truth. The values it shares with
 // the agent config (proxy type, schedule) have the agent's types, as the schema uses the agent schema's definitions.
-import type { AgentProxyType, AgentSchedule } from '../agent/config-types.js';
+import type { AgentConfig, AgentProxyType, AgentSchedule } from '../agent/config-types.js';
 import type { SchemaIssue } from '../common/json-schema.js';
 
 export interface SecretRef {
@@ -24,6 +24,8 @@ export interface FleetBackupPolicy {
   exclude: string[];
   protectedPaths: string[];
   schedule: FleetSchedule;
+  /** Snapshots agents keep after each backup (forget + prune); none: keep all. */
+  retention?: AgentConfig['backup']['retention'];
 }
 
 export interface FleetBranding {

@@ -15,6 +15,11 @@ export const MessageType = {
   PUT_BLOB: 9,
   GET_BLOB: 10,
   PING: 11,
+  /** Retention and prune (docs/design.md "Prune"): delete snapshots; mark, live ids, sweep. */
+  FORGET: 12,
+  PRUNE_BEGIN: 13,
+  PRUNE_LIVE: 14,
+  PRUNE_SWEEP: 15,
   REPLY: 0x80,
   ERROR: 0xff,
 } as const;
@@ -120,6 +125,8 @@ export type ErrorCode =
   | 'not-found'
   | 'too-large'
   | 'timeout'
+  | 'stale-epoch'
+  | 'busy'
   | 'internal';
 
 export interface ErrorReply {

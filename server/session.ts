@@ -20,6 +20,8 @@ import type { ConnectionTicket } from './connection-gate.js';
 import type { ConnectionLimits } from './limits.js';
 import { addressKey, RateLimitedError, type ConnectionRegistrations, type RegistrationThrottle } from './registration-throttle.js';
 import { hasUnsafeText } from '../common/terminal-text.js';
+import { PRUNE_MESSAGE_TYPES, PruneRequestError, PruneRequests } from './prune-requests.js';
+import { pruneEpoch, putSnapshotChecked } from './storage/prune-state.js';
 
 export interface SessionContext {
   registry: DeviceRegistry;
@@ -79,6 +81,7 @@ export class Session {
   private readonly writer: FrameWriter;
   private deviceId: string | undefined;
   private store: DeviceStore | undefined;
+  private readonly prune = new PruneRequests((line) => this.ctx.log(line));
   private inFlight = 0;
   /** Size of the requests started and not yet answered. */
   private requestBytes = 0;
@@ -253,6 +256,7 @@ export class Session {
 
   private onClose(): void {
     this.closed = true;
+    this.prune.end();
     clearTimeout(this.timer);
     this.grant();
     if (this.deviceId) {
@@ -293,7 +297,7 @@ export class Session {
       if (err instanceof RequestError) ({ code, message, extra } = err);
       else if (err instanceof RateLimitedError)
         ({ code, message, extra } = { code: err.code, message: err.message, extra: { retryAfterMs: err.retryAfterMs } });
-      else if (err instanceof RegistrationError) ({ code, message } = err);
+      else if (err instanceof RegistrationError || err instanceof PruneRequestError) ({ code, message } = err);
       else if (err instanceof ProtocolError) ({ code, message } = { code: 'bad-request' as const, message: err.message });
       else this.ctx.log(`${this.peer}: internal error on ${frame.type}: ${(err as Error).message}`);
       parts = encodeFrame(MessageType.ERROR, frame.requestId, { code, message, ...extra });
@@ -412,12 +416,13 @@ export class Session {
       case MessageType.HAS: {
         const store = this.authed();
         const ids = idList(h.ids, 'ids', CHUNK_ID_RE);
+        const epoch = await pruneEpoch(store);
         const present = await store.has(ids);
         const idx: number[] = [];
         present.forEach((p, i) => {
           if (p) idx.push(i);
         });
-        return { header: { present: idx } };
+        return { header: { present: idx, epoch } };
       }
       case MessageType.PUT: {
         const store = this.authed();
@@ -437,7 +442,7 @@ export class Session {
         const id = idOf(h.id, 'id', SNAPSHOT_ID_RE);
         const time = str(h.time, 'time', 64);
         if (Number.isNaN(Date.parse(time))) throw new RequestError('bad-request', `time ${JSON.stringify(time)} is not an ISO 8601 date`);
-        await store.putSnapshot(id, time, frame.body);
+        await putSnapshotChecked(store, id, time, frame.body, h.epoch);
         return { header: {} };
       }
       case MessageType.GET_SNAPSHOT: {
@@ -448,8 +453,10 @@ export class Session {
         if (!data) throw new RequestError('not-found', `snapshot ${id} is not stored for this device`, { id });
         return { header: { id }, body: [data] };
       }
-      case MessageType.LIST_SNAPSHOTS:
-        return { header: { snapshots: await this.authed().listSnapshots() } };
+      case MessageType.LIST_SNAPSHOTS: {
+        const epoch = await pruneEpoch(this.authed());
+        return { header: { snapshots: await this.authed().listSnapshots(), epoch } };
+      }
       case MessageType.PUT_BLOB: {
         const store = this.authed();
         await store.putBlob(idOf(h.name, 'name', BLOB_NAME_RE), frame.body);
@@ -463,6 +470,7 @@ export class Session {
         return { header: { found: data !== undefined }, body: data ? [data] : [] };
       }
       default:
+        if (PRUNE_MESSAGE_TYPES.has(frame.type)) return { header: await this.prune.handle(frame.type, h, this.authed()) };
         throw new RequestError('bad-request', `unknown message type ${frame.type}`);
     }
   }

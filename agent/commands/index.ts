@@ -17,6 +17,9 @@ export const agentCommands: AgentCommandEntry[] = [
   { name: 'restore', load: async () => (await import('./restore.js')).restoreCommand },
   { name: 'snapshots', load: async () => (await import('./snapshots.js')).snapshotsCommand },
   { name: 'exclude', load: async () => (await import('./exclude.js')).excludeCommand },
+  { name: 'forget', load: async () => (await import('./prune.js')).forgetCommand },
+  { name: 'prune', load: async () => (await import('./prune.js')).pruneCommand },
+  { name: 'check', load: async () => (await import('./prune.js')).checkCommand },
   { name: 'escrow-restore', load: async () => (await import('./escrow-restore.js')).escrowRestoreCommand },
   { name: 'diagnose', load: async () => (await import('./diagnose.js')).diagnoseCommand },
 ];

@@ -15,6 +15,7 @@ import { LocalStore } from './local-store.js';
 import { outcomeOf, SKIPPED_PATHS_KEPT, summarizeSkipped } from './skipped.js';
 import { restoreSnapshot, type OwnerChoice, type RestoreProgress, type RestoreResult } from './restore.js';
 import { listSnapshots } from './snapshot.js';
+import { PrunedDuringBackupError } from './snapshot-commit.js';
 
 export interface StoreChoice {
   /** Use this store (e.g. a LocalStore) instead of the device's servers. */
@@ -23,7 +24,7 @@ export interface StoreChoice {
   log?: (line: string) => void;
 }
 
-async function openStore(loaded: LoadedAgentConfig, choice: StoreChoice): Promise<{ store: ChunkStore; owned: boolean }> {
+export async function openStore(loaded: LoadedAgentConfig, choice: StoreChoice): Promise<{ store: ChunkStore; owned: boolean }> {
   if (choice.store) return { store: choice.store, owned: false };
   return { store: await openRemoteStore(loaded, { log: choice.log }), owned: true };
 }
@@ -57,15 +58,22 @@ export async function runBackup(loaded: LoadedAgentConfig, opts: RunBackupOption
       const reg = await readRegistration(state).catch(() => undefined);
       await ensureEscrow(store, deviceKey, config.escrowPublicKeyPem, reg?.deviceId);
     }
-    const result = await backupFolders({
-      store,
-      deviceKey,
-      roots: set.roots,
-      isExcluded: filter.isExcluded,
-      cachePath: state.changeCache,
-      threads: opts.threads,
-      onProgress: opts.onProgress,
-      onWarning: opts.onWarning,
+    const backup = (s: ChunkStore) =>
+      backupFolders({
+        store: s,
+        deviceKey,
+        roots: set.roots,
+        isExcluded: filter.isExcluded,
+        cachePath: state.changeCache,
+        threads: opts.threads,
+        onProgress: opts.onProgress,
+        onWarning: opts.onWarning,
+      });
+    const result = await backup(store).catch((err: unknown) => {
+      // A prune deleted chunks this backup relied on (snapshot-commit.ts): once more reads what is gone.
+      if (!(err instanceof PrunedDuringBackupError)) throw err;
+      opts.onWarning?.(err.message);
+      return backup(store!);
     });
     const kept = [...filter.kept.values()];
     const empty = set.roots.length === 0 && set.profiles ? [`no user profiles found (in ${set.profiles.source}): nothing to back up`] : [];

@@ -1,0 +1,181 @@
+// The sweep of a prune: delete every chunk that is neither live (the agent's list from the kept snapshots) nor
+// protected (found by a HAS or sent by a PUT since the mark). Packs with nothing live are deleted; packs with more
+// unused bytes than allowed are rewritten (their live chunks copied to a new pack). Crash-safe in this order:
+//   1. new pack written and fsynced (a crash: an orphan pack nothing refers to, deleted by a later sweep)
+//   2. the epoch bumped (prune.json): backups that began before now must check their chunks again
+//   3. index.log replaced atomically by one that names only what is kept (the commit)
+//   4. dead packs deleted (a crash: orphans, deleted by a later sweep)
+// Commits are paused meanwhile (PUTs wait), and snapshot writes wait on the device's prune lock.
+import { randomBytes } from 'node:crypto';
+import { open, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fsyncDir, writeFileAtomic } from '../../common/fs-atomic.js';
+import type { SweepStats } from '../../protocol/prune-messages.js';
+import type { DeviceStore } from './device-store.js';
+import type { Location } from './chunk-index.js';
+import type { DevicePruneState } from './prune-state.js';
+
+const INDEX_LINE = /^([0-9a-f]{16,128}) ([A-Za-z0-9._-]+\.pack) (\d+) (\d+)$/;
+const PACK_NAME = /^[0-9a-z]+-(\d+)-[0-9a-f]+\.pack$/;
+/** Bytes copied per read when rewriting a pack. */
+const COPY_PIECE = 8 * 1024 * 1024;
+
+export interface SweepOptions {
+  dryRun: boolean;
+  maxUnusedPercent: number;
+}
+
+interface PackPlan {
+  name: string;
+  size: number;
+  kept: Array<[string, Location]>;
+  unused: Array<[string, Location]>;
+  action: 'keep' | 'delete' | 'rewrite';
+}
+
+/** index.log as the index reads it: complete lines that match, the first location of an id wins. */
+async function readIndexLog(dir: string): Promise<Map<string, Location>> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, 'index.log'), 'latin1');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+    throw err;
+  }
+  const out = new Map<string, Location>();
+  const end = text.lastIndexOf('\n');
+  for (const line of text.slice(0, end + 1).split('\n')) {
+    const m = INDEX_LINE.exec(line);
+    if (m && !out.has(m[1])) out.set(m[1], { pack: m[2], offset: Number(m[3]), length: Number(m[4]) });
+  }
+  return out;
+}
+
+function writerAlive(pack: string): boolean {
+  const pid = Number(PACK_NAME.exec(pack)?.[1]);
+  if (!pid || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export async function sweep(store: DeviceStore, state: DevicePruneState, keep: (id: string) => boolean, opts: SweepOptions): Promise<SweepStats> {
+  return store.withCommitsPaused(async () => {
+    const dir = store.dir;
+    const index = await readIndexLog(dir);
+    const packDir = join(dir, 'packs');
+    const files = (await readdir(packDir)).filter((n) => n.endsWith('.pack'));
+    const sizes = new Map<string, number>();
+    for (const f of files) sizes.set(f, (await stat(join(packDir, f))).size);
+
+    const plans = new Map<string, PackPlan>();
+    for (const [id, loc] of index) {
+      let p = plans.get(loc.pack);
+      if (!p) {
+        p = { name: loc.pack, size: sizes.get(loc.pack) ?? 0, kept: [], unused: [], action: 'keep' };
+        plans.set(loc.pack, p);
+      }
+      (keep(id) ? p.kept : p.unused).push([id, loc]);
+    }
+    const stats: SweepStats = {
+      chunksBefore: index.size,
+      chunksDeleted: 0,
+      chunkBytesDeleted: 0,
+      packsDeleted: 0,
+      packsRewritten: 0,
+      bytesCopied: 0,
+      packBytesBefore: [...sizes.values()].reduce((a, b) => a + b, 0),
+      packBytesAfter: 0,
+      orphanPacks: 0,
+      unusedKept: 0,
+    };
+    const remove: string[] = [];
+    // Packs no line names: left by a crash (a process's unindexed tail, an interrupted sweep). A live process's
+    // packs are left alone: it may be appending to one whose lines are not written yet.
+    for (const f of files) {
+      if (plans.has(f) || writerAlive(f)) continue;
+      remove.push(f);
+      stats.orphanPacks++;
+    }
+    for (const p of plans.values()) {
+      if (p.unused.length === 0 || writerAlive(p.name)) {
+        stats.unusedKept += p.unused.length;
+        continue;
+      }
+      const liveBytes = p.kept.reduce((n, [, l]) => n + l.length, 0);
+      if (p.kept.length === 0) p.action = 'delete';
+      else if ((p.size - liveBytes) * 100 > opts.maxUnusedPercent * p.size) p.action = 'rewrite';
+      else {
+        stats.unusedKept += p.unused.length;
+        continue;
+      }
+      remove.push(p.name);
+      if (p.action === 'delete') stats.packsDeleted++;
+      else {
+        stats.packsRewritten++;
+        stats.bytesCopied += liveBytes;
+      }
+      stats.chunksDeleted += p.unused.length;
+      stats.chunkBytesDeleted += p.unused.reduce((n, [, l]) => n + l.length, 0);
+    }
+    const removedBytes = remove.reduce((n, f) => n + (sizes.get(f) ?? 0), 0);
+    stats.packBytesAfter = stats.packBytesBefore - removedBytes + stats.bytesCopied;
+    if (opts.dryRun || remove.length === 0) return stats;
+
+    const moved = await rewritePacks(
+      packDir,
+      [...plans.values()].filter((p) => p.action === 'rewrite'),
+    );
+    const lines: string[] = [];
+    for (const [id, loc] of index) {
+      const plan = plans.get(loc.pack)!;
+      if (plan.action === 'delete') continue;
+      const at = plan.action === 'rewrite' ? moved.get(id) : loc;
+      if (at) lines.push(`${id} ${at.pack} ${at.offset} ${at.length}\n`);
+    }
+    await state.bumpEpoch();
+    await writeFileAtomic(join(dir, 'index.log'), lines.join(''));
+    await store.reopenIndex(remove);
+    for (const f of remove) await rm(join(packDir, f), { force: true });
+    await fsyncDir(packDir);
+    return stats;
+  });
+}
+
+/** Copies the kept chunks of `plans` into one new pack (fsynced); their new locations by id. */
+async function rewritePacks(packDir: string, plans: PackPlan[]): Promise<Map<string, Location>> {
+  const moved = new Map<string, Location>();
+  if (plans.length === 0) return moved;
+  const name = `${Date.now().toString(36)}-${process.pid}-${randomBytes(4).toString('hex')}.pack`;
+  const out = await open(join(packDir, name), 'wx', 0o600);
+  try {
+    let offset = 0;
+    for (const p of plans) {
+      const src = await open(join(packDir, p.name), 'r');
+      try {
+        const kept = [...p.kept].sort((a, b) => a[1].offset - b[1].offset);
+        for (const [id, loc] of kept) {
+          for (let done = 0; done < loc.length; ) {
+            const buf = Buffer.allocUnsafe(Math.min(COPY_PIECE, loc.length - done));
+            const { bytesRead } = await src.read(buf, 0, buf.length, loc.offset + done);
+            if (bytesRead !== buf.length) throw new Error(`pack ${p.name} is shorter than its index says (chunk ${id})`);
+            for (let w = 0; w < bytesRead; ) w += (await out.write(buf, w, bytesRead - w)).bytesWritten;
+            done += bytesRead;
+          }
+          moved.set(id, { pack: name, offset, length: loc.length });
+          offset += loc.length;
+        }
+      } finally {
+        await src.close();
+      }
+    }
+    await out.datasync();
+  } finally {
+    await out.close();
+  }
+  await fsyncDir(packDir);
+  return moved;
+}
