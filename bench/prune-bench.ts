@@ -97,7 +97,8 @@ export async function runPruneBench(opts: PruneBenchOptions): Promise<PruneBench
 export function formatPruneBench(r: PruneBenchResult): string {
   const mib = (n: number) => (n / 1024 ** 2).toFixed(1);
   const row = (name: string, t: PruneToolResult) =>
-    `| ${name} | ${t.wallS.toFixed(2)} | ${t.cpuS.toFixed(2)} | ${t.peakRssMiB.toFixed(0)} | ${mib(t.bytesBefore)} | ${mib(t.bytesAfter)} | ${mib(t.reclaimed)} |`;
+    `| ${name} | ${t.wallS.toFixed(2)} | ${t.cpuS.toFixed(2)} | ${t.peakRssMiB.toFixed(0)} | ` +
+    `${mib(t.bytesBefore)} | ${mib(t.bytesAfter)} | ${mib(t.reclaimed)} |`;
   return [
     '',
     `forget + prune: ${r.files} files, ${mib(r.bytes)} MiB, ${r.generations} backups (a quarter of the files rewritten each time), ` +
