@@ -6,7 +6,7 @@ import { CHUNK_ID_RE, MessageType, SNAPSHOT_ID_RE } from '../protocol/messages.j
 import type { PruneSweepReply } from '../protocol/prune-messages.js';
 import type { DeviceStore } from './storage/device-store.js';
 import { pruneState, PruneRequestError, type DevicePruneState } from './storage/prune-state.js';
-import { sweep } from './storage/prune-sweep.js';
+import { SweepBusyError, sweep } from './storage/prune-sweep.js';
 
 export { PruneRequestError } from './storage/prune-state.js';
 
@@ -54,11 +54,18 @@ export class PruneRequests {
         const dryRun = h.dryRun === true;
         const reply = await state.lock.run(async (): Promise<PruneSweepReply> => {
           // A snapshot stored since the agent listed them may use chunks found before the mark: it must be read too.
-          const unknown = (await store.listSnapshots()).map((s) => s.id).filter((id) => !declared.has(id));
-          if (unknown.length > 0) return { retry: true, snapshots: unknown };
+          const unaccounted = async () => (await store.listSnapshots()).map((s) => s.id).filter((id) => !declared.has(id));
           const touched = store.touched ?? new Set<string>();
-          const stats = await sweep(store, state, (id) => active.live.has(id) || touched.has(id), { dryRun, maxUnusedPercent: maxUnused });
-          return { retry: false, epoch: state.epoch, ...stats };
+          const keep = (id: string) => active.live.has(id) || touched.has(id);
+          let r: Awaited<ReturnType<typeof sweep>>;
+          try {
+            r = await sweep(store, state, keep, { dryRun, maxUnusedPercent: maxUnused }, unaccounted);
+          } catch (err) {
+            if (err instanceof SweepBusyError) throw new PruneRequestError('busy', err.message);
+            throw err;
+          }
+          if ('unaccounted' in r) return { retry: true, snapshots: r.unaccounted };
+          return { retry: false, epoch: state.epoch, ...r };
         });
         if (!reply.retry) {
           this.end();

@@ -337,6 +337,7 @@ export class Session {
   private async getReply(frame: Frame, reserve: (bytes: number) => Promise<void>): Promise<Buffer> {
     const store = this.authed();
     const ids = idList(frame.header.ids, 'ids', CHUNK_ID_RE);
+    await pruneEpoch(store);
     const r = await store.locate(ids, GET_REPLY_BYTES);
     if ('missing' in r) throw new RequestError('missing-chunk', `chunk ${r.missing} is not stored for this device`, { id: r.missing });
     const sizes = r.locs.map((l) => l.length);
@@ -430,6 +431,7 @@ export class Session {
         const sizes = h.sizes;
         if (!Array.isArray(sizes) || sizes.length !== ids.length) throw new RequestError('bad-request', 'sizes must list one size per id');
         const data = splitBody(frame.body, sizes as number[]);
+        await pruneEpoch(store);
         const r = await store.put(ids, data);
         this.counters.chunksReceived += ids.length;
         this.counters.chunksStored += r.stored;

@@ -4,6 +4,7 @@
 // runs lose nothing; check names a missing and a damaged chunk with the files that use them.
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  cpSync,
   type FSWatcher,
   mkdirSync,
   readdirSync,
@@ -29,6 +30,8 @@ import { listSnapshots, loadSnapshot } from '../agent/engine/snapshot.js';
 import { chunkFiles } from '../agent/engine/snapshot-chunks.js';
 
 const server = useTestServer();
+/** A second server process on the same data folder (as a primary and an alternate on one host). */
+const second = useTestServer(() => ({ dataDir: server.dataDir, listen: ['127.0.0.1:0'] }));
 let agent: TestAgent;
 let work: string;
 let src: string;
@@ -208,6 +211,49 @@ describe('forget and prune against the real server', () => {
     const kept = await listIds();
     expect(kept).toHaveLength(2);
     await expectRestoresIdentical(kept);
+  });
+
+  it('a backup through a second server process on the same data folder while the first prunes loses nothing', async () => {
+    await backup();
+    // The same device through the other process: a copy of the agent's state whose every dial of the first server's
+    // addresses goes to the second (the mapped-firewall setting), so pushed server pairs cannot move it back.
+    const other = await makeAgent({
+      server,
+      config: { backup: agent.config.backup, addressMap: Object.fromEntries(server.addresses.map((a) => [a, second.addresses[0]])) },
+    });
+    cpSync(agent.stateDir, other.stateDir, { recursive: true });
+    const otherRun = async (args: string[]) => {
+      const r = await other.run(args);
+      expect(r.code, r.output).toBe(0);
+      return r;
+    };
+    await otherRun(['check']);
+    for (let round = 0; round < 3; round++) {
+      writeGeneration(40 + round);
+      await backup();
+      writeGeneration(50 + round);
+      const tree = snapshotTree(src);
+      const [prune, b] = await Promise.all([
+        agent.run(['forget', '--keep-last', '2', '--prune', '--max-unused', '0', '--json']),
+        other.run(['backup', '--json', '--quiet']),
+      ]);
+      expect(prune.code, prune.output).toBe(0);
+      expect(b.code, b.output).toBe(0);
+      trees.set((JSON.parse(b.stdout) as { snapshotId: string }).snapshotId, tree);
+      // Both processes answer from the index as it is after the sweep (the second reloads it: the epoch grew).
+      await otherRun(['check']);
+      const check = await agent.run(['check']);
+      expect(check.code, check.output).toBe(0);
+    }
+    expect(second.output().match(/session start/g)?.length).toBeGreaterThanOrEqual(7);
+    await otherRun(['check', '--read-data']);
+    const kept = await listIds();
+    for (const id of kept) {
+      const out = join(work, `restore-second-${id}`);
+      await otherRun(['restore', '--snapshot', id, '--to', out]);
+      expect(snapshotTree(join(out, 'Documents')), `snapshot ${id} through the second server`).toEqual(trees.get(id));
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 
   it('check names a missing and a damaged chunk with the files that use them', async () => {

@@ -7,7 +7,7 @@ import type { SweepStats } from '../../protocol/prune-messages.js';
 import { openSnapshot } from './codec.js';
 import type { EngineKeys } from './keys.js';
 import { applyRetention, type RetentionPolicy } from './retention.js';
-import { listSnapshots, loadSnapshot, type Snapshot } from './snapshot.js';
+import { listSnapshots, loadSnapshot, SnapshotNotFoundError, type Snapshot } from './snapshot.js';
 import { chunkFiles } from './snapshot-chunks.js';
 import { commitSnapshot } from './snapshot-commit.js';
 
@@ -91,7 +91,16 @@ async function pruneOnce(store: PrunableStore, keys: EngineKeys, opts: PruneOpti
         declared.push(id);
         continue;
       }
-      for (const chunk of chunkFiles(await loadSnapshot(store, keys, id)).keys())
+      let snap: Snapshot;
+      try {
+        snap = await loadSnapshot(store, keys, id);
+      } catch (err) {
+        // Gone since it was listed (a snapshot the server withdrew, or forgotten): nothing of it to keep.
+        if (!(err instanceof SnapshotNotFoundError)) throw err;
+        declared.push(id);
+        continue;
+      }
+      for (const chunk of chunkFiles(snap).keys())
         if (!live.has(chunk)) {
           live.add(chunk);
           fresh.push(chunk);

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../../common/fs-atomic.js';
 import type { SnapshotEntry } from '../../protocol/messages.js';
 import { ChunkIndex, type Location, type MemtableBudget } from './chunk-index.js';
+import { afterIndexAppend, recoverInterruptedSweep } from './prune-swap.js';
 
 interface PendingPut {
   ids: string[];
@@ -43,6 +44,7 @@ export class DeviceStore {
     const s = new DeviceStore(dir);
     await Promise.all(['packs', 'snapshots', 'blobs'].map((d) => mkdir(join(dir, d), { recursive: true })));
     s.budget = budget;
+    await recoverInterruptedSweep(dir);
     s.index = await ChunkIndex.open(dir, budget);
     s.otherBytes = (await sumSizes(join(dir, 'snapshots'), (n) => n.endsWith('.snap'))) + (await sumSizes(join(dir, 'blobs'), (n) => !n.startsWith('.')));
     return s;
@@ -154,9 +156,18 @@ export class DeviceStore {
     const text = prefix + lines.join('');
     await indexFh.write(text, null, 'latin1');
     await indexFh.datasync();
+    const sizeAfter = fstatSync(indexFh.fd).size;
+    // A prune in another process may have replaced index.log meanwhile: our lines then go to the new one too.
+    const moved = await afterIndexAppend(this.dir, indexFh, text);
+    if (moved) {
+      this.indexFh = moved;
+      await indexFh.close();
+      await this.indexReaderFh?.close().catch(() => undefined);
+      this.indexReaderFh = undefined;
+    }
     // Our own lines count at once; the index skips re-reading them only when no other process appended
     // before or during our write (the file then ends exactly where ours does).
-    this.index.addOwn(located, size, text, fstatSync(indexFh.fd).size);
+    this.index.addOwn(located, size, text, sizeAfter);
     if (pack.size >= PACK_LIMIT) {
       await pack.fh.close();
       this.pack = undefined;
@@ -260,8 +271,8 @@ export class DeviceStore {
     }
   }
 
-  /** index.log was replaced (a prune): read the new one; the `gone` packs are deleted next and never read again. */
-  async reopenIndex(gone: string[]): Promise<void> {
+  /** index.log was replaced (a prune): read the new one; the `gone` packs (default: every open one) are not read again. */
+  async reopenIndex(gone: string[] = [...this.readers.keys()]): Promise<void> {
     const next = await ChunkIndex.open(this.dir, this.budget);
     this.retired.push(this.index);
     this.index = next;
@@ -300,6 +311,13 @@ export class DeviceStore {
     await writeFileAtomic(`${base}.snap`, data);
     await writeFileAtomic(`${base}.json`, JSON.stringify({ id, time, size: data.length }));
     this.otherBytes += data.length;
+  }
+
+  async hasSnapshot(id: string): Promise<boolean> {
+    return stat(join(this.dir, 'snapshots', `${id}.json`)).then(
+      () => true,
+      () => false,
+    );
   }
 
   async getSnapshot(id: string): Promise<Buffer | undefined> {

@@ -3,7 +3,7 @@
 // Why an epoch: a backup that began before a sweep may hold answers ("the server has chunk X") that the sweep made
 // false. Its PUT_SNAPSHOT names the epoch it began in; a newer epoch refuses it (stale-epoch) until the agent has
 // checked its chunks again (docs/design.md "Prune").
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../common/fs-atomic.js';
 import type { DeviceStore } from './device-store.js';
@@ -42,20 +42,52 @@ export class DevicePruneState {
   readonly lock = new Mutex();
   active: ActivePrune | undefined;
 
+  /** prune.json as last read (inode and mtime): a change means another process may have swept. */
+  private stamp = '';
+  private refreshing: Promise<void> | undefined;
+
   private constructor(
     private readonly store: DeviceStore,
     public epoch: number,
   ) {}
 
   static async load(store: DeviceStore): Promise<DevicePruneState> {
+    const s = new DevicePruneState(store, 0);
+    await s.readFile();
+    return s;
+  }
+
+  private async readFile(): Promise<boolean> {
+    const path = join(this.store.dir, STATE_FILE);
+    const st = await stat(path).catch(() => undefined);
+    const stamp = st ? `${st.ino}:${st.mtimeMs}:${st.size}` : '';
+    if (stamp === this.stamp) return false;
+    this.stamp = stamp;
     let epoch = 0;
     try {
-      const saved = JSON.parse(await readFile(join(store.dir, STATE_FILE), 'utf8')) as { epoch?: unknown };
+      const saved = JSON.parse(await readFile(path, 'utf8')) as { epoch?: unknown };
       if (Number.isSafeInteger(saved.epoch) && (saved.epoch as number) >= 0) epoch = saved.epoch as number;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    return new DevicePruneState(store, epoch);
+    if (epoch <= this.epoch) return false;
+    this.epoch = epoch;
+    return true;
+  }
+
+  /**
+   * Another server process on the data folder swept this device (prune.json's epoch grew): this process's index
+   * and open packs are stale, so they are read afresh before anything is answered from them. One stat per request.
+   */
+  refresh(): Promise<void> {
+    this.refreshing ??= (async () => {
+      try {
+        if (await this.readFile()) await this.store.withCommitsPaused(() => this.store.reopenIndex());
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
   }
 
   /** Written before a sweep's commit: a crash after it leaves a newer epoch and nothing deleted (only conservative). */
@@ -63,6 +95,7 @@ export class DevicePruneState {
     const next = this.epoch + 1;
     await writeFileAtomic(join(this.store.dir, STATE_FILE), JSON.stringify({ epoch: next }));
     this.epoch = next;
+    await this.readFile();
     return next;
   }
 }
@@ -81,7 +114,9 @@ export function pruneState(store: DeviceStore): Promise<DevicePruneState> {
 
 /** The epoch a reply reports: read before the lookup it goes with, so a sweep during the lookup makes it older, never newer. */
 export async function pruneEpoch(store: DeviceStore): Promise<number> {
-  return (await pruneState(store)).epoch;
+  const state = await pruneState(store);
+  await state.refresh();
+  return state.epoch;
 }
 
 /** PUT_SNAPSHOT: refused when a sweep committed since the epoch the backup began in (an older agent sends none). */
@@ -89,12 +124,24 @@ export async function putSnapshotChecked(store: DeviceStore, id: string, time: s
   if (epoch !== undefined && (!Number.isSafeInteger(epoch) || (epoch as number) < 0))
     throw new PruneRequestError('bad-request', `epoch ${JSON.stringify(epoch)?.slice(0, 40)} is not allowed (expected a whole number >= 0)`);
   const state = await pruneState(store);
+  const stale = () =>
+    new PruneRequestError(
+      'stale-epoch',
+      `a prune deleted chunks after this backup began (epoch ${epoch}, now ${state.epoch}): check the snapshot's chunks again`,
+    );
   await state.lock.run(async () => {
-    if (epoch !== undefined && (epoch as number) < state.epoch)
-      throw new PruneRequestError(
-        'stale-epoch',
-        `a prune deleted chunks after this backup began (epoch ${epoch}, now ${state.epoch}): check the snapshot's chunks again`,
-      );
+    await state.refresh();
+    if (epoch === undefined) return store.putSnapshot(id, time, data);
+    if ((epoch as number) < state.epoch) throw stale();
+    const existed = await store.hasSnapshot(id);
     await store.putSnapshot(id, time, data);
+    // A sweep in another process bumps the epoch before it lists the snapshots: either it listed this one (and asks
+    // the agent for its chunks) or the epoch has grown by now. Then the snapshot may name deleted chunks: it goes.
+    // (A snapshot stored again under its id, forget's full copy of a delta, names the same chunks as before.)
+    await state.refresh();
+    if ((epoch as number) < state.epoch && !existed) {
+      await store.deleteSnapshot(id);
+      throw stale();
+    }
   });
 }
