@@ -4,7 +4,7 @@
 // CPU time of that one process, and the bytes it reclaimed on the storage side.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { ProcessMeasure } from './measure.js';
+import { sampleProcess, type ProcessMeasure } from './measure.js';
 import { Prng, randomBytesFor } from './prng.js';
 import { HoldfastTool } from './tools/holdfast.js';
 import { ResticTool } from './tools/restic.js';
@@ -19,6 +19,8 @@ export interface PruneBenchOptions {
 }
 
 export interface PruneToolResult extends ProcessMeasure {
+  /** CPU seconds of the Holdfast test server during the prune (it does the sweep); none for restic. */
+  serverCpuS?: number;
   bytesBefore: number;
   bytesAfter: number;
   reclaimed: number;
@@ -75,9 +77,12 @@ export async function runPruneBench(opts: PruneBenchOptions): Promise<PruneBench
     for (const t of tools) {
       const bytesBefore = await t.repositoryBytes();
       say(`${t.name}: forget --keep-last ${KEEP_LAST} --prune ...`);
+      const pid = t.sidecarPid;
+      const server = pid ? await sampleProcess(pid) : undefined;
       const m = await t.forgetPrune(KEEP_LAST, join(logDir, `prune-${t.name}.log`));
+      const serverCpuS = pid && server ? (await sampleProcess(pid)).cpuS - server.cpuS : undefined;
       const bytesAfter = await t.repositoryBytes();
-      results[t.name] = { ...m, bytesBefore, bytesAfter, reclaimed: bytesBefore - bytesAfter };
+      results[t.name] = { ...m, ...(serverCpuS !== undefined && { serverCpuS }), bytesBefore, bytesAfter, reclaimed: bytesBefore - bytesAfter };
       say(`${t.name}: ${m.wallS.toFixed(2)} s wall, reclaimed ${((bytesBefore - bytesAfter) / 1024 ** 2).toFixed(1)} MiB`);
     }
     return {
@@ -97,7 +102,7 @@ export async function runPruneBench(opts: PruneBenchOptions): Promise<PruneBench
 export function formatPruneBench(r: PruneBenchResult): string {
   const mib = (n: number) => (n / 1024 ** 2).toFixed(1);
   const row = (name: string, t: PruneToolResult) =>
-    `| ${name} | ${t.wallS.toFixed(2)} | ${t.cpuS.toFixed(2)} | ${t.peakRssMiB.toFixed(0)} | ` +
+    `| ${name} | ${t.wallS.toFixed(2)} | ${t.cpuS.toFixed(2)} | ${t.serverCpuS?.toFixed(2) ?? '-'} | ${t.peakRssMiB.toFixed(0)} | ` +
     `${mib(t.bytesBefore)} | ${mib(t.bytesAfter)} | ${mib(t.reclaimed)} |`;
   return [
     '',
@@ -105,8 +110,8 @@ export function formatPruneBench(r: PruneBenchResult): string {
       `keep the last ${r.keepLast}`,
     `${r.build.restic}; Holdfast ${r.build.holdfast}`,
     '',
-    '| tool | wall s | CPU s | peak RSS MiB | storage before MiB | after MiB | reclaimed MiB |',
-    '|---|---|---|---|---|---|---|',
+    '| tool | wall s | CPU s | server CPU s | peak RSS MiB | storage before MiB | after MiB | reclaimed MiB |',
+    '|---|---|---|---|---|---|---|---|',
     row('holdfast-agent forget --prune', r.holdfast),
     row('restic forget --prune', r.restic),
     '',
