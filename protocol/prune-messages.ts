@@ -49,6 +49,22 @@ export interface SweepStats {
   unusedKept: number;
 }
 
+/** Stats of a sweep that has not deleted anything yet (the server's and the local store's sweeps start here). */
+export function newSweepStats(chunksBefore: number, packBytesBefore: number): SweepStats {
+  return {
+    chunksBefore,
+    chunksDeleted: 0,
+    chunkBytesDeleted: 0,
+    packsDeleted: 0,
+    packsRewritten: 0,
+    bytesCopied: 0,
+    packBytesBefore,
+    packBytesAfter: 0,
+    orphanPacks: 0,
+    unusedKept: 0,
+  };
+}
+
 export type PruneSweepReply = ({ retry: false; epoch: number } & SweepStats) | { retry: true; snapshots: string[] };
 
 /** LIST_SNAPSHOTS and HAS replies carry `epoch`; PUT_SNAPSHOT may carry the epoch its backup began in. */

@@ -59,7 +59,7 @@ export class PruneRequests {
           const keep = (id: string) => active.live.has(id) || touched.has(id);
           let r: Awaited<ReturnType<typeof sweep>>;
           try {
-            r = await sweep(store, state, keep, { dryRun, maxUnusedPercent: maxUnused }, unaccounted);
+            r = await sweep({ store, state, keep, opts: { dryRun, maxUnusedPercent: maxUnused }, unaccounted });
           } catch (err) {
             if (err instanceof SweepBusyError) throw new PruneRequestError('busy', err.message);
             throw err;

@@ -8,7 +8,7 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../common/fs-atomic.js';
-import type { SweepStats } from '../../protocol/prune-messages.js';
+import { newSweepStats, type SweepStats } from '../../protocol/prune-messages.js';
 
 export interface LocalLocation {
   pack: string;
@@ -31,18 +31,10 @@ export async function sweepLocal(
     byPack.set(loc.pack, p);
   }
   const size = (pack: string) => statSync(join(packDir, `${pack}.pack`), { throwIfNoEntry: false })?.size ?? 0;
-  const stats: SweepStats = {
-    chunksBefore: index.size,
-    chunksDeleted: 0,
-    chunkBytesDeleted: 0,
-    packsDeleted: 0,
-    packsRewritten: 0,
-    bytesCopied: 0,
-    packBytesBefore: names.filter((n) => n.endsWith('.pack')).reduce((n, f) => n + size(f.slice(0, -5)), 0),
-    packBytesAfter: 0,
-    orphanPacks: 0,
-    unusedKept: 0,
-  };
+  const stats = newSweepStats(
+    index.size,
+    names.filter((n) => n.endsWith('.pack')).reduce((n, f) => n + size(f.slice(0, -5)), 0),
+  );
   const orphans = names.filter((n) => n.endsWith('.pack') && !names.includes(`${n.slice(0, -5)}.idx`)).map((n) => n.slice(0, -5));
   stats.orphanPacks = orphans.length;
   let removed = orphans.reduce((n, p) => n + size(p), 0);

@@ -12,20 +12,14 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDir, writeFileAtomic } from '../../common/fs-atomic.js';
+import { processAlive } from '../../common/process-alive.js';
 
 const LOG = 'index.log';
 const PREV = 'index.log.prev';
 const LOCK = 'sweep.lock';
 
-function alive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+/** Devices whose sweep lock this process holds (a lock naming our pid but not held here is a previous life's). */
+const held = new Set<string>();
 
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(
@@ -37,7 +31,8 @@ async function exists(path: string): Promise<boolean> {
 /** The pid holding the device's sweep lock, if that process still runs. */
 async function sweeper(dir: string): Promise<number | undefined> {
   const pid = Number(await readFile(join(dir, LOCK), 'utf8').catch(() => ''));
-  return pid && alive(pid) ? pid : undefined;
+  if (pid === process.pid) return held.has(dir) ? pid : undefined;
+  return pid && processAlive(pid) ? pid : undefined;
 }
 
 /** One sweep per device across every server process on the data folder; a lock left by a dead process is taken over. */
@@ -47,7 +42,11 @@ export async function acquireSweepLock(dir: string): Promise<(() => Promise<void
       const fh = await open(join(dir, LOCK), 'wx', 0o600);
       await fh.writeFile(String(process.pid));
       await fh.close();
-      return () => rm(join(dir, LOCK), { force: true });
+      held.add(dir);
+      return async () => {
+        await rm(join(dir, LOCK), { force: true });
+        held.delete(dir);
+      };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       if (await sweeper(dir)) return undefined;

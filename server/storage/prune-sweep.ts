@@ -14,7 +14,8 @@ import { randomBytes } from 'node:crypto';
 import { open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDir } from '../../common/fs-atomic.js';
-import type { SweepStats } from '../../protocol/prune-messages.js';
+import { processAlive } from '../../common/process-alive.js';
+import { newSweepStats, type SweepStats } from '../../protocol/prune-messages.js';
 import type { DeviceStore } from './device-store.js';
 import type { Location } from './chunk-index.js';
 import type { DevicePruneState } from './prune-state.js';
@@ -60,42 +61,33 @@ export class SweepBusyError extends Error {}
 
 function writerAlive(pack: string): boolean {
   const pid = Number(PACK_NAME.exec(pack)?.[1]);
-  if (!pid || pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return !!pid && pid !== process.pid && processAlive(pid);
 }
 
 /**
  * `unaccounted`: snapshots the agent did not send the chunks of (listed after the epoch is bumped); any aborts the
  * sweep before it deletes anything, and the caller asks the agent for them.
  */
-export async function sweep(
-  store: DeviceStore,
-  state: DevicePruneState,
-  keep: (id: string) => boolean,
-  opts: SweepOptions,
-  unaccounted: () => Promise<string[]>,
-): Promise<SweepStats | { unaccounted: string[] }> {
-  const release = await acquireSweepLock(store.dir);
+export interface SweepJob {
+  store: DeviceStore;
+  state: DevicePruneState;
+  /** Whether a chunk stays (live, or touched since the mark). */
+  keep: (id: string) => boolean;
+  opts: SweepOptions;
+  unaccounted: () => Promise<string[]>;
+}
+
+export async function sweep(job: SweepJob): Promise<SweepStats | { unaccounted: string[] }> {
+  const release = await acquireSweepLock(job.store.dir);
   if (!release) throw new SweepBusyError('another server process is sweeping this device: try again when it has finished');
   try {
-    return await store.withCommitsPaused(() => sweepLocked(store, state, keep, opts, unaccounted));
+    return await job.store.withCommitsPaused(() => sweepLocked(job));
   } finally {
     await release();
   }
 }
 
-async function sweepLocked(
-  store: DeviceStore,
-  state: DevicePruneState,
-  keep: (id: string) => boolean,
-  opts: SweepOptions,
-  unaccounted: () => Promise<string[]>,
-): Promise<SweepStats | { unaccounted: string[] }> {
+async function sweepLocked({ store, state, keep, opts, unaccounted }: SweepJob): Promise<SweepStats | { unaccounted: string[] }> {
   const dir = store.dir;
   const { index, readEnd } = await readIndexLog(dir);
   const packDir = join(dir, 'packs');
@@ -112,18 +104,10 @@ async function sweepLocked(
     }
     (keep(id) ? p.kept : p.unused).push([id, loc]);
   }
-  const stats: SweepStats = {
-    chunksBefore: index.size,
-    chunksDeleted: 0,
-    chunkBytesDeleted: 0,
-    packsDeleted: 0,
-    packsRewritten: 0,
-    bytesCopied: 0,
-    packBytesBefore: [...sizes.values()].reduce((a, b) => a + b, 0),
-    packBytesAfter: 0,
-    orphanPacks: 0,
-    unusedKept: 0,
-  };
+  const stats = newSweepStats(
+    index.size,
+    [...sizes.values()].reduce((a, b) => a + b, 0),
+  );
   const remove: string[] = [];
   // Packs no line names: left by a crash (a process's unindexed tail, an interrupted sweep). A live process's
   // packs are left alone: it may be appending to one whose lines are not written yet.
