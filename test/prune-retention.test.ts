@@ -127,6 +127,47 @@ describe('forget, prune and check on a local store folder', () => {
   });
 });
 
+describe('forget keeps every kept snapshot whole', () => {
+  it('a kept delta whose base is forgotten is stored again in full: it still restores, and the next backup builds on it', async () => {
+    const work = await tempDir('holdfast-forget-delta-');
+    const src = join(work, 'Documents');
+    const store = join(work, 'store');
+    mkdirSync(src, { recursive: true });
+    const agent = await makeAgent({
+      registration: NO_SERVER,
+      tlsPin: PIN,
+      config: { backup: { include: [src], exclude: [], protectedPaths: [], schedule: { frequency: 'manual', at: '02:00' } } },
+    });
+    for (let i = 0; i < 20; i++) writeFileSync(join(src, `stable-${i}.txt`), `stable file ${i}\n`);
+    const trees: Record<string, ReturnType<typeof snapshotTree>> = {};
+    const backup = async (gen: number) => {
+      writeFileSync(join(src, 'changing.bin'), randomBytesFor(`forget-delta-${gen}`, 'changing', 50_000));
+      const b = await agent.run(['backup', '--store', store, '--json', '--quiet']);
+      expect(b.code, b.output).toBe(0);
+      const id = (JSON.parse(b.stdout) as { snapshotId: string }).snapshotId;
+      trees[id] = snapshotTree(src);
+      return id;
+    };
+    const ids = [await backup(0), await backup(1), await backup(2)];
+    const r = await agent.run(['forget', '--store', store, '--keep-last', '1', '--prune', '--json']);
+    expect(r.code, r.output).toBe(0);
+    const result = JSON.parse(r.stdout) as { rewritten: string[]; forget: Array<{ id: string }> };
+    // The newest is a delta of the one before (one entry of 21 changed): stored again in full before its base goes.
+    expect(result.rewritten).toEqual([ids[2]]);
+    expect(result.forget.map((s) => s.id).sort()).toEqual(ids.slice(0, 2).sort());
+    const next = await backup(3);
+    for (const id of [ids[2], next]) {
+      const out = join(work, `restored-${id}`);
+      const restore = await agent.run(['restore', '--store', store, '--snapshot', id, '--to', out]);
+      expect(restore.code, restore.output).toBe(0);
+      expect(snapshotTree(join(out, 'Documents'))).toEqual(trees[id]);
+    }
+    const check = await agent.run(['check', '--store', store, '--read-data', '--json']);
+    expect(check.code, check.output).toBe(0);
+    expect(JSON.parse(check.stdout)).toMatchObject({ ok: true, snapshots: 2, brokenSnapshots: [] });
+  });
+});
+
 describe('the service applies the fleet policy after a backup', () => {
   it('service --once --backup-now with backup.retention.keepLast 2 leaves the two newest snapshots and prunes', async () => {
     const work = await tempDir('holdfast-service-retention-');
