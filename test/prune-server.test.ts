@@ -233,12 +233,19 @@ describe('forget and prune against the real server', () => {
       await backup();
       writeGeneration(50 + round);
       const tree = snapshotTree(src);
-      const [prune, b] = await Promise.all([
+      // A restore of the newest snapshot runs meanwhile too: the sweep moves its chunks to a new pack under it.
+      const [newest] = await listIds();
+      const out = join(work, `restore-during-prune-${round}`);
+      const [prune, b, restore] = await Promise.all([
         agent.run(['forget', '--keep-last', '2', '--prune', '--max-unused', '0', '--json']),
         other.run(['backup', '--json', '--quiet']),
+        agent.run(['restore', '--snapshot', newest, '--to', out]),
       ]);
       expect(prune.code, prune.output).toBe(0);
       expect(b.code, b.output).toBe(0);
+      expect(restore.code, restore.output).toBe(0);
+      expect(snapshotTree(join(out, 'Documents'))).toEqual(trees.get(newest));
+      rmSync(out, { recursive: true, force: true });
       trees.set((JSON.parse(b.stdout) as { snapshotId: string }).snapshotId, tree);
       // Both processes answer from the index as it is after the sweep (the second reloads it: the epoch grew).
       await otherRun(['check']);

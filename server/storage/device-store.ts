@@ -12,6 +12,7 @@ import { writeFileAtomic } from '../../common/fs-atomic.js';
 import type { SnapshotEntry } from '../../protocol/messages.js';
 import { ChunkIndex, type Location, type MemtableBudget } from './chunk-index.js';
 import { afterIndexAppend, recoverInterruptedSweep } from './prune-swap.js';
+import { pruneEpoch } from './prune-state.js';
 
 interface PendingPut {
   ids: string[];
@@ -210,11 +211,31 @@ export class DeviceStore {
       locs.push(loc);
       total += loc.length;
     }
+    this.locatedIds.set(locs, ids.slice(0, locs.length));
     return { locs };
   }
 
-  /** Reads located chunks back to back into `into` from `at`; neighbours in one pack come in one read. */
+  /** The ids of each locate() answer: a read that finds its pack gone looks them up again. */
+  private readonly locatedIds = new WeakMap<Location[], string[]>();
+
+  /**
+   * Reads located chunks back to back into `into` from `at`; neighbours in one pack come in one read. A pack deleted
+   * since locate() (a prune moved its chunks; their bytes are unchanged) sends the ids to the index once more.
+   */
   async readInto(locs: Location[], into: Buffer, at: number): Promise<void> {
+    try {
+      await this.readLocated(locs, into, at);
+    } catch (err) {
+      const ids = this.locatedIds.get(locs);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !ids) throw err;
+      await pruneEpoch(this);
+      const again = await this.find(ids);
+      if (again.some((l, i) => l?.length !== locs[i].length)) throw err;
+      await this.readLocated(again as Location[], into, at);
+    }
+  }
+
+  private async readLocated(locs: Location[], into: Buffer, at: number): Promise<void> {
     for (let i = 0; i < locs.length; ) {
       const first = locs[i];
       let length = first.length;
