@@ -39,6 +39,8 @@ export interface AgentConfig {
     schedule: AgentSchedule;
     /** Upload bandwidth limit in KiB/s (agent/upload-limit.ts); absent or 0: none. */
     uploadLimitKiBps?: number;
+    /** Snapshots the agent keeps after each backup (forget + prune); none: keep all. */
+    retention?: { keepLast?: number; keepDaily?: number; keepWeekly?: number; keepMonthly?: number };
   };
   /** Company public key (PEM) for key escrow. */
   escrowPublicKeyPem?: string;

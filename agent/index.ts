@@ -30,6 +30,11 @@ export {
   type RunRestoreOptions,
 } from './engine/agent-api.js';
 export { backupFolders, type BackupOptions, type BackupProgress, type BackupResult } from './engine/backup.js';
+// Retention, prune, check (docs/design.md "Retention, prune and check").
+export { runForget, runPrune, runCheck, type RunForgetOptions } from './engine/prune-api.js';
+export { applyRetention, type RetentionPolicy } from './engine/retention.js';
+export type { CheckResult } from './engine/check.js';
+export type { PruneResult } from './engine/prune.js';
 export {
   restoreSnapshot,
   RestoreError,

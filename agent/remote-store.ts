@@ -13,6 +13,8 @@ import { readRegistration, updateServers } from './state.js';
 import type { HealthReport } from '../protocol/health.js';
 import { UploadLimit } from './upload-limit.js';
 import { abortableDelay } from '../common/cancel.js';
+import type { PrunableStore } from './prune-store.js';
+import type { PruneSweepReply, PruneSweepRequest } from '../protocol/prune-messages.js';
 
 export interface EndpointOptions {
   tlsPin: string;
@@ -155,7 +157,7 @@ const PUT_BATCH_CHUNKS = 4096;
 const ID_BATCH = 8192;
 const PUT_PARALLEL = 4;
 
-export class RemoteStore implements ChunkStore {
+export class RemoteStore implements ChunkStore, PrunableStore {
   private conn: RpcConnection | undefined;
   private connecting: Promise<RpcConnection> | undefined;
   private avoid: string | undefined;
@@ -163,6 +165,8 @@ export class RemoteStore implements ChunkStore {
   /** Aborted by close(): connection attempts still running stop, and one that succeeds anyway is not kept. */
   private readonly closing = new AbortController();
   private servers: ServerPair;
+  /** The prune epoch of the first reply since the last snapshot: the epoch the backup under way began in. */
+  private epoch: number | undefined;
   readonly stats: RemoteStoreStats = { endpoint: undefined, connections: 0, failovers: 0, chunksSent: 0, bytesSent: 0, chunksSkippedOnResume: 0 };
 
   constructor(private readonly options: RemoteStoreOptions) {
@@ -265,6 +269,7 @@ export class RemoteStore implements ChunkStore {
     for (let i = 0; i < ids.length; i += ID_BATCH) {
       const slice = ids.slice(i, i + ID_BATCH);
       const { header } = await this.call(MessageType.HAS, { ids: slice });
+      this.noteEpoch(header.epoch);
       for (const idx of header.present as number[]) out.add(slice[idx]);
     }
     return out;
@@ -348,9 +353,35 @@ export class RemoteStore implements ChunkStore {
     return this.options.uploadLimit?.take(bytes, this.closing.signal) ?? Promise.resolve();
   }
 
+  private noteEpoch(epoch: unknown): void {
+    if (typeof epoch === 'number') this.epoch ??= epoch;
+  }
+
   async putSnapshot(id: string, time: string, data: Uint8Array): Promise<void> {
+    const epoch = this.epoch;
+    // Refused or not, the next snapshot's epoch is that of the replies after this one (a stale-epoch retry re-checks).
+    this.epoch = undefined;
     await this.paced(data.byteLength);
-    await this.call(MessageType.PUT_SNAPSHOT, { id, time }, data);
+    await this.call(MessageType.PUT_SNAPSHOT, { id, time, ...(epoch !== undefined && { epoch }) }, data);
+  }
+
+  async forgetSnapshots(ids: string[]): Promise<string[]> {
+    const deleted: string[] = [];
+    for (let i = 0; i < ids.length; i += ID_BATCH)
+      deleted.push(...((await this.call(MessageType.FORGET, { ids: ids.slice(i, i + ID_BATCH) })).header.deleted as string[]));
+    return deleted;
+  }
+
+  async pruneBegin(): Promise<string> {
+    return (await this.call(MessageType.PRUNE_BEGIN, {})).header.pruneId as string;
+  }
+
+  async pruneLive(pruneId: string, ids: string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += ID_BATCH * 8) await this.call(MessageType.PRUNE_LIVE, { pruneId, ids: ids.slice(i, i + ID_BATCH * 8) });
+  }
+
+  async pruneSweep(pruneId: string, request: Omit<PruneSweepRequest, 'pruneId'>): Promise<PruneSweepReply> {
+    return (await this.call(MessageType.PRUNE_SWEEP, { pruneId, ...request })).header as unknown as PruneSweepReply;
   }
 
   async getSnapshot(id: string): Promise<Uint8Array> {
@@ -359,6 +390,7 @@ export class RemoteStore implements ChunkStore {
 
   async listSnapshots(): Promise<SnapshotInfo[]> {
     const { header } = await this.call(MessageType.LIST_SNAPSHOTS, {});
+    this.noteEpoch(header.epoch);
     return (header.snapshots as SnapshotEntry[]).map((s) => ({ id: s.id, time: s.time, size: s.size }));
   }
 

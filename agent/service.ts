@@ -185,6 +185,7 @@ export async function runService(options: ServiceOptions = {}): Promise<ServiceS
             `${r.chunksUploaded} new chunks, ${r.bytesUploaded} bytes uploaded` +
             (warned ? `; ${r.warnings.length} warning(s), ${r.skipped.length} path(s) skipped (status lists them)` : ''),
         );
+        await (await import('./engine/prune-api.js')).retentionAfterBackup(loaded, log);
       } else {
         summary.failures++;
         log(`backup failed: ${outcome.err.message}; retrying in ${Math.round(retryMs / 1000)} s`);

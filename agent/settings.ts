@@ -54,6 +54,10 @@ export const SETTINGS = [
   { name: 'serviceLog.files', schema: '#/definitions/logFiles', policyValue: 'LogFiles', plistKey: 'LogFiles' },
   // Mapped proxy firewall: server IP:port → firewall IP:port (keys and values both endpoints).
   { name: 'addressMap', schema: '#/definitions/addressMap', policyValue: 'AddressMap', plistKey: 'AddressMap', map: true },
+  { name: 'backup.retention.keepLast', schema: '#/definitions/keepCount', msiProperty: 'KEEPLAST' },
+  { name: 'backup.retention.keepDaily', schema: '#/definitions/keepCount', msiProperty: 'KEEPDAILY' },
+  { name: 'backup.retention.keepWeekly', schema: '#/definitions/keepCount', msiProperty: 'KEEPWEEKLY' },
+  { name: 'backup.retention.keepMonthly', schema: '#/definitions/keepCount', msiProperty: 'KEEPMONTHLY' },
 ] as const satisfies readonly SettingRow[];
 
 export type Setting = (typeof SETTINGS)[number];

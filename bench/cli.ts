@@ -8,6 +8,7 @@ import { formatCompareReport, runComparison } from './compare.js';
 import { machineInfo } from './machine.js';
 import { runServerLoad, formatServerLoad } from './server-load.js';
 import { runDeployBench, formatDeployBench } from './deploy.js';
+import { formatPruneBench, runPruneBench } from './prune-bench.js';
 
 const positiveInt =
   (name: string) =>
@@ -37,6 +38,9 @@ const program = new Command('holdfast-bench')
   .option('--agents <n>', 'with --server-load: simulated agents at once', positiveInt('--agents'), 500)
   .option('--agent-kib <n>', 'with --server-load: data each agent backs up, KiB', positiveInt('--agent-kib'), 1024)
   .addOption(new Option('--deploy', 'instead: holdfast-deploy generate, 1 fleet vs many (MSI target)').conflicts(['quick', 'rounds']))
+  .addOption(
+    new Option('--prune', 'instead: holdfast-agent forget --prune vs restic forget --prune after the same four backups').conflicts(['deploy', 'rounds']),
+  )
   .option('--fleets <n>', 'with --deploy: fleets in the batch', positiveInt('--fleets'), 20)
   .showHelpAfterError()
   .action(
@@ -52,6 +56,7 @@ const program = new Command('holdfast-bench')
       agents: number;
       agentKib: number;
       deploy?: boolean;
+      prune?: boolean;
       fleets: number;
     }) => {
       const say = (msg: string): void => {
@@ -73,6 +78,12 @@ const program = new Command('holdfast-bench')
       }
       const agentNode = await resolveAgentNode(opts.agentNode);
       say(`agent runs on Node ${agentNode.version} (${agentNode.label})`);
+      if (opts.prune) {
+        const r = await runPruneBench({ outDir: opts.out, quick: opts.quick, agentNode, progress: say });
+        process.stdout.write(formatPruneBench(r));
+        if (opts.json) await writeJson(opts.json, { machine, mode: 'prune', ...r });
+        return;
+      }
       const r = await runComparison({
         quick: !!opts.quick,
         outDir: opts.out,

@@ -1,20 +1,12 @@
 // One bench run at a time per corpus: a run changes the corpus (+1%) and reverts it, so two runs sharing it
 // (several engineers on one machine) would measure each other's changes.
 import { readFile, unlink, writeFile } from 'node:fs/promises';
+import { processAlive } from '../common/process-alive.js';
 
 export class CorpusBusyError extends Error {
   constructor(lockFile: string, pid: number) {
     super(`another bench run (pid ${pid}) is using this corpus (${lockFile}); wait for it to finish or give --out <another folder>`);
     this.name = 'CorpusBusyError';
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -29,7 +21,7 @@ export async function acquireLock(lockFile: string): Promise<() => Promise<void>
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number((await readFile(lockFile, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(pid) && pid > 0 && alive(pid)) throw new CorpusBusyError(lockFile, pid);
+      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) throw new CorpusBusyError(lockFile, pid);
       await unlink(lockFile).catch(() => undefined);
     }
   }

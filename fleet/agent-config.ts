@@ -26,6 +26,7 @@ export async function agentConfigFromFleet(loaded: LoadedFleet, secrets: FleetSe
       protectedPaths: [...fleet.backup.protectedPaths],
       schedule: { ...fleet.backup.schedule },
       ...(fleet.backup.uploadLimitKiBps !== undefined && { uploadLimitKiBps: fleet.backup.uploadLimitKiBps }),
+      ...(fleet.backup.retention && { retention: { ...fleet.backup.retention } }),
     },
     policy: { vendor: fleet.branding.vendor, product: fleet.branding.product, domain: fleet.branding.bundleId },
   };

@@ -1,6 +1,6 @@
 // The fleet file as an admin writes it; fleet/fleet.schema.json is the source of truth. The values it shares with
 // the agent config (proxy type, schedule) have the agent's types, as the schema uses the agent schema's definitions.
-import type { AgentProxyType, AgentSchedule } from '../agent/config-types.js';
+import type { AgentConfig, AgentProxyType, AgentSchedule } from '../agent/config-types.js';
 import type { SchemaIssue } from '../common/json-schema.js';
 
 export interface SecretRef {
@@ -26,6 +26,8 @@ export interface FleetBackupPolicy {
   schedule: FleetSchedule;
   /** Upload bandwidth limit in KiB/s; absent or 0: none. */
   uploadLimitKiBps?: number;
+  /** Snapshots agents keep after each backup (forget + prune); none: keep all. */
+  retention?: AgentConfig['backup']['retention'];
 }
 
 export interface FleetBranding {

@@ -15,6 +15,11 @@ export const MessageType = {
   PUT_BLOB: 9,
   GET_BLOB: 10,
   PING: 11,
+  /** Retention and prune (docs/design.md "Prune"): delete snapshots; mark, live ids, sweep. */
+  FORGET: 12,
+  PRUNE_BEGIN: 13,
+  PRUNE_LIVE: 14,
+  PRUNE_SWEEP: 15,
   /** An admin credential opens one device's data, read-only (escrow restore of a lost device). */
   ADMIN_AUTH: 16,
   /** REGISTER that takes over an existing device with a one-time replace token the admin issued. */
@@ -127,6 +132,8 @@ export type ErrorCode =
   | 'forbidden'
   | 'too-large'
   | 'timeout'
+  | 'stale-epoch'
+  | 'busy'
   | 'quota-exceeded'
   | 'internal';
 

@@ -24,6 +24,8 @@ import { RefusedRequest } from './refused.js';
 import type { QuotaGuard } from './quota.js';
 import { receiveHealthReport } from './health/receive-report.js';
 import { ADMIN_READS, adminAuthenticate, replaceRequest } from './admin/admin-requests.js';
+import { PRUNE_MESSAGE_TYPES, PruneRequestError, PruneRequests } from './prune-requests.js';
+import { pruneEpoch, putSnapshotChecked } from './storage/prune-state.js';
 
 export interface SessionContext {
   registry: DeviceRegistry;
@@ -89,6 +91,7 @@ export class Session {
   private store: DeviceStore | undefined;
   /** The admin whose read-only session this is (ADMIN_AUTH), else undefined. */
   private admin: string | undefined;
+  private readonly prune = new PruneRequests((line) => this.ctx.log(line));
   private inFlight = 0;
   /** Size of the requests started and not yet answered. */
   private requestBytes = 0;
@@ -263,6 +266,7 @@ export class Session {
 
   private onClose(): void {
     this.closed = true;
+    this.prune.end();
     clearTimeout(this.timer);
     this.grant();
     if (this.deviceId) {
@@ -304,7 +308,7 @@ export class Session {
       if (err instanceof RequestError || err instanceof RefusedRequest) ({ code, message, extra } = err);
       else if (err instanceof RateLimitedError)
         ({ code, message, extra } = { code: err.code, message: err.message, extra: { retryAfterMs: err.retryAfterMs } });
-      else if (err instanceof RegistrationError) ({ code, message } = err);
+      else if (err instanceof RegistrationError || err instanceof PruneRequestError) ({ code, message } = err);
       else if (err instanceof ProtocolError) ({ code, message } = { code: 'bad-request' as const, message: err.message });
       else this.ctx.log(`${this.peer}: internal error on ${frame.type}: ${(err as Error).message}`);
       parts = encodeFrame(MessageType.ERROR, frame.requestId, { code, message, ...extra });
@@ -346,6 +350,7 @@ export class Session {
   private async getReply(frame: Frame, reserve: (bytes: number) => Promise<void>): Promise<Buffer> {
     const store = this.authed();
     const ids = idList(frame.header.ids, 'ids', CHUNK_ID_RE);
+    await pruneEpoch(store);
     const r = await store.locate(ids, GET_REPLY_BYTES);
     if ('missing' in r) throw new RequestError('missing-chunk', `chunk ${r.missing} is not stored for this device`, { id: r.missing });
     const sizes = r.locs.map((l) => l.length);
@@ -444,18 +449,20 @@ export class Session {
       case MessageType.HAS: {
         const store = this.authed();
         const ids = idList(h.ids, 'ids', CHUNK_ID_RE);
+        const epoch = await pruneEpoch(store);
         const present = await store.has(ids);
         const idx: number[] = [];
         present.forEach((p, i) => {
           if (p) idx.push(i);
         });
-        return { header: { present: idx } };
+        return { header: { present: idx, epoch } };
       }
       case MessageType.PUT: {
         const store = this.authed();
         const ids = idList(h.ids, 'ids', CHUNK_ID_RE);
         const sizes = h.sizes;
         if (!Array.isArray(sizes) || sizes.length !== ids.length) throw new RequestError('bad-request', 'sizes must list one size per id');
+        await pruneEpoch(store);
         const release = await this.admit({ ids, sizes });
         const data = splitBody(frame.body, sizes as number[]);
         const r = await store.put(ids, data).finally(release);
@@ -471,7 +478,7 @@ export class Session {
         const time = str(h.time, 'time', 64);
         if (Number.isNaN(Date.parse(time))) throw new RequestError('bad-request', `time ${JSON.stringify(time)} is not an ISO 8601 date`);
         const release = await this.admit({ bytes: frame.body.length });
-        await store.putSnapshot(id, time, frame.body).finally(release);
+        await putSnapshotChecked(store, id, time, frame.body, h.epoch).finally(release);
         return { header: {} };
       }
       case MessageType.GET_SNAPSHOT: {
@@ -482,8 +489,10 @@ export class Session {
         if (!data) throw new RequestError('not-found', `snapshot ${id} is not stored for this device`, { id });
         return { header: { id }, body: [data] };
       }
-      case MessageType.LIST_SNAPSHOTS:
-        return { header: { snapshots: await this.authed().listSnapshots() } };
+      case MessageType.LIST_SNAPSHOTS: {
+        const epoch = await pruneEpoch(this.authed());
+        return { header: { snapshots: await this.authed().listSnapshots(), epoch } };
+      }
       case MessageType.PUT_BLOB: {
         const store = this.authed();
         const name = idOf(h.name, 'name', BLOB_NAME_RE);
@@ -502,6 +511,7 @@ export class Session {
         this.authed();
         return { header: await receiveHealthReport(this.ctx.registry, this.deviceId!, h) };
       default:
+        if (PRUNE_MESSAGE_TYPES.has(frame.type)) return { header: await this.prune.handle(frame.type, h, this.authed()) };
         throw new RequestError('bad-request', `unknown message type ${frame.type}`);
     }
   }

@@ -181,7 +181,20 @@ describe('the settings table drives every face', () => {
 
   it('configure, the MSI properties and the hidden properties come from the table', () => {
     expect(CONFIGURABLE_SETTINGS).toEqual(INSTALL_SETTINGS.map((s) => s.name));
-    expect([...PUBLIC_PROPERTIES]).toEqual(['TECHNICIANID', 'REGPRIMARY', 'REGALTERNATE', 'PROXYTYPE', 'PROXYHOST', 'PROXYPORT', 'PROXYUSER', 'PROXYPASSWORD']);
+    expect([...PUBLIC_PROPERTIES]).toEqual([
+      'TECHNICIANID',
+      'REGPRIMARY',
+      'REGALTERNATE',
+      'PROXYTYPE',
+      'PROXYHOST',
+      'PROXYPORT',
+      'PROXYUSER',
+      'PROXYPASSWORD',
+      'KEEPLAST',
+      'KEEPDAILY',
+      'KEEPWEEKLY',
+      'KEEPMONTHLY',
+    ]);
     for (const s of INSTALL_SETTINGS) expect(PROPERTY_SETTINGS[s.msiProperty]).toBe(s.name);
     expect([...HIDDEN_PROPERTIES]).toEqual(['TECHNICIANID', 'PROXYPASSWORD', 'HF_Configure']);
   });

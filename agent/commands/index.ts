@@ -19,6 +19,9 @@ export const agentCommands: AgentCommandEntry[] = [
   { name: 'ls', load: async () => (await import('./ls.js')).lsCommand },
   { name: 'versions', load: async () => (await import('./versions.js')).versionsCommand },
   { name: 'exclude', load: async () => (await import('./exclude.js')).excludeCommand },
+  { name: 'forget', load: async () => (await import('./prune.js')).forgetCommand },
+  { name: 'prune', load: async () => (await import('./prune.js')).pruneCommand },
+  { name: 'check', load: async () => (await import('./prune.js')).checkCommand },
   { name: 'escrow-restore', load: async () => (await import('./escrow-restore.js')).escrowRestoreCommand },
   { name: 'diagnose', load: async () => (await import('./diagnose.js')).diagnoseCommand },
 ];

@@ -18,6 +18,7 @@ import { restoreSnapshot, type OwnerChoice, type RestoreProgress, type RestoreRe
 import { listSnapshots } from './snapshot.js';
 import { buildHealthReport, canReport, sendHealthReport } from '../health-report.js';
 import type { LastResult } from '../state.js';
+import { PrunedDuringBackupError } from './snapshot-commit.js';
 
 export interface StoreChoice {
   /** Use this store (e.g. a LocalStore) instead of the device's servers. */
@@ -28,7 +29,7 @@ export interface StoreChoice {
   uploadLimitKiBps?: number;
 }
 
-async function openStore(loaded: LoadedAgentConfig, choice: StoreChoice): Promise<{ store: ChunkStore; owned: boolean }> {
+export async function openStore(loaded: LoadedAgentConfig, choice: StoreChoice): Promise<{ store: ChunkStore; owned: boolean }> {
   if (choice.store) return { store: choice.store, owned: false };
   const uploadLimitKiBps = choice.uploadLimitKiBps ?? loaded.config.backup.uploadLimitKiBps;
   return { store: await openRemoteStore(loaded, { log: choice.log, uploadLimitKiBps }), owned: true };
@@ -89,15 +90,22 @@ export async function runBackup(loaded: LoadedAgentConfig, opts: RunBackupOption
       const reg = await readRegistration(state).catch(() => undefined);
       await ensureEscrow(store, deviceKey, config.escrowPublicKeyPem, reg?.deviceId);
     }
-    const result = await backupFolders({
-      store,
-      deviceKey,
-      roots: set.roots,
-      isExcluded: filter.isExcluded,
-      cachePath: state.changeCache,
-      threads: opts.threads,
-      onProgress: opts.onProgress,
-      onWarning: opts.onWarning,
+    const backup = (s: ChunkStore) =>
+      backupFolders({
+        store: s,
+        deviceKey,
+        roots: set.roots,
+        isExcluded: filter.isExcluded,
+        cachePath: state.changeCache,
+        threads: opts.threads,
+        onProgress: opts.onProgress,
+        onWarning: opts.onWarning,
+      });
+    const result = await backup(store).catch((err: unknown) => {
+      // A prune deleted chunks this backup relied on (snapshot-commit.ts): once more reads what is gone.
+      if (!(err instanceof PrunedDuringBackupError)) throw err;
+      opts.onWarning?.(err.message);
+      return backup(store!);
     });
     const kept = [...filter.kept.values()];
     const empty = set.roots.length === 0 && set.profiles ? [`no user profiles found (in ${set.profiles.source}): nothing to back up`] : [];

@@ -6,7 +6,8 @@ import { ChangeCache } from './change-cache.js';
 import { ChunkWorkerPool, type ChunkBatch, type ChunkJob, type ChunkWorker, type ReadStat } from './chunk-worker.js';
 import { deriveKeys } from './keys.js';
 import { compilePatterns } from './patterns.js';
-import { newSnapshotId, storeSnapshot } from './snapshot.js';
+import { newSnapshotId } from './snapshot.js';
+import { commitSnapshot } from './snapshot-commit.js';
 import { matchCache, planSnapshot, type FileOutcome } from './snapshot-delta.js';
 import { walkAsync, type RootSpec, type WalkEntry } from './walker.js';
 import { leanHeap } from './lean-heap.js';
@@ -218,7 +219,7 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
       host: hostname(),
       platform: process.platform,
     });
-    await storeSnapshot(store, keys, plan.snapshot);
+    await commitSnapshot(store, keys, plan.snapshot);
     // Same entries as the cached snapshot: the cache (and the snapshot it names) still says it all.
     if (opts.cachePath && !plan.unchanged) plan.saveCache(opts.cachePath);
     progress.phase = 'done';

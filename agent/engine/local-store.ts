@@ -7,6 +7,10 @@ import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ChunkLease, ChunkMissingError, type ChunkStore, type SnapshotInfo, type StoredChunk } from '../store.js';
 import { writeFileAtomic, writeFileAtomicSync } from '../../common/fs-atomic.js';
+import { rmSync } from 'node:fs';
+import type { PrunableStore } from '../prune-store.js';
+import type { PruneSweepReply, PruneSweepRequest } from '../../protocol/prune-messages.js';
+import { sweepLocal } from './local-prune.js';
 
 interface Location {
   pack: string;
@@ -20,7 +24,7 @@ function checkName(kind: string, name: string): void {
   if (!SAFE_NAME.test(name)) throw new Error(`${kind} name ${JSON.stringify(name)} is not allowed (letters, digits, . _ -)`);
 }
 
-export class LocalStore implements ChunkStore {
+export class LocalStore implements ChunkStore, PrunableStore {
   private readonly index = new Map<string, Location>();
 
   private constructor(readonly dir: string) {}
@@ -136,6 +140,52 @@ export class LocalStore implements ChunkStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
+  }
+
+  async forgetSnapshots(ids: string[]): Promise<string[]> {
+    const deleted: string[] = [];
+    for (const id of ids) {
+      checkName('snapshot', id);
+      const base = join(this.dir, 'snapshots', id);
+      try {
+        rmSync(`${base}.json`);
+      } catch {
+        continue;
+      }
+      rmSync(`${base}.snap`, { force: true });
+      deleted.push(id);
+    }
+    return deleted;
+  }
+
+  private pruning: { id: string; live: Set<string> } | undefined;
+
+  async pruneBegin(): Promise<string> {
+    this.pruning = { id: randomBytes(8).toString('hex'), live: new Set() };
+    return this.pruning.id;
+  }
+
+  private prune(pruneId: string): { id: string; live: Set<string> } {
+    if (this.pruning?.id !== pruneId) throw Object.assign(new Error(`prune ${pruneId} is not running: begin again`), { code: 'not-found' });
+    return this.pruning;
+  }
+
+  async pruneLive(pruneId: string, ids: string[]): Promise<void> {
+    const p = this.prune(pruneId);
+    for (const id of ids) p.live.add(id);
+  }
+
+  async pruneSweep(pruneId: string, request: Omit<PruneSweepRequest, 'pruneId'>): Promise<PruneSweepReply> {
+    const p = this.prune(pruneId);
+    const declared = new Set(request.snapshots);
+    const unknown = (await this.listSnapshots()).map((s) => s.id).filter((id) => !declared.has(id));
+    if (unknown.length > 0) return { retry: true, snapshots: unknown };
+    this.pruning = undefined;
+    const stats = await sweepLocal(this.dir, this.index, (id) => p.live.has(id), {
+      dryRun: request.dryRun === true,
+      maxUnusedPercent: request.maxUnusedPercent ?? 5,
+    });
+    return { retry: false, epoch: 0, ...stats };
   }
 
   async close(): Promise<void> {}

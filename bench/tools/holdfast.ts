@@ -93,6 +93,13 @@ export class HoldfastTool implements BenchTool {
     });
   }
 
+  forgetPrune(keepLast: number, logFile: string): Promise<ProcessMeasure> {
+    return measureCommand(this.node, [...this.agent(logFile), 'forget', '--config', this.configFile, '--keep-last', String(keepLast), '--prune'], {
+      logFile,
+      label: 'holdfast-agent forget --prune',
+    });
+  }
+
   /** The engine restores each backed-up folder as <target>/<folder name>/. */
   restoredRoot(target: string): string {
     return join(target, basename(this.source));

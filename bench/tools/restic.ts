@@ -61,6 +61,10 @@ export class ResticTool implements BenchTool {
     return measureCommand('restic', ['restore', 'latest', '--target', target], { env: this.env, logFile, label: 'restic restore' });
   }
 
+  forgetPrune(keepLast: number, logFile: string): Promise<ProcessMeasure> {
+    return measureCommand('restic', ['forget', '--keep-last', String(keepLast), '--prune'], { env: this.env, logFile, label: 'restic forget --prune' });
+  }
+
   restoredRoot(target: string): string {
     return target;
   }

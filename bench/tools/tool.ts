@@ -22,3 +22,9 @@ export interface BenchTool {
   readonly sidecarPid?: number;
   close(): Promise<void>;
 }
+
+/** A tool the prune bench (bench/prune-bench.ts) can measure. */
+export interface PrunableBenchTool extends BenchTool {
+  /** Forget all but the `keepLast` newest snapshots and delete the data only they used; one measured process. */
+  forgetPrune(keepLast: number, logFile: string): Promise<ProcessMeasure>;
+}

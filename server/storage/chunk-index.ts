@@ -10,6 +10,7 @@ import { fstatSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../common/fs-atomic.js';
+import { processAlive } from '../../common/process-alive.js';
 import { KEY_BYTES, RunCursor, RunWriter, SortedRun, sortedKeys, type Location } from './sorted-run.js';
 
 export type { Location } from './sorted-run.js';
@@ -469,13 +470,7 @@ async function mergeRuns(inputs: SortedRun[], path: string): Promise<SortedRun> 
 }
 
 function alive(pid: number): boolean {
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return pid !== process.pid && processAlive(pid);
 }
 
 /**

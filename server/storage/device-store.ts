@@ -5,12 +5,14 @@
 // pack files and re-reads the shared index log when asked for an id it does not know yet. Lookups go through
 // chunk-index.ts, which keeps the index on disk (sorted runs) with only a bounded part in memory.
 import { fstatSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../common/fs-atomic.js';
 import type { SnapshotEntry } from '../../protocol/messages.js';
 import { ChunkIndex, type Location, type MemtableBudget } from './chunk-index.js';
+import { afterIndexAppend, recoverInterruptedSweep } from './prune-swap.js';
+import { pruneEpoch } from './prune-state.js';
 
 interface PendingPut {
   ids: string[];
@@ -30,6 +32,11 @@ export class DeviceStore {
   private pack: { name: string; fh: FileHandle; size: number } | undefined;
   private indexFh: FileHandle | undefined;
   private readers = new Map<string, { fh: Promise<FileHandle>; users: number }>();
+  private budget: MemtableBudget | undefined;
+  /** Indexes a prune replaced: closed with the store (a lookup may still be reading one). */
+  private retired: ChunkIndex[] = [];
+  /** While a prune is marked: every id a HAS found or a PUT sent (the sweep keeps them; server/storage/prune-sweep.ts). */
+  touched: Set<string> | undefined;
 
   private constructor(readonly dir: string) {}
 
@@ -37,6 +44,8 @@ export class DeviceStore {
   static async open(dir: string, budget?: MemtableBudget): Promise<DeviceStore> {
     const s = new DeviceStore(dir);
     await Promise.all(['packs', 'snapshots', 'blobs'].map((d) => mkdir(join(dir, d), { recursive: true })));
+    s.budget = budget;
+    await recoverInterruptedSweep(dir);
     s.index = await ChunkIndex.open(dir, budget);
     s.otherBytes = (await sumSizes(join(dir, 'snapshots'), (n) => n.endsWith('.snap'))) + (await sumSizes(join(dir, 'blobs'), (n) => !n.startsWith('.')));
     return s;
@@ -70,7 +79,9 @@ export class DeviceStore {
   }
 
   async has(ids: string[]): Promise<boolean[]> {
-    return (await this.find(ids)).map((l) => l !== undefined);
+    const present = (await this.find(ids)).map((l) => l !== undefined);
+    if (this.touched) for (let i = 0; i < ids.length; i++) if (present[i]) this.touched.add(ids[i]);
+    return present;
   }
 
   /** Stores chunks durably; concurrent calls are committed together (one fsync pair per group). */
@@ -101,6 +112,7 @@ export class DeviceStore {
     await this.index.roomForMore();
     const known = new Set<string>();
     const asked = group.flatMap((p) => p.ids);
+    if (this.touched) for (const id of asked) this.touched.add(id);
     (await this.find(asked)).forEach((loc, i) => {
       if (loc) known.add(asked[i]);
     });
@@ -145,9 +157,18 @@ export class DeviceStore {
     const text = prefix + lines.join('');
     await indexFh.write(text, null, 'latin1');
     await indexFh.datasync();
+    const sizeAfter = fstatSync(indexFh.fd).size;
+    // A prune in another process may have replaced index.log meanwhile: our lines then go to the new one too.
+    const moved = await afterIndexAppend(this.dir, indexFh, text);
+    if (moved) {
+      this.indexFh = moved;
+      await indexFh.close();
+      await this.indexReaderFh?.close().catch(() => undefined);
+      this.indexReaderFh = undefined;
+    }
     // Our own lines count at once; the index skips re-reading them only when no other process appended
     // before or during our write (the file then ends exactly where ours does).
-    this.index.addOwn(located, size, text, fstatSync(indexFh.fd).size);
+    this.index.addOwn(located, size, text, sizeAfter);
     if (pack.size >= PACK_LIMIT) {
       await pack.fh.close();
       this.pack = undefined;
@@ -190,11 +211,31 @@ export class DeviceStore {
       locs.push(loc);
       total += loc.length;
     }
+    this.locatedIds.set(locs, ids.slice(0, locs.length));
     return { locs };
   }
 
-  /** Reads located chunks back to back into `into` from `at`; neighbours in one pack come in one read. */
+  /** The ids of each locate() answer: a read that finds its pack gone looks them up again. */
+  private readonly locatedIds = new WeakMap<Location[], string[]>();
+
+  /**
+   * Reads located chunks back to back into `into` from `at`; neighbours in one pack come in one read. A pack deleted
+   * since locate() (a prune moved its chunks; their bytes are unchanged) sends the ids to the index once more.
+   */
   async readInto(locs: Location[], into: Buffer, at: number): Promise<void> {
+    try {
+      await this.readLocated(locs, into, at);
+    } catch (err) {
+      const ids = this.locatedIds.get(locs);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !ids) throw err;
+      await pruneEpoch(this);
+      const again = await this.find(ids);
+      if (again.some((l, i) => l?.length !== locs[i].length)) throw err;
+      await this.readLocated(again as Location[], into, at);
+    }
+  }
+
+  private async readLocated(locs: Location[], into: Buffer, at: number): Promise<void> {
     for (let i = 0; i < locs.length; ) {
       const first = locs[i];
       let length = first.length;
@@ -234,11 +275,70 @@ export class DeviceStore {
     }
   }
 
+  /**
+   * Runs `work` (a prune's sweep) while no commit runs or starts: PUTs queue meanwhile. The current pack is closed
+   * first, so `work` sees every pack complete and may rewrite or delete any of this process's packs.
+   */
+  async withCommitsPaused<T>(work: () => Promise<T>): Promise<T> {
+    while (this.flushing) await new Promise((r) => setImmediate(r));
+    this.flushing = true;
+    try {
+      await this.pack?.fh.close();
+      this.pack = undefined;
+      return await work();
+    } finally {
+      this.flushing = false;
+      if (this.queue.length) void this.flush();
+    }
+  }
+
+  /** index.log was replaced (a prune): read the new one; the `gone` packs (default: every open one) are not read again. */
+  async reopenIndex(gone: string[] = [...this.readers.keys()]): Promise<void> {
+    const next = await ChunkIndex.open(this.dir, this.budget);
+    this.retired.push(this.index);
+    this.index = next;
+    for (const fh of [this.indexFh, this.indexReaderFh]) await fh?.close().catch(() => undefined);
+    this.indexFh = undefined;
+    this.indexReaderFh = undefined;
+    for (const name of gone) {
+      const r = this.readers.get(name);
+      this.readers.delete(name);
+      void r?.fh.then((fh) => fh.close()).catch(() => undefined);
+    }
+    // Older replaced indexes have had a whole sweep's time to finish their lookups.
+    for (const old of this.retired.splice(0, this.retired.length - 1)) await old.close();
+  }
+
+  /** Deletes a snapshot (FORGET): its .json first, so a crash leaves at most an unlisted .snap. */
+  async deleteSnapshot(id: string): Promise<boolean> {
+    const base = join(this.dir, 'snapshots', id);
+    const size = await stat(`${base}.snap`).then(
+      (st) => st.size,
+      () => 0,
+    );
+    try {
+      await rm(`${base}.json`);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+    await rm(`${base}.snap`, { force: true });
+    this.otherBytes -= size;
+    return true;
+  }
+
   async putSnapshot(id: string, time: string, data: Buffer): Promise<void> {
     const base = join(this.dir, 'snapshots', id);
     await writeFileAtomic(`${base}.snap`, data);
     await writeFileAtomic(`${base}.json`, JSON.stringify({ id, time, size: data.length }));
     this.otherBytes += data.length;
+  }
+
+  async hasSnapshot(id: string): Promise<boolean> {
+    return stat(join(this.dir, 'snapshots', `${id}.json`)).then(
+      () => true,
+      () => false,
+    );
   }
 
   async getSnapshot(id: string): Promise<Buffer | undefined> {
@@ -273,6 +373,7 @@ export class DeviceStore {
 
   async close(): Promise<void> {
     await this.index.close();
+    for (const old of this.retired.splice(0)) await old.close();
     const handles: Array<Promise<FileHandle> | FileHandle | undefined> = [
       this.pack?.fh,
       this.indexFh,
