@@ -171,7 +171,16 @@ async function main(): Promise<number> {
     const r3 = await step('restore', ['restore', '--snapshot', 'latest', '--to', restored, '--quiet']);
     const diffs = await diffTrees(sample, join(restored, 'sample'));
     const status = JSON.parse((await step('status', ['status', '--json'])).stdout);
-    // demo: retention pass (h-prune)
+    // Retention: a user deletes a photo, the next backup no longer has it; keeping the newest snapshot only and
+    // pruning frees the photo's chunks, and check proves the kept snapshot is whole.
+    await rm(join(sample, 'Pictures', 'photo-11.jpg'));
+    await step('backup after a deletion', ['backup', '--json']);
+    const fp = JSON.parse((await step('forget --prune', ['forget', '--keep-last', '1', '--prune', '--json'])).stdout) as {
+      keep: unknown[];
+      forget: unknown[];
+      prune?: { chunksDeleted: number; packBytesBefore: number; packBytesAfter: number };
+    };
+    const chk = JSON.parse((await step('check', ['check', '--read-data', '--json'])).stdout) as { ok: boolean; chunksRead: number };
     // Fleet health: what the agent reported after each backup, as the admin lists it on the server.
     const rep = await run(serverBin, ['report', '--data', join(work, 'server-data'), '--json'], process.env);
     if (rep.code !== 0) throw new Error(`holdfast-server report failed (exit ${rep.code}):\n${rep.stderr}${rep.stdout}`);
@@ -194,12 +203,15 @@ async function main(): Promise<number> {
         `  second backup    ${(b2.ms / 1000).toFixed(2)} s, ${second.filesRead} files read, ${mb(second.bytesUploaded)} uploaded`,
         `  restore          ${(r3.ms / 1000).toFixed(2)} s to ${restored}${keep || dirArg ? '' : ' (work folder removed; --keep keeps it)'}`,
         `  verification     ${diffs.length === 0 ? 'byte-identical (content, modes, mtimes, symlinks)' : `DIFFERENT: ${diffs.slice(0, 5).join(', ')}`}`,
+        `  retention        kept ${fp.keep.length} snapshot, forgot ${fp.forget.length}; prune deleted ${fp.prune?.chunksDeleted ?? 0} chunks, ` +
+          `${mb((fp.prune?.packBytesBefore ?? 0) - (fp.prune?.packBytesAfter ?? 0))} reclaimed; ` +
+          `check --read-data: ${chk.chunksRead} chunks ${chk.ok ? 'authentic' : 'DAMAGED'}`,
         `  fleet report     ${devices.length} device${devices.length === 1 ? '' : 's'}, ${devices.filter((d) => d.stale).length} stale: ${status.deviceId} ` +
           `last success ${me?.lastSuccess ?? 'never'}, ${mb(me?.storedBytes ?? 0)} stored, ${me?.failures ?? 0} failures (holdfast-server report)`,
         '',
       ].join('\n'),
     );
-    return diffs.length === 0 ? 0 : 1;
+    return diffs.length === 0 && chk.ok ? 0 : 1;
   } finally {
     await stopServer();
     if (!keep && !dirArg) await rm(work, { recursive: true, force: true });
