@@ -2,7 +2,7 @@
 // report` lists devices with last success, storage and failures and flags stale ones (time injected with --now, no
 // sleeps); a backup over a device or fleet quota fails at the agent with an error naming the quota, and the server
 // keeps nothing of the refused upload. The sidebar's Devices view is built from the same report.
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { parse as parseCsv } from 'csv-parse/sync';
@@ -265,5 +265,33 @@ describe('per-fleet quota overrides', () => {
     expect(bad({ fleets: { [TEST_TECHNICIAN_ID]: { deviceBytes: 1 } } })).toContain('not a fleet id; expected fleet-<10 hex digits>');
     expect(bad({ fleets: { [fleetId]: { deviceBytes: -5 } } })).toContain(`/quotas/fleets/${fleetId}/deviceBytes: -5 is not allowed`);
     expect(bad({ deviceBytes: 1024, fleets: { [fleetId]: { fleetBytes: 4096 } } })).toBe('accepted');
+  });
+});
+
+describe('the device quota after a prune', () => {
+  const server = useTestServer({ quotas: { deviceBytes: 400 * KiB } });
+
+  it('forget --prune frees quota: a backup refused for the quota succeeds once the forgotten data is deleted', async () => {
+    const folder = await randomFolder(250 * KiB);
+    await writeFile(join(folder, 'notes.txt'), 'kept in every snapshot\n');
+    const agent = await makeAgent({ server, config: { backup: manualBackup([folder]) } });
+    await agent.register();
+    const backup = () => agent.run(['backup', '--quiet']);
+    expect((await backup()).code).toBe(0);
+    await rm(join(folder, 'f0.bin'));
+    expect((await backup()).code).toBe(0);
+    await writeFile(join(folder, 'g0.bin'), randomBytes(250 * KiB));
+
+    const refused = await backup();
+    expect(refused.code, refused.output).toBe(1);
+    expect(refused.stderr).toContain('quotas.deviceBytes');
+
+    const fp = await agent.run(['forget', '--keep-last', '1', '--prune', '--json']);
+    expect(fp.code, fp.output).toBe(0);
+    const result = JSON.parse(fp.stdout) as { forget: unknown[]; prune: { packBytesBefore: number; packBytesAfter: number } };
+    expect(result.forget).toHaveLength(1);
+    expect(result.prune.packBytesBefore - result.prune.packBytesAfter).toBeGreaterThanOrEqual(250 * KiB);
+    const again = await backup();
+    expect(again.code, again.output).toBe(0);
   });
 });
