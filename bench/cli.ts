@@ -6,7 +6,7 @@ import { repoRoot } from './paths.js';
 import { resolveAgentNode } from './agent-node.js';
 import { formatCompareReport, runComparison } from './compare.js';
 import { machineInfo } from './machine.js';
-import { runServerLoad, formatServerLoad } from './server-load.js';
+import { runServerLoad, formatServerLoad, formatServerLoadSummary } from './server-load.js';
 import { runDeployBench, formatDeployBench } from './deploy.js';
 
 const positiveInt =
@@ -34,7 +34,12 @@ const program = new Command('holdfast-bench')
   )
   .option('--cpu-prof', "write V8 CPU profiles of every agent process into the run's logs folder (slows the agent)")
   .addOption(new Option('--server-load', 'instead: many simulated agents against one test server').conflicts(['deploy', 'quick', 'rounds']))
-  .option('--agents <n>', 'with --server-load: simulated agents at once', positiveInt('--agents'), 500)
+  .option(
+    '--agents <n>',
+    'with --server-load: simulated agents at once; a comma-separated list runs each in turn, reported side by side (e.g. 500,2000)',
+    (v: string) => v.split(',').map((n) => positiveInt('--agents')(n.trim())),
+    [500],
+  )
   .option('--agent-kib <n>', 'with --server-load: data each agent backs up, KiB', positiveInt('--agent-kib'), 1024)
   .addOption(new Option('--deploy', 'instead: holdfast-deploy generate, 1 fleet vs many (MSI target)').conflicts(['quick', 'rounds']))
   .option('--fleets <n>', 'with --deploy: fleets in the batch', positiveInt('--fleets'), 20)
@@ -49,7 +54,7 @@ const program = new Command('holdfast-bench')
       cpuProf?: boolean;
       agentNode: string;
       serverLoad?: boolean;
-      agents: number;
+      agents: number[];
       agentKib: number;
       deploy?: boolean;
       fleets: number;
@@ -59,10 +64,16 @@ const program = new Command('holdfast-bench')
       };
       const machine = await machineInfo(opts.out);
       if (opts.serverLoad) {
-        const r = await runServerLoad({ agents: opts.agents, bytesPerAgent: opts.agentKib * 1024, outDir: opts.out, progress: say });
-        process.stdout.write(`${formatServerLoad(r)}\n`);
-        if (opts.json) await writeJson(opts.json, { machine, mode: 'server-load', ...r });
-        if (r.errors > 0) process.exitCode = 1;
+        const results = [];
+        for (const agents of opts.agents) {
+          const r = await runServerLoad({ agents, bytesPerAgent: opts.agentKib * 1024, outDir: opts.out, progress: say });
+          process.stdout.write(`${formatServerLoad(r)}\n`);
+          results.push(r);
+          if (r.errors > 0) process.exitCode = 1;
+        }
+        if (results.length > 1) process.stdout.write(`${formatServerLoadSummary(results)}\n`);
+        if (opts.json)
+          await writeJson(opts.json, results.length === 1 ? { machine, mode: 'server-load', ...results[0] } : { machine, mode: 'server-load', runs: results });
         return;
       }
       if (opts.deploy) {

@@ -20,6 +20,7 @@ import type { ConnectionTicket } from './connection-gate.js';
 import type { ConnectionLimits } from './limits.js';
 import { addressKey, RateLimitedError, type ConnectionRegistrations, type RegistrationThrottle } from './registration-throttle.js';
 import { hasUnsafeText } from '../common/terminal-text.js';
+import { PutStreams, type PutBodyStream } from './put-stream.js';
 
 export interface SessionContext {
   registry: DeviceRegistry;
@@ -95,6 +96,8 @@ export class Session {
   private closed = false;
   private leaving = false;
   private readonly registrations: ConnectionRegistrations = { attempts: 0 };
+  /** Large PUT bodies go to disk as they arrive (put-stream.ts); a streamed frame holds none of its body. */
+  private readonly putStreams = new PutStreams(() => this.flow());
   readonly counters: SessionCounters = { chunksReceived: 0, chunksStored: 0, chunksDuplicate: 0, bytesReceived: 0, chunksSent: 0 };
 
   constructor(
@@ -105,6 +108,7 @@ export class Session {
     private readonly ticket?: ConnectionTicket,
   ) {
     this.decoder.maxFrameBytes = limits.preAuthFrameBytes;
+    this.decoder.bodySink = (head) => this.putStreams.offer(this.store, head, MessageType.PUT);
     this.writer = new FrameWriter(socket);
     if (ticket) ticket.onDeadline = (message) => this.leave('timeout', message);
     socket.on('data', (data: Buffer) => this.onData(data, false));
@@ -147,7 +151,7 @@ export class Session {
     else this.frameStartedAt ??= now;
     for (const f of frames) {
       this.inFlight++;
-      this.requestBytes += f.size;
+      this.requestBytes += heldBytes(f);
       void this.handle(f);
     }
     this.flow();
@@ -165,7 +169,8 @@ export class Session {
     if (this.ending) return;
     if (this.decoder.holding && this.room() > 0) return this.decode(EMPTY, false);
     const held = this.requestBytes + this.replyBytes;
-    const read = this.room() > 0 && !this.decoder.holding && (held === 0 || held + this.decoder.heldBytes < this.limits.connectionMemoryBytes);
+    const read =
+      this.room() > 0 && !this.decoder.holding && !this.decoder.blocked && (held === 0 || held + this.decoder.heldBytes < this.limits.connectionMemoryBytes);
     if (read === !this.paused) return;
     const now = performance.now();
     if (read) {
@@ -254,6 +259,7 @@ export class Session {
   private onClose(): void {
     this.closed = true;
     clearTimeout(this.timer);
+    this.putStreams.abortAll();
     this.grant();
     if (this.deviceId) {
       const c = this.counters;
@@ -302,7 +308,7 @@ export class Session {
     } finally {
       // The store has written the body (or the request failed): its buffer may take the next frame.
       this.decoder.release(frame);
-      this.requestBytes -= frame.size;
+      this.requestBytes -= heldBytes(frame);
     }
     if (this.ending) {
       written?.();
@@ -424,12 +430,12 @@ export class Session {
         const ids = idList(h.ids, 'ids', CHUNK_ID_RE);
         const sizes = h.sizes;
         if (!Array.isArray(sizes) || sizes.length !== ids.length) throw new RequestError('bad-request', 'sizes must list one size per id');
-        const data = splitBody(frame.body, sizes as number[]);
-        const r = await store.put(ids, data);
+        const streamed = frame.streamed as PutBodyStream | undefined;
+        const r = streamed ? await this.putStreams.commit(store, streamed) : await store.put(ids, splitBody(frame.body, sizes as number[]));
         this.counters.chunksReceived += ids.length;
         this.counters.chunksStored += r.stored;
         this.counters.chunksDuplicate += r.duplicates;
-        this.counters.bytesReceived += frame.body.length;
+        this.counters.bytesReceived += streamed ? streamed.bodyBytes : frame.body.length;
         return { header: r };
       }
       case MessageType.PUT_SNAPSHOT: {
@@ -466,6 +472,11 @@ export class Session {
         throw new RequestError('bad-request', `unknown message type ${frame.type}`);
     }
   }
+}
+
+/** Memory a decoded request holds until answered: none of a body streamed to disk. */
+function heldBytes(frame: Frame): number {
+  return frame.streamed ? frame.size - (frame.streamed as PutBodyStream).bodyBytes : frame.size;
 }
 
 function str(v: unknown, field: string, max: number): string {

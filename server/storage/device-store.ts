@@ -14,7 +14,8 @@ import { ChunkIndex, type Location, type MemtableBudget } from './chunk-index.js
 
 interface PendingPut {
   ids: string[];
-  data: Buffer[];
+  /** The chunks' bytes, or where they were already written (a streamed PUT body, back to back in `sizes`). */
+  data: Buffer[] | { region: PackRegion; sizes: number[] };
   resolve: (r: { stored: number; duplicates: number }) => void;
   reject: (e: Error) => void;
 }
@@ -22,12 +23,60 @@ interface PendingPut {
 const PACK_LIMIT = 1024 * 1024 * 1024;
 const MAX_OPEN_PACKS = 16;
 
+/** A pack file this process appends to; `size` includes regions handed out and not yet written. */
+interface OpenPack {
+  name: string;
+  fh: FileHandle;
+  size: number;
+  /** Regions handed out and not yet released. */
+  users: number;
+  /** No longer appended to (full, or the store closed): closed once its last region is released. */
+  retired: boolean;
+}
+
+/**
+ * Bytes set aside at the end of a pack file for a body that arrives in pieces (a streamed PUT): written at their
+ * place as they come, then committed with put() like any chunk (fsynced before the index line). Nothing points
+ * at a region that was never committed; a torn PUT leaves unindexed bytes in the pack, like a crash does.
+ */
+export class PackRegion {
+  private released = false;
+
+  constructor(
+    private readonly packFile: OpenPack,
+    readonly offset: number,
+    readonly length: number,
+    private readonly onRelease: (p: OpenPack) => void,
+  ) {}
+
+  get pack(): string {
+    return this.packFile.name;
+  }
+
+  /** Writes `data` at `at` bytes into the region. */
+  async write(data: Buffer, at: number): Promise<void> {
+    if (at < 0 || at + data.length > this.length) throw new Error(`write of ${data.length} bytes at ${at} runs past a region of ${this.length}`);
+    await writeAt(this.packFile.fh, [data], this.offset + at);
+  }
+
+  async sync(): Promise<void> {
+    await this.packFile.fh.datasync();
+  }
+
+  /** Done with the region (committed or abandoned); its pack may be closed. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.onRelease(this.packFile);
+  }
+}
+
 export class DeviceStore {
   private index!: ChunkIndex;
   private otherBytes = 0;
   private queue: PendingPut[] = [];
   private flushing = false;
-  private pack: { name: string; fh: FileHandle; size: number } | undefined;
+  private pack: Promise<OpenPack> | undefined;
   private indexFh: FileHandle | undefined;
   private readers = new Map<string, { fh: Promise<FileHandle>; users: number }>();
 
@@ -73,8 +122,11 @@ export class DeviceStore {
     return (await this.find(ids)).map((l) => l !== undefined);
   }
 
-  /** Stores chunks durably; concurrent calls are committed together (one fsync pair per group). */
-  put(ids: string[], data: Buffer[]): Promise<{ stored: number; duplicates: number }> {
+  /**
+   * Stores chunks durably; concurrent calls are committed together (one fsync pair per group). `data` may be a
+   * region (reserve()) the chunks were written to, back to back with the given sizes; the caller releases it after.
+   */
+  put(ids: string[], data: PendingPut['data']): Promise<{ stored: number; duplicates: number }> {
     return new Promise((resolve, reject) => {
       this.queue.push({ ids, data, resolve, reject });
       if (!this.flushing) void this.flush();
@@ -104,14 +156,21 @@ export class DeviceStore {
     (await this.find(asked)).forEach((loc, i) => {
       if (loc) known.add(asked[i]);
     });
-    const fresh = new Map<string, Buffer>();
+    // New chunks: bytes still to write, or where a streamed body already put them.
+    const fresh = new Map<string, Buffer | Location>();
+    const regions = new Set<PackRegion>();
     const results = group.map((p) => {
       let stored = 0;
       let duplicates = 0;
+      let at = Array.isArray(p.data) ? 0 : p.data.region.offset;
       p.ids.forEach((id, i) => {
+        const data = p.data;
+        const chunk = Array.isArray(data) ? data[i] : { pack: data.region.pack, offset: at, length: data.sizes[i] };
+        if (!Array.isArray(data)) at += data.sizes[i];
         if (known.has(id) || fresh.has(id)) duplicates++;
         else {
-          fresh.set(id, p.data[i]);
+          fresh.set(id, chunk);
+          if (!Array.isArray(data)) regions.add(data.region);
           stored++;
         }
       });
@@ -119,19 +178,39 @@ export class DeviceStore {
     });
     if (fresh.size === 0) return results;
 
-    const pack = await this.currentPack();
-    const lines: string[] = [];
     const located: Array<[string, Location]> = [];
-    let offset = pack.size;
-    for (const [id, buf] of fresh) {
-      const loc = { pack: pack.name, offset, length: buf.length };
-      located.push([id, loc]);
-      lines.push(`${id} ${loc.pack} ${loc.offset} ${loc.length}\n`);
-      offset += buf.length;
+    const bufs: Array<[string, Buffer]> = [];
+    for (const [id, chunk] of fresh) {
+      if (Buffer.isBuffer(chunk)) bufs.push([id, chunk]);
+      else located.push([id, chunk]);
     }
-    await writeAll(pack.fh, [...fresh.values()]);
-    pack.size = offset;
-    await pack.fh.datasync();
+    const regionPerPack = new Map<string, PackRegion>();
+    for (const r of regions) regionPerPack.set(r.pack, r);
+    const syncs = [...regionPerPack.values()].map((r) => r.sync());
+    if (bufs.length > 0) {
+      const pack = await this.currentPack();
+      // Counted before the write, so a region reserved meanwhile starts after these bytes.
+      let offset = pack.size;
+      for (const [id, buf] of bufs) {
+        located.push([id, { pack: pack.name, offset, length: buf.length }]);
+        offset += buf.length;
+      }
+      const at = pack.size;
+      pack.size = offset;
+      pack.users++;
+      try {
+        await writeAt(
+          pack.fh,
+          bufs.map(([, b]) => b),
+          at,
+        );
+        syncs.push(pack.fh.datasync());
+        await Promise.all(syncs);
+      } finally {
+        this.releasePack(pack);
+      }
+    } else await Promise.all(syncs);
+    const lines = located.map(([id, loc]) => `${id} ${loc.pack} ${loc.offset} ${loc.length}\n`);
 
     const indexFh = await this.indexHandle();
     // A torn line left by a crash must not swallow our first line.
@@ -148,20 +227,40 @@ export class DeviceStore {
     // Our own lines count at once; the index skips re-reading them only when no other process appended
     // before or during our write (the file then ends exactly where ours does).
     this.index.addOwn(located, size, text, fstatSync(indexFh.fd).size);
-    if (pack.size >= PACK_LIMIT) {
-      await pack.fh.close();
-      this.pack = undefined;
-    }
     return results;
   }
 
-  private async currentPack(): Promise<{ name: string; fh: FileHandle; size: number }> {
-    if (!this.pack) {
-      const name = `${Date.now().toString(36)}-${process.pid}-${randomBytes(4).toString('hex')}.pack`;
-      const fh = await open(join(this.dir, 'packs', name), 'a', 0o600);
-      this.pack = { name, fh, size: 0 };
+  /** The pack appended to now; a full one is retired (closed once no region of it is in use) for a new one. */
+  private async currentPack(): Promise<OpenPack> {
+    const current = this.pack && (await this.pack);
+    if (current && !current.retired && current.size < PACK_LIMIT) return current;
+    if (current && this.pack) {
+      this.pack = undefined;
+      current.retired = true;
+      this.releasePack(current, 0);
     }
+    this.pack ??= (async () => {
+      const name = `${Date.now().toString(36)}-${process.pid}-${randomBytes(4).toString('hex')}.pack`;
+      // Written at explicit offsets (regions are filled out of order), so not opened for appending.
+      const fh = await open(join(this.dir, 'packs', name), 'wx', 0o600);
+      return { name, fh, size: 0, users: 0, retired: false };
+    })();
+    this.pack.catch(() => (this.pack = undefined));
     return this.pack;
+  }
+
+  /** Sets aside `length` bytes at the end of the current pack for a body that arrives in pieces (see PackRegion). */
+  async reserve(length: number): Promise<PackRegion> {
+    const pack = await this.currentPack();
+    const region = new PackRegion(pack, pack.size, length, (p) => this.releasePack(p));
+    pack.size += length;
+    pack.users++;
+    return region;
+  }
+
+  private releasePack(pack: OpenPack, count = 1): void {
+    pack.users -= count;
+    if (pack.retired && pack.users === 0) void pack.fh.close().catch(() => undefined);
   }
 
   private async indexHandle(): Promise<FileHandle> {
@@ -273,12 +372,12 @@ export class DeviceStore {
 
   async close(): Promise<void> {
     await this.index.close();
-    const handles: Array<Promise<FileHandle> | FileHandle | undefined> = [
-      this.pack?.fh,
-      this.indexFh,
-      this.indexReaderFh,
-      ...[...this.readers.values()].map((r) => r.fh),
-    ];
+    const pack = await this.pack?.catch(() => undefined);
+    if (pack) {
+      pack.retired = true;
+      this.releasePack(pack, 0);
+    }
+    const handles: Array<Promise<FileHandle> | FileHandle | undefined> = [this.indexFh, this.indexReaderFh, ...[...this.readers.values()].map((r) => r.fh)];
     this.pack = undefined;
     this.indexFh = undefined;
     this.indexReaderFh = undefined;
@@ -287,17 +386,19 @@ export class DeviceStore {
   }
 }
 
-async function writeAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
+/** Writes `bufs` back to back from file offset `at`. */
+async function writeAt(fh: FileHandle, bufs: Buffer[], at: number): Promise<void> {
   // writev takes at most IOV_MAX (1024) buffers per call on Linux.
   for (let i = 0; i < bufs.length; i += 512) {
     const slice = bufs.slice(i, i + 512);
     const want = slice.reduce((n, b) => n + b.length, 0);
-    const { bytesWritten } = await fh.writev(slice);
+    const { bytesWritten } = await fh.writev(slice, at);
     if (bytesWritten < want) {
       // Short write (rare, e.g. disk nearly full): finish the remainder.
       const rest = Buffer.concat(slice).subarray(bytesWritten);
-      for (let off = 0; off < rest.length; ) off += (await fh.write(rest, off)).bytesWritten;
+      for (let off = 0; off < rest.length; ) off += (await fh.write(rest, off, rest.length - off, at + bytesWritten + off)).bytesWritten;
     }
+    at += want;
   }
 }
 
