@@ -3,7 +3,17 @@
 import { availableParallelism, hostname } from 'node:os';
 import type { ChunkStore, StoredChunk } from '../store.js';
 import { ChangeCache } from './change-cache.js';
-import { ChunkWorkerPool, type ChunkBatch, type ChunkJob, type ChunkWorker, type ReadStat } from './chunk-worker.js';
+import {
+  ChunkWorkerPool,
+  type ChunkBatch,
+  type ChunkJob,
+  type ChunkWorker,
+  type RangeJob,
+  type ReadStat,
+  type ScanBounds,
+  type ScanJob,
+} from './chunk-worker.js';
+import { LARGE_FILE_BYTES, LargeFile } from './large-file.js';
 import { deriveKeys } from './keys.js';
 import { compilePatterns } from './patterns.js';
 import { newSnapshotId, storeSnapshot } from './snapshot.js';
@@ -249,7 +259,11 @@ function chunkAndUpload(
   const inflight = new Int32Array(pool.inflight);
   const workers: ChunkWorker[] = [];
   const outstanding: number[] = [];
-  const jobs: Array<{ files: WalkEntry[]; state: PendingFile[]; doneCount: number }> = [];
+  // A large file's scan job has `large`; its range jobs have `large` and `range` (their index in the file).
+  const jobs: Array<{ files: WalkEntry[]; state: PendingFile[]; doneCount: number; large?: LargeFile; range?: number }> = [];
+  const ranges: Array<{ large: LargeFile; job: Omit<RangeJob, 'job'> & { index: number } }> = [];
+  /** Large files that changed while split: chunked again as a whole, like any file. */
+  const again: WalkEntry[] = [];
   let nextFile = 0;
   let filesLeft = files.length;
   const queued = new Set<string>(); // ids already pending or stored in this run
@@ -310,14 +324,49 @@ function chunkAndUpload(
       const allRead = filesLeft === 0;
       if (pendingBytes >= FLUSH_BYTES || pending.length >= FLUSH_CHUNKS || (allRead && (pending.length > 0 || pendingKiB > 0))) flush();
     };
+    const isLarge = (f: WalkEntry): boolean => threads > 1 && f.size >= LARGE_FILE_BYTES;
     const dispatch = (wi: number): void => {
-      while (outstanding[wi] < 2 && nextFile < files.length) {
+      while (outstanding[wi] < 2 && (ranges.length > 0 || again.length > 0 || nextFile < files.length)) {
+        const range = ranges.shift();
+        if (range) {
+          const job = jobs.length;
+          const { index, ...msg } = range.job;
+          jobs.push({
+            files: [range.large.entry],
+            state: [{ entry: range.large.entry, ids: [], bytesRead: 0 }],
+            doneCount: 0,
+            large: range.large,
+            range: index,
+          });
+          outstanding[wi]++;
+          workers[wi].worker.postMessage({ ...msg, job } satisfies RangeJob);
+          continue;
+        }
+        if (again.length === 0 && isLarge(files[nextFile])) {
+          const entry = files[nextFile++];
+          const job = jobs.length;
+          jobs.push({ files: [entry], state: [], doneCount: 0, large: new LargeFile(entry) });
+          outstanding[wi]++;
+          const msg: ScanJob = {
+            type: 'scan',
+            job,
+            file: { path: fsPath(entry.source), size: entry.size, mtimeMs: entry.mtimeMs, ctimeMs: entry.ctimeMs, ino: entry.ino },
+          };
+          workers[wi].worker.postMessage(msg);
+          continue;
+        }
         const group: WalkEntry[] = [];
         let bytes = 0;
-        while (nextFile < files.length && group.length < JOB_FILES && (group.length === 0 || bytes + files[nextFile].size <= JOB_BYTES)) {
-          bytes += files[nextFile].size;
-          group.push(files[nextFile++]);
-        }
+        if (again.length > 0) group.push(again.shift()!);
+        else
+          while (
+            nextFile < files.length &&
+            group.length < JOB_FILES &&
+            (group.length === 0 || (bytes + files[nextFile].size <= JOB_BYTES && !isLarge(files[nextFile])))
+          ) {
+            bytes += files[nextFile].size;
+            group.push(files[nextFile++]);
+          }
         const job = jobs.length;
         jobs.push({ files: group, state: group.map((entry) => ({ entry, ids: [], bytesRead: 0 })), doneCount: 0 });
         outstanding[wi]++;
@@ -359,15 +408,43 @@ function chunkAndUpload(
       }
       for (const [file, bytesRead, error, stat, changed] of b.done) {
         const st = job.state[file];
+        job.doneCount++;
+        if (job.large && job.range !== undefined) {
+          job.large.onRange(job.range, st.ids, error === null && !changed);
+          settle(job.large);
+          continue;
+        }
         onFile(st.entry, { ids: st.ids, bytesRead, error: error ?? undefined, changed, stat: stat ?? undefined });
         filesLeft--;
-        job.doneCount++;
       }
       if (job.doneCount === job.files.length && job.state.length > 0) {
         outstanding[wi]--;
         job.state = [];
         dispatch(wi);
       }
+      maybeFlush();
+      finishIfDone();
+    };
+    /** A large file whose scan and ranges are all done is reported (or chunked again as a whole if it changed). */
+    const settle = (large: LargeFile): void => {
+      const outcome = large.outcome();
+      if (!outcome) return;
+      if ('again' in outcome) {
+        again.push(large.entry);
+        for (let i = 0; i < workers.length; i++) dispatch(i);
+        return;
+      }
+      if ('error' in outcome) onFile(large.entry, { ids: [], bytesRead: 0, error: outcome.error });
+      else onFile(large.entry, { ids: outcome.ids, bytesRead: outcome.bytesRead, stat: outcome.stat });
+      filesLeft--;
+    };
+    const onBounds = (wi: number, m: ScanBounds): void => {
+      if (failed) return;
+      const large = jobs[m.job].large!;
+      for (const job of large.onBounds(m)) ranges.push({ large, job });
+      if (m.done) outstanding[wi]--;
+      for (let i = 0; i < workers.length; i++) dispatch(i);
+      settle(large);
       maybeFlush();
       finishIfDone();
     };
@@ -382,7 +459,7 @@ function chunkAndUpload(
       const w = taken[i];
       workers.push(w);
       outstanding.push(0);
-      w.worker.on('message', (m: ChunkBatch) => onBatch(i, m));
+      w.worker.on('message', (m: ChunkBatch | ScanBounds) => (m.type === 'bounds' ? onBounds(i, m) : onBatch(i, m)));
       w.worker.on('error', fail);
       w.worker.on('exit', (code) => {
         if (code !== 0 && !failed && filesLeft > 0) fail(new Error(`chunk worker exited with code ${code}`));
