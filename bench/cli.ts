@@ -29,9 +29,13 @@ const program = new Command('holdfast-bench')
   .option('--rounds <n>', 'repeat the side-by-side run; report medians (peak RSS: maximum)', positiveInt('--rounds'), 1)
   .option(
     '--agent-node <node>',
-    "Node that runs the agent: 'endpoint' = the Node 22 release the installers ship (fetched from npm once), 'this' = the bench's own Node, or a path",
-    'endpoint',
+    "Node that runs the agent: 'both' = the bench's own Node (20) and then the Node 22 release the installers ship, 'endpoint' = only the latter " +
+      "(fetched from npm once), 'this' = only the bench's own Node, or a path",
+    'both',
   )
+  .option('--corpus <dir>', 'back up this folder instead of the seeded corpus (read-only: the +1% step is skipped)')
+  .option('--no-big-file', 'leave out the 1 GiB file case (initial, 10 MiB changed in the middle, restore)')
+  .option('--no-borg', 'leave out borg, the second peer')
   .option('--cpu-prof', "write V8 CPU profiles of every agent process into the run's logs folder (slows the agent)")
   .addOption(new Option('--server-load', 'instead: many simulated agents against one test server').conflicts(['deploy', 'quick', 'rounds']))
   .option(
@@ -53,6 +57,9 @@ const program = new Command('holdfast-bench')
       rounds: number;
       cpuProf?: boolean;
       agentNode: string;
+      corpus?: string;
+      bigFile: boolean;
+      borg: boolean;
       serverLoad?: boolean;
       agents: number[];
       agentKib: number;
@@ -82,20 +89,28 @@ const program = new Command('holdfast-bench')
         if (opts.json) await writeJson(opts.json, { machine, mode: 'deploy', ...r });
         return;
       }
-      const agentNode = await resolveAgentNode(opts.agentNode);
-      say(`agent runs on Node ${agentNode.version} (${agentNode.label})`);
-      const r = await runComparison({
-        quick: !!opts.quick,
-        outDir: opts.out,
-        rounds: opts.rounds,
-        keep: opts.keep,
-        cpuProfile: opts.cpuProf,
-        agentNode,
-        progress: say,
-      });
-      process.stdout.write(formatCompareReport(machine, r));
-      if (opts.json) await writeJson(opts.json, r.rows);
-      if (r.failures.length) process.exitCode = 1;
+      const choices = opts.agentNode === 'both' ? ['this', 'endpoint'] : [opts.agentNode];
+      const rows: object[] = [];
+      for (const choice of choices) {
+        const agentNode = await resolveAgentNode(choice);
+        say(`agent runs on Node ${agentNode.version} (${agentNode.label})`);
+        const r = await runComparison({
+          quick: !!opts.quick,
+          outDir: opts.out,
+          rounds: opts.rounds,
+          keep: opts.keep,
+          cpuProfile: opts.cpuProf,
+          agentNode,
+          progress: say,
+          folder: opts.corpus,
+          bigFile: opts.bigFile,
+          borg: opts.borg,
+        });
+        process.stdout.write(formatCompareReport(machine, r));
+        rows.push(...r.rows.map((row) => ({ agent_node: agentNode.version, ...row })));
+        if (r.failures.length) process.exitCode = 1;
+      }
+      if (opts.json) await writeJson(opts.json, rows);
     },
   );
 

@@ -2,7 +2,7 @@
 // is one whole process measured by GNU time.
 import type { ProcessMeasure } from '../measure.js';
 
-export type ToolName = 'holdfast' | 'restic';
+export type ToolName = 'holdfast' | 'restic' | 'borg';
 
 export interface BenchTool {
   readonly name: ToolName;
