@@ -104,8 +104,8 @@ export function formatCompareReport(machine: MachineInfo, r: CompareResult): str
   const busy = Math.max(machine.load1, r.loadAtEnd) > machine.cpus / 2;
   return [
     '',
-    `Holdfast vs restic and borg — ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memGiB} GiB RAM, node ${machine.nodeVersion}, ${last.builds.restic}, ` +
-      `Holdfast ${last.builds.holdfast}`,
+    `Holdfast vs restic and borg — ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memGiB} GiB RAM, node ${machine.nodeVersion}, ` +
+      `${last.builds.restic}, Holdfast ${last.builds.holdfast}`,
     `load average (1 min) ${machine.load1.toFixed(1)} at start, ${r.loadAtEnd.toFixed(1)} at end; CPU pressure (PSI some, 60 s) ` +
       `${pct(machine.cpuPressure60)} at start, ${pct(r.cpuPressureAtEnd)} at end` +
       (busy ? ' — the machine was busy: wall times are noisy, CPU times steadier' : ''),
