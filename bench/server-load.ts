@@ -100,12 +100,16 @@ export async function runServerLoad(opts: ServerLoadOptions): Promise<ServerLoad
     dataDir,
     technicianId: TECHNICIAN_ID,
     // Each simulated agent holds one connection at a time, all from 127.0.0.1: the caps must admit them all.
+    // 2,000 agents at once, the clients' TLS on the same two cores: 6,000 handshakes queue for longer than the 30 s
+    // default; a real agent would reconnect, these do not, so the handshake deadline is the frame deadline (120 s).
     limits: {
+      handshakeTimeoutMs: 120_000,
       maxConnections: Math.max(4096, opts.agents + 100),
       maxConnectionsPerAddress: Math.max(1024, opts.agents + 100),
       registration: { attemptsPerAddress: atOnce, attemptsPerTechnicianId: atOnce, newDevicesPerAddress: atOnce, newDevicesPerTechnicianId: atOnce },
     },
     logFile: join(runDir, 'server.log'),
+    nodeArgs: process.env.HOLDFAST_BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean),
   });
   say(`server pid ${server.pid} on ${server.addresses.join(' ')}; starting ${opts.agents} agents at once`);
   const filler = randomBytes(chunkBytes);

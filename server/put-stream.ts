@@ -40,7 +40,13 @@ function hold(bytes: number): void {
 function letGo(piece: Buffer): void {
   putBodyMemory.held -= piece.length;
   if (piece.length === PIECE && spare.length < SPARE_PIECES) spare.push(piece);
-  if (putBodyMemory.held < putBodyMemory.budget) for (const s of stopped) s.wake();
+  // Woken in the order they stopped, only as many as the room left can take a piece each: waking all 2,000 stopped
+  // connections at once let each deliver a socket read past the budget (measured: server RSS +100 MiB).
+  let room = putBodyMemory.budget - putBodyMemory.held;
+  for (const s of stopped) {
+    if (room < PIECE) break;
+    if (s.wake()) room -= PIECE;
+  }
 }
 
 export class PutBodyStream implements BodySink {
@@ -112,11 +118,12 @@ export class PutBodyStream implements BodySink {
     void this.blocked;
   }
 
-  /** Called as memory drains: a stopped stream with room again restarts its connection. */
-  wake(): void {
-    if (this.full) return;
+  /** Called as memory drains: a stopped stream with room again restarts its connection (true). */
+  wake(): boolean {
+    if (this.full) return false;
     stopped.delete(this);
     this.onDrain?.();
+    return true;
   }
 
   /** Writes the piece being filled (its bytes so far) at its place in the region. */
