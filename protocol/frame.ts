@@ -154,7 +154,7 @@ export class FrameDecoder {
         }
         this.have += n;
         off = n;
-        this.offerBody();
+        if (this.partial) this.offerBody(this.partial);
       }
       if (this.have < this.need || max < 1) {
         this.keep(data.subarray(off));
@@ -194,14 +194,19 @@ export class FrameDecoder {
         off += total;
         continue;
       }
+      this.need = total;
+      this.have = avail;
       this.undecided = this.bodySink !== undefined && total >= STREAM_MIN_BYTES;
+      // The header usually arrives with the frame's first bytes: a sink then takes them without a buffer in between.
+      if (this.undecided && this.offerBody(buf.subarray(off))) {
+        off = buf.length;
+        break;
+      }
       this.growing = this.undecided || total > this.upfrontBytes;
       this.partial = takeBuffer(this.growing ? Math.min(total, Math.max(GROW_FROM, avail)) : total);
       buf.copy(this.partial, 0, off);
-      this.need = total;
-      this.have = avail;
       off = buf.length;
-      this.offerBody();
+      this.offerBody(this.partial);
     }
     if (own && off < buf.length) this.input = buf.subarray(off);
     else this.keep(buf.subarray(off));
@@ -218,25 +223,29 @@ export class FrameDecoder {
     if (buf) recycle(buf);
   }
 
-  /** Once the header of a frame offered to bodySink is in: a sink taken gets the body so far, and the rest as it comes. */
-  private offerBody(): void {
-    if (!this.undecided || !this.partial || this.have < FRAME_PREFIX + FIXED) return;
-    const headEnd = FRAME_PREFIX + FIXED + this.partial.readUInt32BE(10);
-    if (this.have < headEnd && headEnd <= this.need) return;
+  /**
+   * Once the header of a frame offered to bodySink is in `bytes` (the frame's first `have` bytes): a sink taken gets
+   * the body so far, and the rest as it comes (true).
+   */
+  private offerBody(bytes: Buffer): boolean {
+    if (!this.undecided || this.have < FRAME_PREFIX + FIXED) return false;
+    const headEnd = FRAME_PREFIX + FIXED + bytes.readUInt32BE(10);
+    if (this.have < headEnd && headEnd <= this.need) return false;
     this.undecided = false;
-    if (headEnd > this.need) return; // malformed: parseFrame says so once the frame is whole
+    if (headEnd > this.need) return false; // malformed: parseFrame says so once the frame is whole
     let head: Frame;
     try {
-      head = parseFrame(this.partial.subarray(0, headEnd));
+      head = parseFrame(bytes.subarray(0, headEnd));
     } catch {
-      return; // the same error comes from parseFrame once the frame is whole
+      return false; // the same error comes from parseFrame once the frame is whole
     }
     const sink = this.bodySink!({ version: head.version, type: head.type, requestId: head.requestId, header: head.header, bodyBytes: this.need - headEnd });
-    if (!sink) return;
-    sink.write(this.partial.subarray(headEnd, this.have));
-    recycle(this.partial);
+    if (!sink) return false;
+    sink.write(bytes.subarray(headEnd, this.have));
+    if (this.partial) recycle(this.partial);
     this.partial = undefined;
     this.stream = { ...head, body: NO_BODY, size: this.need, streamed: sink };
+    return true;
   }
 
   private frameLength(buf: Buffer, off: number): number {

@@ -27,7 +27,7 @@ const SPARE_PIECES = 32;
  * Process-wide: bytes of PUT bodies held in memory now, the most held at once (a deterministic bound to test), and
  * the budget: what all streams together may hold before every streaming connection stops reading.
  */
-export const putBodyMemory = { held: 0, peak: 0, budget: 64 * 1024 * 1024 };
+export const putBodyMemory = { held: 0, peak: 0, budget: 16 * 1024 * 1024 };
 
 const spare: Buffer[] = [];
 const stopped = new Set<PutBodyStream>();

@@ -6,20 +6,13 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { measureCommand, type ProcessMeasure } from '../measure.js';
 import { treeBytes } from '../tree.js';
-import type { BenchTool } from './tool.js';
+import { toolVersion, type BenchTool } from './tool.js';
 
 const run = promisify(execFile);
 
 export const BORG_INSTALL = 'sudo apt-get install -y borgbackup';
 
-export async function borgVersion(): Promise<string> {
-  try {
-    const { stdout } = await run('borg', ['--version']);
-    return stdout.trim();
-  } catch {
-    throw new Error(`borg is not installed. Install it: ${BORG_INSTALL}`);
-  }
-}
+export const borgVersion = (): Promise<string> => toolVersion('borg', ['--version'], BORG_INSTALL);
 
 export class BorgTool implements BenchTool {
   readonly name = 'borg' as const;
