@@ -89,5 +89,24 @@ describe('a large file on every core', () => {
     const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
     expect(sha(readFileSync(join(out, 'src', 'large.bin')))).toBe(sha(large));
     expect(sha(readFileSync(join(out, 'src', 'middling.bin')))).toBe(sha(middling));
+
+    // 1 MiB rewritten in the middle: the chunks of the stored version are not sealed again, only the new ones
+    // are stored, and the new version restores byte-identical.
+    const changed = Buffer.from(large);
+    createCipheriv('aes-128-ctr', Buffer.alloc(16, 3), Buffer.alloc(16))
+      .update(Buffer.alloc(MiB))
+      .copy(changed, 40 * MiB);
+    writeFileSync(join(dir, 'src', 'large.bin'), changed);
+    const before = storedChunks(store).length;
+    const again = await agent.run(['backup', '--store', store, '--quiet', '--threads', '2']);
+    expect(again.code, again.output).toBe(0);
+    const fresh = referenceChunkIds(changed).filter((id) => !expected.has(id));
+    expect(fresh.length).toBeGreaterThan(0);
+    expect(fresh.length).toBeLessThan(6);
+    expect(storedChunks(store).length).toBe(before + fresh.length);
+    const out2 = join(dir, 'out2');
+    const restore2 = await agent.run(['restore', '--store', store, '--to', out2, '--quiet']);
+    expect(restore2.code, restore2.output).toBe(0);
+    expect(sha(readFileSync(join(out2, 'src', 'large.bin')))).toBe(sha(changed));
   });
 });

@@ -8,6 +8,7 @@ import {
   type ChunkBatch,
   type ChunkJob,
   type ChunkWorker,
+  type KnownIds,
   type RangeJob,
   type ReadStat,
   type ScanBounds,
@@ -144,6 +145,7 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
     const skipped = [...walked.skipped];
     const toRead: WalkEntry[] = [];
     let bytesToRead = 0;
+    const previous = new Map<WalkEntry, string>();
     for (let j = 0; j < entries.length; j++) {
       const f = entries[j];
       if (f.type !== 'file') continue;
@@ -157,6 +159,7 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
       } else {
         toRead.push(f);
         bytesToRead += f.size;
+        if (i >= 0 && f.size >= LARGE_FILE_BYTES && cache.type(i) === 'f') previous.set(f, cache.dataOf(i));
       }
     }
     const filesCached = progress.filesTotal - toRead.length;
@@ -199,6 +202,7 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
           progress.bytesUploaded += bytes;
           report();
         },
+        previous,
       );
       chunksUploaded = r.chunksUploaded;
     }
@@ -255,6 +259,8 @@ function chunkAndUpload(
   threads: number,
   onFile: (f: WalkEntry, done: FileDone) => void,
   onUploaded: (bytes: number) => void,
+  /** Chunk ids (hex, concatenated) of large files' versions in the last snapshot: those chunks are not sealed again. */
+  previous?: Map<WalkEntry, string>,
 ): Promise<{ chunksUploaded: number }> {
   const inflight = new Int32Array(pool.inflight);
   const workers: ChunkWorker[] = [];
@@ -345,7 +351,10 @@ function chunkAndUpload(
         if (again.length === 0 && isLarge(files[nextFile])) {
           const entry = files[nextFile++];
           const job = jobs.length;
-          jobs.push({ files: [entry], state: [], doneCount: 0, large: new LargeFile(entry) });
+          const ids = previous?.get(entry);
+          // Every worker may get a range of it: each learns the ids of the version stored last (the key is the job).
+          if (ids) for (const w of workers) w.worker.postMessage({ type: 'known', key: job, ids } satisfies KnownIds);
+          jobs.push({ files: [entry], state: [], doneCount: 0, large: new LargeFile(entry, ids ? job : undefined) });
           outstanding[wi]++;
           const msg: ScanJob = {
             type: 'scan',
@@ -389,7 +398,8 @@ function chunkAndUpload(
           continue;
         }
         job.state[file].ids.push(id);
-        if (queued.has(id)) continue;
+        // Length 0: a chunk of the version in the last snapshot (stored), not sealed again.
+        if (len === 0 || queued.has(id)) continue;
         queued.add(id);
         const data = new Uint8Array(b.buf, off, len);
         pending.push({ id, data, from: ref });
@@ -429,6 +439,7 @@ function chunkAndUpload(
     const settle = (large: LargeFile): void => {
       const outcome = large.outcome();
       if (!outcome) return;
+      if (large.known !== undefined) for (const w of workers) w.worker.postMessage({ type: 'known', key: large.known } satisfies KnownIds);
       if ('again' in outcome) {
         again.push(large.entry);
         for (let i = 0; i < workers.length; i++) dispatch(i);

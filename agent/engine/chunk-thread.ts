@@ -6,7 +6,7 @@ import { randomFillSync } from 'node:crypto';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { chunkIdBytes, compressChunk, SEAL_OVERHEAD, sealInto } from './codec.js';
 import { CHUNK_AVG, CHUNK_MAX, CHUNK_MIN, type EngineKeys } from './keys.js';
-import type { ChunkBatch, ChunkJob, ChunkThreadInit, RangeJob, ScanBounds, ScanJob, Version } from './chunk-worker.js';
+import type { ChunkBatch, ChunkJob, ChunkThreadInit, KnownIds, RangeJob, ScanBounds, ScanJob, Version } from './chunk-worker.js';
 import { microseconds, statMs } from './times.js';
 
 if (!parentPort) throw new Error('chunk-thread.ts runs on a worker thread (chunk-worker.ts starts it)');
@@ -108,8 +108,7 @@ let garbage = 0;
 const noncePool = Buffer.allocUnsafeSlow(12 * 256);
 let noncePos = noncePool.length;
 
-function seal(job: number, file: number, chunk: Buffer): void {
-  const idBytes = chunkIdBytes(keys, chunk);
+function seal(job: number, file: number, chunk: Buffer, idBytes = chunkIdBytes(keys, chunk)): void {
   const { body, flags } = compressChunk(chunk);
   const need = body.length + SEAL_OVERHEAD;
   if (outBytes + need > batch.length) {
@@ -264,10 +263,15 @@ function sealRange(msg: RangeJob): void {
     // Another version than the scan saw: the main thread chunks the file again as a whole.
     const same = got === want && sameVersion(msg.version, versionOf(st));
     if (same) {
+      const stored = msg.known === undefined ? undefined : known.get(msg.known);
       let at = 0;
       for (const n of msg.lengths) {
-        seal(msg.job, 0, buf.subarray(at, at + n));
+        const chunk = buf.subarray(at, at + n);
         at += n;
+        const idBytes = chunkIdBytes(keys, chunk);
+        // A chunk of the file's version in the last snapshot is stored already: its id only, nothing sealed.
+        if (stored?.has(idBytes.toString('hex'))) outChunks.push([0, idBytes.toString('hex'), 0, 0]);
+        else seal(msg.job, 0, chunk, idBytes);
       }
     }
     outDone.push([0, got, null, [microseconds(st.mtimeNs), statMs(st.mtimeNs), Number(st.ino)], !same]);
@@ -330,7 +334,15 @@ function chunkFile(job: number, file: number, f: ChunkJob['files'][number]): voi
   }
 }
 
-port.on('message', (msg: ChunkJob | ScanJob | RangeJob) => {
+/** Chunk ids of large files' versions in the last snapshot, by key (KnownIds). */
+const known = new Map<number, Set<string>>();
+
+port.on('message', (msg: ChunkJob | ScanJob | RangeJob | KnownIds) => {
+  if (msg.type === 'known') {
+    if (msg.ids === undefined) known.delete(msg.key);
+    else known.set(msg.key, new Set(msg.ids.match(/.{64}/g) ?? []));
+    return;
+  }
   if (msg.type === 'scan') return scanFile(msg);
   if (msg.type === 'range') sealRange(msg);
   else

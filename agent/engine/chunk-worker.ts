@@ -50,6 +50,15 @@ export interface RangeJob {
   offset: number;
   lengths: number[];
   version: Version;
+  /** Key of the KnownIds sent for this file: chunks among them are reported with length 0 (stored, not sealed). */
+  known?: number;
+}
+
+/** Chunk ids (hex, concatenated) of a large file's version in the last snapshot, for its range jobs; no ids: forget them. */
+export interface KnownIds {
+  type: 'known';
+  key: number;
+  ids?: string;
 }
 
 /**

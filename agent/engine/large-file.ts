@@ -29,7 +29,11 @@ export class LargeFile {
   private changed = false;
   private settled = false;
 
-  constructor(readonly entry: WalkEntry) {
+  /** `known`: the key of the KnownIds the workers hold for this file's last stored version. */
+  constructor(
+    readonly entry: WalkEntry,
+    readonly known?: number,
+  ) {
     this.version = [entry.size, entry.mtimeMs, entry.ctimeMs, entry.ino];
   }
 
@@ -38,7 +42,15 @@ export class LargeFile {
     const out: Array<Omit<RangeJob, 'job'> & { index: number }> = [];
     const cut = (): void => {
       if (this.lengths.length === 0) return;
-      out.push({ type: 'range', path: fsPath(this.entry.source), offset: this.offset, lengths: this.lengths, version: this.version, index: this.rangesSent++ });
+      out.push({
+        type: 'range',
+        path: fsPath(this.entry.source),
+        offset: this.offset,
+        lengths: this.lengths,
+        version: this.version,
+        index: this.rangesSent++,
+        ...(this.known !== undefined && { known: this.known }),
+      });
       this.offset += this.lengthsBytes;
       this.lengths = [];
       this.lengthsBytes = 0;
