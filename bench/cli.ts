@@ -6,7 +6,7 @@ import { repoRoot } from './paths.js';
 import { resolveAgentNode } from './agent-node.js';
 import { formatCompareReport, runComparison } from './compare.js';
 import { machineInfo } from './machine.js';
-import { runServerLoad, formatServerLoad } from './server-load.js';
+import { runServerLoad, formatServerLoad, formatServerLoadSummary } from './server-load.js';
 import { runDeployBench, formatDeployBench } from './deploy.js';
 import { formatPruneBench, runPruneBench } from './prune-bench.js';
 
@@ -30,12 +30,21 @@ const program = new Command('holdfast-bench')
   .option('--rounds <n>', 'repeat the side-by-side run; report medians (peak RSS: maximum)', positiveInt('--rounds'), 1)
   .option(
     '--agent-node <node>',
-    "Node that runs the agent: 'endpoint' = the Node 22 release the installers ship (fetched from npm once), 'this' = the bench's own Node, or a path",
-    'endpoint',
+    "Node that runs the agent: 'both' = the bench's own Node (20) and then the Node 22 release the installers ship, 'endpoint' = only the latter " +
+      "(fetched from npm once), 'this' = only the bench's own Node, or a path",
+    'both',
   )
+  .option('--corpus <dir>', 'back up this folder instead of the seeded corpus (read-only: the +1% step is skipped)')
+  .option('--no-big-file', 'leave out the 1 GiB file case (initial, 10 MiB changed in the middle, restore)')
+  .option('--no-borg', 'leave out borg, the second peer')
   .option('--cpu-prof', "write V8 CPU profiles of every agent process into the run's logs folder (slows the agent)")
   .addOption(new Option('--server-load', 'instead: many simulated agents against one test server').conflicts(['deploy', 'quick', 'rounds']))
-  .option('--agents <n>', 'with --server-load: simulated agents at once', positiveInt('--agents'), 500)
+  .option(
+    '--agents <n>',
+    'with --server-load: simulated agents at once; a comma-separated list runs each in turn, reported side by side (e.g. 500,2000)',
+    (v: string) => v.split(',').map((n) => positiveInt('--agents')(n.trim())),
+    [500],
+  )
   .option('--agent-kib <n>', 'with --server-load: data each agent backs up, KiB', positiveInt('--agent-kib'), 1024)
   .addOption(new Option('--deploy', 'instead: holdfast-deploy generate, 1 fleet vs many (MSI target)').conflicts(['quick', 'rounds']))
   .addOption(
@@ -52,8 +61,11 @@ const program = new Command('holdfast-bench')
       rounds: number;
       cpuProf?: boolean;
       agentNode: string;
+      corpus?: string;
+      bigFile: boolean;
+      borg: boolean;
       serverLoad?: boolean;
-      agents: number;
+      agents: number[];
       agentKib: number;
       deploy?: boolean;
       prune?: boolean;
@@ -64,10 +76,16 @@ const program = new Command('holdfast-bench')
       };
       const machine = await machineInfo(opts.out);
       if (opts.serverLoad) {
-        const r = await runServerLoad({ agents: opts.agents, bytesPerAgent: opts.agentKib * 1024, outDir: opts.out, progress: say });
-        process.stdout.write(`${formatServerLoad(r)}\n`);
-        if (opts.json) await writeJson(opts.json, { machine, mode: 'server-load', ...r });
-        if (r.errors > 0) process.exitCode = 1;
+        const results = [];
+        for (const agents of opts.agents) {
+          const r = await runServerLoad({ agents, bytesPerAgent: opts.agentKib * 1024, outDir: opts.out, progress: say });
+          process.stdout.write(`${formatServerLoad(r)}\n`);
+          results.push(r);
+          if (r.errors > 0) process.exitCode = 1;
+        }
+        if (results.length > 1) process.stdout.write(`${formatServerLoadSummary(results)}\n`);
+        if (opts.json)
+          await writeJson(opts.json, results.length === 1 ? { machine, mode: 'server-load', ...results[0] } : { machine, mode: 'server-load', runs: results });
         return;
       }
       if (opts.deploy) {
@@ -76,26 +94,36 @@ const program = new Command('holdfast-bench')
         if (opts.json) await writeJson(opts.json, { machine, mode: 'deploy', ...r });
         return;
       }
-      const agentNode = await resolveAgentNode(opts.agentNode);
-      say(`agent runs on Node ${agentNode.version} (${agentNode.label})`);
       if (opts.prune) {
+        const agentNode = await resolveAgentNode(opts.agentNode === 'both' ? 'endpoint' : opts.agentNode);
+        say(`agent runs on Node ${agentNode.version} (${agentNode.label})`);
         const r = await runPruneBench({ outDir: opts.out, quick: opts.quick, agentNode, progress: say });
         process.stdout.write(formatPruneBench(r));
         if (opts.json) await writeJson(opts.json, { machine, mode: 'prune', ...r });
         return;
       }
-      const r = await runComparison({
-        quick: !!opts.quick,
-        outDir: opts.out,
-        rounds: opts.rounds,
-        keep: opts.keep,
-        cpuProfile: opts.cpuProf,
-        agentNode,
-        progress: say,
-      });
-      process.stdout.write(formatCompareReport(machine, r));
-      if (opts.json) await writeJson(opts.json, r.rows);
-      if (r.failures.length) process.exitCode = 1;
+      const choices = opts.agentNode === 'both' ? ['this', 'endpoint'] : [opts.agentNode];
+      const rows: object[] = [];
+      for (const choice of choices) {
+        const agentNode = await resolveAgentNode(choice);
+        say(`agent runs on Node ${agentNode.version} (${agentNode.label})`);
+        const r = await runComparison({
+          quick: !!opts.quick,
+          outDir: opts.out,
+          rounds: opts.rounds,
+          keep: opts.keep,
+          cpuProfile: opts.cpuProf,
+          agentNode,
+          progress: say,
+          folder: opts.corpus,
+          bigFile: opts.bigFile,
+          borg: opts.borg,
+        });
+        process.stdout.write(formatCompareReport(machine, r));
+        rows.push(...r.rows.map((row) => ({ agent_node: agentNode.version, ...row })));
+        if (r.failures.length) process.exitCode = 1;
+      }
+      if (opts.json) await writeJson(opts.json, rows);
     },
   );
 

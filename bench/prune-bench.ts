@@ -9,6 +9,9 @@ import { Prng, randomBytesFor } from './prng.js';
 import { HoldfastTool } from './tools/holdfast.js';
 import { ResticTool } from './tools/restic.js';
 import type { PrunableBenchTool, ToolName } from './tools/tool.js';
+
+/** The prune side-by-side runs against restic only (borg's compact is a different operation). */
+type PruneToolName = Extract<ToolName, 'holdfast' | 'restic'>;
 import type { AgentNode } from './agent-node.js';
 
 export interface PruneBenchOptions {
@@ -33,7 +36,7 @@ export interface PruneBenchResult {
   keepLast: number;
   holdfast: PruneToolResult;
   restic: PruneToolResult;
-  build: Record<ToolName, string>;
+  build: Record<PruneToolName, string>;
 }
 
 const GENERATIONS = 4;
@@ -73,7 +76,7 @@ export async function runPruneBench(opts: PruneBenchOptions): Promise<PruneBench
       say(`generation ${gen + 1} of ${GENERATIONS}: ${files} files, ${(bytes / 1024 ** 2).toFixed(0)} MiB; backing up with both tools`);
       for (const t of tools) await t.backup(join(logDir, `backup-${gen}-${t.name}.log`));
     }
-    const results = {} as Record<ToolName, PruneToolResult>;
+    const results = {} as Record<PruneToolName, PruneToolResult>;
     for (const t of tools) {
       const bytesBefore = await t.repositoryBytes();
       say(`${t.name}: forget --keep-last ${KEEP_LAST} --prune ...`);
@@ -82,7 +85,13 @@ export async function runPruneBench(opts: PruneBenchOptions): Promise<PruneBench
       const m = await t.forgetPrune(KEEP_LAST, join(logDir, `prune-${t.name}.log`));
       const serverCpuS = pid && server ? (await sampleProcess(pid)).cpuS - server.cpuS : undefined;
       const bytesAfter = await t.repositoryBytes();
-      results[t.name] = { ...m, ...(serverCpuS !== undefined && { serverCpuS }), bytesBefore, bytesAfter, reclaimed: bytesBefore - bytesAfter };
+      results[t.name as PruneToolName] = {
+        ...m,
+        ...(serverCpuS !== undefined && { serverCpuS }),
+        bytesBefore,
+        bytesAfter,
+        reclaimed: bytesBefore - bytesAfter,
+      };
       say(`${t.name}: ${m.wallS.toFixed(2)} s wall, reclaimed ${((bytesBefore - bytesAfter) / 1024 ** 2).toFixed(1)} MiB`);
     }
     return {

@@ -17,7 +17,31 @@ export interface Frame {
   size: number;
   /** The buffer the decoder assembled this frame in, when it spread over several socket reads (see release()). */
   owned?: Buffer;
+  /** The body went to this sink as it arrived (FrameDecoder.bodySink); `body` is then empty. */
+  streamed?: BodySink;
 }
+
+/** A frame whose header has arrived and whose body is still on its way (see FrameDecoder.bodySink). */
+export interface FrameHead {
+  version: number;
+  type: number;
+  requestId: number;
+  header: Record<string, unknown>;
+  bodyBytes: number;
+}
+
+/** Takes a frame's body piece by piece as it arrives, instead of the decoder assembling it in memory. */
+export interface BodySink {
+  /** `piece` is valid only during the call (the caller may reuse its memory). */
+  write(piece: Buffer): void;
+  /** True while the sink wants no more bytes for now (the caller stops reading). */
+  readonly blocked: boolean;
+}
+
+const NO_BODY = Buffer.alloc(0);
+
+/** Frames from this size on are offered to bodySink; smaller ones are assembled as before. */
+export const STREAM_MIN_BYTES = 256 * 1024;
 
 export class ProtocolError extends Error {
   constructor(message: string) {
@@ -72,6 +96,18 @@ export class FrameDecoder {
   maxFrameBytes = MAX_FRAME_BYTES;
   /** Frames up to this size get their whole buffer when their length arrives; larger ones grow. */
   upfrontBytes = Number.POSITIVE_INFINITY;
+  /**
+   * Asked once for each frame of at least STREAM_MIN_BYTES spread over several pushes, as soon as its header is in:
+   * a sink returned takes the body as it arrives, and the frame comes out of push() with `streamed` set and an
+   * empty body, so the decoder never holds more of it than one push.
+   */
+  bodySink?: (head: FrameHead) => BodySink | undefined;
+  /** The frame being streamed to a sink (need/have count its bytes). */
+  private stream: Frame | undefined;
+  /** The frame being assembled is larger than STREAM_MIN_BYTES and has not been offered to bodySink yet. */
+  private undecided = false;
+  /** The frame being assembled grows as its bytes arrive (instead of having its whole buffer at once). */
+  private growing = false;
   /** Bytes not yet decoded: fewer than a length field, or frames held back by `max`. */
   private input: Buffer | undefined;
   /** The frame being assembled: `have` of its `need` bytes are in `partial`. */
@@ -84,15 +120,20 @@ export class FrameDecoder {
     return (this.input?.length ?? 0) + (this.partial?.length ?? 0);
   }
 
+  /** The sink of the frame being streamed wants no more bytes for now. */
+  get blocked(): boolean {
+    return this.stream?.streamed?.blocked === true && this.have < this.need;
+  }
+
   /** Part of a frame is held, waiting for more bytes from the peer. */
   get midFrame(): boolean {
-    if (this.partial) return this.have < this.need;
+    if (this.partial || this.stream) return this.have < this.need;
     return this.input !== undefined && !this.wholeFrameAt(this.input, 0);
   }
 
   /** A whole frame is held back (by `max`), waiting for a push that may return it. */
   get holding(): boolean {
-    if (this.partial) return this.have === this.need;
+    if (this.partial || this.stream) return this.have === this.need;
     return this.input !== undefined && this.wholeFrameAt(this.input, 0);
   }
 
@@ -103,25 +144,34 @@ export class FrameDecoder {
   push(data: Buffer, reused = false, max = Number.POSITIVE_INFINITY): Frame[] {
     const frames: Frame[] = [];
     let off = 0;
-    if (this.partial) {
+    if (this.partial || this.stream) {
       if (this.have < this.need) {
         const n = Math.min(this.need - this.have, data.length);
-        this.fit(this.have + n);
-        data.copy(this.partial, this.have, 0, n);
+        if (this.stream) this.stream.streamed!.write(data.subarray(0, n));
+        else {
+          this.fit(this.have + n);
+          data.copy(this.partial!, this.have, 0, n);
+        }
         this.have += n;
         off = n;
+        if (this.partial) this.offerBody(this.partial);
       }
       if (this.have < this.need || max < 1) {
         this.keep(data.subarray(off));
         return frames;
       }
-      const whole = this.partial.subarray(0, this.need);
-      this.partial = undefined;
+      if (this.stream) {
+        frames.push(this.stream);
+        this.stream = undefined;
+      } else {
+        const whole = this.partial!.subarray(0, this.need);
+        this.partial = undefined;
+        const frame = parseFrame(whole);
+        frame.owned = whole;
+        frames.push(frame);
+      }
       this.need = 0;
       this.have = 0;
-      const frame = parseFrame(whole);
-      frame.owned = whole;
-      frames.push(frame);
     }
     let buf = data;
     // Frames may be parsed in place in memory nobody overwrites: the caller's (not reused) or this decoder's own.
@@ -144,11 +194,19 @@ export class FrameDecoder {
         off += total;
         continue;
       }
-      this.partial = takeBuffer(total <= this.upfrontBytes ? total : Math.min(total, Math.max(GROW_FROM, avail)));
-      buf.copy(this.partial, 0, off);
       this.need = total;
       this.have = avail;
+      this.undecided = this.bodySink !== undefined && total >= STREAM_MIN_BYTES;
+      // The header usually arrives with the frame's first bytes: a sink then takes them without a buffer in between.
+      if (this.undecided && this.offerBody(buf.subarray(off))) {
+        off = buf.length;
+        break;
+      }
+      this.growing = this.undecided || total > this.upfrontBytes;
+      this.partial = takeBuffer(this.growing ? Math.min(total, Math.max(GROW_FROM, avail)) : total);
+      buf.copy(this.partial, 0, off);
       off = buf.length;
+      this.offerBody(this.partial);
     }
     if (own && off < buf.length) this.input = buf.subarray(off);
     else this.keep(buf.subarray(off));
@@ -163,6 +221,31 @@ export class FrameDecoder {
     const buf = frame.owned;
     frame.owned = undefined;
     if (buf) recycle(buf);
+  }
+
+  /**
+   * Once the header of a frame offered to bodySink is in `bytes` (the frame's first `have` bytes): a sink taken gets
+   * the body so far, and the rest as it comes (true).
+   */
+  private offerBody(bytes: Buffer): boolean {
+    if (!this.undecided || this.have < FRAME_PREFIX + FIXED) return false;
+    const headEnd = FRAME_PREFIX + FIXED + bytes.readUInt32BE(10);
+    if (this.have < headEnd && headEnd <= this.need) return false;
+    this.undecided = false;
+    if (headEnd > this.need) return false; // malformed: parseFrame says so once the frame is whole
+    let head: Frame;
+    try {
+      head = parseFrame(bytes.subarray(0, headEnd));
+    } catch {
+      return false; // the same error comes from parseFrame once the frame is whole
+    }
+    const sink = this.bodySink!({ version: head.version, type: head.type, requestId: head.requestId, header: head.header, bodyBytes: this.need - headEnd });
+    if (!sink) return false;
+    sink.write(bytes.subarray(headEnd, this.have));
+    if (this.partial) recycle(this.partial);
+    this.partial = undefined;
+    this.stream = { ...head, body: NO_BODY, size: this.need, streamed: sink };
+    return true;
   }
 
   private frameLength(buf: Buffer, off: number): number {
@@ -186,7 +269,7 @@ export class FrameDecoder {
   private fit(bytes: number): void {
     const old = this.partial!;
     if (bytes <= old.length) return;
-    const grown = takeBuffer(this.need <= this.upfrontBytes ? this.need : Math.min(this.need, Math.max(bytes, old.length * 2)));
+    const grown = takeBuffer(this.growing ? Math.min(this.need, Math.max(bytes, old.length * 2)) : this.need);
     old.copy(grown, 0, 0, this.have);
     recycle(old);
     this.partial = grown;

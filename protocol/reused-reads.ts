@@ -14,6 +14,12 @@ import type { Socket } from 'node:net';
 export type ReusedReader = (data: Buffer) => void;
 
 const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * One buffer for every socket of the process: a read fills it and its callback runs at once, on this thread, before
+ * any other read can (the reader copies out what it keeps). A buffer per socket cost a server with 2,000 agents
+ * connected 125 MiB.
+ */
+let shared: Buffer | undefined;
 
 const readers = new WeakMap<Socket, { set(reader: ReusedReader): void }>();
 
@@ -31,7 +37,8 @@ export function readIntoReusedBuffer(socket: Socket): boolean {
   const fields = socket as unknown as Record<symbol, unknown>;
   if (!kBuffer || !kBufferCb || !kBufferGen || typeof handle?.useUserBuffer !== 'function') return false;
   if (fields[kBuffer] !== null || fields[kBufferCb] !== null || fields[kBufferGen] !== null) return false;
-  const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  shared ??= Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  const buffer = shared;
   let reader: ReusedReader | undefined;
   try {
     handle.useUserBuffer(buffer);

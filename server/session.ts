@@ -26,6 +26,7 @@ import { receiveHealthReport } from './health/receive-report.js';
 import { ADMIN_READS, adminAuthenticate, replaceRequest } from './admin/admin-requests.js';
 import { PRUNE_MESSAGE_TYPES, PruneRequestError, PruneRequests } from './prune-requests.js';
 import { pruneEpoch, putSnapshotChecked } from './storage/prune-state.js';
+import { PutStreams, type PutBodyStream } from './put-stream.js';
 
 export interface SessionContext {
   registry: DeviceRegistry;
@@ -108,6 +109,8 @@ export class Session {
   private closed = false;
   private leaving = false;
   private readonly registrations: ConnectionRegistrations = { attempts: 0 };
+  /** Large PUT bodies go to disk as they arrive (put-stream.ts); a streamed frame holds none of its body. */
+  private readonly putStreams = new PutStreams(() => this.flow());
   readonly counters: SessionCounters = { chunksReceived: 0, chunksStored: 0, chunksDuplicate: 0, bytesReceived: 0, chunksSent: 0 };
 
   constructor(
@@ -118,6 +121,9 @@ export class Session {
     private readonly ticket?: ConnectionTicket,
   ) {
     this.decoder.maxFrameBytes = limits.preAuthFrameBytes;
+    // PUT bodies stream to disk only where nothing can refuse them after they landed: not on an admin's read-only
+    // session, and not under storage quotas (checked against the whole upload before a byte is written).
+    this.decoder.bodySink = (head) => (this.admin || this.ctx.quota?.active ? undefined : this.putStreams.offer(this.store, head, MessageType.PUT));
     this.writer = new FrameWriter(socket);
     if (ticket) ticket.onDeadline = (message) => this.leave('timeout', message);
     socket.on('data', (data: Buffer) => this.onData(data, false));
@@ -160,7 +166,7 @@ export class Session {
     else this.frameStartedAt ??= now;
     for (const f of frames) {
       this.inFlight++;
-      this.requestBytes += f.size;
+      this.requestBytes += heldBytes(f);
       void this.handle(f);
     }
     this.flow();
@@ -178,7 +184,8 @@ export class Session {
     if (this.ending) return;
     if (this.decoder.holding && this.room() > 0) return this.decode(EMPTY, false);
     const held = this.requestBytes + this.replyBytes;
-    const read = this.room() > 0 && !this.decoder.holding && (held === 0 || held + this.decoder.heldBytes < this.limits.connectionMemoryBytes);
+    const read =
+      this.room() > 0 && !this.decoder.holding && !this.decoder.blocked && (held === 0 || held + this.decoder.heldBytes < this.limits.connectionMemoryBytes);
     if (read === !this.paused) return;
     const now = performance.now();
     if (read) {
@@ -268,6 +275,7 @@ export class Session {
     this.closed = true;
     this.prune.end();
     clearTimeout(this.timer);
+    this.putStreams.abortAll();
     this.grant();
     if (this.deviceId) {
       const c = this.counters;
@@ -319,7 +327,7 @@ export class Session {
     } finally {
       // The store has written the body (or the request failed): its buffer may take the next frame.
       this.decoder.release(frame);
-      this.requestBytes -= frame.size;
+      this.requestBytes -= heldBytes(frame);
     }
     if (this.ending) {
       written?.();
@@ -462,14 +470,21 @@ export class Session {
         const ids = idList(h.ids, 'ids', CHUNK_ID_RE);
         const sizes = h.sizes;
         if (!Array.isArray(sizes) || sizes.length !== ids.length) throw new RequestError('bad-request', 'sizes must list one size per id');
-        await pruneEpoch(store);
-        const release = await this.admit({ ids, sizes });
-        const data = splitBody(frame.body, sizes as number[]);
-        const r = await store.put(ids, data).finally(release);
+        const streamed = frame.streamed as PutBodyStream | undefined;
+        let r: { stored: number; duplicates: number };
+        try {
+          await pruneEpoch(store);
+          const release = await this.admit({ ids, sizes });
+          r = await (streamed ? this.putStreams.commit(store, streamed) : store.put(ids, splitBody(frame.body, sizes as number[]))).finally(release);
+        } catch (err) {
+          // Refused before or during the commit: the region a streamed body landed in is given up (never indexed).
+          streamed?.abort();
+          throw err;
+        }
         this.counters.chunksReceived += ids.length;
         this.counters.chunksStored += r.stored;
         this.counters.chunksDuplicate += r.duplicates;
-        this.counters.bytesReceived += frame.body.length;
+        this.counters.bytesReceived += streamed ? streamed.bodyBytes : frame.body.length;
         return { header: r };
       }
       case MessageType.PUT_SNAPSHOT: {
@@ -515,6 +530,11 @@ export class Session {
         throw new RequestError('bad-request', `unknown message type ${frame.type}`);
     }
   }
+}
+
+/** Memory a decoded request holds until answered: none of a body streamed to disk. */
+function heldBytes(frame: Frame): number {
+  return frame.streamed ? frame.size - (frame.streamed as PutBodyStream).bodyBytes : frame.size;
 }
 
 function str(v: unknown, field: string, max: number): string {

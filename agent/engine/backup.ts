@@ -3,7 +3,18 @@
 import { availableParallelism, hostname } from 'node:os';
 import type { ChunkStore, StoredChunk } from '../store.js';
 import { ChangeCache } from './change-cache.js';
-import { ChunkWorkerPool, type ChunkBatch, type ChunkJob, type ChunkWorker, type ReadStat } from './chunk-worker.js';
+import {
+  ChunkWorkerPool,
+  type ChunkBatch,
+  type ChunkJob,
+  type ChunkWorker,
+  type KnownIds,
+  type RangeJob,
+  type ReadStat,
+  type ScanBounds,
+  type ScanJob,
+} from './chunk-worker.js';
+import { LARGE_FILE_BYTES, LargeFile } from './large-file.js';
 import { deriveKeys } from './keys.js';
 import { compilePatterns } from './patterns.js';
 import { newSnapshotId } from './snapshot.js';
@@ -151,6 +162,7 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
     const skipped = [...walked.skipped];
     const toRead: WalkEntry[] = [];
     let bytesToRead = 0;
+    const previous = new Map<WalkEntry, string>();
     for (let j = 0; j < entries.length; j++) {
       const f = entries[j];
       if (f.type !== 'file') continue;
@@ -164,6 +176,7 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
       } else {
         toRead.push(f);
         bytesToRead += f.size;
+        if (i >= 0 && f.size >= LARGE_FILE_BYTES && cache.type(i) === 'f') previous.set(f, cache.dataOf(i));
       }
     }
     const filesCached = progress.filesTotal - toRead.length;
@@ -206,6 +219,7 @@ export async function backupFolders(opts: BackupOptions): Promise<BackupResult> 
           progress.bytesUploaded += bytes;
           report();
         },
+        previous,
       );
       chunksUploaded = r.chunksUploaded;
     }
@@ -263,11 +277,17 @@ function chunkAndUpload(
   threads: number,
   onFile: (f: WalkEntry, done: FileDone) => void,
   onUploaded: (bytes: number) => void,
+  /** Chunk ids (hex, concatenated) of large files' versions in the last snapshot: those chunks are not sealed again. */
+  previous?: Map<WalkEntry, string>,
 ): Promise<{ chunksUploaded: number }> {
   const inflight = new Int32Array(pool.inflight);
   const workers: ChunkWorker[] = [];
   const outstanding: number[] = [];
-  const jobs: Array<{ files: WalkEntry[]; state: PendingFile[]; doneCount: number }> = [];
+  // A large file's scan job has `large`; its range jobs have `large` and `range` (their index in the file).
+  const jobs: Array<{ files: WalkEntry[]; state: PendingFile[]; doneCount: number; large?: LargeFile; range?: number }> = [];
+  const ranges: Array<{ large: LargeFile; job: Omit<RangeJob, 'job'> & { index: number } }> = [];
+  /** Large files that changed while split: chunked again as a whole, like any file. */
+  const again: WalkEntry[] = [];
   let nextFile = 0;
   let filesLeft = files.length;
   const queued = new Set<string>(); // ids already pending or stored in this run
@@ -328,14 +348,52 @@ function chunkAndUpload(
       const allRead = filesLeft === 0;
       if (pendingBytes >= FLUSH_BYTES || pending.length >= FLUSH_CHUNKS || (allRead && (pending.length > 0 || pendingKiB > 0))) flush();
     };
+    const isLarge = (f: WalkEntry): boolean => threads > 1 && f.size >= LARGE_FILE_BYTES;
     const dispatch = (wi: number): void => {
-      while (outstanding[wi] < 2 && nextFile < files.length) {
+      while (outstanding[wi] < 2 && (ranges.length > 0 || again.length > 0 || nextFile < files.length)) {
+        const range = ranges.shift();
+        if (range) {
+          const job = jobs.length;
+          const { index, ...msg } = range.job;
+          jobs.push({
+            files: [range.large.entry],
+            state: [{ entry: range.large.entry, ids: [], bytesRead: 0 }],
+            doneCount: 0,
+            large: range.large,
+            range: index,
+          });
+          outstanding[wi]++;
+          workers[wi].worker.postMessage({ ...msg, job } satisfies RangeJob);
+          continue;
+        }
+        if (again.length === 0 && isLarge(files[nextFile])) {
+          const entry = files[nextFile++];
+          const job = jobs.length;
+          const ids = previous?.get(entry);
+          // Every worker may get a range of it: each learns the ids of the version stored last (the key is the job).
+          if (ids) for (const w of workers) w.worker.postMessage({ type: 'known', key: job, ids } satisfies KnownIds);
+          jobs.push({ files: [entry], state: [], doneCount: 0, large: new LargeFile(entry, ids ? job : undefined) });
+          outstanding[wi]++;
+          const msg: ScanJob = {
+            type: 'scan',
+            job,
+            file: { path: fsPath(entry.source), size: entry.size, mtimeMs: entry.mtimeMs, ctimeMs: entry.ctimeMs, ino: entry.ino },
+          };
+          workers[wi].worker.postMessage(msg);
+          continue;
+        }
         const group: WalkEntry[] = [];
         let bytes = 0;
-        while (nextFile < files.length && group.length < JOB_FILES && (group.length === 0 || bytes + files[nextFile].size <= JOB_BYTES)) {
-          bytes += files[nextFile].size;
-          group.push(files[nextFile++]);
-        }
+        if (again.length > 0) group.push(again.shift()!);
+        else
+          while (
+            nextFile < files.length &&
+            group.length < JOB_FILES &&
+            (group.length === 0 || (bytes + files[nextFile].size <= JOB_BYTES && !isLarge(files[nextFile])))
+          ) {
+            bytes += files[nextFile].size;
+            group.push(files[nextFile++]);
+          }
         const job = jobs.length;
         jobs.push({ files: group, state: group.map((entry) => ({ entry, ids: [], bytesRead: 0 })), doneCount: 0 });
         outstanding[wi]++;
@@ -358,7 +416,8 @@ function chunkAndUpload(
           continue;
         }
         job.state[file].ids.push(id);
-        if (queued.has(id)) continue;
+        // Length 0: a chunk of the version in the last snapshot (stored), not sealed again.
+        if (len === 0 || queued.has(id)) continue;
         queued.add(id);
         const data = new Uint8Array(b.buf, off, len);
         pending.push({ id, data, from: ref });
@@ -377,15 +436,44 @@ function chunkAndUpload(
       }
       for (const [file, bytesRead, error, stat, changed] of b.done) {
         const st = job.state[file];
+        job.doneCount++;
+        if (job.large && job.range !== undefined) {
+          job.large.onRange(job.range, st.ids, error === null && !changed);
+          settle(job.large);
+          continue;
+        }
         onFile(st.entry, { ids: st.ids, bytesRead, error: error ?? undefined, changed, stat: stat ?? undefined });
         filesLeft--;
-        job.doneCount++;
       }
       if (job.doneCount === job.files.length && job.state.length > 0) {
         outstanding[wi]--;
         job.state = [];
         dispatch(wi);
       }
+      maybeFlush();
+      finishIfDone();
+    };
+    /** A large file whose scan and ranges are all done is reported (or chunked again as a whole if it changed). */
+    const settle = (large: LargeFile): void => {
+      const outcome = large.outcome();
+      if (!outcome) return;
+      if (large.known !== undefined) for (const w of workers) w.worker.postMessage({ type: 'known', key: large.known } satisfies KnownIds);
+      if ('again' in outcome) {
+        again.push(large.entry);
+        for (let i = 0; i < workers.length; i++) dispatch(i);
+        return;
+      }
+      if ('error' in outcome) onFile(large.entry, { ids: [], bytesRead: 0, error: outcome.error });
+      else onFile(large.entry, { ids: outcome.ids, bytesRead: outcome.bytesRead, stat: outcome.stat });
+      filesLeft--;
+    };
+    const onBounds = (wi: number, m: ScanBounds): void => {
+      if (failed) return;
+      const large = jobs[m.job].large!;
+      for (const job of large.onBounds(m)) ranges.push({ large, job });
+      if (m.done) outstanding[wi]--;
+      for (let i = 0; i < workers.length; i++) dispatch(i);
+      settle(large);
       maybeFlush();
       finishIfDone();
     };
@@ -400,7 +488,7 @@ function chunkAndUpload(
       const w = taken[i];
       workers.push(w);
       outstanding.push(0);
-      w.worker.on('message', (m: ChunkBatch) => onBatch(i, m));
+      w.worker.on('message', (m: ChunkBatch | ScanBounds) => (m.type === 'bounds' ? onBounds(i, m) : onBatch(i, m)));
       w.worker.on('error', fail);
       w.worker.on('exit', (code) => {
         if (code !== 0 && !failed && filesLeft > 0) fail(new Error(`chunk worker exited with code ${code}`));

@@ -18,6 +18,49 @@ export interface ChunkJob {
 /** The stat of a file as of the read that was stored: [mtime (exact µs), mtimeMs (plain stat double), inode]. */
 export type ReadStat = [number, number, number];
 
+/** What a read is checked with: size, mtime, ctime (as plain stat doubles) and inode. */
+export type Version = [number, number, number, number];
+
+/**
+ * A large file's first pass on one worker: its chunk boundaries, answered with `ScanBounds` messages as they are found
+ * while the chunks are sealed by every worker (`RangeJob`), so one large file keeps every core busy.
+ */
+export interface ScanJob {
+  type: 'scan';
+  job: number;
+  file: ChunkJob['files'][number];
+}
+
+/** Chunk lengths found since the last message, in file order; `done` with the last: [bytes read, error, stat, changed, version]. */
+export interface ScanBounds {
+  type: 'bounds';
+  job: number;
+  lengths: number[];
+  done?: [number, string | null, ReadStat | null, boolean, Version | null];
+}
+
+/**
+ * Consecutive chunks of a scanned file, from `offset`, to read and seal; answered like a one-file ChunkJob. A file
+ * that is no longer the `version` the scan read is reported changed (and chunked again as a whole).
+ */
+export interface RangeJob {
+  type: 'range';
+  job: number;
+  path: string | Uint8Array;
+  offset: number;
+  lengths: number[];
+  version: Version;
+  /** Key of the KnownIds sent for this file: chunks among them are reported with length 0 (stored, not sealed). */
+  known?: number;
+}
+
+/** Chunk ids (hex, concatenated) of a large file's version in the last snapshot, for its range jobs; no ids: forget them. */
+export interface KnownIds {
+  type: 'known';
+  key: number;
+  ids?: string;
+}
+
 /**
  * Results of one worker, batched across files (one message per ~2 MB or per job end): the sealed chunks lie
  * back to back in `buf` (transferred, not copied), in file order. The main thread hands `buf` back through

@@ -5,20 +5,13 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { measureCommand, type ProcessMeasure } from '../measure.js';
 import { treeBytes } from '../tree.js';
-import type { BenchTool } from './tool.js';
+import { toolVersion, type BenchTool } from './tool.js';
 
 const run = promisify(execFile);
 
 export const RESTIC_INSTALL = 'sudo apt-get install -y restic';
 
-export async function resticVersion(): Promise<string> {
-  try {
-    const { stdout } = await run('restic', ['version']);
-    return stdout.trim();
-  } catch {
-    throw new Error(`restic is not installed. Install it: ${RESTIC_INSTALL}`);
-  }
-}
+export const resticVersion = (): Promise<string> => toolVersion('restic', ['version'], RESTIC_INSTALL);
 
 export class ResticTool implements BenchTool {
   readonly name = 'restic' as const;

@@ -1,8 +1,22 @@
 // One backup tool under test. Setup (init, server start, registration) is never timed; each timed call
 // is one whole process measured by GNU time.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { ProcessMeasure } from '../measure.js';
 
-export type ToolName = 'holdfast' | 'restic';
+const run = promisify(execFile);
+
+/** A peer's version line (`<bin> <args>`), or an error naming the install line when it is missing. */
+export async function toolVersion(bin: string, args: string[], install: string): Promise<string> {
+  try {
+    const { stdout } = await run(bin, args);
+    return stdout.trim();
+  } catch {
+    throw new Error(`${bin} is not installed. Install it: ${install}`);
+  }
+}
+
+export type ToolName = 'holdfast' | 'restic' | 'borg';
 
 export interface BenchTool {
   readonly name: ToolName;

@@ -16,7 +16,8 @@ import { pruneEpoch } from './prune-state.js';
 
 interface PendingPut {
   ids: string[];
-  data: Buffer[];
+  /** The chunks' bytes, or where they were already written (a streamed PUT body, back to back in `sizes`). */
+  data: Buffer[] | { region: PackRegion; sizes: number[] };
   resolve: (r: { stored: number; duplicates: number }) => void;
   reject: (e: Error) => void;
 }
@@ -24,17 +25,70 @@ interface PendingPut {
 const PACK_LIMIT = 1024 * 1024 * 1024;
 const MAX_OPEN_PACKS = 16;
 
+/** A pack file this process appends to; `size` includes regions handed out and not yet written. */
+interface OpenPack {
+  name: string;
+  fh: FileHandle;
+  size: number;
+  /** Regions handed out and not yet released. */
+  users: number;
+  /** No longer appended to (full, or the store closed): closed once its last region is released. */
+  retired: boolean;
+}
+
+/**
+ * Bytes set aside at the end of a pack file for a body that arrives in pieces (a streamed PUT): written at their
+ * place as they come, then committed with put() like any chunk (fsynced before the index line). Nothing points
+ * at a region that was never committed; a torn PUT leaves unindexed bytes in the pack, like a crash does.
+ */
+export class PackRegion {
+  private released = false;
+
+  constructor(
+    private readonly packFile: OpenPack,
+    readonly offset: number,
+    readonly length: number,
+    private readonly onRelease: (p: OpenPack) => void,
+  ) {}
+
+  get pack(): string {
+    return this.packFile.name;
+  }
+
+  /** Writes `data` at `at` bytes into the region. */
+  async write(data: Buffer, at: number): Promise<void> {
+    if (at < 0 || at + data.length > this.length) throw new Error(`write of ${data.length} bytes at ${at} runs past a region of ${this.length}`);
+    await writeAt(this.packFile.fh, [data], this.offset + at);
+  }
+
+  async sync(): Promise<void> {
+    await this.packFile.fh.datasync();
+  }
+
+  /** Done with the region (committed or abandoned); its pack may be closed. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.onRelease(this.packFile);
+  }
+}
+
 export class DeviceStore {
   private index!: ChunkIndex;
   private otherBytes = 0;
   private queue: PendingPut[] = [];
   private flushing = false;
-  private pack: { name: string; fh: FileHandle; size: number } | undefined;
+  private pack: Promise<OpenPack> | undefined;
   private indexFh: FileHandle | undefined;
   private readers = new Map<string, { fh: Promise<FileHandle>; users: number }>();
   private budget: MemtableBudget | undefined;
   /** Indexes a prune replaced: closed with the store (a lookup may still be reading one). */
   private retired: ChunkIndex[] = [];
+  /** Streamed-PUT regions handed out and not yet released, and who waits for them or for new ones (a sweep). */
+  private regionsOut = 0;
+  private regionWaiters: Array<() => void> = [];
+  private reservationsHeld = false;
+  private reservationWaiters: Array<() => void> = [];
   /** While a prune is marked: every id a HAS found or a PUT sent (the sweep keeps them; server/storage/prune-sweep.ts). */
   touched: Set<string> | undefined;
 
@@ -84,8 +138,11 @@ export class DeviceStore {
     return present;
   }
 
-  /** Stores chunks durably; concurrent calls are committed together (one fsync pair per group). */
-  put(ids: string[], data: Buffer[]): Promise<{ stored: number; duplicates: number }> {
+  /**
+   * Stores chunks durably; concurrent calls are committed together (one fsync pair per group). `data` may be a
+   * region (reserve()) the chunks were written to, back to back with the given sizes; the caller releases it after.
+   */
+  put(ids: string[], data: PendingPut['data']): Promise<{ stored: number; duplicates: number }> {
     return new Promise((resolve, reject) => {
       this.queue.push({ ids, data, resolve, reject });
       if (!this.flushing) void this.flush();
@@ -116,14 +173,21 @@ export class DeviceStore {
     (await this.find(asked)).forEach((loc, i) => {
       if (loc) known.add(asked[i]);
     });
-    const fresh = new Map<string, Buffer>();
+    // New chunks: bytes still to write, or where a streamed body already put them.
+    const fresh = new Map<string, Buffer | Location>();
+    const regions = new Set<PackRegion>();
     const results = group.map((p) => {
       let stored = 0;
       let duplicates = 0;
+      let at = Array.isArray(p.data) ? 0 : p.data.region.offset;
       p.ids.forEach((id, i) => {
+        const data = p.data;
+        const chunk = Array.isArray(data) ? data[i] : { pack: data.region.pack, offset: at, length: data.sizes[i] };
+        if (!Array.isArray(data)) at += data.sizes[i];
         if (known.has(id) || fresh.has(id)) duplicates++;
         else {
-          fresh.set(id, p.data[i]);
+          fresh.set(id, chunk);
+          if (!Array.isArray(data)) regions.add(data.region);
           stored++;
         }
       });
@@ -131,19 +195,39 @@ export class DeviceStore {
     });
     if (fresh.size === 0) return results;
 
-    const pack = await this.currentPack();
-    const lines: string[] = [];
     const located: Array<[string, Location]> = [];
-    let offset = pack.size;
-    for (const [id, buf] of fresh) {
-      const loc = { pack: pack.name, offset, length: buf.length };
-      located.push([id, loc]);
-      lines.push(`${id} ${loc.pack} ${loc.offset} ${loc.length}\n`);
-      offset += buf.length;
+    const bufs: Array<[string, Buffer]> = [];
+    for (const [id, chunk] of fresh) {
+      if (Buffer.isBuffer(chunk)) bufs.push([id, chunk]);
+      else located.push([id, chunk]);
     }
-    await writeAll(pack.fh, [...fresh.values()]);
-    pack.size = offset;
-    await pack.fh.datasync();
+    const regionPerPack = new Map<string, PackRegion>();
+    for (const r of regions) regionPerPack.set(r.pack, r);
+    const syncs = [...regionPerPack.values()].map((r) => r.sync());
+    if (bufs.length > 0) {
+      const pack = await this.currentPack();
+      // Counted before the write, so a region reserved meanwhile starts after these bytes.
+      let offset = pack.size;
+      for (const [id, buf] of bufs) {
+        located.push([id, { pack: pack.name, offset, length: buf.length }]);
+        offset += buf.length;
+      }
+      const at = pack.size;
+      pack.size = offset;
+      pack.users++;
+      try {
+        await writeAt(
+          pack.fh,
+          bufs.map(([, b]) => b),
+          at,
+        );
+        syncs.push(pack.fh.datasync());
+        await Promise.all(syncs);
+      } finally {
+        this.releasePack(pack);
+      }
+    } else await Promise.all(syncs);
+    const lines = located.map(([id, loc]) => `${id} ${loc.pack} ${loc.offset} ${loc.length}\n`);
 
     const indexFh = await this.indexHandle();
     // A torn line left by a crash must not swallow our first line.
@@ -169,20 +253,56 @@ export class DeviceStore {
     // Our own lines count at once; the index skips re-reading them only when no other process appended
     // before or during our write (the file then ends exactly where ours does).
     this.index.addOwn(located, size, text, sizeAfter);
-    if (pack.size >= PACK_LIMIT) {
-      await pack.fh.close();
-      this.pack = undefined;
-    }
     return results;
   }
 
-  private async currentPack(): Promise<{ name: string; fh: FileHandle; size: number }> {
-    if (!this.pack) {
-      const name = `${Date.now().toString(36)}-${process.pid}-${randomBytes(4).toString('hex')}.pack`;
-      const fh = await open(join(this.dir, 'packs', name), 'a', 0o600);
-      this.pack = { name, fh, size: 0 };
+  /** The pack appended to now; a full one is retired (closed once no region of it is in use) for a new one. */
+  private async currentPack(): Promise<OpenPack> {
+    const current = this.pack && (await this.pack);
+    if (current && !current.retired && current.size < PACK_LIMIT) return current;
+    if (current && this.pack) {
+      this.pack = undefined;
+      current.retired = true;
+      this.releasePack(current, 0);
     }
+    this.pack ??= (async () => {
+      const name = `${Date.now().toString(36)}-${process.pid}-${randomBytes(4).toString('hex')}.pack`;
+      // Written at explicit offsets (regions are filled out of order), so not opened for appending.
+      const fh = await open(join(this.dir, 'packs', name), 'wx', 0o600);
+      return { name, fh, size: 0, users: 0, retired: false };
+    })();
+    this.pack.catch(() => (this.pack = undefined));
     return this.pack;
+  }
+
+  /** Sets aside `length` bytes at the end of the current pack for a body that arrives in pieces (see PackRegion). */
+  async reserve(length: number): Promise<PackRegion> {
+    while (this.reservationsHeld) await new Promise<void>((r) => this.reservationWaiters.push(r));
+    this.regionsOut++;
+    let pack: OpenPack;
+    try {
+      pack = await this.currentPack();
+    } catch (err) {
+      this.regionDone();
+      throw err;
+    }
+    const region = new PackRegion(pack, pack.size, length, (p) => {
+      this.releasePack(p);
+      this.regionDone();
+    });
+    pack.size += length;
+    pack.users++;
+    return region;
+  }
+
+  private regionDone(): void {
+    this.regionsOut--;
+    if (this.regionsOut === 0) for (const wake of this.regionWaiters.splice(0)) wake();
+  }
+
+  private releasePack(pack: OpenPack, count = 1): void {
+    pack.users -= count;
+    if (pack.retired && pack.users === 0) void pack.fh.close().catch(() => undefined);
   }
 
   private async indexHandle(): Promise<FileHandle> {
@@ -280,15 +400,29 @@ export class DeviceStore {
    * first, so `work` sees every pack complete and may rewrite or delete any of this process's packs.
    */
   async withCommitsPaused<T>(work: () => Promise<T>): Promise<T> {
-    while (this.flushing) await new Promise((r) => setImmediate(r));
-    this.flushing = true;
+    // Streamed PUT bodies are written into reserved regions before they commit: no new region is handed out, and
+    // those out are committed or given up first, so `work` never rewrites or deletes a pack a body is landing in.
+    while (this.reservationsHeld) await new Promise((r) => setImmediate(r));
+    this.reservationsHeld = true;
     try {
-      await this.pack?.fh.close();
-      this.pack = undefined;
-      return await work();
+      while (this.regionsOut > 0) await new Promise<void>((r) => this.regionWaiters.push(r));
+      while (this.flushing) await new Promise((r) => setImmediate(r));
+      this.flushing = true;
+      try {
+        const pack = await this.pack?.catch(() => undefined);
+        this.pack = undefined;
+        if (pack) {
+          pack.retired = true;
+          this.releasePack(pack, 0);
+        }
+        return await work();
+      } finally {
+        this.flushing = false;
+        if (this.queue.length) void this.flush();
+      }
     } finally {
-      this.flushing = false;
-      if (this.queue.length) void this.flush();
+      this.reservationsHeld = false;
+      for (const wake of this.reservationWaiters.splice(0)) wake();
     }
   }
 
@@ -374,12 +508,12 @@ export class DeviceStore {
   async close(): Promise<void> {
     await this.index.close();
     for (const old of this.retired.splice(0)) await old.close();
-    const handles: Array<Promise<FileHandle> | FileHandle | undefined> = [
-      this.pack?.fh,
-      this.indexFh,
-      this.indexReaderFh,
-      ...[...this.readers.values()].map((r) => r.fh),
-    ];
+    const pack = await this.pack?.catch(() => undefined);
+    if (pack) {
+      pack.retired = true;
+      this.releasePack(pack, 0);
+    }
+    const handles: Array<Promise<FileHandle> | FileHandle | undefined> = [this.indexFh, this.indexReaderFh, ...[...this.readers.values()].map((r) => r.fh)];
     this.pack = undefined;
     this.indexFh = undefined;
     this.indexReaderFh = undefined;
@@ -388,17 +522,19 @@ export class DeviceStore {
   }
 }
 
-async function writeAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
+/** Writes `bufs` back to back from file offset `at`. */
+async function writeAt(fh: FileHandle, bufs: Buffer[], at: number): Promise<void> {
   // writev takes at most IOV_MAX (1024) buffers per call on Linux.
   for (let i = 0; i < bufs.length; i += 512) {
     const slice = bufs.slice(i, i + 512);
     const want = slice.reduce((n, b) => n + b.length, 0);
-    const { bytesWritten } = await fh.writev(slice);
+    const { bytesWritten } = await fh.writev(slice, at);
     if (bytesWritten < want) {
       // Short write (rare, e.g. disk nearly full): finish the remainder.
       const rest = Buffer.concat(slice).subarray(bytesWritten);
-      for (let off = 0; off < rest.length; ) off += (await fh.write(rest, off)).bytesWritten;
+      for (let off = 0; off < rest.length; ) off += (await fh.write(rest, off, rest.length - off, at + bytesWritten + off)).bytesWritten;
     }
+    at += want;
   }
 }
 
