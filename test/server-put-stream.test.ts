@@ -110,7 +110,7 @@ describe('PUT bodies are streamed to disk', () => {
     await closed(s);
     expect(await indexLines(device.deviceId)).toEqual([]);
     const rpc = await session(device);
-    expect((await rpc.request(MessageType.HAS, { ids })).header).toEqual({ present: [] });
+    expect((await rpc.request(MessageType.HAS, { ids })).header.present).toEqual([]);
     const r = await rpc.request(MessageType.PUT, { ids, sizes: chunks.map((c) => c.length) }, chunks);
     expect(r.header).toEqual({ stored: 4, duplicates: 0 });
     expect(await indexLines(device.deviceId)).toHaveLength(4);
