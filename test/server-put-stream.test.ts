@@ -119,3 +119,36 @@ describe('PUT bodies are streamed to disk', () => {
     rpc.close();
   });
 });
+
+describe('a prune sweep and a streamed PUT on the same device', () => {
+  it('the sweep waits for a body still landing in the pack, and the chunks it brings are stored whole', async () => {
+    const device = await registerAttacker(srv.addresses[0], TECH);
+    const chunks = Array.from({ length: 4 }, () => randomBytes(512 * KiB));
+    const ids = chunks.map(idOf);
+    const whole = frame(MessageType.PUT, 2, { ids, sizes: chunks.map((c) => c.length) }, Buffer.concat(chunks));
+    const s = await openAuthenticated(srv.addresses[0], device);
+    const cut = whole.length - 400 * KiB;
+    await new Promise<void>((r) => s.write(whole.subarray(0, cut), () => r()));
+    const packs = join(dataDir, 'devices', device.deviceId, 'packs');
+    for (;;) {
+      const names = await readdir(packs);
+      const sizes = await Promise.all(names.map(async (n) => (await stat(join(packs, n))).size));
+      if (sizes.some((n) => n >= 1024 * KiB)) break;
+      await new Promise((r) => setImmediate(r));
+    }
+    // A prune of the device (no snapshot, so nothing indexed is live) sweeps while the body is half on disk.
+    const rpc = await session(device);
+    const { pruneId } = (await rpc.request(MessageType.PRUNE_BEGIN, {})).header as { pruneId: string };
+    await rpc.request(MessageType.PRUNE_LIVE, { pruneId, ids: [] });
+    const sweep = rpc.request(MessageType.PRUNE_SWEEP, { pruneId, snapshots: [] });
+    await new Promise<void>((r) => s.write(whole.subarray(cut), () => r()));
+    expect((await sweep).header.retry).toBe(false);
+    s.destroy();
+    await closed(s);
+    // Sent after the mark, the chunks are kept; their bytes are in a pack the sweep left alone.
+    expect((await rpc.request(MessageType.HAS, { ids })).header.present).toEqual([0, 1, 2, 3]);
+    const back = await rpc.request(MessageType.GET, { ids });
+    expect(Buffer.compare(back.body, Buffer.concat(chunks))).toBe(0);
+    rpc.close();
+  });
+});
