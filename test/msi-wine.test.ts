@@ -196,6 +196,8 @@ describe('fleet MSI under Wine', () => {
     const [primary, alternate] = server.addresses;
     const recorder = wine.recordCommandLines();
     const r = await installForTestServer(msi.v1, [`PROXYPASSWORD=${PROXY_SECRET}`]);
+    // Recording lasts until the service runs, so the wrapper's own process is among those seen.
+    if (r.code === 0) await expect.poll(() => wine.serviceState(SERVICE), { timeout: 60_000 }).toBe('RUNNING');
     const commandLines = recorder.stop();
     expect(r.code, r.output + r.log.slice(-3000)).toBe(0);
     // Process auditing saw the configure action's process: its command line holds no secret, nor does any other,

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { getPriority, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const WINE_INSTALL_LINE = 'sudo apt-get install -y --no-install-recommends wine wine64 (or: bash scripts/setup.sh test)';
@@ -50,7 +50,7 @@ export interface CommandLineRecorder {
 /**
  * Records the command line of every process of a prefix, as process auditing (EDR) would. Wine starts each Windows
  * process with its Windows command line as the Linux argv, so /proc/<pid>/cmdline shows it; processes belong to the
- * prefix when their environment names it. Polled every 10 ms: a process living shorter than that can be missed, so
+ * prefix when their environment names it. Polled every 5 ms, at a raised priority: a process living shorter than that can be missed, so
  * callers assert that they saw the process they care about.
  */
 export function recordCommandLines(prefix: string): CommandLineRecorder {
@@ -71,12 +71,26 @@ export function recordCommandLines(prefix: string): CommandLineRecorder {
       }
     }
   };
+  // On a loaded machine a normal-priority poller is not scheduled for longer than a short Windows process (sc.exe)
+  // lives. Linux gives each thread its own nice value and setpriority(pid 0) sets the calling thread's: this raises
+  // only the thread that polls, for as long as it records.
+  const priority = getPriority(0);
+  try {
+    setPriority(0, -15);
+  } catch {
+    // Not root: poll at normal priority.
+  }
   poll();
-  const timer = setInterval(poll, 10);
+  const timer = setInterval(poll, 5);
   return {
     stop() {
       clearInterval(timer);
       poll();
+      try {
+        setPriority(0, priority);
+      } catch {
+        // Left as it was.
+      }
       return [...seen];
     },
   };
