@@ -396,33 +396,39 @@ export class DeviceStore {
   }
 
   /**
-   * Runs `work` (a prune's sweep) while no commit runs or starts: PUTs queue meanwhile. The current pack is closed
-   * first, so `work` sees every pack complete and may rewrite or delete any of this process's packs.
+   * Runs `work` while no commit runs or starts: PUTs queue meanwhile. The current pack is retired first (closed once
+   * no region of it is in use). With `drainRegions` (a prune's sweep, which may rewrite or delete any of this
+   * process's packs) no new region for a streamed PUT body is handed out and those out are committed or given up
+   * first, so `work` never touches a pack a body is landing in. Without it (reloading the index after another
+   * process's sweep) regions stay out: a PUT whose body is landing may itself be what asked for the reload.
    */
-  async withCommitsPaused<T>(work: () => Promise<T>): Promise<T> {
-    // Streamed PUT bodies are written into reserved regions before they commit: no new region is handed out, and
-    // those out are committed or given up first, so `work` never rewrites or deletes a pack a body is landing in.
-    while (this.reservationsHeld) await new Promise((r) => setImmediate(r));
+  async withCommitsPaused<T>(work: () => Promise<T>, opts: { drainRegions?: boolean } = {}): Promise<T> {
+    if (!opts.drainRegions) return this.pausingCommits(work);
+    while (this.reservationsHeld) await new Promise<void>((r) => this.reservationWaiters.push(r));
     this.reservationsHeld = true;
     try {
       while (this.regionsOut > 0) await new Promise<void>((r) => this.regionWaiters.push(r));
-      while (this.flushing) await new Promise((r) => setImmediate(r));
-      this.flushing = true;
-      try {
-        const pack = await this.pack?.catch(() => undefined);
-        this.pack = undefined;
-        if (pack) {
-          pack.retired = true;
-          this.releasePack(pack, 0);
-        }
-        return await work();
-      } finally {
-        this.flushing = false;
-        if (this.queue.length) void this.flush();
-      }
+      return await this.pausingCommits(work);
     } finally {
       this.reservationsHeld = false;
       for (const wake of this.reservationWaiters.splice(0)) wake();
+    }
+  }
+
+  private async pausingCommits<T>(work: () => Promise<T>): Promise<T> {
+    while (this.flushing) await new Promise((r) => setImmediate(r));
+    this.flushing = true;
+    try {
+      const pack = await this.pack?.catch(() => undefined);
+      this.pack = undefined;
+      if (pack) {
+        pack.retired = true;
+        this.releasePack(pack, 0);
+      }
+      return await work();
+    } finally {
+      this.flushing = false;
+      if (this.queue.length) void this.flush();
     }
   }
 

@@ -81,7 +81,7 @@ export async function sweep(job: SweepJob): Promise<SweepStats | { unaccounted: 
   const release = await acquireSweepLock(job.store.dir);
   if (!release) throw new SweepBusyError('another server process is sweeping this device: try again when it has finished');
   try {
-    return await job.store.withCommitsPaused(() => sweepLocked(job));
+    return await job.store.withCommitsPaused(() => sweepLocked(job), { drainRegions: true });
   } finally {
     await release();
   }
