@@ -378,10 +378,16 @@ describe('Holdfast extension in code-server', () => {
     expect(await view('Agent').innerText()).toMatch(/Snapshots\s*1 · latest/);
     await shot('10b-file-versions');
     await row('Agent', /^1\. /).click();
-    const out = await outputContains(/Restore version: [✓✗]/, 60_000);
-    // The output panel wraps long lines: joined again, the line names the restored file.
-    const restored = /Restore version: ✓ restored version 1 of sample\/Documents\/readme\.txt to (\S+readme\.txt)/.exec(out.replace(/\n/g, ''))?.[1];
-    expect(restored, out).toBeDefined();
+    // The restored file, found where the extension keeps its agent's restores (version-<time>/ under its storage):
+    // neither the output panel nor the Agent view keeps its result line in the DOM once other lines push it out.
+    const storage = join(server!.root, 'user-data', 'User', 'workspaceStorage');
+    const findRestored = async (): Promise<string | undefined> => {
+      const files = await readdir(storage, { recursive: true }).catch(() => [] as string[]);
+      const hit = files.find((f) => /holdfast\.holdfast[\\/]agent[\\/]demo[\\/]version-\d+[\\/]sample[\\/]Documents[\\/]readme\.txt$/.test(f));
+      return hit && join(storage, hit);
+    };
+    await expect.poll(findRestored, { timeout: 60_000 }).toBeDefined();
+    const restored = await findRestored();
     expect(await readFile(restored!, 'utf8')).toBe('Holdfast sample data: backed up by the test agent and restored to verify.\n');
   });
 
