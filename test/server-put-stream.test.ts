@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { RpcConnection } from '../protocol/connection.js';
 import { MessageType } from '../protocol/messages.js';
 import { startServer, type RunningServer } from '../server/index.js';
@@ -53,6 +54,18 @@ async function indexLines(deviceId: string): Promise<string[]> {
   return text.split('\n').filter(Boolean);
 }
 
+/** Writes the first `bytes` of a PUT frame and waits until the server has put 1 MiB of its body into a pack file. */
+async function sendPartOnDisk(s: TLSSocket, whole: Buffer, bytes: number, deviceId: string): Promise<void> {
+  await new Promise<void>((r) => s.write(whole.subarray(0, bytes), () => r()));
+  const packs = join(dataDir, 'devices', deviceId, 'packs');
+  for (;;) {
+    const names = await readdir(packs);
+    const sizes = await Promise.all(names.map(async (n) => (await stat(join(packs, n))).size));
+    if (sizes.some((n) => n >= 1024 * KiB)) return;
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
 describe('PUT bodies are streamed to disk', () => {
   it('24 connections PUT 2 MiB each at once under a 1 MiB budget: held bytes stay within budget + one read per connection', async () => {
     const CONNECTIONS = 24;
@@ -96,16 +109,8 @@ describe('PUT bodies are streamed to disk', () => {
     const ids = chunks.map(idOf);
     const whole = frame(MessageType.PUT, 2, { ids, sizes: chunks.map((c) => c.length) }, Buffer.concat(chunks));
     const s = await openAuthenticated(srv.addresses[0], device);
-    // Three of the four chunks' bytes, then the connection is cut.
-    await new Promise<void>((r) => s.write(whole.subarray(0, whole.length - 400 * KiB), () => r()));
-    const packs = join(dataDir, 'devices', device.deviceId, 'packs');
-    // The server took the bytes (they reached the pack file) before the cut.
-    for (;;) {
-      const names = await readdir(packs);
-      const sizes = await Promise.all(names.map(async (n) => (await stat(join(packs, n))).size));
-      if (sizes.some((n) => n >= 1024 * KiB)) break;
-      await new Promise((r) => setImmediate(r));
-    }
+    // Three of the four chunks' bytes, which reach the pack file, then the connection is cut.
+    await sendPartOnDisk(s, whole, whole.length - 400 * KiB, device.deviceId);
     s.destroy();
     await closed(s);
     expect(await indexLines(device.deviceId)).toEqual([]);
@@ -128,14 +133,7 @@ describe('a prune sweep and a streamed PUT on the same device', () => {
     const whole = frame(MessageType.PUT, 2, { ids, sizes: chunks.map((c) => c.length) }, Buffer.concat(chunks));
     const s = await openAuthenticated(srv.addresses[0], device);
     const cut = whole.length - 400 * KiB;
-    await new Promise<void>((r) => s.write(whole.subarray(0, cut), () => r()));
-    const packs = join(dataDir, 'devices', device.deviceId, 'packs');
-    for (;;) {
-      const names = await readdir(packs);
-      const sizes = await Promise.all(names.map(async (n) => (await stat(join(packs, n))).size));
-      if (sizes.some((n) => n >= 1024 * KiB)) break;
-      await new Promise((r) => setImmediate(r));
-    }
+    await sendPartOnDisk(s, whole, cut, device.deviceId);
     // A prune of the device (no snapshot, so nothing indexed is live) sweeps while the body is half on disk.
     const rpc = await session(device);
     const { pruneId } = (await rpc.request(MessageType.PRUNE_BEGIN, {})).header as { pruneId: string };
