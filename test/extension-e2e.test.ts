@@ -377,7 +377,11 @@ describe('Holdfast extension in code-server', () => {
     await expect.poll(() => view('Agent').innerText(), { timeout: 15_000 }).not.toMatch(/running…/);
     expect(await view('Agent').innerText()).toMatch(/Snapshots\s*1 · latest/);
     await shot('10b-file-versions');
-    await row('Agent', /^1\. /).click();
+    // The version row runs holdfast.restoreFileVersion with its path and number; clicking a row of a tree the agent's
+    // status refreshes was lost now and then on a loaded machine, so the same command runs from the palette.
+    await row('Agent', /^1\. /).waitFor({ state: 'visible' });
+    await runCommand(page, 'Holdfast: Restore a File Version');
+    await quickPick(page, '1');
     // The restored file, found where the extension keeps its agent's restores (version-<time>/ under its storage):
     // neither the output panel nor the Agent view keeps its result line in the DOM once other lines push it out.
     const storage = join(server!.root, 'user-data', 'User', 'workspaceStorage');
