@@ -61,6 +61,7 @@ export function renderGpoFiles(fleet: Fleet, atInstall: InstallTimeSecret[] = []
       maxBytes: settingRange('serviceLog.maxBytes').maximum,
       maxFiles: settingRange('serviceLog.files').maximum,
     },
+    uploadLimit: settingRange('backup.uploadLimitKiBps'),
     // Value names by setting path (values.proxy.host), from the agent's settings table.
     values: policyValueTree(),
     // The value lists and their display names come from the agent config schema (agent/config-schema.ts).
