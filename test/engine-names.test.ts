@@ -134,6 +134,12 @@ describe('names of every kind', () => {
     expect(r.stderr).toContain('evil\\x1b]0;owned\\x07\\nforged: line \\x1b[2J\\u{202e}: chunk');
     expect(r.stderr).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f\u202e]/);
     expect(r.stderr).not.toContain('\nforged');
+    // check names the file that uses the damaged chunk the same way.
+    const c = await a.run(['check', '--read-data', '--store', st]);
+    expect(c.code, c.output).toBe(1);
+    expect(c.stdout).toContain('evil\\x1b]0;owned\\x07\\nforged: line \\x1b[2J\\u{202e}');
+    expect(c.stdout).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f\u202e]/);
+    expect(c.stdout).not.toContain('\nforged');
   });
 });
 

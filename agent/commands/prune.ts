@@ -7,6 +7,7 @@ import type { PruneResult } from '../engine/prune.js';
 import type { CheckResult } from '../engine/check.js';
 import type { RetentionPolicy, RetentionRule } from '../engine/retention.js';
 import { formatBytes } from '../../common/format.js';
+import { showName } from '../engine/names.js';
 
 const CONFIG_HELP = 'agent config (default: HOLDFAST_CONFIG, agent.json beside the agent, platform default)';
 const STORE_HELP = 'use a local store folder instead of the backup servers';
@@ -115,7 +116,7 @@ function checkLines(r: CheckResult): string {
   ] as const)
     for (const c of list) {
       out += `  ${what} chunk ${c.id}${c.error ? ` (${c.error})` : ''}, used by ${c.fileCount} file(s):\n`;
-      for (const f of c.files) out += `    ${f}\n`;
+      for (const f of c.files) out += `    ${showName(f)}\n`;
     }
   return out + (r.ok ? 'No problems found.\n' : `${r.missing.length} missing, ${r.damaged.length} damaged chunk(s).\n`);
 }
